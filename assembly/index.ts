@@ -1,0 +1,294 @@
+// The hot path: histograms and counters at fixed offsets in a shared linear memory.
+//
+// Nothing here allocates: every instance (one per thread) works on the same memory through the
+// pointers it is handed, so two instances can never hand out the same address. Layout, tables and
+// configuration are written by the facade once (src/layout.ts); this module holds no state of its
+// own besides what the pointers name.
+//
+// Histogram block (all offsets in bytes, 8-aligned):
+//   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
+//   zeroMax f64 | topMax f64 | sum i64 | min i64 | max i64 | zero i64 | overflow i64 | pad
+//   buckets i64 × nBuckets
+// Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
+// bucket unit (value × idxMul, e.g. ms → seconds). Values ≤ zeroMax count in `zero`, values above
+// topMax in `overflow`. sum, min and max are integers in the sum unit (value × sumMul, e.g. ns), so
+// they are exact.
+
+const H_SCALE: u32 = 0;
+const H_IDXMIN: u32 = 4;
+const H_NBUCKETS: u32 = 8;
+const H_BOUNDS: u32 = 12;
+const H_IDXMUL: u32 = 16;
+const H_SUMMUL: u32 = 24;
+const H_ZEROMAX: u32 = 32;
+const H_TOPMAX: u32 = 40;
+const H_SUM: u32 = 48;
+const H_MIN: u32 = 56;
+const H_MAX: u32 = 64;
+const H_ZERO: u32 = 72;
+const H_OVER: u32 = 80;
+const H_BUCKETS: u32 = 96;
+
+const FRACTION_MASK: u64 = 0x000fffffffffffff;
+
+/** Records one value (in the API unit, already validated: finite, ≥ 0, in range). */
+export function record(h: u32, v: f64): void {
+  const s = i64(v * load<f64>(h, H_SUMMUL) + 0.5);
+  atomic.add<i64>(h + H_SUM, s);
+  if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
+  if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
+  atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), 1);
+}
+
+/** Records `n` equal values at once (a batch of identical observations). */
+export function recordN(h: u32, v: f64, count: f64): void {
+  const n = i64(count);
+  const s = i64(v * load<f64>(h, H_SUMMUL) + 0.5);
+  atomic.add<i64>(h + H_SUM, s * n);
+  if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
+  if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
+  atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), n);
+}
+
+// Byte offset (from h) of the counter that value x (bucket unit) belongs to: exponent bits give
+// the octave; the top scale+1 fraction bits pick a table cell narrower than any bucket, so one
+// comparison against the exact boundary finishes the job. No log, no loop.
+// @ts-ignore: decorator
+@inline function bucketOffset(h: u32, x: f64): u32 {
+  if (x <= load<f64>(h, H_ZEROMAX)) return H_ZERO;
+  if (x > load<f64>(h, H_TOPMAX)) return H_OVER;
+  const bits = reinterpret<u64>(x);
+  const scale = load<i32>(h, H_SCALE);
+  const f = bits & FRACTION_MASK;
+  let idx = (i32(bits >> 52) - 1023) << scale;
+  if (f != 0) {
+    const bounds = load<u32>(h, H_BOUNDS);
+    const cells = bounds + ((u32(1 << scale) + 1) << 3);
+    let j = load<i32>(cells + (u32(f >> (51 - u64(scale))) << 2));
+    if (f > load<u64>(bounds + (u32(j) << 3))) j++;
+    idx += j;
+  }
+  return H_BUCKETS + (u32(idx - load<i32>(h, H_IDXMIN)) << 3);
+}
+
+function lowerMin(h: u32, s: i64): void {
+  let cur = atomic.load<i64>(h + H_MIN);
+  while (s < cur) {
+    const seen = atomic.cmpxchg<i64>(h + H_MIN, cur, s);
+    if (seen == cur) return;
+    cur = seen;
+  }
+}
+
+function raiseMax(h: u32, s: i64): void {
+  let cur = atomic.load<i64>(h + H_MAX);
+  while (s > cur) {
+    const seen = atomic.cmpxchg<i64>(h + H_MAX, cur, s);
+    if (seen == cur) return;
+    cur = seen;
+  }
+}
+
+// ---- counters and gauges -------------------------------------------------------------------
+
+// Integers cross from JS as f64 (exact to 2^53): BigInt arguments would cost more than the add.
+export function add(p: u32, n: f64): void {
+  atomic.add<i64>(p, i64(n));
+}
+
+/** Adds and returns the new value. */
+export function addGet(p: u32, n: f64): f64 {
+  return f64(atomic.add<i64>(p, i64(n)) + i64(n));
+}
+
+export function inc(p: u32): void {
+  atomic.add<i64>(p, 1);
+}
+
+export function getI64(p: u32): f64 {
+  return f64(atomic.load<i64>(p));
+}
+
+export function setF64(p: u32, v: f64): void {
+  atomic.store<i64>(p, reinterpret<i64>(v));
+}
+
+export function getF64(p: u32): f64 {
+  return reinterpret<f64>(atomic.load<i64>(p));
+}
+
+/** Adds to an f64 gauge (compare-and-swap, so concurrent adds are not lost); returns the new value. */
+export function addF64(p: u32, d: f64): f64 {
+  let cur = atomic.load<i64>(p);
+  while (true) {
+    const next = reinterpret<i64>(reinterpret<f64>(cur) + d);
+    const seen = atomic.cmpxchg<i64>(p, cur, next);
+    if (seen == cur) return reinterpret<f64>(next);
+    cur = seen;
+  }
+}
+
+/** Raises an f64 gauge to v if v is larger (peaks). */
+export function maxF64(p: u32, v: f64): void {
+  let cur = atomic.load<i64>(p);
+  while (v > reinterpret<f64>(cur)) {
+    const seen = atomic.cmpxchg<i64>(p, cur, reinterpret<i64>(v));
+    if (seen == cur) return;
+    cur = seen;
+  }
+}
+
+// ---- histogram reads (the tick's thread) -----------------------------------------------------
+
+export function histCount(h: u32): f64 {
+  let n = atomic.load<i64>(h + H_ZERO) + atomic.load<i64>(h + H_OVER);
+  const end = h + H_BUCKETS + (load<u32>(h, H_NBUCKETS) << 3);
+  for (let p = h + H_BUCKETS; p < end; p += 8) n += atomic.load<i64>(p);
+  return f64(n);
+}
+
+export function histSum(h: u32): f64 {
+  return f64(atomic.load<i64>(h + H_SUM)) / load<f64>(h, H_SUMMUL);
+}
+
+/** Smallest recorded value in the API unit, NaN when empty. */
+export function histMin(h: u32): f64 {
+  const m = atomic.load<i64>(h + H_MIN);
+  return m == i64.MAX_VALUE ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
+}
+
+export function histMax(h: u32): f64 {
+  const m = atomic.load<i64>(h + H_MAX);
+  return m < 0 ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
+}
+
+/** Empties a histogram (its header's configuration stays). */
+export function histReset(h: u32): void {
+  atomic.store<i64>(h + H_SUM, 0);
+  atomic.store<i64>(h + H_MIN, i64.MAX_VALUE);
+  atomic.store<i64>(h + H_MAX, -1);
+  atomic.store<i64>(h + H_ZERO, 0);
+  atomic.store<i64>(h + H_OVER, 0);
+  memory.fill(h + H_BUCKETS, 0, load<u32>(h, H_NBUCKETS) << 3);
+}
+
+/** dst += src, for two histograms of the same layout. */
+export function histMerge(dst: u32, src: u32): void {
+  atomic.add<i64>(dst + H_SUM, atomic.load<i64>(src + H_SUM));
+  const mn = atomic.load<i64>(src + H_MIN);
+  if (mn < atomic.load<i64>(dst + H_MIN)) lowerMin(dst, mn);
+  const mx = atomic.load<i64>(src + H_MAX);
+  if (mx > atomic.load<i64>(dst + H_MAX)) raiseMax(dst, mx);
+  atomic.add<i64>(dst + H_ZERO, atomic.load<i64>(src + H_ZERO));
+  atomic.add<i64>(dst + H_OVER, atomic.load<i64>(src + H_OVER));
+  const n = load<u32>(src, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    const off = H_BUCKETS + (i << 3);
+    const c = atomic.load<i64>(src + off);
+    if (c != 0) atomic.add<i64>(dst + off, c);
+  }
+}
+
+/** dst -= src (counts and sum), for taking an earlier cumulative state off a later one. */
+export function histSubtract(dst: u32, src: u32): void {
+  atomic.sub<i64>(dst + H_SUM, atomic.load<i64>(src + H_SUM));
+  atomic.sub<i64>(dst + H_ZERO, atomic.load<i64>(src + H_ZERO));
+  atomic.sub<i64>(dst + H_OVER, atomic.load<i64>(src + H_OVER));
+  const n = load<u32>(src, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    const off = H_BUCKETS + (i << 3);
+    const c = atomic.load<i64>(src + off);
+    if (c != 0) atomic.sub<i64>(dst + off, c);
+  }
+}
+
+/** Low 32 bits of every counter (zero, overflow, buckets) into dst: a compact snapshot for windows. */
+export function histSnap32(h: u32, dst: u32): void {
+  store<u32>(dst, u32(atomic.load<i64>(h + H_ZERO)));
+  store<u32>(dst + 4, u32(atomic.load<i64>(h + H_OVER)));
+  const n = load<u32>(h, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    store<u32>(dst + 8 + (i << 2), u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
+  }
+}
+
+/**
+ * dst (an empty histogram of the same layout) := the counts recorded since the 32-bit snapshot
+ * `old` was taken. Differences are taken modulo 2^32, exact while a window holds < 2^32 values
+ * per bucket. sum, min and max of a window are not kept: dst gets the live min/max as clamps.
+ */
+export function histWindow(h: u32, old: u32, dst: u32): void {
+  histReset(dst);
+  store<i64>(dst + H_MIN, atomic.load<i64>(h + H_MIN));
+  store<i64>(dst + H_MAX, atomic.load<i64>(h + H_MAX));
+  store<i64>(dst + H_ZERO, i64(u32(atomic.load<i64>(h + H_ZERO)) - load<u32>(old)));
+  store<i64>(dst + H_OVER, i64(u32(atomic.load<i64>(h + H_OVER)) - load<u32>(old, 4)));
+  const n = load<u32>(h, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    const d = u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))) - load<u32>(old + 8 + (i << 2));
+    store<i64>(dst + H_BUCKETS + (i << 3), i64(d));
+  }
+}
+
+/** Every counter as f64 into dst: [zero, overflow, buckets...] for the facade to read. */
+export function histExport(h: u32, dst: u32): void {
+  store<f64>(dst, f64(atomic.load<i64>(h + H_ZERO)));
+  store<f64>(dst + 8, f64(atomic.load<i64>(h + H_OVER)));
+  const n = load<u32>(h, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    store<f64>(dst + 16 + (i << 3), f64(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
+  }
+}
+
+/** Adds f64 counts [zero, overflow, buckets...] (as histExport writes them) into h. */
+export function histImport(h: u32, src: u32, sum: f64, min: f64, max: f64): void {
+  const mul = load<f64>(h, H_SUMMUL);
+  atomic.add<i64>(h + H_ZERO, i64(load<f64>(src)));
+  atomic.add<i64>(h + H_OVER, i64(load<f64>(src, 8)));
+  const n = load<u32>(h, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    const c = i64(load<f64>(src + 16 + (i << 3)));
+    if (c != 0) atomic.add<i64>(h + H_BUCKETS + (i << 3), c);
+  }
+  atomic.add<i64>(h + H_SUM, i64(sum * mul + 0.5));
+  if (min == min) lowerMin(h, i64(min * mul + 0.5));
+  if (max == max) raiseMax(h, i64(max * mul + 0.5));
+}
+
+/** Upper bound of bucket idx in the bucket unit: 2^e × (1 + bound_j / 2^52), built from bits. */
+function upperBound(h: u32, scale: i32, idx: i32): f64 {
+  const e = idx >> scale;
+  const j = u32(idx - (e << scale));
+  const fraction = load<u64>(load<u32>(h, H_BOUNDS) + (j << 3));
+  return reinterpret<f64>((u64(1023 + e) << 52) | fraction);
+}
+
+/**
+ * The q-quantile (nearest rank: the smallest value with at least ⌈q·n⌉ values at or below it),
+ * reported at its bucket's log-midpoint and clamped to the observed min/max, in the API unit.
+ * NaN when empty.
+ */
+export function histQuantile(h: u32, q: f64): f64 {
+  const total = histCount(h);
+  if (total == 0) return NaN;
+  const sumMul = load<f64>(h, H_SUMMUL);
+  const lo = f64(atomic.load<i64>(h + H_MIN)) / sumMul;
+  const hi = f64(atomic.load<i64>(h + H_MAX)) / sumMul;
+  let rank = Math.ceil(q * total);
+  if (rank < 1) rank = 1;
+  let seen = f64(atomic.load<i64>(h + H_ZERO));
+  if (seen >= rank) return lo;
+  const n = load<u32>(h, H_NBUCKETS);
+  const scale = load<i32>(h, H_SCALE);
+  const idxMin = load<i32>(h, H_IDXMIN);
+  for (let i: u32 = 0; i < n; i++) {
+    seen += f64(atomic.load<i64>(h + H_BUCKETS + (i << 3)));
+    if (seen >= rank) {
+      const idx = i32(i) + idxMin;
+      // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)
+      const mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(h, H_IDXMUL);
+      return mid < lo ? lo : mid > hi ? hi : mid;
+    }
+  }
+  return hi;
+}

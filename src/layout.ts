@@ -1,0 +1,308 @@
+// Where everything lives in the shared memory. Computed once from the configuration, by a pure
+// function, and handed to every thread as plain numbers; the memory never grows.
+import { bucketIndex, tableBytes, upperBound, writeTables } from './buckets.js';
+import { HISTORY_FIELDS } from './fields.js';
+import type { MonitoringConfig } from './types.js';
+
+export const LAYOUT_VERSION = 1;
+const PAGE = 65536;
+/** The wasm module's declared maximum (asconfig.json maximumMemory). */
+export const MAX_PAGES = 16384;
+
+// Histogram block header (bytes); must match assembly/index.ts.
+export const H = {
+  SCALE: 0,
+  IDXMIN: 4,
+  NBUCKETS: 8,
+  BOUNDS: 12,
+  IDXMUL: 16,
+  SUMMUL: 24,
+  ZEROMAX: 32,
+  TOPMAX: 40,
+  SUM: 48,
+  MIN: 56,
+  MAX: 64,
+  ZERO: 72,
+  OVER: 80,
+  BUCKETS: 96,
+} as const;
+
+/** How one kind of histogram is shaped: its unit conversions and resolved range. */
+export interface HistShape {
+  scale: number;
+  /** API value × idxMul = the bucket unit (ms → s for latencies, so buckets match Prometheus'). */
+  idxMul: number;
+  /** API value × sumMul = the integer unit of sum/min/max (ms → ns). */
+  sumMul: number;
+  idxMin: number;
+  nBuckets: number;
+  zeroMax: number;
+  topMax: number;
+  bytes: number;
+}
+
+function histShape(scale: number, idxMul: number, sumMul: number, minValue: number, maxValue: number): HistShape {
+  const idxMin = bucketIndex(minValue * idxMul, scale);
+  const idxMax = bucketIndex(maxValue * idxMul, scale);
+  const nBuckets = idxMax - idxMin + 1;
+  return {
+    scale,
+    idxMul,
+    sumMul,
+    idxMin,
+    nBuckets,
+    zeroMax: upperBound(idxMin - 1, scale),
+    topMax: upperBound(idxMax, scale),
+    bytes: H.BUCKETS + nBuckets * 8,
+  };
+}
+
+// Per-series i64 counters and f64 gauges (slot numbers; ×8 for bytes).
+export const C = {
+  ERRORS: 0,
+  ERRORS_WITH_LATENCY: 1,
+  BACKPRESSURE: 2,
+  CACHE_HITS: 3,
+  CACHE_MISSES: 4,
+  MESSAGES_IN: 5,
+  BYTES_IN: 6,
+  MESSAGES_OUT: 7,
+  BYTES_OUT: 8,
+  ACTIVE_CONNECTIONS: 9,
+  CONNECTIONS_OPENED: 10,
+  INVALID: 11,
+  // f64 gauges (NaN until reported)
+  MEMORY: 12,
+  PEAK_MEMORY: 13,
+  WORKER_UTILIZATION: 14,
+  QUEUE_DEPTH: 15,
+  CACHE_RATIO: 16,
+} as const;
+export const COUNTER_SLOTS = 18;
+export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
+
+/** The histograms every series keeps, and their shapes' inputs. */
+export const HISTOGRAMS = ['latency', 'sessionDuration', 'sessionMessages', 'sessionBytes', 'batchSize', 'batchDuration', 'backpressureWait'] as const;
+export type HistName = (typeof HISTOGRAMS)[number];
+
+/** A string table (series label keys, error types): fixed entries of state, hash, length, bytes. */
+export interface TableSpec {
+  ptr: number;
+  entries: number;
+  keyBytes: number;
+  stride: number;
+}
+
+export interface RingSpec {
+  ptr: number;
+  capacity: number;
+  /** Byte offset of each field's column (f64 for `t`, f32 for the rest). */
+  columns: Record<string, number>;
+}
+
+export interface RollupSpec extends RingSpec {
+  periodMs: number;
+  /** Histograms of each closed period (latency shape), one per slot. */
+  histPtr: number;
+  /** The open period's histogram, accumulating each tick's interval. */
+  openPtr: number;
+}
+
+export interface Layout {
+  version: number;
+  id: number;
+  bytes: number;
+  pages: number;
+  scale: number;
+  shapes: Record<HistName, HistShape>;
+  boundsPtr: Record<number, number>;
+  /** Runtime header: i32 slots (see R). */
+  runtimePtr: number;
+  seriesTable: TableSpec;
+  errorTable: TableSpec;
+  /** Series blocks: maxSeries + 1 (the last is the overflow series). */
+  seriesPtr: number;
+  seriesStride: number;
+  seriesCount: number;
+  histOffset: Record<HistName, number>;
+  /** Errors by type: per series, (maxErrorTypes + 1) i64 counters (the last is the overflow type). */
+  errorTypesOffset: number;
+  /** The tick's window ring: per series and one more row for the total, `windowSlots` 32-bit snapshots of the latency histogram. */
+  windowPtr: number;
+  windowSlots: number;
+  snapBytes: number;
+  /** Scratch latency-shaped histograms for the tick's thread. */
+  scratchPtr: number;
+  scratchCount: number;
+  /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
+  exportPtr: number;
+  history: RingSpec;
+  rollups: { minute: RollupSpec; hour: RollupSpec; day: RollupSpec };
+}
+
+// Runtime header i32 slots.
+export const R = {
+  MAGIC: 0,
+  VERSION: 1,
+  ATTACHED: 2,
+  HISTORY_HEAD: 3,
+  HISTORY_COUNT: 4,
+  MINUTE_HEAD: 5,
+  MINUTE_COUNT: 6,
+  HOUR_HEAD: 7,
+  HOUR_COUNT: 8,
+  DAY_HEAD: 9,
+  DAY_COUNT: 10,
+} as const;
+export const MAGIC = 0x53474147; // "SGAG"
+
+export const SCRATCH = { WINDOW_TOTAL: 0, INTERVAL_TOTAL: 1, CUMULATIVE_TOTAL: 2, SERIES_WINDOW: 3, TMP: 4 } as const;
+
+const align = (n: number, a = 64) => Math.ceil(n / a) * a;
+
+export function computeLayout(config: MonitoringConfig): Layout {
+  const scale = config.scale;
+  const sub = Math.min(scale, 4);
+  const { minMs, maxMs } = config.histogramRange;
+  const shapes: Record<HistName, HistShape> = {
+    latency: histShape(scale, 1e-3, 1e6, minMs, maxMs),
+    sessionDuration: histShape(sub, 1e-3, 1e6, minMs, Math.max(maxMs, 7 * 24 * 3_600_000)),
+    sessionMessages: histShape(sub, 1, 1, 1, 2 ** 40),
+    sessionBytes: histShape(sub, 1, 1, 1, 2 ** 50),
+    batchSize: histShape(sub, 1, 1, 1, 2 ** 32),
+    batchDuration: histShape(sub, 1e-3, 1e6, minMs, maxMs),
+    backpressureWait: histShape(sub, 1e-3, 1e6, minMs, maxMs),
+  };
+  let p = 1024; // nothing at address 0
+  const runtimePtr = p;
+  p += 256;
+  const boundsPtr: Record<number, number> = {};
+  for (const s of new Set([scale, sub])) {
+    boundsPtr[s] = p;
+    p = align(p + tableBytes(s));
+  }
+  const table = (entries: number, keyBytes: number): TableSpec => {
+    const spec = { ptr: p, entries, keyBytes, stride: align(16 + keyBytes, 16) };
+    p = align(p + entries * spec.stride);
+    return spec;
+  };
+  const seriesCount = config.maxSeries + 1;
+  const seriesTable = table(seriesCount, 512);
+  const errorTable = table(config.maxErrorTypes + 1, 128);
+
+  const histOffset = {} as Record<HistName, number>;
+  let stride = COUNTER_SLOTS * 8;
+  for (const name of HISTOGRAMS) {
+    histOffset[name] = stride;
+    stride = align(stride + shapes[name].bytes);
+  }
+  const errorTypesOffset = stride;
+  stride = align(stride + (config.maxErrorTypes + 1) * 8);
+  const seriesPtr = p;
+  p = align(p + seriesCount * stride);
+
+  const windowSlots = Math.round(config.throughputWindow / config.collectionInterval) + 1;
+  const snapBytes = align(8 + shapes.latency.nBuckets * 4, 8);
+  const windowPtr = p;
+  p = align(p + (seriesCount + 1) * windowSlots * snapBytes);
+
+  const scratchCount = Object.keys(SCRATCH).length;
+  const scratchPtr = p;
+  p = align(p + scratchCount * shapes.latency.bytes);
+  const exportPtr = p;
+  p = align(p + (shapes.latency.nBuckets + 2) * 8);
+
+  const ring = (capacity: number): RingSpec => {
+    const columns: Record<string, number> = { t: p };
+    p = align(p + capacity * 8);
+    for (const f of HISTORY_FIELDS) {
+      columns[f] = p;
+      p = align(p + capacity * 4);
+    }
+    return { ptr: columns.t, capacity, columns };
+  };
+  const history = ring(Math.round(config.historyRetention / config.collectionInterval));
+  const rollup = (capacity: number, periodMs: number): RollupSpec => {
+    const r = ring(capacity);
+    const histPtr = p;
+    p = align(p + capacity * shapes.latency.bytes);
+    const openPtr = p;
+    p = align(p + shapes.latency.bytes);
+    return { ...r, periodMs, histPtr, openPtr };
+  };
+  const rollups = {
+    minute: rollup(config.rollups.minutes, 60_000),
+    hour: rollup(config.rollups.hours, 3_600_000),
+    day: rollup(config.rollups.days, 86_400_000),
+  };
+  const bytes = p;
+  const pages = Math.ceil(bytes / PAGE);
+  if (pages > MAX_PAGES) {
+    throw new RangeError(
+      `config needs ${(bytes / 2 ** 20).toFixed(0)} MiB of shared memory, over the 1 GiB limit: lower maxSeries, historyRetention or scale`,
+    );
+  }
+  return {
+    version: LAYOUT_VERSION,
+    id: (Math.random() * 2 ** 31) | 0,
+    bytes,
+    pages,
+    scale,
+    shapes,
+    boundsPtr,
+    runtimePtr,
+    seriesTable,
+    errorTable,
+    seriesPtr,
+    seriesStride: stride,
+    seriesCount,
+    histOffset,
+    errorTypesOffset,
+    windowPtr,
+    windowSlots,
+    snapBytes,
+    scratchPtr,
+    scratchCount,
+    exportPtr,
+    history,
+    rollups,
+  };
+}
+
+/** Writes a histogram block's header (its configuration) and empties it. */
+export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
+  const i32 = new Int32Array(buffer, ptr, 4);
+  i32[0] = shape.scale;
+  i32[1] = shape.idxMin;
+  i32[2] = shape.nBuckets;
+  i32[3] = layout.boundsPtr[shape.scale];
+  const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 4);
+  f64[0] = shape.idxMul;
+  f64[1] = shape.sumMul;
+  f64[2] = shape.zeroMax;
+  f64[3] = shape.topMax;
+  const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
+  i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
+  new Uint8Array(buffer, ptr + H.BUCKETS, shape.nBuckets * 8).fill(0);
+}
+
+/** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
+export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
+  for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeTables(buffer, ptr, Number(scale));
+  for (let s = 0; s < layout.seriesCount; s++) {
+    const base = layout.seriesPtr + s * layout.seriesStride;
+    for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);
+    const gauges = new Float64Array(buffer, base, COUNTER_SLOTS);
+    for (const g of GAUGE_SLOTS) gauges[g] = Number.NaN;
+  }
+  for (let i = 0; i < layout.scratchCount; i++) {
+    initHistogram(buffer, layout, layout.scratchPtr + i * layout.shapes.latency.bytes, layout.shapes.latency);
+  }
+  for (const r of Object.values(layout.rollups)) {
+    for (let i = 0; i < r.capacity; i++) initHistogram(buffer, layout, r.histPtr + i * layout.shapes.latency.bytes, layout.shapes.latency);
+    initHistogram(buffer, layout, r.openPtr, layout.shapes.latency);
+  }
+  const rt = new Int32Array(buffer, layout.runtimePtr, 64);
+  rt[R.VERSION] = layout.version;
+  Atomics.store(rt, R.MAGIC, MAGIC);
+}

@@ -1,0 +1,238 @@
+// The neutral model every exposition format is written from, and the one derivation they share:
+// classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
+
+import type { Labels } from './types.js';
+
+export interface NativeHistogram {
+  /** All observations, including the zero bucket and overflow. */
+  count: number;
+  /** In the family's base unit (seconds, bytes). */
+  sum: number;
+  /** -4..8; bucket index i covers (2^((i-1)*2^-schema), 2^(i*2^-schema)] (Prometheus convention). */
+  schema: number;
+  /** Observations <= this are in zeroCount. */
+  zeroThreshold: number;
+  zeroCount: number;
+  /** Non-cumulative, ascending index; zero counts may be omitted. */
+  buckets: ReadonlyArray<{ index: number; count: number }>;
+  /** Observations above the resolved range: in count, sum and +Inf only. */
+  overflowCount: number;
+  /**
+   * Upper end of the resolved range: every overflow observation is > this. Optional; when given,
+   * classic boundaries above it are left out (their cumulative count would not be exact). When
+   * absent, overflow observations are taken to lie above every classic boundary.
+   */
+  overflowThreshold?: number;
+}
+
+export interface Summary {
+  count: number;
+  sum: number;
+  quantiles: ReadonlyArray<{ quantile: number; value: number }>;
+}
+
+export interface Metric {
+  labels: Labels;
+  value?: number;
+  histogram?: NativeHistogram;
+  summary?: Summary;
+  timestampMs?: number;
+}
+
+export interface MetricFamily {
+  /** Base name without prefix, without _total, e.g. 'requests', 'request_duration_seconds'. */
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  /** 'seconds', 'bytes', 'ratio' ... (OpenMetrics UNIT; the name must end with _<unit>). */
+  unit?: string;
+  metrics: ReadonlyArray<Metric>;
+}
+
+/** A latency ladder in seconds, 0.5 ms .. 60 s; snapped to native boundaries before use. */
+export const DEFAULT_CLASSIC_BOUNDARIES_SECONDS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+]);
+
+export const MIN_SCHEMA = -4;
+export const MAX_SCHEMA = 8;
+
+export function checkSchema(schema: number, argName = 'schema'): void {
+  if (!Number.isInteger(schema) || schema < MIN_SCHEMA || schema > MAX_SCHEMA) {
+    throw new RangeError(`${argName} must be an integer in ${MIN_SCHEMA}..${MAX_SCHEMA}, got ${schema}`);
+  }
+}
+
+/** Upper bound of native bucket `index`: 2^(index * 2^-schema). */
+export function nativeUpperBound(schema: number, index: number): number {
+  return 2 ** (index * 2 ** -schema);
+}
+
+/** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
+export function nearestNativeIndex(schema: number, value: number): number {
+  return Math.round(Math.log2(value) * 2 ** schema);
+}
+
+/** Classic boundaries snapped to one schema's native boundaries: ascending, distinct. */
+export interface SnappedBoundaries {
+  readonly schema: number;
+  /** Native bucket index whose upper bound each boundary is. */
+  readonly indices: readonly number[];
+  /** The boundary values themselves (what `le` prints). */
+  readonly bounds: readonly number[];
+}
+
+/**
+ * Snaps `boundaries` (positive, finite, ascending) to native boundaries of `schema`. Boundaries
+ * that snap to the same native boundary are merged, so the result can be shorter.
+ */
+export function snapBoundaries(boundaries: readonly number[], schema: number): SnappedBoundaries {
+  checkSchema(schema);
+  checkBoundaries(boundaries);
+  const indices: number[] = [];
+  const bounds: number[] = [];
+  for (const b of boundaries) {
+    const i = nearestNativeIndex(schema, b);
+    if (indices.length > 0 && indices[indices.length - 1] === i) continue;
+    indices.push(i);
+    bounds.push(nativeUpperBound(schema, i));
+  }
+  return { schema, indices, bounds };
+}
+
+export function checkBoundaries(boundaries: readonly number[], argName = 'classicBoundariesSeconds'): void {
+  if (!Array.isArray(boundaries as unknown)) throw new TypeError(`${argName} must be an array of numbers`);
+  let prev = 0;
+  for (let k = 0; k < boundaries.length; k++) {
+    const b = boundaries[k];
+    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) {
+      throw new RangeError(`${argName}[${k}] must be a positive finite number, got ${String(b)}`);
+    }
+    if (b <= prev) throw new RangeError(`${argName} must be strictly ascending (at index ${k})`);
+    prev = b;
+  }
+}
+
+/**
+ * One set of configured boundaries, snapped lazily per schema. Create one per render (or keep it
+ * across renders): snapping costs a log2 per boundary, done once per schema, not per series.
+ */
+export class ClassicLadder {
+  readonly boundaries: readonly number[];
+  private readonly bySchema = new Map<number, SnappedBoundaries>();
+
+  constructor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS) {
+    checkBoundaries(boundaries);
+    this.boundaries = boundaries.slice();
+  }
+
+  forSchema(schema: number): SnappedBoundaries {
+    let snapped = this.bySchema.get(schema);
+    if (snapped === undefined) {
+      snapped = snapBoundaries(this.boundaries, schema);
+      this.bySchema.set(schema, snapped);
+    }
+    return snapped;
+  }
+}
+
+const ladderCache = new WeakMap<readonly number[], ClassicLadder>();
+
+/**
+ * The ladder for `boundaries`, reused across renders while the caller passes the same array with
+ * the same contents (a changed array is re-snapped, so mutating it in place is still safe).
+ */
+export function ladderFor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS): ClassicLadder {
+  const cached = ladderCache.get(boundaries);
+  if (cached !== undefined && sameNumbers(cached.boundaries, boundaries)) return cached;
+  const ladder = new ClassicLadder(boundaries);
+  ladderCache.set(boundaries, ladder);
+  return ladder;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export interface ClassicBuckets {
+  /** Upper bounds, ascending, finite; `+Inf` is implied and equals the histogram's count. */
+  bounds: number[];
+  /** Cumulative counts at each bound. */
+  counts: number[];
+}
+
+/**
+ * Checks the invariants the exact derivation relies on; a violation is a bug in whoever built
+ * the model, so it throws rather than export wrong counts.
+ */
+export function checkNativeHistogram(h: NativeHistogram, argName = 'histogram'): void {
+  if (h === null || typeof h !== 'object') throw new TypeError(`${argName} must be an object`);
+  checkSchema(h.schema, `${argName}.schema`);
+  checkCount(h.count, `${argName}.count`);
+  checkCount(h.zeroCount, `${argName}.zeroCount`);
+  checkCount(h.overflowCount, `${argName}.overflowCount`);
+  if (typeof h.sum !== 'number') throw new TypeError(`${argName}.sum must be a number`);
+  if (typeof h.zeroThreshold !== 'number' || !(h.zeroThreshold >= 0) || !Number.isFinite(h.zeroThreshold)) {
+    throw new RangeError(`${argName}.zeroThreshold must be a finite number >= 0`);
+  }
+  if (!Array.isArray(h.buckets as unknown)) throw new TypeError(`${argName}.buckets must be an array`);
+  let total = h.zeroCount + h.overflowCount;
+  let prev = -Infinity;
+  const buckets = h.buckets;
+  for (let k = 0; k < buckets.length; k++) {
+    const b = buckets[k];
+    if (!Number.isInteger(b.index) || b.index <= prev) {
+      throw new RangeError(`${argName}.buckets[${k}].index must be an integer above the previous index`);
+    }
+    if (!Number.isInteger(b.count) || b.count < 0) {
+      throw new RangeError(`${argName}.buckets[${k}].count must be a non-negative integer`);
+    }
+    prev = b.index;
+    total += b.count;
+  }
+  if (total !== h.count) {
+    throw new RangeError(
+      `${argName}.count (${h.count}) must equal zeroCount + bucket counts + overflowCount (${total})`,
+    );
+  }
+}
+
+function checkCount(v: unknown, argName: string): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${argName} must be a non-negative safe integer, got ${String(v)}`);
+  }
+}
+
+/**
+ * Cumulative classic buckets, exact by construction: every bound is a native boundary, so each
+ * native bucket lies wholly below or wholly above it. Bounds below the zero threshold (the zero
+ * bucket straddles them) and above `overflowThreshold` are left out. Which bounds appear depends
+ * only on the schema and thresholds, never on the counts, so the `le` series stay stable.
+ * `h` must satisfy checkNativeHistogram.
+ */
+export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): ClassicBuckets {
+  const snapped = ladder.forSchema(h.schema);
+  const indices = snapped.indices;
+  const allBounds = snapped.bounds;
+  const buckets = h.buckets;
+  const top = h.overflowThreshold ?? Infinity;
+  const bounds: number[] = [];
+  const counts: number[] = [];
+  let cumulative = h.zeroCount;
+  let j = 0;
+  for (let k = 0; k < indices.length; k++) {
+    const bound = allBounds[k];
+    if (bound < h.zeroThreshold) continue;
+    if (bound > top) break;
+    const index = indices[k];
+    while (j < buckets.length && buckets[j].index <= index) {
+      cumulative += buckets[j].count;
+      j++;
+    }
+    bounds.push(bound);
+    counts.push(cumulative);
+  }
+  return { bounds, counts };
+}

@@ -1,0 +1,373 @@
+// StreamPerformanceMonitor: owns the shared memory, records through its default series, runs the
+// tick, and answers reads. Outputs (exposition, dashboard, reports) read from it; nothing here
+// reaches back into the record path.
+import { EventEmitter } from 'node:events';
+import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
+import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
+import { computeLayout, initMemory, type Layout } from './layout.js';
+import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, type SeriesRecorder, seriesKey } from './recorder.js';
+import { type SessionStats, SessionTracker } from './sessions.js';
+import { type SystemSample, SystemSampler } from './system.js';
+import { Aggregator, type IntervalFigures } from './tick.js';
+import { TotalsReader, type Totals } from './totals.js';
+import type {
+  Labels,
+  MonitoringConfig,
+  PerformanceMetrics,
+  PerformanceSummary,
+  PerformanceTargets,
+  Recorder,
+  Session,
+  TargetComparison,
+} from './types.js';
+import { coreModule, createMemory, instantiate } from './wasm.js';
+
+export interface SeriesInfo {
+  index: number;
+  labels: Labels;
+  overflow: boolean;
+}
+
+export interface TickEvent {
+  t: number;
+  point: HistoryPoint;
+  interval: IntervalFigures;
+  system: SystemSample;
+}
+
+export interface MemoryFootprint {
+  /** Shared memory laid out at creation (it never grows). */
+  sharedBytes: number;
+  parts: Record<string, number>;
+}
+
+const CAP = 2;
+
+export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
+  readonly config: MonitoringConfig;
+  readonly layout: Layout;
+  private readonly memory: WebAssembly.Memory;
+  private readonly ctx: RecordingContext;
+  private readonly root: SeriesRecorder;
+  private readonly reader: TotalsReader;
+  private readonly aggregator: Aggregator;
+  private readonly system: SystemSampler;
+  private readonly sessions: SessionTracker;
+  private readonly startedAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private lastTick: TickEvent | undefined;
+  private closed = false;
+
+  constructor(config: UserConfig = {}) {
+    super();
+    this.config = resolveConfig(config);
+    this.layout = computeLayout(this.config);
+    this.memory = createMemory(this.layout.pages);
+    initMemory(this.memory.buffer, this.layout);
+    const module = coreModule();
+    this.ctx = new RecordingContext(instantiate(module, this.memory), this.memory, module, this.layout, this.config.invalidValues === 'count');
+    this.ctx.tables.series.reserve(0, seriesKey({}));
+    this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
+    this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
+    this.root = this.ctx.root;
+    this.reader = new TotalsReader(this.ctx.core, this.layout);
+    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries());
+    this.system = new SystemSampler();
+    this.startedAt = this.config.clock.now();
+    this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
+    this.aggregator.baseline(this.startedAt);
+    if (this.config.autoStart) this.start();
+  }
+
+  // ---- recording (the default series) -------------------------------------------------------
+
+  recordLatency(ms: number): void {
+    this.root.recordLatency(ms);
+  }
+  recordError(type: string, latencyMs?: number): void {
+    this.root.recordError(type, latencyMs);
+  }
+  startTimer(): () => number {
+    return this.root.startTimer();
+  }
+  recordStreamSession(connectionId: string, messageCount: number, durationMs: number, bytesProcessed: number): void {
+    this.root.recordStreamSession(connectionId, messageCount, durationMs, bytesProcessed);
+  }
+  recordBatchProcessing(batchSize: number, durationMs: number): void {
+    this.root.recordBatchProcessing(batchSize, durationMs);
+  }
+  recordMessages(count: number, bytes?: number, direction?: 'in' | 'out'): void {
+    this.root.recordMessages(count, bytes, direction);
+  }
+  recordBackpressureEvent(waitMs?: number): void {
+    this.root.recordBackpressureEvent(waitMs);
+  }
+  recordCacheHit(): void {
+    this.root.recordCacheHit();
+  }
+  recordCacheMiss(): void {
+    this.root.recordCacheMiss();
+  }
+  updateCacheHitRatio(ratio: number): void {
+    this.root.updateCacheHitRatio(ratio);
+  }
+  updateMemoryUsage(bytes: number): void {
+    this.root.updateMemoryUsage(bytes);
+  }
+  updateWorkerUtilization(ratio: number): void {
+    this.root.updateWorkerUtilization(ratio);
+  }
+  updateQueueDepth(depth: number): void {
+    this.root.updateQueueDepth(depth);
+  }
+  connectionOpened(): void {
+    this.root.connectionOpened();
+  }
+  connectionClosed(): void {
+    this.root.connectionClosed();
+  }
+
+  /** A recorder bound to one label set; past `maxSeries` label sets, the overflow series. */
+  series(labels: Labels): Recorder {
+    return this.ctx.series(labels);
+  }
+
+  /** Opens a tracked stream session (a connection), optionally in a series. */
+  openSession(connectionId: string, labels?: Labels): Session {
+    return this.sessions.open(connectionId, labels ? this.ctx.series(labels) : this.root);
+  }
+
+  /** A structured-cloneable handle for `attach()` in worker threads. */
+  handle(): MonitorHandle {
+    return { kind: 'streamgauge-handle', memory: this.memory, module: this.ctx.module, layout: this.layout, countInvalid: this.ctx.countInvalid };
+  }
+
+  // ---- the tick -----------------------------------------------------------------------------
+
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => this.tick(), this.config.collectionInterval);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Runs one aggregation step now (the timer does this every collectionInterval). */
+  tick(): TickEvent {
+    if (this.closed) throw new Error('monitor is closed');
+    const now = this.config.clock.now();
+    this.sessions.sweep(now);
+    const system = this.system.sample();
+    const totals = this.reader.sum(this.activeSeries());
+    const { point, interval } = this.aggregator.tick(now, system, totals);
+    this.lastTick = { t: now, point, interval, system };
+    this.emit('tick', this.lastTick);
+    return this.lastTick;
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  /** Indexes of the series in use, the default first and the overflow series last. */
+  activeSeries(): number[] {
+    const n = this.ctx.tables.series.used();
+    const out = Array.from({ length: n }, (_, i) => i);
+    out.push(this.ctx.tables.series.overflowSlot);
+    return out;
+  }
+
+  /** Every series in use with its labels. */
+  seriesList(): SeriesInfo[] {
+    const table = this.ctx.tables.series;
+    return this.activeSeries().map((index) => ({
+      index,
+      labels: labelsFromKey(table.key(index) ?? '[]'),
+      overflow: index === table.overflowSlot,
+    }));
+  }
+
+  /** Cumulative totals of one series, or of all together. */
+  totals(series?: number): Totals {
+    return series === undefined ? this.reader.sum(this.activeSeries()) : this.reader.read(series);
+  }
+
+  /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
+  windowFigures(series?: number): IntervalFigures {
+    const now = this.config.clock.now();
+    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, series);
+  }
+
+  /** Failed requests by error type, all series together (or one). */
+  errorsByType(series?: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    const table = this.ctx.tables.errors;
+    const used = table.used();
+    const slots = [...Array.from({ length: used }, (_, i) => i), table.overflowSlot];
+    for (const s of series === undefined ? this.activeSeries() : [series]) {
+      const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
+      for (const slot of slots) {
+        const n = this.ctx.core.getI64(base + slot * 8);
+        if (n > 0) {
+          const name = table.key(slot) ?? 'other';
+          out[name] = (out[name] ?? 0) + n;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Latency quantile since start (all series, or one), in ms. */
+  quantileSinceStart(q: number, series?: number): number {
+    const h = series === undefined ? this.aggregator.cumulativeTotal() : this.reader.histPtr(series, 'latency');
+    return this.ctx.core.histQuantile(h, q);
+  }
+
+  getCurrentMetrics(): PerformanceMetrics & { latencySinceStart: { p50: number; p95: number; p99: number; p999: number }; latencyP50Ms: number; latencyP999Ms: number } {
+    const now = this.config.clock.now();
+    const t = this.totals();
+    const w = this.aggregator.window(now);
+    const cum = this.aggregator.cumulativeTotal();
+    const q = (p: number) => this.ctx.core.histQuantile(cum, p);
+    const sys = this.lastTick?.system;
+    const rss = sys?.rssBytes ?? process.memoryUsage().rss;
+    const uptime = Math.max((now - this.startedAt) / 1000, 1e-9);
+    return {
+      totalRequests: t.requests,
+      successfulRequests: t.successes,
+      failedRequests: t.errors,
+      activeConnections: t.activeConnections,
+      latencySumMs: t.latencySumMs,
+      latencyMinMs: t.latencyMinMs,
+      latencyMaxMs: t.latencyMaxMs,
+      latencyP50Ms: w.p50,
+      latencyP95Ms: w.p95,
+      latencyP99Ms: w.p99,
+      latencyP999Ms: w.p999,
+      latencySinceStart: { p50: q(0.5), p95: q(0.95), p99: q(0.99), p999: q(0.999) },
+      currentRps: w.rps,
+      peakRps: Math.max(this.aggregator.peakRps, w.rps),
+      avgRps: t.requests / uptime,
+      memoryUsageBytes: Number.isNaN(t.memoryBytes) ? rss : t.memoryBytes,
+      peakMemoryBytes: Number.isNaN(t.peakMemoryBytes) ? Math.max(this.system.peakRss, rss) : t.peakMemoryBytes,
+      cpuUsagePercent: sys?.cpuPercent ?? 0,
+      workerUtilization: Number.isNaN(t.workerUtilization) ? 0 : t.workerUtilization,
+      queueDepth: Number.isNaN(t.queueDepth) ? 0 : t.queueDepth,
+      cacheHitRatio: cacheRatio(t),
+      backpressureEvents: t.backpressure,
+      monitoringStart: this.startedAt,
+      lastUpdate: this.lastTick?.t ?? this.startedAt,
+    };
+  }
+
+  getPerformanceSummary(): PerformanceSummary {
+    const m = this.getCurrentMetrics();
+    return {
+      throughputRps: m.currentRps,
+      avgLatencyMs: m.totalRequests > 0 && m.latencySumMs > 0 ? m.latencySumMs / Math.max(1, this.totals().latencyCount) : 0,
+      p50LatencyMs: m.latencyP50Ms,
+      p95LatencyMs: m.latencyP95Ms,
+      p99LatencyMs: m.latencyP99Ms,
+      p999LatencyMs: m.latencyP999Ms,
+      successRate: m.totalRequests > 0 ? m.successfulRequests / m.totalRequests : 1,
+      memoryUsageMb: m.memoryUsageBytes / 1_048_576,
+      activeConnections: m.activeConnections,
+      workerUtilization: m.workerUtilization,
+      cacheEfficiency: m.cacheHitRatio,
+      uptimeSeconds: (this.config.clock.now() - this.startedAt) / 1000,
+    };
+  }
+
+  /** Compares a summary (default: the current one) with targets (default: the configured ones). */
+  compareWithTargets(summary: PerformanceSummary = this.getPerformanceSummary(), targets?: Partial<PerformanceTargets>): TargetComparison {
+    return compareWithTargets(summary, targets ? resolveTargets(targets) : this.config.targets);
+  }
+
+  getHistory(options: { resolution?: Resolution; since?: number; until?: number } = {}): HistoryColumns {
+    const { resolution = 'tick', since, until } = options;
+    const ring = resolution === 'tick' ? this.aggregator.history : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
+    if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
+    for (const [name, v] of [['since', since], ['until', until]] as const) {
+      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`${name} must be a time in ms`);
+    }
+    return ring.read(resolution, since, until);
+  }
+
+  /** Latency quantile of one closed rollup period (its merged histogram), by the period's end time. */
+  rollupQuantile(resolution: Exclude<Resolution, 'tick'>, end: number, q: number): number {
+    const r = this.aggregator.rollups[resolution];
+    const slot = r.ring.slots().find((s) => r.ring.timeAt(s) === end);
+    return slot === undefined ? Number.NaN : r.quantileAt(slot, q);
+  }
+
+  sessionStats(top?: number): SessionStats {
+    return this.sessions.stats(this.config.clock.now(), top);
+  }
+
+  lastTickEvent(): TickEvent | undefined {
+    return this.lastTick;
+  }
+
+  memoryFootprint(): MemoryFootprint {
+    const L = this.layout;
+    const ringBytes = (r: { capacity: number }) => r.capacity * (8 + 4 * 20);
+    return {
+      sharedBytes: L.pages * 65536,
+      parts: {
+        series: L.seriesCount * L.seriesStride,
+        windowRing: (L.seriesCount + 1) * L.windowSlots * L.snapBytes,
+        history: ringBytes(L.history),
+        rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
+        tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
+      },
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops the timer and samplers and ends live sessions; the process can exit. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.stop();
+    this.sessions.closeAll();
+    for (const r of Object.values(this.aggregator.rollups)) r.close();
+    this.system.close();
+    this.closed = true;
+    this.emit('close');
+  }
+}
+
+function cacheRatio(t: Totals): number {
+  const n = t.cacheHits + t.cacheMisses;
+  if (n > 0) return t.cacheHits / n;
+  return Number.isNaN(t.cacheRatio) ? 0 : t.cacheRatio;
+}
+
+/**
+ * Achievement ratios, each capped at 2 so one outstanding figure cannot hide a poor one; a zero
+ * p95 or memory counts as the cap, a missing p95 (no requests) as 0.
+ */
+export function compareWithTargets(summary: PerformanceSummary, targets: PerformanceTargets = resolveTargets()): TargetComparison {
+  const cap = (v: number) => (Number.isNaN(v) ? 0 : Math.min(v, CAP));
+  const throughputAchievement = cap(summary.throughputRps / targets.targetRps);
+  const latencyAchievement = Number.isNaN(summary.p95LatencyMs) ? 0 : summary.p95LatencyMs <= 0 ? CAP : cap(targets.targetP95LatencyMs / summary.p95LatencyMs);
+  const memoryEfficiency = summary.memoryUsageMb <= 0 ? CAP : cap(targets.targetMemoryMb / summary.memoryUsageMb);
+  const successRate = Number.isNaN(summary.successRate) ? 0 : summary.successRate;
+  return {
+    throughputAchievement,
+    latencyAchievement,
+    memoryEfficiency,
+    successRate,
+    overallScore: (throughputAchievement + latencyAchievement + memoryEfficiency + successRate) / 4,
+    meetsTargets:
+      summary.throughputRps >= targets.targetRps &&
+      summary.p95LatencyMs <= targets.targetP95LatencyMs &&
+      summary.memoryUsageMb <= targets.targetMemoryMb &&
+      successRate >= targets.targetSuccessRate,
+  };
+}
+
+export const attach = attachToHandle;

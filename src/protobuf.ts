@@ -1,0 +1,387 @@
+// The Prometheus protobuf exposition (`io.prometheus.client.MetricFamily`, length-delimited),
+// the only format that carries native histograms. Histograms carry both the native buckets
+// (schema, zero bucket, spans + deltas) and classic cumulative buckets, so a scraper without
+// native-histogram support still gets a usable classic histogram from the same message.
+//
+// A small purpose-built encoder rather than protobufjs: the message set is fixed and tiny, and
+// writing straight into one growing byte array avoids building an object tree per series on every
+// scrape. Tests decode the output with protobufjs against a schema written from metrics.proto.
+
+import {
+  type ClassicLadder,
+  checkNativeHistogram,
+  classicBuckets,
+  ladderFor,
+  type MetricFamily,
+  type NativeHistogram,
+} from './metric-families.js';
+import {
+  checkFamily,
+  checkSummary,
+  checkTimestamp,
+  checkValue,
+  familyBaseName,
+  labelPairs,
+  resolvePrefix,
+  type TextRenderOptions,
+} from './prometheus.js';
+
+export const PROTOBUF_CONTENT_TYPE =
+  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+
+export type ProtobufRenderOptions = TextRenderOptions;
+
+// Field numbers of io.prometheus.client (metrics.proto).
+const F = {
+  // MetricFamily
+  FamilyName: 1,
+  FamilyHelp: 2,
+  FamilyType: 3,
+  FamilyMetric: 4,
+  // Metric
+  MetricLabel: 1,
+  MetricGauge: 2,
+  MetricCounter: 3,
+  MetricSummary: 4,
+  MetricTimestampMs: 6,
+  MetricHistogram: 7,
+  // LabelPair
+  LabelName: 1,
+  LabelValue: 2,
+  // Gauge / Counter
+  Value: 1,
+  // Summary
+  SummaryCount: 1,
+  SummarySum: 2,
+  SummaryQuantile: 3,
+  // Quantile
+  QuantileQuantile: 1,
+  QuantileValue: 2,
+  // Histogram
+  HistCount: 1,
+  HistSum: 2,
+  HistBucket: 3,
+  HistSchema: 5,
+  HistZeroThreshold: 6,
+  HistZeroCount: 7,
+  HistPositiveSpan: 12,
+  HistPositiveDelta: 13,
+  // Bucket
+  BucketCumulativeCount: 1,
+  BucketUpperBound: 2,
+  // BucketSpan
+  SpanOffset: 1,
+  SpanLength: 2,
+} as const;
+
+const MetricType = { counter: 0, gauge: 1, summary: 2, histogram: 4 } as const;
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+
+/** Gaps of up to this many empty buckets are filled with zero deltas instead of opening a new span (smaller). */
+const MAX_GAP_IN_SPAN = 2;
+
+/** Sized from the previous render so a steady scrape allocates once. */
+let capacityHint = 64 * 1024;
+
+/** Renders the families as length-delimited `MetricFamily` messages. */
+export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: ProtobufRenderOptions = {}): Uint8Array {
+  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const prefix = resolvePrefix(options.prefix);
+  const ladder = ladderFor(options.classicBoundariesSeconds);
+  const w = new Writer(capacityHint);
+  const seen = new Set<string>();
+  for (let f = 0; f < families.length; f++) {
+    const family = families[f];
+    const where = `families[${f}]`;
+    checkFamily(family, where);
+    const base = familyBaseName(prefix, family, where);
+    if (seen.has(base)) throw new RangeError(`${where}.name: metric family ${base} appears twice`);
+    seen.add(base);
+    const start = w.beginLength(); // the delimiter: a varint length before each message
+    w.string(F.FamilyName, family.type === 'counter' ? base + '_total' : base);
+    if (family.help.length > 0) w.string(F.FamilyHelp, family.help);
+    w.tag(F.FamilyType, WIRE_VARINT);
+    w.varint(MetricType[family.type]);
+    writeMetrics(w, family, where, ladder);
+    w.endLength(start);
+  }
+  const out = w.finish();
+  capacityHint = Math.max(capacityHint, out.length + (out.length >>> 2));
+  return out;
+}
+
+function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: ClassicLadder): void {
+  const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : undefined;
+  for (let m = 0; m < family.metrics.length; m++) {
+    const metric = family.metrics[m];
+    const at = `${where}.metrics[${m}]`;
+    if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
+    const pairs = labelPairs(metric.labels, `${at}.labels`, reserved);
+    const timestamp = checkTimestamp(metric, at);
+    w.tag(F.FamilyMetric, WIRE_LEN);
+    const metricStart = w.beginLength();
+    for (let p = 0; p < pairs.length; p += 2) {
+      w.tag(F.MetricLabel, WIRE_LEN);
+      const s = w.beginLength();
+      w.string(F.LabelName, pairs[p]);
+      w.string(F.LabelValue, pairs[p + 1]);
+      w.endLength(s);
+    }
+    switch (family.type) {
+      case 'counter':
+      case 'gauge': {
+        const value = checkValue(metric, at);
+        w.tag(family.type === 'counter' ? F.MetricCounter : F.MetricGauge, WIRE_LEN);
+        const s = w.beginLength();
+        w.double(F.Value, value);
+        w.endLength(s);
+        break;
+      }
+      case 'summary': {
+        const summary = metric.summary;
+        if (summary === undefined || summary === null || typeof summary !== 'object') {
+          throw new TypeError(`${at}.summary is required in a summary family`);
+        }
+        checkSummary(summary, `${at}.summary`);
+        w.tag(F.MetricSummary, WIRE_LEN);
+        const s = w.beginLength();
+        w.tag(F.SummaryCount, WIRE_VARINT);
+        w.varint(summary.count);
+        w.double(F.SummarySum, summary.sum);
+        for (const { quantile, value } of summary.quantiles) {
+          w.tag(F.SummaryQuantile, WIRE_LEN);
+          const q = w.beginLength();
+          w.double(F.QuantileQuantile, quantile);
+          w.double(F.QuantileValue, value);
+          w.endLength(q);
+        }
+        w.endLength(s);
+        break;
+      }
+      case 'histogram': {
+        const h = metric.histogram;
+        if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
+        checkNativeHistogram(h, `${at}.histogram`);
+        w.tag(F.MetricHistogram, WIRE_LEN);
+        const s = w.beginLength();
+        writeHistogram(w, h, ladder);
+        w.endLength(s);
+        break;
+      }
+    }
+    if (timestamp !== undefined) {
+      w.tag(F.MetricTimestampMs, WIRE_VARINT);
+      w.int64(timestamp);
+    }
+    w.endLength(metricStart);
+  }
+}
+
+function writeHistogram(w: Writer, h: NativeHistogram, ladder: ClassicLadder): void {
+  w.tag(F.HistCount, WIRE_VARINT);
+  w.varint(h.count);
+  w.double(F.HistSum, h.sum);
+  // Classic buckets; +Inf is implied by the count (scrapers add it), so it is not sent.
+  const classic = classicBuckets(h, ladder);
+  for (let k = 0; k < classic.bounds.length; k++) {
+    w.tag(F.HistBucket, WIRE_LEN);
+    const s = w.beginLength();
+    w.tag(F.BucketCumulativeCount, WIRE_VARINT);
+    w.varint(classic.counts[k]);
+    w.double(F.BucketUpperBound, classic.bounds[k]);
+    w.endLength(s);
+  }
+  w.tag(F.HistSchema, WIRE_VARINT);
+  w.varint(zigzag(h.schema));
+  w.double(F.HistZeroThreshold, h.zeroThreshold);
+  w.tag(F.HistZeroCount, WIRE_VARINT);
+  w.varint(h.zeroCount);
+  writeSpansAndDeltas(w, h.buckets);
+}
+
+/**
+ * Positive buckets as spans (runs of consecutive indices; offsets relative to the previous span's
+ * end, the first to index 0) and deltas (each count minus the previous one, the first against 0).
+ * Empty buckets are dropped except inside short gaps, where a zero delta is cheaper than a span.
+ */
+function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): void {
+  // Pass 1: spans. Collected as flat [offset, length, ...] so pass 2 can write deltas after them.
+  const spans: number[] = [];
+  let prevEnd = 0; // index after the last bucket of the previous span
+  let open = false;
+  for (let k = 0; k < buckets.length; k++) {
+    const { index, count } = buckets[k];
+    if (count === 0) continue;
+    const gap = index - prevEnd;
+    if (open && gap <= MAX_GAP_IN_SPAN) {
+      spans[spans.length - 1] += gap + 1;
+    } else {
+      spans.push(open ? gap : index, 1);
+      open = true;
+    }
+    prevEnd = index + 1;
+  }
+  if (spans.length === 0) {
+    // An empty span marks the histogram as native even with no observations yet.
+    spans.push(0, 0);
+  }
+  for (let s = 0; s < spans.length; s += 2) {
+    w.tag(F.HistPositiveSpan, WIRE_LEN);
+    const start = w.beginLength();
+    w.tag(F.SpanOffset, WIRE_VARINT);
+    w.varint(zigzag(spans[s]));
+    w.tag(F.SpanLength, WIRE_VARINT);
+    w.varint(spans[s + 1]);
+    w.endLength(start);
+  }
+  // Pass 2: deltas, packed, walking the same buckets with the gap-filling of pass 1.
+  if (spans[1] === 0) return;
+  w.tag(F.HistPositiveDelta, WIRE_LEN);
+  const start = w.beginLength();
+  let prevCount = 0;
+  let prevIndex = 0;
+  open = false;
+  for (let k = 0; k < buckets.length; k++) {
+    const { index, count } = buckets[k];
+    if (count === 0) continue;
+    if (open) {
+      const gap = index - prevIndex - 1;
+      if (gap > 0 && gap <= MAX_GAP_IN_SPAN) {
+        // Filled gap: one delta down to zero, then zeros; the real bucket then counts from zero.
+        w.varint(zigzag(prevCount));
+        for (let g = 1; g < gap; g++) w.varint(0);
+        prevCount = 0;
+      }
+    }
+    w.varint(zigzag(count - prevCount));
+    prevCount = count;
+    prevIndex = index;
+    open = true;
+  }
+  w.endLength(start);
+}
+
+/** sint32/sint64 zigzag, in arithmetic so counts past 2^31 stay exact. */
+function zigzag(n: number): number {
+  return n >= 0 ? n * 2 : -n * 2 - 1;
+}
+
+/** Appends protobuf wire data to one growing byte array. */
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
+
+  /** Unsigned varint of a non-negative integer up to 2^53. */
+  varint(n: number): void {
+    this.ensure(10);
+    this.pos = putVarint(this.buf, this.pos, n);
+  }
+
+  /** int64 as protobuf encodes it: negatives as their 64-bit two's complement (10 bytes). */
+  int64(n: number): void {
+    if (n >= 0) {
+      this.varint(n);
+      return;
+    }
+    let u = BigInt.asUintN(64, BigInt(n));
+    this.ensure(10);
+    while (u > 0x7fn) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+
+  double(field: number, v: number): void {
+    this.tag(field, WIRE_I64);
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+
+  string(field: number, s: string): void {
+    this.tag(field, WIRE_LEN);
+    const start = this.beginLength();
+    this.ensure(s.length * 3);
+    const buf = this.buf;
+    let pos = this.pos;
+    let i = 0;
+    // ASCII straight into the buffer; anything else through TextEncoder.
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos++] = c;
+    }
+    if (i < s.length) pos += encoder.encodeInto(s.slice(i), buf.subarray(pos)).written;
+    this.pos = pos;
+    this.endLength(start);
+  }
+
+  /** Reserves one byte for a length; returns where the content starts. */
+  beginLength(): number {
+    this.ensure(1);
+    this.pos += 1;
+    return this.pos;
+  }
+
+  /** Writes the content length before `start`, moving the content when it needs more than one byte. */
+  endLength(start: number): void {
+    const len = this.pos - start;
+    if (len < 0x80) {
+      this.buf[start - 1] = len;
+      return;
+    }
+    let size = 1;
+    for (let v = len; v >= 0x80; v = Math.floor(v / 128)) size++;
+    this.ensure(size - 1);
+    this.buf.copyWithin(start + size - 1, start, this.pos);
+    this.pos += size - 1;
+    putVarint(this.buf, start - 1, len);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes `n` (a non-negative integer up to 2^53) as a varint at `pos`; returns the position after it. */
+function putVarint(buf: Uint8Array, pos: number, n: number): number {
+  // Above 2^31 the bit operators would wrap: divide instead.
+  while (n >= 0x80000000) {
+    buf[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  while (n > 0x7f) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[pos++] = n;
+  return pos;
+}

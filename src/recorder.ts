@@ -1,0 +1,260 @@
+// The record path: one small object per series that turns each call into one or a few calls into
+// the wasm core at precomputed addresses. No allocation, no clock read, no message passing.
+import { performance } from 'node:perf_hooks';
+import { C, type HistName, type Layout, MAGIC, R } from './layout.js';
+import { StringTable } from './registry.js';
+import type { Labels, Recorder } from './types.js';
+import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
+import { type Core, instantiate } from './wasm.js';
+
+export const DEFAULT_SERIES = 0;
+export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** What one thread shares between its recorders: the core bound to the memory, the tables, caches. */
+export class RecordingContext {
+  readonly tables: { series: StringTable; errors: StringTable };
+  private readonly bySeriesKey = new Map<string, SeriesRecorder>();
+  private readonly errorSlots = new Map<string, number>();
+  readonly root: SeriesRecorder;
+
+  constructor(
+    readonly core: Core,
+    readonly memory: WebAssembly.Memory,
+    readonly module: WebAssembly.Module,
+    readonly layout: Layout,
+    readonly countInvalid: boolean,
+  ) {
+    const rt = new Int32Array(memory.buffer, layout.runtimePtr, 64);
+    if (Atomics.load(rt, R.MAGIC) !== MAGIC || rt[R.VERSION] !== layout.version) {
+      throw new TypeError('handle does not describe a streamgauge memory of this version');
+    }
+    this.tables = {
+      series: new StringTable(memory.buffer, layout.seriesTable),
+      errors: new StringTable(memory.buffer, layout.errorTable),
+    };
+    this.root = new SeriesRecorder(this, DEFAULT_SERIES);
+    this.bySeriesKey.set(seriesKey({}), this.root);
+  }
+
+  seriesPtr(index: number): number {
+    return this.layout.seriesPtr + index * this.layout.seriesStride;
+  }
+
+  histPtr(index: number, name: HistName): number {
+    return this.seriesPtr(index) + this.layout.histOffset[name];
+  }
+
+  series(labels: Labels): SeriesRecorder {
+    const key = seriesKey(labels);
+    let rec = this.bySeriesKey.get(key);
+    if (rec === undefined) {
+      rec = new SeriesRecorder(this, this.tables.series.lookup(key, 'labels'));
+      this.bySeriesKey.set(key, rec);
+    }
+    return rec;
+  }
+
+  errorSlot(type: string): number {
+    let slot = this.errorSlots.get(type);
+    if (slot === undefined) {
+      slot = this.tables.errors.lookup(type, 'type');
+      this.errorSlots.set(type, slot);
+    }
+    return slot;
+  }
+
+  /** A rejected value: counted and skipped when the caller opted in, else thrown. */
+  reject(seriesIndex: number, error: Error): void {
+    if (!this.countInvalid) throw error;
+    this.core.inc(this.seriesPtr(seriesIndex) + C.INVALID * 8);
+  }
+}
+
+/** The canonical key of a label set: sorted [name, value] pairs as JSON. Validates names and values. */
+export function seriesKey(labels: Labels): string {
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw new TypeError(`labels must be an object of label names to string values (got ${labels === null ? 'null' : typeof labels})`);
+  }
+  const names = Object.keys(labels).sort();
+  const pairs: [string, string][] = [];
+  for (const name of names) {
+    const value = labels[name];
+    if (!LABEL_NAME.test(name) || name.startsWith('__')) {
+      throw new RangeError(`labels: ${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`);
+    }
+    if (typeof value !== 'string') throw new TypeError(`labels.${name} must be a string (got ${typeof value})`);
+    pairs.push([name, value]);
+  }
+  return JSON.stringify(pairs);
+}
+
+export function labelsFromKey(key: string): Labels {
+  return Object.freeze(Object.fromEntries(JSON.parse(key) as [string, string][]));
+}
+
+export class SeriesRecorder implements Recorder {
+  private readonly core: Core;
+  private readonly base: number;
+  private readonly latency: number;
+  private readonly errorTypes: number;
+
+  constructor(
+    private readonly ctx: RecordingContext,
+    readonly index: number,
+  ) {
+    this.core = ctx.core;
+    this.base = ctx.seriesPtr(index);
+    this.latency = ctx.histPtr(index, 'latency');
+    this.errorTypes = this.base + ctx.layout.errorTypesOffset;
+  }
+
+  recordLatency(ms: number): void {
+    if (isMs(ms)) this.core.record(this.latency, ms);
+    else this.ctx.reject(this.index, invalid('ms', ms, MS));
+  }
+
+  recordError(type: string, latencyMs?: number): void {
+    if (typeof type !== 'string' || type.length === 0) {
+      return this.ctx.reject(this.index, new TypeError(`type must be a non-empty string (got ${typeof type === 'string' ? 'an empty string' : typeof type})`));
+    }
+    if (latencyMs !== undefined && !isMs(latencyMs)) return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
+    const slot = this.ctx.errorSlot(type);
+    // Latency first, then the marks that make it a failure: a concurrent reader may briefly see one
+    // more success, never a negative count.
+    if (latencyMs !== undefined) {
+      this.core.record(this.latency, latencyMs);
+      this.core.inc(this.base + C.ERRORS_WITH_LATENCY * 8);
+    }
+    this.core.inc(this.errorTypes + slot * 8);
+    this.core.inc(this.base + C.ERRORS * 8);
+  }
+
+  startTimer(): () => number {
+    const start = performance.now();
+    let elapsed = -1;
+    return () => {
+      if (elapsed < 0) {
+        elapsed = performance.now() - start;
+        this.recordLatency(elapsed);
+      }
+      return elapsed;
+    };
+  }
+
+  recordStreamSession(connectionId: string, messageCount: number, durationMs: number, bytesProcessed: number): void {
+    if (typeof connectionId !== 'string' || connectionId.length === 0) {
+      return this.ctx.reject(this.index, new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`));
+    }
+    if (!isCount(messageCount)) return this.ctx.reject(this.index, invalid('messageCount', messageCount, COUNT));
+    if (!isMs(durationMs)) return this.ctx.reject(this.index, invalid('durationMs', durationMs, MS));
+    if (!isCount(bytesProcessed)) return this.ctx.reject(this.index, invalid('bytesProcessed', bytesProcessed, COUNT));
+    this.recordSessionEnd(durationMs, messageCount, bytesProcessed);
+    this.core.add(this.base + C.MESSAGES_IN * 8, messageCount);
+    this.core.add(this.base + C.BYTES_IN * 8, bytesProcessed);
+  }
+
+  /** A session's own figures, without its messages (a tracked session counted those as they came). */
+  recordSessionEnd(durationMs: number, messageCount: number, bytesProcessed: number): void {
+    this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, 1e10));
+    this.core.record(this.ctx.histPtr(this.index, 'sessionMessages'), messageCount);
+    this.core.record(this.ctx.histPtr(this.index, 'sessionBytes'), bytesProcessed);
+  }
+
+  recordBatchProcessing(batchSize: number, durationMs: number): void {
+    if (!isCount(batchSize)) return this.ctx.reject(this.index, invalid('batchSize', batchSize, COUNT));
+    if (!isMs(durationMs)) return this.ctx.reject(this.index, invalid('durationMs', durationMs, MS));
+    this.core.record(this.ctx.histPtr(this.index, 'batchSize'), batchSize);
+    this.core.record(this.ctx.histPtr(this.index, 'batchDuration'), durationMs);
+  }
+
+  recordMessages(count: number, bytes = 0, direction: 'in' | 'out' = 'in'): void {
+    if (!isCount(count)) return this.ctx.reject(this.index, invalid('count', count, COUNT));
+    if (!isCount(bytes)) return this.ctx.reject(this.index, invalid('bytes', bytes, COUNT));
+    if (direction !== 'in' && direction !== 'out') {
+      return this.ctx.reject(this.index, new TypeError(`direction must be 'in' or 'out' (got ${String(direction)})`));
+    }
+    const [m, b] = direction === 'in' ? [C.MESSAGES_IN, C.BYTES_IN] : [C.MESSAGES_OUT, C.BYTES_OUT];
+    this.core.add(this.base + m * 8, count);
+    if (bytes > 0) this.core.add(this.base + b * 8, bytes);
+  }
+
+  recordBackpressureEvent(waitMs?: number): void {
+    if (waitMs !== undefined && !isMs(waitMs)) return this.ctx.reject(this.index, invalid('waitMs', waitMs, MS));
+    this.core.inc(this.base + C.BACKPRESSURE * 8);
+    if (waitMs !== undefined) this.core.record(this.ctx.histPtr(this.index, 'backpressureWait'), waitMs);
+  }
+
+  recordCacheHit(): void {
+    this.core.inc(this.base + C.CACHE_HITS * 8);
+  }
+
+  recordCacheMiss(): void {
+    this.core.inc(this.base + C.CACHE_MISSES * 8);
+  }
+
+  updateCacheHitRatio(ratio: number): void {
+    if (!isRatio(ratio)) return this.ctx.reject(this.index, invalid('ratio', ratio, RATIO));
+    this.core.setF64(this.base + C.CACHE_RATIO * 8, ratio);
+  }
+
+  updateMemoryUsage(bytes: number): void {
+    if (!isCount(bytes)) return this.ctx.reject(this.index, invalid('bytes', bytes, COUNT));
+    this.core.setF64(this.base + C.MEMORY * 8, bytes);
+    this.core.maxF64(this.base + C.PEAK_MEMORY * 8, bytes);
+  }
+
+  updateWorkerUtilization(ratio: number): void {
+    if (!isRatio(ratio)) return this.ctx.reject(this.index, invalid('ratio', ratio, RATIO));
+    this.core.setF64(this.base + C.WORKER_UTILIZATION * 8, ratio);
+  }
+
+  updateQueueDepth(depth: number): void {
+    if (!isCount(depth)) return this.ctx.reject(this.index, invalid('depth', depth, COUNT));
+    this.core.setF64(this.base + C.QUEUE_DEPTH * 8, depth);
+  }
+
+  connectionOpened(): void {
+    this.core.inc(this.base + C.ACTIVE_CONNECTIONS * 8);
+    this.core.inc(this.base + C.CONNECTIONS_OPENED * 8);
+  }
+
+  connectionClosed(): void {
+    const p = this.base + C.ACTIVE_CONNECTIONS * 8;
+    if (this.core.addGet(p, -1) < 0) {
+      this.core.add(p, 1);
+      this.ctx.reject(this.index, new RangeError('connectionClosed() called more often than connectionOpened()'));
+    }
+  }
+
+  series(labels: Labels): Recorder {
+    return this.ctx.series(labels);
+  }
+}
+
+/** What a worker thread needs to record into a monitor's memory; structured-cloneable. */
+export interface MonitorHandle {
+  readonly kind: 'streamgauge-handle';
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly layout: Layout;
+  readonly countInvalid: boolean;
+}
+
+// One context per memory per thread: handles arrive as fresh clones (e.g. every piscina task),
+// so key on the layout's id rather than on the object.
+const attached = new Map<number, RecordingContext>();
+
+/** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
+export function attach(handle: MonitorHandle): Recorder {
+  if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
+    throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
+  }
+  let ctx = attached.get(handle.layout.id);
+  if (ctx === undefined) {
+    ctx = new RecordingContext(instantiate(handle.module, handle.memory), handle.memory, handle.module, handle.layout, handle.countInvalid);
+    Atomics.add(new Int32Array(handle.memory.buffer, handle.layout.runtimePtr, 64), R.ATTACHED, 1);
+    attached.set(handle.layout.id, ctx);
+  }
+  return ctx.root;
+}

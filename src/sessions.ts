@@ -1,0 +1,144 @@
+// Live stream sessions: per connection id, start, messages, bytes, last activity. Bounded: idle
+// sessions are evicted after a timeout, and past `maxSessions` the oldest is dropped; both counted.
+import type { SeriesRecorder } from './recorder.js';
+import type { Session } from './types.js';
+
+export interface SessionInfo {
+  connectionId: string;
+  startedAt: number;
+  ageMs: number;
+  messages: number;
+  bytes: number;
+  lastActivity: number;
+}
+
+export interface SessionStats {
+  active: number;
+  opened: number;
+  closed: number;
+  failed: number;
+  evictedIdle: number;
+  droppedOverBound: number;
+  longestLived: SessionInfo[];
+}
+
+class LiveSession implements Session {
+  messages = 0;
+  bytes = 0;
+  lastActivity: number;
+  closed = false;
+
+  constructor(
+    readonly connectionId: string,
+    readonly startedAt: number,
+    private readonly tracker: SessionTracker,
+    readonly recorder: SeriesRecorder,
+  ) {
+    this.lastActivity = startedAt;
+  }
+
+  message(bytes = 0): void {
+    if (this.closed) throw new Error(`session ${JSON.stringify(this.connectionId)} is closed`);
+    this.recorder.recordMessages(1, bytes);
+    this.messages++;
+    this.bytes += bytes;
+    // The tracker's coarse time (updated each tick): no clock read per message.
+    this.lastActivity = this.tracker.coarseNow;
+  }
+
+  close(errorType?: string): void {
+    if (this.closed) return;
+    if (errorType !== undefined && (typeof errorType !== 'string' || errorType.length === 0)) {
+      throw new TypeError('errorType must be a non-empty string when given');
+    }
+    this.tracker.end(this, errorType);
+  }
+}
+
+export class SessionTracker {
+  private readonly live = new Map<string, LiveSession>();
+  coarseNow: number;
+  opened = 0;
+  closed = 0;
+  failed = 0;
+  evictedIdle = 0;
+  droppedOverBound = 0;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly idleTimeoutMs: number,
+    private readonly maxSessions: number,
+  ) {
+    this.coarseNow = now();
+  }
+
+  open(connectionId: string, recorder: SeriesRecorder): Session {
+    if (typeof connectionId !== 'string' || connectionId.length === 0) {
+      throw new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`);
+    }
+    const existing = this.live.get(connectionId);
+    if (existing) this.end(existing);
+    if (this.live.size >= this.maxSessions) {
+      const oldest = this.live.values().next().value as LiveSession;
+      this.droppedOverBound++;
+      this.end(oldest);
+    }
+    const s = new LiveSession(connectionId, this.now(), this, recorder);
+    this.live.set(connectionId, s);
+    this.opened++;
+    recorder.connectionOpened();
+    return s;
+  }
+
+  end(s: LiveSession, errorType?: string): void {
+    s.closed = true;
+    this.live.delete(s.connectionId);
+    this.closed++;
+    s.recorder.recordSessionEnd(Math.max(0, this.now() - s.startedAt), s.messages, s.bytes);
+    s.recorder.connectionClosed();
+    if (errorType !== undefined) {
+      this.failed++;
+      s.recorder.recordError(errorType);
+    }
+  }
+
+  /** At each tick: refresh the coarse time, evict idle sessions. */
+  sweep(now: number): void {
+    this.coarseNow = now;
+    for (const s of this.live.values()) {
+      if (now - s.lastActivity > this.idleTimeoutMs) {
+        this.evictedIdle++;
+        this.end(s);
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const s of [...this.live.values()]) this.end(s);
+  }
+
+  stats(now: number, top = 5): SessionStats {
+    // Insertion order is start order: the first entries are the longest-lived.
+    const longestLived: SessionInfo[] = [];
+    for (const s of this.live.values()) {
+      if (longestLived.length >= top) break;
+      longestLived.push({
+        connectionId: s.connectionId,
+        startedAt: s.startedAt,
+        ageMs: now - s.startedAt,
+        messages: s.messages,
+        bytes: s.bytes,
+        lastActivity: s.lastActivity,
+      });
+    }
+    return {
+      active: this.live.size,
+      opened: this.opened,
+      closed: this.closed,
+      failed: this.failed,
+      evictedIdle: this.evictedIdle,
+      droppedOverBound: this.droppedOverBound,
+      longestLived,
+    };
+  }
+}

@@ -1,0 +1,72 @@
+// Process metrics sampled once per tick: memory, CPU, event loop, GC. No user call needed.
+import { type EventLoopUtilization, type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+
+export interface SystemSample {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  /** CPU time of the process over the last interval, % of one core. */
+  cpuPercent: number;
+  eventLoopDelayP50Ms: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  /** Share of the last interval the event loop was busy, 0..1. */
+  eventLoopUtilization: number;
+  /** GC pause time per second of the last interval, ms/s. */
+  gcPauseMsPerSec: number;
+  activeHandles: number;
+}
+
+export class SystemSampler {
+  private readonly delay: IntervalHistogram;
+  private readonly gc: PerformanceObserver;
+  private gcPauseMs = 0;
+  private lastCpu = process.cpuUsage();
+  private lastWall = performance.now();
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+  peakRss = 0;
+
+  constructor() {
+    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay.enable();
+    this.gc = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.gcPauseMs += e.duration;
+    });
+    this.gc.observe({ entryTypes: ['gc'] });
+  }
+
+  sample(): SystemSample {
+    const mem = process.memoryUsage();
+    const wall = performance.now();
+    const elapsedMs = Math.max(wall - this.lastWall, 1e-3);
+    const cpu = process.cpuUsage(this.lastCpu);
+    const elu = performance.eventLoopUtilization(this.lastElu);
+    this.lastCpu = process.cpuUsage();
+    this.lastWall = wall;
+    this.lastElu = performance.eventLoopUtilization();
+    this.peakRss = Math.max(this.peakRss, mem.rss);
+    const ns = (v: number) => (Number.isFinite(v) && v > 0 ? v / 1e6 : 0);
+    const sample: SystemSample = {
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      heapTotalBytes: mem.heapTotal,
+      externalBytes: mem.external,
+      cpuPercent: ((cpu.user + cpu.system) / 1000 / elapsedMs) * 100,
+      eventLoopDelayP50Ms: ns(this.delay.percentile(50)),
+      eventLoopDelayP99Ms: ns(this.delay.percentile(99)),
+      eventLoopDelayMaxMs: ns(this.delay.max),
+      eventLoopUtilization: elu.utilization,
+      gcPauseMsPerSec: (this.gcPauseMs / elapsedMs) * 1000,
+      activeHandles: process.getActiveResourcesInfo().length,
+    };
+    this.delay.reset();
+    this.gcPauseMs = 0;
+    return sample;
+  }
+
+  close(): void {
+    this.delay.disable();
+    this.gc.disconnect();
+  }
+}

@@ -1,0 +1,307 @@
+// The tick: one aggregation step on one thread. It reads only cumulative shared state and keeps a
+// ring of past cumulative snapshots; every windowed figure is a difference against a snapshot, so
+// recording threads never rotate or reset anything.
+import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
+import { type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
+import type { SystemSample } from './system.js';
+import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader } from './totals.js';
+import type { Core } from './wasm.js';
+
+export const QUANTILES = [0.5, 0.95, 0.99, 0.999] as const;
+
+/** Figures over an interval of time (the last tick's interval, or the sliding window). */
+export interface IntervalFigures {
+  /** Seconds the figures cover. */
+  seconds: number;
+  requests: number;
+  errors: number;
+  rps: number;
+  errorRate: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  meanLatencyMs: number;
+  cacheHitRatio: number;
+  backpressurePerSec: number;
+  messagesPerSec: number;
+  bytesPerSec: number;
+}
+
+const NF = COUNTER_FIELDS.length;
+
+export class Aggregator {
+  readonly history: HistoryRing;
+  readonly rollups: Record<Exclude<Resolution, 'tick'>, Rollup>;
+  private readonly slots: number;
+  private readonly times: Float64Array;
+  /** Per ring row (series…, total) and slot: the cumulative counters at that snapshot. */
+  private readonly counters: Float64Array;
+  private head = 0;
+  private filled = 0;
+  private readonly totalRow: number;
+  private readonly scratch: (i: number) => number;
+  private readonly live = emptyTotals();
+  peakRps = 0;
+  ticks = 0;
+
+  constructor(
+    private readonly core: Core,
+    private readonly layout: Layout,
+    private readonly reader: TotalsReader,
+    buffer: ArrayBufferLike,
+    private readonly activeSeries: () => readonly number[],
+  ) {
+    this.slots = layout.windowSlots;
+    this.totalRow = layout.seriesCount;
+    this.times = new Float64Array(this.slots);
+    this.counters = new Float64Array((layout.seriesCount + 1) * this.slots * NF);
+    this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
+    this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
+    this.rollups = {
+      minute: new Rollup(core, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes),
+      hour: new Rollup(core, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes),
+      day: new Rollup(core, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes),
+    };
+  }
+
+  private snapPtr(row: number, slot: number): number {
+    return this.layout.windowPtr + (row * this.slots + slot) * this.layout.snapBytes;
+  }
+
+  private counterAt(row: number, slot: number, field: number): number {
+    return this.counters[(row * this.slots + slot) * NF + field];
+  }
+
+  /** Merges every active series' cumulative latency histogram into the CUMULATIVE_TOTAL scratch. */
+  cumulativeTotal(): number {
+    const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
+    this.core.histReset(cum);
+    for (const s of this.activeSeries()) this.core.histMerge(cum, this.reader.histPtr(s, 'latency'));
+    return cum;
+  }
+
+  /** Takes a snapshot into the next slot of the ring (the first call sets the baseline). */
+  private snapshot(now: number, cum: number): void {
+    const slot = this.filled === 0 ? 0 : (this.head + 1) % this.slots;
+    for (const s of this.activeSeries()) {
+      this.core.histSnap32(this.reader.histPtr(s, 'latency'), this.snapPtr(s, slot));
+      this.storeCounters(s, slot, this.reader.read(s, this.live));
+    }
+    this.core.histSnap32(cum, this.snapPtr(this.totalRow, slot));
+    this.storeCounters(this.totalRow, slot, this.reader.sum(this.activeSeries(), this.live));
+    this.times[slot] = now;
+    this.head = slot;
+    this.filled = Math.min(this.filled + 1, this.slots);
+  }
+
+  private storeCounters(row: number, slot: number, t: Totals): void {
+    const at = (row * this.slots + slot) * NF;
+    for (let f = 0; f < NF; f++) this.counters[at + f] = t[COUNTER_FIELDS[f]];
+  }
+
+  /** The oldest snapshot still in the ring: the start of the sliding window. */
+  private oldestSlot(): number {
+    return this.filled < this.slots ? 0 : (this.head + 1) % this.slots;
+  }
+
+  baseline(now: number): void {
+    this.snapshot(now, this.cumulativeTotal());
+  }
+
+  /**
+   * Figures from snapshot `slot` to the live state now, for ring row `row` (a series, or the
+   * total), with the difference histogram left in scratch `dst`.
+   */
+  figuresSince(now: number, row: number, slot: number, live: Totals, liveHist: number, dst: number): IntervalFigures {
+    this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
+    const d = (f: (typeof COUNTER_FIELDS)[number]) => live[f] - this.counterAt(row, slot, COUNTER_FIELDS.indexOf(f));
+    const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
+    const requests = d('requests');
+    const errors = d('errors');
+    const hits = d('cacheHits');
+    const misses = d('cacheMisses');
+    const latencyCount = d('latencyCount');
+    return {
+      seconds,
+      requests,
+      errors,
+      rps: requests / seconds,
+      errorRate: requests > 0 ? errors / requests : 0,
+      p50: this.core.histQuantile(dst, 0.5),
+      p95: this.core.histQuantile(dst, 0.95),
+      p99: this.core.histQuantile(dst, 0.99),
+      p999: this.core.histQuantile(dst, 0.999),
+      meanLatencyMs: latencyCount > 0 ? d('latencySumMs') / latencyCount : Number.NaN,
+      cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : live.cacheRatio,
+      backpressurePerSec: d('backpressure') / seconds,
+      messagesPerSec: (d('messagesIn') + d('messagesOut')) / seconds,
+      bytesPerSec: (d('bytesIn') + d('bytesOut')) / seconds,
+    };
+  }
+
+  /** Window figures of all series together, read now (records are visible at once). */
+  window(now: number): IntervalFigures {
+    const cum = this.cumulativeTotal();
+    const live = this.reader.sum(this.activeSeries(), emptyTotals());
+    return this.figuresSince(now, this.totalRow, this.oldestSlot(), live, cum, this.scratch(SCRATCH.WINDOW_TOTAL));
+  }
+
+  /** Window figures of one series; its window histogram is left in the SERIES_WINDOW scratch. */
+  seriesWindow(now: number, series: number): IntervalFigures {
+    const live = this.reader.read(series, emptyTotals());
+    return this.figuresSince(now, series, this.oldestSlot(), live, this.reader.histPtr(series, 'latency'), this.scratch(SCRATCH.SERIES_WINDOW));
+  }
+
+  seriesWindowHistogram(): number {
+    return this.scratch(SCRATCH.SERIES_WINDOW);
+  }
+
+  /** One aggregation step: interval figures, a history point, rollups. Returns the point. */
+  tick(now: number, system: SystemSample, totals: Totals): { point: HistoryPoint; interval: IntervalFigures } {
+    const cum = this.cumulativeTotal();
+    const interval = this.figuresSince(now, this.totalRow, this.head, totals, cum, this.scratch(SCRATCH.INTERVAL_TOTAL));
+    this.peakRps = Math.max(this.peakRps, interval.rps);
+    const point: HistoryPoint = {
+      requests: interval.requests,
+      errors: interval.errors,
+      rps: interval.rps,
+      errorRate: interval.errorRate,
+      p50: interval.p50,
+      p95: interval.p95,
+      p99: interval.p99,
+      p999: interval.p999,
+      meanLatency: interval.meanLatencyMs,
+      memoryBytes: Number.isNaN(totals.memoryBytes) ? system.rssBytes : totals.memoryBytes,
+      heapBytes: system.heapUsedBytes,
+      cpuPercent: system.cpuPercent,
+      eventLoopDelayMs: system.eventLoopDelayP99Ms,
+      activeConnections: totals.activeConnections,
+      workerUtilization: totals.workerUtilization,
+      queueDepth: totals.queueDepth,
+      cacheHitRatio: interval.cacheHitRatio,
+      backpressure: interval.backpressurePerSec,
+      messagesPerSec: interval.messagesPerSec,
+      bytesPerSec: interval.bytesPerSec,
+    };
+    this.history.push(now, point);
+    for (const r of Object.values(this.rollups)) r.add(now, interval, point, this.scratch(SCRATCH.INTERVAL_TOTAL), totals);
+    this.snapshot(now, cum);
+    this.ticks++;
+    return { point, interval };
+  }
+}
+
+/** Gauges averaged over a rollup's ticks; the rest are summed or come from the merged histogram. */
+const MEAN_FIELDS = [
+  'memoryBytes',
+  'heapBytes',
+  'cpuPercent',
+  'eventLoopDelayMs',
+  'activeConnections',
+  'workerUtilization',
+  'queueDepth',
+  'cacheHitRatio',
+] as const;
+
+/**
+ * Minute/hour/day rollups. Each period's latency histogram is the merge of its ticks' interval
+ * histograms, so an hour's p99 is the true p99 of that hour (within the bucket error), never an
+ * average of per-second p99s.
+ */
+export class Rollup {
+  readonly ring: HistoryRing;
+  private period = -1;
+  private readonly acc = { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 };
+  private readonly sums: Record<string, number> = {};
+  private readonly counts: Record<string, number> = {};
+  private lastTotals = { latencySumMs: 0, latencyCount: 0 };
+
+  constructor(
+    private readonly core: Core,
+    buffer: ArrayBufferLike,
+    readonly spec: RollupSpec,
+    runtimePtr: number,
+    headSlot: number,
+    private readonly histBytes: number,
+  ) {
+    this.ring = new HistoryRing(buffer, spec, runtimePtr, headSlot);
+    this.resetAcc();
+  }
+
+  histPtr(slot: number): number {
+    return this.spec.histPtr + slot * this.histBytes;
+  }
+
+  /** The period (k·P, (k+1)·P] that a point stamped t belongs to. */
+  periodOf(t: number): number {
+    return Math.ceil(t / this.spec.periodMs) - 1;
+  }
+
+  add(t: number, interval: IntervalFigures, point: HistoryPoint, intervalHist: number, totals: Totals): void {
+    const k = this.periodOf(t);
+    if (this.period >= 0 && k !== this.period) this.close();
+    this.period = k;
+    const a = this.acc;
+    a.seconds += interval.seconds;
+    a.requests += interval.requests;
+    a.errors += interval.errors;
+    a.latencySum += totals.latencySumMs - this.lastTotals.latencySumMs;
+    a.latencyCount += totals.latencyCount - this.lastTotals.latencyCount;
+    this.lastTotals = { latencySumMs: totals.latencySumMs, latencyCount: totals.latencyCount };
+    a.backpressure += interval.backpressurePerSec * interval.seconds;
+    a.messages += interval.messagesPerSec * interval.seconds;
+    a.bytes += interval.bytesPerSec * interval.seconds;
+    for (const f of MEAN_FIELDS) {
+      const v = point[f];
+      if (!Number.isNaN(v)) {
+        this.sums[f] += v;
+        this.counts[f]++;
+      }
+    }
+    this.core.histMerge(this.spec.openPtr, intervalHist);
+  }
+
+  /** Closes the open period into the ring. */
+  close(): void {
+    if (this.period < 0) return;
+    const a = this.acc;
+    const slot = this.ring.head;
+    const hist = this.histPtr(slot);
+    this.core.histReset(hist);
+    this.core.histMerge(hist, this.spec.openPtr);
+    const seconds = Math.max(a.seconds, 1e-9);
+    const point = {
+      requests: a.requests,
+      errors: a.errors,
+      rps: a.requests / seconds,
+      errorRate: a.requests > 0 ? a.errors / a.requests : 0,
+      p50: this.core.histQuantile(hist, 0.5),
+      p95: this.core.histQuantile(hist, 0.95),
+      p99: this.core.histQuantile(hist, 0.99),
+      p999: this.core.histQuantile(hist, 0.999),
+      meanLatency: a.latencyCount > 0 ? a.latencySum / a.latencyCount : Number.NaN,
+      backpressure: a.backpressure / seconds,
+      messagesPerSec: a.messages / seconds,
+      bytesPerSec: a.bytes / seconds,
+    } as HistoryPoint;
+    for (const f of MEAN_FIELDS) point[f] = this.counts[f] > 0 ? this.sums[f] / this.counts[f] : Number.NaN;
+    this.ring.push((this.period + 1) * this.spec.periodMs, point);
+    this.core.histReset(this.spec.openPtr);
+    this.resetAcc();
+  }
+
+  private resetAcc(): void {
+    Object.assign(this.acc, { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 });
+    for (const f of MEAN_FIELDS) {
+      this.sums[f] = 0;
+      this.counts[f] = 0;
+    }
+  }
+
+  /** The quantile q of a closed period stored in `slot`. */
+  quantileAt(slot: number, q: number): number {
+    return this.core.histQuantile(this.histPtr(slot), q);
+  }
+}
+

@@ -1,0 +1,29 @@
+// Argument checks for the record path: cheap comparisons that also reject NaN and non-numbers,
+// with messages that name the argument. The throwing parts live out of line so the checks inline.
+import { describe } from './config.js';
+
+/** Largest duration accepted, in ms (about 115 days): keeps integer-nanosecond sums exact. */
+export const MAX_MS = 1e10;
+/** Largest count or byte figure accepted (exact in f64). */
+export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+
+export function invalid(name: string, value: unknown, what: string): Error {
+  const E = typeof value === 'number' ? RangeError : TypeError;
+  return new E(`${name} must be ${what} (got ${describe(value)})`);
+}
+
+export function isMs(v: unknown): v is number {
+  return typeof v === 'number' && v >= 0 && v <= MAX_MS;
+}
+
+export function isCount(v: unknown): v is number {
+  return typeof v === 'number' && v >= 0 && v <= MAX_COUNT && Math.floor(v) === v;
+}
+
+export function isRatio(v: unknown): v is number {
+  return typeof v === 'number' && v >= 0 && v <= 1;
+}
+
+export const MS = `a finite number of milliseconds from 0 to ${MAX_MS}`;
+export const COUNT = 'a whole number ≥ 0';
+export const RATIO = 'a number from 0 to 1';

@@ -1,0 +1,45 @@
+// Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
+import { readFileSync } from 'node:fs';
+
+/** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
+export interface Core {
+  record(h: number, v: number): void;
+  recordN(h: number, v: number, count: number): void;
+  add(p: number, n: number): void;
+  inc(p: number): void;
+  addGet(p: number, n: number): number;
+  getI64(p: number): number;
+  setF64(p: number, v: number): void;
+  getF64(p: number): number;
+  addF64(p: number, d: number): number;
+  maxF64(p: number, v: number): void;
+  histCount(h: number): number;
+  histSum(h: number): number;
+  histMin(h: number): number;
+  histMax(h: number): number;
+  histReset(h: number): void;
+  histMerge(dst: number, src: number): void;
+  histSubtract(dst: number, src: number): void;
+  histSnap32(h: number, dst: number): void;
+  histWindow(h: number, old: number, dst: number): void;
+  histExport(h: number, dst: number): void;
+  histImport(h: number, src: number, sum: number, min: number, max: number): void;
+  histQuantile(h: number, q: number): number;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module (compiled once per thread that asks; a handle carries it to workers). */
+export function coreModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/streamgauge.wasm', import.meta.url)));
+  return compiled;
+}
+
+export function createMemory(pages: number): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Core {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as Core;
+}
