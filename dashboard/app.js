@@ -23,6 +23,7 @@ let rangeKey = '5m';
 let columns = emptyColumns();
 let historyAnomalies = [];
 let loadToken = 0;
+let loading = false;
 let lastBucket = -1;
 
 const charts = createCharts(document.getElementById('charts'), view);
@@ -99,6 +100,7 @@ function notice(text) {
 async function load() {
   const token = ++loadToken;
   const range = RANGES[rangeKey];
+  loading = true;
   try {
     const current = await getJson('api/current');
     if (token !== loadToken) return;
@@ -116,13 +118,20 @@ async function load() {
     document.body.dataset.loaded = rangeKey;
     notice('');
   } catch (error) {
-    if (token === loadToken) notice(`Could not load history: ${error.message}`);
+    if (token === loadToken) {
+      notice(`Could not load history: ${error.message}`);
+      delete document.body.dataset.loaded;
+    }
+  } finally {
+    if (token === loadToken) loading = false;
   }
 }
 
 function onFrame(frame) {
   if (!frame || typeof frame.t !== 'number') return;
   showFrame(frame);
+  // History failed earlier (e.g. the monitor had not ticked yet): ticks flowing means try again.
+  if (!document.body.dataset.loaded && !loading) load();
   const range = RANGES[rangeKey];
   if (range.resolution === 'tick') {
     appendPoint(frame);
@@ -182,6 +191,7 @@ function selectRange(key) {
   }
   columns = emptyColumns();
   historyAnomalies = [];
+  delete document.body.dataset.loaded;
   draw();
   load();
 }

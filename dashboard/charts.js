@@ -124,12 +124,13 @@ class Chart {
       height: HEIGHT,
       ms: 1,
       legend: { show: false },
-      padding: [8, 10, 0, 0],
-      cursor: { sync: { key: 'streamgauge' }, drag: { x: false, y: false }, points: { size: 6 } },
+      padding: [8, 18, 0, 0], // room on the right for the last time label
+      // Synced vertical cursor across charts; no horizontal line (it would mean nothing on the others).
+      cursor: { sync: { key: 'streamgauge' }, y: false, drag: { x: false, y: false }, points: { size: 6 } },
       scales: {
         x: { time: true, range: () => [view.windowEnd - view.spanMs, view.windowEnd] },
         y: {
-          range: (u, min, max) => {
+          range: (_u, _min, max) => {
             if (def.max) return [0, def.max];
             const target = displayTarget(def, view);
             const top = Math.max(isValue(max) ? max : 0, isValue(target) ? target : 0);
@@ -141,12 +142,12 @@ class Chart {
         { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { stroke: C.grid, size: 4 },
           font: '11px system-ui, sans-serif', size: 24, incrs: TIME_INCRS,
           // Wide charts get roomier ticks, so labels never need seconds at 5 minutes.
-          space: (u, axis, min, max, dim) => (dim > 400 ? 80 : 44),
-          values: (u, splits) => splits.map((v) => fmtClock(v, splits[1] - splits[0] < 60_000)) },
+          space: (_u, _axis, _min, _max, dim) => (dim > 400 ? 80 : 44),
+          values: (_u, splits) => splits.map((v) => fmtClock(v, splits[1] - splits[0] < 60_000)) },
         { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { show: false },
           font: '11px system-ui, sans-serif', space: 28, gap: 4,
-          values: (u, splits) => splits.map((v) => withUnit(fmtCompact(v), unit)),
-          size: (u, values) => (values ? Math.max(...values.map((v) => v.length)) * 6.5 + 12 : 40) },
+          values: (_u, splits) => splits.map((v) => withUnit(fmtCompact(v), unit)),
+          size: (_u, values) => (values ? Math.max(...values.map((v) => v.length)) * 6.5 + 12 : 40) },
       ],
       series: [
         {},
@@ -170,7 +171,7 @@ class Chart {
   showValues(idx) {
     const last = this.data[0].length - 1;
     const i = idx ?? last;
-    this.def.series.forEach((s, k) => {
+    this.def.series.forEach((_s, k) => {
       const v = i >= 0 ? this.data[k + 1][i] : null;
       this.valueNodes[k].textContent = withUnit(fmtNumber(v), this.def.unit);
     });

@@ -11,7 +11,7 @@ export function fmtNumber(v) {
   if (!isValue(v)) return DASH;
   const a = Math.abs(v);
   if (a >= 1000 || Number.isInteger(v)) return Math.round(v).toLocaleString('en-US');
-  if (a >= 100) return v.toFixed(0);
+  if (a >= 99.95) return v.toFixed(0); // 99.96 would otherwise print as "100.0"
   if (a >= 10) return v.toFixed(1);
   if (a >= 1 || a === 0) return v.toFixed(2).replace(/\.?0+$/, '');
   return v.toPrecision(2);

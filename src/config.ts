@@ -30,6 +30,12 @@ export function defaultConfig(): MonitoringConfig {
     maxSessions: 10_000,
     invalidValues: 'throw',
     targets: { ...DEFAULT_TARGETS },
+    reportInterval: 60_000,
+    logInterval: 10_000,
+    reportFile: undefined,
+    reportFileMaxBytes: 10 * 2 ** 20,
+    reportFileKeep: 3,
+    logger: undefined,
   };
 }
 
@@ -95,6 +101,14 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('sessionIdleTimeout', c.sessionIdleTimeout, 1, 366 * 24 * HOUR);
   num('maxSessions', c.maxSessions, 1, 10_000_000, true);
   if (c.invalidValues !== 'throw' && c.invalidValues !== 'count') fail('invalidValues', c.invalidValues, "'throw' or 'count'");
+  num('reportInterval', c.reportInterval, c.collectionInterval, 366 * 24 * HOUR);
+  num('logInterval', c.logInterval, c.collectionInterval, 366 * 24 * HOUR);
+  if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === '')) fail('reportFile', c.reportFile, 'a file path');
+  num('reportFileMaxBytes', c.reportFileMaxBytes, 1024, 2 ** 40, true);
+  num('reportFileKeep', c.reportFileKeep, 1, 1000, true);
+  if (c.logger !== undefined && c.logger !== false && (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')) {
+    fail('logger', c.logger, 'a pino logger, or false for no logging');
+  }
   if (!c.clock || typeof c.clock.now !== 'function') fail('clock', c.clock, 'an object with a now() method returning milliseconds');
   return c;
 }

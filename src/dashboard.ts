@@ -132,18 +132,25 @@ const VENDOR: Record<string, string> = {
   'uplot.css': 'uplot/dist/uPlot.min.css',
 };
 
+interface Asset {
+  path: string;
+  /** A name the client made up (404 when absent), rather than a file the install must have (500). */
+  guessable: boolean;
+}
+
 /** Page assets by URL name: own files from dashboard/, uPlot from node_modules. */
-function assetPath(name: string): string | undefined {
+function findAsset(name: string): Asset | undefined {
   const vendor = VENDOR[name];
   if (vendor) {
     try {
-      return requireFromHere.resolve(vendor);
+      return { path: requireFromHere.resolve(vendor), guessable: false };
     } catch {
-      return `(${vendor}: the uplot package is not installed)`;
+      // Not installed: name where it would be, so the 500 that follows says what is missing.
+      return { path: `${PAGE_DIR}../node_modules/${vendor}`, guessable: false };
     }
   }
   // A plain name, no slashes or dots beyond the extension: nothing outside dashboard/ is reachable.
-  if (/^[a-z0-9-]+\.(js|css)$/.test(name)) return PAGE_DIR + name;
+  if (/^[a-z0-9-]+\.(js|css)$/.test(name)) return { path: PAGE_DIR + name, guessable: true };
   return undefined;
 }
 
@@ -221,14 +228,14 @@ class AssetCache {
   }
 }
 
-async function sendAsset(cache: AssetCache, res: ServerResponse, path: string, head: boolean, csp: boolean): Promise<void> {
+async function sendAsset(cache: AssetCache, res: ServerResponse, asset: Asset, head: boolean, csp: boolean): Promise<void> {
+  const { path } = asset;
   let body: Buffer;
   try {
     body = await cache.get(path);
   } catch (error) {
     // An unknown name is the client's mistake; a missing page or vendor file is the install's.
-    const ownAsset = path.startsWith(PAGE_DIR) && !path.endsWith('.html');
-    if (ownAsset && (error as NodeJS.ErrnoException).code === 'ENOENT') sendText(res, 404, 'no such dashboard asset');
+    if (asset.guessable && (error as NodeJS.ErrnoException).code === 'ENOENT') sendText(res, 404, 'no such dashboard asset');
     else sendText(res, 500, `dashboard asset missing: ${path} (${(error as Error).message})`);
     return;
   }
@@ -359,10 +366,10 @@ export function createDashboardHandler(
     const head = req.method === 'HEAD';
     try {
       if (route === '/') {
-        void sendAsset(assets, res, `${PAGE_DIR}index.html`, head, true);
+        void sendAsset(assets, res, { path: `${PAGE_DIR}index.html`, guessable: false }, head, true);
       } else if (route.startsWith('/assets/')) {
-        const file = assetPath(route.slice('/assets/'.length));
-        if (file) void sendAsset(assets, res, file, head, false);
+        const asset = findAsset(route.slice('/assets/'.length));
+        if (asset) void sendAsset(assets, res, asset, head, false);
         else sendText(res, 404, 'no such dashboard asset');
       } else if (route === '/api/history') {
         const { resolution, since } = parseHistoryQuery(url);

@@ -84,6 +84,17 @@ export class HistoryRing {
     return { resolution, t: picked.map((s) => this.t[s]), fields };
   }
 
+  /** Sets the ring's position (restoring saved history whose columns were copied back in place). */
+  setPosition(head: number, length: number): void {
+    const ok = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= max;
+    if (!ok(head, this.capacity - 1) || !ok(length, this.capacity)) {
+      throw new RangeError(`ring position out of range: head ${head}, length ${length}, capacity ${this.capacity}`);
+    }
+    Atomics.store(this.rt, this.headSlot + 1, 0);
+    Atomics.store(this.rt, this.headSlot, head);
+    Atomics.store(this.rt, this.headSlot + 1, length);
+  }
+
   clear(): void {
     Atomics.store(this.rt, this.headSlot, 0);
     Atomics.store(this.rt, this.headSlot + 1, 0);

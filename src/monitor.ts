@@ -4,11 +4,13 @@
 import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
-import { computeLayout, initMemory, type Layout } from './layout.js';
+import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
+import type { NativeHistogram } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
+import { type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
 import { TotalsReader, type Totals } from './totals.js';
 import type {
   Labels,
@@ -21,6 +23,12 @@ import type {
   TargetComparison,
 } from './types.js';
 import { coreModule, createMemory, instantiate } from './wasm.js';
+import { pino, type Logger } from 'pino';
+import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
+import { type Report, Reporter } from './report.js';
+import type { Rendered } from './exposition.js';
+import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
+import { encodeSnapshot, takeSnapshot } from './snapshot.js';
 
 export interface SeriesInfo {
   index: number;
@@ -57,10 +65,16 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private timer: NodeJS.Timeout | undefined;
   private lastTick: TickEvent | undefined;
   private closed = false;
+  private readonly analysis: Analysis;
+  private readonly reporter: Reporter;
+  readonly logger: Logger | undefined;
 
-  constructor(config: UserConfig = {}) {
+  private readonly persistence: HistoryPersistence | undefined;
+
+  constructor(config: UserConfig & PersistenceOptions = {}) {
     super();
-    this.config = resolveConfig(config);
+    const [settings, persistence] = splitPersistenceOptions(config);
+    this.config = resolveConfig(settings);
     this.layout = computeLayout(this.config);
     this.memory = createMemory(this.layout.pages);
     initMemory(this.memory.buffer, this.layout);
@@ -76,6 +90,16 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
     this.aggregator.baseline(this.startedAt);
+    // historyFile: restore the saved history now, save it every historySaveInterval and on close().
+    const target = { buffer: this.memory.buffer, layout: this.layout, config: this.config, aggregator: this.aggregator };
+    this.persistence = setupPersistence(this, target, persistence);
+    const { logger } = this.config;
+    this.logger = logger === false ? undefined : (logger ?? pino({ name: 'streamgauge', level: this.config.enableDetailedLogging ? 'debug' : 'info' }));
+    this.analysis = new Analysis(this.config, (event, a) => this.emit(event, a), this.logger);
+    this.reporter = new Reporter(this, this.logger, this.config, {
+      anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
+      trends: () => this.trends(),
+    });
     if (this.config.autoStart) this.start();
   }
 
@@ -164,8 +188,33 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const totals = this.reader.sum(this.activeSeries());
     const { point, interval } = this.aggregator.tick(now, system, totals);
     this.lastTick = { t: now, point, interval, system };
+    this.analysis.update(now, point);
+    this.reporter.onTick(this.lastTick);
     this.emit('tick', this.lastTick);
     return this.lastTick;
+  }
+
+  // ---- analysis and reports -----------------------------------------------------------------
+
+  /** Recent anomalies (open ones have no `end`), oldest first. */
+  recentAnomalies(): AnomalyEvent[] {
+    return this.analysis.anomalies();
+  }
+
+  /** Simple and exponentially weighted moving averages of rps and latency, and 1/5/15-minute rates. */
+  movingAverages(): MovingAverages {
+    return this.analysis.movingAverages();
+  }
+
+  /** Slope and forecast of rps, p95, p99, error rate, memory and event-loop delay; time to the targets where they apply. */
+  trends(): TrendReport[] {
+    const t = this.config.targets;
+    return this.analysis.trendReports({ memoryBytes: t.targetMemoryMb * 1_048_576, p95: t.targetP95LatencyMs });
+  }
+
+  /** A report of the period since the last one, now (also emitted as 'report' and logged). */
+  report(): Report {
+    return this.reporter.report();
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -216,6 +265,37 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       }
     }
     return out;
+  }
+
+  /**
+   * One series' histogram as native buckets (Prometheus schema = our scale), in the histogram's
+   * bucket unit (seconds for durations): the exact data behind every exposition format.
+   */
+  nativeHistogram(series: number, name: HistName = 'latency'): NativeHistogram {
+    const shape = this.layout.shapes[name];
+    const h = this.reader.histPtr(series, name);
+    const core = this.ctx.core;
+    core.histExport(h, this.layout.exportPtr);
+    const counts = new Float64Array(this.memory.buffer, this.layout.exportPtr, shape.nBuckets + 2);
+    const buckets: { index: number; count: number }[] = [];
+    let count = counts[0] + counts[1];
+    for (let i = 0; i < shape.nBuckets; i++) {
+      const c = counts[i + 2];
+      if (c > 0) {
+        buckets.push({ index: shape.idxMin + i, count: c });
+        count += c;
+      }
+    }
+    return {
+      count,
+      sum: core.histSum(h) * shape.idxMul,
+      schema: shape.scale,
+      zeroThreshold: shape.zeroMax,
+      zeroCount: counts[0],
+      buckets,
+      overflowCount: counts[1],
+      overflowThreshold: shape.topMax,
+    };
   }
 
   /** Latency quantile since start (all series, or one), in ms. */
@@ -324,6 +404,29 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     };
   }
 
+  // ---- outputs ------------------------------------------------------------------------------
+
+  /** The metrics in the format an Accept header asks for (Prometheus text 0.0.4 by default). */
+  metrics(accept?: string | null, options?: MetricsOptions): Rendered {
+    return renderMetrics(this, accept, options);
+  }
+
+  /** Serves /metrics, /debug and the dashboard (127.0.0.1 unless `host` says otherwise). */
+  serve(options?: ServeOptions): Promise<Served> {
+    return serve(this, options);
+  }
+
+  /** The cumulative state as compact bytes, for `mergeSnapshots()`. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(takeSnapshot(this));
+  }
+
+  /** A problem outside the record path (a file that could not be written or read): an 'error' event if anyone listens, else a process warning. */
+  emitProblem(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err.message, { code: 'STREAMGAUGE' });
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -333,6 +436,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     if (this.closed) return;
     this.stop();
     this.sessions.closeAll();
+    // Saved before the open periods are closed below, so a restart continues them.
+    this.persistence?.close();
     for (const r of Object.values(this.aggregator.rollups)) r.close();
     this.system.close();
     this.closed = true;

@@ -8,6 +8,7 @@ import {
   ladderFor,
   type Metric,
   type MetricFamily,
+  type Summary,
 } from './metric-families.js';
 import type { Labels } from './types.js';
 
@@ -117,20 +118,20 @@ export function labelPairs(labels: Labels, argName: string, reserved?: string): 
 
 /** Escapes a label value for both text formats: backslash, double quote, newline. */
 export function escapeLabelValue(value: string): string {
-  return escape(value, true);
+  return escapeText(value, true);
 }
 
 /** Escapes HELP text for text format 0.0.4 (backslash and newline only). */
 export function escapeHelpText(help: string): string {
-  return escape(help, false);
+  return escapeText(help, false);
 }
 
 /** Escapes HELP text for OpenMetrics (backslash, double quote, newline). */
 export function escapeHelpOpenMetrics(help: string): string {
-  return escape(help, true);
+  return escapeText(help, true);
 }
 
-function escape(s: string, quote: boolean): string {
+function escapeText(s: string, quote: boolean): string {
   const n = s.length;
   let out = '';
   let from = 0;
@@ -154,7 +155,7 @@ function escape(s: string, quote: boolean): string {
 export function formatValue(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
-  if (v !== v) return 'NaN';
+  if (Number.isNaN(v)) return 'NaN';
   return '' + v;
 }
 
@@ -217,7 +218,7 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
     const pairs = labelPairs(metric.labels, `${at}.labels`, reserved);
     let labels = '';
     for (let p = 0; p < pairs.length; p += 2) {
-      labels += (p === 0 ? '' : ',') + pairs[p] + '="' + escape(pairs[p + 1], true) + '"';
+      labels += (p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"';
     }
     const ts = timestampSuffix(metric, at, om);
     const plain = labels.length === 0 ? ' ' : '{' + labels + '} ';
@@ -282,7 +283,7 @@ function writeSummary(metric: Metric, at: string, base: string, plain: string, o
   return out;
 }
 
-export function checkSummary(s: { count: number; sum: number; quantiles: ReadonlyArray<{ quantile: number; value: number }> }, argName: string): void {
+export function checkSummary(s: Summary, argName: string): void {
   if (typeof s.count !== 'number' || !Number.isSafeInteger(s.count) || s.count < 0) {
     throw new RangeError(`${argName}.count must be a non-negative safe integer`);
   }

@@ -203,32 +203,45 @@ function writeHistogram(w: Writer, h: NativeHistogram, ladder: ClassicLadder): v
   writeSpansAndDeltas(w, h.buckets);
 }
 
+/** Zigzagged deltas of the current histogram, reused across histograms and renders. */
+let deltaScratch = new Float64Array(1024);
+
 /**
  * Positive buckets as spans (runs of consecutive indices; offsets relative to the previous span's
  * end, the first to index 0) and deltas (each count minus the previous one, the first against 0).
  * Empty buckets are dropped except inside short gaps, where a zero delta is cheaper than a span.
  */
 function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): void {
-  // Pass 1: spans. Collected as flat [offset, length, ...] so pass 2 can write deltas after them.
+  // One pass: spans as flat [offset, length, ...]; deltas into the scratch array (each bucket adds
+  // at most MAX_GAP_IN_SPAN + 1 deltas).
+  const maxDeltas = buckets.length * (MAX_GAP_IN_SPAN + 1);
+  if (deltaScratch.length < maxDeltas) deltaScratch = new Float64Array(maxDeltas * 2);
+  const deltas = deltaScratch;
   const spans: number[] = [];
-  let prevEnd = 0; // index after the last bucket of the previous span
-  let open = false;
+  let nDeltas = 0;
+  let prevEnd = 0; // index after the last bucket written
+  let prevCount = 0;
   for (let k = 0; k < buckets.length; k++) {
-    const { index, count } = buckets[k];
+    const b = buckets[k];
+    const count = b.count;
     if (count === 0) continue;
-    const gap = index - prevEnd;
-    if (open && gap <= MAX_GAP_IN_SPAN) {
+    const gap = b.index - prevEnd;
+    if (spans.length > 0 && gap <= MAX_GAP_IN_SPAN) {
       spans[spans.length - 1] += gap + 1;
+      if (gap > 0) {
+        // Filled gap: down to zero, then zeros; the real bucket then counts from zero.
+        deltas[nDeltas++] = zigzag(-prevCount);
+        for (let g = 1; g < gap; g++) deltas[nDeltas++] = 0;
+        prevCount = 0;
+      }
     } else {
-      spans.push(open ? gap : index, 1);
-      open = true;
+      spans.push(spans.length > 0 ? gap : b.index, 1);
     }
-    prevEnd = index + 1;
+    deltas[nDeltas++] = zigzag(count - prevCount);
+    prevCount = count;
+    prevEnd = b.index + 1;
   }
-  if (spans.length === 0) {
-    // An empty span marks the histogram as native even with no observations yet.
-    spans.push(0, 0);
-  }
+  if (spans.length === 0) spans.push(0, 0); // an empty span marks the histogram as native even with no observations yet
   for (let s = 0; s < spans.length; s += 2) {
     w.tag(F.HistPositiveSpan, WIRE_LEN);
     const start = w.beginLength();
@@ -238,30 +251,10 @@ function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): vo
     w.varint(spans[s + 1]);
     w.endLength(start);
   }
-  // Pass 2: deltas, packed, walking the same buckets with the gap-filling of pass 1.
-  if (spans[1] === 0) return;
+  if (nDeltas === 0) return;
   w.tag(F.HistPositiveDelta, WIRE_LEN);
   const start = w.beginLength();
-  let prevCount = 0;
-  let prevIndex = 0;
-  open = false;
-  for (let k = 0; k < buckets.length; k++) {
-    const { index, count } = buckets[k];
-    if (count === 0) continue;
-    if (open) {
-      const gap = index - prevIndex - 1;
-      if (gap > 0 && gap <= MAX_GAP_IN_SPAN) {
-        // Filled gap: one delta down to zero, then zeros; the real bucket then counts from zero.
-        w.varint(zigzag(prevCount));
-        for (let g = 1; g < gap; g++) w.varint(0);
-        prevCount = 0;
-      }
-    }
-    w.varint(zigzag(count - prevCount));
-    prevCount = count;
-    prevIndex = index;
-    open = true;
-  }
+  w.varints(deltas, nDeltas);
   w.endLength(start);
 }
 
@@ -300,6 +293,19 @@ class Writer {
   varint(n: number): void {
     this.ensure(10);
     this.pos = putVarint(this.buf, this.pos, n);
+  }
+
+  /** The first `n` values as consecutive varints (a packed repeated field's content). */
+  varints(values: Float64Array, n: number): void {
+    this.ensure(n * 10);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      if (v < 0x80) buf[pos++] = v; // the common case: neighbouring buckets differ little
+      else pos = putVarint(buf, pos, v);
+    }
+    this.pos = pos;
   }
 
   /** int64 as protobuf encodes it: negatives as their 64-bit two's complement (10 bytes). */

@@ -47,20 +47,23 @@ export class SystemSampler {
     this.lastElu = performance.eventLoopUtilization();
     this.peakRss = Math.max(this.peakRss, mem.rss);
     const ns = (v: number) => (Number.isFinite(v) && v > 0 ? v / 1e6 : 0);
+    // percentile() walks the whole HDR histogram; with no samples (a blocked loop, or ticks driven
+    // by hand) there is nothing to walk.
+    const sampled = this.delay.count > 0;
     const sample: SystemSample = {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       heapTotalBytes: mem.heapTotal,
       externalBytes: mem.external,
       cpuPercent: ((cpu.user + cpu.system) / 1000 / elapsedMs) * 100,
-      eventLoopDelayP50Ms: ns(this.delay.percentile(50)),
-      eventLoopDelayP99Ms: ns(this.delay.percentile(99)),
-      eventLoopDelayMaxMs: ns(this.delay.max),
+      eventLoopDelayP50Ms: sampled ? ns(this.delay.percentile(50)) : 0,
+      eventLoopDelayP99Ms: sampled ? ns(this.delay.percentile(99)) : 0,
+      eventLoopDelayMaxMs: sampled ? ns(this.delay.max) : 0,
       eventLoopUtilization: elu.utilization,
       gcPauseMsPerSec: (this.gcPauseMs / elapsedMs) * 1000,
       activeHandles: process.getActiveResourcesInfo().length,
     };
-    this.delay.reset();
+    if (sampled) this.delay.reset();
     this.gcPauseMs = 0;
     return sample;
   }

@@ -29,6 +29,22 @@ export interface IntervalFigures {
 }
 
 const NF = COUNTER_FIELDS.length;
+const F = Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, i])) as Record<(typeof COUNTER_FIELDS)[number], number>;
+
+/** What the tick keeps besides shared memory, for persistence: enough to continue where it stopped. */
+export interface AggregatorState {
+  peakRps: number;
+  ticks: number;
+  rollups: Record<Exclude<Resolution, 'tick'>, RollupState>;
+}
+
+export interface RollupState {
+  /** The open period (null: none). */
+  period: number | null;
+  acc: Record<string, number>;
+  sums: Record<string, number>;
+  counts: Record<string, number>;
+}
 
 export class Aggregator {
   readonly history: HistoryRing;
@@ -42,6 +58,7 @@ export class Aggregator {
   private readonly totalRow: number;
   private readonly scratch: (i: number) => number;
   private readonly live = emptyTotals();
+  private readonly seriesLive = emptyTotals();
   peakRps = 0;
   ticks = 0;
 
@@ -58,11 +75,27 @@ export class Aggregator {
     this.counters = new Float64Array((layout.seriesCount + 1) * this.slots * NF);
     this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
-    this.rollups = {
-      minute: new Rollup(core, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes),
-      hour: new Rollup(core, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes),
-      day: new Rollup(core, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes),
+    // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
+    // feeds the next resolution's open one, so a tick merges into one histogram, not three.
+    const day = new Rollup(core, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes);
+    const hour = new Rollup(core, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes, day);
+    const minute = new Rollup(core, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes, hour);
+    this.rollups = { minute, hour, day };
+  }
+
+  /** The JS-side state worth keeping across a restart (the rings and open histograms are in shared memory). */
+  state(): AggregatorState {
+    return {
+      peakRps: this.peakRps,
+      ticks: this.ticks,
+      rollups: { minute: this.rollups.minute.state(), hour: this.rollups.hour.state(), day: this.rollups.day.state() },
     };
+  }
+
+  restoreState(s: AggregatorState): void {
+    this.peakRps = s.peakRps;
+    this.ticks = s.ticks;
+    for (const k of ['minute', 'hour', 'day'] as const) this.rollups[k].restoreState(s.rollups[k]);
   }
 
   private snapPtr(row: number, slot: number): number {
@@ -73,23 +106,40 @@ export class Aggregator {
     return this.counters[(row * this.slots + slot) * NF + field];
   }
 
+  /** Nothing recorded in this histogram yet (its max is set by the first record): O(1), no pass over buckets. */
+  private isEmpty(hist: number): boolean {
+    return Number.isNaN(this.core.histMax(hist));
+  }
+
   /** Merges every active series' cumulative latency histogram into the CUMULATIVE_TOTAL scratch. */
-  cumulativeTotal(): number {
+  cumulativeTotal(series: readonly number[] = this.activeSeries()): number {
     const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
     this.core.histReset(cum);
-    for (const s of this.activeSeries()) this.core.histMerge(cum, this.reader.histPtr(s, 'latency'));
+    // An empty series adds nothing; one whose first record lands after this check shows up in the
+    // next read (the total is rebuilt from the cumulative histograms every time, so nothing is lost).
+    for (const s of series) {
+      const h = this.reader.histPtr(s, 'latency');
+      if (!this.isEmpty(h)) this.core.histMerge(cum, h);
+    }
     return cum;
   }
 
-  /** Takes a snapshot into the next slot of the ring (the first call sets the baseline). */
-  private snapshot(now: number, cum: number): void {
+  /**
+   * Takes a snapshot into the next slot of the ring (the first call sets the baseline). The total
+   * row stores exactly `total` and `cum`, the state the tick's interval was measured to, so that
+   * consecutive intervals add up to the totals with no gap between two reads.
+   */
+  private snapshot(now: number, cum: number, series: readonly number[], total?: Totals): void {
     const slot = this.filled === 0 ? 0 : (this.head + 1) % this.slots;
-    for (const s of this.activeSeries()) {
-      this.core.histSnap32(this.reader.histPtr(s, 'latency'), this.snapPtr(s, slot));
-      this.storeCounters(s, slot, this.reader.read(s, this.live));
+    for (const s of series) {
+      const h = this.reader.histPtr(s, 'latency');
+      // A series that never recorded a latency has an all-zero snapshot already (memory starts
+      // zeroed and a cumulative histogram never becomes empty again), so skip the pass.
+      if (!this.isEmpty(h)) this.core.histSnap32(h, this.snapPtr(s, slot));
+      this.storeCounters(s, slot, this.reader.read(s, this.seriesLive));
     }
     this.core.histSnap32(cum, this.snapPtr(this.totalRow, slot));
-    this.storeCounters(this.totalRow, slot, this.reader.sum(this.activeSeries(), this.live));
+    this.storeCounters(this.totalRow, slot, total ?? this.reader.sum(series, this.live));
     this.times[slot] = now;
     this.head = slot;
     this.filled = Math.min(this.filled + 1, this.slots);
@@ -106,7 +156,8 @@ export class Aggregator {
   }
 
   baseline(now: number): void {
-    this.snapshot(now, this.cumulativeTotal());
+    const series = this.activeSeries();
+    this.snapshot(now, this.cumulativeTotal(series), series);
   }
 
   /**
@@ -115,7 +166,7 @@ export class Aggregator {
    */
   figuresSince(now: number, row: number, slot: number, live: Totals, liveHist: number, dst: number): IntervalFigures {
     this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
-    const d = (f: (typeof COUNTER_FIELDS)[number]) => live[f] - this.counterAt(row, slot, COUNTER_FIELDS.indexOf(f));
+    const d = (f: (typeof COUNTER_FIELDS)[number]) => live[f] - this.counterAt(row, slot, F[f]);
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
     const requests = d('requests');
     const errors = d('errors');
@@ -142,8 +193,9 @@ export class Aggregator {
 
   /** Window figures of all series together, read now (records are visible at once). */
   window(now: number): IntervalFigures {
-    const cum = this.cumulativeTotal();
-    const live = this.reader.sum(this.activeSeries(), emptyTotals());
+    const series = this.activeSeries();
+    const cum = this.cumulativeTotal(series);
+    const live = this.reader.sum(series, emptyTotals());
     return this.figuresSince(now, this.totalRow, this.oldestSlot(), live, cum, this.scratch(SCRATCH.WINDOW_TOTAL));
   }
 
@@ -159,7 +211,8 @@ export class Aggregator {
 
   /** One aggregation step: interval figures, a history point, rollups. Returns the point. */
   tick(now: number, system: SystemSample, totals: Totals): { point: HistoryPoint; interval: IntervalFigures } {
-    const cum = this.cumulativeTotal();
+    const series = this.activeSeries();
+    const cum = this.cumulativeTotal(series);
     const interval = this.figuresSince(now, this.totalRow, this.head, totals, cum, this.scratch(SCRATCH.INTERVAL_TOTAL));
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {
@@ -185,12 +238,18 @@ export class Aggregator {
       bytesPerSec: interval.bytesPerSec,
     };
     this.history.push(now, point);
-    for (const r of Object.values(this.rollups)) r.add(now, interval, point, this.scratch(SCRATCH.INTERVAL_TOTAL), totals);
-    this.snapshot(now, cum);
+    // Finer first: a minute that closes here feeds the hour's open histogram before the hour looks.
+    const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
+    this.rollups.minute.add(now, interval, point, ih, totals);
+    this.rollups.hour.add(now, interval, point, ih, totals);
+    this.rollups.day.add(now, interval, point, ih, totals);
+    this.snapshot(now, cum, series, totals);
     this.ticks++;
     return { point, interval };
   }
 }
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 /** Gauges averaged over a rollup's ticks; the rest are summed or come from the merged histogram. */
 const MEAN_FIELDS = [
@@ -206,17 +265,27 @@ const MEAN_FIELDS = [
 
 /**
  * Minute/hour/day rollups. Each period's latency histogram is the merge of its ticks' interval
- * histograms, so an hour's p99 is the true p99 of that hour (within the bucket error), never an
- * average of per-second p99s.
+ * histograms (the minute merges the ticks, the hour its closed minutes, the day its closed hours),
+ * so an hour's p99 is the true p99 of that hour (within the bucket error), never an average of
+ * per-second p99s.
  */
 export class Rollup {
   readonly ring: HistoryRing;
-  private period = -1;
+  /** The open period's number (see periodOf), when `open`. */
+  private period = 0;
+  private open = false;
+  /** Set when a finer rollup feeds this one's open histogram with its closed periods. */
+  private fed = false;
   private readonly acc = { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 };
   private readonly sums: Record<string, number> = {};
   private readonly counts: Record<string, number> = {};
-  private lastTotals = { latencySumMs: 0, latencyCount: 0 };
+  private readonly lastTotals = { latencySumMs: 0, latencyCount: 0 };
 
+  /**
+   * @param next the coarser rollup whose periods are whole periods of this one: each period closed
+   *   here is merged into its open histogram. A rollup that no finer one feeds merges every tick's
+   *   interval histogram itself.
+   */
   constructor(
     private readonly core: Core,
     buffer: ArrayBufferLike,
@@ -224,9 +293,14 @@ export class Rollup {
     runtimePtr: number,
     headSlot: number,
     private readonly histBytes: number,
+    private readonly next?: Rollup,
   ) {
     this.ring = new HistoryRing(buffer, spec, runtimePtr, headSlot);
     this.resetAcc();
+    if (next) {
+      if (next.spec.periodMs % spec.periodMs !== 0) throw new RangeError('rollup periods must nest');
+      next.fed = true;
+    }
   }
 
   histPtr(slot: number): number {
@@ -240,15 +314,17 @@ export class Rollup {
 
   add(t: number, interval: IntervalFigures, point: HistoryPoint, intervalHist: number, totals: Totals): void {
     const k = this.periodOf(t);
-    if (this.period >= 0 && k !== this.period) this.close();
+    if (this.open && k !== this.period) this.close();
     this.period = k;
+    this.open = true;
     const a = this.acc;
     a.seconds += interval.seconds;
     a.requests += interval.requests;
     a.errors += interval.errors;
     a.latencySum += totals.latencySumMs - this.lastTotals.latencySumMs;
     a.latencyCount += totals.latencyCount - this.lastTotals.latencyCount;
-    this.lastTotals = { latencySumMs: totals.latencySumMs, latencyCount: totals.latencyCount };
+    this.lastTotals.latencySumMs = totals.latencySumMs;
+    this.lastTotals.latencyCount = totals.latencyCount;
     a.backpressure += interval.backpressurePerSec * interval.seconds;
     a.messages += interval.messagesPerSec * interval.seconds;
     a.bytes += interval.bytesPerSec * interval.seconds;
@@ -259,12 +335,12 @@ export class Rollup {
         this.counts[f]++;
       }
     }
-    this.core.histMerge(this.spec.openPtr, intervalHist);
+    if (!this.fed) this.core.histMerge(this.spec.openPtr, intervalHist);
   }
 
   /** Closes the open period into the ring. */
   close(): void {
-    if (this.period < 0) return;
+    if (!this.open) return;
     const a = this.acc;
     const slot = this.ring.head;
     const hist = this.histPtr(slot);
@@ -287,8 +363,25 @@ export class Rollup {
     } as HistoryPoint;
     for (const f of MEAN_FIELDS) point[f] = this.counts[f] > 0 ? this.sums[f] / this.counts[f] : Number.NaN;
     this.ring.push((this.period + 1) * this.spec.periodMs, point);
+    if (this.next) this.core.histMerge(this.next.spec.openPtr, hist);
     this.core.histReset(this.spec.openPtr);
+    this.open = false;
     this.resetAcc();
+  }
+
+  state(): RollupState {
+    return { period: this.open ? this.period : null, acc: { ...this.acc }, sums: { ...this.sums }, counts: { ...this.counts } };
+  }
+
+  /** Continues an open period saved by state() (its histogram is restored with the shared memory). */
+  restoreState(s: RollupState): void {
+    this.open = typeof s.period === 'number' && Number.isInteger(s.period);
+    this.period = this.open ? (s.period as number) : 0;
+    for (const k of Object.keys(this.acc) as (keyof typeof this.acc)[]) this.acc[k] = num(s.acc[k]);
+    for (const f of MEAN_FIELDS) {
+      this.sums[f] = num(s.sums[f]);
+      this.counts[f] = num(s.counts[f]);
+    }
   }
 
   private resetAcc(): void {

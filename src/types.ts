@@ -74,6 +74,18 @@ export interface MonitoringConfig {
   invalidValues: 'throw' | 'count';
   /** Targets the summary is compared with. */
   targets: PerformanceTargets;
+  /** Milliseconds between periodic reports (a 'report' event and a log line). Default 60 000. */
+  reportInterval: number;
+  /** Milliseconds over which noisy events (errors, backpressure) are aggregated into one log line. Default 10 000. */
+  logInterval: number;
+  /** Append each report as a JSON line to this file (rotated by size). */
+  reportFile: string | undefined;
+  /** Rotate the report file past this size. Default 10 MiB. */
+  reportFileMaxBytes: number;
+  /** Rotated report files kept. Default 3. */
+  reportFileKeep: number;
+  /** A pino logger to log to, or false for none. Default: a pino logger on stdout. */
+  logger: import('pino').Logger | false | undefined;
 }
 
 export interface PerformanceMetrics {

@@ -489,7 +489,7 @@ const WAIT = { timeout: 15_000 };
 function seriesPixels(page: Page): Promise<Record<string, number>> {
   return page.evaluate(() => {
     const out: Record<string, number> = {};
-    for (const card of document.querySelectorAll<HTMLElement>('[data-chart]')) {
+    for (const card of Array.from(document.querySelectorAll<HTMLElement>('[data-chart]'))) {
       const canvas = card.querySelector('canvas');
       const swatch = card.querySelector<HTMLElement>('.value');
       if (!canvas || !swatch) continue;

@@ -4,7 +4,7 @@
 //   job "om":    OpenMetrics text;   job "text": text format 0.0.4 (both carry the classic buckets)
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -228,7 +228,7 @@ function startTarget(seen: Map<string, Served>): Promise<http.Server> {
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -257,26 +257,48 @@ async function scalar(base: string, promql: string): Promise<number> {
   return Number(r[0].value?.[1]);
 }
 
-/** Polls until every job has been scraped successfully with all its samples, or the time is up. */
-async function waitForScrapes(base: string, logFile: string): Promise<void> {
+interface Target {
+  labels: { job: string };
+  health: 'up' | 'down' | 'unknown';
+  lastError: string;
+}
+
+/**
+ * Polls until every job has been scraped successfully and its samples are queryable, or the time
+ * is up. A scrape Prometheus rejected (a parse error of our output) fails at once, with its error.
+ */
+async function waitForScrapes(base: string, logFile: string, prom: ChildProcess): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   let last = '';
   while (Date.now() < deadline) {
+    if (prom.exitCode !== null || prom.signalCode !== null) {
+      assert.unreachable(`prometheus exited (${prom.exitCode ?? prom.signalCode}):\n${tail(logFile)}`);
+    }
     try {
+      const res = await fetch(`${base}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
+      const targets = ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+      for (const t of targets) {
+        if (t.health === 'down') assert.unreachable(`Prometheus rejected the ${t.labels.job} scrape: ${t.lastError}`);
+      }
       const up = await query(base, 'up == 1 and scrape_samples_scraped > 0');
       const ok = new Set(up.map((s) => s.metric.job));
       if (ok.has('proto') && ok.has('om') && ok.has('text')) return;
       last = `jobs up: ${[...ok].join(',') || 'none'}`;
     } catch (err) {
+      if (err instanceof assert.Assertion) throw err;
       last = String(err);
     }
     await sleep(250);
   }
-  let log = '';
+  assert.unreachable(`no complete scrape within ${WAIT_MS} ms (${last})\n${tail(logFile)}`);
+}
+
+function tail(logFile: string): string {
   try {
-    log = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
-  } catch {}
-  assert.unreachable(`no complete scrape within ${WAIT_MS} ms (${last})\n${log}`);
+    return readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '';
+  }
 }
 
 // --- the test -----------------------------------------------------------------------------------
@@ -313,7 +335,9 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
       ],
       { stdio: ['ignore', log, log] },
     );
-    await waitForScrapes(base, logFile);
+    closeSync(log); // the child has its own copy
+    prom.on('error', () => {}); // reported through exitCode/the log by waitForScrapes
+    await waitForScrapes(base, logFile, prom);
 
     // Negotiation: Prometheus asked for protobuf on /metrics and got it.
     const proto = seen.get('/metrics');
@@ -329,7 +353,9 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
       const requests = await query(base, `streamgauge_e2e_requests_total{job="${j}"}`);
       const got = new Map(requests.map((s) => [s.metric.method, Number(s.value?.[1])]));
       assert.equal([...got.keys()].sort(), [...HOSTILE].sort(), `${j}: label values round-trip`);
-      HOSTILE.forEach((m, i) => assert.is(got.get(m), 1000 + i, `${j}: counter ${JSON.stringify(m)}`));
+      for (let i = 0; i < HOSTILE.length; i++) {
+        assert.is(got.get(HOSTILE[i]), 1000 + i, `${j}: counter ${JSON.stringify(HOSTILE[i])}`);
+      }
       assert.is(await scalar(base, `streamgauge_e2e_big_total{job="${j}"}`), 2 ** 60, `${j}: big counter`);
       assert.is(await scalar(base, `streamgauge_e2e_memory_bytes{job="${j}"}`), 123_456_789, `${j}: gauge`);
       assert.is(await scalar(base, `streamgauge_e2e_window_seconds{job="${j}",quantile="0.99"}`), 0.75, `${j}: summary`);
@@ -376,7 +402,7 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
         assert.is(series.length, BOUNDARIES.length + 1, `${j}/${method}: one series per boundary plus +Inf`);
         for (const s of series) {
           if (s.metric.le === '+Inf') continue;
-          const at = bounds.findIndex((b) => b === Number(s.metric.le));
+          const at = bounds.indexOf(Number(s.metric.le));
           assert.ok(at >= 0, `${j}/${method}: le=${s.metric.le} is a snapped boundary`);
           assert.is(Number(s.value?.[1]), counts[at], `${j}/${method}: cumulative count at le=${s.metric.le}`);
         }
@@ -397,7 +423,10 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
     assert.is(await scalar(base, `histogram_count(${empty})`), 0, 'empty native histogram is ingested as native');
   } finally {
     if (prom) await stopProcess(prom);
-    if (target) await new Promise((r) => target?.close(r));
+    if (target) {
+      target.closeAllConnections();
+      await new Promise((r) => target?.close(r));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });

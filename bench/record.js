@@ -1,0 +1,183 @@
+// One latency record, side by side in one run: streamgauge against the histograms a Node service
+// would otherwise use. Every competitor records the same pre-generated latencies (in the unit it
+// wants, converted beforehand so no conversion is timed).
+//
+//   node bench/record.js            full run, a table
+//   node bench/record.js --quick    short run (checks that it works, figures are rough)
+//   node bench/record.js --json     one JSON object of named figures on stdout
+//
+// Needs the build (`npm run build`): it imports ../dist/index.js as a user would import 'streamgauge'.
+import os from 'node:os';
+import { createHistogram, performance } from 'node:perf_hooks';
+import { AggregationType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import Benchmark from 'benchmark';
+import * as hdr from 'hdr-histogram-js';
+import promClient from 'prom-client';
+import { StreamPerformanceMonitor } from '../dist/index.js';
+
+const args = { json: process.argv.includes('--json'), quick: process.argv.includes('--quick') };
+const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 3, minSamples: 40, initCount: 1000 };
+
+// Latencies: lognormal around 2 ms (1 µs .. seconds), a power-of-two ring so the index is a mask.
+const N = 1 << 14;
+const MASK = N - 1;
+const ms = new Float64Array(N);
+let seed = 0x2545f491;
+const rand = () => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+};
+for (let i = 0; i < N; i++) {
+  const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  ms[i] = Math.min(Math.max(Math.exp(Math.log(2) + 1.2 * z), 0.001), 60_000);
+}
+const ns = new Float64Array(N).map((_, i) => Math.max(1, Math.round(ms[i] * 1e6)));
+const seconds = new Float64Array(N).map((_, i) => ms[i] / 1000);
+
+// ---- the contenders ---------------------------------------------------------------------------
+const monitor = new StreamPerformanceMonitor({ autoStart: false });
+const series = monitor.series({ grpc_method: 'Chat/Stream' });
+
+const perfHist = createHistogram();
+
+await hdr.initWebAssembly();
+const hdrHist = hdr.build({ useWebAssembly: true, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3 });
+
+const promHistogram = new promClient.Histogram({ name: 'bench_latency_seconds', help: 'bench', registers: [] });
+const promSummary = new promClient.Summary({ name: 'bench_latency_summary_seconds', help: 'bench', registers: [] });
+
+// A reader is needed for the SDK to keep data at all; this one only collects on demand.
+class OnDemandReader extends MetricReader {
+  onForceFlush() {
+    return Promise.resolve();
+  }
+  onShutdown() {
+    return Promise.resolve();
+  }
+}
+const otelReader = new OnDemandReader();
+const meterProvider = new MeterProvider({
+  readers: [otelReader],
+  views: [{ instrumentName: 'latency_exp', aggregation: { type: AggregationType.EXPONENTIAL_HISTOGRAM } }],
+});
+const otelHist = meterProvider.getMeter('bench').createHistogram('latency_exp', { unit: 'ms' });
+
+// benchmark.js compiles a test given as a string into its timing loop (`while (n--) { fn }`); a test
+// given as a closure is instead called through a property of the benchmark object on every
+// iteration, which costs ~25 ns here and would drown the figures. So each test is a string
+// working on locals that `setup` takes from one global. Every test reads the next pre-generated
+// value the same way.
+globalThis.__recordBench = { monitor, series, perfHist, hdrHist, promHistogram, promSummary, otelHist, performance, ms, ns, seconds, sink: 0 };
+const setup = `var c = globalThis.__recordBench, monitor = c.monitor, series = c.series, perfHist = c.perfHist, hdrHist = c.hdrHist,
+  promHistogram = c.promHistogram, promSummary = c.promSummary, otelHist = c.otelHist, performance = c.performance,
+  ms = c.ms, ns = c.ns, seconds = c.seconds, k = 0, sink = 0;`;
+const teardown = 'c.sink += sink + k;';
+const M = MASK;
+const cases = {
+  baseline: `sink += ms[k++ & ${M}];`,
+  streamgauge: `monitor.recordLatency(ms[k++ & ${M}]);`,
+  streamgaugeSeries: `series.recordLatency(ms[k++ & ${M}]);`,
+  perfHooks: `perfHist.record(ns[k++ & ${M}]);`,
+  hdrWasm: `hdrHist.recordValue(ns[k++ & ${M}]);`,
+  promHistogram: `promHistogram.observe(seconds[k++ & ${M}]);`,
+  promSummary: `promSummary.observe(seconds[k++ & ${M}]);`,
+  otelExponential: `otelHist.record(ms[k++ & ${M}]);`,
+  timedRequest: 'var stop = monitor.startTimer(); sink += stop();',
+  twoClockReads: 'sink += performance.now() - performance.now();',
+};
+const labels = {
+  baseline: 'loop + array read (the harness floor, included in all)',
+  streamgauge: 'streamgauge monitor.recordLatency',
+  streamgaugeSeries: 'streamgauge series(labels).recordLatency',
+  perfHooks: 'perf_hooks createHistogram().record',
+  hdrWasm: 'hdr-histogram-js (WebAssembly) recordValue',
+  promHistogram: 'prom-client Histogram.observe',
+  promSummary: 'prom-client Summary.observe',
+  otelExponential: 'OpenTelemetry exponential histogram record',
+  timedRequest: 'streamgauge startTimer() + stop()',
+  twoClockReads: 'two performance.now() calls',
+};
+
+const suite = new Benchmark.Suite('record');
+for (const [name, fn] of Object.entries(cases)) suite.add(name, fn, { ...options, setup, teardown });
+const results = {};
+suite.on('cycle', (event) => {
+  const b = event.target;
+  if (b.error) throw b.error;
+  results[b.name] = {
+    medianNs: median(b.stats.sample) * 1e9,
+    meanNs: b.stats.mean * 1e9,
+    rmePercent: b.stats.rme,
+    samples: b.stats.sample.length,
+  };
+  if (!args.json) process.stderr.write(`  ${b.name}: ${results[b.name].medianNs.toFixed(1)} ns\n`);
+});
+suite.run({ async: false });
+
+// Every contender must really have recorded (a no-op would win every race).
+const recorded = {
+  streamgauge: monitor.totals(0).latencyCount,
+  perfHooks: perfHist.count,
+  hdrWasm: hdrHist.totalCount,
+  promHistogram: (await promHistogram.get()).values.find((v) => v.metricName === 'bench_latency_seconds_count')?.value ?? 0,
+  otelExponential: (await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value.count ?? 0,
+};
+for (const [name, n] of Object.entries(recorded)) {
+  if (!(n > 0)) throw new Error(`${name} recorded nothing: the benchmark is broken`);
+}
+monitor.close();
+hdrHist.destroy();
+
+const r = (name) => results[name].medianNs;
+const ratios = {
+  streamgaugeOverPerfHooks: r('streamgauge') / r('perfHooks'),
+  promHistogramOverStreamgauge: r('promHistogram') / r('streamgauge'),
+  promSummaryOverStreamgauge: r('promSummary') / r('streamgauge'),
+  hdrWasmOverStreamgauge: r('hdrWasm') / r('streamgauge'),
+  otelExponentialOverStreamgauge: r('otelExponential') / r('streamgauge'),
+  timedRequestOverTwoClockReads: r('timedRequest') / r('twoClockReads'),
+};
+const bars = {
+  medianAtMost12ns: r('streamgauge') <= 12,
+  atMost0_6xPerfHooks: ratios.streamgaugeOverPerfHooks <= 0.6,
+  atLeast15xFasterThanPromHistogram: ratios.promHistogramOverStreamgauge >= 15,
+};
+
+const out = { suite: 'record', quick: Boolean(args.quick), machine: machine(), results, ratios, bars };
+if (args.json) {
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+} else {
+  printTable(
+    ['what', 'median ns/op', 'mean ns/op', '± %', 'samples'],
+    Object.entries(results).map(([name, x]) => [labels[name], x.medianNs.toFixed(1), x.meanNs.toFixed(1), x.rmePercent.toFixed(1), String(x.samples)]),
+  );
+  console.log('');
+  for (const [name, v] of Object.entries(ratios)) console.log(`${name.padEnd(34)} ${v.toFixed(2)}`);
+  console.log('');
+  for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'MISS'}  ${name}`);
+  console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
+}
+if (globalThis.__recordBench.sink === 42) console.log(''); // keeps the baseline's reads alive
+
+// ---- helpers (kept here: every other bench/*.js file is a suite that bench/run.js runs) --------
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
+}
+
+function printTable(head, rows) {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// `npm start`: a bidi-streaming gRPC echo service on 127.0.0.1, instrumented by the server
+// interceptor; a load generator on piscina worker threads recording client-side latency into the
+// same monitor through attach(); /metrics and the dashboard served; a live status line, periodic
+// reports, and the final summary compared with the targets on Ctrl-C (or after --duration).
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import grpc from '@grpc/grpc-js';
+import { Piscina } from 'piscina';
+import { pino } from 'pino';
+import { grpcServerInterceptor, StreamPerformanceMonitor, trackPool } from '../dist/index.js';
+import { echoService } from './echo-service.js';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string' },
+    port: { type: 'string', default: '9464' },
+    threads: { type: 'string', default: '2' },
+    incident: { type: 'string', default: '45' },
+  },
+});
+const durationS = args.duration === undefined ? Infinity : Number(args.duration);
+const port = Number(args.port);
+const threads = Number(args.threads);
+const incidentAtS = Number(args.incident);
+for (const [name, v] of [['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS]]) {
+  if (Number.isNaN(v) || v < 0) {
+    console.error(`${name} must be a number ≥ 0`);
+    process.exit(2);
+  }
+}
+
+const logFile = join(tmpdir(), `streamgauge-demo-${process.pid}.log`);
+const monitor = new StreamPerformanceMonitor({
+  collectionInterval: 250, // quick ticks so the detectors learn within the first minute
+  reportInterval: 20_000,
+  logger: pino({ name: 'streamgauge-demo' }, pino.destination({ dest: logFile, sync: false })),
+});
+
+// ---- the service ------------------------------------------------------------------------------
+const startedAt = Date.now();
+const inIncident = () => {
+  const s = (Date.now() - startedAt) / 1000;
+  return incidentAtS > 0 && s >= incidentAtS && s < incidentAtS + 8;
+};
+const interceptor = grpcServerInterceptor(monitor);
+const server = new grpc.Server({ interceptors: [interceptor] });
+const cache = new Set();
+let streamsServed = 0;
+server.addService(echoService, {
+  Chat(call) {
+    interceptor.instrumentCall(call);
+    // One stream in 300 fails part-way, so errors show up by status.
+    const failAfter = ++streamsServed % 300 === 0 ? 50 : -1;
+    let n = 0;
+    let ended = false;
+    call.on('data', (msg) => {
+      if (ended) return;
+      // A little real work: a digest, and a cache that hits about 90 % of the time.
+      const key = createHash('sha1').update(msg).update(String(n % 40)).digest('hex').slice(0, 6);
+      if (cache.has(key) || Math.random() < 0.9) monitor.recordCacheHit();
+      else {
+        monitor.recordCacheMiss();
+        cache.add(key);
+      }
+      if (++n === failAfter) {
+        ended = true;
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'simulated failure' });
+        return;
+      }
+      if (inIncident()) setTimeout(() => !ended && call.write(msg), 4 + Math.random() * 4);
+      else call.write(msg);
+    });
+    call.on('end', () => {
+      ended = true;
+      call.end();
+    });
+    call.on('error', () => {
+      ended = true;
+    });
+  },
+});
+const grpcPort = await new Promise((resolve, reject) =>
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+);
+const address = `127.0.0.1:${grpcPort}`;
+
+// ---- outputs ----------------------------------------------------------------------------------
+const served = await monitor.serve({ port, host: '127.0.0.1' });
+const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+console.log(bold('streamgauge demo'));
+console.log(`  gRPC bidi echo service   ${address}  (interceptor: per-method series, sessions, backpressure)`);
+console.log(`  load                     ${threads} piscina worker threads, client latency recorded via attach()`);
+console.log(`  dashboard                ${served.url}/`);
+console.log(`  Prometheus metrics       ${served.url}/metrics`);
+console.log(`  debug detail             ${served.url}/debug`);
+console.log(`  structured logs          ${logFile}`);
+if (incidentAtS > 0) console.log(`  a latency incident is injected at ${incidentAtS} s for 8 s: watch for the anomaly`);
+console.log(durationS === Infinity ? '  Ctrl-C stops and prints the summary.\n' : `  running for ${durationS} s.\n`);
+
+monitor.on('anomaly', (a) => clearLine(`⚠ anomaly: ${a.series} ${fmt(a.value)} ${a.unit} (expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)})`));
+monitor.on('recovered', (a) => clearLine(`✓ ${a.series} recovered after ${((a.end - a.start) / 1000).toFixed(1)} s`));
+monitor.on('report', (r) => {
+  clearLine(
+    `report ${((r.to - r.from) / 1000).toFixed(0)} s: ${fmtInt(r.period.requests)} requests, ${fmt(r.period.rps)} rps, ` +
+      `${(r.period.errorRate * 100).toFixed(2)} % errors, score ${r.comparison.overallScore.toFixed(2)}` +
+      (r.trends.find((t) => t.series === 'memoryBytes') ? `, memory ${fmtSigned(r.trends.find((t) => t.series === 'memoryBytes').slopePerMinute / 2 ** 20)} MB/min` : ''),
+  );
+});
+
+// ---- the load -----------------------------------------------------------------------------------
+const pool = new Piscina({ filename: new URL('./load-worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads });
+const poolTracker = trackPool(monitor, pool, { name: 'load' });
+const handle = monitor.handle();
+let stopping = false;
+const running = new Set();
+const launch = () => {
+  while (!stopping && running.size < threads * 3) {
+    const task = pool
+      .run({ handle, address, messages: 400, inFlight: 8, payloadBytes: 256 })
+      .catch(() => {})
+      .finally(() => {
+        running.delete(task);
+        launch();
+      });
+    running.add(task);
+  }
+};
+launch();
+
+// ---- the status line ----------------------------------------------------------------------------
+const status = setInterval(() => {
+  const m = monitor.getCurrentMetrics();
+  const sys = monitor.lastTickEvent()?.system;
+  const line =
+    `${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s  ` +
+    `rps ${fmtInt(m.currentRps).padStart(7)}  p50 ${fmt(m.latencyP50Ms)} ms  p95 ${fmt(m.latencyP95Ms)} ms  p99 ${fmt(m.latencyP99Ms)} ms  ` +
+    `err ${((m.failedRequests / Math.max(1, m.totalRequests)) * 100).toFixed(2)} %  streams ${m.activeConnections}  ` +
+    `cache ${(m.cacheHitRatio * 100).toFixed(0)} %  rss ${(m.memoryUsageBytes / 2 ** 20).toFixed(0)} MB  elu ${((sys?.eventLoopUtilization ?? 0) * 100).toFixed(0)} %`;
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[K${line}`);
+  else console.log(line);
+}, 1000);
+
+const finish = async () => {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(status);
+  await Promise.allSettled([...running]);
+  poolTracker.stop();
+  await pool.destroy();
+  server.forceShutdown();
+  monitor.tick();
+  const summary = monitor.getPerformanceSummary();
+  const c = monitor.compareWithTargets(summary);
+  const t = monitor.config.targets;
+  clearLine('');
+  console.log(bold('summary'));
+  const rows = [
+    ['throughput', `${fmt(summary.throughputRps)} rps`, `target ${t.targetRps} rps`, c.throughputAchievement],
+    ['p95 latency', `${fmt(summary.p95LatencyMs)} ms`, `target ${t.targetP95LatencyMs} ms`, c.latencyAchievement],
+    ['memory', `${fmt(summary.memoryUsageMb)} MB`, `target ${t.targetMemoryMb} MB`, c.memoryEfficiency],
+    ['success rate', `${(summary.successRate * 100).toFixed(3)} %`, `target ${(t.targetSuccessRate * 100).toFixed(1)} %`, c.successRate],
+  ];
+  for (const [name, value, target, score] of rows) console.log(`  ${name.padEnd(14)}${value.padStart(14)}   ${target.padEnd(18)} ${score.toFixed(2)}×`);
+  console.log(`  p50 / p99 / p99.9  ${fmt(summary.p50LatencyMs)} / ${fmt(summary.p99LatencyMs)} / ${fmt(summary.p999LatencyMs)} ms    uptime ${summary.uptimeSeconds.toFixed(0)} s`);
+  console.log(`  overall score ${c.overallScore.toFixed(2)} — ${c.meetsTargets ? 'meets every target' : 'misses a target'}`);
+  const anomalies = monitor.recentAnomalies();
+  console.log(`  anomalies: ${anomalies.length ? anomalies.map((a) => `${a.series} ${a.direction} at ${new Date(a.start).toISOString().slice(11, 19)}`).join(', ') : 'none'}`);
+  await served.close();
+  monitor.close();
+  process.exitCode = 0;
+};
+process.once('SIGINT', finish);
+process.once('SIGTERM', finish);
+if (durationS !== Infinity) setTimeout(finish, durationS * 1000);
+
+function clearLine(text) {
+  if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
+  if (text) console.log(text);
+}
+function fmt(v) {
+  if (v === undefined || Number.isNaN(v)) return '–';
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2);
+}
+function fmtInt(v) {
+  return Math.round(v).toLocaleString('en-US');
+}
+function fmtSigned(v) {
+  return `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+}

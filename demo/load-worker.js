@@ -1,0 +1,43 @@
+// A load-generator task, run on piscina worker threads: one bidi stream of echo messages with a
+// few in flight, recording client-side round-trip latency into the monitor through attach().
+import { performance } from 'node:perf_hooks';
+import grpc from '@grpc/grpc-js';
+import { attach } from '../dist/index.js';
+import { echoService } from './echo-service.js';
+
+const Client = grpc.makeGenericClientConstructor(echoService, 'Echo');
+const clients = new Map();
+
+export default async function stream({ handle, address, messages, inFlight, payloadBytes }) {
+  const recorder = attach(handle).series({ side: 'client', grpc_method: '/demo.Echo/Chat' });
+  let client = clients.get(address);
+  if (!client) {
+    client = new Client(address, grpc.credentials.createInsecure());
+    clients.set(address, client);
+  }
+  const call = client.Chat();
+  const sentAt = [];
+  const payload = Buffer.alloc(payloadBytes, 7);
+  let sent = 0;
+  let received = 0;
+  return new Promise((resolve) => {
+    const send = () => {
+      while (sent < messages && sent - received < inFlight) {
+        sentAt.push(performance.now());
+        sent++;
+        call.write(payload);
+      }
+      if (sent === messages) call.end();
+    };
+    call.on('data', () => {
+      recorder.recordLatency(performance.now() - sentAt[received]);
+      received++;
+      send();
+    });
+    call.on('error', (err) => {
+      recorder.recordError(grpc.status[err.code] ?? 'UNKNOWN');
+    });
+    call.on('close', () => resolve({ sent, received }));
+    send();
+  });
+}

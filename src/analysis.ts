@@ -1,0 +1,192 @@
+// Analysis in the tick: anomaly detection, moving averages, meters and trends over the derived
+// series. Reads tick points only; never touches the record path.
+import type { Logger } from 'pino';
+import { AnomalyDetector, AnomalyTracker } from './anomaly.js';
+import type { HistoryPoint } from './history.js';
+import { Ewma, HoltForecaster, LinearTrend, Meter, SimpleMovingAverage } from './trend.js';
+import type { MonitoringConfig } from './types.js';
+
+/** The series watched for anomalies and trends, with their units. */
+export const WATCHED = [
+  { series: 'rps', unit: 'requests/s' },
+  { series: 'p95', unit: 'ms' },
+  { series: 'p99', unit: 'ms' },
+  { series: 'errorRate', unit: 'ratio' },
+  { series: 'memoryBytes', unit: 'bytes' },
+  { series: 'eventLoopDelayMs', unit: 'ms' },
+] as const satisfies readonly { series: keyof HistoryPoint; unit: string }[];
+export type WatchedSeries = (typeof WATCHED)[number]['series'];
+
+export interface AnomalyEvent {
+  series: WatchedSeries;
+  unit: string;
+  value: number;
+  expectedLow: number;
+  expectedHigh: number;
+  /** The detector's score in [0, 1] (0.5 = tail probability 1e-5). */
+  score: number;
+  direction: 'up' | 'down';
+  start: number;
+  /** Set when it recovered. */
+  end?: number;
+  /** The most extreme value seen during the incident. */
+  peak: number;
+}
+
+export interface TrendReport {
+  series: WatchedSeries;
+  unit: string;
+  current: number;
+  /** Least-squares slope over the trend window, per minute. */
+  slopePerMinute: number;
+  /** Holt's linear forecast `horizonMinutes` ahead. */
+  forecast: number;
+  horizonMinutes: number;
+  /** When a limit is known (targets): ms until the forecast reaches it, or null if it does not approach it. */
+  limit?: number;
+  msToLimit?: number | null;
+}
+
+export interface MovingAverages {
+  rps: { sma: number; ewma: number };
+  latencyMs: { sma: number; ewma: number };
+  /** Classic 1/5/15-minute exponentially weighted request rates (per second). */
+  requestRate: { m1: number; m5: number; m15: number };
+  errorRate: { m1: number; m5: number; m15: number };
+}
+
+const RECENT = 200;
+const TREND_WINDOW_MS = 5 * 60_000;
+const HORIZON_MINUTES = 10;
+
+export class Analysis {
+  private readonly detectors = new Map<WatchedSeries, { detector: AnomalyDetector; tracker: AnomalyTracker; open?: AnomalyEvent }>();
+  private readonly trends = new Map<WatchedSeries, { linear: LinearTrend; holt: HoltForecaster; last: number }>();
+  private readonly recent: AnomalyEvent[] = [];
+  private readonly rpsSma: SimpleMovingAverage;
+  private readonly latencySma: SimpleMovingAverage;
+  private readonly rpsEwma: Ewma;
+  private readonly latencyEwma: Ewma;
+  private readonly requests: Meter;
+  private readonly errors: Meter;
+
+  constructor(
+    private readonly config: MonitoringConfig,
+    private readonly emit: (event: 'anomaly' | 'recovered', a: AnomalyEvent) => void,
+    private readonly logger?: Logger,
+  ) {
+    const interval = config.collectionInterval;
+    const windowPoints = Math.max(2, Math.round(config.throughputWindow / interval));
+    const trendPoints = Math.max(3, Math.round(TREND_WINDOW_MS / interval));
+    for (const { series } of WATCHED) {
+      this.detectors.set(series, { detector: new AnomalyDetector({ threshold: config.anomalyDetectionThreshold }), tracker: new AnomalyTracker() });
+      this.trends.set(series, { linear: new LinearTrend(trendPoints), holt: new HoltForecaster(), last: Number.NaN });
+    }
+    this.rpsSma = new SimpleMovingAverage(windowPoints);
+    this.latencySma = new SimpleMovingAverage(windowPoints);
+    this.rpsEwma = new Ewma({ halfLifeMs: config.throughputWindow });
+    this.latencyEwma = new Ewma({ halfLifeMs: config.throughputWindow });
+    this.requests = new Meter({ tickIntervalMs: interval });
+    this.errors = new Meter({ tickIntervalMs: interval });
+  }
+
+  /** One tick's point: feed every detector, average and trend. */
+  update(t: number, point: HistoryPoint): void {
+    this.requests.tick(point.requests);
+    this.errors.tick(point.errors);
+    this.rpsSma.push(point.rps);
+    this.rpsEwma.update(point.rps, t);
+    if (!Number.isNaN(point.meanLatency)) {
+      this.latencySma.push(point.meanLatency);
+      this.latencyEwma.update(point.meanLatency, t);
+    }
+    for (const { series, unit } of WATCHED) {
+      const value = point[series];
+      if (!Number.isFinite(value)) continue;
+      const tr = this.trends.get(series)!;
+      tr.linear.push(t, value);
+      tr.holt.update(value, t);
+      tr.last = value;
+      this.detect(series, unit, t, value);
+    }
+  }
+
+  private detect(series: WatchedSeries, unit: string, t: number, value: number): void {
+    const d = this.detectors.get(series)!;
+    const result = d.detector.update(value);
+    const transition = d.tracker.update(result);
+    if (d.open) d.open.peak = d.open.direction === 'up' ? Math.max(d.open.peak, value) : Math.min(d.open.peak, value);
+    if (transition === 'start') {
+      const a: AnomalyEvent = {
+        series,
+        unit,
+        value,
+        expectedLow: result.expectedLow,
+        expectedHigh: result.expectedHigh,
+        score: result.score,
+        direction: result.direction,
+        start: t,
+        peak: value,
+      };
+      d.open = a;
+      this.recent.push(a);
+      if (this.recent.length > RECENT) this.recent.shift();
+      this.logger?.warn({ anomaly: a }, `anomaly in ${series}: ${fmt(value)} ${unit}, expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)}`);
+      this.emit('anomaly', a);
+    } else if (transition === 'recovered' && d.open) {
+      const a = d.open;
+      a.end = t;
+      d.open = undefined;
+      this.logger?.info({ anomaly: a }, `${series} recovered after ${((t - a.start) / 1000).toFixed(0)} s`);
+      this.emit('recovered', a);
+    }
+  }
+
+  /** Recent anomalies (open ones without `end`), oldest first. */
+  anomalies(): AnomalyEvent[] {
+    return this.recent.slice();
+  }
+
+  /** Anomalies that overlap [from, to]. */
+  anomaliesBetween(from: number, to: number): AnomalyEvent[] {
+    return this.recent.filter((a) => a.start <= to && (a.end === undefined || a.end >= from));
+  }
+
+  movingAverages(): MovingAverages {
+    return {
+      rps: { sma: this.rpsSma.value, ewma: this.rpsEwma.value },
+      latencyMs: { sma: this.latencySma.value, ewma: this.latencyEwma.value },
+      requestRate: this.requests.rates(),
+      errorRate: this.errors.rates(),
+    };
+  }
+
+  /** Trend of each watched series; `limits` gives levels worth a time-to-reach (e.g. the memory target). */
+  trendReports(limits: Partial<Record<WatchedSeries, number>> = {}): TrendReport[] {
+    const out: TrendReport[] = [];
+    for (const { series, unit } of WATCHED) {
+      const tr = this.trends.get(series)!;
+      if (Number.isNaN(tr.last) || tr.linear.count < 3) continue;
+      const report: TrendReport = {
+        series,
+        unit,
+        current: tr.last,
+        slopePerMinute: tr.linear.slope * 60_000,
+        forecast: tr.holt.forecast(HORIZON_MINUTES * 60_000),
+        horizonMinutes: HORIZON_MINUTES,
+      };
+      const limit = limits[series];
+      if (limit !== undefined) {
+        report.limit = limit;
+        const ms = tr.holt.timeToReach(limit);
+        report.msToLimit = Number.isFinite(ms) && ms >= 0 ? ms : null;
+      }
+      out.push(report);
+    }
+    return out;
+  }
+}
+
+function fmt(v: number): string {
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}

@@ -1,0 +1,769 @@
+// Streaming anomaly detection for one scalar series.
+//
+// The detector is an ensemble of three tests over a sliding reference window, each giving a
+// tail probability ("how often would normal behaviour look at least this unusual"):
+//
+//  - spike: the tail beyond the window's 98th / 2nd percentile is fitted with a generalised
+//    Pareto distribution (peaks over threshold, method of moments), so a single extreme point is
+//    judged against how heavy the series' own tail is;
+//  - value novelty: how many recent values lie within a noise-sized kernel of this one (a
+//    density estimate), smoothed over a few points and compared with its own history as in
+//    Numenta's anomaly likelihood — catches sustained moves to rarely-visited levels;
+//  - level novelty: the same for a 3-point moving average, which sees shifts that single noisy
+//    points hide.
+//
+// The smallest probability becomes the score (-log10(p) / 10, so 0.5 is p = 1e-5). An alarm also
+// needs the value, or its short average, to lie outside median ± threshold·σ (σ from the
+// interquartile range): the statistical tests decide whether a move is unusual for this series,
+// `threshold` decides how large it must be to matter. After an alarm, consecutive alarming points
+// are reported at the "still unusual" level (score 0.3) instead of re-alarming, so one incident
+// gives one alarm; `AnomalyTracker` turns the stream of results into start / recovered
+// transitions.
+//
+// State is O(window); work per point is O(log window) (three order-statistic treaps).
+
+/** Score at and above which a point is an alarm (tail probability ≤ 1e-5). */
+export const ALARM_SCORE = 0.5;
+/** Score of a point that stays unusual (tail probability ≤ 1e-3) after an alarm was raised. */
+export const UNUSUAL_SCORE = 0.3;
+
+const ALARM_P = 1e-5;
+const UNUSUAL_P = 1e-3;
+
+// ---------------------------------------------------------------------------------------------
+// Order statistics over a sliding window
+
+/**
+ * The last `capacity` values with rank queries in O(log capacity): counts in a range, quantiles,
+ * sums of the k largest / smallest. A treap (binary search tree kept balanced by random
+ * priorities) whose node ids are the ring slots, so nothing is allocated after construction.
+ * Updates are iterative: insert at a leaf and rotate up, delete by rotating down to a leaf;
+ * subtree sizes and sums are adjusted along the path.
+ * Sums are kept relative to an anchor (re-centred on the median once per lap) so that sums of
+ * squares stay accurate for series far from zero.
+ */
+export class OrderStatisticWindow {
+  readonly capacity: number;
+  private readonly ring: Float64Array; // value per slot
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  private readonly parent: Int32Array;
+  private readonly size: Int32Array;
+  private readonly prio: Int32Array;
+  private readonly withSums: boolean;
+  private readonly sum: Float64Array;
+  private readonly sumSq: Float64Array;
+  private root = -1;
+  private next = 0;
+  private filled = 0;
+  private anchor = 0; // origin of sum and sumSq
+
+  /** `withSums: false` saves 16 bytes per slot and disables tailExcess(). */
+  constructor(capacity: number, withSums = true) {
+    if (!Number.isInteger(capacity) || capacity < 2) {
+      throw new RangeError(`capacity must be an integer ≥ 2, got ${capacity}`);
+    }
+    this.capacity = capacity;
+    this.withSums = withSums;
+    this.ring = new Float64Array(capacity);
+    this.left = new Int32Array(capacity);
+    this.right = new Int32Array(capacity);
+    this.parent = new Int32Array(capacity);
+    this.size = new Int32Array(capacity);
+    this.prio = new Int32Array(capacity);
+    this.sum = new Float64Array(withSums ? capacity : 0);
+    this.sumSq = new Float64Array(withSums ? capacity : 0);
+    // Deterministic priorities (xorshift32): results are reproducible run to run.
+    let s = 0x9e3779b9;
+    for (let i = 0; i < capacity; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      this.prio[i] = s | 0;
+    }
+  }
+
+  /** Number of values held (≤ capacity). */
+  get length(): number {
+    return this.filled;
+  }
+
+  /** Adds a value, evicting the oldest once full. */
+  push(value: number): void {
+    if (this.filled === 0) this.anchor = value;
+    const id = this.next;
+    if (this.filled === this.capacity) this.remove(id);
+    else this.filled++;
+    this.insert(id, value);
+    if (id + 1 === this.capacity) {
+      this.next = 0;
+      // Sums are kept incrementally; recomputing them once per lap, about the current median,
+      // bounds rounding drift and cancellation. O(1) amortised per push.
+      if (this.withSums) {
+        this.anchor = this.kth(this.filled >> 1);
+        this.rebuild(this.root);
+      }
+    } else {
+      this.next = id + 1;
+    }
+  }
+
+  clear(): void {
+    this.root = -1;
+    this.next = 0;
+    this.filled = 0;
+    this.anchor = 0;
+  }
+
+  /** Number of values v with v < x (strict) or v ≤ x (`inclusive`). */
+  rank(x: number, inclusive = false): number {
+    const { ring, left, right, size } = this;
+    const v = x;
+    let t = this.root;
+    let n = 0;
+    while (t >= 0) {
+      const k = ring[t];
+      if (k < v || (inclusive && k === v)) {
+        const l = left[t];
+        n += l >= 0 ? size[l] + 1 : 1;
+        t = right[t];
+      } else {
+        t = left[t];
+      }
+    }
+    return n;
+  }
+
+  /** Number of values in [lo, hi]. */
+  countBetween(lo: number, hi: number): number {
+    return this.rank(hi, true) - this.rank(lo, false);
+  }
+
+  /** The k-th smallest value, k in [0, length). */
+  kth(k: number): number {
+    const { ring, left, right, size } = this;
+    let t = this.root;
+    let i = k;
+    while (t >= 0) {
+      const l = left[t];
+      const ls = l >= 0 ? size[l] : 0;
+      if (i < ls) t = l;
+      else if (i === ls) return ring[t];
+      else {
+        i -= ls + 1;
+        t = right[t];
+      }
+    }
+    return Number.NaN;
+  }
+
+  /** Quantile q in [0, 1], linear between order statistics (NaN when empty). */
+  quantile(q: number): number {
+    const n = this.filled;
+    if (n === 0) return Number.NaN;
+    const r = q * (n - 1);
+    const a = Math.floor(r);
+    const lo = this.kth(a);
+    if (a + 1 >= n || r === a) return lo;
+    return lo + (this.kth(a + 1) - lo) * (r - a);
+  }
+
+  /**
+   * Mean and variance of the excesses of the k largest values over `threshold` (when `upper`),
+   * or of `threshold` over the k smallest. Written into `out` as [mean, variance].
+   */
+  tailExcess(k: number, threshold: number, upper: boolean, out: Float64Array): void {
+    if (!this.withSums) throw new TypeError('tailExcess needs a window created with withSums');
+    // Sum and sum of squares of the k extreme values, relative to the anchor.
+    let s = 0;
+    let sq = 0;
+    let t = this.root;
+    let need = k;
+    while (t >= 0 && need > 0) {
+      const near = upper ? this.right[t] : this.left[t];
+      const far = upper ? this.left[t] : this.right[t];
+      const ns = this.sizeOf(near);
+      if (need <= ns) {
+        t = near;
+        continue;
+      }
+      if (near >= 0) {
+        s += this.sum[near];
+        sq += this.sumSq[near];
+      }
+      s += this.ring[t];
+      sq += this.ring[t] * this.ring[t];
+      need -= ns + 1;
+      t = far;
+    }
+    const u = threshold - this.anchor;
+    // Σ(v-u) and Σ(v-u)² from the anchored sums; the sign flips for the lower tail.
+    const e1 = upper ? s - k * u : k * u - s;
+    const e2 = sq - 2 * u * s + k * u * u;
+    const mean = e1 / k;
+    out[0] = mean;
+    out[1] = Math.max(0, e2 / k - mean * mean);
+  }
+
+  private sizeOf(t: number): number {
+    return t < 0 ? 0 : this.size[t];
+  }
+
+  /** Recomputes the size (and sums) of t from its children. */
+  private pull(t: number): void {
+    const l = this.left[t];
+    const r = this.right[t];
+    let n = 1;
+    if (l >= 0) n += this.size[l];
+    if (r >= 0) n += this.size[r];
+    this.size[t] = n;
+    if (!this.withSums) return;
+    const v = this.ring[t];
+    let s = v;
+    let q = v * v;
+    if (l >= 0) {
+      s += this.sum[l];
+      q += this.sumSq[l];
+    }
+    if (r >= 0) {
+      s += this.sum[r];
+      q += this.sumSq[r];
+    }
+    this.sum[t] = s;
+    this.sumSq[t] = q;
+  }
+
+  /** Recomputes sizes and sums of the subtree at t bottom-up (exact; undoes rounding drift). */
+  private rebuild(t: number): void {
+    if (t < 0) return;
+    this.rebuild(this.left[t]);
+    this.rebuild(this.right[t]);
+    this.pull(t);
+  }
+
+  /** Rotates x above its parent, keeping the in-order sequence. */
+  private rotateUp(x: number): void {
+    const { left, right, parent } = this;
+    const p = parent[x];
+    const g = parent[p];
+    if (left[p] === x) {
+      const b = right[x];
+      left[p] = b;
+      if (b >= 0) parent[b] = p;
+      right[x] = p;
+    } else {
+      const b = left[x];
+      right[p] = b;
+      if (b >= 0) parent[b] = p;
+      left[x] = p;
+    }
+    parent[p] = x;
+    parent[x] = g;
+    if (g < 0) this.root = x;
+    else if (left[g] === p) left[g] = x;
+    else right[g] = x;
+    this.pull(p);
+    this.pull(x);
+  }
+
+  private insert(id: number, v: number): void {
+    this.ring[id] = v;
+    this.left[id] = -1;
+    this.right[id] = -1;
+    this.size[id] = 1;
+    if (this.withSums) {
+      this.sum[id] = v;
+      this.sumSq[id] = v * v;
+    }
+    if (this.root < 0) {
+      this.parent[id] = -1;
+      this.root = id;
+      return;
+    }
+    // Descend to a leaf position, counting the new value into every subtree on the way; ties in
+    // value go right (any strict order would do).
+    const { ring, left, right, size, sum, sumSq, parent, prio } = this;
+    const sums = this.withSums;
+    const v2 = v * v;
+    let t = this.root;
+    for (;;) {
+      size[t]++;
+      if (sums) {
+        sum[t] += v;
+        sumSq[t] += v2;
+      }
+      if (v < ring[t]) {
+        if (left[t] < 0) {
+          left[t] = id;
+          break;
+        }
+        t = left[t];
+      } else {
+        if (right[t] < 0) {
+          right[t] = id;
+          break;
+        }
+        t = right[t];
+      }
+    }
+    parent[id] = t;
+    while (parent[id] >= 0 && prio[id] > prio[parent[id]]) this.rotateUp(id);
+  }
+
+  private remove(id: number): void {
+    const { ring, left, right, size, sum, sumSq, parent, prio } = this;
+    // Rotate the node down (its higher-priority child up) until it has at most one child.
+    for (;;) {
+      const l = left[id];
+      const r = right[id];
+      if (l < 0 || r < 0) break;
+      this.rotateUp(prio[l] > prio[r] ? l : r);
+    }
+    const child = left[id] >= 0 ? left[id] : right[id];
+    const p = parent[id];
+    if (child >= 0) parent[child] = p;
+    if (p < 0) {
+      this.root = child;
+      return;
+    }
+    if (left[p] === id) left[p] = child;
+    else right[p] = child;
+    const v = ring[id];
+    const v2 = v * v;
+    const sums = this.withSums;
+    for (let u = p; u >= 0; u = parent[u]) {
+      size[u]--;
+      if (sums) {
+        sum[u] -= v;
+        sumSq[u] -= v2;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks of the detector
+
+// Highest degree first (after 0.17087277); the constant term is −1.26551223.
+const ERFC_COEFFICIENTS = [
+  -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223,
+];
+
+/** Upper tail of the standard normal, Q(z) = P(Z > z) (erfc approximation, |error| < 1.2e-7). */
+export function normalTail(z: number): number {
+  // Numerical Recipes' erfc (Chebyshev fit), with erfc(x) = t·exp(−x² + poly(t)).
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * x);
+  let poly = 0.17087277;
+  for (let i = 0; i < ERFC_COEFFICIENTS.length; i++) poly = ERFC_COEFFICIENTS[i] + t * poly;
+  const r = t * Math.exp(-x * x + poly);
+  return z >= 0 ? 0.5 * r : 1 - 0.5 * r;
+}
+
+/**
+ * Numenta-style anomaly likelihood of a raw surprise stream in [0, 1]: the mean of the last
+ * `average` raw values is compared with a normal fitted to its own history (exponentially
+ * weighted, time constant `history` points). Returns the upper tail probability. O(1).
+ */
+class SurpriseLikelihood {
+  private readonly recent: Float64Array;
+  private at = 0;
+  private held = 0;
+  private recentSum = 0;
+  private mean = 0;
+  private variance = 0;
+  private seen = 0;
+
+  constructor(
+    average: number,
+    private readonly history: number,
+  ) {
+    this.recent = new Float64Array(average);
+  }
+
+  update(raw: number, ready: boolean): number {
+    const w = this.recent.length;
+    if (this.held === w) this.recentSum -= this.recent[this.at];
+    else this.held++;
+    this.recent[this.at] = raw;
+    this.recentSum += raw;
+    this.at = this.at + 1 === w ? 0 : this.at + 1;
+    const m = this.recentSum / this.held;
+    let p = 1;
+    if (ready) {
+      // Floors as in NAB's likelihood: a near-constant history must not make tiny moves certain.
+      const mu = Math.max(0.03, this.mean);
+      const sd = Math.max(Math.sqrt(0.0003), Math.sqrt(this.variance));
+      p = normalTail((m - mu) / sd);
+    }
+    this.seen++;
+    const a = Math.max(1 / this.seen, 1 / this.history);
+    const d = m - this.mean;
+    this.mean += a * d;
+    this.variance = (1 - a) * (this.variance + a * d * d);
+    return p;
+  }
+
+  clear(): void {
+    this.at = 0;
+    this.held = 0;
+    this.recentSum = 0;
+    this.mean = 0;
+    this.variance = 0;
+    this.seen = 0;
+  }
+}
+
+/** Sum of the last `n` values in a ring, O(1) per point. */
+class RollingMean {
+  private readonly ring: Float64Array;
+  private at = 0;
+  private held = 0;
+  private total = 0;
+  constructor(n: number) {
+    this.ring = new Float64Array(n);
+  }
+  update(x: number): number {
+    const n = this.ring.length;
+    if (this.held === n) this.total -= this.ring[this.at];
+    else this.held++;
+    this.ring[this.at] = x;
+    this.total += x;
+    this.at = this.at + 1 === n ? 0 : this.at + 1;
+    return this.total / this.held;
+  }
+  clear(): void {
+    this.at = 0;
+    this.held = 0;
+    this.total = 0;
+  }
+}
+
+/**
+ * Novelty of a stream against its own recent past. The surprise of x is -log of the share of the
+ * window within ±h of it (a kernel density estimate, scaled to [0, 1]); it feeds a likelihood,
+ * and its rank among recent surprises says whether x lies outside the window's highest-density
+ * region (the generalisation of "beyond k standard deviations" to skewed or multimodal data).
+ */
+class NoveltyTest {
+  readonly window: OrderStatisticWindow;
+  private readonly surprises: OrderStatisticWindow;
+  private readonly likelihood = new SurpriseLikelihood(LIKELIHOOD_AVERAGE, LIKELIHOOD_HISTORY);
+  /** Set by update(): x is outside the highest-density region of the given coverage. */
+  rare = false;
+
+  constructor(capacity: number) {
+    this.window = new OrderStatisticWindow(capacity);
+    this.surprises = new OrderStatisticWindow(capacity, false);
+  }
+
+  /** Tail probability of the recent surprise level; then learns x. `h` is the kernel half-width. */
+  update(x: number, h: number, ready: boolean, outsideShare: number): number {
+    const w = this.window;
+    const n = w.length;
+    let p = 1;
+    this.rare = false;
+    if (n >= MIN_POINTS_FOR_DENSITY) {
+      const surprise = Math.min(1, -Math.log((w.countBetween(x - h, x + h) + 1) / (n + 1)) / Math.log(n + 1));
+      p = this.likelihood.update(surprise, ready);
+      const s = this.surprises;
+      const m = s.length;
+      // Conformal p-value: share of recent points at least as surprising as this one.
+      this.rare = m >= MIN_POINTS_FOR_DENSITY && (m - s.rank(surprise) + 1) / (m + 1) <= outsideShare;
+      s.push(surprise);
+    }
+    w.push(x);
+    return p;
+  }
+
+  clear(): void {
+    this.window.clear();
+    this.surprises.clear();
+    this.likelihood.clear();
+    this.rare = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The detector
+
+export interface AnomalyDetectorOptions {
+  /**
+   * How far out a point must lie to alarm, in standard deviations: it must fall outside the
+   * region holding the central erf(threshold/√2) of recent values (95.45 % for 2), which for
+   * normal data is mean ± threshold·σ. Default 2.0 (`anomalyDetectionThreshold`).
+   */
+  threshold?: number;
+  /** Points in the reference window. Default 1500. Memory is about 140 bytes per point. */
+  window?: number;
+  /** Points seen before any alarm (learning period). Default 150. */
+  learningPoints?: number;
+}
+
+export interface AnomalyResult {
+  /** In [0, 1]: -log10 of the smallest tail probability of the ensemble, divided by 10. */
+  score: number;
+  /** `score >= ALARM_SCORE`: the onset of unusual behaviour. */
+  alarm: boolean;
+  /**
+   * Central range of the reference window (before this point) holding all but the outer
+   * 2·Q(threshold) of values: ≈ mean ± threshold·σ for normal data. NaN while learning.
+   */
+  expectedLow: number;
+  expectedHigh: number;
+  /** Whether the point lies above or below the window's median. */
+  direction: 'up' | 'down';
+}
+
+const DEFAULTS = { threshold: 2.0, window: 1500, learningPoints: 150 } as const;
+
+// Fixed design constants (not options: they define the detector that was measured).
+const SHORT_MEAN = 3; // points in the short average seen by the level-novelty test
+const LIKELIHOOD_AVERAGE = 10; // points averaged by the likelihood, as in NAB
+const LIKELIHOOD_HISTORY = 2000; // time constant of the likelihood's own history
+const TAIL_FRACTION = 0.02; // upper/lower 2 % of the window form the fitted tails
+const MIN_TAIL_POINTS = 10;
+const MIN_POINTS_FOR_TAIL = 100;
+const MIN_POINTS_FOR_DENSITY = 20;
+const SPREAD_DIVISOR = 20; // a kernel is at least 1/20 of the 5–95 % spread
+const MAD_TO_SIGMA_DIFF = 1 / (0.6744897501960817 * Math.SQRT2); // median |Δx| → σ of x
+const IQR_TO_SIGMA = 1 / 1.3489795003921634;
+
+/**
+ * Streaming anomaly detector for one scalar series; see the module comment for the method.
+ * `update()` returns a result object that is reused by the next call (copy what you keep).
+ */
+export class AnomalyDetector {
+  readonly threshold: number;
+  readonly window: number;
+  readonly learningPoints: number;
+  /** The fixed alarm threshold on `score`. */
+  readonly alarmScore = ALARM_SCORE;
+
+  private readonly outsideShare: number; // 2·Q(threshold)
+  private readonly valueTest: NoveltyTest;
+  private readonly meanTest: NoveltyTest; // on 3-point moving averages
+  private readonly steps: OrderStatisticWindow; // |x_t − x_{t−1}|, for the noise scale
+  private readonly shortMean = new RollingMean(SHORT_MEAN);
+  private readonly tail = new Float64Array(2);
+  private readonly result: AnomalyResult = {
+    score: 0,
+    alarm: false,
+    expectedLow: Number.NaN,
+    expectedHigh: Number.NaN,
+    direction: 'up',
+  };
+  private previous = Number.NaN;
+  private seen = 0;
+  private reported = false; // the current run of improbable points has alarmed
+
+  constructor(options: AnomalyDetectorOptions = {}) {
+    const threshold = options.threshold ?? DEFAULTS.threshold;
+    const window = options.window ?? DEFAULTS.window;
+    const learningPoints = options.learningPoints ?? DEFAULTS.learningPoints;
+    if (typeof threshold !== 'number' || !Number.isFinite(threshold) || threshold < 0) {
+      throw new RangeError(`threshold must be a finite number ≥ 0 (standard deviations), got ${threshold}`);
+    }
+    if (!Number.isInteger(window) || window < MIN_POINTS_FOR_TAIL) {
+      throw new RangeError(`window must be an integer ≥ ${MIN_POINTS_FOR_TAIL} (points), got ${window}`);
+    }
+    if (!Number.isInteger(learningPoints) || learningPoints < 0) {
+      throw new RangeError(`learningPoints must be an integer ≥ 0, got ${learningPoints}`);
+    }
+    this.threshold = threshold;
+    this.window = window;
+    this.learningPoints = learningPoints;
+    this.outsideShare = 2 * normalTail(threshold);
+    this.valueTest = new NoveltyTest(window);
+    this.meanTest = new NoveltyTest(window);
+    this.steps = new OrderStatisticWindow(window, false);
+  }
+
+  /** Points seen so far. */
+  get count(): number {
+    return this.seen;
+  }
+
+  /** Scores one point (in series order) and then learns it. */
+  update(value: number): AnomalyResult {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new TypeError(`value must be a finite number, got ${value}`);
+    }
+    const out = this.result;
+    const values = this.valueTest.window;
+    const means = this.meanTest.window;
+    const n = values.length;
+    const mean = this.shortMean.update(value);
+    const ready = this.seen >= this.learningPoints;
+
+    let median = value;
+    let valueKernel = 0;
+    let meanKernel = 0;
+    out.expectedLow = Number.NaN;
+    out.expectedHigh = Number.NaN;
+    if (n >= MIN_POINTS_FOR_DENSITY) {
+      median = values.quantile(0.5);
+      out.expectedLow = values.quantile(this.outsideShare / 2);
+      out.expectedHigh = values.quantile(1 - this.outsideShare / 2);
+      // Value kernel: the point-to-point noise (robust to level shifts and multimodality).
+      const noise = this.steps.quantile(0.5) * MAD_TO_SIGMA_DIFF;
+      valueKernel = Math.max(noise, kernelFloor(values));
+      // Mean kernel: the spread of the averages themselves (averaging already removed noise).
+      const spread = (means.quantile(0.75) - means.quantile(0.25)) * IQR_TO_SIGMA;
+      meanKernel = Math.max(spread, kernelFloor(means));
+    }
+    // The spike test reads the window before the tests below add this point to it.
+    let p = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value) : 1;
+    p = Math.min(p, this.valueTest.update(value, valueKernel, ready, this.outsideShare));
+    p = Math.min(p, this.meanTest.update(mean, meanKernel, ready, this.outsideShare));
+
+    // A run of improbable points is one incident: it alarms once, at its first point that is
+    // also outside the high-density region; its other points report "still unusual".
+    const improbable = ready && p <= ALARM_P;
+    const outside = this.valueTest.rare || this.meanTest.rare;
+    if (!improbable) this.reported = false;
+    else if (this.reported) p = Math.max(p, UNUSUAL_P);
+    else if (outside) this.reported = true;
+    else p = Math.max(p, UNUSUAL_P); // improbable but inside the usual region: only "unusual"
+
+    const score = Math.min(1, -Math.log10(Math.max(p, 1e-10)) / 10);
+    out.score = score > 0 ? score : 0;
+    out.alarm = out.score >= ALARM_SCORE;
+    out.direction = value >= median ? 'up' : 'down';
+
+    if (this.seen > 0) this.steps.push(Math.abs(value - this.previous));
+    this.previous = value;
+    this.seen++;
+    return out;
+  }
+
+  /** Forgets everything learnt. */
+  reset(): void {
+    this.valueTest.clear();
+    this.meanTest.clear();
+    this.steps.clear();
+    this.shortMean.clear();
+    this.previous = Number.NaN;
+    this.seen = 0;
+    this.reported = false;
+  }
+
+  /** Two-sided tail probability of `x` under generalised Pareto fits of the window's tails. */
+  private spikeProbability(x: number): number {
+    const w = this.valueTest.window;
+    const n = w.length;
+    const k = Math.max(MIN_TAIL_POINTS, Math.round(TAIL_FRACTION * n));
+    const hi = w.kth(n - 1 - k);
+    const lo = w.kth(k);
+    // Keeps a flat window from making every tiny move infinitely unlikely.
+    const scaleFloor = Math.max(
+      (w.quantile(0.75) - w.quantile(0.25)) * IQR_TO_SIGMA * 0.1,
+      1e-9 * Math.abs(w.quantile(0.5)),
+      1e-12,
+    );
+    let p = 1;
+    if (x > hi) {
+      w.tailExcess(k, hi, true, this.tail);
+      p = (k / n) * paretoTail(x - hi, this.tail[0], this.tail[1], scaleFloor);
+    } else if (x < lo) {
+      w.tailExcess(k, lo, false, this.tail);
+      p = (k / n) * paretoTail(lo - x, this.tail[0], this.tail[1], scaleFloor);
+    }
+    return Math.min(1, 2 * p);
+  }
+}
+
+/** Smallest kernel half-width: 1/20 of the 5–95 % spread, and never zero. */
+function kernelFloor(w: OrderStatisticWindow): number {
+  const spread = w.quantile(0.95) - w.quantile(0.05);
+  return Math.max(spread / SPREAD_DIVISOR, 1e-9 * Math.abs(w.quantile(0.5)), 1e-12);
+}
+
+/**
+ * P(excess > y) for a generalised Pareto distribution fitted by the method of moments to excesses
+ * with the given mean and variance (shape clamped to [-0.5, 1]).
+ */
+function paretoTail(y: number, mean: number, variance: number, scaleFloor: number): number {
+  let shape = 0;
+  let scale = Math.max(mean, scaleFloor);
+  if (variance > 0 && mean > 0) {
+    const r = (mean * mean) / variance;
+    shape = Math.min(1, Math.max(-0.5, 0.5 * (1 - r)));
+    scale = Math.max(0.5 * mean * (1 + r), scaleFloor);
+  }
+  if (Math.abs(shape) < 1e-9) return Math.exp(-y / scale);
+  const base = 1 + (shape * y) / scale;
+  return base <= 0 ? 0 : base ** (-1 / shape);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents
+
+export type AnomalyTransition = 'start' | 'recovered' | null;
+
+export interface AnomalyTrackerOptions {
+  /** Consecutive calm points (score below `calmBelow`) that end an incident. Default 10. */
+  recoverAfter?: number;
+  /** Score under which a point counts as calm. Default UNUSUAL_SCORE (0.3). */
+  calmBelow?: number;
+}
+
+/**
+ * Hysteresis over detector results so one incident gives one `start` and one `recovered`:
+ * an incident starts on an alarm and ends after `recoverAfter` consecutive calm points.
+ */
+export class AnomalyTracker {
+  readonly recoverAfter: number;
+  readonly calmBelow: number;
+  private activeSince = -1;
+  private calm = 0;
+  private index = 0;
+
+  constructor(options: AnomalyTrackerOptions = {}) {
+    const recoverAfter = options.recoverAfter ?? 10;
+    const calmBelow = options.calmBelow ?? UNUSUAL_SCORE;
+    if (!Number.isInteger(recoverAfter) || recoverAfter < 1) {
+      throw new RangeError(`recoverAfter must be an integer ≥ 1, got ${recoverAfter}`);
+    }
+    if (typeof calmBelow !== 'number' || !(calmBelow > 0 && calmBelow <= ALARM_SCORE)) {
+      throw new RangeError(`calmBelow must be in (0, ${ALARM_SCORE}], got ${calmBelow}`);
+    }
+    this.recoverAfter = recoverAfter;
+    this.calmBelow = calmBelow;
+  }
+
+  /** Whether an incident is open. */
+  get active(): boolean {
+    return this.activeSince >= 0;
+  }
+
+  /** Index (count of updates before it) of the point that opened the current incident, or -1. */
+  get startedAt(): number {
+    return this.activeSince;
+  }
+
+  /** Feeds one result; returns the transition it causes, if any. */
+  update(result: Pick<AnomalyResult, 'score' | 'alarm'>): AnomalyTransition {
+    const i = this.index++;
+    if (this.activeSince < 0) {
+      if (!result.alarm) return null;
+      this.activeSince = i;
+      this.calm = 0;
+      return 'start';
+    }
+    if (result.alarm || result.score >= this.calmBelow) {
+      this.calm = 0;
+      return null;
+    }
+    if (++this.calm < this.recoverAfter) return null;
+    this.activeSince = -1;
+    this.calm = 0;
+    return 'recovered';
+  }
+
+  reset(): void {
+    this.activeSince = -1;
+    this.calm = 0;
+    this.index = 0;
+  }
+}

@@ -1,0 +1,173 @@
+// The monitor's state as metric families: the one place that names what is exposed. Every format
+// (text, OpenMetrics, protobuf, prom-client) is written from this.
+import type { HistName } from './layout.js';
+import type { Metric, MetricFamily } from './metric-families.js';
+import type { StreamPerformanceMonitor } from './monitor.js';
+import type { Totals } from './totals.js';
+import type { Labels } from './types.js';
+
+type CounterOf = (t: Totals) => number;
+
+const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
+  ['requests', 'Requests (messages) handled, successful or failed.', (t) => t.requests],
+  ['failed_requests', 'Requests that failed (see errors_total by error_type).', (t) => t.errors],
+  ['backpressure_events', 'Backpressure events (writes refused, queues full).', (t) => t.backpressure],
+  ['cache_hits', 'Cache hits.', (t) => t.cacheHits],
+  ['cache_misses', 'Cache misses.', (t) => t.cacheMisses],
+  ['connections_opened', 'Connections (streams, sessions) opened.', (t) => t.connectionsOpened],
+  ['invalid_values', 'Values rejected and skipped on the record path.', (t) => t.invalid],
+];
+
+const HISTOGRAMS: [name: string, help: string, hist: HistName, unit?: string][] = [
+  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds'],
+  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds'],
+  ['session_messages', 'Messages per finished stream session.', 'sessionMessages'],
+  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes'],
+  ['batch_size', 'Items per processed batch.', 'batchSize'],
+  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds'],
+  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds'],
+];
+
+const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
+  ['messages', 'counter'],
+  ['message_bytes', 'counter'],
+  ['errors', 'counter'],
+  ['request_duration_window_seconds', 'summary'],
+  ['requests_per_second', 'gauge'],
+  ['error_ratio', 'gauge'],
+  ['active_connections', 'gauge'],
+  ['worker_utilization_ratio', 'gauge'],
+  ['queue_depth', 'gauge'],
+  ['reported_memory_bytes', 'gauge'],
+  ['cache_hit_ratio', 'gauge'],
+  ['peak_requests_per_second', 'gauge'],
+  ['uptime_seconds', 'gauge'],
+  ['process_resident_memory_bytes', 'gauge'],
+  ['process_heap_used_bytes', 'gauge'],
+  ['process_cpu_ratio', 'gauge'],
+  ['event_loop_delay_seconds', 'gauge'],
+  ['event_loop_utilization_ratio', 'gauge'],
+  ['gc_pause_ratio', 'gauge'],
+  ['active_handles', 'gauge'],
+  ['sessions_active', 'gauge'],
+  ['sessions_evicted', 'counter'],
+  ['sessions_dropped', 'counter'],
+  ['series', 'gauge'],
+  ['series_limit', 'gauge'],
+];
+
+/** Every family collectFamilies() can produce, with its type (some appear only once there is data). */
+export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
+  ...COUNTERS.map(([name]) => [name, 'counter'] as [string, MetricFamily['type']]),
+  ...HISTOGRAMS.map(([name]) => [name, 'histogram'] as [string, MetricFamily['type']]),
+  ...WINDOW_FAMILIES,
+];
+
+export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
+  const series = monitor.seriesList();
+  const totals = series.map((s) => monitor.totals(s.index));
+  const used = series.filter((_, i) => totals[i].requests + totals[i].messagesIn + totals[i].messagesOut + totals[i].sessions + totals[i].batches + totals[i].backpressure + totals[i].cacheHits + totals[i].cacheMisses + totals[i].connectionsOpened > 0 || series[i].index === 0);
+  const idx = (s: { index: number }) => series.findIndex((x) => x.index === s.index);
+  const fams: MetricFamily[] = [];
+  const per = (get: CounterOf): Metric[] => used.map((s) => ({ labels: s.labels, value: get(totals[idx(s)]) }));
+
+  for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: per(get) });
+
+  const msgs: Metric[] = [];
+  const bytes: Metric[] = [];
+  for (const s of used) {
+    const t = totals[idx(s)];
+    msgs.push({ labels: { ...s.labels, direction: 'in' }, value: t.messagesIn }, { labels: { ...s.labels, direction: 'out' }, value: t.messagesOut });
+    bytes.push({ labels: { ...s.labels, direction: 'in' }, value: t.bytesIn }, { labels: { ...s.labels, direction: 'out' }, value: t.bytesOut });
+  }
+  fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
+  fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
+
+  const errors: Metric[] = [];
+  for (const s of used) {
+    for (const [type, n] of Object.entries(monitor.errorsByType(s.index))) errors.push({ labels: { ...s.labels, error_type: type }, value: n });
+  }
+  fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
+
+  for (const [name, help, hist, unit] of HISTOGRAMS) {
+    const metrics: Metric[] = [];
+    for (const s of used) {
+      const h = monitor.nativeHistogram(s.index, hist);
+      if (h.count > 0 || hist === 'latency') metrics.push({ labels: s.labels, histogram: h });
+    }
+    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });
+  }
+
+  // Windowed figures: the summary of the last throughputWindow, per series.
+  const summaries: Metric[] = [];
+  const rates: Metric[] = [];
+  const errorRatios: Metric[] = [];
+  for (const s of used) {
+    const w = monitor.windowFigures(s.index);
+    const t = totals[idx(s)];
+    summaries.push({
+      labels: s.labels,
+      summary: {
+        count: t.latencyCount,
+        sum: t.latencySumMs / 1000,
+        quantiles: [
+          { quantile: 0.5, value: w.p50 / 1000 },
+          { quantile: 0.95, value: w.p95 / 1000 },
+          { quantile: 0.99, value: w.p99 / 1000 },
+          { quantile: 0.999, value: w.p999 / 1000 },
+        ],
+      },
+    });
+    rates.push({ labels: s.labels, value: w.rps });
+    errorRatios.push({ labels: s.labels, value: w.errorRate });
+  }
+  const windowSeconds = monitor.config.throughputWindow / 1000;
+  fams.push({ name: 'request_duration_window_seconds', help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`, type: 'summary', unit: 'seconds', metrics: summaries });
+  fams.push({ name: 'requests_per_second', help: `Request rate over the last ${windowSeconds} s.`, type: 'gauge', metrics: rates });
+  fams.push({ name: 'error_ratio', help: `Share of requests that failed over the last ${windowSeconds} s.`, type: 'gauge', unit: 'ratio', metrics: errorRatios });
+
+  const gauge = (name: string, help: string, get: (t: Totals) => number, unit?: string) => {
+    const metrics = used.map((s) => ({ labels: s.labels, value: get(totals[idx(s)]) })).filter((m) => !Number.isNaN(m.value));
+    if (metrics.length) fams.push({ name, help, type: 'gauge', unit, metrics });
+  };
+  gauge('active_connections', 'Connections (streams, sessions) open now.', (t) => t.activeConnections);
+  gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1.', (t) => t.workerUtilization, 'ratio');
+  gauge('queue_depth', 'Reported queue depth.', (t) => t.queueDepth);
+  gauge('reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes');
+  gauge('cache_hit_ratio', 'Cache hits / (hits + misses) since start, or the reported ratio.', (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio), 'ratio');
+
+  const m = monitor.getCurrentMetrics();
+  const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge', labels: Labels = {}) =>
+    fams.push({ name, help, type, unit, metrics: [{ labels, value }] });
+  single('peak_requests_per_second', 'Highest one-tick request rate since start.', m.peakRps);
+  single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - m.monitoringStart) / 1000, 'seconds');
+
+  const sys = monitor.lastTickEvent()?.system;
+  if (sys) {
+    single('process_resident_memory_bytes', 'Resident memory of the process.', sys.rssBytes, 'bytes');
+    single('process_heap_used_bytes', 'V8 heap in use.', sys.heapUsedBytes, 'bytes');
+    single('process_cpu_ratio', 'CPU time of the process over the last tick, in cores.', sys.cpuPercent / 100, 'ratio');
+    fams.push({
+      name: 'event_loop_delay_seconds',
+      help: 'Event-loop delay over the last tick, by quantile.',
+      type: 'gauge',
+      unit: 'seconds',
+      metrics: [
+        { labels: { quantile: '0.5' }, value: sys.eventLoopDelayP50Ms / 1000 },
+        { labels: { quantile: '0.99' }, value: sys.eventLoopDelayP99Ms / 1000 },
+        { labels: { quantile: '1' }, value: sys.eventLoopDelayMaxMs / 1000 },
+      ],
+    });
+    single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
+    single('gc_pause_ratio', 'GC pause time per unit of time over the last tick.', sys.gcPauseMsPerSec / 1000, 'ratio');
+    single('active_handles', 'Active handles and requests of the process.', sys.activeHandles);
+  }
+
+  const sessions = monitor.sessionStats(0);
+  single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
+  single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
+  single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
+  single('series', 'Label sets in use (the overflow series counts once used).', used.length);
+  single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
+  return fams;
+}

@@ -1,0 +1,397 @@
+// gRPC (@grpc/grpc-js ≥ 1.10): a server interceptor and a client interceptor that record every
+// call kind — unary, server streaming, client streaming, bidi — per method.
+//
+// Per method (path `/pkg.Service/Method`) the server records into three series:
+//   { grpc_method }                          calls: started (connections opened), active (sessions),
+//                                            finished with their duration — OK as latency, any other
+//                                            status as an error of that status' name (with the
+//                                            duration) —, messages and bytes in/out, backpressure
+//   { grpc_method, stage: 'first_response' } time from the call's arrival to its first response message
+//   { grpc_method, stage: 'message' }        per-message latency: handler timers or echoLatency
+// The client records `{ grpc_method, side: 'client' }`: call duration, status, messages in/out.
+//
+// The per-message path reads no clock (unless echoLatency is on: one read per message) and
+// allocates nothing beyond what grpc-js's interceptor layer itself allocates.
+import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
+import type { Labels, Recorder, Session } from './types.js';
+
+export type { MonitorLike } from './streams.js';
+
+/** Bytes of a message as the interceptor sees it (deserialized): Buffer/typed array lengths, else 0. */
+export type MessageSize = (message: unknown) => number;
+
+export interface GrpcServerInterceptorOptions {
+  /**
+   * Per-message latency for in-order echo-style streams: request i's arrival is matched with
+   * response i's send. `true` for every method, or a list of paths, or a predicate on the path.
+   */
+  echoLatency?: boolean | readonly string[] | ((path: string) => boolean);
+  /** Most requests awaiting their response per call for echoLatency; past it the call stops matching. Default 1024. */
+  echoWindow?: number;
+  /** Record time to first response message (series `stage: 'first_response'`). Default true. */
+  firstResponse?: boolean;
+  /** Track each call as a session (`monitor.openSession`). Default true. */
+  sessions?: boolean;
+  /** Size of a message in bytes; default: `byteLength` of Buffers and typed arrays, else 0 (not counted). */
+  messageBytes?: MessageSize;
+  /** Extra labels on every series. */
+  labels?: Labels;
+}
+
+export interface GrpcClientInterceptorOptions {
+  messageBytes?: MessageSize;
+  /** Extra labels on every series (the client's series also carry `side: 'client'`). */
+  labels?: Labels;
+}
+
+/** What a handler gets from `instrumentCall(call)`. */
+export interface ServerCallInstruments {
+  /** A per-message timer in the method's `stage: 'message'` series: call the result when the response is out. */
+  startTimer(): () => number;
+}
+
+/** A grpc-js server interceptor, plus the handler-side helper for what interceptors cannot see. */
+export interface GrpcServerInterceptor extends grpc.ServerInterceptor {
+  /**
+   * For a handler's call object (any of the four kinds): counts `call.write()` returning false as
+   * backpressure with the wait until 'drain', and gives per-message timers. Idempotent per call.
+   */
+  instrumentCall(call: { getPath(): string }): ServerCallInstruments;
+  /** Counters of the interceptor itself (echo matching given up on, calls seen). */
+  stats(): { calls: number; echoOverflows: number };
+}
+
+const STATUS_NAMES: string[] = [];
+for (const [name, code] of Object.entries(grpc.status)) if (typeof code === 'number') STATUS_NAMES[code] = name;
+
+/** The name of a gRPC status code (`'UNAVAILABLE'`), `'STATUS_<n>'` for codes outside the enum. */
+export function statusName(code: number): string {
+  return STATUS_NAMES[code] ?? `STATUS_${code}`;
+}
+
+function defaultMessageBytes(message: unknown): number {
+  return message instanceof Uint8Array ? message.byteLength : 0;
+}
+
+function checkLabels(labels: Labels | undefined): Labels {
+  if (labels === undefined) return {};
+  if (labels === null || typeof labels !== 'object') throw new TypeError('options.labels must be an object of label names to string values');
+  for (const reserved of ['grpc_method', 'stage', 'side']) {
+    if (reserved in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: the interceptor sets it`);
+  }
+  return labels;
+}
+
+function echoPredicate(opt: GrpcServerInterceptorOptions['echoLatency']): (path: string) => boolean {
+  if (opt === undefined || opt === false) return () => false;
+  if (opt === true) return () => true;
+  if (typeof opt === 'function') return opt;
+  if (Array.isArray(opt)) {
+    const set = new Set(opt);
+    return (path) => set.has(path);
+  }
+  throw new TypeError('options.echoLatency must be a boolean, a list of method paths or a predicate');
+}
+
+/** The series of one method, resolved once. */
+class ServerMethod {
+  readonly calls: Recorder;
+  readonly labels: Labels;
+  private first: Recorder | undefined;
+  private message: Recorder | undefined;
+  seq = 0;
+
+  constructor(
+    private readonly monitor: MonitorLike,
+    readonly path: string,
+    extra: Labels,
+    readonly echo: boolean,
+  ) {
+    this.labels = { ...extra, grpc_method: path };
+    this.calls = monitor.series(this.labels);
+  }
+
+  firstResponse(): Recorder {
+    this.first ??= this.monitor.series({ ...this.labels, stage: 'first_response' });
+    return this.first;
+  }
+
+  messages(): Recorder {
+    this.message ??= this.monitor.series({ ...this.labels, stage: 'message' });
+    return this.message;
+  }
+}
+
+/** One server call's state; the interceptor's closures call into it. */
+class ServerCall {
+  private readonly start: number;
+  private session: Session | undefined;
+  private finished = false;
+  private firstSent = false;
+  // echoLatency: a ring of arrival times of requests still awaiting their response.
+  private stamps: Float64Array | undefined;
+  private head = 0;
+  private pending = 0;
+  private echo: boolean;
+
+  constructor(
+    private readonly m: ServerMethod,
+    private readonly owner: ServerInterceptorState,
+  ) {
+    this.start = performance.now();
+    this.echo = m.echo;
+    if (owner.sessions) this.session = owner.monitor.openSession(`${m.path}#${++m.seq}`, m.labels);
+    else m.calls.connectionOpened();
+  }
+
+  received(message: unknown): void {
+    const bytes = this.owner.size(message);
+    const s = this.session;
+    if (s !== undefined) {
+      try {
+        s.message(bytes);
+      } catch {
+        // Evicted as idle (a closed session throws): count on the series from now on.
+        this.session = undefined;
+        this.m.calls.recordMessages(1, bytes, 'in');
+      }
+    } else {
+      this.m.calls.recordMessages(1, bytes, 'in');
+    }
+    if (this.echo) this.stamp();
+  }
+
+  private stamp(): void {
+    let ring = this.stamps;
+    if (ring === undefined) {
+      ring = new Float64Array(Math.min(64, this.owner.echoWindow));
+      this.stamps = ring;
+    } else if (this.pending === ring.length) {
+      if (ring.length >= this.owner.echoWindow) {
+        // More requests in flight than the window: matching would be guesswork from here on.
+        this.echo = false;
+        this.stamps = undefined;
+        this.owner.echoOverflows++;
+        return;
+      }
+      const grown = new Float64Array(Math.min(ring.length * 2, this.owner.echoWindow));
+      for (let i = 0; i < this.pending; i++) grown[i] = ring[(this.head + i) % ring.length];
+      this.head = 0;
+      ring = grown;
+      this.stamps = ring;
+    }
+    ring[(this.head + this.pending) % ring.length] = performance.now();
+    this.pending++;
+  }
+
+  sent(message: unknown): void {
+    this.m.calls.recordMessages(1, this.owner.size(message), 'out');
+    if (this.echo && this.pending > 0) {
+      const ring = this.stamps as Float64Array;
+      const now = performance.now();
+      this.m.messages().recordLatency(now - ring[this.head]);
+      this.head = (this.head + 1) % ring.length;
+      this.pending--;
+      if (!this.firstSent) this.first(now);
+    } else if (!this.firstSent) {
+      this.first(performance.now());
+    }
+  }
+
+  private first(now: number): void {
+    this.firstSent = true;
+    if (this.owner.firstResponse) this.m.firstResponse().recordLatency(now - this.start);
+  }
+
+  finish(code: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    const duration = performance.now() - this.start;
+    if (code === grpc.status.OK) this.m.calls.recordLatency(duration);
+    else this.m.calls.recordError(statusName(code), duration);
+    const s = this.session;
+    this.session = undefined;
+    if (s !== undefined) s.close();
+    else this.m.calls.connectionClosed();
+    this.stamps = undefined;
+  }
+
+  /**
+   * grpc-js calls onCancel after every call, also after a status went out; only a call that ended
+   * without one was cancelled. Statuses grpc-js produces below the interceptors (deadline, a
+   * message too large or undecodable) never pass through sendStatus: a passed deadline is told
+   * apart, the rest count as CANCELLED.
+   */
+  cancelled(call: grpc.ServerInterceptingCallInterface): void {
+    if (this.finished) return;
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.finish(Number.isFinite(ms) && Date.now() >= ms - 1 ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
+  }
+}
+
+class ServerInterceptorState {
+  readonly methods = new Map<string, ServerMethod>();
+  readonly extra: Labels;
+  readonly sessions: boolean;
+  readonly firstResponse: boolean;
+  readonly echoWindow: number;
+  readonly echoFor: (path: string) => boolean;
+  readonly size: MessageSize;
+  readonly instrumented = new WeakMap<object, ServerCallInstruments>();
+  calls = 0;
+  echoOverflows = 0;
+
+  constructor(
+    readonly monitor: MonitorLike,
+    options: GrpcServerInterceptorOptions,
+  ) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    this.extra = checkLabels(options.labels);
+    this.sessions = options.sessions ?? true;
+    this.firstResponse = options.firstResponse ?? true;
+    this.echoFor = echoPredicate(options.echoLatency);
+    this.echoWindow = options.echoWindow ?? 1024;
+    if (!Number.isInteger(this.echoWindow) || this.echoWindow < 1 || this.echoWindow > 1 << 20) {
+      throw new RangeError(`options.echoWindow must be a whole number from 1 to ${1 << 20} (got ${String(options.echoWindow)})`);
+    }
+    const size = options.messageBytes ?? defaultMessageBytes;
+    if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
+    this.size = size;
+  }
+
+  method(path: string): ServerMethod {
+    let m = this.methods.get(path);
+    if (m === undefined) {
+      m = new ServerMethod(this.monitor, path, this.extra, this.echoFor(path));
+      this.methods.set(path, m);
+    }
+    return m;
+  }
+}
+
+/**
+ * A server interceptor (`new grpc.Server({ interceptors: [grpcServerInterceptor(monitor)] })`)
+ * recording every call per method — see the top of this file for the series.
+ *
+ * Backpressure is not visible to an interceptor: `call.write()` buffers in the handler's stream
+ * object (a Writable with a high-water mark of 16 messages) and hands the interceptor one message
+ * at a time, so the interceptor never sees the buffer fill up. Handlers that want it call
+ * `interceptor.instrumentCall(call)` (or `instrumentServerCall(monitor, call)`) once.
+ */
+export function grpcServerInterceptor(monitor: MonitorLike, options: GrpcServerInterceptorOptions = {}): GrpcServerInterceptor {
+  const state = new ServerInterceptorState(monitor, options);
+  const interceptor = ((descriptor: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface) => {
+    const c = new ServerCall(state.method(descriptor.path), state);
+    state.calls++;
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMessage((message, next) => {
+        c.received(message);
+        next(message);
+      })
+      .withOnCancel(() => c.cancelled(call))
+      .build();
+    const responder = new grpc.ResponderBuilder()
+      .withStart((next) => next(listener))
+      .withSendMessage((message, next) => {
+        c.sent(message);
+        next(message);
+      })
+      .withSendStatus((status, next) => {
+        c.finish(status.code);
+        next(status);
+      })
+      .build();
+    return new grpc.ServerInterceptingCall(call, responder);
+  }) as GrpcServerInterceptor;
+  interceptor.instrumentCall = (call) => instrumentCallWith(state, call);
+  interceptor.stats = () => ({ calls: state.calls, echoOverflows: state.echoOverflows });
+  return interceptor;
+}
+
+function instrumentCallWith(state: ServerInterceptorState, call: { getPath(): string }): ServerCallInstruments {
+  if (call === null || typeof call !== 'object' || typeof call.getPath !== 'function') {
+    throw new TypeError('instrumentCall needs the call object a grpc-js handler receives');
+  }
+  const done = state.instrumented.get(call);
+  if (done !== undefined) return done;
+  const m = state.method(call.getPath());
+  const writable = call as unknown as AnyStream;
+  if (typeof writable.write === 'function' && typeof writable.on === 'function') {
+    const stop = watchBackpressure(writable, m.calls);
+    writable.on('close', stop);
+  }
+  const instruments: ServerCallInstruments = { startTimer: () => m.messages().startTimer() };
+  state.instrumented.set(call, instruments);
+  return instruments;
+}
+
+const defaultServerStates = new WeakMap<MonitorLike, ServerInterceptorState>();
+
+/**
+ * The handler-side helper without holding the interceptor: backpressure of `call.write()` and
+ * per-message timers, in the same series as `grpcServerInterceptor(monitor, options)`.
+ */
+export function instrumentServerCall(monitor: MonitorLike, call: { getPath(): string }, options: Pick<GrpcServerInterceptorOptions, 'labels'> = {}): ServerCallInstruments {
+  let state = options.labels === undefined ? defaultServerStates.get(monitor) : undefined;
+  if (state === undefined) {
+    state = new ServerInterceptorState(monitor, { labels: options.labels });
+    if (options.labels === undefined) defaultServerStates.set(monitor, state);
+  }
+  return instrumentCallWith(state, call);
+}
+
+/**
+ * A client interceptor (`new Client(address, credentials, { interceptors: [grpcClientInterceptor(monitor)] })`
+ * or per call) recording per method into `{ grpc_method, side: 'client' }`: calls started and
+ * active, their duration as latency (OK) or as an error of the status' name, messages in and out.
+ */
+export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientInterceptorOptions = {}): grpc.Interceptor {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const extra = checkLabels(options.labels);
+  const size = options.messageBytes ?? defaultMessageBytes;
+  if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
+  const methods = new Map<string, Recorder>();
+  return (opts, nextCall) => {
+    const path = opts.method_definition.path;
+    let rec = methods.get(path);
+    if (rec === undefined) {
+      rec = monitor.series({ ...extra, grpc_method: path, side: 'client' });
+      methods.set(path, rec);
+    }
+    const r = rec;
+    let start = 0;
+    let finished = false;
+    const listener = new grpc.ListenerBuilder()
+      .withOnReceiveMessage((message, next) => {
+        r.recordMessages(1, size(message), 'in');
+        next(message);
+      })
+      .withOnReceiveStatus((status, next) => {
+        if (!finished) {
+          finished = true;
+          const duration = performance.now() - start;
+          if (status.code === grpc.status.OK) r.recordLatency(duration);
+          else r.recordError(statusName(status.code), duration);
+          r.connectionClosed();
+        }
+        next(status);
+      })
+      .build();
+    const requester = new grpc.RequesterBuilder()
+      .withStart((metadata, _listener, next) => {
+        start = performance.now();
+        r.connectionOpened();
+        next(metadata, listener);
+      })
+      .withSendMessage((message, next) => {
+        r.recordMessages(1, size(message), 'out');
+        next(message);
+      })
+      .build();
+    return new grpc.InterceptingCall(nextCall(opts), requester);
+  };
+}
+

@@ -1,0 +1,142 @@
+// Serving the outputs over HTTP: /metrics (negotiated format), /debug (every detail as JSON) and
+// the dashboard. Binds 127.0.0.1 unless told otherwise.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard.js';
+import { dashboardSource } from './dashboard-source.js';
+import { collectFamilies } from './families.js';
+import { type Rendered, type RenderOptions, render } from './exposition.js';
+import type { StreamPerformanceMonitor } from './monitor.js';
+
+export type MetricsOptions = Omit<RenderOptions, 'accept'>;
+
+/** The monitor's metrics in the format an Accept header asks for (text 0.0.4 by default). */
+export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
+  return render(collectFamilies(monitor), { ...options, accept });
+}
+
+/** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
+export function metricsHandler(
+  monitor: StreamPerformanceMonitor,
+  options: MetricsOptions & { path?: string } = {},
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const path = options.path ?? '/metrics';
+  return (req, res) => {
+    if (pathOf(req) !== path) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return true;
+    }
+    let out: Rendered;
+    try {
+      out = renderMetrics(monitor, req.headers.accept, options);
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics could not be rendered: ${(err as Error).message}\n`);
+      return true;
+    }
+    let body: Uint8Array = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
+    const headers: Record<string, string | number> = { 'content-type': out.contentType, 'cache-control': 'no-store', vary: 'accept, accept-encoding' };
+    // Prometheus asks for gzip; a scrape of many series shrinks several-fold.
+    if (body.byteLength > 1024 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      body = gzipSync(body, { level: 1 });
+      headers['content-encoding'] = 'gzip';
+    }
+    headers['content-length'] = body.byteLength;
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  };
+}
+
+/** Everything the monitor knows, for debugging: layout, every series with every bucket, counters. */
+export function debugSnapshot(monitor: StreamPerformanceMonitor): unknown {
+  const series = monitor.seriesList().map((s) => ({
+    ...s,
+    totals: monitor.totals(s.index),
+    window: monitor.windowFigures(s.index),
+    errorsByType: monitor.errorsByType(s.index),
+    latencyBuckets: monitor.nativeHistogram(s.index, 'latency'),
+  }));
+  return {
+    config: { ...monitor.config, clock: undefined },
+    metrics: monitor.getCurrentMetrics(),
+    summary: monitor.getPerformanceSummary(),
+    comparison: monitor.compareWithTargets(),
+    sessions: monitor.sessionStats(20),
+    lastTick: monitor.lastTickEvent(),
+    memoryFootprint: monitor.memoryFootprint(),
+    layout: monitor.layout,
+    series,
+  };
+}
+
+export interface ServeOptions extends MetricsOptions {
+  port?: number;
+  /** Default 127.0.0.1; pass '0.0.0.0' or '::' only when the endpoint must be reachable from elsewhere. */
+  host?: string;
+  /** Serve the dashboard at `/`. Default true. */
+  dashboard?: boolean | DashboardOptions;
+}
+
+export interface Served {
+  server: Server;
+  port: number;
+  host: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server with /metrics, /debug, /snapshot (for mergeSnapshots) and the dashboard. */
+export async function serve(monitor: StreamPerformanceMonitor, options: ServeOptions = {}): Promise<Served> {
+  const { port = 0, host = '127.0.0.1', dashboard = true, ...metricsOptions } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
+  if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
+  const metrics = metricsHandler(monitor, metricsOptions);
+  const dash = dashboard ? createDashboardHandler(dashboardSource(monitor), dashboard === true ? {} : dashboard) : undefined;
+  const server = createServer((req, res) => {
+    try {
+      if (metrics(req, res)) return;
+      if (pathOf(req) === '/debug') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+        res.end(toSafeJson(debugSnapshot(monitor)));
+        return;
+      }
+      if (pathOf(req) === '/snapshot') {
+        const bytes = monitor.snapshot();
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, 'cache-control': 'no-store' });
+        res.end(bytes);
+        return;
+      }
+      if (dash?.(req, res)) return;
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics, /debug, /snapshot or /\n');
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`internal error: ${(err as Error).message}\n`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const onClose = () => void closeServer();
+  monitor.once('close', onClose);
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      monitor.off('close', onClose);
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return { server, port: addr.port, host: addr.address, url: `http://${shownHost}:${addr.port}`, close: closeServer };
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}

@@ -1,0 +1,270 @@
+// Mergeable snapshots: a monitor's cumulative state as compact, versioned, checksummed bytes, and
+// an exact merge of many (node:cluster workers, batch jobs, several machines). Histograms merge
+// bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
+import { crc32 } from 'node:zlib';
+import { midpoint } from './buckets.js';
+import type { NativeHistogram } from './metric-families.js';
+import type { StreamPerformanceMonitor } from './monitor.js';
+import { seriesKey } from './recorder.js';
+import { COUNTER_FIELDS, type CounterField } from './totals.js';
+import type { Labels } from './types.js';
+
+const MAGIC = 0x4e534753; // "SGSN" little-endian
+const VERSION = 1;
+const HEADER = 16; // magic u32, version u16, reserved u16, payload length u32, crc32 u32
+
+export interface SnapshotSeries {
+  labels: Labels;
+  counters: Record<CounterField, number>;
+  errorsByType: Record<string, number>;
+  /** Latency in seconds (the bucket unit); min/max in ms. */
+  latency: NativeHistogram & { minMs: number; maxMs: number };
+}
+
+export interface Snapshot {
+  /** When it was taken (the monitor's clock), or the latest of those merged. */
+  takenAt: number;
+  /** How many snapshots were merged into this one. */
+  sources: number;
+  series: SnapshotSeries[];
+}
+
+/** The monitor's state now. */
+export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
+  return {
+    takenAt: monitor.config.clock.now(),
+    sources: 1,
+    series: monitor.seriesList().map((s) => {
+      const t = monitor.totals(s.index);
+      const counters = {} as Record<CounterField, number>;
+      for (const f of COUNTER_FIELDS) counters[f] = t[f];
+      return {
+        labels: s.labels,
+        counters,
+        errorsByType: monitor.errorsByType(s.index),
+        latency: { ...monitor.nativeHistogram(s.index, 'latency'), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
+      };
+    }),
+  };
+}
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+class Writer {
+  private buf = Buffer.alloc(4096);
+  private at = 0;
+  private room(n: number) {
+    if (this.at + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+  u32(v: number) {
+    this.room(4);
+    this.buf.writeUInt32LE(v, this.at);
+    this.at += 4;
+  }
+  i32(v: number) {
+    this.room(4);
+    this.buf.writeInt32LE(v, this.at);
+    this.at += 4;
+  }
+  f64(v: number) {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.at);
+    this.at += 8;
+  }
+  str(s: string) {
+    const b = Buffer.from(s, 'utf8');
+    this.u32(b.length);
+    this.room(b.length);
+    b.copy(this.buf, this.at);
+    this.at += b.length;
+  }
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+class Reader {
+  at = 0;
+  constructor(private readonly buf: Buffer) {}
+  private need(n: number) {
+    if (this.at + n > this.buf.length) throw new SnapshotError('snapshot is truncated');
+  }
+  u32() {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  i32() {
+    this.need(4);
+    const v = this.buf.readInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  f64() {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+  str() {
+    const n = this.u32();
+    this.need(n);
+    const s = this.buf.toString('utf8', this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+}
+
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+}
+
+export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
+  const w = new Writer();
+  w.f64(snapshot.takenAt);
+  w.u32(snapshot.sources);
+  w.u32(snapshot.series.length);
+  for (const s of snapshot.series) {
+    w.str(seriesKey(s.labels));
+    for (const f of COUNTER_FIELDS) w.f64(s.counters[f]);
+    const errors = Object.entries(s.errorsByType);
+    w.u32(errors.length);
+    for (const [type, n] of errors) {
+      w.str(type);
+      w.f64(n);
+    }
+    const h = s.latency;
+    w.i32(h.schema);
+    for (const v of [h.count, h.sum, h.zeroThreshold, h.zeroCount, h.overflowCount, h.overflowThreshold ?? Number.NaN, h.minMs, h.maxMs]) w.f64(v);
+    w.u32(h.buckets.length);
+    for (const b of h.buckets) {
+      w.i32(b.index);
+      w.f64(b.count);
+    }
+  }
+  const payload = w.bytes();
+  const out = Buffer.alloc(HEADER + payload.length);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt16LE(VERSION, 4);
+  out.writeUInt32LE(payload.length, 8);
+  out.writeUInt32LE(crc32(payload), 12);
+  payload.copy(out, HEADER);
+  return out;
+}
+
+export function decodeSnapshot(bytes: Uint8Array): Snapshot {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('snapshot must be a Uint8Array (from monitor.snapshot())');
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC) throw new SnapshotError('not a streamgauge snapshot (bad magic)');
+  const version = buf.readUInt16LE(4);
+  if (version !== VERSION) throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads ${VERSION})`);
+  const length = buf.readUInt32LE(8);
+  if (buf.length !== HEADER + length) throw new SnapshotError(`snapshot is truncated or padded: ${buf.length - HEADER} payload bytes, header says ${length}`);
+  const payload = buf.subarray(HEADER);
+  if (crc32(payload) !== buf.readUInt32LE(12)) throw new SnapshotError('snapshot checksum does not match: the bytes are corrupt');
+  const r = new Reader(payload);
+  const takenAt = r.f64();
+  const sources = r.u32();
+  const n = r.u32();
+  const series: SnapshotSeries[] = [];
+  for (let i = 0; i < n; i++) {
+    const labels = Object.fromEntries(JSON.parse(r.str()) as [string, string][]);
+    const counters = {} as Record<CounterField, number>;
+    for (const f of COUNTER_FIELDS) counters[f] = r.f64();
+    const errorsByType: Record<string, number> = {};
+    const ne = r.u32();
+    for (let e = 0; e < ne; e++) errorsByType[r.str()] = r.f64();
+    const schema = r.i32();
+    const [count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, minMs, maxMs] = Array.from({ length: 8 }, () => r.f64());
+    const nb = r.u32();
+    const buckets: { index: number; count: number }[] = [];
+    for (let b = 0; b < nb; b++) buckets.push({ index: r.i32(), count: r.f64() });
+    series.push({ labels, counters, errorsByType, latency: { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs } });
+  }
+  if (r.at !== payload.length) throw new SnapshotError('snapshot has trailing bytes');
+  return { takenAt, sources, series };
+}
+
+// ---- merging ----------------------------------------------------------------------------------
+
+/** Bucket i at `from` lies inside bucket ceil(i / 2^(from - to)) at the coarser scale `to`. */
+function downscale(h: NativeHistogram, to: number): Map<number, number> {
+  const shift = h.schema - to;
+  const out = new Map<number, number>();
+  for (const b of h.buckets) {
+    const j = shift === 0 ? b.index : Math.ceil(b.index / 2 ** shift);
+    out.set(j, (out.get(j) ?? 0) + b.count);
+  }
+  return out;
+}
+
+/** Exact combined totals and histograms of many snapshots (bytes or decoded), by label set. */
+export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>): Snapshot {
+  if (!Array.isArray(snapshots) || snapshots.length === 0) throw new TypeError('mergeSnapshots needs a non-empty array of snapshots');
+  const decoded = snapshots.map((s) => (s instanceof Uint8Array ? decodeSnapshot(s) : s));
+  const byKey = new Map<string, SnapshotSeries[]>();
+  for (const snap of decoded) {
+    for (const s of snap.series) {
+      const key = seriesKey(s.labels);
+      byKey.set(key, [...(byKey.get(key) ?? []), s]);
+    }
+  }
+  const series: SnapshotSeries[] = [];
+  for (const group of byKey.values()) {
+    const schema = Math.min(...group.map((s) => s.latency.schema));
+    const counters = {} as Record<CounterField, number>;
+    for (const f of COUNTER_FIELDS) counters[f] = group.reduce((n, s) => n + s.counters[f], 0);
+    const errorsByType: Record<string, number> = {};
+    const buckets = new Map<number, number>();
+    for (const s of group) {
+      for (const [t, n] of Object.entries(s.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
+      for (const [j, c] of downscale(s.latency, schema)) buckets.set(j, (buckets.get(j) ?? 0) + c);
+    }
+    const lat = group.map((s) => s.latency);
+    const finite = (xs: number[]) => xs.filter((x) => !Number.isNaN(x));
+    series.push({
+      labels: group[0].labels,
+      counters,
+      errorsByType,
+      latency: {
+        schema,
+        count: lat.reduce((n, h) => n + h.count, 0),
+        sum: lat.reduce((n, h) => n + h.sum, 0),
+        zeroThreshold: Math.max(...lat.map((h) => h.zeroThreshold)),
+        zeroCount: lat.reduce((n, h) => n + h.zeroCount, 0),
+        overflowCount: lat.reduce((n, h) => n + h.overflowCount, 0),
+        overflowThreshold: Math.min(...lat.map((h) => h.overflowThreshold ?? Number.POSITIVE_INFINITY)),
+        buckets: [...buckets].sort((a, b) => a[0] - b[0]).map(([index, count]) => ({ index, count })),
+        minMs: Math.min(...finite(lat.map((h) => h.minMs)), Number.POSITIVE_INFINITY),
+        maxMs: Math.max(...finite(lat.map((h) => h.maxMs)), Number.NEGATIVE_INFINITY),
+      },
+    });
+  }
+  return { takenAt: Math.max(...decoded.map((d) => d.takenAt)), sources: decoded.reduce((n, d) => n + d.sources, 0), series };
+}
+
+/**
+ * Latency quantile (ms) of a snapshot: one series by labels, or all series together. Nearest rank,
+ * reported at the bucket's log-midpoint and clamped to min/max, as the monitor itself reports it.
+ */
+export function snapshotQuantile(snapshot: Snapshot, q: number, labels?: Labels): number {
+  if (typeof q !== 'number' || !(q >= 0 && q <= 1)) throw new RangeError(`q must be a number from 0 to 1 (got ${q})`);
+  const picked = labels ? snapshot.series.filter((s) => seriesKey(s.labels) === seriesKey(labels)) : snapshot.series;
+  const merged = picked.length > 1 ? mergeSnapshots([{ takenAt: 0, sources: 1, series: picked.map((s) => ({ ...s, labels: {} })) }]).series[0] : picked[0];
+  if (!merged || merged.latency.count === 0) return Number.NaN;
+  const h = merged.latency;
+  const lo = h.minMs;
+  const hi = h.maxMs;
+  const rank = Math.max(1, Math.ceil(q * h.count));
+  let seen = h.zeroCount;
+  if (seen >= rank) return lo;
+  for (const b of h.buckets) {
+    seen += b.count;
+    if (seen >= rank) return Math.min(hi, Math.max(lo, midpoint(b.index, h.schema) * 1000));
+  }
+  return hi;
+}

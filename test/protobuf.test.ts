@@ -1,0 +1,316 @@
+// The protobuf exposition, decoded back with protobufjs against a schema written here from the
+// field list of io.prometheus.client's metrics.proto (names, numbers, types).
+
+import protobuf from 'protobufjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  ClassicLadder,
+  classicBuckets,
+  type MetricFamily,
+  type NativeHistogram,
+} from '../src/metric-families.js';
+import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/protobuf.js';
+
+const SCHEMA_SOURCE = `
+syntax = "proto2";
+package io.prometheus.client;
+message LabelPair { optional string name = 1; optional string value = 2; }
+enum MetricType { COUNTER = 0; GAUGE = 1; SUMMARY = 2; UNTYPED = 3; HISTOGRAM = 4; GAUGE_HISTOGRAM = 5; }
+message Gauge { optional double value = 1; }
+message Counter { optional double value = 1; }
+message Quantile { optional double quantile = 1; optional double value = 2; }
+message Summary { optional uint64 sample_count = 1; optional double sample_sum = 2; repeated Quantile quantile = 3; }
+message Untyped { optional double value = 1; }
+message Bucket { optional uint64 cumulative_count = 1; optional double cumulative_count_float = 4; optional double upper_bound = 2; }
+message BucketSpan { optional sint32 offset = 1; optional uint32 length = 2; }
+message Histogram {
+  optional uint64 sample_count = 1;
+  optional double sample_count_float = 4;
+  optional double sample_sum = 2;
+  repeated Bucket bucket = 3;
+  optional sint32 schema = 5;
+  optional double zero_threshold = 6;
+  optional uint64 zero_count = 7;
+  optional double zero_count_float = 8;
+  repeated BucketSpan negative_span = 9;
+  repeated sint64 negative_delta = 10;
+  repeated double negative_count = 11;
+  repeated BucketSpan positive_span = 12;
+  repeated sint64 positive_delta = 13;
+  repeated double positive_count = 14;
+}
+message Metric {
+  repeated LabelPair label = 1;
+  optional Gauge gauge = 2;
+  optional Counter counter = 3;
+  optional Summary summary = 4;
+  optional Untyped untyped = 5;
+  optional Histogram histogram = 7;
+  optional int64 timestamp_ms = 6;
+}
+message MetricFamily {
+  optional string name = 1;
+  optional string help = 2;
+  optional MetricType type = 3;
+  repeated Metric metric = 4;
+}
+`;
+
+const MetricFamilyType = protobuf.parse(SCHEMA_SOURCE).root.lookupType('io.prometheus.client.MetricFamily');
+
+// Plain-object view of a decoded family: 64-bit integers as numbers, enums as names.
+// biome-ignore lint/suspicious/noExplicitAny: decoded protobuf objects are untyped
+type Decoded = any;
+
+function decodeAll(bytes: Uint8Array): Decoded[] {
+  const reader = protobuf.Reader.create(bytes);
+  const out: Decoded[] = [];
+  while (reader.pos < reader.len) {
+    const msg = MetricFamilyType.decodeDelimited(reader);
+    out.push(MetricFamilyType.toObject(msg, { longs: Number, enums: String, defaults: false }));
+  }
+  return out;
+}
+
+/** Spans + deltas back to (index, count) pairs, zero counts dropped. */
+function nativeBuckets(h: Decoded): Array<{ index: number; count: number }> {
+  const out: Array<{ index: number; count: number }> = [];
+  const deltas: number[] = h.positiveDelta ?? [];
+  let index = 0;
+  let count = 0;
+  let d = 0;
+  for (const span of h.positiveSpan ?? []) {
+    index += span.offset ?? 0;
+    for (let k = 0; k < (span.length ?? 0); k++) {
+      count += deltas[d++];
+      if (count !== 0) out.push({ index, count });
+      index++;
+    }
+  }
+  assert.is(d, deltas.length, 'every delta belongs to a span');
+  return out;
+}
+
+function histogram(buckets: Array<[number, number]>, extra: Partial<NativeHistogram> = {}): NativeHistogram {
+  const zeroCount = extra.zeroCount ?? 0;
+  const overflowCount = extra.overflowCount ?? 0;
+  const count = buckets.reduce((s, [, c]) => s + c, zeroCount + overflowCount);
+  return {
+    count,
+    sum: 12.5,
+    schema: 3,
+    zeroThreshold: 1e-6,
+    zeroCount,
+    overflowCount,
+    buckets: buckets.map(([index, count]) => ({ index, count })),
+    ...extra,
+  };
+}
+
+function histogramFamily(h: NativeHistogram, labels = {}): MetricFamily {
+  return { name: 'latency_seconds', help: 'Latency.', type: 'histogram', metrics: [{ labels, histogram: h }] };
+}
+
+test('content type names the delimited MetricFamily encoding', () => {
+  assert.is(
+    PROTOBUF_CONTENT_TYPE,
+    'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+  );
+});
+
+test('counters, gauges and summaries decode to what was given', () => {
+  const families: MetricFamily[] = [
+    {
+      name: 'requests',
+      help: 'Requests handled.',
+      type: 'counter',
+      metrics: [
+        { labels: { method: 'Chat/Stream', 'bad-name': 'ü"\\\n😀' }, value: 42 },
+        { labels: {}, value: 2 ** 60, timestampMs: 1_700_000_000_123 },
+      ],
+    },
+    { name: 'memory_bytes', help: '', type: 'gauge', metrics: [{ labels: {}, value: Number.NaN }] },
+    { name: 'neg', help: 'h', type: 'gauge', metrics: [{ labels: {}, value: -Infinity, timestampMs: -5 }] },
+    {
+      name: 'window_seconds',
+      help: 'Windowed.',
+      type: 'summary',
+      metrics: [
+        {
+          labels: { x: 'y' },
+          summary: { count: 5_000_000_000, sum: 2.5, quantiles: [{ quantile: 0.5, value: 0.1 }, { quantile: 0.999, value: 0.9 }] },
+        },
+      ],
+    },
+  ];
+  const [requests, memory, neg, summary] = decodeAll(renderProtobuf(families));
+  assert.is(requests.name, 'streamgauge_requests_total');
+  assert.is(requests.help, 'Requests handled.');
+  assert.is(requests.type, 'COUNTER');
+  assert.equal(requests.metric[0].label, [
+    { name: 'method', value: 'Chat/Stream' },
+    { name: 'bad_name', value: 'ü"\\\n😀' },
+  ]);
+  assert.is(requests.metric[0].counter.value, 42);
+  assert.is(requests.metric[0].timestampMs, undefined);
+  assert.is(requests.metric[1].counter.value, 2 ** 60);
+  assert.is(requests.metric[1].timestampMs, 1_700_000_000_123);
+  assert.is(memory.name, 'streamgauge_memory_bytes');
+  assert.is(memory.help, undefined, 'empty help is left out');
+  assert.is(memory.type, 'GAUGE');
+  assert.ok(Number.isNaN(memory.metric[0].gauge.value));
+  assert.is(neg.metric[0].gauge.value, -Infinity);
+  assert.is(neg.metric[0].timestampMs, -5, 'negative int64 in two’s complement');
+  assert.is(summary.type, 'SUMMARY');
+  assert.equal(summary.metric[0].summary, {
+    sampleCount: 5_000_000_000,
+    sampleSum: 2.5,
+    quantile: [
+      { quantile: 0.5, value: 0.1 },
+      { quantile: 0.999, value: 0.9 },
+    ],
+  });
+});
+
+test('a native histogram decodes to its schema, zero bucket, spans and deltas', () => {
+  const h = histogram(
+    [
+      [-3, 1],
+      [-2, 4],
+      [0, 2], // gap of 1: filled with a zero delta
+      [3, 7], // gap of 2: filled
+      [7, 1], // gap of 3: new span
+      [8, 0], // empty buckets are dropped
+      [9, 5_000_000_000], // past 2^32
+      [10, 1],
+    ],
+    { zeroCount: 3, overflowCount: 2 },
+  );
+  const [family] = decodeAll(renderProtobuf([histogramFamily(h)]));
+  assert.is(family.name, 'streamgauge_latency_seconds');
+  assert.is(family.type, 'HISTOGRAM');
+  const d = family.metric[0].histogram;
+  assert.is(d.sampleCount, h.count);
+  assert.is(d.sampleSum, 12.5);
+  assert.is(d.schema, 3);
+  assert.is(d.zeroThreshold, 1e-6);
+  assert.is(d.zeroCount, 3);
+  assert.equal(d.positiveSpan, [
+    { offset: -3, length: 7 },
+    { offset: 3, length: 4 },
+  ]);
+  // -3:1 -2:4 (-1:0) 0:2 (1:0 2:0) 3:7 | 7:1 (8:0) 9:5e9 10:1
+  assert.equal(d.positiveDelta, [1, 3, -4, 2, -2, 0, 7, -6, -1, 5_000_000_000, 1 - 5_000_000_000]);
+  assert.equal(
+    nativeBuckets(d),
+    h.buckets.filter((b) => b.count > 0),
+  );
+  assert.is(d.negativeSpan, undefined);
+  assert.is(d.negativeDelta, undefined);
+});
+
+test('classic buckets ride in the same message: cumulative, exact, no +Inf', () => {
+  const h = histogram(
+    [
+      [-8, 2], // (0.5, 0.5^(7/8)]
+      [0, 5], // (0.917, 1]
+      [1, 1],
+      [9, 3], // (2.18, 2.38]
+    ],
+    { zeroCount: 1, overflowCount: 4 },
+  );
+  const ladder = new ClassicLadder([0.5, 1, 2.5, 5]);
+  const [family] = decodeAll(renderProtobuf([histogramFamily(h)], { classicBoundariesSeconds: [0.5, 1, 2.5, 5] }));
+  const buckets = family.metric[0].histogram.bucket;
+  const expected = classicBuckets(h, ladder);
+  assert.equal(
+    buckets.map((b: Decoded) => b.upperBound),
+    expected.bounds,
+  );
+  assert.equal(
+    buckets.map((b: Decoded) => b.cumulativeCount),
+    [3, 8, 12, 12],
+  );
+  assert.is(expected.bounds[0], 0.5);
+  assert.is(expected.bounds[1], 1);
+  assert.ok(buckets.every((b: Decoded) => Number.isFinite(b.upperBound)));
+});
+
+test('an empty histogram still carries a (0, 0) span so scrapers read it as native', () => {
+  const [family] = decodeAll(renderProtobuf([histogramFamily(histogram([]))]));
+  const d = family.metric[0].histogram;
+  assert.is(d.sampleCount ?? 0, 0);
+  assert.equal(d.positiveSpan, [{ offset: 0, length: 0 }]);
+  assert.is(d.positiveDelta, undefined);
+});
+
+test('random histograms round-trip exactly, including messages past 16 KiB', () => {
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let round = 0; round < 40; round++) {
+    const n = round === 0 ? 4096 : Math.floor(rnd() * 600);
+    const buckets: Array<[number, number]> = [];
+    let index = Math.floor(rnd() * 2000) - 1000;
+    for (let k = 0; k < n; k++) {
+      index += round === 0 ? 1 : 1 + Math.floor(rnd() * rnd() * 8);
+      buckets.push([index, rnd() < 0.1 ? 0 : Math.floor(rnd() ** 4 * (round === 0 ? 1e9 : 1e6))]);
+    }
+    const schema = (round % 13) - 4;
+    const h = histogram(buckets, { schema, zeroCount: Math.floor(rnd() * 10) });
+    const labels = { series: `s${round}`, text: 'x'.repeat(round * 10) };
+    const bytes = renderProtobuf([histogramFamily(h, labels)]);
+    if (round === 0) assert.ok(bytes.length > 16_384, `round 0 should need a 3-byte length (${bytes.length} bytes)`);
+    const [family] = decodeAll(bytes);
+    const d = family.metric[0].histogram;
+    assert.is(d.schema ?? 0, schema);
+    assert.is(d.sampleCount ?? 0, h.count);
+    assert.equal(
+      nativeBuckets(d),
+      h.buckets.filter((b) => b.count > 0),
+      `round ${round}`,
+    );
+    assert.equal(family.metric[0].label[1].value, labels.text);
+  }
+});
+
+test('families are length-delimited one after another', () => {
+  const families: MetricFamily[] = [];
+  for (let i = 0; i < 50; i++) {
+    families.push({ name: `g${i}`, help: 'h'.repeat(i * 7), type: 'gauge', metrics: [{ labels: { i: String(i) }, value: i }] });
+  }
+  const decoded = decodeAll(renderProtobuf(families, { prefix: 'app_' }));
+  assert.is(decoded.length, 50);
+  decoded.forEach((f, i) => {
+    assert.is(f.name, `app_g${i}`);
+    assert.is(f.metric[0].gauge?.value ?? 0, i);
+  });
+});
+
+test('bad input throws, naming what is wrong', () => {
+  const good = histogram([[1, 2]]);
+  assert.throws(() => renderProtobuf([histogramFamily({ ...good, schema: 9 })]), (e: Error) => e instanceof RangeError && /schema/.test(e.message));
+  assert.throws(() => renderProtobuf([histogramFamily({ ...good, count: 5 })]), (e: Error) => e instanceof RangeError && /count/.test(e.message));
+  assert.throws(
+    () => renderProtobuf([histogramFamily(histogram([[2, 1], [1, 1]]))]),
+    (e: Error) => e instanceof RangeError && /buckets\[1\]\.index/.test(e.message),
+  );
+  assert.throws(
+    () => renderProtobuf([histogramFamily(good, { le: '1' })]),
+    (e: Error) => e instanceof RangeError && /le/.test(e.message),
+  );
+  assert.throws(
+    () => renderProtobuf([{ name: 'c', help: '', type: 'counter', metrics: [{ labels: { 'a-b': '1', a_b: '2' }, value: 1 }] }]),
+    (e: Error) => e instanceof RangeError && /duplicate label a_b/.test(e.message),
+  );
+  assert.throws(
+    () => renderProtobuf([{ name: 'c', help: '', type: 'counter', metrics: [{ labels: {} }] }]),
+    (e: Error) => e instanceof TypeError && /families\[0\]\.metrics\[0\]\.value/.test(e.message),
+  );
+  assert.throws(() => renderProtobuf([histogramFamily(good), histogramFamily(good)]), /appears twice/);
+});
+
+test.run();

@@ -1,0 +1,220 @@
+// Node streams instrumented in place: a slow consumer (backpressure counted, data unchanged byte
+// for byte, pipeline() works), paused streams stay paused, object mode, errors, sessions.
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StreamPerformanceMonitor } from '../src/index.js';
+import { chunkBytes, instrumentStream } from '../src/streams.js';
+import type { Labels } from '../src/types.js';
+
+function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
+  const key = JSON.stringify(Object.entries(labels).sort());
+  const found = monitor.seriesList().find((s) => JSON.stringify(Object.entries(s.labels).sort()) === key);
+  if (!found) throw new Error(`no series ${key}`);
+  return found.index;
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Deterministic chunks of varying sizes (1..2000 bytes). */
+function chunks(n: number): Buffer[] {
+  let x = 12345;
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const b = Buffer.alloc(1 + (x % 2000));
+    for (let j = 0; j < b.length; j++) b[j] = (x >>> (j % 24)) & 0xff;
+    out.push(b);
+  }
+  return out;
+}
+
+test('slow consumer through pipeline(): backpressure counted per drain episode, bytes unchanged, messages and bytes both ways', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  try {
+    const input = chunks(300);
+    const total = input.reduce((n, b) => n + b.length, 0);
+    const received: Buffer[] = [];
+    let i = 0;
+    const source = new Readable({
+      read() {
+        this.push(i < input.length ? input[i++] : null);
+      },
+    });
+    const upper = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        cb(null, chunk);
+      },
+    });
+    // A slow sink: 4 KiB high-water mark, each write completes on a later macrotask.
+    const sink = new Writable({
+      highWaterMark: 4096,
+      write(chunk: Buffer, _enc, cb) {
+        received.push(Buffer.from(chunk));
+        setImmediate(cb);
+      },
+    });
+    let refusedEpisodes = 0;
+    let inEpisode = false;
+    const rawWrite = sink.write;
+    // The truth, counted below the instrumentation: a refused write opens an episode, 'drain' ends it.
+    sink.write = function (this: Writable, ...args: unknown[]) {
+      const ok = (rawWrite as (...a: unknown[]) => boolean).apply(this, args);
+      if (!ok && !inEpisode) {
+        inEpisode = true;
+        refusedEpisodes++;
+      }
+      return ok;
+    } as typeof sink.write;
+    sink.on('drain', () => {
+      inEpisode = false;
+    });
+
+    assert.is(instrumentStream(monitor, source, { name: 'source' }), source, 'returns the stream itself');
+    instrumentStream(monitor, upper, { name: 'transform' });
+    instrumentStream(monitor, sink, { name: 'sink' });
+    assert.is(monitor.sessionStats().active, 3, 'three open sessions');
+    await within(pipeline(source, upper, sink), 20_000, 'pipeline');
+
+    assert.ok(Buffer.concat(received).equals(Buffer.concat(input)), 'data unchanged byte for byte');
+    const src = monitor.totals(seriesIndex(monitor, { stream: 'source' }));
+    const tr = monitor.totals(seriesIndex(monitor, { stream: 'transform' }));
+    const sk = monitor.totals(seriesIndex(monitor, { stream: 'sink' }));
+    assert.is(src.messagesOut, 300, 'source: chunks produced');
+    assert.is(src.bytesOut, total);
+    assert.is(tr.messagesIn, 300, 'transform: chunks written into it');
+    assert.is(tr.bytesIn, total);
+    assert.is(tr.messagesOut, 300, 'transform: chunks it produced');
+    assert.is(tr.bytesOut, total);
+    assert.is(sk.messagesIn, 300);
+    assert.is(sk.bytesIn, total);
+    assert.ok(refusedEpisodes > 0, 'the slow sink refused writes');
+    assert.is(sk.backpressure, refusedEpisodes, 'one event per refused-write episode');
+    assert.ok(sk.backpressureWaitSumMs > 0, 'drain waits recorded');
+    assert.ok(tr.backpressure > 0, 'the transform upstream of the slow sink was backpressured too');
+    assert.is(monitor.sessionStats().active, 0, 'sessions closed');
+    assert.is(sk.sessions, 1);
+    assert.is(sk.sessionBytes, total, 'the sink session carried every byte');
+    assert.equal(monitor.errorsByType(), {});
+  } finally {
+    monitor.close();
+  }
+});
+
+test('a paused readable stays paused: no data listener, nothing consumed, counted when pushed', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  try {
+    const r = new Readable({ read() {} });
+    instrumentStream(monitor, r, { name: 'paused' });
+    r.push(Buffer.from('hello'));
+    r.push('wörld');
+    assert.is(r.readableFlowing, null, 'still not flowing');
+    assert.is(r.listenerCount('data'), 0);
+    assert.is(r.readableLength, 5 + Buffer.byteLength('wörld'), 'data buffered, not consumed');
+    const t = monitor.totals(seriesIndex(monitor, { stream: 'paused' }));
+    assert.is(t.messagesOut, 2);
+    assert.is(t.bytesOut, 5 + Buffer.byteLength('wörld'));
+    assert.is((r.read() as Buffer).toString(), 'hellowörld', 'the reader gets the data unchanged');
+
+    // An explicitly paused flowing stream: pause state kept.
+    const r2 = new Readable({ read() {} });
+    r2.pause();
+    instrumentStream(monitor, r2, { name: 'paused2' });
+    r2.push(Buffer.from('x'));
+    assert.is(r2.readableFlowing, false);
+    r.destroy();
+    r2.destroy();
+    await new Promise((res) => setImmediate(res));
+    assert.is(monitor.sessionStats().active, 0);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('object mode counts one message per chunk; bytes from Buffers and strings only; end(chunk) counts', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  try {
+    const seen: unknown[] = [];
+    const w = new Writable({
+      objectMode: true,
+      write(chunk, _enc, cb) {
+        seen.push(chunk);
+        cb();
+      },
+    });
+    instrumentStream(monitor, w, { name: 'objects', labels: { queue: 'jobs' } });
+    w.write({ a: 1 });
+    w.write(Buffer.alloc(10));
+    w.write('abc');
+    await within(new Promise<void>((res) => w.end({ b: 2 }, () => res())), 5000, 'end');
+    assert.is(seen.length, 4);
+    const t = monitor.totals(seriesIndex(monitor, { queue: 'jobs' }));
+    assert.is(t.messagesIn, 4);
+    assert.is(t.bytesIn, 13);
+    assert.is(t.sessions, 1, 'closed at finish/close');
+    assert.is(chunkBytes(new Uint16Array(4)), 8);
+    assert.is(chunkBytes('68656c6c6f', 'hex'), 5);
+    assert.is(chunkBytes({}), 0);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('errors count by code (or name), close the session as failed, and stay as fatal as before', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  try {
+    const a = new Writable({ write: (_c, _e, cb) => cb() });
+    instrumentStream(monitor, a, { name: 'a' });
+    assert.is(a.listenerCount('error'), 0, 'no error listener added: an unhandled error still throws');
+    const errA = Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+    const caught = new Promise<unknown>((res) => a.once('error', res));
+    a.destroy(errA);
+    assert.is(await within(caught, 5000, 'error a'), errA, 'the application still gets the error');
+
+    const b = new Readable({ read() {} });
+    instrumentStream(monitor, b, { name: 'b' });
+    b.on('error', () => {});
+    b.destroy(new TypeError('bad'));
+    await new Promise((res) => setImmediate(res));
+
+    assert.equal(monitor.errorsByType(seriesIndex(monitor, { stream: 'a' })), { ECONNRESET: 1 });
+    assert.equal(monitor.errorsByType(seriesIndex(monitor, { stream: 'b' })), { TypeError: 1 });
+    const stats = monitor.sessionStats();
+    assert.is(stats.active, 0);
+    assert.is(stats.failed, 2);
+
+    // Without any error listener the error is still uncaught (checked in a child-free way:
+    // emit() throws synchronously when nobody listens).
+    const c = new Writable({ write: (_c, _e, cb) => cb() });
+    instrumentStream(monitor, c, { name: 'c', session: false });
+    assert.throws(() => c.emit('error', new Error('boom')), /boom/);
+    assert.equal(monitor.errorsByType(seriesIndex(monitor, { stream: 'c' })), { Error: 1 });
+  } finally {
+    monitor.close();
+  }
+});
+
+test('arguments are checked; a stream is instrumented once', () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  try {
+    const w = new Writable({ write: (_c, _e, cb) => cb() });
+    instrumentStream(monitor, w, { name: 'once', session: false });
+    assert.throws(() => instrumentStream(monitor, w, { name: 'once' }), /already instrumented/);
+    assert.throws(() => instrumentStream(monitor, new Writable(), { name: '' }), /name/);
+    assert.throws(() => instrumentStream(monitor, {} as Writable, { name: 'x' }), /Readable, Writable/);
+    const d = new Writable();
+    d.destroy();
+    assert.throws(() => instrumentStream(monitor, d, { name: 'gone' }), /destroyed/);
+  } finally {
+    monitor.close();
+  }
+});
+
+test.run();
