@@ -18,7 +18,9 @@ const UNITS = Object.fromEntries(
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Shared with the charts: what to draw around the data. */
-const view = { frame: null, windowEnd: 0, spanMs: RANGES['5m'].spanMs, anomalies: [] };
+const view = { frame: null, windowStart: 0, windowEnd: 0, spanMs: RANGES['5m'].spanMs, anomalies: [] };
+/** The narrowest time axis drawn for a monitor younger than the range. */
+const MIN_SPAN_MS = 10_000;
 let rangeKey = '5m';
 let columns = emptyColumns();
 let historyAnomalies = [];
@@ -80,6 +82,15 @@ function showFrame(frame) {
 function draw() {
   const last = columns.t[columns.t.length - 1];
   view.windowEnd = Math.max(view.frame?.t ?? 0, last ?? 0);
+  view.windowStart = view.windowEnd - view.spanMs;
+  // Ticks of a monitor younger than the range would fill only the right edge of every chart: the
+  // axis then starts when the monitor did (or at the oldest point, for history restored from a file).
+  if (RANGES[rangeKey].resolution === 'tick') {
+    const uptime = view.frame?.summary?.uptimeSeconds;
+    const started = typeof uptime === 'number' && Number.isFinite(uptime) ? view.frame.t - uptime * 1000 : Number.POSITIVE_INFINITY;
+    const oldest = Math.min(started, columns.t[0] ?? Number.POSITIVE_INFINITY);
+    if (Number.isFinite(oldest)) view.windowStart = Math.min(view.windowEnd - MIN_SPAN_MS, Math.max(view.windowStart, oldest));
+  }
   charts.setData(columns);
 }
 
@@ -90,9 +101,11 @@ async function getJson(path) {
   return body;
 }
 
-function notice(text) {
+/** A line under the header: a problem (`error`) or a plain remark (`info`); '' hides it. */
+function notice(text, kind = 'error') {
   const node = document.getElementById('notice');
   node.textContent = text;
+  node.dataset.kind = kind;
   node.hidden = text === '';
 }
 
@@ -116,7 +129,13 @@ async function load() {
     if (range.bucketMs) lastBucket = Math.floor(view.frame.t / range.bucketMs);
     draw();
     document.body.dataset.loaded = rangeKey;
-    notice('');
+    // A young monitor has no closed rollup yet: say when the first one will be there.
+    if (range.bucketMs && columns.t.length === 0) {
+      const complete = Math.ceil(view.frame.t / range.bucketMs) * range.bucketMs;
+      notice(`No ${range.resolution} rollups yet in this range: the current ${range.resolution} is complete at ${fmtTime(complete)}.`, 'info');
+    } else {
+      notice('');
+    }
   } catch (error) {
     if (token === loadToken) {
       notice(`Could not load history: ${error.message}`);

@@ -128,7 +128,7 @@ class Chart {
       // Synced vertical cursor across charts; no horizontal line (it would mean nothing on the others).
       cursor: { sync: { key: 'streamgauge' }, y: false, drag: { x: false, y: false }, points: { size: 6 } },
       scales: {
-        x: { time: true, range: () => [view.windowEnd - view.spanMs, view.windowEnd] },
+        x: { time: true, range: () => [view.windowStart, view.windowEnd] },
         y: {
           range: (_u, _min, max) => {
             if (def.max) return [0, def.max];
@@ -141,8 +141,9 @@ class Chart {
       axes: [
         { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { stroke: C.grid, size: 4 },
           font: '11px system-ui, sans-serif', size: 24, incrs: TIME_INCRS,
-          // Wide charts get roomier ticks, so labels never need seconds at 5 minutes.
-          space: (_u, _axis, _min, _max, dim) => (dim > 400 ? 80 : 44),
+          // Wide charts get roomier ticks, so labels never need seconds at 5 minutes; a span short
+          // enough for seconds (a young monitor) leaves room for the longer labels.
+          space: (_u, _axis, min, max, dim) => (dim > 400 ? 80 : (TIME_INCRS.find((i) => i >= ((max - min) * 44) / dim) ?? H) < M ? 64 : 44),
           values: (_u, splits) => splits.map((v) => fmtClock(v, splits[1] - splits[0] < 60_000)) },
         { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { show: false },
           font: '11px system-ui, sans-serif', space: 28, gap: 4,

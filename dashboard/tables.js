@@ -44,7 +44,8 @@ export function renderSummary(frame) {
     row(cell('Throughput'), num(s.throughputRps, '/s'), num(t.targetRps, '/s'), achievedCell(c.throughputAchievement)),
     row(cell('Latency p95'), num(s.p95LatencyMs, 'ms'), num(t.targetP95LatencyMs, 'ms'), achievedCell(c.latencyAchievement)),
     row(cell('Memory'), num(s.memoryUsageMb, 'MB'), num(t.targetMemoryMb, 'MB'), achievedCell(c.memoryEfficiency)),
-    row(cell('Success rate'), pct(s.successRate), pct(t.targetSuccessRate), achievedCell(c.successRate)),
+    // The comparison carries the success rate itself, not its ratio to the target.
+    row(cell('Success rate'), pct(s.successRate), pct(t.targetSuccessRate), achievedCell(ratio(s.successRate, t.targetSuccessRate))),
     row(cell('Latency avg · p50'), cell(`${fmtNumber(s.avgLatencyMs)} · ${fmtNumber(s.p50LatencyMs)} ms`, 'num'), none(), none()),
     row(cell('Latency p99 · p99.9'), cell(`${fmtNumber(s.p99LatencyMs)} · ${fmtNumber(s.p999LatencyMs)} ms`, 'num'), none(), none()),
     row(cell('Connections'), num(s.activeConnections, ''), none(), none()),
@@ -53,10 +54,23 @@ export function renderSummary(frame) {
     row(cell('Uptime'), cell(fmtDuration(s.uptimeSeconds), 'num'), none(), none()),
   );
 
+  // The verdict names what is missed; the overall score (an average of capped achievements, so
+  // it can pass 100 % while a target is missed) is left to the tooltip.
   const verdict = document.getElementById('verdict');
   verdict.dataset.state = c.meetsTargets === true ? 'ok' : c.meetsTargets === false ? 'bad' : 'unknown';
-  const score = isValue(c.overallScore) ? ` · score ${fmtPercent(c.overallScore)}` : '';
-  verdict.textContent = `${c.meetsTargets ? 'meets targets' : 'misses targets'}${score}`;
+  const missed = [
+    [c.throughputAchievement, 'throughput'],
+    [c.latencyAchievement, 'p95'],
+    [c.memoryEfficiency, 'memory'],
+    [ratio(s.successRate, t.targetSuccessRate), 'success rate'],
+  ].filter(([v]) => isValue(v) && v < 1).map(([, name]) => name);
+  verdict.textContent =
+    c.meetsTargets === true ? 'meets targets' : c.meetsTargets === false ? `misses ${missed.length ? missed.join(', ') : 'targets'}` : 'targets —';
+  verdict.title = isValue(c.overallScore) ? `overall score ${fmtPercent(c.overallScore)}` : '';
+}
+
+function ratio(value, target) {
+  return isValue(value) && isValue(target) && target > 0 ? value / target : Number.NaN;
 }
 
 /** Label set as `key=value` chips; the label text is data, so it stays text. */
@@ -125,7 +139,7 @@ export function renderAnomalies(anomalies, units) {
         cell(`${a.series} ${a.direction === 'down' ? '▼' : '▲'}`, 'type'),
         cell(show(a.value), 'num'),
         cell(`${show(a.expectedLow)} – ${show(a.expectedHigh)}`, 'num'),
-        cell(`${fmtNumber(a.score)} σ`, 'num'),
+        cell(isValue(a.score) ? `${fmtNumber(a.score)} σ` : '—', 'num'),
         state,
       );
     }),

@@ -191,8 +191,9 @@ export class OrderStatisticWindow {
         s += this.sum[near];
         sq += this.sumSq[near];
       }
-      s += this.ring[t];
-      sq += this.ring[t] * this.ring[t];
+      const d = this.ring[t] - this.anchor;
+      s += d;
+      sq += d * d;
       need -= ns + 1;
       t = far;
     }
@@ -218,7 +219,7 @@ export class OrderStatisticWindow {
     if (r >= 0) n += this.size[r];
     this.size[t] = n;
     if (!this.withSums) return;
-    const v = this.ring[t];
+    const v = this.ring[t] - this.anchor;
     let s = v;
     let q = v * v;
     if (l >= 0) {
@@ -271,9 +272,11 @@ export class OrderStatisticWindow {
     this.left[id] = -1;
     this.right[id] = -1;
     this.size[id] = 1;
+    const d = v - this.anchor; // what the sums hold
+    const d2 = d * d;
     if (this.withSums) {
-      this.sum[id] = v;
-      this.sumSq[id] = v * v;
+      this.sum[id] = d;
+      this.sumSq[id] = d2;
     }
     if (this.root < 0) {
       this.parent[id] = -1;
@@ -284,13 +287,12 @@ export class OrderStatisticWindow {
     // value go right (any strict order would do).
     const { ring, left, right, size, sum, sumSq, parent, prio } = this;
     const sums = this.withSums;
-    const v2 = v * v;
     let t = this.root;
     for (;;) {
       size[t]++;
       if (sums) {
-        sum[t] += v;
-        sumSq[t] += v2;
+        sum[t] += d;
+        sumSq[t] += d2;
       }
       if (v < ring[t]) {
         if (left[t] < 0) {
@@ -328,14 +330,14 @@ export class OrderStatisticWindow {
     }
     if (left[p] === id) left[p] = child;
     else right[p] = child;
-    const v = ring[id];
-    const v2 = v * v;
+    const d = ring[id] - this.anchor;
+    const d2 = d * d;
     const sums = this.withSums;
     for (let u = p; u >= 0; u = parent[u]) {
       size[u]--;
       if (sums) {
-        sum[u] -= v;
-        sumSq[u] -= v2;
+        sum[u] -= d;
+        sumSq[u] -= d2;
       }
     }
   }
@@ -391,9 +393,10 @@ class SurpriseLikelihood {
     const m = this.recentSum / this.held;
     let p = 1;
     if (ready) {
-      // Floors as in NAB's likelihood: a near-constant history must not make tiny moves certain.
+      // Floors, as in Numenta's likelihood, so a steady history cannot make small moves certain:
+      // to alarm, the smoothed surprise must rise by at least ~4.3 × 0.06 ≈ 0.25 (in [0, 1]).
       const mu = Math.max(0.03, this.mean);
-      const sd = Math.max(Math.sqrt(0.0003), Math.sqrt(this.variance));
+      const sd = Math.max(LIKELIHOOD_MIN_SD, Math.sqrt(this.variance));
       p = normalTail((m - mu) / sd);
     }
     this.seen++;
@@ -521,11 +524,13 @@ const DEFAULTS = { threshold: 2.0, window: 1500, learningPoints: 150 } as const;
 const SHORT_MEAN = 3; // points in the short average seen by the level-novelty test
 const LIKELIHOOD_AVERAGE = 10; // points averaged by the likelihood, as in NAB
 const LIKELIHOOD_HISTORY = 2000; // time constant of the likelihood's own history
+const LIKELIHOOD_MIN_SD = 0.06; // floor on the spread of smoothed surprise
 const TAIL_FRACTION = 0.02; // upper/lower 2 % of the window form the fitted tails
 const MIN_TAIL_POINTS = 10;
+const RECOVER_POINTS = 10; // calm points that end an incident (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
 const MIN_POINTS_FOR_DENSITY = 20;
-const SPREAD_DIVISOR = 20; // a kernel is at least 1/20 of the 5–95 % spread
+const SPREAD_DIVISOR = 20;
 const MAD_TO_SIGMA_DIFF = 1 / (0.6744897501960817 * Math.SQRT2); // median |Δx| → σ of x
 const IQR_TO_SIGMA = 1 / 1.3489795003921634;
 
@@ -555,7 +560,8 @@ export class AnomalyDetector {
   };
   private previous = Number.NaN;
   private seen = 0;
-  private reported = false; // the current run of improbable points has alarmed
+  private reported = false; // the current incident has alarmed
+  private calm = RECOVER_POINTS; // consecutive points since the last unusual one
 
   constructor(options: AnomalyDetectorOptions = {}) {
     const threshold = options.threshold ?? DEFAULTS.threshold;
@@ -597,6 +603,7 @@ export class AnomalyDetector {
     const ready = this.seen >= this.learningPoints;
 
     let median = value;
+    let iqrSigma = 0;
     let valueKernel = 0;
     let meanKernel = 0;
     out.expectedLow = Number.NaN;
@@ -605,26 +612,37 @@ export class AnomalyDetector {
       median = values.quantile(0.5);
       out.expectedLow = values.quantile(this.outsideShare / 2);
       out.expectedHigh = values.quantile(1 - this.outsideShare / 2);
+      iqrSigma = (nearRank(values, 0.75) - nearRank(values, 0.25)) * IQR_TO_SIGMA;
+      // Kernels are at least 1/20 of the 5–95 % spread, and never zero.
+      const tiny = Math.max(1e-9 * Math.abs(median), 1e-12);
+      const spread = nearRank(values, 0.95) - nearRank(values, 0.05);
+      const meanSpread = nearRank(means, 0.95) - nearRank(means, 0.05);
       // Value kernel: the point-to-point noise (robust to level shifts and multimodality).
-      const noise = this.steps.quantile(0.5) * MAD_TO_SIGMA_DIFF;
-      valueKernel = Math.max(noise, kernelFloor(values));
+      const noise = nearRank(this.steps, 0.5) * MAD_TO_SIGMA_DIFF;
+      valueKernel = Math.max(noise, spread / SPREAD_DIVISOR, tiny);
       // Mean kernel: the spread of the averages themselves (averaging already removed noise).
-      const spread = (means.quantile(0.75) - means.quantile(0.25)) * IQR_TO_SIGMA;
-      meanKernel = Math.max(spread, kernelFloor(means));
+      const meanSigma = (nearRank(means, 0.75) - nearRank(means, 0.25)) * IQR_TO_SIGMA;
+      meanKernel = Math.max(meanSigma, meanSpread / SPREAD_DIVISOR, tiny);
     }
     // The spike test reads the window before the tests below add this point to it.
-    let p = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value) : 1;
+    let p = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value, median, iqrSigma) : 1;
     p = Math.min(p, this.valueTest.update(value, valueKernel, ready, this.outsideShare));
     p = Math.min(p, this.meanTest.update(mean, meanKernel, ready, this.outsideShare));
 
-    // A run of improbable points is one incident: it alarms once, at its first point that is
-    // also outside the high-density region; its other points report "still unusual".
+    // An incident (improbable points, until RECOVER_POINTS calm ones) alarms once, at its first
+    // improbable point outside the high-density region; its other points report "unusual".
     const improbable = ready && p <= ALARM_P;
     const outside = this.valueTest.rare || this.meanTest.rare;
-    if (!improbable) this.reported = false;
-    else if (this.reported) p = Math.max(p, UNUSUAL_P);
-    else if (outside) this.reported = true;
-    else p = Math.max(p, UNUSUAL_P); // improbable but inside the usual region: only "unusual"
+    if (!improbable) {
+      // The incident ends after RECOVER_POINTS consecutive points that are not even unusual.
+      if (p <= UNUSUAL_P) this.calm = 0;
+      else if (this.calm < RECOVER_POINTS) this.calm++;
+      if (this.calm >= RECOVER_POINTS) this.reported = false;
+    } else {
+      this.calm = 0;
+      if (this.reported || !outside) p = Math.max(p, UNUSUAL_P); // already raised / too small
+      else this.reported = true;
+    }
 
     const score = Math.min(1, -Math.log10(Math.max(p, 1e-10)) / 10);
     out.score = score > 0 ? score : 0;
@@ -646,49 +664,46 @@ export class AnomalyDetector {
     this.previous = Number.NaN;
     this.seen = 0;
     this.reported = false;
+    this.calm = RECOVER_POINTS;
   }
 
   /** Two-sided tail probability of `x` under generalised Pareto fits of the window's tails. */
-  private spikeProbability(x: number): number {
+  private spikeProbability(x: number, median: number, iqrSigma: number): number {
     const w = this.valueTest.window;
     const n = w.length;
     const k = Math.max(MIN_TAIL_POINTS, Math.round(TAIL_FRACTION * n));
     const hi = w.kth(n - 1 - k);
     const lo = w.kth(k);
-    // Keeps a flat window from making every tiny move infinitely unlikely.
-    const scaleFloor = Math.max(
-      (w.quantile(0.75) - w.quantile(0.25)) * IQR_TO_SIGMA * 0.1,
-      1e-9 * Math.abs(w.quantile(0.5)),
-      1e-12,
-    );
     let p = 1;
-    if (x > hi) {
-      w.tailExcess(k, hi, true, this.tail);
-      p = (k / n) * paretoTail(x - hi, this.tail[0], this.tail[1], scaleFloor);
-    } else if (x < lo) {
-      w.tailExcess(k, lo, false, this.tail);
-      p = (k / n) * paretoTail(lo - x, this.tail[0], this.tail[1], scaleFloor);
+    if (x > hi || x < lo) {
+      // Keeps a flat window from making every tiny move infinitely unlikely.
+      const scaleFloor = Math.max(0.1 * iqrSigma, 1e-9 * Math.abs(median), 1e-12);
+      const upper = x > hi;
+      w.tailExcess(k, upper ? hi : lo, upper, this.tail);
+      p = (k / n) * paretoTail(upper ? x - hi : lo - x, k, this.tail[0], this.tail[1], scaleFloor);
     }
     return Math.min(1, 2 * p);
   }
 }
 
-/** Smallest kernel half-width: 1/20 of the 5–95 % spread, and never zero. */
-function kernelFloor(w: OrderStatisticWindow): number {
-  const spread = w.quantile(0.95) - w.quantile(0.05);
-  return Math.max(spread / SPREAD_DIVISOR, 1e-9 * Math.abs(w.quantile(0.5)), 1e-12);
+/** Order statistic nearest to quantile q (one tree walk; enough for scale estimates). */
+function nearRank(w: OrderStatisticWindow, q: number): number {
+  return w.kth(Math.round(q * (w.length - 1)));
 }
 
 /**
- * P(excess > y) for a generalised Pareto distribution fitted by the method of moments to excesses
- * with the given mean and variance (shape clamped to [-0.5, 1]).
+ * P(excess > y) for a generalised Pareto distribution fitted by the method of moments to `k`
+ * excesses with the given mean and variance. The shape used is the upper one-sided 95 % bound
+ * (estimate + 1.645 standard errors, 1/√k at shape 0, Hosking & Wallis 1987), clamped to
+ * [-0.5, 1]: a few dozen points must not make the tail look bounded, or every new extreme would
+ * seem impossible.
  */
-function paretoTail(y: number, mean: number, variance: number, scaleFloor: number): number {
-  let shape = 0;
+function paretoTail(y: number, k: number, mean: number, variance: number, scaleFloor: number): number {
+  let shape = 1.6448536269514722 / Math.sqrt(k);
   let scale = Math.max(mean, scaleFloor);
   if (variance > 0 && mean > 0) {
     const r = (mean * mean) / variance;
-    shape = Math.min(1, Math.max(-0.5, 0.5 * (1 - r)));
+    shape = Math.min(1, Math.max(-0.5, 0.5 * (1 - r) + shape));
     scale = Math.max(0.5 * mean * (1 + r), scaleFloor);
   }
   if (Math.abs(shape) < 1e-9) return Math.exp(-y / scale);

@@ -1,9 +1,19 @@
 // The monitor seen as the dashboard's data source: frames from ticks, columns from history.
-import { DASHBOARD_FIELDS, type DashboardField, type DashboardFrame, type DashboardSource, type HistoryColumns, type Resolution } from './dashboard.js';
+import type { AnomalyEvent } from './analysis.js';
+import {
+  type AnomalyMark,
+  DASHBOARD_FIELDS,
+  type DashboardField,
+  type DashboardFrame,
+  type DashboardSource,
+  type HistoryColumns,
+  type Resolution,
+} from './dashboard.js';
 import type { HistoryPoint } from './history.js';
 import type { StreamPerformanceMonitor, TickEvent } from './monitor.js';
 
 export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSource {
+  const anomalies = () => monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
   const frame = (tick: TickEvent | undefined): DashboardFrame => {
     const point = {} as Record<DashboardField, number>;
     for (const f of DASHBOARD_FIELDS) point[f] = tick ? tick.point[f as keyof HistoryPoint] : Number.NaN;
@@ -20,7 +30,7 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
         if (requests === 0) return [];
         return [{ labels: s.labels, requests, rps: w.rps, p50: w.p50, p95: w.p95, p99: w.p99, errorRate: w.errorRate }];
       }),
-      anomalies: monitor.recentAnomalies(),
+      anomalies: anomalies(),
       errorsByType: monitor.errorsByType(),
     };
   };
@@ -30,7 +40,7 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
       const h = monitor.getHistory({ resolution, since: sinceMs });
       const fields = {} as Record<DashboardField, number[]>;
       for (const f of DASHBOARD_FIELDS) fields[f] = h.fields[f];
-      return { resolution, t: h.t, fields, anomalies: monitor.recentAnomalies() };
+      return { resolution, t: h.t, fields, anomalies: anomalies() };
     },
     onTick(listener) {
       const on = (tick: TickEvent) => listener(frame(tick));
@@ -38,4 +48,21 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
       return () => monitor.off('tick', on);
     },
   };
+}
+
+/**
+ * An anomaly as the page shows it: its most extreme value, and that value's distance from the
+ * expectation in standard deviations. The detector's expected range is the central part of its
+ * reference window outside which `threshold` σ lie (centre ± threshold·σ for normal data), so σ is
+ * read back from the range's width. (The detector's own score is a tail probability on a 0..1
+ * scale, not a distance.) A zero-width range gives no σ: the score is then NaN (shown as a dash).
+ */
+export function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
+  const value = Number.isFinite(a.peak) ? a.peak : a.value;
+  const sigma = (a.expectedHigh - a.expectedLow) / (2 * threshold);
+  const centre = (a.expectedHigh + a.expectedLow) / 2;
+  const score = sigma > 0 ? Math.abs(value - centre) / sigma : Number.NaN;
+  const mark: AnomalyMark = { series: a.series, value, expectedLow: a.expectedLow, expectedHigh: a.expectedHigh, score, direction: a.direction, start: a.start };
+  if (a.end !== undefined) mark.end = a.end;
+  return mark;
 }

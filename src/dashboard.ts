@@ -52,6 +52,7 @@ export interface HistoryColumns {
  */
 export interface AnomalyMark {
   series: string;
+  /** The most extreme value of the incident (so far, while it lasts). */
   value: number;
   expectedLow: number;
   expectedHigh: number;

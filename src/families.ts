@@ -2,9 +2,8 @@
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import type { HistName } from './layout.js';
 import type { Metric, MetricFamily } from './metric-families.js';
-import type { StreamPerformanceMonitor } from './monitor.js';
+import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { Totals } from './totals.js';
-import type { Labels } from './types.js';
 
 type CounterOf = (t: Totals) => number;
 
@@ -18,14 +17,19 @@ const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = 
   ['invalid_values', 'Values rejected and skipped on the record path.', (t) => t.invalid],
 ];
 
-const HISTOGRAMS: [name: string, help: string, hist: HistName, unit?: string][] = [
-  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds'],
-  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds'],
-  ['session_messages', 'Messages per finished stream session.', 'sessionMessages'],
-  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes'],
-  ['batch_size', 'Items per processed batch.', 'batchSize'],
-  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds'],
-  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds'],
+/**
+ * Histogram families; `gate` reads from the series' totals whether the histogram can hold
+ * anything, so empty ones are not exported at all (an export reads every bucket).
+ */
+const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined][] = [
+  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined],
+  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions],
+  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions],
+  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions],
+  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches],
+  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches],
+  // A wait is recorded only with a backpressure event (counted first), so no event means no wait.
+  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure],
 ];
 
 const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
@@ -45,7 +49,9 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['process_resident_memory_bytes', 'gauge'],
   ['process_heap_used_bytes', 'gauge'],
   ['process_cpu_ratio', 'gauge'],
-  ['event_loop_delay_seconds', 'gauge'],
+  ['event_loop_delay_p50_seconds', 'gauge'],
+  ['event_loop_delay_p99_seconds', 'gauge'],
+  ['event_loop_delay_max_seconds', 'gauge'],
   ['event_loop_utilization_ratio', 'gauge'],
   ['gc_pause_ratio', 'gauge'],
   ['active_handles', 'gauge'],
@@ -54,6 +60,7 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['sessions_dropped', 'counter'],
   ['series', 'gauge'],
   ['series_limit', 'gauge'],
+  ['series_overflow', 'gauge'],
 ];
 
 /** Every family collectFamilies() can produce, with its type (some appear only once there is data). */
@@ -63,37 +70,67 @@ export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
   ...WINDOW_FAMILIES,
 ];
 
+/** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
+function inUse(t: Totals): boolean {
+  return (
+    t.requests + t.messagesIn + t.messagesOut + t.sessions + t.batches + t.backpressure + t.cacheHits + t.cacheMisses + t.connectionsOpened + t.invalid > 0 ||
+    !Number.isNaN(t.memoryBytes) ||
+    !Number.isNaN(t.workerUtilization) ||
+    !Number.isNaN(t.queueDepth) ||
+    !Number.isNaN(t.cacheRatio)
+  );
+}
+
 export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
-  const series = monitor.seriesList();
-  const totals = series.map((s) => monitor.totals(s.index));
-  const used = series.filter((_, i) => totals[i].requests + totals[i].messagesIn + totals[i].messagesOut + totals[i].sessions + totals[i].batches + totals[i].backpressure + totals[i].cacheHits + totals[i].cacheMisses + totals[i].connectionsOpened > 0 || series[i].index === 0);
-  const idx = (s: { index: number }) => series.findIndex((x) => x.index === s.index);
+  // The series in use (the default one always) and their totals, read once.
+  const used: SeriesInfo[] = [];
+  const totals: Totals[] = [];
+  let overflowUsed = false;
+  for (const s of monitor.seriesList()) {
+    const t = monitor.totals(s.index);
+    if (s.index !== 0 && !inUse(t)) continue;
+    used.push(s);
+    totals.push(t);
+    if (s.overflow) overflowUsed = true;
+  }
+  const n = used.length;
   const fams: MetricFamily[] = [];
-  const per = (get: CounterOf): Metric[] => used.map((s) => ({ labels: s.labels, value: get(totals[idx(s)]) }));
+  const per = (get: CounterOf): Metric[] => {
+    const out: Metric[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = { labels: used[i].labels, value: get(totals[i]) };
+    return out;
+  };
 
   for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: per(get) });
 
   const msgs: Metric[] = [];
   const bytes: Metric[] = [];
-  for (const s of used) {
-    const t = totals[idx(s)];
-    msgs.push({ labels: { ...s.labels, direction: 'in' }, value: t.messagesIn }, { labels: { ...s.labels, direction: 'out' }, value: t.messagesOut });
-    bytes.push({ labels: { ...s.labels, direction: 'in' }, value: t.bytesIn }, { labels: { ...s.labels, direction: 'out' }, value: t.bytesOut });
+  for (let i = 0; i < n; i++) {
+    const labels = used[i].labels;
+    const t = totals[i];
+    const inLabels = { ...labels, direction: 'in' };
+    const outLabels = { ...labels, direction: 'out' };
+    msgs.push({ labels: inLabels, value: t.messagesIn }, { labels: outLabels, value: t.messagesOut });
+    bytes.push({ labels: inLabels, value: t.bytesIn }, { labels: outLabels, value: t.bytesOut });
   }
   fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
   fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
 
   const errors: Metric[] = [];
-  for (const s of used) {
-    for (const [type, n] of Object.entries(monitor.errorsByType(s.index))) errors.push({ labels: { ...s.labels, error_type: type }, value: n });
+  for (let i = 0; i < n; i++) {
+    if (totals[i].errors === 0) continue; // no failed request, no error type to list
+    for (const [type, count] of Object.entries(monitor.errorsByType(used[i].index))) {
+      errors.push({ labels: { ...used[i].labels, error_type: type }, value: count });
+    }
   }
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
 
-  for (const [name, help, hist, unit] of HISTOGRAMS) {
+  for (const [name, help, hist, unit, gate] of HISTOGRAMS) {
     const metrics: Metric[] = [];
-    for (const s of used) {
-      const h = monitor.nativeHistogram(s.index, hist);
-      if (h.count > 0 || hist === 'latency') metrics.push({ labels: s.labels, histogram: h });
+    for (let i = 0; i < n; i++) {
+      if (gate !== undefined && gate(totals[i]) === 0) continue;
+      const h = monitor.nativeHistogram(used[i].index, hist);
+      if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
     if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });
   }
@@ -102,11 +139,12 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   const summaries: Metric[] = [];
   const rates: Metric[] = [];
   const errorRatios: Metric[] = [];
-  for (const s of used) {
-    const w = monitor.windowFigures(s.index);
-    const t = totals[idx(s)];
+  for (let i = 0; i < n; i++) {
+    const labels = used[i].labels;
+    const w = monitor.windowFigures(used[i].index);
+    const t = totals[i];
     summaries.push({
-      labels: s.labels,
+      labels,
       summary: {
         count: t.latencyCount,
         sum: t.latencySumMs / 1000,
@@ -118,8 +156,8 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
         ],
       },
     });
-    rates.push({ labels: s.labels, value: w.rps });
-    errorRatios.push({ labels: s.labels, value: w.errorRate });
+    rates.push({ labels, value: w.rps });
+    errorRatios.push({ labels, value: w.errorRate });
   }
   const windowSeconds = monitor.config.throughputWindow / 1000;
   fams.push({ name: 'request_duration_window_seconds', help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`, type: 'summary', unit: 'seconds', metrics: summaries });
@@ -127,7 +165,11 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   fams.push({ name: 'error_ratio', help: `Share of requests that failed over the last ${windowSeconds} s.`, type: 'gauge', unit: 'ratio', metrics: errorRatios });
 
   const gauge = (name: string, help: string, get: (t: Totals) => number, unit?: string) => {
-    const metrics = used.map((s) => ({ labels: s.labels, value: get(totals[idx(s)]) })).filter((m) => !Number.isNaN(m.value));
+    const metrics: Metric[] = [];
+    for (let i = 0; i < n; i++) {
+      const value = get(totals[i]);
+      if (!Number.isNaN(value)) metrics.push({ labels: used[i].labels, value });
+    }
     if (metrics.length) fams.push({ name, help, type: 'gauge', unit, metrics });
   };
   gauge('active_connections', 'Connections (streams, sessions) open now.', (t) => t.activeConnections);
@@ -136,9 +178,9 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   gauge('reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes');
   gauge('cache_hit_ratio', 'Cache hits / (hits + misses) since start, or the reported ratio.', (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio), 'ratio');
 
+  const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
+    fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
   const m = monitor.getCurrentMetrics();
-  const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge', labels: Labels = {}) =>
-    fams.push({ name, help, type, unit, metrics: [{ labels, value }] });
   single('peak_requests_per_second', 'Highest one-tick request rate since start.', m.peakRps);
   single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - m.monitoringStart) / 1000, 'seconds');
 
@@ -147,17 +189,10 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
     single('process_resident_memory_bytes', 'Resident memory of the process.', sys.rssBytes, 'bytes');
     single('process_heap_used_bytes', 'V8 heap in use.', sys.heapUsedBytes, 'bytes');
     single('process_cpu_ratio', 'CPU time of the process over the last tick, in cores.', sys.cpuPercent / 100, 'ratio');
-    fams.push({
-      name: 'event_loop_delay_seconds',
-      help: 'Event-loop delay over the last tick, by quantile.',
-      type: 'gauge',
-      unit: 'seconds',
-      metrics: [
-        { labels: { quantile: '0.5' }, value: sys.eventLoopDelayP50Ms / 1000 },
-        { labels: { quantile: '0.99' }, value: sys.eventLoopDelayP99Ms / 1000 },
-        { labels: { quantile: '1' }, value: sys.eventLoopDelayMaxMs / 1000 },
-      ],
-    });
+    // Separate gauges, not a `quantile` label: that label belongs to summaries (promtool lints it).
+    single('event_loop_delay_p50_seconds', 'Median event-loop delay over the last tick.', sys.eventLoopDelayP50Ms / 1000, 'seconds');
+    single('event_loop_delay_p99_seconds', '99th percentile of the event-loop delay over the last tick.', sys.eventLoopDelayP99Ms / 1000, 'seconds');
+    single('event_loop_delay_max_seconds', 'Longest event-loop delay over the last tick.', sys.eventLoopDelayMaxMs / 1000, 'seconds');
     single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
     single('gc_pause_ratio', 'GC pause time per unit of time over the last tick.', sys.gcPauseMsPerSec / 1000, 'ratio');
     single('active_handles', 'Active handles and requests of the process.', sys.activeHandles);
@@ -167,7 +202,8 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
   single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
   single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
-  single('series', 'Label sets in use (the overflow series counts once used).', used.length);
+  single('series', 'Label sets in use (the overflow series counts once used).', n);
   single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
+  single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
   return fams;
 }

@@ -63,6 +63,9 @@ export interface GrpcServerInterceptor extends grpc.ServerInterceptor {
   stats(): { calls: number; echoOverflows: number };
 }
 
+/** A cancel this close to the call's deadline (ms) counts as DEADLINE_EXCEEDED (see ServerCall.cancelled). */
+export const DEADLINE_SLACK_MS = 25;
+
 const STATUS_NAMES: string[] = [];
 for (const [name, code] of Object.entries(grpc.status)) if (typeof code === 'number') STATUS_NAMES[code] = name;
 
@@ -221,14 +224,17 @@ class ServerCall {
   /**
    * grpc-js calls onCancel after every call, also after a status went out; only a call that ended
    * without one was cancelled. Statuses grpc-js produces below the interceptors (deadline, a
-   * message too large or undecodable) never pass through sendStatus: a passed deadline is told
-   * apart, the rest count as CANCELLED.
+   * message too large or undecodable) never pass through sendStatus. A call that ends this way at
+   * (or within DEADLINE_SLACK_MS before) its deadline counts as DEADLINE_EXCEEDED: the client
+   * resets the stream at its own deadline, which reaches the server just before the server's copy
+   * of the deadline (computed when the headers were read) passes. Anything else is CANCELLED.
    */
   cancelled(call: grpc.ServerInterceptingCallInterface): void {
     if (this.finished) return;
     const deadline = call.getDeadline();
     const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-    this.finish(Number.isFinite(ms) && Date.now() >= ms - 1 ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
+    const exceeded = Number.isFinite(ms) && Date.now() >= ms - DEADLINE_SLACK_MS;
+    this.finish(exceeded ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
   }
 }
 

@@ -10,3 +10,20 @@ export type { SystemSample } from './system.js';
 export type { IntervalFigures } from './tick.js';
 export type { Totals } from './totals.js';
 export type * from './types.js';
+// analysis and reports
+export type { AnomalyEvent, MovingAverages, TrendReport } from './analysis.js';
+export { AnomalyDetector, AnomalyTracker } from './anomaly.js';
+export type { Report, SeriesLoad } from './report.js';
+// outputs
+export { createDashboardHandler, type DashboardOptions, type DashboardSource } from './dashboard.js';
+export { dashboardSource } from './dashboard-source.js';
+export { collectFamilies } from './families.js';
+export { negotiate, type Rendered, render } from './exposition.js';
+export type { MetricFamily, NativeHistogram } from './metric-families.js';
+export { type PromClientBridgeOptions, registerWithPromClient } from './prom-client-bridge.js';
+export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
+export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
+// integrations
+export { type GrpcClientInterceptorOptions, type GrpcServerInterceptor, type GrpcServerInterceptorOptions, grpcClientInterceptor, grpcServerInterceptor, instrumentServerCall } from './grpc.js';
+export { type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
+export { type InstrumentStreamOptions, instrumentStream } from './streams.js';

@@ -15,6 +15,11 @@ export interface NativeHistogram {
   zeroCount: number;
   /** Non-cumulative, ascending index; zero counts may be omitted. */
   buckets: ReadonlyArray<{ index: number; count: number }>;
+  /**
+   * The same buckets in compact form (what a monitor exports: no object per bucket). When present,
+   * the writers read this instead of `buckets`, which must then list the same non-zero counts.
+   */
+  dense?: DenseBuckets;
   /** Observations above the resolved range: in count, sum and +Inf only. */
   overflowCount: number;
   /**
@@ -23,6 +28,12 @@ export interface NativeHistogram {
    * absent, overflow observations are taken to lie above every classic boundary.
    */
   overflowThreshold?: number;
+}
+
+/** A run of consecutive native buckets: `counts[k]` is the count of bucket `offset + k` (zeros allowed). */
+export interface DenseBuckets {
+  readonly offset: number;
+  readonly counts: Float64Array;
 }
 
 export interface Summary {
@@ -177,8 +188,18 @@ export function checkNativeHistogram(h: NativeHistogram, argName = 'histogram'):
   if (typeof h.zeroThreshold !== 'number' || !(h.zeroThreshold >= 0) || !Number.isFinite(h.zeroThreshold)) {
     throw new RangeError(`${argName}.zeroThreshold must be a finite number >= 0`);
   }
+  const total = h.dense === undefined ? checkBucketList(h, argName) : checkDense(h.dense, `${argName}.dense`);
+  if (total + h.zeroCount + h.overflowCount !== h.count) {
+    throw new RangeError(
+      `${argName}.count (${h.count}) must equal zeroCount + bucket counts + overflowCount (${total + h.zeroCount + h.overflowCount})`,
+    );
+  }
+}
+
+/** Checks `buckets` (ascending integer indices, non-negative integer counts); returns their total. */
+function checkBucketList(h: NativeHistogram, argName: string): number {
   if (!Array.isArray(h.buckets as unknown)) throw new TypeError(`${argName}.buckets must be an array`);
-  let total = h.zeroCount + h.overflowCount;
+  let total = 0;
   let prev = -Infinity;
   const buckets = h.buckets;
   // Hot for large histograms: plain comparisons instead of Number.isInteger per field.
@@ -195,11 +216,35 @@ export function checkNativeHistogram(h: NativeHistogram, argName = 'histogram'):
     prev = index;
     total += count;
   }
-  if (total !== h.count) {
-    throw new RangeError(
-      `${argName}.count (${h.count}) must equal zeroCount + bucket counts + overflowCount (${total})`,
-    );
+  return total;
+}
+
+function checkDense(d: DenseBuckets, argName: string): number {
+  if (d === null || typeof d !== 'object' || !(d.counts instanceof Float64Array)) {
+    throw new TypeError(`${argName} must be { offset, counts: Float64Array }`);
   }
+  if ((d.offset | 0) !== d.offset || ((d.offset + d.counts.length) | 0) !== d.offset + d.counts.length) {
+    throw new RangeError(`${argName}.offset must be an integer (32-bit, with the whole run)`);
+  }
+  const counts = d.counts;
+  let total = 0;
+  for (let k = 0; k < counts.length; k++) {
+    const count = counts[k];
+    if (!(count >= 0 && Math.floor(count) === count)) {
+      throw new RangeError(`${argName}.counts[${k}] must be a non-negative integer`);
+    }
+    total += count;
+  }
+  return total;
+}
+
+/** The non-zero buckets of `h` as a list, whichever form it carries (for readers that are not hot). */
+export function bucketList(h: NativeHistogram): Array<{ index: number; count: number }> {
+  if (h.dense === undefined) return h.buckets.filter((b) => b.count !== 0);
+  const out: Array<{ index: number; count: number }> = [];
+  const { offset, counts } = h.dense;
+  for (let k = 0; k < counts.length; k++) if (counts[k] !== 0) out.push({ index: offset + k, count: counts[k] });
+  return out;
 }
 
 function checkCount(v: unknown, argName: string): void {
@@ -219,11 +264,25 @@ export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): Class
   const snapped = ladder.forSchema(h.schema);
   const indices = snapped.indices;
   const allBounds = snapped.bounds;
-  const buckets = h.buckets;
   const top = h.overflowThreshold ?? Infinity;
   const bounds: number[] = [];
   const counts: number[] = [];
   let cumulative = h.zeroCount;
+  if (h.dense !== undefined) {
+    const { offset, counts: dense } = h.dense;
+    let j = 0;
+    for (let k = 0; k < indices.length; k++) {
+      const bound = allBounds[k];
+      if (bound < h.zeroThreshold) continue;
+      if (bound > top) break;
+      const end = Math.min(Math.max(indices[k] - offset + 1, 0), dense.length);
+      for (; j < end; j++) cumulative += dense[j];
+      bounds.push(bound);
+      counts.push(cumulative);
+    }
+    return { bounds, counts };
+  }
+  const buckets = h.buckets;
   let j = 0;
   for (let k = 0; k < indices.length; k++) {
     const bound = allBounds[k];

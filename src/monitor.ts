@@ -26,6 +26,7 @@ import { coreModule, createMemory, instantiate } from './wasm.js';
 import { pino, type Logger } from 'pino';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
 import { type Report, Reporter } from './report.js';
+import { type InstrumentStreamOptions, instrumentStream } from './streams.js';
 import type { Rendered } from './exposition.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 import { encodeSnapshot, takeSnapshot } from './snapshot.js';
@@ -159,6 +160,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** Opens a tracked stream session (a connection), optionally in a series. */
   openSession(connectionId: string, labels?: Labels): Session {
     return this.sessions.open(connectionId, labels ? this.ctx.series(labels) : this.root);
+  }
+
+  /** Instruments a Node stream (Readable, Writable, Duplex, Transform) in the series `{ stream: name }`; returns the same stream. */
+  instrument<S extends object>(stream: S, options: InstrumentStreamOptions): S {
+    return instrumentStream(this, stream, options);
   }
 
   /** A structured-cloneable handle for `attach()` in worker threads. */

@@ -183,11 +183,11 @@ class Tracker implements PoolTracker {
     return () => {
       if (timing.recordWaitTime === wait) {
         if (ownWait) timing.recordWaitTime = origWait;
-        else delete timing.recordWaitTime;
+        else delete (timing as Record<string, unknown>).recordWaitTime;
       }
       if (timing.recordRunTime === run) {
         if (ownRun) timing.recordRunTime = origRun;
-        else delete timing.recordRunTime;
+        else delete (timing as Record<string, unknown>).recordRunTime;
       }
     };
   }

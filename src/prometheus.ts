@@ -241,6 +241,10 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
   return out;
 }
 
+// The same few boundaries are printed for every series on every scrape: keep their text.
+const leText004 = new Map<number, string>();
+const leOpenMetrics = new Map<number, string>();
+
 function writeHistogram(
   metric: Metric,
   at: string,
@@ -256,9 +260,17 @@ function writeHistogram(
   checkNativeHistogram(h, `${at}.histogram`);
   const { bounds, counts } = classicBuckets(h, ladder);
   const bucket = base + '_bucket' + open + 'le="';
+  const leText = om ? leOpenMetrics : leText004;
   let out = '';
   for (let k = 0; k < bounds.length; k++) {
-    out += bucket + (om ? formatCanonical(bounds[k]) : formatValue(bounds[k])) + '"} ' + counts[k] + ts + '\n';
+    const bound = bounds[k];
+    let le = leText.get(bound);
+    if (le === undefined) {
+      if (leText.size >= 4096) leText.clear();
+      le = om ? formatCanonical(bound) : formatValue(bound);
+      leText.set(bound, le);
+    }
+    out += bucket + le + '"} ' + counts[k] + ts + '\n';
   }
   out += bucket + '+Inf"} ' + h.count + ts + '\n';
   out += base + '_sum' + plain + formatValue(h.sum) + ts + '\n';

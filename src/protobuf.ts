@@ -11,6 +11,7 @@ import {
   type ClassicLadder,
   checkNativeHistogram,
   classicBuckets,
+  type DenseBuckets,
   ladderFor,
   type MetricFamily,
   type NativeHistogram,
@@ -200,7 +201,8 @@ function writeHistogram(w: Writer, h: NativeHistogram, ladder: ClassicLadder): v
   w.double(F.HistZeroThreshold, h.zeroThreshold);
   w.tag(F.HistZeroCount, WIRE_VARINT);
   w.varint(h.zeroCount);
-  writeSpansAndDeltas(w, h.buckets);
+  if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h.dense);
+  else writeSpansAndDeltas(w, h.buckets);
 }
 
 /** Zigzagged deltas of the current histogram, reused across histograms and renders. */
@@ -241,6 +243,11 @@ function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): vo
     prevCount = count;
     prevEnd = b.index + 1;
   }
+  writeSpans(w, spans, deltas, nDeltas);
+}
+
+/** Writes the spans (flat [offset, length, ...]) and the first `nDeltas` zigzagged deltas. */
+function writeSpans(w: Writer, spans: number[], deltas: Float64Array, nDeltas: number): void {
   if (spans.length === 0) spans.push(0, 0); // an empty span marks the histogram as native even with no observations yet
   for (let s = 0; s < spans.length; s += 2) {
     w.tag(F.HistPositiveSpan, WIRE_LEN);
@@ -256,6 +263,40 @@ function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): vo
   const start = w.beginLength();
   w.varints(deltas, nDeltas);
   w.endLength(start);
+}
+
+/** The same for dense buckets: one pass over the counts, no object per bucket. */
+function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets): void {
+  const counts = dense.counts;
+  const n = counts.length;
+  const maxDeltas = n;
+  if (deltaScratch.length < maxDeltas) deltaScratch = new Float64Array(maxDeltas * 2);
+  const deltas = deltaScratch;
+  const spans: number[] = [];
+  let nDeltas = 0;
+  let prevEnd = 0; // dense position after the last bucket written
+  let prevCount = 0;
+  for (let k = 0; k < n; k++) {
+    const count = counts[k];
+    if (count === 0) continue;
+    const gap = k - prevEnd;
+    if (spans.length > 0 && gap <= MAX_GAP_IN_SPAN) {
+      spans[spans.length - 1] += gap + 1;
+      if (gap > 0) {
+        deltas[nDeltas++] = zigzag(-prevCount);
+        for (let g = 1; g < gap; g++) deltas[nDeltas++] = 0;
+        prevCount = 0;
+      }
+    } else {
+      // The first span's offset is its index; later ones count from the previous span's end.
+      spans.push(spans.length > 0 ? gap : dense.offset + k, 1);
+    }
+    const d = count - prevCount;
+    deltas[nDeltas++] = d >= 0 ? d * 2 : -d * 2 - 1;
+    prevCount = count;
+    prevEnd = k + 1;
+  }
+  writeSpans(w, spans, deltas, nDeltas);
 }
 
 /** sint32/sint64 zigzag, in arithmetic so counts past 2^31 stay exact. */

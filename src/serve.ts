@@ -6,6 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard.js';
 import { dashboardSource } from './dashboard-source.js';
 import { collectFamilies } from './families.js';
+import { HISTOGRAMS } from './layout.js';
+import { bucketList } from './metric-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
 
@@ -51,15 +53,23 @@ export function metricsHandler(
 
 /** Everything the monitor knows, for debugging: layout, every series with every bucket, counters. */
 export function debugSnapshot(monitor: StreamPerformanceMonitor): unknown {
-  const series = monitor.seriesList().map((s) => ({
-    ...s,
-    totals: monitor.totals(s.index),
-    window: monitor.windowFigures(s.index),
-    errorsByType: monitor.errorsByType(s.index),
-    latencyBuckets: monitor.nativeHistogram(s.index, 'latency'),
-  }));
+  const series = monitor.seriesList().map((s) => {
+    const histograms: Record<string, unknown> = {};
+    for (const name of HISTOGRAMS) {
+      const { dense: _dense, ...h } = monitor.nativeHistogram(s.index, name);
+      histograms[name] = { ...h, buckets: bucketList(h) };
+    }
+    return {
+      ...s,
+      totals: monitor.totals(s.index),
+      window: monitor.windowFigures(s.index),
+      errorsByType: monitor.errorsByType(s.index),
+      histograms,
+    };
+  });
+  const { clock: _clock, logger, ...config } = monitor.config;
   return {
-    config: { ...monitor.config, clock: undefined },
+    config: { ...config, logger: logger === false ? false : logger ? 'pino' : undefined },
     metrics: monitor.getCurrentMetrics(),
     summary: monitor.getPerformanceSummary(),
     comparison: monitor.compareWithTargets(),

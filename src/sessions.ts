@@ -2,6 +2,7 @@
 // sessions are evicted after a timeout, and past `maxSessions` the oldest is dropped; both counted.
 import type { SeriesRecorder } from './recorder.js';
 import type { Session } from './types.js';
+import { isCount } from './validate.js';
 
 export interface SessionInfo {
   connectionId: string;
@@ -13,12 +14,19 @@ export interface SessionInfo {
 }
 
 export interface SessionStats {
+  /** Sessions tracked now. */
   active: number;
+  /** Sessions opened since start (= active + closed). */
   opened: number;
+  /** Sessions ended since start, however they ended (closed, failed, evicted, dropped, reopened). */
   closed: number;
+  /** Sessions closed with an error type. */
   failed: number;
+  /** Sessions ended after `sessionIdleTimeout` without a message. */
   evictedIdle: number;
+  /** Sessions ended to stay within `maxSessions` (the oldest first). */
   droppedOverBound: number;
+  /** The longest-lived sessions still open, oldest first. */
   longestLived: SessionInfo[];
 }
 
@@ -27,6 +35,8 @@ class LiveSession implements Session {
   bytes = 0;
   lastActivity: number;
   closed = false;
+  /** Ended by the tracker (idle, over the bound, or its connection id reopened), not by close(). */
+  ended = false;
 
   constructor(
     readonly connectionId: string,
@@ -38,7 +48,17 @@ class LiveSession implements Session {
   }
 
   message(bytes = 0): void {
-    if (this.closed) throw new Error(`session ${JSON.stringify(this.connectionId)} is closed`);
+    if (!isCount(bytes)) {
+      // Rejected by the recorder (thrown, or counted as invalid): the session is left as it was.
+      this.recorder.recordMessages(1, bytes);
+      return;
+    }
+    if (this.closed) {
+      // A session the tracker ended (idle, over the bound) still carries real traffic: count the
+      // message, but do not track the session again. After close() it is the caller's mistake.
+      if (this.ended) return this.recorder.recordMessages(1, bytes);
+      throw new Error(`session ${JSON.stringify(this.connectionId)} is closed`);
+    }
     this.recorder.recordMessages(1, bytes);
     this.messages++;
     this.bytes += bytes;
@@ -77,13 +97,21 @@ export class SessionTracker {
       throw new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`);
     }
     const existing = this.live.get(connectionId);
-    if (existing) this.end(existing);
+    if (existing) {
+      existing.ended = true;
+      this.end(existing);
+    }
     if (this.live.size >= this.maxSessions) {
       const oldest = this.live.values().next().value as LiveSession;
       this.droppedOverBound++;
+      oldest.ended = true;
       this.end(oldest);
     }
-    const s = new LiveSession(connectionId, this.now(), this, recorder);
+    const now = this.now();
+    // Opening reads the clock anyway: let it refresh the coarse time, so that activity is never
+    // stamped earlier than the session's start.
+    if (now > this.coarseNow) this.coarseNow = now;
+    const s = new LiveSession(connectionId, now, this, recorder);
     this.live.set(connectionId, s);
     this.opened++;
     recorder.connectionOpened();
@@ -108,13 +136,17 @@ export class SessionTracker {
     for (const s of this.live.values()) {
       if (now - s.lastActivity > this.idleTimeoutMs) {
         this.evictedIdle++;
+        s.ended = true;
         this.end(s);
       }
     }
   }
 
   closeAll(): void {
-    for (const s of [...this.live.values()]) this.end(s);
+    for (const s of [...this.live.values()]) {
+      s.ended = true;
+      this.end(s);
+    }
   }
 
   stats(now: number, top = 5): SessionStats {

@@ -2,8 +2,8 @@
 // an exact merge of many (node:cluster workers, batch jobs, several machines). Histograms merge
 // bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
 import { crc32 } from 'node:zlib';
-import { midpoint } from './buckets.js';
-import type { NativeHistogram } from './metric-families.js';
+import { midpoint, upperBound } from './buckets.js';
+import { bucketList, checkNativeHistogram, type NativeHistogram } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
 import { seriesKey } from './recorder.js';
 import { COUNTER_FIELDS, type CounterField } from './totals.js';
@@ -42,10 +42,16 @@ export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
         labels: s.labels,
         counters,
         errorsByType: monitor.errorsByType(s.index),
-        latency: { ...monitor.nativeHistogram(s.index, 'latency'), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
+        latency: { ...plain(monitor.nativeHistogram(s.index, 'latency')), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
       };
     }),
   };
+}
+
+/** The histogram with its buckets as a list (whichever form the monitor gave). */
+function plain(h: NativeHistogram): NativeHistogram {
+  const { dense: _dense, ...rest } = h;
+  return { ...rest, buckets: bucketList(h) };
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
@@ -157,22 +163,42 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
 }
 
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('snapshot must be a Uint8Array (from monitor.snapshot())');
+  if (!(bytes instanceof Uint8Array)) {
+    throw new SnapshotError(`a snapshot must be a Uint8Array (from monitor.snapshot()), got ${describe(bytes)}`);
+  }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC) throw new SnapshotError('not a streamgauge snapshot (bad magic)');
+  const magicOk = buf.length >= 4 && buf.readUInt32LE(0) === MAGIC;
+  if (!magicOk) throw new SnapshotError('not a streamgauge snapshot (its first bytes are not the snapshot magic "SGSN")');
+  if (buf.length < HEADER) throw new SnapshotError(`snapshot is truncated: ${buf.length} bytes, shorter than its ${HEADER}-byte header`);
   const version = buf.readUInt16LE(4);
-  if (version !== VERSION) throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads ${VERSION})`);
+  if (version !== VERSION) throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads version ${VERSION})`);
   const length = buf.readUInt32LE(8);
-  if (buf.length !== HEADER + length) throw new SnapshotError(`snapshot is truncated or padded: ${buf.length - HEADER} payload bytes, header says ${length}`);
+  const have = buf.length - HEADER;
+  if (have < length) throw new SnapshotError(`snapshot is truncated: ${have} payload bytes, the header says ${length}`);
+  if (have > length) throw new SnapshotError(`snapshot has ${have - length} trailing bytes after its ${length}-byte payload`);
   const payload = buf.subarray(HEADER);
   if (crc32(payload) !== buf.readUInt32LE(12)) throw new SnapshotError('snapshot checksum does not match: the bytes are corrupt');
+  try {
+    return readPayload(payload);
+  } catch (err) {
+    // The checksum matched, so these are well-formed bytes of something that is not a snapshot.
+    if (err instanceof SnapshotError) throw err;
+    throw new SnapshotError(`snapshot payload is malformed: ${(err as Error).message}`);
+  }
+}
+
+function readPayload(payload: Buffer): Snapshot {
   const r = new Reader(payload);
   const takenAt = r.f64();
   const sources = r.u32();
   const n = r.u32();
   const series: SnapshotSeries[] = [];
   for (let i = 0; i < n; i++) {
-    const labels = Object.fromEntries(JSON.parse(r.str()) as [string, string][]);
+    const pairs = JSON.parse(r.str()) as unknown;
+    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
+      throw new SnapshotError(`snapshot series ${i} has malformed labels`);
+    }
+    const labels = Object.fromEntries(pairs as [string, string][]);
     const counters = {} as Record<CounterField, number>;
     for (const f of COUNTER_FIELDS) counters[f] = r.f64();
     const errorsByType: Record<string, number> = {};
@@ -183,10 +209,18 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     const nb = r.u32();
     const buckets: { index: number; count: number }[] = [];
     for (let b = 0; b < nb; b++) buckets.push({ index: r.i32(), count: r.f64() });
-    series.push({ labels, counters, errorsByType, latency: { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs } });
+    const latency = { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs };
+    checkNativeHistogram(latency, `series ${i} latency`);
+    series.push({ labels, counters, errorsByType, latency });
   }
-  if (r.at !== payload.length) throw new SnapshotError('snapshot has trailing bytes');
+  if (r.at !== payload.length) throw new SnapshotError(`snapshot payload has ${payload.length - r.at} bytes left over after its ${n} series`);
   return { takenAt, sources, series };
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  return (v as object).constructor?.name ?? 'an object';
 }
 
 // ---- merging ----------------------------------------------------------------------------------
@@ -205,12 +239,20 @@ function downscale(h: NativeHistogram, to: number): Map<number, number> {
 /** Exact combined totals and histograms of many snapshots (bytes or decoded), by label set. */
 export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>): Snapshot {
   if (!Array.isArray(snapshots) || snapshots.length === 0) throw new TypeError('mergeSnapshots needs a non-empty array of snapshots');
-  const decoded = snapshots.map((s) => (s instanceof Uint8Array ? decodeSnapshot(s) : s));
+  const decoded = snapshots.map((s, i) => {
+    if (s instanceof Uint8Array) return decodeSnapshot(s);
+    if (s === null || typeof s !== 'object' || !Array.isArray((s as Snapshot).series)) {
+      throw new SnapshotError(`snapshots[${i}] is neither snapshot bytes (Uint8Array) nor a decoded snapshot (got ${describe(s)})`);
+    }
+    return s;
+  });
   const byKey = new Map<string, SnapshotSeries[]>();
   for (const snap of decoded) {
     for (const s of snap.series) {
       const key = seriesKey(s.labels);
-      byKey.set(key, [...(byKey.get(key) ?? []), s]);
+      const group = byKey.get(key);
+      if (group) group.push(s);
+      else byKey.set(key, [s]);
     }
   }
   const series: SnapshotSeries[] = [];
@@ -226,6 +268,15 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
     }
     const lat = group.map((s) => s.latency);
     const finite = (xs: number[]) => xs.filter((x) => !Number.isNaN(x));
+    // Every zero bucket holds values <= its own threshold, so <= the largest; a (downscaled) bucket
+    // wholly below that largest threshold joins the zero bucket too.
+    const zeroThreshold = Math.max(...lat.map((h) => h.zeroThreshold));
+    let zeroCount = lat.reduce((n, h) => n + h.zeroCount, 0);
+    const merged: { index: number; count: number }[] = [];
+    for (const [index, count] of [...buckets].sort((a, b) => a[0] - b[0])) {
+      if (upperBound(index, schema) <= zeroThreshold) zeroCount += count;
+      else merged.push({ index, count });
+    }
     series.push({
       labels: group[0].labels,
       counters,
@@ -234,11 +285,11 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
         schema,
         count: lat.reduce((n, h) => n + h.count, 0),
         sum: lat.reduce((n, h) => n + h.sum, 0),
-        zeroThreshold: Math.max(...lat.map((h) => h.zeroThreshold)),
-        zeroCount: lat.reduce((n, h) => n + h.zeroCount, 0),
+        zeroThreshold,
+        zeroCount,
         overflowCount: lat.reduce((n, h) => n + h.overflowCount, 0),
         overflowThreshold: Math.min(...lat.map((h) => h.overflowThreshold ?? Number.POSITIVE_INFINITY)),
-        buckets: [...buckets].sort((a, b) => a[0] - b[0]).map(([index, count]) => ({ index, count })),
+        buckets: merged,
         minMs: Math.min(...finite(lat.map((h) => h.minMs)), Number.POSITIVE_INFINITY),
         maxMs: Math.max(...finite(lat.map((h) => h.maxMs)), Number.NEGATIVE_INFINITY),
       },

@@ -40,11 +40,14 @@ export class SystemSampler {
     const mem = process.memoryUsage();
     const wall = performance.now();
     const elapsedMs = Math.max(wall - this.lastWall, 1e-3);
-    const cpu = process.cpuUsage(this.lastCpu);
-    const elu = performance.eventLoopUtilization(this.lastElu);
-    this.lastCpu = process.cpuUsage();
+    // One reading each, differenced against the last: nothing falls between two intervals.
+    const cpuNow = process.cpuUsage();
+    const cpu = { user: cpuNow.user - this.lastCpu.user, system: cpuNow.system - this.lastCpu.system };
+    const eluNow = performance.eventLoopUtilization();
+    const elu = performance.eventLoopUtilization(eluNow, this.lastElu);
+    this.lastCpu = cpuNow;
     this.lastWall = wall;
-    this.lastElu = performance.eventLoopUtilization();
+    this.lastElu = eluNow;
     this.peakRss = Math.max(this.peakRss, mem.rss);
     const ns = (v: number) => (Number.isFinite(v) && v > 0 ? v / 1e6 : 0);
     // percentile() walks the whole HDR histogram; with no samples (a blocked loop, or ticks driven

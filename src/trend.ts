@@ -1,235 +1,494 @@
-// Moving averages, meters and trends over a derived series: O(1) per point, nothing allocated
-// after construction.
+// Moving averages, rates and trends for one series, updated one point at a time.
+//
+// Every class here keeps a fixed amount of state, allocates nothing per point and does O(1) work
+// per point (amortised where a periodic exact recomputation undoes floating-point drift).
+// Times are milliseconds (as from the monitor's clock); slopes are per millisecond (multiply by
+// 60 000 for per minute) and meter rates are per second.
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a whole number ≥ 1 (got ${v})`);
-  return v;
+function checkFinite(name: string, x: unknown): asserts x is number {
+  if (typeof x !== 'number' || !Number.isFinite(x)) {
+    throw new TypeError(`${name} must be a finite number, got ${String(x)}`);
+  }
 }
 
-function positive(name: string, v: number): number {
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`${name} must be a finite number > 0 (got ${v})`);
-  return v;
+function checkPositiveInteger(name: string, x: unknown): asserts x is number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) {
+    throw new RangeError(`${name} must be an integer ≥ 1, got ${String(x)}`);
+  }
 }
 
-/** Mean of the last `size` values (a ring buffer and a running sum, re-summed now and then against drift). */
+function checkPositive(name: string, x: unknown): asserts x is number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
+    throw new RangeError(`${name} must be a finite number > 0, got ${String(x)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Mean of the last `window` values (fewer until the window fills). */
 export class SimpleMovingAverage {
+  readonly window: number;
   private readonly ring: Float64Array;
-  private next = 0;
-  private filled = 0;
+  private at = 0;
+  private held = 0;
   private sum = 0;
-  private pushes = 0;
 
-  constructor(readonly size: number) {
-    positiveInt('size', size);
-    this.ring = new Float64Array(size);
+  constructor(window: number) {
+    checkPositiveInteger('window', window);
+    this.window = window;
+    this.ring = new Float64Array(window);
   }
 
-  push(v: number): void {
-    if (!Number.isFinite(v)) return;
-    if (this.filled === this.size) this.sum -= this.ring[this.next];
-    else this.filled++;
-    this.ring[this.next] = v;
-    this.sum += v;
-    this.next = (this.next + 1) % this.size;
-    if (++this.pushes % (this.size * 64) === 0) this.sum = this.ring.subarray(0, this.filled).reduce((a, b) => a + b, 0);
+  /** Adds a value and returns the new average. */
+  push(value: number): number {
+    checkFinite('value', value);
+    const ring = this.ring;
+    if (this.held === this.window) this.sum -= ring[this.at];
+    else this.held++;
+    ring[this.at] = value;
+    this.sum += value;
+    this.at++;
+    if (this.at === this.window) {
+      this.at = 0;
+      // Once per lap, replace the running sum by an exact one so add/subtract rounding cannot
+      // accumulate over a long run.
+      let s = 0;
+      for (let i = 0; i < this.held; i++) s += ring[i];
+      this.sum = s;
+    }
+    return this.sum / this.held;
   }
 
-  get count(): number {
-    return this.filled;
-  }
-
-  /** NaN before the first value. */
+  /** Current average (NaN before the first value). */
   get value(): number {
-    return this.filled ? this.sum / this.filled : Number.NaN;
+    return this.held === 0 ? Number.NaN : this.sum / this.held;
   }
+
+  /** Values currently averaged. */
+  get count(): number {
+    return this.held;
+  }
+
+  reset(): void {
+    this.at = 0;
+    this.held = 0;
+    this.sum = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface EwmaOptions {
+  /** Weight of each new value, in (0, 1]. */
+  alpha?: number;
+  /**
+   * Half-life in ms: a value's weight halves every `halfLifeMs` of elapsed time, whatever the
+   * spacing of the points. Needs a time with every update.
+   */
+  halfLifeMs?: number;
 }
 
 /**
- * Exponentially weighted moving average. With `alpha` each point weighs alone; with `halfLifeMs`
- * the weight follows the time between points, so irregular ticks are handled.
+ * Exponentially weighted moving average, by a fixed weight per point (`alpha`) or by elapsed
+ * time (`halfLifeMs`). Starts at the first value.
  */
 export class Ewma {
-  private v = Number.NaN;
-  private lastT = Number.NaN;
-  private readonly alpha?: number;
-  private readonly halfLifeMs?: number;
+  readonly alpha: number;
+  readonly halfLifeMs: number;
+  private current = Number.NaN;
+  private lastTime = Number.NaN;
 
-  constructor(options: { alpha: number } | { halfLifeMs: number }) {
-    if ('alpha' in options) {
-      if (!(options.alpha > 0 && options.alpha <= 1)) throw new RangeError(`alpha must be in (0, 1] (got ${options.alpha})`);
-      this.alpha = options.alpha;
-    } else this.halfLifeMs = positive('halfLifeMs', options.halfLifeMs);
-  }
-
-  update(x: number, t?: number): number {
-    if (!Number.isFinite(x)) return this.v;
-    if (Number.isNaN(this.v)) {
-      this.v = x;
-    } else {
-      let a = this.alpha ?? 0;
-      if (this.halfLifeMs !== undefined) {
-        const dt = t === undefined || Number.isNaN(this.lastT) ? 0 : Math.max(0, t - this.lastT);
-        a = 1 - 2 ** (-dt / this.halfLifeMs);
-      }
-      this.v += a * (x - this.v);
+  constructor(options: EwmaOptions) {
+    const { alpha, halfLifeMs } = options ?? {};
+    if ((alpha === undefined) === (halfLifeMs === undefined)) {
+      throw new TypeError('options must give exactly one of alpha or halfLifeMs');
     }
-    if (t !== undefined) this.lastT = t;
-    return this.v;
+    if (alpha !== undefined && !(typeof alpha === 'number' && alpha > 0 && alpha <= 1)) {
+      throw new RangeError(`alpha must be in (0, 1], got ${String(alpha)}`);
+    }
+    if (halfLifeMs !== undefined) checkPositive('halfLifeMs', halfLifeMs);
+    this.alpha = alpha ?? Number.NaN;
+    this.halfLifeMs = halfLifeMs ?? Number.NaN;
   }
 
+  /** Adds a value (at `timeMs`, required with a half-life) and returns the new average. */
+  update(value: number, timeMs?: number): number {
+    checkFinite('value', value);
+    let a = this.alpha;
+    if (!Number.isNaN(this.halfLifeMs)) {
+      checkFinite('timeMs', timeMs);
+      const dt = Number.isNaN(this.lastTime) ? 0 : timeMs - this.lastTime;
+      if (dt < 0) throw new RangeError(`timeMs must not go backwards (${timeMs} < ${this.lastTime})`);
+      a = 1 - 2 ** (-dt / this.halfLifeMs);
+      this.lastTime = timeMs;
+    }
+    this.current = Number.isNaN(this.current) ? value : this.current + a * (value - this.current);
+    return this.current;
+  }
+
+  /** Current average (NaN before the first value). */
   get value(): number {
-    return this.v;
+    return this.current;
+  }
+
+  reset(): void {
+    this.current = Number.NaN;
+    this.lastTime = Number.NaN;
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+export interface MeterOptions {
+  /** Time between ticks in ms. Default 5000 (as Dropwizard's meters; the monitor uses its tick). */
+  tickIntervalMs?: number;
+}
+
+/** The three rates of a meter, in events per second. */
+export interface MeterRatesSnapshot {
+  m1: number;
+  m5: number;
+  m15: number;
+}
+
 /**
- * The classic meter: 1-, 5- and 15-minute exponentially weighted rates of events per second,
- * fed with the count of each tick (the load-average decay, exp(-interval / window)).
+ * The 1-, 5- and 15-minute rates of a count, as in Unix load averages and Dropwizard meters: at
+ * every tick the events counted since the previous tick give an instantaneous rate, which feeds
+ * three EWMAs with weights 1 − exp(−tick / (1, 5, 15 min)). The first tick sets them directly
+ * rather than rising from zero.
  */
 export class Meter {
-  private readonly decay: [number, number, number];
-  private readonly rate: [number, number, number] = [Number.NaN, Number.NaN, Number.NaN];
-  private readonly intervalS: number;
+  readonly tickIntervalMs: number;
+  private readonly alphas: Float64Array;
+  private readonly ewmas = new Float64Array(3);
+  private pending = 0;
+  private total = 0;
+  private ticked = false;
+  private nextTick = Number.NaN;
 
-  constructor(options: { tickIntervalMs: number }) {
-    this.intervalS = positive('tickIntervalMs', options.tickIntervalMs) / 1000;
-    this.decay = [60, 300, 900].map((w) => Math.exp(-this.intervalS / w)) as [number, number, number];
+  constructor(options: MeterOptions = {}) {
+    const tickIntervalMs = options.tickIntervalMs ?? 5000;
+    checkPositive('tickIntervalMs', tickIntervalMs);
+    this.tickIntervalMs = tickIntervalMs;
+    this.alphas = new Float64Array([1, 5, 15].map((m) => 1 - Math.exp(-tickIntervalMs / (m * 60_000))));
   }
 
-  tick(count: number): void {
-    if (!Number.isFinite(count)) return;
-    const instant = count / this.intervalS;
+  /** Counts `n` events (default 1) into the current interval. */
+  mark(n = 1): void {
+    checkFinite('n', n);
+    if (n < 0) throw new RangeError(`n must be ≥ 0, got ${n}`);
+    this.pending += n;
+    this.total += n;
+  }
+
+  /** Counts `n` more events (default 0), then closes the current interval. */
+  tick(n = 0): void {
+    if (n !== 0) this.mark(n);
+    const instant = (this.pending * 1000) / this.tickIntervalMs;
+    this.pending = 0;
     for (let i = 0; i < 3; i++) {
-      this.rate[i] = Number.isNaN(this.rate[i]) ? instant : instant + this.decay[i] * (this.rate[i] - instant);
+      this.ewmas[i] = this.ticked ? this.ewmas[i] + this.alphas[i] * (instant - this.ewmas[i]) : instant;
     }
+    this.ticked = true;
   }
 
-  rates(): { m1: number; m5: number; m15: number } {
-    return { m1: this.rate[0], m5: this.rate[1], m15: this.rate[2] };
+  /**
+   * Ticks once for every whole interval elapsed up to `nowMs` (the first call only sets the
+   * start), for a caller on an irregular timer.
+   */
+  advance(nowMs: number): void {
+    checkFinite('nowMs', nowMs);
+    if (Number.isNaN(this.nextTick)) {
+      this.nextTick = nowMs + this.tickIntervalMs;
+      return;
+    }
+    let due = Math.floor((nowMs - this.nextTick) / this.tickIntervalMs) + 1;
+    if (due <= 0) return;
+    this.nextTick += due * this.tickIntervalMs;
+    this.tick();
+    due--;
+    // Further intervals had no events: they only decay the rates, done in closed form.
+    if (due > 0) for (let i = 0; i < 3; i++) this.ewmas[i] *= (1 - this.alphas[i]) ** due;
+  }
+
+  /** Events per second, exponentially weighted over about one minute. */
+  get oneMinuteRate(): number {
+    return this.ewmas[0];
+  }
+  /** Events per second over about five minutes. */
+  get fiveMinuteRate(): number {
+    return this.ewmas[1];
+  }
+  /** Events per second over about fifteen minutes. */
+  get fifteenMinuteRate(): number {
+    return this.ewmas[2];
+  }
+  /** The three rates as a new object (for reports). */
+  rates(): MeterRatesSnapshot {
+    return { m1: this.ewmas[0], m5: this.ewmas[1], m15: this.ewmas[2] };
+  }
+  /** Events counted since construction (or reset). */
+  get count(): number {
+    return this.total;
+  }
+
+  reset(): void {
+    this.ewmas.fill(0);
+    this.pending = 0;
+    this.total = 0;
+    this.ticked = false;
+    this.nextTick = Number.NaN;
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
 /**
- * Least-squares line through the last `size` (t, value) points, from running sums. Times are
- * taken relative to the first point so the sums keep their precision.
+ * Least-squares line through the last `window` points (t, y), O(1) per point. Sums are kept
+ * about a reference point (re-centred, and recomputed exactly, once per lap), so epoch-millisecond
+ * times and large values do not cancel catastrophically.
  */
 export class LinearTrend {
+  readonly window: number;
   private readonly ts: Float64Array;
-  private readonly vs: Float64Array;
-  private next = 0;
-  private filled = 0;
-  private t0 = Number.NaN;
-  private st = 0;
-  private sv = 0;
-  private stt = 0;
-  private stv = 0;
+  private readonly ys: Float64Array;
+  private at = 0;
+  private held = 0;
+  private t0 = 0; // reference time
+  private y0 = 0; // reference value
+  private st = 0; // Σ(t − t0)
+  private sy = 0; // Σ(y − y0)
+  private stt = 0; // Σ(t − t0)²
+  private sty = 0; // Σ(t − t0)(y − y0)
+  private syy = 0; // Σ(y − y0)²
+  private lastTime = Number.NaN;
 
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 2) throw new RangeError(`size must be a whole number ≥ 2 (got ${size})`);
-    this.ts = new Float64Array(size);
-    this.vs = new Float64Array(size);
+  constructor(window: number) {
+    checkPositiveInteger('window', window);
+    if (window < 2) throw new RangeError(`window must be ≥ 2 to fit a line, got ${window}`);
+    this.window = window;
+    this.ts = new Float64Array(window);
+    this.ys = new Float64Array(window);
   }
 
-  push(t: number, v: number): void {
-    if (!Number.isFinite(t) || !Number.isFinite(v)) return;
-    if (Number.isNaN(this.t0)) this.t0 = t;
-    const x = t - this.t0;
-    if (this.filled === this.size) {
-      const ox = this.ts[this.next];
-      const ov = this.vs[this.next];
-      this.st -= ox;
-      this.sv -= ov;
-      this.stt -= ox * ox;
-      this.stv -= ox * ov;
-    } else this.filled++;
-    this.ts[this.next] = x;
-    this.vs[this.next] = v;
-    this.st += x;
-    this.sv += v;
-    this.stt += x * x;
-    this.stv += x * v;
-    this.next = (this.next + 1) % this.size;
+  /** Adds the point (timeMs, value). */
+  push(timeMs: number, value: number): void {
+    checkFinite('timeMs', timeMs);
+    checkFinite('value', value);
+    if (this.held === 0) {
+      this.t0 = timeMs;
+      this.y0 = value;
+    }
+    if (this.held === this.window) this.accumulate(this.ts[this.at], this.ys[this.at], -1);
+    else this.held++;
+    this.ts[this.at] = timeMs;
+    this.ys[this.at] = value;
+    this.accumulate(timeMs, value, 1);
+    this.lastTime = timeMs;
+    this.at++;
+    if (this.at === this.window) {
+      this.at = 0;
+      this.recentre();
+    }
   }
 
+  /** Points in the window. */
   get count(): number {
-    return this.filled;
+    return this.held;
   }
 
-  /** Units of value per ms; NaN with fewer than two distinct times. */
+  /** Slope in value units per millisecond (NaN with fewer than 2 distinct times). */
   get slope(): number {
-    const n = this.filled;
-    const d = n * this.stt - this.st * this.st;
-    if (n < 2 || !(Math.abs(d) > 1e-12 * Math.max(1, n * this.stt))) return Number.NaN;
-    return (n * this.stv - this.st * this.sv) / d;
+    return this.slopePerMs();
   }
 
-  /** The fitted line's value at time t. */
-  at(t: number): number {
-    const n = this.filled;
-    const b = this.slope;
-    if (Number.isNaN(b)) return n ? this.sv / n : Number.NaN;
-    const a = (this.sv - b * this.st) / n;
-    return a + b * (t - this.t0);
+  /** Fitted value at `timeMs` (by default the latest time). */
+  valueAt(timeMs: number = this.lastTime): number {
+    const n = this.held;
+    const b = this.slopePerMs();
+    if (Number.isNaN(b)) return n > 0 ? this.y0 + this.sy / n : Number.NaN;
+    return this.y0 + this.sy / n + b * (timeMs - (this.t0 + this.st / n));
+  }
+
+  /** Fitted value `horizonMs` after the latest point. */
+  forecast(horizonMs: number): number {
+    return this.valueAt(this.lastTime + horizonMs);
+  }
+
+  /** Coefficient of determination r² of the fit, in [0, 1] (NaN if undefined). */
+  get rSquared(): number {
+    const n = this.held;
+    const vt = this.stt - (this.st * this.st) / n;
+    const vy = this.syy - (this.sy * this.sy) / n;
+    const c = this.sty - (this.st * this.sy) / n;
+    if (!(vt > 0) || !(vy > 0)) return Number.NaN;
+    return Math.min(1, (c * c) / (vt * vy));
+  }
+
+  /**
+   * Milliseconds from the latest point until the fitted line reaches `level`: 0 if already
+   * there, Infinity if the line is flat or moving away, NaN without a line.
+   */
+  timeToReach(level: number): number {
+    checkFinite('level', level);
+    return timeUntil(level - this.valueAt(), this.slopePerMs());
+  }
+
+  reset(): void {
+    this.at = 0;
+    this.held = 0;
+    this.st = this.sy = this.stt = this.sty = this.syy = 0;
+    this.lastTime = Number.NaN;
+  }
+
+  private slopePerMs(): number {
+    const n = this.held;
+    if (n < 2) return Number.NaN;
+    const vt = this.stt - (this.st * this.st) / n;
+    // Times all equal (to rounding): no slope.
+    if (!(vt > 1e-12 * (this.stt + 1e-300))) return Number.NaN;
+    return (this.sty - (this.st * this.sy) / n) / vt;
+  }
+
+  private accumulate(t: number, y: number, sign: 1 | -1): void {
+    const dt = t - this.t0;
+    const dy = y - this.y0;
+    this.st += sign * dt;
+    this.sy += sign * dy;
+    this.stt += sign * dt * dt;
+    this.sty += sign * dt * dy;
+    this.syy += sign * dy * dy;
+  }
+
+  /** Moves the reference to the window's means and recomputes the sums exactly. */
+  private recentre(): void {
+    const n = this.held;
+    this.t0 += this.st / n;
+    this.y0 += this.sy / n;
+    this.st = this.sy = this.stt = this.sty = this.syy = 0;
+    for (let i = 0; i < n; i++) this.accumulate(this.ts[i], this.ys[i], 1);
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+export interface HoltOptions {
+  /** Level smoothing per point, in (0, 1]. Give with `beta`, instead of the half-lives. */
+  alpha?: number;
+  /** Trend smoothing per point, in (0, 1]. */
+  beta?: number;
+  /** Half-life of the level's memory in ms (used when alpha/beta are not given). Default 60 000. */
+  levelHalfLifeMs?: number;
+  /** Half-life of the trend's memory in ms. Default 300 000. */
+  trendHalfLifeMs?: number;
+}
+
 /**
- * Holt's linear (double exponential) smoothing: a level and a trend per ms, for short forecasts
- * and "reaches X in ~N min". Smoothing constants by half-life in time, so tick spacing does not
- * change the meaning.
+ * Holt's linear (double exponential) smoothing: a level and a trend, each exponentially smoothed.
+ * The trend is per millisecond of the actual time between points, so forecasts are in time, not
+ * in points. Smoothing is by half-lives in time (default: level 1 min, trend 5 min, whatever the
+ * tick), or by fixed weights per point (`alpha`, `beta`).
  */
 export class HoltForecaster {
-  private levelV = Number.NaN;
-  private trendV = 0;
-  private lastT = Number.NaN;
-  private readonly levelHalfLifeMs: number;
-  private readonly trendHalfLifeMs: number;
+  readonly alpha: number;
+  readonly beta: number;
+  readonly levelHalfLifeMs: number;
+  readonly trendHalfLifeMs: number;
+  private level = Number.NaN;
+  private trend = Number.NaN; // per ms
+  private lastTime = Number.NaN;
+  private seen = 0;
 
-  constructor(options: { levelHalfLifeMs?: number; trendHalfLifeMs?: number } = {}) {
-    this.levelHalfLifeMs = positive('levelHalfLifeMs', options.levelHalfLifeMs ?? 30_000);
-    this.trendHalfLifeMs = positive('trendHalfLifeMs', options.trendHalfLifeMs ?? 120_000);
-  }
-
-  update(x: number, t: number): void {
-    if (!Number.isFinite(x) || !Number.isFinite(t)) return;
-    if (Number.isNaN(this.levelV)) {
-      this.levelV = x;
-      this.lastT = t;
-      return;
+  constructor(options: HoltOptions = {}) {
+    const { alpha, beta } = options;
+    const perPoint = alpha !== undefined || beta !== undefined;
+    if (perPoint) {
+      if (!(typeof alpha === 'number' && alpha > 0 && alpha <= 1)) {
+        throw new RangeError(`alpha must be in (0, 1], got ${String(alpha)}`);
+      }
+      if (!(typeof beta === 'number' && beta > 0 && beta <= 1)) {
+        throw new RangeError(`beta must be in (0, 1], got ${String(beta)}`);
+      }
+      if (options.levelHalfLifeMs !== undefined || options.trendHalfLifeMs !== undefined) {
+        throw new TypeError('give either alpha and beta, or levelHalfLifeMs/trendHalfLifeMs, not both');
+      }
     }
-    const dt = t - this.lastT;
-    if (!(dt > 0)) {
-      this.levelV = x;
-      return;
+    const levelHalfLifeMs = options.levelHalfLifeMs ?? 60_000;
+    const trendHalfLifeMs = options.trendHalfLifeMs ?? 300_000;
+    checkPositive('levelHalfLifeMs', levelHalfLifeMs);
+    checkPositive('trendHalfLifeMs', trendHalfLifeMs);
+    this.alpha = perPoint ? (alpha as number) : Number.NaN;
+    this.beta = perPoint ? (beta as number) : Number.NaN;
+    this.levelHalfLifeMs = perPoint ? Number.NaN : levelHalfLifeMs;
+    this.trendHalfLifeMs = perPoint ? Number.NaN : trendHalfLifeMs;
+  }
+
+  /** Adds the value observed at `timeMs` (times must increase). */
+  update(value: number, timeMs: number): void {
+    checkFinite('timeMs', timeMs);
+    checkFinite('value', value);
+    if (this.seen === 0) {
+      this.level = value;
+      this.trend = 0;
+    } else {
+      const dt = timeMs - this.lastTime;
+      if (!(dt > 0)) throw new RangeError(`timeMs must increase (${timeMs} after ${this.lastTime})`);
+      if (this.seen === 1) {
+        // Second point: start from the line through the first two.
+        this.trend = (value - this.level) / dt;
+        this.level = value;
+      } else {
+        const perPoint = !Number.isNaN(this.alpha);
+        const a = perPoint ? this.alpha : 1 - 2 ** (-dt / this.levelHalfLifeMs);
+        const b = perPoint ? this.beta : 1 - 2 ** (-dt / this.trendHalfLifeMs);
+        const previous = this.level;
+        this.level = a * value + (1 - a) * (previous + this.trend * dt);
+        this.trend = b * ((this.level - previous) / dt) + (1 - b) * this.trend;
+      }
     }
-    const a = 1 - 2 ** (-dt / this.levelHalfLifeMs);
-    const b = 1 - 2 ** (-dt / this.trendHalfLifeMs);
-    const predicted = this.levelV + this.trendV * dt;
-    const level = predicted + a * (x - predicted);
-    this.trendV += b * ((level - this.levelV) / dt - this.trendV);
-    this.levelV = level;
-    this.lastT = t;
+    this.lastTime = timeMs;
+    this.seen++;
   }
 
-  get level(): number {
-    return this.levelV;
+  /** Smoothed level at the latest point (NaN before any). */
+  get value(): number {
+    return this.level;
   }
 
-  /** Units per ms. */
-  get trend(): number {
-    return this.trendV;
+  /** Trend in value units per millisecond (NaN before two points). */
+  get slope(): number {
+    return this.seen < 2 ? Number.NaN : this.trend;
   }
 
+  /** Expected value `horizonMs` after the latest point. */
   forecast(horizonMs: number): number {
-    return this.levelV + this.trendV * horizonMs;
+    checkFinite('horizonMs', horizonMs);
+    if (this.seen === 0) return Number.NaN;
+    return this.level + (this.seen < 2 ? 0 : this.trend * horizonMs);
   }
 
-  /** ms from the last point until the forecast reaches `target`; Infinity if it is not heading there. */
-  timeToReach(target: number): number {
-    if (Number.isNaN(this.levelV)) return Number.POSITIVE_INFINITY;
-    const gap = target - this.levelV;
-    if (gap === 0) return 0;
-    if (this.trendV === 0 || Math.sign(gap) !== Math.sign(this.trendV)) return Number.POSITIVE_INFINITY;
-    return gap / this.trendV;
+  /**
+   * Milliseconds from the latest point until the forecast reaches `level`: 0 if already there,
+   * Infinity if the trend is flat or moving away, NaN before two points.
+   */
+  timeToReach(level: number): number {
+    checkFinite('level', level);
+    if (this.seen < 2) return Number.NaN;
+    return timeUntil(level - this.level, this.trend);
   }
+
+  reset(): void {
+    this.level = Number.NaN;
+    this.trend = Number.NaN;
+    this.lastTime = Number.NaN;
+    this.seen = 0;
+  }
+}
+
+/** Time for a line with slope `perMs` to cover `gap`; 0, Infinity or NaN at the edges. */
+function timeUntil(gap: number, perMs: number): number {
+  if (Number.isNaN(gap) || Number.isNaN(perMs)) return Number.NaN;
+  if (gap === 0) return 0;
+  if (perMs === 0 || Math.sign(gap) !== Math.sign(perMs)) return Number.POSITIVE_INFINITY;
+  return gap / perMs;
 }

@@ -1,14 +1,10 @@
 // The live dashboard: its HTTP surface, then the page in a real Chromium, over a synthetic source
 // that ticks on a timer (one simulated second per tick) and keeps tick/minute/hour history.
 
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, get, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -23,10 +19,10 @@ import {
   type Resolution,
   type SeriesRow,
 } from '../src/dashboard.js';
+import { launchChromium } from './fixtures/browser.js';
 
 const HOSTILE_LABEL = '<img src=x onerror=alert(1)>';
 const HOSTILE_ERROR = '<b>boom</b><script>alert(2)</script>';
-const CHROMIUM = '/usr/bin/chromium';
 const MB = 1024 * 1024;
 const T0 = Date.UTC(2025, 5, 2, 14, 30, 0);
 
@@ -482,7 +478,6 @@ test('options are validated with messages that say what to change', () => {
 // ---------------------------------------------------------------------------------------------
 // The page in Chromium
 
-const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = { timeout: 15_000 };
 
 /** Pixels of each chart's canvas drawn in that chart's first series colour (the data line). */
@@ -525,25 +520,10 @@ function points(page: Page, chart: string): Promise<number> {
 }
 
 test('in Chromium: charts draw, SSE updates them, hostile text stays text, ranges switch', async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium`);
-  const tmpRoot = await mkdtemp(join(tmpdir(), 'streamgauge-dashboard-'));
-  const savedTmp = process.env.TMPDIR;
-  let context: BrowserContext | undefined;
-  try {
-    // Playwright and Chromium put their scratch folders under TMPDIR: keep them in ours.
-    process.env.TMPDIR = tmpRoot;
-    await withServer({ retryMs: 300 }, async ({ base, requests, eventSockets }) => {
-     try {
-      context = await chromium.launchPersistentContext(join(tmpRoot, 'profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: BROWSER_ARGS,
-        env: { ...process.env, TMPDIR: tmpRoot },
-        viewport: { width: 1440, height: 900 },
-        timeout: 30_000,
-      });
-      context.setDefaultTimeout(15_000);
-      const page = context.pages()[0] ?? (await context.newPage());
+  await withServer({ retryMs: 300 }, async ({ base, requests, eventSockets }) => {
+    const browser = await launchChromium();
+    try {
+      const page = browser.page;
       const dialogs: string[] = [];
       const problems: string[] = [];
       page.on('dialog', (d) => {
@@ -621,22 +601,15 @@ test('in Chromium: charts draw, SSE updates them, hostile text stays text, range
       const unexpected = problems.filter((p) => !/events|ERR_|EventSource|willReadFrequently/i.test(p));
       assert.equal(unexpected, [], 'no page errors, no CSP violations');
 
-      const shot = fileURLToPath(new URL('../docs/dashboard.png', import.meta.url));
-      await mkdir(join(shot, '..'), { recursive: true });
+      // The README's screenshot comes from the real monitor (dashboard-monitor.test.ts); this one
+      // only proves the synthetic page renders to an image.
       await page.mouse.move(0, 0);
-      await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 });
-     } finally {
+      await page.screenshot({ path: join(browser.tmpRoot, 'dashboard.png'), fullPage: true, timeout: 15_000 });
+    } finally {
       // The browser goes before the server, so it does not spend its last moments reconnecting.
-      await context?.close().catch(() => {});
-      context = undefined;
-     }
-    }, 250);
-  } finally {
-    await context?.close().catch(() => {});
-    if (savedTmp === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = savedTmp;
-    await rm(tmpRoot, { recursive: true, force: true });
-  }
+      await browser.close();
+    }
+  }, 250);
 });
 
 test.run();

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Polls `probe` until it returns a value, for at most `ms`. */
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('npm start: the demo serves /metrics under load and exits cleanly on SIGINT with a summary', async () => {
+  const child = spawn(process.execPath, ['demo/demo.js', '--port', '0', '--threads', '1', '--incident', '0'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await until('the metrics URL', 30_000, () => /Prometheus metrics\s+(http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(out)?.[1]);
+    // Both sides of the load show up: the server interceptor's series and the client's, recorded in worker threads.
+    const body = await until('requests from both sides', 30_000, async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const server = /streamgauge_requests_total\{grpc_method="\/demo\.Echo\/Chat"\} (\d+)/.exec(text);
+      const client = /streamgauge_requests_total\{grpc_method="\/demo\.Echo\/Chat",side="client"\} (\d+)/.exec(text);
+      return server && client && Number(server[1]) > 0 && Number(client[1]) > 0 ? text : undefined;
+    });
+    assert.match(body, /streamgauge_request_duration_seconds_bucket\{/);
+    assert.match(body, /streamgauge_cache_hits_total/);
+    const page = await fetch(`${url}/`);
+    assert.is(page.status, 200, 'the dashboard is served');
+    child.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+    assert.is(code, 0, `exit code (stderr: ${err.slice(-500)})`);
+    assert.match(out, /summary/);
+    assert.match(out, /throughput\s+[\d.,]+ rps/);
+    assert.match(out, /overall score \d/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test.run();

@@ -1,0 +1,167 @@
+// piscina pools tracked against a known load: utilisation within 5 % of the truth computed from
+// the work the tasks did (measured inside the worker), queue depth, wait and run times,
+// needsDrain/drain as backpressure, and tasks recording into the same monitor through attach().
+import { Piscina } from 'piscina';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { StreamPerformanceMonitor } from '../src/index.js';
+import { trackPool } from '../src/pool.js';
+import type { Labels } from '../src/types.js';
+
+const WORKER = new URL('./fixtures/pool-worker.ts', import.meta.url).href;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
+  const key = JSON.stringify(Object.entries(labels).sort());
+  const found = monitor.seriesList().find((s) => JSON.stringify(Object.entries(s.labels).sort()) === key);
+  if (!found) throw new Error(`no series ${key}`);
+  return found.index;
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function onePool(extra: Record<string, unknown> = {}): Piscina {
+  return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: 1, idleTimeout: 60_000, ...extra });
+}
+
+test('utilisation of a 1-thread pool at a ~50 % duty cycle (200 ms busy, ~200 ms idle) is within 5 % of the truth; tasks record through attach()', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  // The monitor's handle goes to the workers once, in workerData.
+  const pool = onePool({ workerData: { handle: monitor.handle() } });
+  try {
+    await within(pool.run({ busyMs: 1, labels: { job: 'warm-up' } }), 30_000, 'worker start'); // the worker is up before tracking
+    const tracker = trackPool(monitor, pool, { name: 'busy', autoStart: false });
+    const first = tracker.stats();
+    const TASKS = 8;
+    const BUSY = 200;
+    let truthBusyMs = 0;
+    for (let k = 0; k < TASKS; k++) {
+      // The truth: the time each task really spent busy, measured on the worker's clock.
+      truthBusyMs += await within(pool.run({ busyMs: BUSY, labels: { job: 'busy-wait' } }), 30_000, `task ${k}`);
+      await sleep(BUSY); // idle: the pool has nothing to do
+    }
+    // Both samples fall while the pool is idle, so the window holds exactly these tasks.
+    const last = tracker.sample();
+    const truth = truthBusyMs / (last.t - first.t);
+    const relErr = Math.abs(last.utilization - truth) / truth;
+    assert.ok(relErr <= 0.05, `measured ${last.utilization.toFixed(4)} vs truth ${truth.toFixed(4)} (${(relErr * 100).toFixed(2)} %)`);
+    assert.ok(Math.abs(last.utilizationSinceStart - truth) / truth <= 0.05);
+    assert.is(last.mode, 'task-timing');
+    assert.is(last.completed, TASKS);
+    assert.is(last.threads, 1);
+    assert.is(last.running, 0);
+
+    const main = monitor.totals(seriesIndex(monitor, { pool: 'busy' }));
+    assert.is(main.workerUtilization, last.utilization, 'the gauge holds the last sample');
+    assert.is(main.queueDepth, 0);
+    const run = monitor.totals(seriesIndex(monitor, { pool: 'busy', stage: 'run' }));
+    assert.is(run.requests, TASKS, 'one run time per completed task');
+    assert.ok(run.latencyMinMs >= BUSY * 0.99, 'run time covers the busy time');
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'busy', stage: 'wait' })).requests, TASKS);
+    // Recorded inside the worker, read here: the same memory.
+    const worker = monitor.totals(seriesIndex(monitor, { job: 'busy-wait' }));
+    assert.is(worker.requests, TASKS);
+    assert.ok(Math.abs(worker.latencySumMs - truthBusyMs) < 1e-3 * TASKS, 'every busy millisecond arrived');
+    tracker.stop();
+  } finally {
+    await pool.destroy();
+    monitor.close();
+  }
+});
+
+test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait times, a task in flight counts as it runs', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const pool = onePool();
+  try {
+    await within(pool.run({ busyMs: 1 }), 30_000, 'worker start');
+    const tracker = trackPool(monitor, pool, { name: 'sat', autoStart: false });
+    // The truth for backpressure, counted beside the tracker.
+    let episodes = 0;
+    let saturated = false;
+    pool.on('needsDrain', () => {
+      if (!saturated) episodes++;
+      saturated = true;
+    });
+    pool.on('drain', () => {
+      saturated = false;
+    });
+
+    // One long task: sampled while it runs, it already counts as busy though not completed.
+    const long = pool.run({ busyMs: 400 });
+    await sleep(100);
+    const mid = tracker.sample();
+    assert.is(mid.completed, 0, 'not finished at the sample');
+    assert.is(mid.running, 1);
+    assert.ok(mid.busyMs > 0 && mid.utilization > 0, 'in-flight work counted');
+    await within(long, 30_000, 'long task');
+
+    const handle = monitor.handle(); // this time in the task arguments
+    const burst = Array.from({ length: 5 }, () => pool.run({ busyMs: 30, handle, labels: { job: 'burst' } }));
+    await sleep(5);
+    const queued = tracker.sample();
+    assert.ok(queued.queueSize >= 1 && queued.queueSize <= 4, `tasks queued (${queued.queueSize})`);
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' })).queueDepth, queued.queueSize);
+    await within(Promise.all(burst), 30_000, 'burst');
+    await sleep(20); // drain is emitted on a microtask after the last completion
+    const after = tracker.stop();
+    assert.ok(episodes >= 1, 'the pool asked for drain');
+    const main = monitor.totals(seriesIndex(monitor, { pool: 'sat' }));
+    assert.is(main.backpressure, episodes, 'one event per needsDrain→drain episode');
+    assert.is(after.backpressureEvents, episodes);
+    assert.ok(main.backpressureWaitSumMs > 0);
+    const wait = monitor.totals(seriesIndex(monitor, { pool: 'sat', stage: 'wait' }));
+    assert.is(wait.requests, 6);
+    assert.ok(wait.latencyMaxMs >= 4 * 30 * 0.9, 'the last of the burst waited for the four before it');
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat', stage: 'run' })).requests, 6);
+    assert.is(after.completed, 6);
+    assert.is(monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests, 5, 'recorded in the worker from a task-argument handle');
+  } finally {
+    await pool.destroy();
+    monitor.close();
+  }
+});
+
+test('stop() restores the pool; without recordTiming the tracker samples busy threads instead', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const pool = onePool();
+  const plain = onePool({ recordTiming: false });
+  try {
+    const timing = (pool.histogram as unknown as { histogram: object }).histogram;
+    const listeners = pool.listenerCount('drain');
+    const tracker = trackPool(monitor, pool, { name: 'p', sampleIntervalMs: 50 });
+    assert.ok(Object.hasOwn(timing, 'recordRunTime'), 'hooked');
+    assert.is(pool.listenerCount('drain'), listeners + 1);
+    tracker.stop();
+    assert.not.ok(Object.hasOwn(timing, 'recordRunTime'), 'unhooked');
+    assert.not.ok(Object.hasOwn(timing, 'recordWaitTime'));
+    assert.is(pool.listenerCount('drain'), listeners);
+    assert.is(tracker.stop(), tracker.stats(), 'idempotent');
+
+    const t2 = trackPool(monitor, plain, { name: 'plain', autoStart: false });
+    const task = plain.run({ busyMs: 300 });
+    await sleep(150);
+    const s = t2.sample();
+    assert.is(s.mode, 'idle-sampling');
+    assert.is(s.running, 1);
+    assert.is(s.utilization, 1);
+    await within(task, 30_000, 'task');
+    t2.stop();
+
+    assert.throws(() => trackPool(monitor, pool, { name: '' }), /name/);
+    assert.throws(() => trackPool(monitor, pool, { name: 'x', sampleIntervalMs: 1 }), /sampleIntervalMs/);
+    assert.throws(() => trackPool(monitor, pool, { name: 'x', labels: { pool: 'y' } }), /must not set "pool"/);
+    assert.throws(() => trackPool(monitor, {} as Piscina, { name: 'x' }), /piscina/);
+  } finally {
+    await pool.destroy();
+    await plain.destroy();
+    monitor.close();
+  }
+});
+
+test.run();

@@ -1,0 +1,583 @@
+// The tick: sliding windows, rates, peaks, errors, per-series windows, records from other threads,
+// system metrics, the stated footprint, and a simulated 24-hour run (clock option, hand-driven ticks)
+// whose history and rollups are checked against the values actually recorded.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BOUND = relativeErrorBound(7) * (1 + 1e-9);
+const T0 = Date.UTC(2025, 0, 1); // a day boundary: minute, hour and day periods start here
+const CHILD_ENV = 'STREAMGAUGE_TICK_TEST_CHILD';
+
+// ---- helpers -------------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so every run records the same values. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Lognormal latencies in ms (median ~5 ms, long tail), rounded to f32 so they can be kept compactly and exactly. */
+function lognormal(rand: () => number, median = 5, sigma = 0.9): () => number {
+  return () => {
+    const u = 1 - rand();
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+    return Math.fround(median * Math.exp(sigma * z));
+  };
+}
+
+/** The exact q-quantile (nearest rank, as the histogram defines it) of sorted values. */
+function exactQuantile(sorted: ArrayLike<number>, q: number): number {
+  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
+}
+
+function near(got: number, exact: number, what: string): void {
+  const err = Math.abs(got - exact) / exact;
+  assert.ok(err <= BOUND, `${what}: got ${got}, exact ${exact}, relative error ${err} over the bound ${BOUND}`);
+}
+
+function clockAt(t: number) {
+  const clock = { t, now: () => clock.t };
+  return clock;
+}
+
+function monitor(clock: { now(): number }, extra: Record<string, unknown> = {}): StreamPerformanceMonitor {
+  return new StreamPerformanceMonitor({ clock, autoStart: false, logger: false, ...extra } as ConstructorParameters<typeof StreamPerformanceMonitor>[0]);
+}
+
+// ---- the sliding window --------------------------------------------------------------------
+
+test('window percentiles are the exact quantiles of the values in the window, and the window slides past older values', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock); // throughputWindow 10 s, collectionInterval 1 s
+  const next = lognormal(rng(1));
+  const perTick: number[][] = [];
+  for (let i = 0; i < 25; i++) {
+    // The first 10 seconds are far slower: if they leaked into the window, every percentile would show it.
+    const vals = Array.from({ length: 200 + i * 10 }, () => (i < 10 ? 2000 + next() : next()));
+    for (const v of vals) m.recordLatency(v);
+    perTick.push(vals);
+    clock.t += 1000;
+    m.tick();
+  }
+  // Records after the last tick are in the window at the next read, with no tick.
+  const late = Array.from({ length: 300 }, next);
+  for (const v of late) m.recordLatency(v);
+  clock.t += 400;
+  const inWindow = [...perTick.slice(-10).flat(), ...late].sort((a, b) => a - b);
+  const w = m.windowFigures();
+  assert.is(w.requests, inWindow.length);
+  near(w.p50, exactQuantile(inWindow, 0.5), 'p50');
+  near(w.p95, exactQuantile(inWindow, 0.95), 'p95');
+  near(w.p99, exactQuantile(inWindow, 0.99), 'p99');
+  near(w.p999, exactQuantile(inWindow, 0.999), 'p99.9');
+  assert.ok(w.p999 < 2000, 'the slow first seconds have left the window');
+  // rate = count / elapsed: from the oldest snapshot (10 ticks back) to now
+  assert.is(w.seconds, 10.4);
+  assert.ok(Math.abs(w.rps - inWindow.length / 10.4) < 1e-9);
+  const mean = inWindow.reduce((a, b) => a + b, 0) / inWindow.length;
+  assert.ok(Math.abs(w.meanLatencyMs - mean) / mean < 1e-6, `mean ${w.meanLatencyMs} vs ${mean}`);
+  // the same through getCurrentMetrics
+  const cur = m.getCurrentMetrics();
+  assert.is(cur.latencyP99Ms, w.p99);
+  assert.is(cur.currentRps, w.rps);
+  // since start covers everything
+  const all = [...perTick.flat(), ...late].sort((a, b) => a - b);
+  near(cur.latencySinceStart.p99, exactQuantile(all, 0.99), 'p99 since start');
+  near(cur.latencySinceStart.p50, exactQuantile(all, 0.5), 'p50 since start');
+  m.close();
+});
+
+test('before the window has filled, it covers everything since start', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  const next = lognormal(rng(2));
+  const vals: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 500; j++) {
+      const v = next();
+      vals.push(v);
+      m.recordLatency(v);
+    }
+    clock.t += 1000;
+    m.tick();
+  }
+  vals.sort((a, b) => a - b);
+  const w = m.windowFigures();
+  assert.is(w.requests, 1500);
+  assert.is(w.seconds, 3);
+  assert.is(w.rps, 500);
+  near(w.p99, exactQuantile(vals, 0.99), 'p99');
+  m.close();
+});
+
+test('per-tick interval figures: rps = count / interval, peak and average rps', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  const rates = [100, 100, 250, 1000, 50, 50, 10];
+  const points: number[] = [];
+  for (const n of rates) {
+    for (let i = 0; i < n; i++) m.recordLatency(3);
+    clock.t += 1000;
+    points.push(m.tick().interval.rps);
+  }
+  assert.equal(points, rates);
+  const hist = m.getHistory();
+  assert.equal(hist.fields.rps, rates);
+  assert.equal(hist.fields.requests, rates);
+  clock.t += 500;
+  const cur = m.getCurrentMetrics();
+  assert.is(cur.peakRps, 1000);
+  const total = rates.reduce((a, b) => a + b, 0);
+  assert.is(cur.totalRequests, total);
+  assert.ok(Math.abs(cur.avgRps - total / 7.5) < 1e-9, `avgRps ${cur.avgRps}`);
+  // a ticked interval twice as long halves the rate
+  for (let i = 0; i < 400; i++) m.recordLatency(3);
+  clock.t += 1500; // 2 s since the last tick
+  assert.is(m.tick().interval.rps, 200);
+  m.close();
+});
+
+test('error rate and errors by type over the window; older errors leave it', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 90; j++) m.recordLatency(2);
+    for (let j = 0; j < 10; j++) m.recordError('timeout');
+    clock.t += 1000;
+    m.tick();
+  }
+  let w = m.windowFigures();
+  assert.is(w.requests, 500);
+  assert.is(w.errors, 50);
+  assert.is(w.errorRate, 0.1);
+  // 10 clean seconds push the errors out of the window
+  for (let i = 0; i < 10; i++) {
+    for (let j = 0; j < 100; j++) m.recordLatency(2);
+    m.recordError('unavailable', 5); // a failure with a latency counts once, as a request
+    clock.t += 1000;
+    m.tick();
+  }
+  w = m.windowFigures();
+  assert.is(w.requests, 1010);
+  assert.is(w.errors, 10);
+  assert.ok(Math.abs(w.errorRate - 10 / 1010) < 1e-12);
+  assert.equal(m.errorsByType(), { timeout: 50, unavailable: 10 });
+  const cur = m.getCurrentMetrics();
+  assert.is(cur.failedRequests, 60);
+  assert.is(cur.totalRequests, 1510);
+  m.close();
+});
+
+test('cache hit ratio, backpressure, messages and bytes per second over the window', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 30; j++) m.recordCacheHit();
+    for (let j = 0; j < 10; j++) m.recordCacheMiss();
+    m.recordBackpressureEvent(4);
+    m.recordBackpressureEvent();
+    m.recordMessages(50, 5000, 'in');
+    m.recordMessages(25, 1000, 'out');
+    clock.t += 1000;
+    m.tick();
+  }
+  const w = m.windowFigures();
+  assert.is(w.cacheHitRatio, 0.75);
+  assert.is(w.backpressurePerSec, 2);
+  assert.is(w.messagesPerSec, 75);
+  assert.is(w.bytesPerSec, 6000);
+  const p = m.lastTickEvent()!.point;
+  assert.is(p.cacheHitRatio, 0.75);
+  assert.is(p.backpressure, 2);
+  assert.is(p.messagesPerSec, 75);
+  m.close();
+});
+
+test('per-series windows: each series has its own exact window figures', () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  const a = m.series({ grpc_method: 'Chat/Stream' });
+  const b = m.series({ grpc_method: 'Feed/Subscribe' });
+  const na = lognormal(rng(3), 2);
+  const nb = lognormal(rng(4), 40);
+  const va: number[] = [];
+  const vb: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    for (let j = 0; j < 100; j++) {
+      const x = na();
+      a.recordLatency(x);
+      if (i >= 5) va.push(x);
+    }
+    for (let j = 0; j < 30; j++) {
+      const y = nb();
+      b.recordLatency(y);
+      if (i >= 5) vb.push(y);
+    }
+    if (i >= 5) b.recordError('internal');
+    clock.t += 1000;
+    m.tick();
+  }
+  const index = (method: string) => m.seriesList().find((s) => s.labels.grpc_method === method)!.index;
+  const wa = m.windowFigures(index('Chat/Stream'));
+  const wb = m.windowFigures(index('Feed/Subscribe'));
+  va.sort((x, y) => x - y);
+  vb.sort((x, y) => x - y);
+  assert.is(wa.requests, va.length);
+  assert.is(wb.requests, vb.length + 10);
+  assert.is(wb.errors, 10);
+  assert.is(wa.errors, 0);
+  near(wa.p99, exactQuantile(va, 0.99), 'series A p99');
+  near(wb.p99, exactQuantile(vb, 0.99), 'series B p99');
+  near(wa.p50, exactQuantile(va, 0.5), 'series A p50');
+  near(wb.p50, exactQuantile(vb, 0.5), 'series B p50');
+  // all series together
+  const all = [...va, ...vb].sort((x, y) => x - y);
+  const w = m.windowFigures();
+  assert.is(w.requests, wa.requests + wb.requests);
+  near(w.p95, exactQuantile(all, 0.95), 'total p95');
+  m.close();
+});
+
+test('a record made in a worker thread is visible to getCurrentMetrics() at once and in the window at the next read', async () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  for (let i = 0; i < 3; i++) {
+    m.recordLatency(1);
+    clock.t += 1000;
+    m.tick();
+  }
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     import(workerData.tsx).then(({ register }) => { register(); return import(workerData.src); }).then(({ attach }) => {
+       const r = attach(workerData.handle);
+       parentPort.on('message', (n) => {
+         for (let i = 0; i < n; i++) r.recordLatency(250);
+         r.recordError('worker-failure');
+         parentPort.postMessage('recorded');
+       });
+       parentPort.postMessage('ready');
+     });`,
+    {
+      eval: true,
+      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/index.ts')).href, handle: m.handle() },
+    },
+  );
+  const said = (what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: unknown) => {
+        if (msg === what) {
+          worker.off('message', onMessage);
+          resolve();
+        }
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+    });
+  try {
+    await said('ready');
+    const before = m.getCurrentMetrics();
+    const recorded = said('recorded');
+    worker.postMessage(1000);
+    await recorded;
+    // No tick in between: totals are read from shared memory, windows are computed at read time.
+    const after = m.getCurrentMetrics();
+    assert.is(after.totalRequests - before.totalRequests, 1001);
+    assert.is(after.failedRequests - before.failedRequests, 1);
+    assert.is(after.latencyMaxMs, 250);
+    const w = m.windowFigures();
+    assert.is(w.requests, 1004);
+    assert.is(w.errors, 1);
+    near(w.p99, 250, 'window p99 after the worker records');
+    assert.equal(m.errorsByType(), { 'worker-failure': 1 });
+  } finally {
+    await worker.terminate();
+    m.close();
+  }
+});
+
+// ---- system metrics and footprint ----------------------------------------------------------
+
+test('system metrics appear in tick points without any user call: rss, heap, cpu, event-loop delay', async () => {
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  clock.t += 1000;
+  m.tick(); // starts the interval the next tick measures
+  // Block the event loop (the delay sampler ticks every 10 ms): the next sample must see it.
+  await new Promise<void>((resolve) => {
+    setTimeout(() => {
+      const until = performance.now() + 80;
+      let x = 0;
+      while (performance.now() < until) x += Math.sqrt(x + 1);
+      resolve();
+    }, 20);
+  });
+  await new Promise((r) => setTimeout(r, 30));
+  clock.t += 1000;
+  const { system, point } = m.tick();
+  const mem = process.memoryUsage();
+  assert.ok(system.rssBytes > 10 * 2 ** 20 && system.rssBytes <= mem.rss * 2, `rss ${system.rssBytes}`);
+  assert.ok(system.heapUsedBytes > 2 ** 20, `heap ${system.heapUsedBytes}`);
+  assert.ok(system.heapTotalBytes >= system.heapUsedBytes);
+  assert.ok(system.cpuPercent > 0 && Number.isFinite(system.cpuPercent), `cpu ${system.cpuPercent}`);
+  assert.ok(system.eventLoopDelayMaxMs > 30, `event-loop delay max ${system.eventLoopDelayMaxMs} ms after an 80 ms block`);
+  assert.ok(system.eventLoopDelayP99Ms > 30, `event-loop delay p99 ${system.eventLoopDelayP99Ms}`);
+  assert.ok(system.eventLoopUtilization > 0 && system.eventLoopUtilization <= 1);
+  assert.ok(system.activeHandles >= 0);
+  // in the tick's point, and in the history (f32 columns)
+  assert.is(point.memoryBytes, system.rssBytes);
+  assert.is(point.heapBytes, system.heapUsedBytes);
+  assert.is(point.cpuPercent, system.cpuPercent);
+  assert.is(point.eventLoopDelayMs, system.eventLoopDelayP99Ms);
+  const h = m.getHistory();
+  assert.is(h.fields.memoryBytes.at(-1), Math.fround(system.rssBytes));
+  assert.is(h.fields.heapBytes.at(-1), Math.fround(system.heapUsedBytes));
+  assert.is(h.fields.cpuPercent.at(-1), Math.fround(system.cpuPercent));
+  assert.is(h.fields.eventLoopDelayMs.at(-1), Math.fround(system.eventLoopDelayP99Ms));
+  // A caller's own memory figure replaces rss
+  m.updateMemoryUsage(48 * 2 ** 20);
+  clock.t += 1000;
+  assert.is(m.tick().point.memoryBytes, 48 * 2 ** 20);
+  m.close();
+});
+
+test('memoryFootprint() states the shared memory, and the default configuration fits in it', () => {
+  const m = monitor(clockAt(T0));
+  const fp = m.memoryFootprint();
+  const buffer = m.handle().memory.buffer;
+  assert.is(buffer.byteLength, fp.sharedBytes, 'the memory is exactly the stated size');
+  assert.ok(m.layout.bytes <= fp.sharedBytes, 'the layout fits');
+  const parts = Object.values(fp.parts).reduce((a, b) => a + b, 0);
+  assert.ok(parts <= fp.sharedBytes, `parts ${parts} within ${fp.sharedBytes}`);
+  // 24 h of 1 s points, 20 fields each, is most of it
+  assert.is(fp.parts.history, 86_400 * (8 + 4 * 20));
+  assert.ok(fp.sharedBytes < 16 * 2 ** 20, `default footprint ${fp.sharedBytes} bytes`);
+  m.close();
+});
+
+// ---- 24 hours ------------------------------------------------------------------------------
+
+interface RollupCheck {
+  end: number;
+  requests: number;
+  errors: number;
+  expectedRequests: number;
+  expectedErrors: number;
+  /** Sum over the tick points the period covers (null where the tick ring no longer holds them all). */
+  tickRequests: number | null;
+  tickErrors: number | null;
+  p50: number;
+  p99: number;
+  exactP50: number;
+  exactP99: number;
+  meanLatency: number;
+  exactMean: number;
+}
+
+interface DayRun {
+  elapsedMs: number;
+  records: number;
+  heapAfterHour1: number;
+  heapAfterRun: number;
+  tick: { length: number; capacity: number; first: number; last: number; evenlySpaced: boolean; matchesRecorded: boolean };
+  minutes: RollupCheck[];
+  hours: RollupCheck[];
+  days: RollupCheck[];
+}
+
+const DAY_TICKS = 86_400;
+const EXTRA_TICKS = 60; // one more minute: the first minute drops out of the tick ring, the day closes
+
+/** Runs 24 h + 1 min of 1 s ticks on a simulated clock, recording every tick, then checks history against what was recorded. */
+function simulateDay(): DayRun {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const clock = clockAt(T0);
+  const m = monitor(clock);
+  const ticks = DAY_TICKS + EXTRA_TICKS;
+  // What each tick records, decided up front so the values can be kept in one preallocated array.
+  const rand = rng(24);
+  const counts = new Uint16Array(ticks + 1);
+  const errors = new Uint8Array(ticks + 1);
+  const offset = new Float64Array(ticks + 2);
+  for (let i = 1; i <= ticks; i++) {
+    counts[i] = 100 + Math.round(75 * (1 + Math.sin((2 * Math.PI * i) / DAY_TICKS))) + Math.floor(rand() * 50);
+    errors[i] = rand() < 0.3 ? 1 + Math.floor(rand() * 3) : 0;
+    offset[i + 1] = offset[i] + counts[i];
+  }
+  const values = new Float32Array(offset[ticks + 1]);
+  const next = lognormal(rng(7));
+  let heapAfterHour1 = 0;
+  const started = performance.now();
+  for (let i = 1; i <= ticks; i++) {
+    let at = offset[i];
+    for (let j = 0; j < counts[i]; j++) {
+      const v = next();
+      values[at++] = v;
+      m.recordLatency(v);
+    }
+    for (let j = 0; j < errors[i]; j++) m.recordError('timeout');
+    clock.t = T0 + i * 1000;
+    m.tick();
+    if (i === 3600) {
+      gc();
+      gc();
+      heapAfterHour1 = process.memoryUsage().heapUsed;
+    }
+  }
+  const elapsedMs = performance.now() - started;
+  gc();
+  gc();
+  const heapAfterRun = process.memoryUsage().heapUsed;
+
+  // The tick ring: exactly the retention period, oldest dropped.
+  const th = m.getHistory();
+  const firstTick = ticks - th.t.length + 1;
+  let evenlySpaced = true;
+  let matchesRecorded = true;
+  for (let k = 0; k < th.t.length; k++) {
+    const i = firstTick + k;
+    if (th.t[k] !== T0 + i * 1000) evenlySpaced = false;
+    if (th.fields.requests[k] !== counts[i] + errors[i] || th.fields.errors[k] !== errors[i]) matchesRecorded = false;
+  }
+  const tickIndex = (t: number) => (t - T0) / 1000; // tick i is stamped T0 + i s
+  const check = (resolution: 'minute' | 'hour' | 'day'): RollupCheck[] => {
+    const h = m.getHistory({ resolution });
+    const periodTicks = { minute: 60, hour: 3600, day: 86_400 }[resolution];
+    return h.t.map((end, k) => {
+      const last = tickIndex(end);
+      const first = last - periodTicks + 1; // the period (end - P, end] holds ticks first..last
+      let expectedRequests = 0;
+      let expectedErrors = 0;
+      for (let i = first; i <= last; i++) {
+        expectedRequests += counts[i] + errors[i];
+        expectedErrors += errors[i];
+      }
+      let tickRequests: number | null = null;
+      let tickErrors: number | null = null;
+      if (first >= firstTick) {
+        let rq = 0;
+        let er = 0;
+        for (let i = first; i <= last; i++) {
+          rq += th.fields.requests[i - firstTick];
+          er += th.fields.errors[i - firstTick];
+        }
+        tickRequests = rq;
+        tickErrors = er;
+      }
+      // The values recorded in the period are contiguous; sorting them in place is all a quantile needs.
+      const vals = values.subarray(offset[first], offset[last + 1]).sort();
+      let sum = 0;
+      for (const v of vals) sum += v;
+      return {
+        end,
+        requests: h.fields.requests[k],
+        errors: h.fields.errors[k],
+        expectedRequests,
+        expectedErrors,
+        tickRequests,
+        tickErrors,
+        p50: m.rollupQuantile(resolution, end, 0.5),
+        p99: m.rollupQuantile(resolution, end, 0.99),
+        exactP50: exactQuantile(vals, 0.5),
+        exactP99: exactQuantile(vals, 0.99),
+        meanLatency: h.fields.meanLatency[k],
+        exactMean: sum / vals.length,
+      };
+    });
+  };
+  // Finest first: sorting a period in place leaves the finer periods inside it unusable.
+  const minutes = check('minute');
+  const hours = check('hour');
+  const days = check('day');
+  const run: DayRun = {
+    elapsedMs,
+    records: offset[ticks + 1],
+    heapAfterHour1,
+    heapAfterRun,
+    tick: { length: th.t.length, capacity: m.layout.history.capacity, first: th.t[0], last: th.t.at(-1)!, evenlySpaced, matchesRecorded },
+    minutes,
+    hours,
+    days,
+  };
+  m.close();
+  return run;
+}
+
+/** Runs the day here when this process can force a GC, else in a child that can (`--expose-gc`). */
+function runDay(): DayRun {
+  if (typeof (globalThis as { gc?: unknown }).gc === 'function') return simulateDay();
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url)], {
+    cwd: ROOT,
+    env: { ...process.env, [CHILD_ENV]: '1' },
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  if (child.status !== 0) throw new Error(`the 24-hour child run failed (${child.status ?? child.signal}): ${child.stderr}`);
+  const line = child.stdout.trim().split('\n').at(-1)!;
+  return JSON.parse(line) as DayRun;
+}
+
+test('a simulated 24-hour run: the history holds exactly the retention period, rollups agree with what was recorded, the heap stays flat', () => {
+  const run = runDay();
+  console.log(
+    `    24 h simulated: ${DAY_TICKS + EXTRA_TICKS} ticks, ${run.records} records in ${(run.elapsedMs / 1000).toFixed(1)} s; ` +
+      `heap after hour 1 ${(run.heapAfterHour1 / 2 ** 20).toFixed(2)} MiB, after the run ${(run.heapAfterRun / 2 ** 20).toFixed(2)} MiB`,
+  );
+  // the tick ring: exactly 24 h of points, the first minute dropped
+  assert.is(run.tick.capacity, DAY_TICKS);
+  assert.is(run.tick.length, DAY_TICKS);
+  assert.is(run.tick.first, T0 + (EXTRA_TICKS + 1) * 1000);
+  assert.is(run.tick.last, T0 + (DAY_TICKS + EXTRA_TICKS) * 1000);
+  assert.ok(run.tick.evenlySpaced, 'one point per second, in order');
+  assert.ok(run.tick.matchesRecorded, "every point's requests and errors are what its second recorded");
+
+  // rollups: the ring sizes, and each period against its ticks and its values
+  assert.is(run.minutes.length, 60);
+  assert.is(run.minutes.at(-1)!.end, T0 + DAY_TICKS * 1000, 'the last closed minute ends the day (the extra minute is still open)');
+  assert.is(run.hours.length, 24);
+  assert.is(run.hours[0].end, T0 + 3_600_000);
+  assert.is(run.days.length, 1);
+  assert.is(run.days[0].end, T0 + DAY_TICKS * 1000);
+  for (const [name, rows] of [
+    ['minute', run.minutes],
+    ['hour', run.hours],
+    ['day', run.days],
+  ] as const) {
+    for (const r of rows) {
+      const at = `${name} ending ${new Date(r.end).toISOString()}`;
+      // f32 columns: exact below 2^24; a day's count is stored as its nearest f32
+      assert.is(r.requests, Math.fround(r.expectedRequests), `${at}: requests`);
+      assert.is(r.errors, Math.fround(r.expectedErrors), `${at}: errors`);
+      if (r.tickRequests !== null) {
+        assert.is(r.tickRequests, r.expectedRequests, `${at}: sum of its tick points`);
+        assert.is(r.tickErrors, r.expectedErrors, `${at}: errors of its tick points`);
+      }
+      near(r.p99, r.exactP99, `${at}: p99`);
+      near(r.p50, r.exactP50, `${at}: p50`);
+      assert.ok(Math.abs(r.meanLatency - r.exactMean) / r.exactMean < 1e-6, `${at}: mean ${r.meanLatency} vs ${r.exactMean}`);
+    }
+  }
+  // all hours but the first are fully covered by tick points
+  assert.ok(run.hours.slice(1).every((h) => h.tickRequests !== null));
+
+  // no growth: within 1 MB of the heap after the first simulated hour
+  const growth = run.heapAfterRun - run.heapAfterHour1;
+  assert.ok(growth < 2 ** 20, `heap grew ${growth} bytes after the first hour`);
+});
+
+if (process.env[CHILD_ENV]) {
+  process.stdout.write(`${JSON.stringify(simulateDay())}\n`);
+} else {
+  test.run();
+}
