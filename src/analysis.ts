@@ -55,12 +55,25 @@ export interface MovingAverages {
   errorRate: { m1: number; m5: number; m15: number };
 }
 
+interface DetectorState {
+  detector: AnomalyDetector;
+  tracker: AnomalyTracker;
+  open?: AnomalyEvent;
+  /** Points in a row back within the range expected when the open incident began. */
+  inRange: number;
+  /** Points since the detector itself stopped finding the open incident unusual. */
+  calmFor: number;
+}
+
 const RECENT = 200;
+const RECOVER_IN_RANGE = 5;
+const NEW_LEVEL_AFTER_MS = 10 * 60_000;
 const TREND_WINDOW_MS = 5 * 60_000;
 const HORIZON_MINUTES = 10;
 
 export class Analysis {
-  private readonly detectors = new Map<WatchedSeries, { detector: AnomalyDetector; tracker: AnomalyTracker; open?: AnomalyEvent }>();
+  private readonly detectors = new Map<WatchedSeries, DetectorState>();
+  private readonly acceptNewLevelAfter: number;
   private readonly trends = new Map<WatchedSeries, { linear: LinearTrend; holt: HoltForecaster; last: number }>();
   private readonly recent: AnomalyEvent[] = [];
   private readonly rpsSma: SimpleMovingAverage;
@@ -78,8 +91,15 @@ export class Analysis {
     const interval = config.collectionInterval;
     const windowPoints = Math.max(2, Math.round(config.throughputWindow / interval));
     const trendPoints = Math.max(3, Math.round(TREND_WINDOW_MS / interval));
+    const learningPoints = Math.round(config.anomalyLearningPeriod / interval);
+    this.acceptNewLevelAfter = Math.max(RECOVER_IN_RANGE, Math.round(NEW_LEVEL_AFTER_MS / interval));
     for (const { series } of WATCHED) {
-      this.detectors.set(series, { detector: new AnomalyDetector({ threshold: config.anomalyDetectionThreshold }), tracker: new AnomalyTracker() });
+      this.detectors.set(series, {
+        detector: new AnomalyDetector({ threshold: config.anomalyDetectionThreshold, learningPoints }),
+        tracker: new AnomalyTracker(),
+        inRange: 0,
+        calmFor: 0,
+      });
       this.trends.set(series, { linear: new LinearTrend(trendPoints), holt: new HoltForecaster(), last: Number.NaN });
     }
     this.rpsSma = new SimpleMovingAverage(windowPoints);
@@ -115,31 +135,46 @@ export class Analysis {
     const d = this.detectors.get(series)!;
     const result = d.detector.update(value);
     const transition = d.tracker.update(result);
-    if (d.open) d.open.peak = d.open.direction === 'up' ? Math.max(d.open.peak, value) : Math.min(d.open.peak, value);
-    if (transition === 'start') {
-      const a: AnomalyEvent = {
-        series,
-        unit,
-        value,
-        expectedLow: result.expectedLow,
-        expectedHigh: result.expectedHigh,
-        score: result.score,
-        direction: result.direction,
-        start: t,
-        peak: value,
-      };
-      d.open = a;
-      this.recent.push(a);
-      if (this.recent.length > RECENT) this.recent.shift();
-      this.logger?.warn({ anomaly: a }, `anomaly in ${series}: ${fmt(value)} ${unit}, expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)}`);
-      this.emit('anomaly', a);
-    } else if (transition === 'recovered' && d.open) {
-      const a = d.open;
-      a.end = t;
-      d.open = undefined;
-      this.logger?.info({ anomaly: a }, `${series} recovered after ${((t - a.start) / 1000).toFixed(0)} s`);
-      this.emit('recovered', a);
+    const open = d.open;
+    if (open) {
+      open.peak = open.direction === 'up' ? Math.max(open.peak, value) : Math.min(open.peak, value);
+      // The detector gets used to a new level within a few points; "recovered" should mean back
+      // to normal: within the range expected when the incident began, for a few points running —
+      // or, for a level that stays, once the detector has long accepted it as the new normal.
+      const back = value >= open.expectedLow && value <= open.expectedHigh;
+      d.inRange = back ? d.inRange + 1 : 0;
+      if (transition === 'recovered' || !d.tracker.active) d.calmFor++;
+      if (d.inRange >= RECOVER_IN_RANGE || d.calmFor >= this.acceptNewLevelAfter) this.recover(d, t);
+      return;
     }
+    if (transition !== 'start') return;
+    const a: AnomalyEvent = {
+      series,
+      unit,
+      value,
+      expectedLow: result.expectedLow,
+      expectedHigh: result.expectedHigh,
+      score: result.score,
+      direction: result.direction,
+      start: t,
+      peak: value,
+    };
+    d.open = a;
+    d.inRange = 0;
+    d.calmFor = 0;
+    this.recent.push(a);
+    if (this.recent.length > RECENT) this.recent.shift();
+    this.logger?.warn({ anomaly: a }, `anomaly in ${series}: ${fmt(value)} ${unit}, expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)}`);
+    this.emit('anomaly', a);
+  }
+
+  private recover(d: DetectorState, t: number): void {
+    const a = d.open!;
+    a.end = t;
+    d.open = undefined;
+    if (d.tracker.active) d.tracker.reset();
+    this.logger?.info({ anomaly: a }, `${a.series} recovered after ${((t - a.start) / 1000).toFixed(0)} s`);
+    this.emit('recovered', a);
   }
 
   /** Recent anomalies (open ones without `end`), oldest first. */

@@ -19,6 +19,7 @@ export function defaultConfig(): MonitoringConfig {
     throughputWindow: 10_000,
     enableDetailedLogging: false,
     anomalyDetectionThreshold: 2.0,
+    anomalyLearningPeriod: Number.NaN, // 150 collection intervals unless set
     scale: 7,
     histogramRange: { minMs: 0.001, maxMs: HOUR },
     maxSeries: 16,
@@ -90,6 +91,8 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   if (typeof c.enableDetailedLogging !== 'boolean') fail('enableDetailedLogging', c.enableDetailedLogging, 'a boolean');
   if (typeof c.autoStart !== 'boolean') fail('autoStart', c.autoStart, 'a boolean');
   num('anomalyDetectionThreshold', c.anomalyDetectionThreshold, 0.5, 20);
+  if (Number.isNaN(c.anomalyLearningPeriod)) c.anomalyLearningPeriod = 150 * c.collectionInterval;
+  num('anomalyLearningPeriod', c.anomalyLearningPeriod, 0, 366 * 24 * HOUR);
   num('scale', c.scale, 0, 8, true);
   num('histogramRange.minMs', c.histogramRange.minMs, 1e-6, 1e9);
   num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, 1e10);

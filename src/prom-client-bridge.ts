@@ -4,7 +4,7 @@
 import { collectFamilies, FAMILY_NAMES } from './families.js';
 import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { DEFAULT_PREFIX } from './prometheus.js';
+import { DEFAULT_PREFIX, sanitizeMetricName } from './prometheus.js';
 
 /** The part of a prom-client Registry the bridge uses. */
 export interface PromClientRegistryLike {
@@ -22,7 +22,10 @@ interface Value {
 export interface PromClientBridgeOptions {
   prefix?: string;
   classicBoundariesSeconds?: readonly number[];
-  /** Collected families are reused for this long (ms), so one scrape collects once. Default 250. */
+  /**
+   * How long (ms) collected figures are reused. Default 0: once per scrape — prom-client asks every
+   * metric in one synchronous pass, and that pass shares one collection.
+   */
   cacheMs?: number;
 }
 
@@ -34,36 +37,56 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
   if (!registry || typeof registry.registerMetric !== 'function') throw new TypeError('registry must be a prom-client Registry');
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const ladder = ladderFor(options.classicBoundariesSeconds ?? DEFAULT_CLASSIC_BOUNDARIES_SECONDS);
-  const cacheMs = options.cacheMs ?? 250;
-  const openMetrics = (registry.contentType ?? '').startsWith('application/openmetrics-text');
-  let cached: { at: number; byName: Map<string, MetricFamily> } | undefined;
+  const cacheMs = options.cacheMs ?? 0;
+  if (typeof cacheMs !== 'number' || !(cacheMs >= 0)) throw new RangeError(`cacheMs must be a number >= 0 (got ${String(cacheMs)})`);
+  let cached: Map<string, MetricFamily> | undefined;
+  let cachedAt = 0;
   const families = () => {
     const now = Date.now();
-    if (!cached || now - cached.at > cacheMs) cached = { at: now, byName: new Map(collectFamilies(monitor).map((f) => [f.name, f])) };
-    return cached.byName;
+    if (cached === undefined || (cacheMs > 0 && now - cachedAt > cacheMs)) {
+      cached = new Map(collectFamilies(monitor).map((f) => [f.name, f]));
+      cachedAt = now;
+      if (cacheMs === 0) {
+        queueMicrotask(() => {
+          cached = undefined;
+        });
+      }
+    }
+    return cached;
   };
   const names: string[] = [];
   for (const [base, type] of FAMILY_NAMES) {
-    // prom-client adds `_total` to counters itself in OpenMetrics mode only.
-    const name = prefix + base + (type === 'counter' && !openMetrics ? '_total' : '');
+    // Registered as prom-client registers its own counters (`x_total`). The name a scrape shows is
+    // decided at collection: prom-client appends `_total` to counter samples itself in OpenMetrics
+    // mode (only), so the family is then `x` — whenever the registry's content type was set.
+    const family = sanitizeMetricName(prefix + base);
+    const key = family + (type === 'counter' ? '_total' : '');
     const metric = {
-      name,
-      help: '',
+      name: key,
+      help: base,
       type,
       aggregator: 'sum',
       reset() {},
       async get() {
+        const openMetrics = (registry.contentType ?? '').startsWith('application/openmetrics-text');
+        const name = type === 'counter' && openMetrics ? family : key;
         const f = families().get(base);
         const values: Value[] = [];
         if (f) {
           for (const m of f.metrics) values.push(...toValues(name, m, ladder));
           metric.help = f.help;
         }
-        return { name, help: metric.help || base, type, values, aggregator: 'sum' };
+        return { name, help: metric.help, type, values, aggregator: 'sum' };
       },
     };
-    registry.registerMetric(metric);
-    names.push(name);
+    try {
+      registry.registerMetric(metric);
+    } catch (err) {
+      // A name already taken: leave the registry as it was.
+      for (const n of names) registry.removeSingleMetric(n);
+      throw err;
+    }
+    names.push(key);
   }
   return () => {
     for (const n of names) registry.removeSingleMetric(n);

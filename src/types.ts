@@ -54,6 +54,8 @@ export interface MonitoringConfig {
   enableDetailedLogging: boolean;
   /** Anomaly threshold in standard deviations. Default 2.0. */
   anomalyDetectionThreshold: number;
+  /** Time the detectors learn each series before they may alarm (ms). Default 150 collection intervals. */
+  anomalyLearningPeriod: number;
   /** Histogram precision, 0..8 (bucket ratio 2^(2^-scale)). Default 7 (≤ 0.27 % error). */
   scale: number;
   histogramRange: HistogramRange;

@@ -155,6 +155,27 @@ test('a latency step gives one anomaly event and one recovery, logged, with hyst
   monitor.close();
 });
 
+test('a lasting level shift stays one open anomaly until the new level has been normal for 10 minutes', () => {
+  const { monitor, advance } = simulated({ anomalyLearningPeriod: 100_000 });
+  const events: string[] = [];
+  monitor.on('anomaly', (a) => a.series === 'p99' && events.push(`anomaly@${a.start}`));
+  monitor.on('recovered', (a) => a.series === 'p99' && events.push(`recovered@${a.end}`));
+  const random = rng(11);
+  const phase = (ticks: number, base: number) => {
+    for (let t = 0; t < ticks; t++) {
+      for (let i = 0; i < 200; i++) monitor.recordLatency(base * (0.8 + 0.4 * random()));
+      advance(1000);
+    }
+  };
+  phase(300, 10);
+  phase(120, 40);
+  assert.is(events.length, 1, `one open incident during the shift: ${events}`);
+  assert.ok(monitor.recentAnomalies().find((a) => a.series === 'p99' && a.end === undefined), 'still open two minutes into the shift');
+  phase(600, 40);
+  assert.is(events.length, 2, `accepted as the new level: ${events}`);
+  monitor.close();
+});
+
 test('trends: a memory leak of 2 MB/min is measured, and the time to the memory target forecast', () => {
   const { monitor, advance } = simulated({ targets: { targetMemoryMb: 200 } });
   const mb = 2 ** 20;
