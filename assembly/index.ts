@@ -7,12 +7,21 @@
 //
 // Histogram block (all offsets in bytes, 8-aligned):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
-//   zeroMax f64 | topMax f64 | sum i64 | min i64 | max i64 | zero i64 | overflow i64 | pad
+//   zeroMax f64 | topMax f64 | sum i64 | min i64 | max i64 | zero i64 | overflow i64
+//   lanes i32 | lane pointers i32 × MAX_LANES | pad
 //   buckets i64 × nBuckets
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
 // bucket unit (value × idxMul, e.g. ms → seconds). Values ≤ zeroMax count in `zero`, values above
 // topMax in `overflow`. sum, min and max are integers in the sum unit (value × sumMul, e.g. ns), so
 // they are exact.
+//
+// Lanes. A histogram that threads record into at a high rate (a series' latencies) can have up to
+// MAX_LANES lanes: blocks of the same shape, each owned by one thread (claimed by the facade, see
+// src/recorder.ts), which that thread alone writes with plain loads and stores — no lock prefix,
+// no lost update, since nobody else writes there. Every read below sees a histogram as its own
+// block plus its lanes, merged; the block itself takes records from any thread with atomics. Lanes
+// are only used where an aligned 64-bit store is a single store (64-bit hosts), so a reader's
+// atomic load never sees half of one.
 
 const H_SCALE: u32 = 0;
 const H_IDXMIN: u32 = 4;
@@ -27,17 +36,33 @@ const H_MIN: u32 = 56;
 const H_MAX: u32 = 64;
 const H_ZERO: u32 = 72;
 const H_OVER: u32 = 80;
-const H_BUCKETS: u32 = 96;
+const H_LANES: u32 = 88;
+const H_LANE0: u32 = 92;
+const MAX_LANES: i32 = 15;
+const H_BUCKETS: u32 = 160;
 
 const FRACTION_MASK: u64 = 0x000fffffffffffff;
 
-/** Records one value (in the API unit, already validated: finite, ≥ 0, in range). */
+/** Records one value (in the API unit, already validated: finite, ≥ 0, in range), from any thread. */
 export function record(h: u32, v: f64): void {
   const s = i64(v * load<f64>(h, H_SUMMUL) + 0.5);
   atomic.add<i64>(h + H_SUM, s);
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
   atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), 1);
+}
+
+/**
+ * Records one value into a lane: only the lane's owning thread may call this. Plain loads and
+ * stores (single aligned 64-bit ones), about half the cost of `record`.
+ */
+export function recordOwned(lane: u32, v: f64): void {
+  const s = i64(v * load<f64>(lane, H_SUMMUL) + 0.5);
+  store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
+  if (s < load<i64>(lane + H_MIN)) store<i64>(lane + H_MIN, s);
+  if (s > load<i64>(lane + H_MAX)) store<i64>(lane + H_MAX, s);
+  const p = lane + bucketOffset(lane, v * load<f64>(lane, H_IDXMUL));
+  store<i64>(p, load<i64>(p) + 1);
 }
 
 /** Records `n` equal values at once (a batch of identical observations). */
@@ -48,6 +73,69 @@ export function recordN(h: u32, v: f64, count: f64): void {
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
   atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), n);
+}
+
+/**
+ * Links `lane` (an empty block of h's shape) to h as one more lane; returns false when h has no
+ * room left (the caller then records into h itself). The facade hands each lane to one thread.
+ */
+export function addLane(h: u32, lane: u32): bool {
+  const slot = atomic.add<i32>(h + H_LANES, 1);
+  if (slot >= MAX_LANES) {
+    atomic.sub<i32>(h + H_LANES, 1);
+    return false;
+  }
+  atomic.store<u32>(h + H_LANE0 + (u32(slot) << 2), lane);
+  return true;
+}
+
+// The lanes of h that readers must add: a slot counted but not yet pointed at reads as 0 (skip it).
+// @ts-ignore: decorator
+@inline function laneCount(h: u32): i32 {
+  const n = atomic.load<i32>(h + H_LANES);
+  return n > MAX_LANES ? MAX_LANES : n;
+}
+
+// @ts-ignore: decorator
+@inline function lane(h: u32, j: i32): u32 {
+  return atomic.load<u32>(h + H_LANE0 + (u32(j) << 2));
+}
+
+/** An i64 field (sum, zero, overflow or a bucket, by offset) over h and its lanes. */
+function merged(h: u32, off: u32): i64 {
+  let v = atomic.load<i64>(h + off);
+  const n = laneCount(h);
+  for (let j = 0; j < n; j++) {
+    const l = lane(h, j);
+    if (l != 0) v += atomic.load<i64>(l + off);
+  }
+  return v;
+}
+
+function mergedMin(h: u32): i64 {
+  let v = atomic.load<i64>(h + H_MIN);
+  const n = laneCount(h);
+  for (let j = 0; j < n; j++) {
+    const l = lane(h, j);
+    if (l != 0) {
+      const m = atomic.load<i64>(l + H_MIN);
+      if (m < v) v = m;
+    }
+  }
+  return v;
+}
+
+function mergedMax(h: u32): i64 {
+  let v = atomic.load<i64>(h + H_MAX);
+  const n = laneCount(h);
+  for (let j = 0; j < n; j++) {
+    const l = lane(h, j);
+    if (l != 0) {
+      const m = atomic.load<i64>(l + H_MAX);
+      if (m > v) v = m;
+    }
+  }
+  return v;
 }
 
 // Byte offset (from h) of the counter that value x (bucket unit) belongs to: exponent bits give
@@ -128,10 +216,10 @@ export function addF64(p: u32, d: f64): f64 {
   }
 }
 
-/** Raises an f64 gauge to v if v is larger (peaks). */
+/** Raises an f64 gauge to v if v is larger (peaks); a gauge never reported (NaN) takes v. */
 export function maxF64(p: u32, v: f64): void {
   let cur = atomic.load<i64>(p);
-  while (v > reinterpret<f64>(cur)) {
+  while (v > reinterpret<f64>(cur) || reinterpret<f64>(cur) != reinterpret<f64>(cur)) {
     const seen = atomic.cmpxchg<i64>(p, cur, reinterpret<i64>(v));
     if (seen == cur) return;
     cur = seen;
@@ -141,102 +229,159 @@ export function maxF64(p: u32, v: f64): void {
 // ---- histogram reads (the tick's thread) -----------------------------------------------------
 
 export function histCount(h: u32): f64 {
-  let n = atomic.load<i64>(h + H_ZERO) + atomic.load<i64>(h + H_OVER);
-  const end = h + H_BUCKETS + (load<u32>(h, H_NBUCKETS) << 3);
-  for (let p = h + H_BUCKETS; p < end; p += 8) n += atomic.load<i64>(p);
+  let n: i64 = 0;
+  const lanes = 0;
+  for (let j = -1; j < lanes; j++) {
+    const b = j < 0 ? h : lane(h, j);
+    if (b == 0) continue;
+    n += atomic.load<i64>(b + H_ZERO) + atomic.load<i64>(b + H_OVER);
+    const end = b + H_BUCKETS + (load<u32>(h, H_NBUCKETS) << 3);
+    for (let p = b + H_BUCKETS; p < end; p += 8) n += atomic.load<i64>(p);
+  }
   return f64(n);
 }
 
 export function histSum(h: u32): f64 {
-  return f64(atomic.load<i64>(h + H_SUM)) / load<f64>(h, H_SUMMUL);
+  return f64(merged(h, H_SUM)) / load<f64>(h, H_SUMMUL);
 }
 
 /** Smallest recorded value in the API unit, NaN when empty. */
 export function histMin(h: u32): f64 {
-  const m = atomic.load<i64>(h + H_MIN);
+  const m = mergedMin(h);
   return m == i64.MAX_VALUE ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
 }
 
 export function histMax(h: u32): f64 {
-  const m = atomic.load<i64>(h + H_MAX);
+  const m = mergedMax(h);
   return m < 0 ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
 }
 
-/** Empties a histogram (its header's configuration stays). */
-export function histReset(h: u32): void {
-  atomic.store<i64>(h + H_SUM, 0);
-  atomic.store<i64>(h + H_MIN, i64.MAX_VALUE);
-  atomic.store<i64>(h + H_MAX, -1);
-  atomic.store<i64>(h + H_ZERO, 0);
-  atomic.store<i64>(h + H_OVER, 0);
-  memory.fill(h + H_BUCKETS, 0, load<u32>(h, H_NBUCKETS) << 3);
+function resetBlock(b: u32, nBuckets: u32): void {
+  atomic.store<i64>(b + H_SUM, 0);
+  atomic.store<i64>(b + H_MIN, i64.MAX_VALUE);
+  atomic.store<i64>(b + H_MAX, -1);
+  atomic.store<i64>(b + H_ZERO, 0);
+  atomic.store<i64>(b + H_OVER, 0);
+  memory.fill(b + H_BUCKETS, 0, nBuckets << 3);
 }
 
-/** dst += src, for two histograms of the same layout. */
+/** Empties a histogram and its lanes (their configuration and links stay). Not for one being recorded into. */
+export function histReset(h: u32): void {
+  const nb = load<u32>(h, H_NBUCKETS);
+  resetBlock(h, nb);
+  const lanes = laneCount(h);
+  for (let j = 0; j < lanes; j++) {
+    const l = lane(h, j);
+    if (l != 0) resetBlock(l, nb);
+  }
+}
+
+/** dst += src, for two histograms of the same layout (src's lanes included; dst's own block takes it). */
 export function histMerge(dst: u32, src: u32): void {
-  atomic.add<i64>(dst + H_SUM, atomic.load<i64>(src + H_SUM));
-  const mn = atomic.load<i64>(src + H_MIN);
+  atomic.add<i64>(dst + H_SUM, merged(src, H_SUM));
+  const mn = mergedMin(src);
   if (mn < atomic.load<i64>(dst + H_MIN)) lowerMin(dst, mn);
-  const mx = atomic.load<i64>(src + H_MAX);
+  const mx = mergedMax(src);
   if (mx > atomic.load<i64>(dst + H_MAX)) raiseMax(dst, mx);
-  atomic.add<i64>(dst + H_ZERO, atomic.load<i64>(src + H_ZERO));
-  atomic.add<i64>(dst + H_OVER, atomic.load<i64>(src + H_OVER));
   const n = load<u32>(src, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
-    const off = H_BUCKETS + (i << 3);
-    const c = atomic.load<i64>(src + off);
-    if (c != 0) atomic.add<i64>(dst + off, c);
+  const lanes = laneCount(src);
+  for (let j = -1; j < lanes; j++) {
+    const b = j < 0 ? src : lane(src, j);
+    if (b == 0) continue;
+    atomic.add<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
+    atomic.add<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
+    for (let i: u32 = 0; i < n; i++) {
+      const off = H_BUCKETS + (i << 3);
+      const c = atomic.load<i64>(b + off);
+      if (c != 0) atomic.add<i64>(dst + off, c);
+    }
   }
 }
 
 /** dst -= src (counts and sum), for taking an earlier cumulative state off a later one. */
 export function histSubtract(dst: u32, src: u32): void {
-  atomic.sub<i64>(dst + H_SUM, atomic.load<i64>(src + H_SUM));
-  atomic.sub<i64>(dst + H_ZERO, atomic.load<i64>(src + H_ZERO));
-  atomic.sub<i64>(dst + H_OVER, atomic.load<i64>(src + H_OVER));
+  atomic.sub<i64>(dst + H_SUM, merged(src, H_SUM));
   const n = load<u32>(src, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
-    const off = H_BUCKETS + (i << 3);
-    const c = atomic.load<i64>(src + off);
-    if (c != 0) atomic.sub<i64>(dst + off, c);
+  const lanes = laneCount(src);
+  for (let j = -1; j < lanes; j++) {
+    const b = j < 0 ? src : lane(src, j);
+    if (b == 0) continue;
+    atomic.sub<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
+    atomic.sub<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
+    for (let i: u32 = 0; i < n; i++) {
+      const off = H_BUCKETS + (i << 3);
+      const c = atomic.load<i64>(b + off);
+      if (c != 0) atomic.sub<i64>(dst + off, c);
+    }
   }
 }
 
-/** Low 32 bits of every counter (zero, overflow, buckets) into dst: a compact snapshot for windows. */
+/** Low 32 bits of every counter (zero, overflow, buckets; lanes added) into dst: a compact snapshot for windows. */
 export function histSnap32(h: u32, dst: u32): void {
-  store<u32>(dst, u32(atomic.load<i64>(h + H_ZERO)));
-  store<u32>(dst + 4, u32(atomic.load<i64>(h + H_OVER)));
+  store<u32>(dst, u32(merged(h, H_ZERO)));
+  store<u32>(dst + 4, u32(merged(h, H_OVER)));
   const n = load<u32>(h, H_NBUCKETS);
   for (let i: u32 = 0; i < n; i++) {
     store<u32>(dst + 8 + (i << 2), u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
   }
-}
-
-/**
- * dst (an empty histogram of the same layout) := the counts recorded since the 32-bit snapshot
- * `old` was taken. Differences are taken modulo 2^32, exact while a window holds < 2^32 values
- * per bucket. sum, min and max of a window are not kept: dst gets the live min/max as clamps.
- */
-export function histWindow(h: u32, old: u32, dst: u32): void {
-  histReset(dst);
-  store<i64>(dst + H_MIN, atomic.load<i64>(h + H_MIN));
-  store<i64>(dst + H_MAX, atomic.load<i64>(h + H_MAX));
-  store<i64>(dst + H_ZERO, i64(u32(atomic.load<i64>(h + H_ZERO)) - load<u32>(old)));
-  store<i64>(dst + H_OVER, i64(u32(atomic.load<i64>(h + H_OVER)) - load<u32>(old, 4)));
-  const n = load<u32>(h, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
-    const d = u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))) - load<u32>(old + 8 + (i << 2));
-    store<i64>(dst + H_BUCKETS + (i << 3), i64(d));
+  const lanes = laneCount(h);
+  for (let j = 0; j < lanes; j++) {
+    const l = lane(h, j);
+    if (l == 0) continue;
+    for (let i: u32 = 0; i < n; i++) {
+      const p = dst + 8 + (i << 2);
+      store<u32>(p, load<u32>(p) + u32(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
+    }
   }
 }
 
-/** Every counter as f64 into dst: [zero, overflow, buckets...] for the facade to read. */
+/**
+ * dst (an empty histogram of the same layout, without lanes) := the counts recorded since the
+ * 32-bit snapshot `old` was taken. Differences are taken modulo 2^32, exact while a window holds
+ * < 2^32 values per bucket. sum, min and max of a window are not kept: dst gets the live min/max
+ * as clamps.
+ */
+export function histWindow(h: u32, old: u32, dst: u32): void {
+  histReset(dst);
+  store<i64>(dst + H_MIN, mergedMin(h));
+  store<i64>(dst + H_MAX, mergedMax(h));
+  store<i64>(dst + H_ZERO, i64(u32(merged(h, H_ZERO)) - load<u32>(old)));
+  store<i64>(dst + H_OVER, i64(u32(merged(h, H_OVER)) - load<u32>(old, 4)));
+  const n = load<u32>(h, H_NBUCKETS);
+  for (let i: u32 = 0; i < n; i++) {
+    store<i64>(dst + H_BUCKETS + (i << 3), atomic.load<i64>(h + H_BUCKETS + (i << 3)));
+  }
+  const lanes = laneCount(h);
+  for (let j = 0; j < lanes; j++) {
+    const l = lane(h, j);
+    if (l == 0) continue;
+    for (let i: u32 = 0; i < n; i++) {
+      const p = dst + H_BUCKETS + (i << 3);
+      store<i64>(p, load<i64>(p) + atomic.load<i64>(l + H_BUCKETS + (i << 3)));
+    }
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    const p = dst + H_BUCKETS + (i << 3);
+    store<i64>(p, i64(u32(load<i64>(p)) - load<u32>(old + 8 + (i << 2))));
+  }
+}
+
+/** Every counter (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read. */
 export function histExport(h: u32, dst: u32): void {
-  store<f64>(dst, f64(atomic.load<i64>(h + H_ZERO)));
-  store<f64>(dst + 8, f64(atomic.load<i64>(h + H_OVER)));
+  store<f64>(dst, f64(merged(h, H_ZERO)));
+  store<f64>(dst + 8, f64(merged(h, H_OVER)));
   const n = load<u32>(h, H_NBUCKETS);
   for (let i: u32 = 0; i < n; i++) {
     store<f64>(dst + 16 + (i << 3), f64(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
+  }
+  const lanes = laneCount(h);
+  for (let j = 0; j < lanes; j++) {
+    const l = lane(h, j);
+    if (l == 0) continue;
+    for (let i: u32 = 0; i < n; i++) {
+      const p = dst + 16 + (i << 3);
+      store<f64>(p, load<f64>(p) + f64(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
+    }
   }
 }
 
@@ -272,17 +417,19 @@ export function histQuantile(h: u32, q: f64): f64 {
   const total = histCount(h);
   if (total == 0) return NaN;
   const sumMul = load<f64>(h, H_SUMMUL);
-  const lo = f64(atomic.load<i64>(h + H_MIN)) / sumMul;
-  const hi = f64(atomic.load<i64>(h + H_MAX)) / sumMul;
+  const lo = f64(mergedMin(h)) / sumMul;
+  const hi = f64(mergedMax(h)) / sumMul;
   let rank = Math.ceil(q * total);
   if (rank < 1) rank = 1;
-  let seen = f64(atomic.load<i64>(h + H_ZERO));
+  let seen = f64(merged(h, H_ZERO));
   if (seen >= rank) return lo;
   const n = load<u32>(h, H_NBUCKETS);
   const scale = load<i32>(h, H_SCALE);
   const idxMin = load<i32>(h, H_IDXMIN);
+  const lanes = laneCount(h);
   for (let i: u32 = 0; i < n; i++) {
-    seen += f64(atomic.load<i64>(h + H_BUCKETS + (i << 3)));
+    const off = H_BUCKETS + (i << 3);
+    seen += f64(lanes == 0 ? atomic.load<i64>(h + off) : merged(h, off));
     if (seen >= rank) {
       const idx = i32(i) + idxMin;
       // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)

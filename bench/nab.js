@@ -3,12 +3,15 @@
 //
 //   node --import tsx bench/nab.js [--data <dir>] [--out <dir>] [--score]
 //
+// Defaults: --data ../shared/data/nab (next to the project), --out <os tmpdir>/streamgauge-nab.
+//
 // <data>/data/<category>/<file>.csv (header timestamp,value) → <out>/<category>/<file>.csv with
 // columns timestamp,value,anomaly_score: one row per input row, in order, score in [0, 1].
 // --score also runs the NAB scorer (Python 3) at the detector's fixed alarm threshold.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ALARM_SCORE, AnomalyDetector } from '../src/anomaly.js';
@@ -16,7 +19,7 @@ import { ALARM_SCORE, AnomalyDetector } from '../src/anomaly.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArgs(argv) {
-  const args = { data: resolve(root, '../shared/data/nab'), out: resolve(root, 'bench/nab-results'), score: false };
+  const args = { data: resolve(root, '../shared/data/nab'), out: join(tmpdir(), 'streamgauge-nab'), score: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data' || a === '--out') {
@@ -106,5 +109,5 @@ if (args.score) {
     console.log(`${profile.padEnd(20)} ${e.normalized_score.toFixed(2).padStart(7)}  (windows detected ${c.tp}, missed ${c.fn}, false-positive rows ${c.fp})`);
   }
 } else {
-  console.log(`score with: ${cmd.slice(0, -2).join(' ')}`);
+  console.log(`score with: ${cmd.slice(0, -2).join(' ')}   (or add --score)`);
 }

@@ -158,12 +158,35 @@ function nullInterceptor() {
   return (_d, call) => new grpc.ServerInterceptingCall(call, new grpc.ResponderBuilder().withStart((next) => next(new grpc.ServerListenerBuilder().build())).build());
 }
 
+/** A monitor whose recorders do nothing: what is left is the interceptor's own glue. */
+function stubMonitor() {
+  const rec = { recordLatency: noop, recordError: noop, recordMessages: noop, recordBackpressureEvent: noop, connectionOpened: noop, connectionClosed: noop, startTimer: () => noop };
+  return { series: () => rec, openSession: (connectionId) => ({ connectionId, message: noop, close: noop }) };
+}
+
 const variants = {
   bare: () => null,
   'grpc-js null interceptor': () => nullInterceptor(),
+  'streamgauge, recording stubbed': () => grpcServerInterceptor(stubMonitor(), {}),
   'streamgauge (defaults)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), {}),
   'streamgauge (echoLatency)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true }),
+  'streamgauge (echo, 1 in 8)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true, echoSampleEvery: 8 }),
 };
+
+/** The core's record calls the default path makes per echoed message, alone: session.message + recordMessages(out). */
+function coreCalls(iterations) {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const series = monitor.series({ grpc_method: PATH });
+  const session = monitor.openSession('bench', { grpc_method: PATH });
+  const t0 = cpuNs();
+  for (let i = 0; i < iterations; i++) {
+    session.message(CFG.size);
+    series.recordMessages(1, CFG.size, 'out');
+  }
+  const ns = (cpuNs() - t0) / iterations;
+  monitor.close();
+  return ns;
+}
 
 /** ns per echoed message (one request in, one response out) on a long-lived stream. */
 function perMessage(makeInterceptor, iterations) {
@@ -207,9 +230,12 @@ function inProcess() {
     perMessage(variants[n], CFG.iterations / 10);
     perCall(variants[n], CFG.calls / 10);
   }
+  const core = [];
+  coreCalls(CFG.iterations / 10);
   for (let r = 0; r < CFG.reps; r++) {
     for (const n of names) msgRuns[n].push(perMessage(variants[n], CFG.iterations));
     for (const n of names) callRuns[n].push(perCall(variants[n], CFG.calls));
+    core.push(coreCalls(CFG.iterations));
   }
   const bare = median(msgRuns.bare);
   const bareCall = median(callRuns.bare);
@@ -228,7 +254,7 @@ function inProcess() {
   }
   out.bare.nsPerMessage = bare;
   out.bare.nsPerCall = bareCall;
-  return out;
+  return { variants: out, coreRecordCallsNsPerMessage: median(core) };
 }
 
 /** The monitor's own periodic work (the tick), amortised: ns of CPU per tick. */
@@ -324,7 +350,7 @@ async function abPairs() {
 
 // ---- run --------------------------------------------------------------------------------------
 
-const inproc = inProcess();
+const { variants: inproc, coreRecordCallsNsPerMessage } = inProcess();
 const tickNs = tickCost();
 const pairs = await abPairs();
 
@@ -343,6 +369,7 @@ const sgEcho = inproc['streamgauge (echoLatency)'];
 const tickPerMessage = tickNs / tputWith.median; // one tick per second
 const overhead = (sg.addedNsPerMessage + tickPerMessage) / a;
 const overheadEcho = (sgEcho.addedNsPerMessage + tickPerMessage) / a;
+const overheadEcho8 = (inproc['streamgauge (echo, 1 in 8)'].addedNsPerMessage + tickPerMessage) / a;
 const recordedOk = withI.every((r) => r.recorded >= CFG.warmup + CFG.messages);
 
 const result = {
@@ -352,9 +379,10 @@ const result = {
   config: CFG,
   a_serverCpuNsPerMessage: cpuWithout,
   b_inProcess: inproc,
+  b_coreRecordCallsNsPerMessage: coreRecordCallsNsPerMessage,
   b_tickNsPerTick: tickNs,
   b_tickNsPerMessage: tickPerMessage,
-  c_overhead: { defaults: overhead, echoLatency: overheadEcho, grpcLayerOnly: inproc['grpc-js null interceptor'].addedNsPerMessage / a, bar: 0.01, specBar: 0.02 },
+  c_overhead: { defaults: overhead, echoLatency: overheadEcho, echoLatencySampled8: overheadEcho8, grpcLayerOnly: inproc['grpc-js null interceptor'].addedNsPerMessage / a, bar: 0.01, specBar: 0.02 },
   d_pairs: {
     pairs,
     throughputWithout: tputWithout,
@@ -375,10 +403,11 @@ const lines = [
   '(b) in process, per echoed message (one in, one out), median of paired differences against the bare path:',
   ...Object.entries(inproc).map(
     ([n, v]) =>
-      `      ${n.padEnd(28)} ${f(v.nsPerMessage, 1).padStart(7)} ns/msg  +${f(v.addedNsPerMessage, 1).padStart(6)} ns/msg  (+${f(v.addedNsPerMessageSpread.min, 1)}..+${f(v.addedNsPerMessageSpread.max, 1)})   per unary-shaped call +${f(v.addedNsPerCall)} ns`,
+      `      ${n.padEnd(32)} ${f(v.nsPerMessage, 1).padStart(7)} ns/msg  +${f(v.addedNsPerMessage, 1).padStart(6)} ns/msg  (+${f(v.addedNsPerMessageSpread.min, 1)}..+${f(v.addedNsPerMessageSpread.max, 1)})   per unary-shaped call +${f(v.addedNsPerCall)} ns`,
   ),
+  `      of which the core's two record calls (session.message + recordMessages out), alone: ${f(coreRecordCallsNsPerMessage, 1)} ns/msg`,
   `      the tick: ${f(tickNs / 1000, 1)} µs per tick, once a second = ${f(tickPerMessage, 2)} ns per message at ${f(tputWith.median)} msg/s`,
-  `(c) overhead = (b + tick) / (a): defaults ${pct(overhead)}, with echoLatency ${pct(overheadEcho)} (bar 1 %, spec 2 %); grpc-js's own interceptor layer alone ${pct(result.c_overhead.grpcLayerOnly)}`,
+  `(c) overhead = (b + tick) / (a): defaults ${pct(overhead)}, with echoLatency ${pct(overheadEcho)}, echoLatency 1 in 8 ${pct(overheadEcho8)} (bar 1 %, spec 2 %); grpc-js's own interceptor layer alone ${pct(result.c_overhead.grpcLayerOnly)}`,
   `(d) ${CFG.pairs} alternating A/B pairs on the real server (${CFG.messages} messages each):`,
   `      throughput without: median ${f(tputWithout.median)} msg/s (${f(tputWithout.min)}..${f(tputWithout.max)})`,
   `      throughput with:    median ${f(tputWith.median)} msg/s (${f(tputWith.min)}..${f(tputWith.max)})`,

@@ -31,6 +31,8 @@ export interface AnomalyEvent {
   end?: number;
   /** The most extreme value seen during the incident. */
   peak: number;
+  /** On recovery: true when the series did not come back but settled at a new level. */
+  newLevel?: boolean;
 }
 
 export interface TrendReport {
@@ -112,11 +114,15 @@ export class Analysis {
 
   /** One tick's point: feed every detector, average and trend. */
   update(t: number, point: HistoryPoint): void {
-    this.requests.tick(point.requests);
-    this.errors.tick(point.errors);
-    this.rpsSma.push(point.rps);
-    this.rpsEwma.update(point.rps, t);
-    if (!Number.isNaN(point.meanLatency)) {
+    if (Number.isFinite(point.requests) && Number.isFinite(point.errors)) {
+      this.requests.tick(point.requests);
+      this.errors.tick(point.errors);
+    }
+    if (Number.isFinite(point.rps)) {
+      this.rpsSma.push(point.rps);
+      this.rpsEwma.update(point.rps, t);
+    }
+    if (Number.isFinite(point.meanLatency)) {
       this.latencySma.push(point.meanLatency);
       this.latencyEwma.update(point.meanLatency, t);
     }
@@ -144,10 +150,17 @@ export class Analysis {
       const back = value >= open.expectedLow && value <= open.expectedHigh;
       d.inRange = back ? d.inRange + 1 : 0;
       if (transition === 'recovered' || !d.tracker.active) d.calmFor++;
-      if (d.inRange >= RECOVER_IN_RANGE || d.calmFor >= this.acceptNewLevelAfter) this.recover(d, t);
+      if (d.inRange >= RECOVER_IN_RANGE || d.calmFor >= this.acceptNewLevelAfter) this.recover(d, t, value);
       return;
     }
     if (transition !== 'start') return;
+    // Statistically unusual is not enough to page anyone: the move must also be material, at least
+    // anomalyMinChange of the expected level (a p95 that wobbles by 1 % is not an incident).
+    const center = (result.expectedLow + result.expectedHigh) / 2;
+    if (Math.abs(value - center) < this.config.anomalyMinChange * Math.abs(center)) {
+      d.tracker.reset();
+      return;
+    }
     const a: AnomalyEvent = {
       series,
       unit,
@@ -168,12 +181,14 @@ export class Analysis {
     this.emit('anomaly', a);
   }
 
-  private recover(d: DetectorState, t: number): void {
+  private recover(d: DetectorState, t: number, value: number): void {
     const a = d.open!;
     a.end = t;
+    a.newLevel = value < a.expectedLow || value > a.expectedHigh;
     d.open = undefined;
     if (d.tracker.active) d.tracker.reset();
-    this.logger?.info({ anomaly: a }, `${a.series} recovered after ${((t - a.start) / 1000).toFixed(0)} s`);
+    const after = `after ${((t - a.start) / 1000).toFixed(0)} s`;
+    this.logger?.info({ anomaly: a }, a.newLevel ? `${a.series} settled at a new level (${fmt(value)} ${a.unit}) ${after}` : `${a.series} recovered ${after}`);
     this.emit('recovered', a);
   }
 

@@ -1,30 +1,35 @@
 // Streaming anomaly detection for one scalar series.
 //
-// The detector is an ensemble of three tests over a sliding reference window, each giving a
+// The detector is an ensemble of three tests against a sliding reference window, each giving a
 // tail probability ("how often would normal behaviour look at least this unusual"):
 //
-//  - spike: the tail beyond the window's 98th / 2nd percentile is fitted with a generalised
-//    Pareto distribution (peaks over threshold, method of moments), so a single extreme point is
-//    judged against how heavy the series' own tail is;
+//  - spike: the tails beyond the window's 98th / 2nd percentiles are fitted with generalised
+//    Pareto distributions (peaks over threshold, method of moments), so one extreme point is
+//    judged against how heavy the series' own tails are;
 //  - value novelty: how many recent values lie within a noise-sized kernel of this one (a
-//    density estimate), smoothed over a few points and compared with its own history as in
-//    Numenta's anomaly likelihood — catches sustained moves to rarely-visited levels;
-//  - level novelty: the same for a 3-point moving average, which sees shifts that single noisy
-//    points hide.
+//    density estimate); the surprise, averaged over 10 points, is compared with its own history
+//    as in Numenta's anomaly likelihood — catches moves to rarely visited levels;
+//  - level novelty: the same for 3-point moving averages, which see shifts too small for any
+//    single noisy point to stand out.
 //
-// The smallest probability becomes the score (-log10(p) / 10, so 0.5 is p = 1e-5). An alarm also
-// needs the value, or its short average, to lie outside median ± threshold·σ (σ from the
-// interquartile range): the statistical tests decide whether a move is unusual for this series,
-// `threshold` decides how large it must be to matter. After an alarm, consecutive alarming points
-// are reported at the "still unusual" level (score 0.3) instead of re-alarming, so one incident
-// gives one alarm; `AnomalyTracker` turns the stream of results into start / recovered
-// transitions.
+// The smallest probability p gives the score, -log10(p) / 10 (0.5 is p = 1e-5, the alarm level).
+// A run of unusual points (p ≤ 1e-3, until 30 calm points) is one episode, and it alarms once: at
+// its first point with p ≤ 1e-5, provided one of its points so far lay outside the region
+// holding the central erf(threshold/√2) of recent behaviour (mean ± threshold·σ for normal data;
+// for skewed or multimodal data, the highest-density region). So the statistics decide whether
+// a move is unusual for this series and `threshold` how large it must be to matter. Other
+// points of the episode score at most 0.3 ("still unusual"); `AnomalyTracker` turns results into
+// one start and one recovered transition per incident.
 //
-// State is O(window); work per point is O(log window) (three order-statistic treaps).
+// State is O(window); work per point is O(log window): five order-statistic treaps and a few
+// fixed-size rings, nothing allocated after construction.
 
 /** Score at and above which a point is an alarm (tail probability ≤ 1e-5). */
 export const ALARM_SCORE = 0.5;
-/** Score of a point that stays unusual (tail probability ≤ 1e-3) after an alarm was raised. */
+/**
+ * Scores from here to ALARM_SCORE are unusual (tail probability ≤ 1e-3) but not alarms; points of
+ * an episode that already alarmed, or that is too small to matter, score exactly this.
+ */
 export const UNUSUAL_SCORE = 0.3;
 
 const ALARM_P = 1e-5;
@@ -32,6 +37,25 @@ const UNUSUAL_P = 1e-3;
 
 // ---------------------------------------------------------------------------------------------
 // Order statistics over a sliding window
+
+// Treap priorities: one deterministic pseudo-random sequence (xorshift32), so results are
+// reproducible run to run, shared read-only by every window (each uses a prefix of it).
+let sharedPriorities = new Int32Array(0);
+
+function priorities(capacity: number): Int32Array {
+  if (sharedPriorities.length < capacity) {
+    const p = new Int32Array(capacity);
+    let s = 0x9e3779b9;
+    for (let i = 0; i < capacity; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      p[i] = s;
+    }
+    sharedPriorities = p;
+  }
+  return sharedPriorities.subarray(0, capacity);
+}
 
 /**
  * The last `capacity` values with rank queries in O(log capacity): counts in a range, quantiles,
@@ -70,17 +94,9 @@ export class OrderStatisticWindow {
     this.right = new Int32Array(capacity);
     this.parent = new Int32Array(capacity);
     this.size = new Int32Array(capacity);
-    this.prio = new Int32Array(capacity);
+    this.prio = priorities(capacity);
     this.sum = new Float64Array(withSums ? capacity : 0);
     this.sumSq = new Float64Array(withSums ? capacity : 0);
-    // Deterministic priorities (xorshift32): results are reproducible run to run.
-    let s = 0x9e3779b9;
-    for (let i = 0; i < capacity; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      this.prio[i] = s | 0;
-    }
   }
 
   /** Number of values held (≤ capacity). */
@@ -118,12 +134,11 @@ export class OrderStatisticWindow {
   /** Number of values v with v < x (strict) or v ≤ x (`inclusive`). */
   rank(x: number, inclusive = false): number {
     const { ring, left, right, size } = this;
-    const v = x;
     let t = this.root;
     let n = 0;
     while (t >= 0) {
       const k = ring[t];
-      if (k < v || (inclusive && k === v)) {
+      if (k < x || (inclusive && k === x)) {
         const l = left[t];
         n += l >= 0 ? size[l] + 1 : 1;
         t = right[t];
@@ -141,20 +156,8 @@ export class OrderStatisticWindow {
 
   /** The k-th smallest value, k in [0, length). */
   kth(k: number): number {
-    const { ring, left, right, size } = this;
-    let t = this.root;
-    let i = k;
-    while (t >= 0) {
-      const l = left[t];
-      const ls = l >= 0 ? size[l] : 0;
-      if (i < ls) t = l;
-      else if (i === ls) return ring[t];
-      else {
-        i -= ls + 1;
-        t = right[t];
-      }
-    }
-    return Number.NaN;
+    const t = this.kthNode(k);
+    return t < 0 ? Number.NaN : this.ring[t];
   }
 
   /** Quantile q in [0, 1], linear between order statistics (NaN when empty). */
@@ -163,9 +166,17 @@ export class OrderStatisticWindow {
     if (n === 0) return Number.NaN;
     const r = q * (n - 1);
     const a = Math.floor(r);
-    const lo = this.kth(a);
+    const t = this.kthNode(a);
+    const lo = this.ring[t];
     if (a + 1 >= n || r === a) return lo;
-    return lo + (this.kth(a + 1) - lo) * (r - a);
+    return lo + (this.ring[this.successor(t)] - lo) * (r - a);
+  }
+
+  /**
+   * Quantiles `qs[i]` into `out[i]`, as quantile() does; several at once, without allocating.
+   */
+  quantiles(qs: Float64Array, out: Float64Array): void {
+    for (let i = 0; i < qs.length; i++) out[i] = this.quantile(qs[i]);
   }
 
   /**
@@ -204,6 +215,41 @@ export class OrderStatisticWindow {
     const mean = e1 / k;
     out[0] = mean;
     out[1] = Math.max(0, e2 / k - mean * mean);
+  }
+
+  /** Node holding the k-th smallest value, or -1. */
+  private kthNode(k: number): number {
+    const { left, right, size } = this;
+    let t = this.root;
+    let i = k;
+    while (t >= 0) {
+      const l = left[t];
+      const ls = l >= 0 ? size[l] : 0;
+      if (i < ls) t = l;
+      else if (i === ls) return t;
+      else {
+        i -= ls + 1;
+        t = right[t];
+      }
+    }
+    return -1;
+  }
+
+  /** In-order successor of node t (t must not be the largest): O(1) on average. */
+  private successor(t: number): number {
+    const { left, right, parent } = this;
+    let u = right[t];
+    if (u >= 0) {
+      while (left[u] >= 0) u = left[u];
+      return u;
+    }
+    u = t;
+    let p = parent[u];
+    while (p >= 0 && right[p] === u) {
+      u = p;
+      p = parent[u];
+    }
+    return p;
   }
 
   private sizeOf(t: number): number {
@@ -417,7 +463,7 @@ class SurpriseLikelihood {
   }
 }
 
-/** Sum of the last `n` values in a ring, O(1) per point. */
+/** Mean of the last `n` values, O(1) per point. */
 class RollingMean {
   private readonly ring: Float64Array;
   private at = 0;
@@ -455,25 +501,39 @@ class NoveltyTest {
   /** Set by update(): x is outside the highest-density region of the given coverage. */
   rare = false;
 
-  constructor(capacity: number) {
-    this.window = new OrderStatisticWindow(capacity);
+  constructor(capacity: number, withSums: boolean) {
+    this.window = new OrderStatisticWindow(capacity, withSums);
     this.surprises = new OrderStatisticWindow(capacity, false);
   }
 
-  /** Tail probability of the recent surprise level; then learns x. `h` is the kernel half-width. */
+  /**
+   * Tail probability of the recent surprise level; then learns x. `h` is the kernel half-width,
+   * `outsideShare` the probability mass outside the high-density region.
+   */
   update(x: number, h: number, ready: boolean, outsideShare: number): number {
     const w = this.window;
     const n = w.length;
     let p = 1;
     this.rare = false;
     if (n >= MIN_POINTS_FOR_DENSITY) {
-      const surprise = Math.min(1, -Math.log((w.countBetween(x - h, x + h) + 1) / (n + 1)) / Math.log(n + 1));
+      const c = w.countBetween(x - h, x + h);
+      const surprise = Math.min(1, -Math.log((c + 1) / (n + 1)) / Math.log(n + 1));
       p = this.likelihood.update(surprise, ready);
+      // For ranking, values with no neighbour at all are told apart by how isolated they are.
+      let ranked = surprise;
+      if (c === 0) {
+        const r = w.rank(x);
+        const below = r > 0 ? x - w.kth(r - 1) : Number.POSITIVE_INFINITY;
+        const above = r < n ? w.kth(r) - x : Number.POSITIVE_INFINITY;
+        ranked = 1 + Math.log(Math.min(below, above) / h);
+      }
       const s = this.surprises;
       const m = s.length;
-      // Conformal p-value: share of recent points at least as surprising as this one.
-      this.rare = m >= MIN_POINTS_FOR_DENSITY && (m - s.rank(surprise) + 1) / (m + 1) <= outsideShare;
-      s.push(surprise);
+      // Conformal p-value: share of recent points at least as surprising as this one. Below the
+      // window's resolution, "more surprising than every recent point" is the best it can say.
+      const share = Math.max(outsideShare, 1 / (m + 1));
+      this.rare = m >= MIN_POINTS_FOR_DENSITY && (m - s.rank(ranked) + 1) / (m + 1) <= share;
+      s.push(ranked);
     }
     w.push(x);
     return p;
@@ -497,7 +557,10 @@ export interface AnomalyDetectorOptions {
    * normal data is mean ± threshold·σ. Default 2.0 (`anomalyDetectionThreshold`).
    */
   threshold?: number;
-  /** Points in the reference window. Default 1500. Memory is about 140 bytes per point. */
+  /**
+   * Points in the reference window. Default 1500. State is about 136 bytes per point (≈ 200 KB
+   * at the default).
+   */
   window?: number;
   /** Points seen before any alarm (learning period). Default 150. */
   learningPoints?: number;
@@ -527,12 +590,14 @@ const LIKELIHOOD_HISTORY = 2000; // time constant of the likelihood's own histor
 const LIKELIHOOD_MIN_SD = 0.06; // floor on the spread of smoothed surprise
 const TAIL_FRACTION = 0.02; // upper/lower 2 % of the window form the fitted tails
 const MIN_TAIL_POINTS = 10;
-const RECOVER_POINTS = 10; // calm points that end an incident (as AnomalyTracker's default)
+const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
 const MIN_POINTS_FOR_DENSITY = 20;
 const SPREAD_DIVISOR = 20;
 const MAD_TO_SIGMA_DIFF = 1 / (0.6744897501960817 * Math.SQRT2); // median |Δx| → σ of x
 const IQR_TO_SIGMA = 1 / 1.3489795003921634;
+const MEAN_LEVELS = new Float64Array([0.25, 0.75, 0.05, 0.95]);
+const STEP_LEVELS = new Float64Array([0.5]);
 
 /**
  * Streaming anomaly detector for one scalar series; see the module comment for the method.
@@ -546,11 +611,17 @@ export class AnomalyDetector {
   readonly alarmScore = ALARM_SCORE;
 
   private readonly outsideShare: number; // 2·Q(threshold)
+  private readonly beyondResolution: boolean; // outsideShare < 1 / window
   private readonly valueTest: NoveltyTest;
   private readonly meanTest: NoveltyTest; // on 3-point moving averages
   private readonly steps: OrderStatisticWindow; // |x_t − x_{t−1}|, for the noise scale
   private readonly shortMean = new RollingMean(SHORT_MEAN);
   private readonly tail = new Float64Array(2);
+  // Quantile levels read each point, and where they land (typed arrays: no boxed numbers).
+  private readonly valueLevels: Float64Array; // median, expected band, quartiles, 5 % / 95 %
+  private readonly valueQuantiles = new Float64Array(7);
+  private readonly meanQuantiles = new Float64Array(4);
+  private readonly stepQuantile = new Float64Array(1);
   private readonly result: AnomalyResult = {
     score: 0,
     alarm: false,
@@ -560,7 +631,8 @@ export class AnomalyDetector {
   };
   private previous = Number.NaN;
   private seen = 0;
-  private reported = false; // the current incident has alarmed
+  private reported = false; // the current episode has alarmed
+  private large = false; // the current episode has had a point outside the usual region
   private calm = RECOVER_POINTS; // consecutive points since the last unusual one
 
   constructor(options: AnomalyDetectorOptions = {}) {
@@ -580,8 +652,11 @@ export class AnomalyDetector {
     this.window = window;
     this.learningPoints = learningPoints;
     this.outsideShare = 2 * normalTail(threshold);
-    this.valueTest = new NoveltyTest(window);
-    this.meanTest = new NoveltyTest(window);
+    this.beyondResolution = this.outsideShare * window < 1;
+    const a = this.outsideShare / 2;
+    this.valueLevels = new Float64Array([0.5, a, 1 - a, 0.25, 0.75, 0.05, 0.95]);
+    this.valueTest = new NoveltyTest(window, true); // its sums serve the spike test
+    this.meanTest = new NoveltyTest(window, false);
     this.steps = new OrderStatisticWindow(window, false);
   }
 
@@ -609,43 +684,55 @@ export class AnomalyDetector {
     out.expectedLow = Number.NaN;
     out.expectedHigh = Number.NaN;
     if (n >= MIN_POINTS_FOR_DENSITY) {
-      median = values.quantile(0.5);
-      out.expectedLow = values.quantile(this.outsideShare / 2);
-      out.expectedHigh = values.quantile(1 - this.outsideShare / 2);
-      iqrSigma = (nearRank(values, 0.75) - nearRank(values, 0.25)) * IQR_TO_SIGMA;
+      const vq = this.valueQuantiles;
+      const mq = this.meanQuantiles;
+      values.quantiles(this.valueLevels, vq);
+      means.quantiles(MEAN_LEVELS, mq);
+      median = vq[0];
+      out.expectedLow = vq[1];
+      out.expectedHigh = vq[2];
+      iqrSigma = (vq[4] - vq[3]) * IQR_TO_SIGMA;
       // Kernels are at least 1/20 of the 5–95 % spread, and never zero.
       const tiny = Math.max(1e-9 * Math.abs(median), 1e-12);
-      const spread = nearRank(values, 0.95) - nearRank(values, 0.05);
-      const meanSpread = nearRank(means, 0.95) - nearRank(means, 0.05);
       // Value kernel: the point-to-point noise (robust to level shifts and multimodality).
-      const noise = nearRank(this.steps, 0.5) * MAD_TO_SIGMA_DIFF;
-      valueKernel = Math.max(noise, spread / SPREAD_DIVISOR, tiny);
+      this.steps.quantiles(STEP_LEVELS, this.stepQuantile);
+      const noise = this.stepQuantile[0] * MAD_TO_SIGMA_DIFF;
+      valueKernel = Math.max(noise, (vq[6] - vq[5]) / SPREAD_DIVISOR, tiny);
       // Mean kernel: the spread of the averages themselves (averaging already removed noise).
-      const meanSigma = (nearRank(means, 0.75) - nearRank(means, 0.25)) * IQR_TO_SIGMA;
-      meanKernel = Math.max(meanSigma, meanSpread / SPREAD_DIVISOR, tiny);
+      const meanSigma = (mq[1] - mq[0]) * IQR_TO_SIGMA;
+      meanKernel = Math.max(meanSigma, (mq[3] - mq[2]) / SPREAD_DIVISOR, tiny);
     }
     // The spike test reads the window before the tests below add this point to it.
     let p = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value, median, iqrSigma) : 1;
     p = Math.min(p, this.valueTest.update(value, valueKernel, ready, this.outsideShare));
     p = Math.min(p, this.meanTest.update(mean, meanKernel, ready, this.outsideShare));
 
-    // An incident (improbable points, until RECOVER_POINTS calm ones) alarms once, at its first
-    // improbable point outside the high-density region; its other points report "unusual".
-    const improbable = ready && p <= ALARM_P;
-    const outside = this.valueTest.rare || this.meanTest.rare;
-    if (!improbable) {
-      // The incident ends after RECOVER_POINTS consecutive points that are not even unusual.
-      if (p <= UNUSUAL_P) this.calm = 0;
-      else if (this.calm < RECOVER_POINTS) this.calm++;
-      if (this.calm >= RECOVER_POINTS) this.reported = false;
+    // An episode is a run of unusual points, ended by RECOVER_POINTS calm ones. It alarms once:
+    // at its first improbable point, provided one of its points so far lay outside the usual
+    // region (the statistics often become conclusive a few points after the largest move).
+    // Its other points report "unusual".
+    let outside = this.valueTest.rare || this.meanTest.rare;
+    if (this.beyondResolution && outside) {
+      // The window cannot resolve so small a share: fall back to median ± threshold·σ.
+      const limit = this.threshold * iqrSigma;
+      outside = Math.abs(value - median) >= limit || Math.abs(mean - median) >= limit;
+    }
+    if (!ready || p > UNUSUAL_P) {
+      if (this.calm < RECOVER_POINTS) this.calm++;
+      if (this.calm >= RECOVER_POINTS) {
+        this.reported = false;
+        this.large = false;
+      }
     } else {
       this.calm = 0;
-      if (this.reported || !outside) p = Math.max(p, UNUSUAL_P); // already raised / too small
-      else this.reported = true;
+      if (outside) this.large = true;
+      if (p <= ALARM_P) {
+        if (this.reported || !this.large) p = UNUSUAL_P; // already raised / too small to matter
+        else this.reported = true;
+      }
     }
 
-    const score = Math.min(1, -Math.log10(Math.max(p, 1e-10)) / 10);
-    out.score = score > 0 ? score : 0;
+    out.score = Math.max(0, Math.min(1, -Math.log10(Math.max(p, 1e-10)) / 10)); // never -0
     out.alarm = out.score >= ALARM_SCORE;
     out.direction = value >= median ? 'up' : 'down';
 
@@ -664,6 +751,7 @@ export class AnomalyDetector {
     this.previous = Number.NaN;
     this.seen = 0;
     this.reported = false;
+    this.large = false;
     this.calm = RECOVER_POINTS;
   }
 
@@ -686,24 +774,22 @@ export class AnomalyDetector {
   }
 }
 
-/** Order statistic nearest to quantile q (one tree walk; enough for scale estimates). */
-function nearRank(w: OrderStatisticWindow, q: number): number {
-  return w.kth(Math.round(q * (w.length - 1)));
-}
-
 /**
  * P(excess > y) for a generalised Pareto distribution fitted by the method of moments to `k`
- * excesses with the given mean and variance. The shape used is the upper one-sided 95 % bound
- * (estimate + 1.645 standard errors, 1/√k at shape 0, Hosking & Wallis 1987), clamped to
- * [-0.5, 1]: a few dozen points must not make the tail look bounded, or every new extreme would
- * seem impossible.
+ * excesses with the given mean and variance. A few dozen points easily make a light tail look
+ * bounded (shape < 0), which would make every new extreme seem impossible; so a bounded tail is
+ * used only when the upper one-sided 99 % bound on the shape (estimate + 2.326 standard errors,
+ * 1/√k at shape 0, Hosking & Wallis 1987) is below zero. Otherwise the shape is the estimate
+ * floored at 0: tails at least as heavy as exponential.
  */
 function paretoTail(y: number, k: number, mean: number, variance: number, scaleFloor: number): number {
-  let shape = 1.6448536269514722 / Math.sqrt(k);
+  let shape = 0;
   let scale = Math.max(mean, scaleFloor);
   if (variance > 0 && mean > 0) {
     const r = (mean * mean) / variance;
-    shape = Math.min(1, Math.max(-0.5, 0.5 * (1 - r) + shape));
+    const estimate = 0.5 * (1 - r);
+    const upper = estimate + 2.3263478740408408 / Math.sqrt(k);
+    shape = upper < 0 ? Math.max(-0.5, upper) : Math.min(1, Math.max(0, estimate));
     scale = Math.max(0.5 * mean * (1 + r), scaleFloor);
   }
   if (Math.abs(shape) < 1e-9) return Math.exp(-y / scale);
@@ -717,7 +803,7 @@ function paretoTail(y: number, k: number, mean: number, variance: number, scaleF
 export type AnomalyTransition = 'start' | 'recovered' | null;
 
 export interface AnomalyTrackerOptions {
-  /** Consecutive calm points (score below `calmBelow`) that end an incident. Default 10. */
+  /** Consecutive calm points (score below `calmBelow`) that end an incident. Default 30. */
   recoverAfter?: number;
   /** Score under which a point counts as calm. Default UNUSUAL_SCORE (0.3). */
   calmBelow?: number;
@@ -735,7 +821,7 @@ export class AnomalyTracker {
   private index = 0;
 
   constructor(options: AnomalyTrackerOptions = {}) {
-    const recoverAfter = options.recoverAfter ?? 10;
+    const recoverAfter = options.recoverAfter ?? RECOVER_POINTS;
     const calmBelow = options.calmBelow ?? UNUSUAL_SCORE;
     if (!Number.isInteger(recoverAfter) || recoverAfter < 1) {
       throw new RangeError(`recoverAfter must be an integer ≥ 1, got ${recoverAfter}`);

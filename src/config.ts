@@ -20,6 +20,7 @@ export function defaultConfig(): MonitoringConfig {
     enableDetailedLogging: false,
     anomalyDetectionThreshold: 2.0,
     anomalyLearningPeriod: Number.NaN, // 150 collection intervals unless set
+    anomalyMinChange: 0.1,
     scale: 7,
     histogramRange: { minMs: 0.001, maxMs: HOUR },
     maxSeries: 16,
@@ -93,6 +94,7 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('anomalyDetectionThreshold', c.anomalyDetectionThreshold, 0.5, 20);
   if (Number.isNaN(c.anomalyLearningPeriod)) c.anomalyLearningPeriod = 150 * c.collectionInterval;
   num('anomalyLearningPeriod', c.anomalyLearningPeriod, 0, 366 * 24 * HOUR);
+  num('anomalyMinChange', c.anomalyMinChange, 0, 100);
   num('scale', c.scale, 0, 8, true);
   num('histogramRange.minMs', c.histogramRange.minMs, 1e-6, 1e9);
   num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, 1e10);

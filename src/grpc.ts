@@ -30,6 +30,12 @@ export interface GrpcServerInterceptorOptions {
   echoLatency?: boolean | readonly string[] | ((path: string) => boolean);
   /** Most requests awaiting their response per call for echoLatency; past it the call stops matching. Default 1024. */
   echoWindow?: number;
+  /**
+   * Time one message in every N for echoLatency (request k·N with response k·N): the clock is read
+   * only for those, so the cost falls N-fold while the latency histogram stays an unbiased sample.
+   * Default 1 (every message).
+   */
+  echoSampleEvery?: number;
   /** Record time to first response message (series `stage: 'first_response'`). Default true. */
   firstResponse?: boolean;
   /** Track each call as a session (`monitor.openSession`). Default true. */
@@ -74,8 +80,16 @@ export function statusName(code: number): string {
   return STATUS_NAMES[code] ?? `STATUS_${code}`;
 }
 
+/**
+ * Buffers and typed arrays: their size. Read through BYTES_PER_ELEMENT and length rather than
+ * `instanceof Uint8Array` and byteLength, which cost ~25 ns more a message here.
+ */
 function defaultMessageBytes(message: unknown): number {
-  return message instanceof Uint8Array ? message.byteLength : 0;
+  if (typeof message === 'object' && message !== null) {
+    const perElement = (message as { BYTES_PER_ELEMENT?: unknown }).BYTES_PER_ELEMENT;
+    if (typeof perElement === 'number') return (message as Uint8Array).length * perElement;
+  }
+  return 0;
 }
 
 function checkLabels(labels: Labels | undefined): Labels {
@@ -98,13 +112,14 @@ function echoPredicate(opt: GrpcServerInterceptorOptions['echoLatency']): (path:
   throw new TypeError('options.echoLatency must be a boolean, a list of method paths or a predicate');
 }
 
+let callSeq = 0;
+
 /** The series of one method, resolved once. */
 class ServerMethod {
   readonly calls: Recorder;
   readonly labels: Labels;
   private first: Recorder | undefined;
   private message: Recorder | undefined;
-  seq = 0;
 
   constructor(
     private readonly monitor: MonitorLike,
@@ -130,7 +145,13 @@ class ServerMethod {
 /** One server call's state; the interceptor's closures call into it. */
 class ServerCall {
   private readonly start: number;
+  // Copied from the method and the options: one property load each on the per-message path.
+  private readonly calls: Recorder;
+  private readonly size: MessageSize;
+  /** The call's session until the call ends (none with `sessions: false`). */
   private session: Session | undefined;
+  /** The session to close at the end (closing one the tracker already ended does nothing). */
+  private readonly opened: Session | undefined;
   private finished = false;
   private firstSent = false;
   // echoLatency: a ring of arrival times of requests still awaiting their response.
@@ -138,32 +159,36 @@ class ServerCall {
   private head = 0;
   private pending = 0;
   private echo: boolean;
+  private readonly every: number;
+  private rxCount = 0;
+  private txCount = 0;
 
   constructor(
     private readonly m: ServerMethod,
     private readonly owner: ServerInterceptorState,
   ) {
     this.start = performance.now();
+    this.calls = m.calls;
+    this.size = owner.size;
     this.echo = m.echo;
-    if (owner.sessions) this.session = owner.monitor.openSession(`${m.path}#${++m.seq}`, m.labels);
-    else m.calls.connectionOpened();
+    this.every = owner.echoSampleEvery;
+    // Unique per process: a session id already open would end that session.
+    if (owner.sessions) {
+      this.opened = owner.monitor.openSession(`${m.path}#${++callSeq}`, m.labels);
+      this.session = this.opened;
+    } else {
+      m.calls.connectionOpened();
+    }
   }
 
   received(message: unknown): void {
-    const bytes = this.owner.size(message);
+    const bytes = this.size(message);
+    // Through the session (it counts the message on the series as `in`, and keeps the session
+    // from looking idle); a session the tracker has ended still counts it.
     const s = this.session;
-    if (s !== undefined) {
-      try {
-        s.message(bytes);
-      } catch {
-        // Evicted as idle (a closed session throws): count on the series from now on.
-        this.session = undefined;
-        this.m.calls.recordMessages(1, bytes, 'in');
-      }
-    } else {
-      this.m.calls.recordMessages(1, bytes, 'in');
-    }
-    if (this.echo) this.stamp();
+    if (s !== undefined) s.message(bytes);
+    else this.calls.recordMessages(1, bytes, 'in');
+    if (this.echo && this.rxCount++ % this.every === 0) this.stamp();
   }
 
   private stamp(): void {
@@ -190,8 +215,8 @@ class ServerCall {
   }
 
   sent(message: unknown): void {
-    this.m.calls.recordMessages(1, this.owner.size(message), 'out');
-    if (this.echo && this.pending > 0) {
+    this.calls.recordMessages(1, this.size(message), 'out');
+    if (this.echo && this.txCount++ % this.every === 0 && this.pending > 0) {
       const ring = this.stamps as Float64Array;
       const now = performance.now();
       this.m.messages().recordLatency(now - ring[this.head]);
@@ -214,10 +239,9 @@ class ServerCall {
     const duration = performance.now() - this.start;
     if (code === grpc.status.OK) this.m.calls.recordLatency(duration);
     else this.m.calls.recordError(statusName(code), duration);
-    const s = this.session;
     this.session = undefined;
-    if (s !== undefined) s.close();
-    else this.m.calls.connectionClosed();
+    if (this.opened !== undefined) this.opened.close();
+    else this.calls.connectionClosed();
     this.stamps = undefined;
   }
 
@@ -244,6 +268,7 @@ class ServerInterceptorState {
   readonly sessions: boolean;
   readonly firstResponse: boolean;
   readonly echoWindow: number;
+  readonly echoSampleEvery: number;
   readonly echoFor: (path: string) => boolean;
   readonly size: MessageSize;
   readonly instrumented = new WeakMap<object, ServerCallInstruments>();
@@ -262,6 +287,10 @@ class ServerInterceptorState {
     this.echoWindow = options.echoWindow ?? 1024;
     if (!Number.isInteger(this.echoWindow) || this.echoWindow < 1 || this.echoWindow > 1 << 20) {
       throw new RangeError(`options.echoWindow must be a whole number from 1 to ${1 << 20} (got ${String(options.echoWindow)})`);
+    }
+    this.echoSampleEvery = options.echoSampleEvery ?? 1;
+    if (!Number.isInteger(this.echoSampleEvery) || this.echoSampleEvery < 1 || this.echoSampleEvery > 1_000_000) {
+      throw new RangeError(`options.echoSampleEvery must be a whole number from 1 to 1000000 (got ${String(options.echoSampleEvery)})`);
     }
     const size = options.messageBytes ?? defaultMessageBytes;
     if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');

@@ -4,7 +4,7 @@ import { bucketIndex, tableBytes, upperBound, writeTables } from './buckets.js';
 import { HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 const PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;
@@ -24,8 +24,21 @@ export const H = {
   MAX: 64,
   ZERO: 72,
   OVER: 80,
-  BUCKETS: 96,
+  /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
+  LANES: 88,
+  LANE0: 92,
+  BUCKETS: 160,
 } as const;
+
+/** Lanes one histogram can have (assembly/index.ts MAX_LANES). */
+export const MAX_LANES = 15;
+
+/**
+ * Whether this host stores an aligned 64-bit value in one store, so that a thread may own a
+ * histogram lane and write it without atomics while others read it: true on 64-bit hosts. Elsewhere
+ * every record takes the atomic path.
+ */
+export const LANES_SUPPORTED = !['arm', 'ia32', 'mips', 'mipsel', 'ppc', 's390'].includes(process.arch);
 
 /** How one kind of histogram is shaped: its unit conversions and resolved range. */
 export interface HistShape {
@@ -136,6 +149,8 @@ export interface Layout {
   scratchCount: number;
   /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
   exportPtr: number;
+  /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
+  lanePool: { ptr: number; count: number };
   history: RingSpec;
   rollups: { minute: RollupSpec; hour: RollupSpec; day: RollupSpec };
 }
@@ -153,6 +168,8 @@ export const R = {
   HOUR_COUNT: 8,
   DAY_HEAD: 9,
   DAY_COUNT: 10,
+  /** Lane blocks handed out so far (may count past the pool: those claims got none). */
+  LANES_CLAIMED: 11,
 } as const;
 export const MAGIC = 0x53474147; // "SGAG"
 
@@ -235,6 +252,11 @@ export function computeLayout(config: MonitoringConfig): Layout {
     hour: rollup(config.rollups.hours, 3_600_000),
     day: rollup(config.rollups.days, 86_400_000),
   };
+  // Private lanes: one per (thread, series) that records latencies, while they last. Twice the
+  // series count covers a default configuration recorded from a few threads; past the pool, records
+  // take the atomic path (exact, slower).
+  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * seriesCount, 16), 256) : 0 };
+  p = align(p + lanePool.count * shapes.latency.bytes);
   const bytes = p;
   const pages = Math.ceil(bytes / PAGE);
   if (pages > MAX_PAGES) {
@@ -264,6 +286,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     scratchPtr,
     scratchCount,
     exportPtr,
+    lanePool,
     history,
     rollups,
   };
@@ -283,7 +306,7 @@ export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: numb
   f64[3] = shape.topMax;
   const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
   i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
-  new Uint8Array(buffer, ptr + H.BUCKETS, shape.nBuckets * 8).fill(0);
+  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
 }
 
 /** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
@@ -301,6 +324,9 @@ export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   for (const r of Object.values(layout.rollups)) {
     for (let i = 0; i < r.capacity; i++) initHistogram(buffer, layout, r.histPtr + i * layout.shapes.latency.bytes, layout.shapes.latency);
     initHistogram(buffer, layout, r.openPtr, layout.shapes.latency);
+  }
+  for (let i = 0; i < layout.lanePool.count; i++) {
+    initHistogram(buffer, layout, layout.lanePool.ptr + i * layout.shapes.latency.bytes, layout.shapes.latency);
   }
   const rt = new Int32Array(buffer, layout.runtimePtr, 64);
   rt[R.VERSION] = layout.version;

@@ -33,7 +33,10 @@ import { H, type HistShape, initHistogram, LAYOUT_VERSION, type Layout, type Rin
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
 import type { MonitoringConfig } from './types.js';
 
-/** The persistence settings of the monitor's configuration. */
+/**
+ * The persistence settings of the monitor's configuration. What happened since the last save is
+ * lost if the process ends without close(): call it on shutdown (SIGTERM, SIGINT).
+ */
 export interface PersistenceOptions {
   /** File the history is saved to (periodically and on close()) and restored from at start. Default: none. */
   historyFile?: string;

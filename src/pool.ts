@@ -33,8 +33,8 @@ export interface PoolLike {
   readonly idleThreads?: number;
   readonly options?: { concurrentTasksPerWorker?: number };
   readonly histogram?: unknown;
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  off(event: string, listener: (...args: any[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 export interface TrackPoolOptions {

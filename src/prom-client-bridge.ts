@@ -73,7 +73,11 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
         const f = families().get(base);
         const values: Value[] = [];
         if (f) {
-          for (const m of f.metrics) values.push(...toValues(name, m, ladder));
+          for (const m of f.metrics) {
+            // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
+            // (a quantile of an empty window) is left out instead.
+            for (const v of toValues(name, m, ladder)) if (!Number.isNaN(v.value)) values.push(v);
+          }
           metric.help = f.help;
         }
         return { name, help: metric.help, type, values, aggregator: 'sum' };

@@ -1,7 +1,12 @@
 // The record path: one small object per series that turns each call into one or a few calls into
 // the wasm core at precomputed addresses. No allocation, no clock read, no message passing.
+//
+// Latencies, the hottest figure, go into a lane of the series' latency histogram that this thread
+// owns (claimed on the first record, while the pool lasts; see assembly/index.ts): plain stores, no
+// atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
+// Everything else, and latencies once the lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
-import { C, type HistName, type Layout, MAGIC, R } from './layout.js';
+import { C, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
@@ -17,6 +22,8 @@ export class RecordingContext {
   private readonly bySeriesKey = new Map<string, SeriesRecorder>();
   private readonly errorSlots = new Map<string, number>();
   readonly root: SeriesRecorder;
+  private readonly rt: Int32Array;
+  private readonly i32: Int32Array;
 
   constructor(
     readonly core: Core,
@@ -29,6 +36,8 @@ export class RecordingContext {
     if (Atomics.load(rt, R.MAGIC) !== MAGIC || rt[R.VERSION] !== layout.version) {
       throw new TypeError('handle does not describe a streamgauge memory of this version');
     }
+    this.rt = rt;
+    this.i32 = new Int32Array(memory.buffer);
     this.tables = {
       series: new StringTable(memory.buffer, layout.seriesTable),
       errors: new StringTable(memory.buffer, layout.errorTable),
@@ -49,19 +58,43 @@ export class RecordingContext {
     const key = seriesKey(labels);
     let rec = this.bySeriesKey.get(key);
     if (rec === undefined) {
-      rec = new SeriesRecorder(this, this.tables.series.lookup(key, 'labels'));
+      const index = this.tables.series.lookup(key, 'labels');
+      // Past the bound every label set shares the overflow recorder, and is not remembered: the
+      // caches stay as bounded as the shared tables, whatever the label cardinality.
+      if (index === this.tables.series.overflowSlot) return this.overflow();
+      rec = new SeriesRecorder(this, index);
       this.bySeriesKey.set(key, rec);
     }
     return rec;
+  }
+
+  private overflowRecorder: SeriesRecorder | undefined;
+
+  private overflow(): SeriesRecorder {
+    this.overflowRecorder ??= new SeriesRecorder(this, this.tables.series.overflowSlot);
+    return this.overflowRecorder;
   }
 
   errorSlot(type: string): number {
     let slot = this.errorSlots.get(type);
     if (slot === undefined) {
       slot = this.tables.errors.lookup(type, 'type');
-      this.errorSlots.set(type, slot);
+      if (slot !== this.tables.errors.overflowSlot) this.errorSlots.set(type, slot);
     }
     return slot;
+  }
+
+  /**
+   * A lane of latency histogram `h` for this thread alone (its byte address), or 0 when there is
+   * none to have: the pool is used up, the histogram has all its lanes, or the host cannot have lanes.
+   */
+  claimLane(h: number): number {
+    const pool = this.layout.lanePool;
+    if (pool.count === 0 || Atomics.load(this.i32, (h + H.LANES) >> 2) >= MAX_LANES) return 0;
+    const i = Atomics.add(this.rt, R.LANES_CLAIMED, 1);
+    if (i >= pool.count) return 0;
+    const lane = pool.ptr + i * this.layout.shapes.latency.bytes;
+    return this.core.addLane(h, lane) !== 0 ? lane : 0;
   }
 
   /** A rejected value: counted and skipped when the caller opted in, else thrown. */
@@ -98,6 +131,9 @@ export class SeriesRecorder implements Recorder {
   private readonly base: number;
   private readonly latency: number;
   private readonly errorTypes: number;
+  /** This thread's own lane of the latency histogram (byte address), 0 while it has none. */
+  private lane = 0;
+  private laneTried = false;
 
   constructor(
     private readonly ctx: RecordingContext,
@@ -109,9 +145,25 @@ export class SeriesRecorder implements Recorder {
     this.errorTypes = this.base + ctx.layout.errorTypesOffset;
   }
 
+  // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
   recordLatency(ms: number): void {
-    if (isMs(ms)) this.core.record(this.latency, ms);
+    if (this.lane !== 0 && isMs(ms)) this.core.recordOwned(this.lane, ms);
+    else this.recordLatencySlow(ms);
+  }
+
+  private recordLatencySlow(ms: number): void {
+    if (isMs(ms)) this.latencyValue(ms);
     else this.ctx.reject(this.index, invalid('ms', ms, MS));
+  }
+
+  /** Records a validated latency: into this thread's lane (claimed on first use) or, without one, the shared block. */
+  private latencyValue(ms: number): void {
+    if (this.lane === 0 && !this.laneTried) {
+      this.laneTried = true;
+      this.lane = this.ctx.claimLane(this.latency);
+    }
+    if (this.lane !== 0) this.core.recordOwned(this.lane, ms);
+    else this.core.record(this.latency, ms);
   }
 
   recordError(type: string, latencyMs?: number): void {
@@ -119,11 +171,16 @@ export class SeriesRecorder implements Recorder {
       return this.ctx.reject(this.index, new TypeError(`type must be a non-empty string (got ${typeof type === 'string' ? 'an empty string' : typeof type})`));
     }
     if (latencyMs !== undefined && !isMs(latencyMs)) return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
-    const slot = this.ctx.errorSlot(type);
+    let slot: number;
+    try {
+      slot = this.ctx.errorSlot(type);
+    } catch (e) {
+      return this.ctx.reject(this.index, e as Error); // a type too long for the table
+    }
     // Latency first, then the marks that make it a failure: a concurrent reader may briefly see one
     // more success, never a negative count.
     if (latencyMs !== undefined) {
-      this.core.record(this.latency, latencyMs);
+      this.latencyValue(latencyMs);
       this.core.inc(this.base + C.ERRORS_WITH_LATENCY * 8);
     }
     this.core.inc(this.errorTypes + slot * 8);

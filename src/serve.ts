@@ -40,7 +40,7 @@ export function metricsHandler(
     let body: Uint8Array = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
     const headers: Record<string, string | number> = { 'content-type': out.contentType, 'cache-control': 'no-store', vary: 'accept, accept-encoding' };
     // Prometheus asks for gzip; a scrape of many series shrinks several-fold.
-    if (body.byteLength > 1024 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+    if (body.byteLength > 1024 && acceptsGzip(req.headers['accept-encoding'])) {
       body = gzipSync(body, { level: 1 });
       headers['content-encoding'] = 'gzip';
     }
@@ -107,15 +107,21 @@ export async function serve(monitor: StreamPerformanceMonitor, options: ServeOpt
   const server = createServer((req, res) => {
     try {
       if (metrics(req, res)) return;
-      if (pathOf(req) === '/debug') {
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-        res.end(toSafeJson(debugSnapshot(monitor)));
+      const path = pathOf(req);
+      if ((path === '/debug' || path === '/snapshot') && req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
       }
-      if (pathOf(req) === '/snapshot') {
+      if (path === '/debug') {
+        const json = Buffer.from(toSafeJson(debugSnapshot(monitor)), 'utf8');
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': json.byteLength, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+        res.end(req.method === 'HEAD' ? undefined : json);
+        return;
+      }
+      if (path === '/snapshot') {
         const bytes = monitor.snapshot();
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, 'cache-control': 'no-store' });
-        res.end(bytes);
+        res.end(req.method === 'HEAD' ? undefined : bytes);
         return;
       }
       if (dash?.(req, res)) return;
@@ -143,6 +149,25 @@ export async function serve(monitor: StreamPerformanceMonitor, options: ServeOpt
     });
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return { server, port: addr.port, host: addr.address, url: `http://${shownHost}:${addr.port}`, close: closeServer };
+}
+
+/** Whether an Accept-Encoding header accepts gzip (listed, or by `*`, with a q above 0). */
+function acceptsGzip(header: string | string[] | undefined): boolean {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  let star = false;
+  for (const part of value.split(',')) {
+    const [coding, ...params] = part.split(';');
+    const name = coding.trim().toLowerCase();
+    if (name !== 'gzip' && name !== '*') continue;
+    let q = 1;
+    for (const p of params) {
+      const [k, v] = p.split('=');
+      if (k.trim().toLowerCase() === 'q') q = Number(v);
+    }
+    if (name === 'gzip') return q > 0;
+    star = q > 0;
+  }
+  return star;
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -11,7 +11,9 @@ import type { Labels } from './types.js';
 
 const MAGIC = 0x4e534753; // "SGSN" little-endian
 const VERSION = 1;
-const HEADER = 16; // magic u32, version u16, reserved u16, payload length u32, crc32 u32
+const HEADER = 16;
+/** Seconds (the bucket unit) per ms, divided by exactly as the monitor does, so quantiles agree to the bit. */
+const SECONDS_PER_MS = 1e-3; // magic u32, version u16, reserved u16, payload length u32, crc32 u32
 
 export interface SnapshotSeries {
   labels: Labels;
@@ -96,7 +98,7 @@ class Reader {
   at = 0;
   constructor(private readonly buf: Buffer) {}
   private need(n: number) {
-    if (this.at + n > this.buf.length) throw new SnapshotError('snapshot is truncated');
+    if (this.at + n > this.buf.length) throw new RangeError(`it ends inside a field at byte ${this.at}`);
   }
   u32() {
     this.need(4);
@@ -159,7 +161,8 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   out.writeUInt32LE(payload.length, 8);
   out.writeUInt32LE(crc32(payload), 12);
   payload.copy(out, HEADER);
-  return out;
+  // A plain Uint8Array: a Buffer's slice() would share memory, a trap for code that expects copies.
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
@@ -196,7 +199,7 @@ function readPayload(payload: Buffer): Snapshot {
   for (let i = 0; i < n; i++) {
     const pairs = JSON.parse(r.str()) as unknown;
     if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
-      throw new SnapshotError(`snapshot series ${i} has malformed labels`);
+      throw new RangeError(`series ${i} has malformed labels`);
     }
     const labels = Object.fromEntries(pairs as [string, string][]);
     const counters = {} as Record<CounterField, number>;
@@ -213,7 +216,7 @@ function readPayload(payload: Buffer): Snapshot {
     checkNativeHistogram(latency, `series ${i} latency`);
     series.push({ labels, counters, errorsByType, latency });
   }
-  if (r.at !== payload.length) throw new SnapshotError(`snapshot payload has ${payload.length - r.at} bytes left over after its ${n} series`);
+  if (r.at !== payload.length) throw new RangeError(`${payload.length - r.at} bytes are left over after its ${n} series`);
   return { takenAt, sources, series };
 }
 
@@ -267,7 +270,9 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
       for (const [j, c] of downscale(s.latency, schema)) buckets.set(j, (buckets.get(j) ?? 0) + c);
     }
     const lat = group.map((s) => s.latency);
-    const finite = (xs: number[]) => xs.filter((x) => !Number.isNaN(x));
+    // NaN (nothing recorded) unless some part recorded something, as the monitor reports it.
+    const mins = lat.map((h) => h.minMs).filter((x) => !Number.isNaN(x));
+    const maxs = lat.map((h) => h.maxMs).filter((x) => !Number.isNaN(x));
     // Every zero bucket holds values <= its own threshold, so <= the largest; a (downscaled) bucket
     // wholly below that largest threshold joins the zero bucket too.
     const zeroThreshold = Math.max(...lat.map((h) => h.zeroThreshold));
@@ -290,8 +295,8 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
         overflowCount: lat.reduce((n, h) => n + h.overflowCount, 0),
         overflowThreshold: Math.min(...lat.map((h) => h.overflowThreshold ?? Number.POSITIVE_INFINITY)),
         buckets: merged,
-        minMs: Math.min(...finite(lat.map((h) => h.minMs)), Number.POSITIVE_INFINITY),
-        maxMs: Math.max(...finite(lat.map((h) => h.maxMs)), Number.NEGATIVE_INFINITY),
+        minMs: mins.length > 0 ? Math.min(...mins) : Number.NaN,
+        maxMs: maxs.length > 0 ? Math.max(...maxs) : Number.NaN,
       },
     });
   }
@@ -315,7 +320,7 @@ export function snapshotQuantile(snapshot: Snapshot, q: number, labels?: Labels)
   if (seen >= rank) return lo;
   for (const b of h.buckets) {
     seen += b.count;
-    if (seen >= rank) return Math.min(hi, Math.max(lo, midpoint(b.index, h.schema) * 1000));
+    if (seen >= rank) return Math.min(hi, Math.max(lo, midpoint(b.index, h.schema) / SECONDS_PER_MS));
   }
   return hi;
 }

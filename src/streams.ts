@@ -28,7 +28,7 @@ export interface AnyStream {
   push?: (chunk: unknown, encoding?: BufferEncoding) => boolean;
   write?: (...args: unknown[]) => boolean;
   end?: (...args: unknown[]) => unknown;
-  on(event: string | symbol, listener: (...args: any[]) => void): unknown;
+  on(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
   readableObjectMode?: boolean;
   writableObjectMode?: boolean;
   writableNeedDrain?: boolean;
@@ -42,9 +42,13 @@ let nextStreamId = 0;
 
 /** Bytes of a chunk: Buffer/typed array length, string byte length, 0 for other objects. */
 export function chunkBytes(chunk: unknown, encoding?: string): number {
-  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  if (typeof chunk === 'object' && chunk !== null) {
+    // Typed arrays (Buffer among them) without `instanceof`, which walks the prototype chain.
+    const perElement = (chunk as { BYTES_PER_ELEMENT?: unknown }).BYTES_PER_ELEMENT;
+    if (typeof perElement === 'number') return (chunk as Uint8Array).length * perElement;
+    return ArrayBuffer.isView(chunk) ? chunk.byteLength : 0;
+  }
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, (encoding as BufferEncoding) || 'utf8');
-  if (ArrayBuffer.isView(chunk)) return chunk.byteLength;
   return 0;
 }
 
@@ -97,38 +101,31 @@ class StreamState {
     this.session = session;
   }
 
-  /** A chunk written into the stream (direction 'in'). */
-  written(chunk: unknown, encoding: unknown, objectMode: boolean): void {
-    if (chunk === null || chunk === undefined) return;
+  /**
+   * One chunk in `direction`. Inbound chunks go through the session (which counts them on the
+   * series as `in` and keeps the session from looking idle); a Session has no outbound messages,
+   * so outbound chunks are counted on the series directly.
+   */
+  chunk(direction: 'in' | 'out', chunk: unknown, encoding: unknown, objectMode: boolean): void {
     const bytes = chunkBytes(chunk, typeof encoding === 'string' ? encoding : undefined);
     if (!objectMode && bytes === 0) return;
     const s = this.session;
-    if (s !== undefined) {
-      try {
-        s.message(bytes);
-        return;
-      } catch {
-        // The session was evicted as idle (it throws once closed): count on the series from now on.
-        this.session = undefined;
-      }
-    }
-    this.recorder.recordMessages(1, bytes, 'in');
+    if (direction === 'in' && s !== undefined) s.message(bytes);
+    else this.recorder.recordMessages(1, bytes, direction);
   }
 
-  /** A chunk the stream produced for its reader (direction 'out'). */
-  pushed(chunk: unknown, encoding: unknown, objectMode: boolean): void {
-    const bytes = chunkBytes(chunk, typeof encoding === 'string' ? encoding : undefined);
-    if (!objectMode && bytes === 0) return;
-    this.recorder.recordMessages(1, bytes, 'out');
-  }
-
+  /**
+   * The error is counted on the series here rather than through `session.close(errorType)`: a
+   * session the tracker already ended (idle past `sessionIdleTimeout`) ignores close() and would
+   * lose it.
+   */
   end(errorType?: string): void {
     if (this.done) return;
     this.done = true;
     const s = this.session;
     this.session = undefined;
-    if (s !== undefined) s.close(errorType);
-    else if (errorType !== undefined) this.recorder.recordError(errorType);
+    if (errorType !== undefined) this.recorder.recordError(errorType);
+    if (s !== undefined) s.close();
   }
 }
 
@@ -144,14 +141,16 @@ function errorType(err: unknown): string {
 
 /**
  * Instruments a Node stream in place and returns it (so it drops into `pipeline()`):
- * - chunks written (`write`/`end(chunk)`) count as messages `in`, chunks the stream produces
- *   (`push`, which every Readable, Duplex and Transform feeds its buffer through) as messages
- *   `out` — the stream's own point of view, the same for all four kinds; object mode counts one
- *   per chunk, bytes come from Buffer/typed-array/string lengths;
+ * - messages and bytes: chunks the stream produces (`push`, which every Readable, Duplex and
+ *   Transform feeds its buffer through) and chunks written to it (`write`, `end(chunk)`). The
+ *   direction is that of the code holding the stream: what a Readable or a Duplex (a socket)
+ *   produces is received, `in`, and what is written to a Writable or a Duplex is sent, `out`; a
+ *   Transform is the code itself: what is written to it comes `in`, what it pushes goes `out`.
+ *   Object mode counts one message per chunk; bytes come from Buffer/typed-array/string lengths;
  * - a `write()` that returns false is a backpressure event, its wait the time until 'drain';
- * - an error counts by `err.code ?? err.name`, and closes the session as failed;
+ * - an error counts by `err.code ?? err.name`;
  * - the stream is a session from now until 'close' (or 'end'/'finish' for streams that never
- *   emit 'close', or the first error).
+ *   emit 'close', or the first error). The session counts the inbound chunks.
  */
 export function instrumentStream<S extends object>(monitor: MonitorLike, stream: S, options: InstrumentStreamOptions): S {
   const s = stream as unknown as AnyStream;
@@ -179,23 +178,29 @@ export function instrumentStream<S extends object>(monitor: MonitorLike, stream:
     state.end(type);
   };
 
+  const isTransform = typeof (s as { _transform?: unknown })._transform === 'function';
+  const pushDirection = isTransform ? 'out' : 'in';
+  const writeDirection = isTransform ? 'in' : 'out';
+
   if (isReadable) {
     const push = s.push as (chunk: unknown, encoding?: BufferEncoding) => boolean;
     const objectMode = s.readableObjectMode === true;
     s.push = function instrumentedPush(this: AnyStream, chunk: unknown, encoding?: BufferEncoding) {
-      if (chunk !== null && chunk !== undefined) state.pushed(chunk, encoding, objectMode);
+      if (chunk !== null && chunk !== undefined) state.chunk(pushDirection, chunk, encoding, objectMode);
       // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments
       return push.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
     };
   }
   if (isWritable) {
     const objectMode = s.writableObjectMode === true;
-    stopBackpressure = watchBackpressure(s, recorder, (chunk, encoding) => state.written(chunk, encoding, objectMode));
+    stopBackpressure = watchBackpressure(s, recorder, (chunk, encoding) => {
+      if (chunk !== null && chunk !== undefined) state.chunk(writeDirection, chunk, encoding, objectMode);
+    });
     const end = s.end;
     if (typeof end === 'function') {
       // end(chunk) writes its chunk through an internal path, not through write().
       s.end = function instrumentedEnd(this: AnyStream, chunk?: unknown, encoding?: unknown) {
-        if (chunk !== null && chunk !== undefined && typeof chunk !== 'function') state.written(chunk, encoding, objectMode);
+        if (chunk !== null && chunk !== undefined && typeof chunk !== 'function') state.chunk(writeDirection, chunk, encoding, objectMode);
         // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments
         return end.apply(this, arguments as unknown as unknown[]);
       };

@@ -192,10 +192,10 @@ export class Aggregator {
   }
 
   /** Window figures of all series together, read now (records are visible at once). */
-  window(now: number): IntervalFigures {
+  window(now: number, live?: Totals, cum?: number): IntervalFigures {
     const series = this.activeSeries();
-    const cum = this.cumulativeTotal(series);
-    const live = this.reader.sum(series, emptyTotals());
+    cum ??= this.cumulativeTotal(series);
+    live ??= this.reader.sum(series, emptyTotals());
     return this.figuresSince(now, this.totalRow, this.oldestSlot(), live, cum, this.scratch(SCRATCH.WINDOW_TOTAL));
   }
 

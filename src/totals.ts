@@ -114,9 +114,12 @@ export class TotalsReader {
     const i64 = (slot: number) => core.getI64(base + slot * 8);
     const f64 = (slot: number) => core.getF64(base + slot * 8);
     const lat = this.histPtr(series, 'latency');
+    // In the order opposite to the writer's (latency first, then the marks of a failure), so that a
+    // read racing a failed request sees at most one success too many, never one too few.
     into.errors = i64(C.ERRORS);
+    const errorsWithLatency = i64(C.ERRORS_WITH_LATENCY);
     into.latencyCount = core.histCount(lat);
-    into.successes = Math.max(0, into.latencyCount - i64(C.ERRORS_WITH_LATENCY));
+    into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
     into.latencySumMs = core.histSum(lat);
     into.latencyMinMs = core.histMin(lat);

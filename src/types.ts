@@ -56,6 +56,8 @@ export interface MonitoringConfig {
   anomalyDetectionThreshold: number;
   /** Time the detectors learn each series before they may alarm (ms). Default 150 collection intervals. */
   anomalyLearningPeriod: number;
+  /** Smallest move that counts as an anomaly, as a fraction of the expected level. Default 0.1 (10 %). */
+  anomalyMinChange: number;
   /** Histogram precision, 0..8 (bucket ratio 2^(2^-scale)). Default 7 (≤ 0.27 % error). */
   scale: number;
   histogramRange: HistogramRange;

@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 /** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
 export interface Core {
   record(h: number, v: number): void;
+  /** Only from the thread that owns the lane (see RecordingContext.claimLane). */
+  recordOwned(lane: number, v: number): void;
+  /** 1 when `lane` became a lane of h, 0 when h has no room left. */
+  addLane(h: number, lane: number): number;
   recordN(h: number, v: number, count: number): void;
   add(p: number, n: number): void;
   inc(p: number): void;

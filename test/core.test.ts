@@ -226,10 +226,9 @@ function describe(v: unknown): string {
 
 /** Everything a monitor knows: its whole shared memory, plus what it reads out of it. */
 function state(m: StreamPerformanceMonitor) {
-  return {
-    memory: Buffer.from(new Uint8Array(m.handle().memory.buffer as ArrayBuffer)),
-    read: JSON.stringify([m.totals(), m.errorsByType(), m.seriesList(), m.quantileSinceStart(0.5)]),
-  };
+  // Reads first: some of them fill scratch areas of the memory (the same way every time).
+  const read = JSON.stringify([m.totals(), m.errorsByType(), m.seriesList(), m.quantileSinceStart(0.5)]);
+  return { read, memory: Buffer.from(new Uint8Array(m.handle().memory.buffer as ArrayBuffer)) };
 }
 
 /** A monitor with a little of everything in it, and its three kinds of recorder. */
@@ -243,7 +242,8 @@ function populated(config: UserConfig = {}) {
   const series = m.series({ grpc_method: 'Chat/Stream' });
   series.recordLatency(4);
   series.connectionOpened();
-  series.connectionClosed();
+  series.connectionOpened();
+  series.connectionClosed(); // one connection open in each series
   const attached = attach(m.handle());
   return { m, recorders: { monitor: m as Recorder, series, attached } };
 }
@@ -253,10 +253,8 @@ test('bad input: every case throws a TypeError or RangeError naming the argument
   const cases = badCases();
   assert.ok(cases.length > 150, `${cases.length} cases`);
   for (const [who, r] of Object.entries(recorders)) {
-    if (who !== 'monitor') r.connectionOpened(); // only the monitor's default series has a connection open: closes below it are bad
-    const before = state(m);
+    let before = state(m);
     for (const [label, argument, call] of cases) {
-      if (argument === 'connectionClosed' && who !== 'monitor') continue;
       let error: unknown;
       try {
         call(r);
@@ -276,8 +274,8 @@ test('bad input: every case throws a TypeError or RangeError naming the argument
           assert.match((e as Error).message, /connectionClosed/, where);
         }
         assert.ok(afterFirst.memory.equals(state(m).memory), `${where}: state changed`);
-        r.connectionOpened();
-        assert.ok(before.memory.equals(state(m).memory), `${where}: state changed`);
+        r.connectionOpened(); // back to one open connection for the next recorder (one more opened in the count)
+        before = state(m);
         continue;
       }
       assert.ok(error instanceof TypeError || error instanceof RangeError, `${where}: threw ${String(error)}`);
@@ -340,10 +338,10 @@ test('series: one per label set (in any key order), each with its own figures, a
   const m = small();
   const a = m.series({ grpc_method: 'Chat/Stream', kind: 'bidi' });
   const a2 = m.series({ kind: 'bidi', grpc_method: 'Chat/Stream' });
-  assert.is(a2, a);
+  assert.ok(a2 === a);
   const b = m.series({ grpc_method: 'Feed/Watch' });
-  assert.is.not(b, a);
-  assert.is(a.series({ grpc_method: 'Feed/Watch' }), b, 'series() of a series is a sibling');
+  assert.ok(b !== a);
+  assert.ok(a.series({ grpc_method: 'Feed/Watch' }) === b, 'series() of a series is a sibling');
   m.recordLatency(1);
   a.recordLatency(2);
   a.recordLatency(4);
@@ -395,7 +393,7 @@ test('series: past maxSeries label sets (the default one included), records go t
   assert.is(t.latencySumMs, 50 * 10 + (49 * 50) / 2);
   assert.is(m.totals().requests, 102);
   // Every overflowing label set shares the one series; memory never grew.
-  assert.is(extra[0], extra[49]);
+  assert.ok(extra[0] === extra[49]);
   assert.is(m.memoryFootprint().sharedBytes, bytes);
   m.close();
 });

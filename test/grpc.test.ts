@@ -9,6 +9,7 @@ import { StreamPerformanceMonitor } from '../src/index.js';
 import type { Labels } from '../src/types.js';
 import { EchoClient, PATHS, startServer } from './fixtures/grpc-echo.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: grpc-js generic clients and call objects are untyped
 type Any = any;
 
 function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
@@ -359,11 +360,143 @@ test('handler timers go to the method\'s message series; instrumentCall is idemp
   }
 });
 
+test('two servers on one monitor keep their calls apart; a call whose session is evicted as idle keeps counting', async () => {
+  let now = 1_000_000;
+  // invalidValues 'count': a connectionClosed() too many would show as an invalid value.
+  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64, sessionIdleTimeout: 1000, invalidValues: 'count', clock: { now: () => now } });
+  const first = grpcServerInterceptor(monitor);
+  const second = grpcServerInterceptor(monitor);
+  const a = await startServer(echoImpl, { interceptors: [first] });
+  const b = await startServer(echoImpl, { interceptors: [second] });
+  const ca = new EchoClient(`127.0.0.1:${a.port}`, grpc.credentials.createInsecure()) as Any;
+  const cb = new EchoClient(`127.0.0.1:${b.port}`, grpc.credentials.createInsecure()) as Any;
+  const open = (client: Any) => {
+    const call = client.Bidi();
+    const ended = new Promise<void>((res, rej) => {
+      call.on('error', rej);
+      call.on('end', res);
+    });
+    const echo = () =>
+      within(
+        new Promise<void>((res) => {
+          call.once('data', () => res());
+          call.write(payload(1, 16));
+        }),
+        5000,
+        'echo',
+      );
+    return { call, ended, echo };
+  };
+  try {
+    const x = open(ca);
+    const y = open(cb);
+    await x.echo();
+    await y.echo();
+    const bidi = seriesIndex(monitor, { grpc_method: PATHS.bidi });
+    assert.is(monitor.totals(bidi).activeConnections, 2, 'both calls active (distinct session ids)');
+    assert.is(monitor.sessionStats().active, 2);
+
+    // Both sessions idle past the timeout: the tick evicts them while the calls go on.
+    now += 5000;
+    monitor.tick();
+    assert.is(monitor.sessionStats().evictedIdle, 2);
+    await x.echo(); // a message on an evicted session: counted on the series, no throw
+    x.call.end();
+    y.call.end();
+    await within(Promise.all([x.ended, y.ended]), 5000, 'calls to end');
+    const t = monitor.totals(bidi);
+    assert.is(t.messagesIn, 3);
+    assert.is(t.messagesOut, 3);
+    assert.is(t.successes, 2);
+    assert.is(t.activeConnections, 0, 'closed once each: no double decrement after eviction');
+    assert.is(t.invalid, 0);
+  } finally {
+    ca.close();
+    cb.close();
+    a.server.forceShutdown();
+    b.server.forceShutdown();
+    monitor.close();
+  }
+});
+
+test('echoSampleEvery times one message in N', async () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
+  try {
+    await withService(monitor, echoImpl, { echoLatency: true, echoSampleEvery: 3 }, async (client) => {
+      await within(
+        new Promise<void>((res, rej) => {
+          const call = client.Bidi();
+          let n = 0;
+          call.on('data', () => {
+            if (++n < 10) call.write(payload(n, 8));
+            else call.end();
+          });
+          call.on('error', rej);
+          call.on('end', res);
+          call.write(payload(0, 8));
+        }),
+        5000,
+        'bidi',
+      );
+    });
+    assert.is(monitor.totals(seriesIndex(monitor, { grpc_method: PATHS.bidi, stage: 'message' })).requests, 4, 'messages 0, 3, 6, 9');
+    assert.is(monitor.totals(seriesIndex(monitor, { grpc_method: PATHS.bidi })).messagesIn, 10);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('echoLatency matches in order across many requests in flight; past echoWindow the call stops matching', async () => {
+  // Replies only after the client half-closes: every request is in flight at once.
+  const batchImpl = {
+    ...echoImpl,
+    Bidi: (call: Any) => {
+      const got: Buffer[] = [];
+      call.on('data', (m: Buffer) => got.push(m));
+      call.on('end', () => {
+        for (const m of got) call.write(m);
+        call.end();
+      });
+    },
+  };
+  const run = async (echoWindow: number) => {
+    const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
+    try {
+      let overflows = -1;
+      await withService(monitor, batchImpl, { echoLatency: true, echoWindow }, async (client, interceptor) => {
+        await within(
+          new Promise<void>((res, rej) => {
+            const call = client.Bidi();
+            let n = 0;
+            call.on('data', () => n++);
+            call.on('error', rej);
+            call.on('end', () => (n === 100 ? res() : rej(new Error(`${n} replies`))));
+            for (let i = 0; i < 100; i++) call.write(payload(i, 8));
+            call.end();
+          }),
+          5000,
+          'batch bidi',
+        );
+        overflows = interceptor.stats().echoOverflows;
+      });
+      const timed = monitor.seriesList().some((x) => x.labels.stage === 'message')
+        ? monitor.totals(seriesIndex(monitor, { grpc_method: PATHS.bidi, stage: 'message' })).requests
+        : 0;
+      return { timed, overflows };
+    } finally {
+      monitor.close();
+    }
+  };
+  assert.equal(await run(1024), { timed: 100, overflows: 0 }, 'the ring grew past its first 64 slots');
+  assert.equal(await run(50), { timed: 0, overflows: 1 }, 'more than 50 in flight: given up, counted');
+});
+
 test('options are checked', () => {
   const monitor = new StreamPerformanceMonitor({ autoStart: false });
   try {
     assert.throws(() => grpcServerInterceptor(monitor, { labels: { grpc_method: 'x' } }), /must not set "grpc_method"/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoWindow: 0 }), /echoWindow/);
+    assert.throws(() => grpcServerInterceptor(monitor, { echoSampleEvery: 1.5 }), /echoSampleEvery/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoLatency: 'yes' as Any }), /echoLatency/);
     assert.throws(() => grpcClientInterceptor(monitor, { messageBytes: 3 as Any }), /messageBytes/);
   } finally {

@@ -434,7 +434,7 @@ for (const hook of ['midWrite', 'beforeRename'] as const) {
   });
 }
 
-test('cleanup', () => {
+test.after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

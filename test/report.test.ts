@@ -152,6 +152,7 @@ test('a latency step gives one anomaly event and one recovery, logged, with hyst
   assert.is(recent.length, 1);
   assert.ok(recent[0].end! > recent[0].start);
   assert.ok(recent[0].peak > recent[0].expectedHigh);
+  assert.is(recent[0].newLevel, false, 'it came back');
   monitor.close();
 });
 
@@ -173,6 +174,7 @@ test('a lasting level shift stays one open anomaly until the new level has been 
   assert.ok(monitor.recentAnomalies().find((a) => a.series === 'p99' && a.end === undefined), 'still open two minutes into the shift');
   phase(600, 40);
   assert.is(events.length, 2, `accepted as the new level: ${events}`);
+  assert.is(monitor.recentAnomalies().find((a) => a.series === 'p99')!.newLevel, true);
   monitor.close();
 });
 

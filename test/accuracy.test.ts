@@ -1,0 +1,316 @@
+// Percentile accuracy against exact sorted quantiles on 10^6-value samples (lognormal, bimodal,
+// Pareto; seeded) at scales 3, 5 and 7; exact count, sum, min and max; and the bucket boundaries
+// themselves: the stored boundaries checked with integer arithmetic, values at and next to every
+// boundary, the JS index function against a log2 reference, the wasm core against the JS one, and
+// the zero and overflow buckets.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boundaryFractions, bucketIndex, midpoint, tableBytes, upperBound, writeTables } from '../src/buckets.js';
+import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
+import { type HistShape, H, initHistogram, type Layout } from '../src/layout.js';
+import { coreModule, createMemory, instantiate } from '../src/wasm.js';
+
+const N = 1_000_000;
+const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so every run sees the same samples. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normal(random: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+/** Latency samples in ms, all inside the default range (1 µs .. 1 h). */
+const SAMPLES: Record<string, () => Float64Array> = {
+  // Typical service latency: median 20 ms, a long right tail.
+  lognormal: () => {
+    const z = normal(rng(1));
+    return Float64Array.from({ length: N }, () => Math.exp(Math.log(20) + 0.9 * z()));
+  },
+  // A cache in front of a database: 70 % hits near 2 ms, 30 % misses near 150 ms.
+  bimodal: () => {
+    const r = rng(2);
+    const z = normal(rng(3));
+    return Float64Array.from({ length: N }, () => (r() < 0.7 ? Math.exp(Math.log(2) + 0.25 * z()) : Math.exp(Math.log(150) + 0.3 * z())));
+  },
+  // Heavy tail: Pareto, x_m = 0.5 ms, alpha = 1.5 (infinite variance).
+  pareto: () => {
+    const r = rng(4);
+    return Float64Array.from({ length: N }, () => Math.min(0.5 / (1 - r()) ** (1 / 1.5), 3_000_000));
+  },
+};
+
+const sampleCache = new Map<string, { values: Float64Array; sorted: Float64Array }>();
+function sample(name: string) {
+  let s = sampleCache.get(name);
+  if (!s) {
+    const values = SAMPLES[name]();
+    s = { values, sorted: Float64Array.from(values).sort() };
+    sampleCache.set(name, s);
+  }
+  return s;
+}
+
+function monitor(config: UserConfig = {}): StreamPerformanceMonitor {
+  return new StreamPerformanceMonitor({ autoStart: false, logger: false, historyRetention: 60_000, rollups: { minutes: 1, hours: 1, days: 1 }, maxSeries: 2, ...config });
+}
+
+const F64 = new Float64Array(1);
+const U64 = new BigUint64Array(F64.buffer);
+function nextUp(x: number): number {
+  F64[0] = x;
+  U64[0] += 1n;
+  return F64[0];
+}
+function nextDown(x: number): number {
+  F64[0] = x;
+  U64[0] -= 1n;
+  return F64[0];
+}
+
+/**
+ * A bare histogram in the wasm core, bucket unit = API unit (no ms → s conversion), so values can
+ * be placed exactly on boundaries. Counts come back as [zero, overflow, buckets...].
+ */
+function rawHistogram(scale: number, minX: number, maxX: number) {
+  const tables = 1024;
+  const h = Math.ceil((tables + tableBytes(scale)) / 64) * 64;
+  const idxMin = bucketIndex(minX, scale);
+  const idxMax = bucketIndex(maxX, scale);
+  const nBuckets = idxMax - idxMin + 1;
+  const shape: HistShape = {
+    scale,
+    idxMul: 1,
+    sumMul: 1,
+    idxMin,
+    nBuckets,
+    zeroMax: upperBound(idxMin - 1, scale),
+    topMax: upperBound(idxMax, scale),
+    bytes: H.BUCKETS + nBuckets * 8,
+  };
+  const exportPtr = Math.ceil((h + shape.bytes) / 64) * 64;
+  const memory = createMemory(Math.ceil((exportPtr + (nBuckets + 2) * 8) / 65536) + 1);
+  writeTables(memory.buffer, tables, scale);
+  const layout = { boundsPtr: { [scale]: tables } } as unknown as Layout;
+  initHistogram(memory.buffer, layout, h, shape);
+  const core = instantiate(coreModule(), memory);
+  return {
+    shape,
+    record: (x: number) => core.record(h, x),
+    counts: () => {
+      core.histExport(h, exportPtr);
+      return Float64Array.from(new Float64Array(memory.buffer, exportPtr, nBuckets + 2));
+    },
+    reset: () => initHistogram(memory.buffer, layout, h, shape),
+  };
+}
+
+// ---- percentiles --------------------------------------------------------------------------
+
+for (const name of Object.keys(SAMPLES)) {
+  test(`${name}: p50..p99.9 within the scale's bound of the exact quantiles at scales 3, 5 and 7; count, sum, min, max exact`, () => {
+    const { values, sorted } = sample(name);
+    let sumNs = 0;
+    for (const v of values) sumNs += Math.round(v * 1e6);
+    assert.ok(sumNs < 2 ** 53, 'the reference sum is an exact integer');
+    for (const scale of [3, 5, 7]) {
+      const m = monitor({ scale });
+      for (let i = 0; i < N; i++) m.recordLatency(values[i]);
+      const bound = relativeErrorBound(scale);
+      for (const q of QUANTILES) {
+        const exact = sorted[Math.ceil(q * N) - 1];
+        const got = m.quantileSinceStart(q);
+        const err = Math.abs(got - exact) / exact;
+        assert.ok(err <= bound * (1 + 1e-12), `${name} scale ${scale} p${q * 100}: ${got} vs exact ${exact}: error ${err} > bound ${bound}`);
+      }
+      const t = m.totals();
+      assert.is(t.latencyCount, N);
+      assert.is(t.requests, N);
+      assert.is(t.latencySumMs, sumNs / 1e6, `${name} scale ${scale}: sum`);
+      assert.is(t.latencyMinMs, Math.round(sorted[0] * 1e6) / 1e6);
+      assert.is(t.latencyMaxMs, Math.round(sorted[N - 1] * 1e6) / 1e6);
+      // The sliding window holds everything recorded so far: same histogram, same figures.
+      const metrics = m.getCurrentMetrics();
+      const since = metrics.latencySinceStart;
+      assert.equal([metrics.latencyP50Ms, metrics.latencyP95Ms, metrics.latencyP99Ms, metrics.latencyP999Ms], [since.p50, since.p95, since.p99, since.p999]);
+      assert.is(since.p95, m.quantileSinceStart(0.95));
+      m.close();
+    }
+  });
+}
+
+test('a quantile is reported at its bucket log-midpoint, clamped to the observed min and max', () => {
+  const m = monitor();
+  m.recordLatency(7.3);
+  for (const q of [0, 0.5, 0.999, 1]) assert.is(m.quantileSinceStart(q), 7.3, 'one value: every quantile is that value');
+  m.recordLatency(0.01);
+  m.recordLatency(2000);
+  // Each rank's bucket midpoint (converted from the bucket unit, seconds, to ms), within [min, max].
+  const at = (ms: number) => Math.min(Math.max(midpoint(bucketIndex(ms * 1e-3, 7), 7) / 1e-3, 0.01), 2000);
+  assert.is(m.quantileSinceStart(0.5), at(7.3));
+  assert.is.not(at(7.3), 7.3);
+  assert.is(m.quantileSinceStart(0), at(0.01));
+  assert.is(m.quantileSinceStart(1), at(2000));
+  m.recordLatency(0.0100001); // just above the minimum, in its bucket: that bucket's midpoint is below 0.01
+  assert.is(m.quantileSinceStart(0), 0.01, 'clamped to the minimum');
+  m.recordLatency(2000.001); // the new maximum, just above a boundary (2 s): its bucket's midpoint is above it
+  assert.is(m.quantileSinceStart(1), 2000.001, 'clamped to the maximum');
+  assert.ok(Number.isNaN(monitor().quantileSinceStart(0.5)), 'empty: NaN');
+  m.close();
+});
+
+// ---- bucket boundaries --------------------------------------------------------------------
+
+test('the stored boundaries are 2^(j/2^s) rounded down, exactly (integer check of every one)', () => {
+  for (let scale = 0; scale <= 8; scale++) {
+    const n = 1 << scale;
+    const fractions = boundaryFractions(scale);
+    assert.is(fractions.length, n + 1);
+    assert.is(fractions[0], 0n);
+    assert.is(fractions[n], 1n << 52n);
+    for (let j = 1; j < n; j++) {
+      const m = (1n << 52n) + fractions[j];
+      const target = 1n << BigInt(52 * n + j); // (2^(52 + j/n))^n
+      assert.ok(m ** BigInt(n) < target && target < (m + 1n) ** BigInt(n), `scale ${scale} j ${j}: ${m} is not floor(2^(52 + ${j}/${n}))`);
+      assert.is(upperBound(j, scale), Number(m) / 2 ** 52);
+    }
+  }
+});
+
+test('values at 2^k and at every boundary land in the bucket (2^((i-1)/2^s), 2^(i/2^s)]; the next float up in the next one', () => {
+  for (let scale = 0; scale <= 8; scale++) {
+    const n = 1 << scale;
+    const raw = rawHistogram(scale, 2 ** -21, 2 ** 13);
+    const expected = new Float64Array(raw.shape.nBuckets + 2);
+    const put = (x: number, index: number) => {
+      assert.is(bucketIndex(x, scale), index, `bucketIndex(${x}, ${scale})`);
+      raw.record(x);
+      expected[2 + index - raw.shape.idxMin]++;
+    };
+    for (const k of [-20, -7, -1, 0, 1, 5, 12]) {
+      // 2^k exactly is the upper bound of bucket k·2^s.
+      put(2 ** k, k * n);
+      put(nextDown(2 ** k), k * n);
+      put(nextUp(2 ** k), k * n + 1);
+      for (let j = 1; j < n; j++) {
+        const b = upperBound(k * n + j, scale); // the float just below 2^(k + j/n)
+        assert.is(b, upperBound(j, scale) * 2 ** k);
+        put(b, k * n + j);
+        put(nextDown(b), k * n + j);
+        put(nextUp(b), k * n + j + 1);
+      }
+    }
+    assert.equal(raw.counts(), expected, `scale ${scale}: the wasm core's buckets`);
+  }
+});
+
+test('bucketIndex agrees with ceil(log2(x)·2^s) away from boundaries; the wasm core agrees with bucketIndex everywhere', () => {
+  const random = rng(99);
+  for (let scale = 0; scale <= 8; scale++) {
+    const n = 1 << scale;
+    const raw = rawHistogram(scale, 2 ** -31, 2 ** 31);
+    const expected = new Float64Array(raw.shape.nBuckets + 2);
+    let compared = 0;
+    for (let i = 0; i < 4000; i++) {
+      const x = 2 ** (random() * 60 - 30);
+      const position = Math.log2(x) * n;
+      const index = bucketIndex(x, scale);
+      if (Math.abs(position - Math.round(position)) > 1e-6) {
+        assert.is(index, Math.ceil(position), `x = ${x}, scale ${scale}`);
+        compared++;
+      }
+      raw.record(x);
+      expected[2 + index - raw.shape.idxMin]++;
+    }
+    assert.ok(compared > 3900);
+    assert.equal(raw.counts(), expected, `scale ${scale}`);
+  }
+});
+
+test('through the monitor: latencies (ms) land in the bucket of their value in seconds, also exactly at boundaries', () => {
+  for (const scale of [0, 3, 7, 8]) {
+    const m = monitor({ scale });
+    const expected = new Map<number, number>();
+    const put = (ms: number) => {
+      m.recordLatency(ms);
+      const i = bucketIndex(ms * 1e-3, scale);
+      expected.set(i, (expected.get(i) ?? 0) + 1);
+    };
+    const random = rng(7 + scale);
+    for (let i = 0; i < 20_000; i++) put(10 ** (random() * 9 - 2.9)); // 1.26 µs .. 1.26 h... capped below
+    // Latencies whose value in seconds is exactly a boundary, or the float just above one.
+    let exact = 0;
+    for (let j = 0; j < 1 << scale; j++) {
+      for (const k of [-9, -3, 0, 3]) {
+        const b = upperBound(k * (1 << scale) + j, scale);
+        for (const target of [b, nextUp(b)]) {
+          for (const ms of [target * 1000, nextUp(target * 1000), nextDown(target * 1000)]) {
+            if (ms * 1e-3 === target) {
+              put(ms);
+              exact++;
+              break;
+            }
+          }
+        }
+      }
+    }
+    assert.ok(exact > (1 << scale) * 4, `${exact} latencies exactly at or next to a boundary`);
+    const h = m.nativeHistogram(0, 'latency');
+    assert.is(h.schema, scale);
+    const got = new Map(h.buckets.map((b) => [b.index, b.count]));
+    // Values over the hour went to the overflow count; nothing below 1 µs was recorded.
+    let overflow = 0;
+    for (const [i, c] of expected) {
+      if (upperBound(i - 1, scale) >= h.overflowThreshold) {
+        overflow += c;
+        expected.delete(i);
+      }
+    }
+    assert.equal(got, expected, `scale ${scale}`);
+    assert.is(h.overflowCount, overflow);
+    assert.is(h.zeroCount, 0);
+    m.close();
+  }
+});
+
+test('zero bucket and overflow: values below the range and above it still count, with exact sum, min and max', () => {
+  const m = monitor(); // range 1 µs .. 1 h
+  for (const ms of [0, 0.0001, 0.0009]) m.recordLatency(ms); // below 1 µs
+  m.recordLatency(0.001); // 1 µs itself is resolved
+  m.recordLatency(5);
+  m.recordLatency(3_600_000); // 1 h itself is resolved
+  m.recordLatency(3_600_000 * 1.01);
+  m.recordLatency(1e10); // the largest latency accepted
+  const h = m.nativeHistogram(0);
+  assert.is(h.zeroCount, 3);
+  assert.is(h.overflowCount, 2);
+  assert.is(h.count, 8);
+  assert.is(
+    h.buckets.reduce((n, b) => n + b.count, 0),
+    3,
+  );
+  assert.ok(h.zeroThreshold < 1e-6 && 1e-6 <= upperBound(h.buckets[0].index, h.schema), 'the first bucket holds 1 µs');
+  assert.ok(upperBound(h.buckets[2].index, h.schema) >= 3600 && h.overflowThreshold >= 3600, 'the last bucket holds 1 h');
+  const t = m.totals();
+  assert.is(t.latencyCount, 8);
+  assert.is(t.latencySumMs, (0 + 100 + 900 + 1000 + 5_000_000 + 3_600_000_000_000 + 3_636_000_000_000 + 1e16) / 1e6);
+  assert.is(t.latencyMinMs, 0);
+  assert.is(t.latencyMaxMs, 1e10);
+  // Ranks in the zero bucket report the minimum; ranks in the overflow the maximum.
+  assert.is(m.quantileSinceStart(0.3), 0);
+  assert.is(m.quantileSinceStart(1), 1e10);
+  m.close();
+});
+
+test.run();

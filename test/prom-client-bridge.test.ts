@@ -1,0 +1,165 @@
+// registerWithPromClient(): streamgauge's metrics in an existing prom-client Registry, next to the
+// service's own metrics, in both of prom-client's formats.
+
+import client from 'prom-client';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { collectFamilies, FAMILY_NAMES } from '../src/families.js';
+import { StreamPerformanceMonitor } from '../src/index.js';
+import { registerWithPromClient } from '../src/prom-client-bridge.js';
+import { ERROR_TYPES, type Parsed, parseExposition, pick, promtool, seededOps, sampleValue } from './fixtures/expo-helpers.js';
+
+const { Counter, Registry } = client;
+const ROUTES = ['Chat/Stream', 'quote " back\\slash', 'new\nline <script>'];
+
+function setup(): { monitor: StreamPerformanceMonitor; values: Map<string, number[]>; registry: client.Registry<client.RegistryContentType> } {
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const values = new Map<string, number[]>(ROUTES.map((r) => [r, []]));
+  const series = ROUTES.map((route) => monitor.series({ route }));
+  for (const op of seededOps(99, 3000, ROUTES.length, 4)) {
+    if (op.error) series[op.route].recordError(op.error, op.ms);
+    else series[op.route].recordLatency(op.ms);
+    values.get(ROUTES[op.route])?.push(op.ms);
+  }
+  monitor.tick();
+  const registry = new Registry<client.RegistryContentType>();
+  new Counter({ name: 'app_jobs_total', help: 'Jobs done by the app.', registers: [registry] }).inc(3);
+  return { monitor, values, registry };
+}
+
+test('one registry serves its own metrics and ours; our histogram buckets are exact', async () => {
+  const { monitor, values, registry } = setup();
+  try {
+    registerWithPromClient(monitor, registry);
+    const text = await registry.metrics();
+    const parsed = parseExposition(text);
+    assert.is(sampleValue(parsed, 'app_jobs_total', {}), 3);
+    assert.is(parsed.types.get('app_jobs_total'), 'counter');
+    for (const route of ROUTES) {
+      const recorded = values.get(route) as number[];
+      assert.is(sampleValue(parsed, 'streamgauge_requests_total', { route }), recorded.length);
+      assert.is(sampleValue(parsed, 'streamgauge_request_duration_seconds_count', { route }), recorded.length);
+      const buckets = pick(parsed, 'streamgauge_request_duration_seconds_bucket', { route });
+      assert.ok(buckets.length > 10);
+      for (const b of buckets) {
+        const le = b.labels.le === '+Inf' ? Infinity : Number(b.labels.le);
+        // The exact number of recorded values at or below the bound (ms × 1e-3, as the monitor converts).
+        const below = recorded.filter((ms) => ms * 1e-3 <= le).length;
+        assert.is(b.value, below, `${JSON.stringify(route)} le=${b.labels.le}`);
+      }
+    }
+    // The same buckets as the monitor's own exposition.
+    const own = parseExposition(monitor.metrics().body as string);
+    assert.equal(pick(parsed, 'streamgauge_request_duration_seconds_bucket'), pick(own, 'streamgauge_request_duration_seconds_bucket'));
+    for (const type of ERROR_TYPES) {
+      const n = pick(own, 'streamgauge_errors_total', { error_type: type }).reduce((a, s) => a + s.value, 0);
+      assert.is(pick(parsed, 'streamgauge_errors_total', { error_type: type }).reduce((a, s) => a + s.value, 0), n, type);
+    }
+    // Every family collectFamilies() produces is registered (FAMILY_NAMES is complete).
+    const known = new Set(FAMILY_NAMES.map(([n]) => n));
+    for (const f of collectFamilies(monitor)) assert.ok(known.has(f.name), `${f.name} is in FAMILY_NAMES`);
+    for (const [name, type] of FAMILY_NAMES) {
+      const exposed = `streamgauge_${name}${type === 'counter' ? '_total' : ''}`;
+      assert.is(parsed.types.get(exposed), type, exposed);
+    }
+  } finally {
+    monitor.close();
+  }
+});
+
+test('figures are read at each scrape, not cached across them', async () => {
+  const { monitor, registry } = setup();
+  try {
+    registerWithPromClient(monitor, registry);
+    const before = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', { route: ROUTES[0] });
+    monitor.series({ route: ROUTES[0] }).recordLatency(1);
+    const after = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', { route: ROUTES[0] });
+    assert.is(after, before + 1);
+    const json = await registry.getMetricsAsJSON();
+    const requests = json.find((m) => m.name === 'streamgauge_requests_total');
+    assert.ok(requests);
+  } finally {
+    monitor.close();
+  }
+});
+
+function checkOpenMetrics(text: string): Parsed {
+  assert.ok(text.endsWith('# EOF\n'), 'ends with # EOF');
+  assert.not.match(text, /_total_total/);
+  const parsed = parseExposition(text);
+  assert.is(parsed.types.get('streamgauge_requests'), 'counter');
+  assert.is(parsed.types.get('app_jobs'), 'counter');
+  assert.ok(pick(parsed, 'streamgauge_requests_total').length >= ROUTES.length);
+  assert.is(sampleValue(parsed, 'app_jobs_total', {}), 3);
+  for (const [name, type] of parsed.types) {
+    if (type === 'counter') assert.not.ok(name.endsWith('_total'), `${name}: OpenMetrics counter families are named without _total`);
+  }
+  return parsed;
+}
+
+test('OpenMetrics mode: no _total_total, whether the content type is set before or after registering', async () => {
+  for (const order of ['before', 'after'] as const) {
+    const { monitor, registry } = setup();
+    try {
+      if (order === 'before') registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      registerWithPromClient(monitor, registry);
+      if (order === 'after') registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      checkOpenMetrics(await registry.metrics());
+      // And back to text 0.0.4: counters named with _total again.
+      registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+      const text = await registry.metrics();
+      assert.not.match(text, /_total_total/);
+      assert.is(parseExposition(text).types.get('streamgauge_requests_total'), 'counter', order);
+    } finally {
+      monitor.close();
+    }
+  }
+});
+
+test('promtool accepts the registry output (text 0.0.4)', async () => {
+  const { monitor, registry } = setup();
+  try {
+    registerWithPromClient(monitor, registry);
+    const { status, output } = promtool(await registry.metrics());
+    assert.is(output, '', output);
+    assert.is(status, 0);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('the returned function removes ours and leaves the registry as it was; a name clash changes nothing', async () => {
+  const { monitor, registry } = setup();
+  try {
+    const alone = await registry.metrics();
+    const unregister = registerWithPromClient(monitor, registry);
+    assert.match(await registry.metrics(), /streamgauge_requests_total/);
+    // Registering twice clashes on the first name: it throws, and nothing half-registered stays.
+    assert.throws(() => registerWithPromClient(monitor, registry), /already been registered/);
+    assert.match(await registry.metrics(), /streamgauge_requests_total/);
+    unregister();
+    const after = await registry.metrics();
+    assert.not.match(after, /streamgauge_/);
+    assert.is(after, alone);
+    // Free to register again (another prefix works side by side).
+    const again = registerWithPromClient(monitor, registry, { prefix: 'edge_' });
+    const text = await registry.metrics();
+    assert.match(text, /^edge_requests_total\{route="Chat\/Stream"\} \d+$/m);
+    again();
+    assert.is(await registry.metrics(), alone);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('registerWithPromClient checks its arguments', () => {
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  try {
+    assert.throws(() => registerWithPromClient(monitor, {} as client.Registry), /registry must be a prom-client Registry/);
+    assert.throws(() => registerWithPromClient(monitor, new Registry(), { cacheMs: -1 }), /cacheMs must be a number >= 0/);
+  } finally {
+    monitor.close();
+  }
+});
+
+test.run();

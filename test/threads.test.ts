@@ -1,0 +1,257 @@
+// Exactness under concurrency: worker threads (plain worker_threads, and a piscina pool) record
+// 10^6 latencies and errors each into one monitor through attach(monitor.handle()) while the main
+// thread records too. Every total is compared with an exact replay of the same workload; series
+// that several threads create at the same moment get one slot each; a worker that exits, or is
+// terminated in the middle of its work, loses nothing it recorded.
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Labels, type Recorder, StreamPerformanceMonitor } from '../src/index.js';
+import { R } from '../src/layout.js';
+import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
+
+const N = 1_000_000;
+const WORKERS = 4;
+// Plain workers start through a small .mjs entry that loads the TypeScript worker (see ts-worker.mjs).
+const WORKER_URL = new URL('./fixtures/ts-worker.mjs', import.meta.url);
+const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
+const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
+
+function monitor(): StreamPerformanceMonitor {
+  return new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 32, historyRetention: 60_000, rollups: { minutes: 1, hours: 1, days: 1 } });
+}
+
+const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+/** Plain counters that take the same calls as a recorder: the exact answer. */
+class Expected implements Target {
+  requests = 0;
+  successes = 0;
+  errors = 0;
+  latencyCount = 0;
+  sumNs = 0;
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  byType: Record<string, number> = {};
+  messagesIn = 0;
+  bytesIn = 0;
+  active = 0;
+  opened = 0;
+
+  constructor(private readonly all: Map<string, Expected>) {}
+
+  private latency(ms: number) {
+    this.latencyCount++;
+    this.sumNs += Math.round(ms * 1e6);
+    this.min = Math.min(this.min, ms);
+    this.max = Math.max(this.max, ms);
+  }
+  recordLatency(ms: number) {
+    this.requests++;
+    this.successes++;
+    this.latency(ms);
+  }
+  recordError(type: string, ms?: number) {
+    this.requests++;
+    this.errors++;
+    this.byType[type] = (this.byType[type] ?? 0) + 1;
+    if (ms !== undefined) this.latency(ms);
+  }
+  recordMessages(count: number, bytes: number) {
+    this.messagesIn += count;
+    this.bytesIn += bytes;
+  }
+  connectionOpened() {
+    this.active++;
+    this.opened++;
+  }
+  connectionClosed() {
+    this.active--;
+  }
+  series(labels: Labels): Expected {
+    let e = this.all.get(key(labels));
+    if (!e) {
+      e = new Expected(this.all);
+      this.all.set(key(labels), e);
+    }
+    return e;
+  }
+}
+
+/** Replays the workload of writers 0..writers-1 (items [0, count) each). */
+function expectedFor(writers: number, count: number): Map<string, Expected> {
+  const all = new Map<string, Expected>();
+  const root = new Expected(all);
+  all.set(key({}), root);
+  for (let w = 0; w < writers; w++) run(root, seriesOf(root, w), w, 0, count);
+  return all;
+}
+
+/** Compares every series of the monitor with the replay, and the whole. */
+function check(m: StreamPerformanceMonitor, expected: Map<string, Expected>) {
+  const list = m.seriesList().filter((s) => !s.overflow);
+  const keys = list.map((s) => key(s.labels));
+  assert.is(new Set(keys).size, keys.length, 'a label set got two series');
+  assert.equal(new Set(keys), new Set(expected.keys()), 'the series');
+  for (const s of SHARED_LABELS) assert.is(keys.filter((k) => k === key(s)).length, 1);
+  let requests = 0;
+  let latencyCount = 0;
+  for (const s of list) {
+    const e = expected.get(key(s.labels)) as Expected;
+    const t = m.totals(s.index);
+    const where = `series ${JSON.stringify(s.labels)}`;
+    assert.equal(
+      [t.requests, t.successes, t.errors, t.latencyCount, t.messagesIn, t.bytesIn, t.activeConnections, t.connectionsOpened],
+      [e.requests, e.successes, e.errors, e.latencyCount, e.messagesIn, e.bytesIn, e.active, e.opened],
+      where,
+    );
+    assert.is(t.latencySumMs, e.sumNs / 1e6, `${where}: sum`);
+    assert.ok(e.latencyCount > 100, `${where}: the workload records into every series`);
+    assert.is(t.latencyMinMs, e.min, `${where}: min`);
+    assert.is(t.latencyMaxMs, e.max, `${where}: max`);
+    assert.is(m.nativeHistogram(s.index).count, e.latencyCount, `${where}: histogram count`);
+    assert.equal(m.errorsByType(s.index), e.byType, `${where}: errors by type`);
+    requests += e.requests;
+    latencyCount += e.latencyCount;
+  }
+  const total = m.totals();
+  assert.is(total.requests, requests);
+  assert.is(total.latencyCount, latencyCount);
+  assert.is(m.totals(m.seriesList().find((s) => s.overflow)?.index).requests, 0, 'nothing overflowed');
+}
+
+function exited(w: Worker): Promise<number> {
+  return new Promise((resolve, reject) => {
+    w.once('error', reject);
+    w.once('exit', resolve);
+  });
+}
+
+function message(w: Worker, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    w.once('error', reject);
+    const on = (m: unknown) => {
+      if (m === what) {
+        w.off('message', on);
+        resolve();
+      }
+    };
+    w.on('message', on);
+  });
+}
+
+function attachedContexts(m: StreamPerformanceMonitor): number {
+  return Atomics.load(new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64), R.ATTACHED);
+}
+
+
+// ---- tests --------------------------------------------------------------------------------
+
+/** WORKERS plain workers and the main thread record `count` items each, all at once. */
+async function plainWorkers(m: StreamPerformanceMonitor, count: number): Promise<void> {
+  const gate = new SharedArrayBuffer(4);
+  const workers = Array.from({ length: WORKERS }, (_, w) => new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: w, count, gate } }));
+  const done = workers.map((w) => message(w, 'done'));
+  const exits = workers.map(exited);
+  await Promise.all(workers.map((w) => message(w, 'ready')));
+  Atomics.store(new Int32Array(gate), 0, 1);
+  Atomics.notify(new Int32Array(gate), 0);
+  // The main thread is writer number WORKERS, recording while the workers do.
+  run(m, seriesOf(m, WORKERS), WORKERS, 0, count);
+  await Promise.all(done);
+  assert.equal(await Promise.all(exits), [0, 0, 0, 0]);
+  assert.is(attachedContexts(m), WORKERS);
+}
+
+function runtime(m: StreamPerformanceMonitor): Int32Array {
+  return new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64);
+}
+
+test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: every total exact`, async () => {
+  const m = monitor();
+  await plainWorkers(m, N);
+  assert.ok(Atomics.load(runtime(m), R.LANES_CLAIMED) > WORKERS, 'threads recorded into lanes of their own');
+  check(m, expectedFor(WORKERS + 1, N));
+  m.close();
+});
+
+test('the same with every lane taken: all threads record through the shared atomic path, still exact', async () => {
+  const m = monitor();
+  Atomics.store(runtime(m), R.LANES_CLAIMED, m.layout.lanePool.count);
+  await plainWorkers(m, N / 4);
+  check(m, expectedFor(WORKERS + 1, N / 4));
+  m.close();
+});
+
+test(`piscina, ${WORKERS} threads: the same workload as 16 tasks, each with a fresh clone of the handle`, async () => {
+  const m = monitor();
+  const pool = new Piscina({ filename: TASK_URL.href, minThreads: WORKERS, maxThreads: WORKERS, idleTimeout: 60_000 });
+  try {
+    const tasks = [];
+    for (let w = 0; w < WORKERS; w++) {
+      for (let part = 0; part < 4; part++) {
+        tasks.push(pool.run({ handle: m.handle(), worker: w, from: (part * N) / 4, to: ((part + 1) * N) / 4 }));
+      }
+    }
+    const results = (await Promise.all(tasks)) as { threadId: number; sameRecorder: boolean }[];
+    const threads = new Set(results.map((r) => r.threadId));
+    assert.ok(threads.size >= 2 && threads.size <= WORKERS, `${threads.size} threads`);
+    assert.ok(
+      results.every((r) => r.sameRecorder),
+      'a task got a new recorder',
+    );
+    assert.is(attachedContexts(m), threads.size, 'instantiated once per thread, not once per task');
+    check(m, expectedFor(WORKERS, N));
+  } finally {
+    await pool.destroy();
+  }
+  m.close();
+});
+
+test('a worker that exits right after recording loses nothing', async () => {
+  const m = monitor();
+  const gate = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(gate), 0, 1);
+  const count = 200_000;
+  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count, gate, mode: 'exit' } });
+  assert.is(await exited(w), 0);
+  check(m, expectedFor(1, count));
+  m.close();
+});
+
+test('a worker terminated in the middle of recording loses nothing it finished', async () => {
+  const m = monitor();
+  const gate = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(gate), 0, 1);
+  const progress = new SharedArrayBuffer(4);
+  const done = new Int32Array(progress);
+  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress } });
+  const exit = exited(w);
+  await message(w, 'ready');
+  while (Atomics.load(done, 0) < 100_000) await new Promise((r) => setTimeout(r, 5));
+  await w.terminate();
+  await exit;
+  const finished = Atomics.load(done, 0);
+  const t = m.totals();
+  // Each record is counted before its progress mark: at most one record more than the marks.
+  assert.ok(t.latencyCount >= finished && t.latencyCount <= finished + 1, `${t.latencyCount} recorded, ${finished} finished`);
+  assert.is(t.latencySumMs, t.latencyCount);
+  assert.is(m.nativeHistogram(0).count, t.latencyCount);
+  m.close();
+});
+
+test('attach() in the main thread records into the same memory as the monitor', async () => {
+  const { attach } = await import('../src/index.js');
+  const m = monitor();
+  const r: Recorder = attach(m.handle());
+  assert.ok(attach(m.handle()) === r, 'one recorder per thread and monitor');
+  r.recordLatency(2);
+  m.recordLatency(4);
+  r.series({ a: 'b' }).recordError('x', 6);
+  assert.equal([m.totals().requests, m.totals().latencySumMs, m.totals(1).errors], [3, 12, 1]);
+  assert.throws(() => attach({} as never), /monitor\.handle\(\)/);
+  m.close();
+});
+
+test.run();
