@@ -230,7 +230,7 @@ export function maxF64(p: u32, v: f64): void {
 
 export function histCount(h: u32): f64 {
   let n: i64 = 0;
-  const lanes = 0;
+  const lanes = laneCount(h);
   for (let j = -1; j < lanes; j++) {
     const b = j < 0 ? h : lane(h, j);
     if (b == 0) continue;

@@ -76,6 +76,7 @@ const HORIZON_MINUTES = 10;
 export class Analysis {
   private readonly detectors = new Map<WatchedSeries, DetectorState>();
   private readonly acceptNewLevelAfter: number;
+  private lastT = Number.NEGATIVE_INFINITY;
   private readonly trends = new Map<WatchedSeries, { linear: LinearTrend; holt: HoltForecaster; last: number }>();
   private readonly recent: AnomalyEvent[] = [];
   private readonly rpsSma: SimpleMovingAverage;
@@ -114,6 +115,9 @@ export class Analysis {
 
   /** One tick's point: feed every detector, average and trend. */
   update(t: number, point: HistoryPoint): void {
+    // Two ticks in the same millisecond (by hand) add nothing a time series can use.
+    if (!(t > this.lastT)) return;
+    this.lastT = t;
     if (Number.isFinite(point.requests) && Number.isFinite(point.errors)) {
       this.requests.tick(point.requests);
       this.errors.tick(point.errors);

@@ -10,8 +10,14 @@
 //   { grpc_method, stage: 'message' }        per-message latency: handler timers or echoLatency
 // The client records `{ grpc_method, side: 'client' }`: call duration, status, messages in/out.
 //
-// The per-message path reads no clock (unless echoLatency is on: one read per message) and
-// allocates nothing beyond what grpc-js's interceptor layer itself allocates.
+// Each server call is a session (`monitor.openSession`), opened when the call arrives and closed
+// when it ends; the session counts the inbound messages (a Session has no outbound direction).
+// Backpressure happens in the handler's call object, which an interceptor never sees: handlers
+// that want it call `interceptor.instrumentCall(call)` (see grpcServerInterceptor).
+//
+// The per-message path reads no clock (unless echoLatency is on: one read per message, or per
+// N with echoSampleEvery) and allocates nothing beyond what grpc-js's interceptor layer itself
+// allocates. bench/overhead.js measures it.
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
@@ -40,7 +46,10 @@ export interface GrpcServerInterceptorOptions {
   firstResponse?: boolean;
   /** Track each call as a session (`monitor.openSession`). Default true. */
   sessions?: boolean;
-  /** Size of a message in bytes; default: `byteLength` of Buffers and typed arrays, else 0 (not counted). */
+  /**
+   * Size of a message in bytes. The interceptor sees messages deserialized, so the default counts
+   * Buffers and typed arrays (services with Buffer serializers) and 0 bytes for anything else.
+   */
   messageBytes?: MessageSize;
   /** Extra labels on every series. */
   labels?: Labels;
@@ -215,7 +224,10 @@ class ServerCall {
   }
 
   sent(message: unknown): void {
-    this.calls.recordMessages(1, this.size(message), 'out');
+    const bytes = this.size(message);
+    // Through the session when there is one, so a server-streaming call stays alive while it sends.
+    if (this.session !== undefined) this.session.message(bytes, 'out');
+    else this.calls.recordMessages(1, bytes, 'out');
     if (this.echo && this.txCount++ % this.every === 0 && this.pending > 0) {
       const ring = this.stamps as Float64Array;
       const now = performance.now();

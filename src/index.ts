@@ -24,6 +24,17 @@ export { type PromClientBridgeOptions, registerWithPromClient } from './prom-cli
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
 // integrations
-export { type GrpcClientInterceptorOptions, type GrpcServerInterceptor, type GrpcServerInterceptorOptions, grpcClientInterceptor, grpcServerInterceptor, instrumentServerCall } from './grpc.js';
-export { type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
-export { type InstrumentStreamOptions, instrumentStream } from './streams.js';
+export {
+  type GrpcClientInterceptorOptions,
+  type GrpcServerInterceptor,
+  type GrpcServerInterceptorOptions,
+  grpcClientInterceptor,
+  grpcServerInterceptor,
+  instrumentServerCall,
+  type MessageSize,
+  type ServerCallInstruments,
+  statusName,
+} from './grpc.js';
+export { HistoryFileError, type PersistenceOptions } from './persistence.js';
+export { type PoolLike, type PoolSample, type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
+export { type InstrumentStreamOptions, instrumentStream, type MonitorLike } from './streams.js';

@@ -20,7 +20,11 @@ export interface NativeHistogram {
    * the writers read this instead of `buckets`, which must then list the same non-zero counts.
    */
   dense?: DenseBuckets;
-  /** Observations above the resolved range: in count, sum and +Inf only. */
+  /**
+   * Observations above the resolved range: in count, sum and +Inf of the classic buckets. The
+   * native (protobuf) exposition puts them in the first bucket above `overflowThreshold`, because
+   * Prometheus (2.48 on) rejects a native histogram whose buckets do not add up to its count.
+   */
   overflowCount: number;
   /**
    * Upper end of the resolved range: every overflow observation is > this. Optional; when given,
@@ -77,6 +81,18 @@ export function checkSchema(schema: number, argName = 'schema'): void {
 /** Upper bound of native bucket `index`: 2^(index * 2^-schema). */
 export function nativeUpperBound(schema: number, index: number): number {
   return 2 ** (index * 2 ** -schema);
+}
+
+/**
+ * Index of the first native bucket wholly above `threshold` (its lower bound >= threshold): where a
+ * native exposition puts observations known only to be above it.
+ */
+export function firstIndexAbove(schema: number, threshold: number): number {
+  const x = Math.log2(threshold) * 2 ** schema;
+  const nearest = Math.round(x);
+  // A threshold on a boundary (as a monitor's range top is) must not be pushed one bucket up by rounding.
+  const upper = Math.abs(x - nearest) < 1e-9 ? nearest : Math.ceil(x);
+  return upper + 1;
 }
 
 /** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
@@ -179,6 +195,13 @@ export interface ClassicBuckets {
  * the model, so it throws rather than export wrong counts.
  */
 export function checkNativeHistogram(h: NativeHistogram, argName = 'histogram'): void {
+  checkHeader(h, argName);
+  const total = h.dense === undefined ? checkBucketList(h, argName) : checkDense(h.dense, `${argName}.dense`);
+  checkTotal(h, total, argName);
+}
+
+/** Everything checkNativeHistogram checks except the buckets themselves. */
+function checkHeader(h: NativeHistogram, argName: string): void {
   if (h === null || typeof h !== 'object') throw new TypeError(`${argName} must be an object`);
   checkSchema(h.schema, `${argName}.schema`);
   checkCount(h.count, `${argName}.count`);
@@ -188,10 +211,12 @@ export function checkNativeHistogram(h: NativeHistogram, argName = 'histogram'):
   if (typeof h.zeroThreshold !== 'number' || !(h.zeroThreshold >= 0) || !Number.isFinite(h.zeroThreshold)) {
     throw new RangeError(`${argName}.zeroThreshold must be a finite number >= 0`);
   }
-  const total = h.dense === undefined ? checkBucketList(h, argName) : checkDense(h.dense, `${argName}.dense`);
-  if (total + h.zeroCount + h.overflowCount !== h.count) {
+}
+
+function checkTotal(h: NativeHistogram, bucketTotal: number, argName: string): void {
+  if (bucketTotal + h.zeroCount + h.overflowCount !== h.count) {
     throw new RangeError(
-      `${argName}.count (${h.count}) must equal zeroCount + bucket counts + overflowCount (${total + h.zeroCount + h.overflowCount})`,
+      `${argName}.count (${h.count}) must equal zeroCount + bucket counts + overflowCount (${bucketTotal + h.zeroCount + h.overflowCount})`,
     );
   }
 }
@@ -220,15 +245,23 @@ function checkBucketList(h: NativeHistogram, argName: string): number {
 }
 
 function checkDense(d: DenseBuckets, argName: string): number {
+  checkDenseShape(d, argName);
+  return checkDenseCounts(d.counts, 0, d.counts.length, argName);
+}
+
+function checkDenseShape(d: DenseBuckets, argName: string): void {
   if (d === null || typeof d !== 'object' || !(d.counts instanceof Float64Array)) {
     throw new TypeError(`${argName} must be { offset, counts: Float64Array }`);
   }
   if ((d.offset | 0) !== d.offset || ((d.offset + d.counts.length) | 0) !== d.offset + d.counts.length) {
     throw new RangeError(`${argName}.offset must be an integer (32-bit, with the whole run)`);
   }
-  const counts = d.counts;
+}
+
+/** Checks counts[from..to) (non-negative integers); returns their sum. */
+function checkDenseCounts(counts: Float64Array, from: number, to: number, argName: string): number {
   let total = 0;
-  for (let k = 0; k < counts.length; k++) {
+  for (let k = from; k < to; k++) {
     const count = counts[k];
     if (!(count >= 0 && Math.floor(count) === count)) {
       throw new RangeError(`${argName}.counts[${k}] must be a non-negative integer`);
@@ -296,5 +329,42 @@ export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): Class
     bounds.push(bound);
     counts.push(cumulative);
   }
+  return { bounds, counts };
+}
+
+/**
+ * checkNativeHistogram and classicBuckets in one: for dense buckets, one pass over the counts that
+ * checks them and cumulates them at the classic bounds (what a writer does for every histogram of
+ * every scrape).
+ */
+export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder, argName = 'histogram'): ClassicBuckets {
+  if (h === null || typeof h !== 'object' || h.dense === undefined) {
+    checkNativeHistogram(h, argName);
+    return classicBuckets(h, ladder);
+  }
+  checkHeader(h, argName);
+  const where = `${argName}.dense`;
+  checkDenseShape(h.dense, where);
+  const { offset, counts: dense } = h.dense;
+  const snapped = ladder.forSchema(h.schema);
+  const indices = snapped.indices;
+  const allBounds = snapped.bounds;
+  const top = h.overflowThreshold ?? Infinity;
+  const bounds: number[] = [];
+  const counts: number[] = [];
+  let sum = 0; // of dense[0..j)
+  let j = 0;
+  for (let k = 0; k < indices.length; k++) {
+    const bound = allBounds[k];
+    if (bound < h.zeroThreshold) continue;
+    if (bound > top) break;
+    const end = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
+    sum += checkDenseCounts(dense, j, end, where);
+    j = end;
+    bounds.push(bound);
+    counts.push(h.zeroCount + sum);
+  }
+  sum += checkDenseCounts(dense, j, dense.length, where);
+  checkTotal(h, sum, argName);
   return { bounds, counts };
 }

@@ -27,6 +27,7 @@ import { pino, type Logger } from 'pino';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
 import { type Report, Reporter } from './report.js';
 import { type InstrumentStreamOptions, instrumentStream } from './streams.js';
+import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
 import type { Rendered } from './exposition.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 import { encodeSnapshot, takeSnapshot } from './snapshot.js';
@@ -165,6 +166,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** Instruments a Node stream (Readable, Writable, Duplex, Transform) in the series `{ stream: name }`; returns the same stream. */
   instrument<S extends object>(stream: S, options: InstrumentStreamOptions): S {
     return instrumentStream(this, stream, options);
+  }
+
+  /** Tracks a piscina pool (utilisation, queue, threads, wait and run times, needsDrain) in the series `{ pool: name }`. */
+  trackPool(pool: PoolLike, options: TrackPoolOptions): PoolTracker {
+    return trackPool(this, pool, options);
   }
 
   /** A structured-cloneable handle for `attach()` in worker threads. */

@@ -16,6 +16,7 @@ export interface PromClientRegistryLike {
 interface Value {
   value: number;
   labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
   metricName?: string;
 }
 
@@ -67,21 +68,30 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
       type,
       aggregator: 'sum',
       reset() {},
-      async get() {
-        const openMetrics = (registry.contentType ?? '').startsWith('application/openmetrics-text');
-        const name = type === 'counter' && openMetrics ? family : key;
-        const f = families().get(base);
-        const values: Value[] = [];
-        if (f) {
-          for (const m of f.metrics) {
-            // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
-            // (a quantile of an empty window) is left out instead.
-            for (const v of toValues(name, m, ladder)) if (!Number.isNaN(v.value)) values.push(v);
-          }
-          metric.help = f.help;
-        }
-        return { name, help: metric.help, type, values, aggregator: 'sum' };
+      // registry.metrics() asks getForPromString(): bucket and quantile samples share their series'
+      // labels by reference (as prom-client's own histograms do), so prom-client formats each
+      // label set once per scrape instead of once per sample. Everything else asks get().
+      async getForPromString() {
+        return collect(true);
       },
+      async get() {
+        return collect(false);
+      },
+    };
+    const collect = (shared: boolean) => {
+      const openMetrics = (registry.contentType ?? '').startsWith('application/openmetrics-text');
+      const name = type === 'counter' && openMetrics ? family : key;
+      const f = families().get(base);
+      const values: Value[] = [];
+      if (f) {
+        for (const m of f.metrics) {
+          // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
+          // (a quantile of an empty window) is left out instead.
+          for (const v of toValues(name, m, ladder, shared)) if (!Number.isNaN(v.value)) values.push(v);
+        }
+        metric.help = f.help;
+      }
+      return { name, help: metric.help, type, values, aggregator: 'sum' };
     };
     try {
       registry.registerMetric(metric);
@@ -97,20 +107,24 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
   };
 }
 
-function toValues(name: string, m: MetricFamily['metrics'][number], ladder: ReturnType<typeof ladderFor>): Value[] {
+function toValues(name: string, m: MetricFamily['metrics'][number], ladder: ReturnType<typeof ladderFor>, shared: boolean): Value[] {
   const labels = { ...m.labels };
+  // One label per sample plus the series' labels: shared by reference, or merged into each sample.
+  const sample = (metricName: string | undefined, label: string, value: string | number, v: number): Value =>
+    shared ? { metricName, labels: { [label]: value }, sharedLabels: labels, value: v } : { metricName, labels: { ...labels, [label]: value }, value: v };
   if (m.histogram) {
     const h = m.histogram;
     const { bounds, counts } = classicBuckets(h, ladder);
-    const out: Value[] = bounds.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: counts[i] }));
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.count });
+    const bucket = `${name}_bucket`;
+    const out: Value[] = bounds.map((le, i) => sample(bucket, 'le', le, counts[i]));
+    out.push(sample(bucket, 'le', '+Inf', h.count));
     out.push({ metricName: `${name}_sum`, labels, value: h.sum }, { metricName: `${name}_count`, labels, value: h.count });
     return out;
   }
   if (m.summary) {
     const s = m.summary;
     return [
-      ...s.quantiles.map((q) => ({ labels: { ...labels, quantile: q.quantile }, value: q.value })),
+      ...s.quantiles.map((q) => sample(undefined, 'quantile', q.quantile, q.value)),
       { metricName: `${name}_sum`, labels, value: s.sum },
       { metricName: `${name}_count`, labels, value: s.count },
     ];

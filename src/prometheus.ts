@@ -3,8 +3,7 @@
 
 import {
   type ClassicLadder,
-  checkNativeHistogram,
-  classicBuckets,
+  checkedClassicBuckets,
   ladderFor,
   type Metric,
   type MetricFamily,
@@ -257,8 +256,7 @@ function writeHistogram(
 ): string {
   const h = metric.histogram;
   if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
-  checkNativeHistogram(h, `${at}.histogram`);
-  const { bounds, counts } = classicBuckets(h, ladder);
+  const { bounds, counts } = checkedClassicBuckets(h, ladder, `${at}.histogram`);
   const bucket = base + '_bucket' + open + 'le="';
   const leText = om ? leOpenMetrics : leText004;
   let out = '';

@@ -9,9 +9,11 @@
 
 import {
   type ClassicLadder,
-  checkNativeHistogram,
-  classicBuckets,
+  bucketList,
+  type ClassicBuckets,
+  checkedClassicBuckets,
   type DenseBuckets,
+  firstIndexAbove,
   ladderFor,
   type MetricFamily,
   type NativeHistogram,
@@ -166,10 +168,11 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
       case 'histogram': {
         const h = metric.histogram;
         if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
-        checkNativeHistogram(h, `${at}.histogram`);
+        // Checked (with the classic buckets worked out in the same pass) before anything is written.
+        const classic = checkedClassicBuckets(h, ladder, `${at}.histogram`);
         w.tag(F.MetricHistogram, WIRE_LEN);
         const s = w.beginLength();
-        writeHistogram(w, h, ladder);
+        writeHistogram(w, h, classic);
         w.endLength(s);
         break;
       }
@@ -182,12 +185,11 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
   }
 }
 
-function writeHistogram(w: Writer, h: NativeHistogram, ladder: ClassicLadder): void {
+function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets): void {
   w.tag(F.HistCount, WIRE_VARINT);
   w.varint(h.count);
   w.double(F.HistSum, h.sum);
   // Classic buckets; +Inf is implied by the count (scrapers add it), so it is not sent.
-  const classic = classicBuckets(h, ladder);
   for (let k = 0; k < classic.bounds.length; k++) {
     w.tag(F.HistBucket, WIRE_LEN);
     const s = w.beginLength();
@@ -201,7 +203,15 @@ function writeHistogram(w: Writer, h: NativeHistogram, ladder: ClassicLadder): v
   w.double(F.HistZeroThreshold, h.zeroThreshold);
   w.tag(F.HistZeroCount, WIRE_VARINT);
   w.varint(h.zeroCount);
-  if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h.dense);
+  const top = h.overflowThreshold;
+  if (h.overflowCount > 0 && top !== undefined && top > 0 && Number.isFinite(top)) {
+    // Overflow observations go in the first bucket above the range, so that the buckets add up to
+    // the count (the rare case: the list form, with one more bucket).
+    const buckets = bucketList(h);
+    const last = buckets.length > 0 ? buckets[buckets.length - 1].index : -Infinity;
+    buckets.push({ index: Math.max(firstIndexAbove(h.schema, top), last + 1), count: h.overflowCount });
+    writeSpansAndDeltas(w, buckets);
+  } else if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h.dense);
   else writeSpansAndDeltas(w, h.buckets);
 }
 
@@ -269,33 +279,38 @@ function writeSpans(w: Writer, spans: number[], deltas: Float64Array, nDeltas: n
 function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets): void {
   const counts = dense.counts;
   const n = counts.length;
-  const maxDeltas = n;
-  if (deltaScratch.length < maxDeltas) deltaScratch = new Float64Array(maxDeltas * 2);
+  if (deltaScratch.length < n) deltaScratch = new Float64Array(n * 2);
   const deltas = deltaScratch;
   const spans: number[] = [];
   let nDeltas = 0;
-  let prevEnd = 0; // dense position after the last bucket written
   let prevCount = 0;
+  // The open span covers dense positions [start, end); start < 0 while there is none.
+  let start = -1;
+  let end = 0;
+  let lastEnd = 0; // end of the last closed span
   for (let k = 0; k < n; k++) {
     const count = counts[k];
     if (count === 0) continue;
-    const gap = k - prevEnd;
-    if (spans.length > 0 && gap <= MAX_GAP_IN_SPAN) {
-      spans[spans.length - 1] += gap + 1;
-      if (gap > 0) {
+    if (start >= 0 && k - end <= MAX_GAP_IN_SPAN) {
+      // Filled gap: down to zero, then zeros; the real bucket then counts from zero.
+      if (k > end) {
         deltas[nDeltas++] = zigzag(-prevCount);
-        for (let g = 1; g < gap; g++) deltas[nDeltas++] = 0;
+        for (let g = end + 1; g < k; g++) deltas[nDeltas++] = 0;
         prevCount = 0;
       }
     } else {
-      // The first span's offset is its index; later ones count from the previous span's end.
-      spans.push(spans.length > 0 ? gap : dense.offset + k, 1);
+      if (start >= 0) {
+        spans.push(spans.length > 0 ? start - lastEnd : dense.offset + start, end - start);
+        lastEnd = end;
+      }
+      start = k;
     }
     const d = count - prevCount;
     deltas[nDeltas++] = d >= 0 ? d * 2 : -d * 2 - 1;
     prevCount = count;
-    prevEnd = k + 1;
+    end = k + 1;
   }
+  if (start >= 0) spans.push(spans.length > 0 ? start - lastEnd : dense.offset + start, end - start);
   writeSpans(w, spans, deltas, nDeltas);
 }
 
@@ -343,8 +358,12 @@ class Writer {
     let pos = this.pos;
     for (let i = 0; i < n; i++) {
       const v = values[i];
-      if (v < 0x80) buf[pos++] = v; // the common case: neighbouring buckets differ little
-      else pos = putVarint(buf, pos, v);
+      // The common cases: neighbouring buckets differ little.
+      if (v < 0x80) buf[pos++] = v;
+      else if (v < 0x4000) {
+        buf[pos++] = (v & 0x7f) | 0x80;
+        buf[pos++] = v >>> 7;
+      } else pos = putVarint(buf, pos, v);
     }
     this.pos = pos;
   }

@@ -21,6 +21,7 @@ export class RecordingContext {
   readonly tables: { series: StringTable; errors: StringTable };
   private readonly bySeriesKey = new Map<string, SeriesRecorder>();
   private readonly errorSlots = new Map<string, number>();
+  private overflowRecorder: SeriesRecorder | undefined;
   readonly root: SeriesRecorder;
   private readonly rt: Int32Array;
   private readonly i32: Int32Array;
@@ -67,8 +68,6 @@ export class RecordingContext {
     }
     return rec;
   }
-
-  private overflowRecorder: SeriesRecorder | undefined;
 
   private overflow(): SeriesRecorder {
     this.overflowRecorder ??= new SeriesRecorder(this, this.tables.series.overflowSlot);

@@ -37,6 +37,8 @@ class LiveSession implements Session {
   closed = false;
   /** Ended by the tracker (idle, over the bound, or its connection id reopened), not by close(). */
   ended = false;
+  /** close() was called. */
+  userClosed = false;
 
   constructor(
     readonly connectionId: string,
@@ -47,19 +49,19 @@ class LiveSession implements Session {
     this.lastActivity = startedAt;
   }
 
-  message(bytes = 0): void {
-    if (!isCount(bytes)) {
+  message(bytes = 0, direction: 'in' | 'out' = 'in'): void {
+    if (!isCount(bytes) || (direction !== 'in' && direction !== 'out')) {
       // Rejected by the recorder (thrown, or counted as invalid): the session is left as it was.
-      this.recorder.recordMessages(1, bytes);
+      this.recorder.recordMessages(1, bytes, direction);
       return;
     }
     if (this.closed) {
       // A session the tracker ended (idle, over the bound) still carries real traffic: count the
       // message, but do not track the session again. After close() it is the caller's mistake.
-      if (this.ended) return this.recorder.recordMessages(1, bytes);
+      if (this.ended) return this.recorder.recordMessages(1, bytes, direction);
       throw new Error(`session ${JSON.stringify(this.connectionId)} is closed`);
     }
-    this.recorder.recordMessages(1, bytes);
+    this.recorder.recordMessages(1, bytes, direction);
     this.messages++;
     this.bytes += bytes;
     // The tracker's coarse time (updated each tick): no clock read per message.
@@ -67,10 +69,18 @@ class LiveSession implements Session {
   }
 
   close(errorType?: string): void {
-    if (this.closed) return;
     if (errorType !== undefined && (typeof errorType !== 'string' || errorType.length === 0)) {
       throw new TypeError('errorType must be a non-empty string when given');
     }
+    // Ended by the tracker already (idle, over the bound): the failure still counts.
+    if (this.ended && !this.userClosed && errorType !== undefined) {
+      this.userClosed = true;
+      this.tracker.failed++;
+      this.recorder.recordError(errorType);
+      return;
+    }
+    if (this.closed) return;
+    this.userClosed = true;
     this.tracker.end(this, errorType);
   }
 }

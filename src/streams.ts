@@ -32,9 +32,8 @@ export interface AnyStream {
   readableObjectMode?: boolean;
   writableObjectMode?: boolean;
   writableNeedDrain?: boolean;
+  writableEnded?: boolean;
   destroyed?: boolean;
-  readable?: boolean;
-  writable?: boolean;
 }
 
 const INSTRUMENTED = Symbol.for('streamgauge.instrumented');
@@ -70,7 +69,8 @@ export function watchBackpressure(stream: AnyStream, recorder: Recorder, onWrite
     }
   };
   stream.write = function instrumentedWrite(this: AnyStream, chunk: unknown, encoding?: unknown) {
-    if (onWrite !== undefined && !stopped) onWrite(chunk, encoding);
+    // A write after end() or destroy() is refused with an error: not a message.
+    if (onWrite !== undefined && !stopped && this.writableEnded !== true && this.destroyed !== true) onWrite(chunk, encoding);
     // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments
     const ok = write.apply(this, arguments as unknown as unknown[]);
     // writableNeedDrain tells a full buffer apart from a write after end/destroy.
@@ -110,7 +110,7 @@ class StreamState {
     const bytes = chunkBytes(chunk, typeof encoding === 'string' ? encoding : undefined);
     if (!objectMode && bytes === 0) return;
     const s = this.session;
-    if (direction === 'in' && s !== undefined) s.message(bytes);
+    if (s !== undefined) s.message(bytes, direction);
     else this.recorder.recordMessages(1, bytes, direction);
   }
 
@@ -200,7 +200,9 @@ export function instrumentStream<S extends object>(monitor: MonitorLike, stream:
     if (typeof end === 'function') {
       // end(chunk) writes its chunk through an internal path, not through write().
       s.end = function instrumentedEnd(this: AnyStream, chunk?: unknown, encoding?: unknown) {
-        if (chunk !== null && chunk !== undefined && typeof chunk !== 'function') state.chunk(writeDirection, chunk, encoding, objectMode);
+        if (chunk !== null && chunk !== undefined && typeof chunk !== 'function' && this.writableEnded !== true && this.destroyed !== true) {
+          state.chunk(writeDirection, chunk, encoding, objectMode);
+        }
         // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments
         return end.apply(this, arguments as unknown as unknown[]);
       };

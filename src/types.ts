@@ -152,8 +152,8 @@ export interface TargetComparison {
 /** A live stream session (a gRPC stream, a socket, a Node stream), from `monitor.openSession()`. */
 export interface Session {
   readonly connectionId: string;
-  /** One message through the session (and its size in bytes). */
-  message(bytes?: number): void;
+  /** One message through the session (and its size in bytes), received (`in`, default) or sent (`out`). */
+  message(bytes?: number, direction?: 'in' | 'out'): void;
   /** Ends the session; an error type counts it as failed. */
   close(errorType?: string): void;
 }

@@ -11,13 +11,16 @@ import * as assert from 'uvu/assert';
 import { render } from '../src/exposition.js';
 import { collectFamilies } from '../src/families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { bucketList } from '../src/metric-families.js';
+import { bucketList, checkNativeHistogram, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
+import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
+import { renderProtobuf } from '../src/protobuf.js';
 import { metricsHandler } from '../src/serve.js';
 import { decodeSnapshot } from '../src/snapshot.js';
 import {
   type Decoded,
   decodeProtobuf,
   labelsOf,
+  mulberry32,
   nativeBuckets,
   type Parsed,
   parseExposition,
@@ -95,6 +98,10 @@ function build(): { monitor: StreamPerformanceMonitor; expected: Map<string, Exp
   {
     const { n, errors } = record(monitor, 0);
     add({}, n, errors);
+    monitor.recordLatency(2 * 3_600_000); // 2 h: past the resolved range (overflow)
+    const e = expected.get('{}') as Expected;
+    e.requests++;
+    e.latencies++;
   }
   HOSTILE.forEach((method, i) => {
     const { n, errors } = record(monitor.series({ method }), i + 1);
@@ -292,6 +299,7 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
     assert.is(latency.type, 'HISTOGRAM');
     const bySeries = new Map(monitor.seriesList().map((s) => [JSON.stringify(s.labels), s.index]));
     assert.is(latency.metric.length, expected.size);
+    let sawOverflow = false;
     for (const m of latency.metric) {
       const index = bySeries.get(JSON.stringify(labelsOf(m)));
       assert.ok(index !== undefined);
@@ -301,12 +309,73 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
       assert.is(h.sampleCount, native.count);
       assert.is(h.zeroThreshold, native.zeroThreshold);
       assert.is(h.zeroCount ?? 0, native.zeroCount);
-      assert.equal(nativeBuckets(h), bucketList(native));
+      // Prometheus (2.48 on) rejects a native histogram whose buckets do not add up to its count:
+      // overflow observations sit in the first bucket above the range.
+      const decoded = nativeBuckets(h);
+      assert.is(decoded.reduce((n, b) => n + b.count, h.zeroCount ?? 0), h.sampleCount, 'buckets add up to the count');
+      if (native.overflowCount > 0) {
+        const top = decoded[decoded.length - 1];
+        assert.equal(decoded.slice(0, -1), bucketList(native));
+        assert.equal(top, { index: Math.round(Math.log2(native.overflowThreshold ?? 0) * 2 ** h.schema) + 1, count: native.overflowCount });
+        sawOverflow = true;
+      } else {
+        assert.equal(decoded, bucketList(native));
+      }
       assert.ok(h.bucket.length > 0, 'classic buckets ride along');
     }
+    assert.ok(sawOverflow, 'the 2 h observation is in the overflow');
   } finally {
     monitor.close();
   }
+});
+
+// --- the dense bucket form -------------------------------------------------------------------
+
+test('dense buckets (a monitor export) render byte for byte like the same buckets as a list', () => {
+  const rnd = mulberry32(77);
+  const shapes: Array<{ offset: number; counts: number[] }> = [
+    { offset: -1400, counts: [] },
+    { offset: -1400, counts: [0, 0, 0] },
+    { offset: 5, counts: [1] },
+    { offset: -3, counts: [0, 2, 0, 0, 5, 0, 0, 0, 7, 1, 0, 3, 0] }, // gaps of 1, 2, 3 and zero ends
+    { offset: 0, counts: [5_000_000_000, 1, 0, 0, 3] },
+  ];
+  for (let r = 0; r < 40; r++) {
+    const n = 1 + Math.floor(rnd() * 1500);
+    shapes.push({
+      offset: Math.floor(rnd() * 3000) - 2000,
+      counts: Array.from({ length: n }, () => (rnd() < 0.3 ? 0 : Math.floor(rnd() ** 3 * 5000))),
+    });
+  }
+  for (const [i, shape] of shapes.entries()) {
+    const buckets = shape.counts.map((count, k) => ({ index: shape.offset + k, count })).filter((b) => b.count > 0);
+    const overflowCount = i % 3 === 2 ? 4 : 0; // with overflow, the writers go through the list form
+    const base = {
+      count: shape.counts.reduce((a, b) => a + b, 2 + overflowCount),
+      sum: 1.5,
+      schema: 7,
+      zeroThreshold: 1e-6,
+      zeroCount: 2,
+      overflowCount,
+      overflowThreshold: 3600,
+    };
+    const list: NativeHistogram = { ...base, buckets };
+    const dense: NativeHistogram = { ...base, buckets, dense: { offset: shape.offset, counts: Float64Array.from(shape.counts) } };
+    const family = (h: NativeHistogram): MetricFamily[] => [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: { i: String(i) }, histogram: h }] }];
+    assert.equal(renderProtobuf(family(dense)), renderProtobuf(family(list)), `protobuf, shape ${i}`);
+    assert.is(renderPrometheusText(family(dense)), renderPrometheusText(family(list)), `text, shape ${i}`);
+    assert.is(renderOpenMetrics(family(dense)), renderOpenMetrics(family(list)), `OpenMetrics, shape ${i}`);
+    assert.equal(bucketList(dense), buckets);
+  }
+  const good: NativeHistogram = { count: 3, sum: 1, schema: 3, zeroThreshold: 0, zeroCount: 0, overflowCount: 0, buckets: [], dense: { offset: 2, counts: Float64Array.from([1, 0, 2]) } };
+  checkNativeHistogram(good);
+  const bad = (dense: unknown, message: RegExp) =>
+    assert.throws(() => checkNativeHistogram({ ...good, dense } as NativeHistogram), (err: Error) => message.test(err.message));
+  bad({ offset: 2, counts: [1, 0, 2] }, /dense must be \{ offset, counts: Float64Array \}/);
+  bad({ offset: 2.5, counts: Float64Array.from([1, 0, 2]) }, /offset must be an integer/);
+  bad({ offset: 2, counts: Float64Array.from([1, -1, 3]) }, /counts\[1\] must be a non-negative integer/);
+  bad({ offset: 2, counts: Float64Array.from([1, 0.5, 1.5]) }, /counts\[1\] must be a non-negative integer/);
+  bad({ offset: 2, counts: Float64Array.from([1, 0, 3]) }, /count \(3\) must equal/);
 });
 
 // --- serving ------------------------------------------------------------------------------------

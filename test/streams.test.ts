@@ -106,7 +106,7 @@ test('slow consumer through pipeline(): backpressure counted per drain episode, 
     assert.is(monitor.sessionStats().active, 0, 'sessions closed');
     assert.is(sk.sessions, 1);
     assert.is(src.sessionBytes, total, 'the source session carried every byte');
-    assert.is(tr.sessionMessages, 300, 'the transform session counted its inbound chunks');
+    assert.is(tr.sessionMessages, 600, 'the transform session counted its chunks both ways');
     assert.equal(monitor.errorsByType(), {});
   } finally {
     monitor.close();
@@ -163,6 +163,11 @@ test('object mode counts one message per chunk; bytes from Buffers and strings o
     const t = monitor.totals(seriesIndex(monitor, { queue: 'jobs' }));
     assert.is(t.messagesOut, 4, 'written to a Writable: sent');
     assert.is(t.bytesOut, 13);
+    w.on('error', () => {});
+    assert.is(w.write({ late: true }), false, 'a write after end is refused');
+    await new Promise((res) => setImmediate(res));
+    assert.is(monitor.totals(seriesIndex(monitor, { queue: 'jobs' })).messagesOut, 4, '... and not counted');
+    assert.is(monitor.totals(seriesIndex(monitor, { queue: 'jobs' })).backpressure, 0, '... nor taken for backpressure');
     assert.is(t.sessions, 1, 'closed at finish/close');
     assert.is(chunkBytes(new Uint16Array(4)), 8);
     assert.is(chunkBytes('68656c6c6f', 'hex'), 5);

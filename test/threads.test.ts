@@ -19,7 +19,14 @@ const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
 const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 32, historyRetention: 60_000, rollups: { minutes: 1, hours: 1, days: 1 } });
+  return new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
+    maxSeries: 128,
+    throughputWindow: 2000,
+    historyRetention: 60_000,
+    rollups: { minutes: 1, hours: 1, days: 1 },
+  });
 }
 
 const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -107,7 +114,7 @@ function check(m: StreamPerformanceMonitor, expected: Map<string, Expected>) {
       where,
     );
     assert.is(t.latencySumMs, e.sumNs / 1e6, `${where}: sum`);
-    assert.ok(e.latencyCount > 100, `${where}: the workload records into every series`);
+    assert.ok(e.latencyCount > 0 && e.errors > 0, `${where}: the workload records into every series`);
     assert.is(t.latencyMinMs, e.min, `${where}: min`);
     assert.is(t.latencyMaxMs, e.max, `${where}: max`);
     assert.is(m.nativeHistogram(s.index).count, e.latencyCount, `${where}: histogram count`);
