@@ -138,6 +138,42 @@ function mergedMax(h: u32): i64 {
   return v;
 }
 
+// The bucket slots [rangeLo, rangeHi) that can hold counts: those between the smallest and the
+// largest value recorded (min/max are raised before a bucket is counted, and only grow apart), so
+// reads walk the few hundred buckets a distribution spans rather than all of them. Widened by one
+// sum unit each way because min/max are rounded to that unit. Per instance (one per thread).
+let rangeLo: u32 = 0;
+let rangeHi: u32 = 0;
+
+function findRange(h: u32): void {
+  const mx = mergedMax(h);
+  if (mx < 0) {
+    rangeLo = 0;
+    rangeHi = 0;
+    return;
+  }
+  const toBucketUnit = load<f64>(h, H_IDXMUL) / load<f64>(h, H_SUMMUL);
+  rangeLo = slotOf(h, (f64(mergedMin(h)) - 1) * toBucketUnit);
+  rangeHi = slotOf(h, (f64(mx) + 1) * toBucketUnit) + 1;
+}
+
+// The bucket slot of x, with the zero bucket and overflow mapped to the first and last slot.
+function slotOf(h: u32, x: f64): u32 {
+  const off = bucketOffset(h, x);
+  if (off == H_ZERO) return 0;
+  if (off == H_OVER) return load<u32>(h, H_NBUCKETS) - 1;
+  return (off - H_BUCKETS) >> 3;
+}
+
+/** The slot range found by the last histExport (for the facade to read only that). */
+export function exportedLo(): u32 {
+  return rangeLo;
+}
+
+export function exportedHi(): u32 {
+  return rangeHi;
+}
+
 // Byte offset (from h) of the counter that value x (bucket unit) belongs to: exponent bits give
 // the octave; the top scale+1 fraction bits pick a table cell narrower than any bucket, so one
 // comparison against the exact boundary finishes the job. No log, no loop.
@@ -230,13 +266,14 @@ export function maxF64(p: u32, v: f64): void {
 
 export function histCount(h: u32): f64 {
   let n: i64 = 0;
+  findRange(h);
   const lanes = laneCount(h);
   for (let j = -1; j < lanes; j++) {
     const b = j < 0 ? h : lane(h, j);
     if (b == 0) continue;
     n += atomic.load<i64>(b + H_ZERO) + atomic.load<i64>(b + H_OVER);
-    const end = b + H_BUCKETS + (load<u32>(h, H_NBUCKETS) << 3);
-    for (let p = b + H_BUCKETS; p < end; p += 8) n += atomic.load<i64>(p);
+    const end = b + H_BUCKETS + (rangeHi << 3);
+    for (let p = b + H_BUCKETS + (rangeLo << 3); p < end; p += 8) n += atomic.load<i64>(p);
   }
   return f64(n);
 }
@@ -283,14 +320,14 @@ export function histMerge(dst: u32, src: u32): void {
   if (mn < atomic.load<i64>(dst + H_MIN)) lowerMin(dst, mn);
   const mx = mergedMax(src);
   if (mx > atomic.load<i64>(dst + H_MAX)) raiseMax(dst, mx);
-  const n = load<u32>(src, H_NBUCKETS);
+  findRange(src);
   const lanes = laneCount(src);
   for (let j = -1; j < lanes; j++) {
     const b = j < 0 ? src : lane(src, j);
     if (b == 0) continue;
     atomic.add<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
     atomic.add<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
-    for (let i: u32 = 0; i < n; i++) {
+    for (let i = rangeLo; i < rangeHi; i++) {
       const off = H_BUCKETS + (i << 3);
       const c = atomic.load<i64>(b + off);
       if (c != 0) atomic.add<i64>(dst + off, c);
@@ -301,14 +338,14 @@ export function histMerge(dst: u32, src: u32): void {
 /** dst -= src (counts and sum), for taking an earlier cumulative state off a later one. */
 export function histSubtract(dst: u32, src: u32): void {
   atomic.sub<i64>(dst + H_SUM, merged(src, H_SUM));
-  const n = load<u32>(src, H_NBUCKETS);
+  findRange(src);
   const lanes = laneCount(src);
   for (let j = -1; j < lanes; j++) {
     const b = j < 0 ? src : lane(src, j);
     if (b == 0) continue;
     atomic.sub<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
     atomic.sub<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
-    for (let i: u32 = 0; i < n; i++) {
+    for (let i = rangeLo; i < rangeHi; i++) {
       const off = H_BUCKETS + (i << 3);
       const c = atomic.load<i64>(b + off);
       if (c != 0) atomic.sub<i64>(dst + off, c);
@@ -320,15 +357,16 @@ export function histSubtract(dst: u32, src: u32): void {
 export function histSnap32(h: u32, dst: u32): void {
   store<u32>(dst, u32(merged(h, H_ZERO)));
   store<u32>(dst + 4, u32(merged(h, H_OVER)));
-  const n = load<u32>(h, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
+  // Outside the range every count is 0 now, and was 0 in any earlier snapshot of h kept here.
+  findRange(h);
+  for (let i = rangeLo; i < rangeHi; i++) {
     store<u32>(dst + 8 + (i << 2), u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
   }
   const lanes = laneCount(h);
   for (let j = 0; j < lanes; j++) {
     const l = lane(h, j);
     if (l == 0) continue;
-    for (let i: u32 = 0; i < n; i++) {
+    for (let i = rangeLo; i < rangeHi; i++) {
       const p = dst + 8 + (i << 2);
       store<u32>(p, load<u32>(p) + u32(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
     }
@@ -347,38 +385,40 @@ export function histWindow(h: u32, old: u32, dst: u32): void {
   store<i64>(dst + H_MAX, mergedMax(h));
   store<i64>(dst + H_ZERO, i64(u32(merged(h, H_ZERO)) - load<u32>(old)));
   store<i64>(dst + H_OVER, i64(u32(merged(h, H_OVER)) - load<u32>(old, 4)));
-  const n = load<u32>(h, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
+  findRange(h);
+  for (let i = rangeLo; i < rangeHi; i++) {
     store<i64>(dst + H_BUCKETS + (i << 3), atomic.load<i64>(h + H_BUCKETS + (i << 3)));
   }
   const lanes = laneCount(h);
   for (let j = 0; j < lanes; j++) {
     const l = lane(h, j);
     if (l == 0) continue;
-    for (let i: u32 = 0; i < n; i++) {
+    for (let i = rangeLo; i < rangeHi; i++) {
       const p = dst + H_BUCKETS + (i << 3);
       store<i64>(p, load<i64>(p) + atomic.load<i64>(l + H_BUCKETS + (i << 3)));
     }
   }
-  for (let i: u32 = 0; i < n; i++) {
+  for (let i = rangeLo; i < rangeHi; i++) {
     const p = dst + H_BUCKETS + (i << 3);
     store<i64>(p, i64(u32(load<i64>(p)) - load<u32>(old + 8 + (i << 2))));
   }
 }
 
-/** Every counter (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read. */
+/** Every counter (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read; non-zero only in [exportedLo(), exportedHi()). */
 export function histExport(h: u32, dst: u32): void {
   store<f64>(dst, f64(merged(h, H_ZERO)));
   store<f64>(dst + 8, f64(merged(h, H_OVER)));
   const n = load<u32>(h, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
+  memory.fill(dst + 16, 0, n << 3);
+  findRange(h);
+  for (let i = rangeLo; i < rangeHi; i++) {
     store<f64>(dst + 16 + (i << 3), f64(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
   }
   const lanes = laneCount(h);
   for (let j = 0; j < lanes; j++) {
     const l = lane(h, j);
     if (l == 0) continue;
-    for (let i: u32 = 0; i < n; i++) {
+    for (let i = rangeLo; i < rangeHi; i++) {
       const p = dst + 16 + (i << 3);
       store<f64>(p, load<f64>(p) + f64(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
     }
@@ -423,11 +463,11 @@ export function histQuantile(h: u32, q: f64): f64 {
   if (rank < 1) rank = 1;
   let seen = f64(merged(h, H_ZERO));
   if (seen >= rank) return lo;
-  const n = load<u32>(h, H_NBUCKETS);
   const scale = load<i32>(h, H_SCALE);
   const idxMin = load<i32>(h, H_IDXMIN);
   const lanes = laneCount(h);
-  for (let i: u32 = 0; i < n; i++) {
+  findRange(h);
+  for (let i = rangeLo; i < rangeHi; i++) {
     const off = H_BUCKETS + (i << 3);
     seen += f64(lanes == 0 ? atomic.load<i64>(h + off) : merged(h, off));
     if (seen >= rank) {

@@ -17,7 +17,8 @@ import { StreamPerformanceMonitor } from '../dist/index.js';
 import { R } from '../dist/layout.js';
 
 const args = { json: process.argv.includes('--json'), quick: process.argv.includes('--quick') };
-const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 3, minSamples: 40, initCount: 1000 };
+const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 0.8, minSamples: 15, initCount: 1000 };
+const rounds = args.quick ? 1 : 5;
 
 // Latencies: lognormal around 2 ms (1 µs .. seconds), a power-of-two ring so the index is a mask.
 const N = 1 << 14;
@@ -110,21 +111,37 @@ const labels = {
   twoClockReads: 'two performance.now() calls',
 };
 
-const suite = new Benchmark.Suite('record');
-for (const [name, fn] of Object.entries(cases)) suite.add(name, fn, { ...options, setup, teardown });
+// The machine is shared and its load changes by the second, so every case runs in each of several
+// rounds, in a rotated order, and its figures come from the samples of all rounds together.
+const names = Object.keys(cases);
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+for (let round = 0; round < rounds; round++) {
+  const suite = new Benchmark.Suite(`record ${round + 1}`);
+  const order = names.map((_, i) => names[(i + round * 3) % names.length]);
+  for (const name of order) suite.add(name, cases[name], { ...options, setup, teardown });
+  suite.on('cycle', (event) => {
+    const b = event.target;
+    if (b.error) throw b.error;
+    samples[b.name].push(...b.stats.sample);
+  });
+  suite.run({ async: false });
+  if (!args.json) process.stderr.write(`  round ${round + 1}/${rounds}\n`);
+}
 const results = {};
-suite.on('cycle', (event) => {
-  const b = event.target;
-  if (b.error) throw b.error;
-  results[b.name] = {
-    medianNs: median(b.stats.sample) * 1e9,
-    meanNs: b.stats.mean * 1e9,
-    rmePercent: b.stats.rme,
-    samples: b.stats.sample.length,
+for (const name of names) {
+  const xs = samples[name];
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+  results[name] = {
+    medianNs: median(xs) * 1e9,
+    meanNs: mean * 1e9,
+    // relative margin of error of the mean at 95 % (normal approximation), as benchmark.js reports it
+    rmePercent: ((1.96 * sd) / Math.sqrt(xs.length) / mean) * 100,
+    p10Ns: quantile(xs, 0.1) * 1e9,
+    p90Ns: quantile(xs, 0.9) * 1e9,
+    samples: xs.length,
   };
-  if (!args.json) process.stderr.write(`  ${b.name}: ${results[b.name].medianNs.toFixed(1)} ns\n`);
-});
-suite.run({ async: false });
+}
 
 // Every contender must really have recorded (a no-op would win every race).
 const recorded = {
@@ -158,13 +175,20 @@ const bars = {
   atLeast15xFasterThanPromHistogram: ratios.promHistogramOverStreamgauge >= 15,
 };
 
-const out = { suite: 'record', quick: Boolean(args.quick), machine: machine(), results, ratios, bars };
+const out = { suite: 'record', quick: Boolean(args.quick), rounds, machine: { ...machine(), loadAverage: os.loadavg() }, results, ratios, bars };
 if (args.json) {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   printTable(
-    ['what', 'median ns/op', 'mean ns/op', '± %', 'samples'],
-    Object.entries(results).map(([name, x]) => [labels[name], x.medianNs.toFixed(1), x.meanNs.toFixed(1), x.rmePercent.toFixed(1), String(x.samples)]),
+    ['what', 'median ns/op', 'mean ns/op', '± %', 'p10..p90', 'samples'],
+    Object.entries(results).map(([name, x]) => [
+      labels[name],
+      x.medianNs.toFixed(1),
+      x.meanNs.toFixed(1),
+      x.rmePercent.toFixed(1),
+      `${x.p10Ns.toFixed(1)}..${x.p90Ns.toFixed(1)}`,
+      String(x.samples),
+    ]),
   );
   console.log('');
   for (const [name, v] of Object.entries(ratios)) console.log(`${name.padEnd(34)} ${v.toFixed(2)}`);
@@ -180,6 +204,11 @@ function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 
 function machine() {

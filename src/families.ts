@@ -4,6 +4,7 @@ import type { HistName } from './layout.js';
 import type { Metric, MetricFamily } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { Totals } from './totals.js';
+import type { Labels } from './types.js';
 
 type CounterOf = (t: Totals) => number;
 
@@ -81,6 +82,23 @@ function inUse(t: Totals): boolean {
   );
 }
 
+/** Label names the exposition adds itself (or that Prometheus reserves for histograms and summaries). */
+const OWN_LABELS = new Set(['le', 'quantile', 'direction', 'error_type']);
+
+/**
+ * A series' labels as exposed: a user label with a name the exposition uses itself is renamed
+ * `exported_<name>` (Prometheus' convention for clashing labels), so it neither breaks the
+ * histogram and summary families nor yields two samples with the same labels.
+ */
+function exposedLabels(labels: Labels): Labels {
+  let clash = false;
+  for (const name in labels) if (OWN_LABELS.has(name)) clash = true;
+  if (!clash) return labels;
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(labels)) out[OWN_LABELS.has(name) ? `exported_${name}` : name] = value;
+  return out;
+}
+
 export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
   // The series in use (the default one always) and their totals, read once.
   const used: SeriesInfo[] = [];
@@ -89,7 +107,7 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   for (const s of monitor.seriesList()) {
     const t = monitor.totals(s.index);
     if (s.index !== 0 && !inUse(t)) continue;
-    used.push(s);
+    used.push({ ...s, labels: exposedLabels(s.labels) });
     totals.push(t);
     if (s.overflow) overflowUsed = true;
   }

@@ -291,7 +291,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = new Float64Array(this.memory.buffer, this.layout.exportPtr, shape.nBuckets + 2);
     const buckets: { index: number; count: number }[] = [];
     let count = counts[0] + counts[1];
-    for (let i = 0; i < shape.nBuckets; i++) {
+    for (let i = core.exportedLo(), end = core.exportedHi(); i < end; i++) {
       const c = counts[i + 2];
       if (c > 0) {
         buckets.push({ index: shape.idxMin + i, count: c });

@@ -27,6 +27,8 @@ export interface Core {
   histSnap32(h: number, dst: number): void;
   histWindow(h: number, old: number, dst: number): void;
   histExport(h: number, dst: number): void;
+  exportedLo(): number;
+  exportedHi(): number;
   histImport(h: number, src: number, sum: number, min: number, max: number): void;
   histQuantile(h: number, q: number): number;
 }

@@ -9,28 +9,11 @@ import {
   OrderStatisticWindow,
   UNUSUAL_SCORE,
 } from '../src/anomaly.js';
+import { seededGaussians, seededRandom } from './fixtures/random.js';
 
 /** A predicate for assert.throws (which would call a bare class as a function). */
 const isA = (type: ErrorConstructor, pattern?: RegExp) => (e: Error) =>
   e instanceof type && (pattern === undefined || pattern.test(e.message));
-
-/** A deterministic PRNG, so every series is the same on every run. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal draws (Box–Muller). */
-function gaussian(seed: number) {
-  const r = rng(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
 interface Run {
   alarms: number[];
@@ -52,7 +35,7 @@ function run(n: number, f: (i: number) => number, detector = new AnomalyDetector
 // --- Order statistics ------------------------------------------------------------------------
 
 test('OrderStatisticWindow agrees with a sorted copy of the last values', () => {
-  const r = rng(11);
+  const r = seededRandom(11);
   for (const capacity of [2, 7, 100]) {
     const w = new OrderStatisticWindow(capacity);
     const all: number[] = [];
@@ -117,15 +100,15 @@ test('normalTail', () => {
 // --- The detector ----------------------------------------------------------------------------
 
 test('stationary noise: no alarm after the learning period, and a ±2σ expected range', () => {
-  const g = gaussian(1);
+  const g = seededGaussians(1);
   const { alarms, results } = run(8000, () => 100 + g());
   assert.equal(alarms, [], 'gaussian noise');
   for (const r of results) assert.ok(r.score >= 0 && r.score <= 1);
   const last = results[results.length - 1];
   assert.ok(Math.abs(last.expectedLow - 98) < 0.25 && Math.abs(last.expectedHigh - 102) < 0.25, `${last.expectedLow}..${last.expectedHigh}`);
-  const u = rng(2);
+  const u = seededRandom(2);
   assert.equal(run(8000, () => u()).alarms, [], 'uniform noise');
-  const p = rng(3);
+  const p = seededRandom(3);
   // counts (small Poisson-like integers, many ties)
   const poisson = () => {
     let k = 0;
@@ -134,7 +117,7 @@ test('stationary noise: no alarm after the learning period, and a ±2σ expected
   };
   assert.equal(run(8000, poisson).alarms, [], 'counts');
   // A seasonal series needs a couple of periods before its whole range has been seen.
-  const s = gaussian(4);
+  const s = seededGaussians(4);
   const seasonal = run(8000, (i) => 10 * Math.sin((2 * Math.PI * i) / 300) + s()).alarms;
   assert.equal(
     seasonal.filter((i) => i >= 600),
@@ -144,7 +127,7 @@ test('stationary noise: no alarm after the learning period, and a ±2σ expected
 });
 
 test('learning period: no alarm and no expected range at first', () => {
-  const g = gaussian(5);
+  const g = seededGaussians(5);
   const d = new AnomalyDetector({ learningPoints: 150 });
   const { alarms, results } = run(150, (i) => (i === 120 ? 1e6 : 100 + g()), d);
   assert.equal(alarms, []);
@@ -153,7 +136,7 @@ test('learning period: no alarm and no expected range at first', () => {
 });
 
 test('a step up alarms at once, upwards, and only once', () => {
-  const g = gaussian(6);
+  const g = seededGaussians(6);
   const { alarms, results } = run(1600, (i) => 100 + g() + (i >= 1000 ? 10 : 0));
   assert.equal(alarms, [1000]);
   const r = results[1000];
@@ -165,14 +148,14 @@ test('a step up alarms at once, upwards, and only once', () => {
 });
 
 test('a small step down (4σ) is found within a few points', () => {
-  const g = gaussian(7);
+  const g = seededGaussians(7);
   const { alarms, results } = run(1600, (i) => 100 + g() - (i >= 1000 ? 4 : 0));
   assert.ok(alarms.length >= 1 && alarms[0] >= 1000 && alarms[0] <= 1005, `alarms ${alarms}`);
   assert.is(results[alarms[0]].direction, 'down');
 });
 
 test('a sustained 1σ shift, unremarkable point by point, is found by its short averages', () => {
-  const g = gaussian(21);
+  const g = seededGaussians(21);
   const { alarms, results } = run(1400, (i) => 100 + g() + (i >= 1000 && i < 1100 ? 1 : 0));
   assert.is(alarms.length, 1, `alarms ${alarms}`);
   assert.ok(alarms[0] > 1000 && alarms[0] < 1100);
@@ -181,7 +164,7 @@ test('a sustained 1σ shift, unremarkable point by point, is found by its short 
 
 test('threshold sets how large a move must be: a brief 1.5σ shift passes 2σ, not 3σ', () => {
   const series = () => {
-    const g = gaussian(21);
+    const g = seededGaussians(21);
     return (i: number) => 100 + g() + (i >= 1000 && i < 1030 ? 1.5 : 0);
   };
   const at2 = run(1400, series(), new AnomalyDetector({ threshold: 2 }));
@@ -195,7 +178,7 @@ test('threshold sets how large a move must be: a brief 1.5σ shift passes 2σ, n
 });
 
 test('lone spikes alarm at the spike, in their direction', () => {
-  const g = gaussian(8);
+  const g = seededGaussians(8);
   const { alarms, results } = run(3000, (i) => 100 + g() + (i === 1000 ? 12 : 0) + (i === 2500 ? -12 : 0));
   assert.equal(alarms, [1000, 2500]);
   assert.is(results[1000].direction, 'up');
@@ -203,14 +186,14 @@ test('lone spikes alarm at the spike, in their direction', () => {
 });
 
 test('spikes that recur are learnt as normal', () => {
-  const g = gaussian(9);
+  const g = seededGaussians(9);
   // a 12σ spike every 100 points from point 1000: the first is news, then they are the habit
   const { alarms } = run(6000, (i) => 100 + g() + (i >= 1000 && i % 100 === 50 ? 12 : 0));
   assert.equal(alarms, [1050]);
 });
 
 test('a slow drift is reported once it leaves the usual range', () => {
-  const g = gaussian(10);
+  const g = seededGaussians(10);
   // +0.02σ per point from point 1000: 2σ after 100 points
   const { alarms, results } = run(1400, (i) => 100 + g() + (i >= 1000 ? (i - 1000) * 0.02 : 0));
   assert.ok(alarms.length >= 1, 'reported');
@@ -230,7 +213,7 @@ test('a flat line raises nothing; any move off it does', () => {
 });
 
 test('a flat stretch at an unusual level of a two-level series is found', () => {
-  const g = gaussian(11);
+  const g = seededGaussians(11);
   // a square wave between 20 and 80 (period 200), then stuck in the middle
   const { alarms } = run(3000, (i) => {
     if (i >= 2600 && i < 2700) return 50;
@@ -241,7 +224,7 @@ test('a flat stretch at an unusual level of a two-level series is found', () => 
 
 test('scale-free: the same series in other units gives the same alarms', () => {
   const f = (seed: number, k: number, c: number) => {
-    const g = gaussian(seed);
+    const g = seededGaussians(seed);
     return (i: number) => c + k * (100 + g() + (i >= 1200 ? 6 : 0) + (i === 700 ? 15 : 0));
   };
   const a = run(1500, f(12, 1, 0)).alarms;
@@ -252,7 +235,7 @@ test('scale-free: the same series in other units gives the same alarms', () => {
 
 test('threshold: larger thresholds alarm on fewer, larger moves', () => {
   const make = (threshold: number) => {
-    const g = gaussian(13);
+    const g = seededGaussians(13);
     return run(2000, (i) => 100 + g() + (i >= 1000 && i < 1100 ? 2.5 : 0) + (i >= 1500 ? 8 : 0), new AnomalyDetector({ threshold })).alarms;
   };
   const low = make(2);
@@ -263,7 +246,7 @@ test('threshold: larger thresholds alarm on fewer, larger moves', () => {
 });
 
 test('results are deterministic and reset forgets', () => {
-  const g1 = gaussian(14);
+  const g1 = seededGaussians(14);
   const xs = Array.from({ length: 1200 }, (_, i) => 100 + g1() + (i === 900 ? 20 : 0));
   const d = new AnomalyDetector();
   const a = run(xs.length, (i) => xs[i], d).results.map((r) => r.score);
@@ -312,7 +295,7 @@ test('tracker: a flapping incident gives one start and one recovery', () => {
 });
 
 test('detector + tracker: each incident in a noisy series is one start and one recovery', () => {
-  const g = gaussian(15);
+  const g = seededGaussians(15);
   const d = new AnomalyDetector();
   const t = new AnomalyTracker();
   const transitions: string[] = [];

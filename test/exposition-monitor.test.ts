@@ -205,6 +205,31 @@ test('the overflow series past maxSeries is a labelled series of its own, and co
   }
 });
 
+test('series labels named le, quantile, direction or error_type are exposed as exported_<name>', () => {
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  try {
+    const labels = { le: 'a', quantile: 'b', direction: 'c', error_type: 'd', method: 'm' };
+    const rec = monitor.series(labels);
+    rec.recordLatency(3);
+    rec.recordError('timeout', 4);
+    rec.recordMessages(2, 20, 'out');
+    const text = monitor.metrics().body as string;
+    const parsed = parseExposition(text);
+    const exported = { exported_le: 'a', exported_quantile: 'b', exported_direction: 'c', exported_error_type: 'd', method: 'm' };
+    assert.is(sampleValue(parsed, 'streamgauge_requests_total', exported), 2);
+    assert.is(sampleValue(parsed, 'streamgauge_errors_total', { ...exported, error_type: 'timeout' }), 1);
+    assert.is(sampleValue(parsed, 'streamgauge_messages_total', { ...exported, direction: 'out' }), 2);
+    assert.is(sampleValue(parsed, 'streamgauge_request_duration_seconds_count', exported), 2);
+    assert.is(sampleValue(parsed, 'streamgauge_request_duration_window_seconds_count', exported), 2);
+    const { status, output } = promtool(text);
+    assert.is(output, '', output);
+    assert.is(status, 0);
+    assert.ok(decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array).length > 10);
+  } finally {
+    monitor.close();
+  }
+});
+
 test('names and units follow Prometheus conventions (_total, _seconds, _bytes, UNIT, HELP)', () => {
   const { monitor } = build();
   try {
