@@ -220,6 +220,12 @@ export function add(p: u32, n: f64): void {
   atomic.add<i64>(p, i64(n));
 }
 
+/** Adds n at p and m at the next slot (a message count and its bytes) in one call. */
+export function add2(p: u32, n: f64, m: f64): void {
+  atomic.add<i64>(p, i64(n));
+  if (m != 0) atomic.add<i64>(p + 8, i64(m));
+}
+
 /** Adds and returns the new value. */
 export function addGet(p: u32, n: f64): f64 {
   return f64(atomic.add<i64>(p, i64(n)) + i64(n));

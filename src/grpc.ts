@@ -28,6 +28,9 @@ export type { MonitorLike } from './streams.js';
 /** Bytes of a message as the interceptor sees it (deserialized): Buffer/typed array lengths, else 0. */
 export type MessageSize = (message: unknown) => number;
 
+// Secondary figures of a call (its first response, its messages) are not requests of their own.
+const NOT_IN_TOTALS = Object.freeze({ inTotals: false });
+
 export interface GrpcServerInterceptorOptions {
   /**
    * Per-message latency for in-order echo-style streams: request i's arrival is matched with
@@ -53,12 +56,16 @@ export interface GrpcServerInterceptorOptions {
   messageBytes?: MessageSize;
   /** Extra labels on every series. */
   labels?: Labels;
+  /** Whether calls add into the monitor-wide totals (requests, latency, errors). Default true. */
+  inTotals?: boolean;
 }
 
 export interface GrpcClientInterceptorOptions {
   messageBytes?: MessageSize;
   /** Extra labels on every series (the client's series also carry `side: 'client'`). */
   labels?: Labels;
+  /** Whether outgoing calls add into the monitor-wide totals. Default false: they are the service's dependencies, not its own requests. */
+  inTotals?: boolean;
 }
 
 /** What a handler gets from `instrumentCall(call)`. */
@@ -135,18 +142,19 @@ class ServerMethod {
     readonly path: string,
     extra: Labels,
     readonly echo: boolean,
+    inTotals: boolean,
   ) {
-    this.labels = { ...extra, grpc_method: path };
-    this.calls = monitor.series(this.labels);
+    this.labels = Object.freeze({ ...extra, grpc_method: path });
+    this.calls = monitor.series(this.labels, { inTotals });
   }
 
   firstResponse(): Recorder {
-    this.first ??= this.monitor.series({ ...this.labels, stage: 'first_response' });
+    this.first ??= this.monitor.series({ ...this.labels, stage: 'first_response' }, NOT_IN_TOTALS);
     return this.first;
   }
 
   messages(): Recorder {
-    this.message ??= this.monitor.series({ ...this.labels, stage: 'message' });
+    this.message ??= this.monitor.series({ ...this.labels, stage: 'message' }, NOT_IN_TOTALS);
     return this.message;
   }
 }
@@ -278,6 +286,7 @@ class ServerInterceptorState {
   readonly methods = new Map<string, ServerMethod>();
   readonly extra: Labels;
   readonly sessions: boolean;
+  readonly inTotals: boolean;
   readonly firstResponse: boolean;
   readonly echoWindow: number;
   readonly echoSampleEvery: number;
@@ -294,6 +303,7 @@ class ServerInterceptorState {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     this.extra = checkLabels(options.labels);
     this.sessions = options.sessions ?? true;
+    this.inTotals = options.inTotals ?? true;
     this.firstResponse = options.firstResponse ?? true;
     this.echoFor = echoPredicate(options.echoLatency);
     this.echoWindow = options.echoWindow ?? 1024;
@@ -312,7 +322,7 @@ class ServerInterceptorState {
   method(path: string): ServerMethod {
     let m = this.methods.get(path);
     if (m === undefined) {
-      m = new ServerMethod(this.monitor, path, this.extra, this.echoFor(path));
+      m = new ServerMethod(this.monitor, path, this.extra, this.echoFor(path), this.inTotals);
       this.methods.set(path, m);
     }
     return m;
@@ -405,7 +415,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
     const path = opts.method_definition.path;
     let rec = methods.get(path);
     if (rec === undefined) {
-      rec = monitor.series({ ...extra, grpc_method: path, side: 'client' });
+      rec = monitor.series({ ...extra, grpc_method: path, side: 'client' }, { inTotals: options.inTotals ?? false });
       methods.set(path, rec);
     }
     const r = rec;

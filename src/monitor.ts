@@ -6,7 +6,7 @@ import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
 import type { NativeHistogram } from './metric-families.js';
-import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, type SeriesRecorder, seriesKey } from './recorder.js';
+import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
@@ -19,6 +19,7 @@ import type {
   PerformanceSummary,
   PerformanceTargets,
   Recorder,
+  SeriesOptions,
   Session,
   TargetComparison,
 } from './types.js';
@@ -36,6 +37,8 @@ export interface SeriesInfo {
   index: number;
   labels: Labels;
   overflow: boolean;
+  /** Whether it adds into the monitor-wide totals. */
+  inTotals: boolean;
 }
 
 export interface TickEvent {
@@ -87,7 +90,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     this.root = this.ctx.root;
     this.reader = new TotalsReader(this.ctx.core, this.layout);
-    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries());
+    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
     this.system = new SystemSampler();
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
@@ -154,8 +157,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   /** A recorder bound to one label set; past `maxSeries` label sets, the overflow series. */
-  series(labels: Labels): Recorder {
-    return this.ctx.series(labels);
+  series(labels: Labels, options?: SeriesOptions): Recorder {
+    return this.ctx.series(labels, options);
   }
 
   /** Opens a tracked stream session (a connection), optionally in a series. */
@@ -197,7 +200,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const now = this.config.clock.now();
     this.sessions.sweep(now);
     const system = this.system.sample();
-    const totals = this.reader.sum(this.activeSeries());
+    const totals = this.reader.sum(this.totalSeries());
     const { point, interval } = this.aggregator.tick(now, system, totals);
     this.lastTick = { t: now, point, interval, system };
     this.analysis.update(now, point);
@@ -239,6 +242,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return out;
   }
 
+  /** The series that add into the monitor-wide totals (all but those created with `inTotals: false`). */
+  totalSeries(): number[] {
+    const table = this.ctx.tables.series;
+    return this.activeSeries().filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0);
+  }
+
   /** Every series in use with its labels. */
   seriesList(): SeriesInfo[] {
     const table = this.ctx.tables.series;
@@ -246,12 +255,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       index,
       labels: labelsFromKey(table.key(index) ?? '[]'),
       overflow: index === table.overflowSlot,
+      inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
     }));
   }
 
   /** Cumulative totals of one series, or of all together. */
   totals(series?: number): Totals {
-    return series === undefined ? this.reader.sum(this.activeSeries()) : this.reader.read(series);
+    return series === undefined ? this.reader.sum(this.totalSeries()) : this.reader.read(series);
   }
 
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
@@ -266,7 +276,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const table = this.ctx.tables.errors;
     const used = table.used();
     const slots = [...Array.from({ length: used }, (_, i) => i), table.overflowSlot];
-    for (const s of series === undefined ? this.activeSeries() : [series]) {
+    for (const s of series === undefined ? this.totalSeries() : [series]) {
       const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
       for (const slot of slots) {
         const n = this.ctx.core.getI64(base + slot * 8);

@@ -137,8 +137,9 @@ class Tracker implements PoolTracker {
   ) {
     const base = { ...labels, pool: name };
     this.main = monitor.series(base);
-    this.run = monitor.series({ ...base, stage: 'run' });
-    this.wait = monitor.series({ ...base, stage: 'wait' });
+    // Pool tasks are the pool's own figures, not requests of the service: out of the totals.
+    this.run = monitor.series({ ...base, stage: 'run' }, { inTotals: false });
+    this.wait = monitor.series({ ...base, stage: 'wait' }, { inTotals: false });
     const perWorker = pool.options?.concurrentTasksPerWorker ?? 1;
     this.capacity = Math.max(1, pool.maxThreads * (Number.isInteger(perWorker) && perWorker > 0 ? perWorker : 1));
     this.t0 = performance.now();

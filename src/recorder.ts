@@ -8,11 +8,13 @@
 import { performance } from 'node:perf_hooks';
 import { C, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';
-import type { Labels, Recorder } from './types.js';
+import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
 import { type Core, instantiate } from './wasm.js';
 
 export const DEFAULT_SERIES = 0;
+/** Series table flag: the series stays out of the monitor-wide totals. */
+export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -20,6 +22,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 export class RecordingContext {
   readonly tables: { series: StringTable; errors: StringTable };
   private readonly bySeriesKey = new Map<string, SeriesRecorder>();
+  private readonly byLabelsObject = new WeakMap<Labels, SeriesRecorder>();
   private readonly errorSlots = new Map<string, number>();
   private overflowRecorder: SeriesRecorder | undefined;
   readonly root: SeriesRecorder;
@@ -55,17 +58,24 @@ export class RecordingContext {
     return this.seriesPtr(index) + this.layout.histOffset[name];
   }
 
-  series(labels: Labels): SeriesRecorder {
+  series(labels: Labels, options?: SeriesOptions): SeriesRecorder {
+    // A frozen labels object cannot change, so its series is remembered by identity: callers that
+    // keep their labels (integrations opening a session per call) skip building the key again.
+    let rec = this.byLabelsObject.get(labels);
+    if (rec !== undefined) return rec;
     const key = seriesKey(labels);
-    let rec = this.bySeriesKey.get(key);
+    rec = this.bySeriesKey.get(key);
     if (rec === undefined) {
-      const index = this.tables.series.lookup(key, 'labels');
+      if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
+      const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
+      const index = this.tables.series.lookup(key, 'labels', flags);
       // Past the bound every label set shares the overflow recorder, and is not remembered: the
       // caches stay as bounded as the shared tables, whatever the label cardinality.
       if (index === this.tables.series.overflowSlot) return this.overflow();
       rec = new SeriesRecorder(this, index);
       this.bySeriesKey.set(key, rec);
     }
+    if (Object.isFrozen(labels)) this.byLabelsObject.set(labels, rec);
     return rec;
   }
 
@@ -230,9 +240,8 @@ export class SeriesRecorder implements Recorder {
     if (direction !== 'in' && direction !== 'out') {
       return this.ctx.reject(this.index, new TypeError(`direction must be 'in' or 'out' (got ${String(direction)})`));
     }
-    const [m, b] = direction === 'in' ? [C.MESSAGES_IN, C.BYTES_IN] : [C.MESSAGES_OUT, C.BYTES_OUT];
-    this.core.add(this.base + m * 8, count);
-    if (bytes > 0) this.core.add(this.base + b * 8, bytes);
+    // Count and bytes sit side by side (C.MESSAGES_x, C.BYTES_x): one call, no allocation.
+    this.core.add2(this.base + (direction === 'in' ? C.MESSAGES_IN : C.MESSAGES_OUT) * 8, count, bytes);
   }
 
   recordBackpressureEvent(waitMs?: number): void {
@@ -283,8 +292,8 @@ export class SeriesRecorder implements Recorder {
     }
   }
 
-  series(labels: Labels): Recorder {
-    return this.ctx.series(labels);
+  series(labels: Labels, options?: SeriesOptions): Recorder {
+    return this.ctx.series(labels, options);
   }
 }
 

@@ -33,7 +33,7 @@ export class StringTable {
   }
 
   /** The slot of `key`, claiming a free one if it is new; the overflow slot when the table is full. */
-  lookup(key: string, argument: string): number {
+  lookup(key: string, argument: string, flags = 0): number {
     const { bytes, length } = this.encode(key, argument);
     const hash = fnv1a(bytes, length);
     for (let slot = 0; slot < this.capacity; slot++) {
@@ -42,7 +42,7 @@ export class StringTable {
       if (state === EMPTY) {
         state = Atomics.compareExchange(this.i32, at, EMPTY, WRITING);
         if (state === EMPTY) {
-          this.write(slot, hash, bytes, length);
+          this.write(slot, hash, bytes, length, flags);
           return slot;
         }
       }
@@ -57,6 +57,12 @@ export class StringTable {
     const { bytes, length } = this.encode(key, 'key');
     Atomics.store(this.i32, this.stateIndex(slot), WRITING);
     this.write(slot, fnv1a(bytes, length), bytes, length);
+  }
+
+  /** The flags the slot was claimed with (set once, by whoever claimed it first). */
+  flags(slot: number): number {
+    if (Atomics.load(this.i32, this.stateIndex(slot)) !== READY) return 0;
+    return this.i32[this.stateIndex(slot) + 3];
   }
 
   /** The key in a slot, or undefined while it is empty. */
@@ -87,10 +93,11 @@ export class StringTable {
     return { bytes: scratch, length: written };
   }
 
-  private write(slot: number, hash: number, bytes: Uint8Array, length: number): void {
+  private write(slot: number, hash: number, bytes: Uint8Array, length: number, flags = 0): void {
     const base = this.spec.ptr + slot * this.spec.stride;
     this.i32[(base >> 2) + 1] = hash;
     this.i32[(base >> 2) + 2] = length;
+    this.i32[(base >> 2) + 3] = flags;
     this.u8.set(bytes.subarray(0, length), base + 16);
     Atomics.store(this.i32, base >> 2, READY);
   }

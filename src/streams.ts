@@ -6,11 +6,11 @@
 // listener is ever added, so a paused stream stays paused.
 import { errorMonitor } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Labels, Recorder, Session } from './types.js';
+import type { Labels, Recorder, SeriesOptions, Session } from './types.js';
 
 /** What the integrations need from a monitor (StreamPerformanceMonitor satisfies it). */
 export interface MonitorLike {
-  series(labels: Labels): Recorder;
+  series(labels: Labels, options?: SeriesOptions): Recorder;
   openSession(connectionId: string, labels?: Labels): Session;
 }
 

@@ -67,7 +67,10 @@ export class Aggregator {
     private readonly layout: Layout,
     private readonly reader: TotalsReader,
     buffer: ArrayBufferLike,
+    /** Every series in use: each keeps its own window. */
     private readonly activeSeries: () => readonly number[],
+    /** The series that add into the monitor-wide totals. */
+    private readonly totalSeries: () => readonly number[] = activeSeries,
   ) {
     this.slots = layout.windowSlots;
     this.totalRow = layout.seriesCount;
@@ -112,7 +115,7 @@ export class Aggregator {
   }
 
   /** Merges every active series' cumulative latency histogram into the CUMULATIVE_TOTAL scratch. */
-  cumulativeTotal(series: readonly number[] = this.activeSeries()): number {
+  cumulativeTotal(series: readonly number[] = this.totalSeries()): number {
     const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
     this.core.histReset(cum);
     // An empty series adds nothing; one whose first record lands after this check shows up in the
@@ -139,7 +142,7 @@ export class Aggregator {
       this.storeCounters(s, slot, this.reader.read(s, this.seriesLive));
     }
     this.core.histSnap32(cum, this.snapPtr(this.totalRow, slot));
-    this.storeCounters(this.totalRow, slot, total ?? this.reader.sum(series, this.live));
+    this.storeCounters(this.totalRow, slot, total ?? this.reader.sum(this.totalSeries(), this.live));
     this.times[slot] = now;
     this.head = slot;
     this.filled = Math.min(this.filled + 1, this.slots);
@@ -156,8 +159,7 @@ export class Aggregator {
   }
 
   baseline(now: number): void {
-    const series = this.activeSeries();
-    this.snapshot(now, this.cumulativeTotal(series), series);
+    this.snapshot(now, this.cumulativeTotal(), this.activeSeries());
   }
 
   /**
@@ -193,9 +195,8 @@ export class Aggregator {
 
   /** Window figures of all series together, read now (records are visible at once). */
   window(now: number, live?: Totals, cum?: number): IntervalFigures {
-    const series = this.activeSeries();
-    cum ??= this.cumulativeTotal(series);
-    live ??= this.reader.sum(series, emptyTotals());
+    cum ??= this.cumulativeTotal();
+    live ??= this.reader.sum(this.totalSeries(), emptyTotals());
     return this.figuresSince(now, this.totalRow, this.oldestSlot(), live, cum, this.scratch(SCRATCH.WINDOW_TOTAL));
   }
 
@@ -212,7 +213,7 @@ export class Aggregator {
   /** One aggregation step: interval figures, a history point, rollups. Returns the point. */
   tick(now: number, system: SystemSample, totals: Totals): { point: HistoryPoint; interval: IntervalFigures } {
     const series = this.activeSeries();
-    const cum = this.cumulativeTotal(series);
+    const cum = this.cumulativeTotal();
     const interval = this.figuresSince(now, this.totalRow, this.head, totals, cum, this.scratch(SCRATCH.INTERVAL_TOTAL));
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {

@@ -34,7 +34,16 @@ export interface Recorder {
   connectionOpened(): void;
   connectionClosed(): void;
   /** A recorder bound to one label set (bounded by `maxSeries`; past it, an overflow series). */
-  series(labels: Labels): Recorder;
+  series(labels: Labels, options?: SeriesOptions): Recorder;
+}
+
+export interface SeriesOptions {
+  /**
+   * Whether the series adds into the monitor-wide totals (requests, latency, errors). Default true;
+   * false for figures that are not requests of their own, e.g. a stage of another series' calls.
+   * Fixed by the first thread that creates the series.
+   */
+  inTotals?: boolean;
 }
 
 export interface HistogramRange {

@@ -10,6 +10,7 @@ export interface Core {
   addLane(h: number, lane: number): number;
   recordN(h: number, v: number, count: number): void;
   add(p: number, n: number): void;
+  add2(p: number, n: number, m: number): void;
   inc(p: number): void;
   addGet(p: number, n: number): number;
   getI64(p: number): number;

@@ -10,10 +10,7 @@ import {
   UNUSUAL_SCORE,
 } from '../src/anomaly.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
-
-/** A predicate for assert.throws (which would call a bare class as a function). */
-const isA = (type: ErrorConstructor, pattern?: RegExp) => (e: Error) =>
-  e instanceof type && (pattern === undefined || pattern.test(e.message));
+import { isA } from './fixtures/throws.js';
 
 interface Run {
   alarms: number[];

@@ -10,6 +10,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type AnomalyEvent, type PerformanceSummary, type Recorder, type Served, StreamPerformanceMonitor, type TickEvent } from '../src/index.js';
 import { type Browser, launchChromium } from './fixtures/browser.js';
+import { anomalyBandPixels, catchAlerts, injected, points, seriesPixels, watchPage } from './fixtures/dashboard-page.js';
+import { lognormal, seededRandom } from './fixtures/random.js';
+import { until } from './fixtures/wait.js';
 
 const HOSTILE_LABEL = '<img src=x onerror=alert(1)>';
 const HOSTILE_ERROR = '<b>boom</b>';
@@ -32,7 +35,8 @@ const SCREENSHOT_TICK = INCIDENT_START_TICK + INCIDENT_TICKS + 80;
 
 class Load {
   incident = false;
-  private seed = 0x2545f491;
+  /** Uniform in [0, 1). */
+  private readonly random = seededRandom(0x2545f491);
   private step = 0;
   private open = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -44,21 +48,6 @@ class Load {
       { rec: monitor.series({ grpc_method: METHODS[1] }), perStep: 4, medianMs: 2.5, slowdown: 3 },
       { rec: monitor.series({ grpc_method: METHODS[2] }), perStep: 1, medianMs: 4, slowdown: 1 },
     ];
-  }
-
-  /** Uniform in [0, 1) (mulberry32). */
-  private random(): number {
-    this.seed = (this.seed + 0x6d2b79f5) | 0;
-    let t = this.seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-
-  private lognormal(median: number, sigma: number): number {
-    const u = Math.max(this.random(), 1e-12);
-    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
-    return median * Math.exp(sigma * z);
   }
 
   start(): void {
@@ -75,7 +64,7 @@ class Load {
     const s = ++this.step;
     for (const { rec, perStep, medianMs, slowdown } of this.methods) {
       for (let i = 0; i < perStep; i++) {
-        const latency = this.lognormal(this.incident ? medianMs * slowdown : medianMs, 0.35);
+        const latency = lognormal(this.random, this.incident ? medianMs * slowdown : medianMs, 0.35, { radius: 'floor' });
         const u = this.random();
         if (u < 0.004) rec.recordError(HOSTILE_ERROR, latency);
         else if (u < 0.006) rec.recordError('UNAVAILABLE', latency);
@@ -216,53 +205,6 @@ async function nextFrames(page: Page, n: number): Promise<PageState> {
   return readPage(page);
 }
 
-/** Pixels of each chart's canvas drawn in that chart's first series colour (the data line). */
-function seriesPixels(page: Page): Promise<Record<string, number>> {
-  return page.evaluate(() => {
-    const out: Record<string, number> = {};
-    for (const card of Array.from(document.querySelectorAll<HTMLElement>('[data-chart]'))) {
-      const canvas = card.querySelector('canvas');
-      const swatch = card.querySelector<HTMLElement>('.value');
-      if (!canvas || !swatch) continue;
-      const hex = getComputedStyle(swatch).getPropertyValue('--c').trim();
-      const n = Number.parseInt(hex.slice(1), 16);
-      const [r, g, b] = [n >> 16, (n >> 8) & 255, n & 255];
-      const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
-      let count = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        if (data[i + 3] > 200 && Math.abs(data[i] - r) < 30 && Math.abs(data[i + 1] - g) < 30 && Math.abs(data[i + 2] - b) < 30) count++;
-      }
-      out[card.dataset.chart ?? '?'] = count;
-    }
-    return out;
-  });
-}
-
-/** Faint red pixels: the shaded band of an anomaly. */
-function anomalyBandPixels(page: Page, chart: string): Promise<number> {
-  return page.evaluate((id) => {
-    const canvas = document.querySelector(`[data-chart="${id}"] canvas`) as HTMLCanvasElement;
-    const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
-    let count = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3] > 20 && data[i + 3] < 60 && data[i] > 200 && data[i + 1] < 120 && data[i + 2] < 120) count++;
-    }
-    return count;
-  }, chart);
-}
-
-function points(page: Page, chart: string): Promise<number> {
-  return page.$eval(`[data-chart="${chart}"]`, (el) => Number((el as HTMLElement).dataset.points));
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const SCALE: Record<string, number> = { errorRate: 100, memoryBytes: 1 / MB };
 
 // ---------------------------------------------------------------------------------------------
@@ -282,25 +224,15 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
 
     browser = await launchChromium({ width: 1440, height: 900 });
     const page = browser.page;
-    const dialogs: string[] = [];
-    const problems: string[] = [];
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
+    const { dialogs, problems } = watchPage(page);
     // tsx compiles this file keeping function names, through a `__name` helper that the page's
     // copies of the functions below also call: the page gets a do-nothing one.
     await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+    await catchAlerts(page);
     await page.addInitScript(() => {
-      const w = window as unknown as { __alerts: string[]; __frameT: number; __frames: number };
-      w.__alerts = [];
+      const w = window as unknown as { __frameT: number; __frames: number };
       w.__frameT = Number.NaN;
       w.__frames = 0;
-      window.alert = (m?: unknown) => void w.__alerts.push(String(m));
       // Notes the time of each SSE frame. Added before the page's own listener, so when the page
       // has drawn a frame this already names it.
       const Native = window.EventSource;
@@ -380,12 +312,13 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
     }
 
     // The incident: the detector's finding reaches the list and the latency chart.
-    await waitFor(
+    await until(
       'the latency incident to be detected',
-      () => seen.size > 0 && Number.isFinite(state.incidentEnd) && monitor.recentAnomalies().some((a) => isLatencyIncident(a, state)),
       60_000,
+      () => seen.size > 0 && Number.isFinite(state.incidentEnd) && monitor.recentAnomalies().some((a) => isLatencyIncident(a, state)),
+      25,
     );
-    await waitFor('enough ticks after the incident', () => state.ticks >= SCREENSHOT_TICK, 60_000);
+    await until('enough ticks after the incident', 60_000, () => state.ticks >= SCREENSHOT_TICK, 25);
     const now = await nextFrames(page, 2);
     const expected = seen.get(now.frameT);
     assert.ok(expected, 'the frame is one of the ticks');
@@ -407,13 +340,7 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
     for (const [chart, count] of Object.entries(pixels)) assert.ok(count > 40, `${chart} chart drew its line (${count} px)`);
 
     // Hostile strings stayed text: nothing they spell exists as an element or ran.
-    const injected = await page.evaluate(() => ({
-      imgs: document.querySelectorAll('img').length,
-      bolds: document.querySelectorAll('b').length,
-      scripts: document.scripts.length,
-      alerts: (window as unknown as { __alerts: string[] }).__alerts,
-    }));
-    assert.equal(injected, { imgs: 0, bolds: 0, scripts: 2, alerts: [] });
+    assert.equal(await injected(page), { imgs: 0, bolds: 0, scripts: 2, alerts: [] });
     assert.equal(dialogs, []);
     const unexpected = problems.filter((p) => !/willReadFrequently/i.test(p));
     assert.equal(unexpected, [], 'no page errors, no CSP violations');

@@ -4,7 +4,6 @@
 import { createServer, get, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -20,6 +19,8 @@ import {
   type SeriesRow,
 } from '../src/dashboard.js';
 import { launchChromium } from './fixtures/browser.js';
+import { anomalyBandPixels, catchAlerts, injected, points, seriesPixels, watchPage } from './fixtures/dashboard-page.js';
+import { until } from './fixtures/wait.js';
 
 const HOSTILE_LABEL = '<img src=x onerror=alert(1)>';
 const HOSTILE_ERROR = '<b>boom</b><script>alert(2)</script>';
@@ -245,14 +246,6 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
   });
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Opens an SSE stream and collects its text until `done(text)` holds (bounded). */
 function readEvents(url: string, done: (text: string) => boolean, timeoutMs = 5000): Promise<{ res: IncomingMessage; text: string; close: () => void }> {
   return new Promise((resolve, reject) => {
@@ -422,7 +415,7 @@ test('SSE: retry hint, current frame, one tick event per tick, heartbeats, unsub
       const before = source.now;
       source.advance();
       source.advance();
-      await waitFor('two tick events', () => parseEvents(more).filter((e) => e.event === 'tick').length >= 2);
+      await until('two tick events', 5000, () => parseEvents(more).filter((e) => e.event === 'tick').length >= 2, 20);
       const ticks = parseEvents(more).filter((e) => e.event === 'tick');
       assert.equal(ticks.map((e) => Number(e.id)), [before + 1000, before + 2000]);
       for (const e of ticks) {
@@ -433,7 +426,7 @@ test('SSE: retry hint, current frame, one tick event per tick, heartbeats, unsub
     } finally {
       stream.close();
     }
-    await waitFor('the source to be unsubscribed', () => source.listenerCount === 0);
+    await until('the source to be unsubscribed', 5000, () => source.listenerCount === 0, 20);
   });
 });
 
@@ -453,7 +446,7 @@ test('SSE: one source subscription for many clients; past maxClients, 503', asyn
       a.close();
       b.close();
     }
-    await waitFor('the source to be unsubscribed', () => source.listenerCount === 0);
+    await until('the source to be unsubscribed', 5000, () => source.listenerCount === 0, 20);
   });
 });
 
@@ -480,65 +473,13 @@ test('options are validated with messages that say what to change', () => {
 
 const WAIT = { timeout: 15_000 };
 
-/** Pixels of each chart's canvas drawn in that chart's first series colour (the data line). */
-function seriesPixels(page: Page): Promise<Record<string, number>> {
-  return page.evaluate(() => {
-    const out: Record<string, number> = {};
-    for (const card of Array.from(document.querySelectorAll<HTMLElement>('[data-chart]'))) {
-      const canvas = card.querySelector('canvas');
-      const swatch = card.querySelector<HTMLElement>('.value');
-      if (!canvas || !swatch) continue;
-      const hex = getComputedStyle(swatch).getPropertyValue('--c').trim();
-      const n = Number.parseInt(hex.slice(1), 16);
-      const [r, g, b] = [n >> 16, (n >> 8) & 255, n & 255];
-      const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
-      let count = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        if (data[i + 3] > 200 && Math.abs(data[i] - r) < 30 && Math.abs(data[i + 1] - g) < 30 && Math.abs(data[i + 2] - b) < 30) count++;
-      }
-      out[card.dataset.chart ?? '?'] = count;
-    }
-    return out;
-  });
-}
-
-/** Faint red pixels: the shaded band of an anomaly (rgba(248,81,73,0.14) over a transparent canvas). */
-function anomalyBandPixels(page: Page, chart: string): Promise<number> {
-  return page.evaluate((id) => {
-    const canvas = document.querySelector(`[data-chart="${id}"] canvas`) as HTMLCanvasElement;
-    const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
-    let count = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3] > 20 && data[i + 3] < 60 && data[i] > 200 && data[i + 1] < 120 && data[i + 2] < 120) count++;
-    }
-    return count;
-  }, chart);
-}
-
-function points(page: Page, chart: string): Promise<number> {
-  return page.$eval(`[data-chart="${chart}"]`, (el) => Number((el as HTMLElement).dataset.points));
-}
-
 test('in Chromium: charts draw, SSE updates them, hostile text stays text, ranges switch', async () => {
   await withServer({ retryMs: 300 }, async ({ base, requests, eventSockets }) => {
     const browser = await launchChromium();
     try {
       const page = browser.page;
-      const dialogs: string[] = [];
-      const problems: string[] = [];
-      page.on('dialog', (d) => {
-        dialogs.push(d.message());
-        void d.dismiss();
-      });
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-      });
-      await page.addInitScript(() => {
-        const w = window as unknown as { __alerts: string[] };
-        w.__alerts = [];
-        window.alert = (m?: unknown) => void w.__alerts.push(String(m));
-      });
+      const { dialogs, problems } = watchPage(page);
+      await catchAlerts(page);
 
       await page.goto(`${base}/`, { waitUntil: 'load', ...WAIT });
       await page.waitForSelector('#status[data-state="live"]', WAIT);
@@ -567,13 +508,7 @@ test('in Chromium: charts draw, SSE updates them, hostile text stays text, range
       const anomalySeries = await page.$$eval('#anomalies td.type', (els) => els.map((e) => e.textContent ?? ''));
       assert.ok(anomalySeries.some((s) => s.includes(HOSTILE_LABEL)), 'anomaly series shown as text');
       assert.ok(anomalySeries.some((s) => s.startsWith('p99')), 'the latency anomaly is listed');
-      const injected = await page.evaluate(() => ({
-        imgs: document.querySelectorAll('img').length,
-        bolds: document.querySelectorAll('b').length,
-        scripts: document.scripts.length,
-        alerts: (window as unknown as { __alerts: string[] }).__alerts,
-      }));
-      assert.equal(injected, { imgs: 0, bolds: 0, scripts: 2, alerts: [] });
+      assert.equal(await injected(page), { imgs: 0, bolds: 0, scripts: 2, alerts: [] });
       assert.equal(dialogs, []);
 
       // Time ranges: the hour from minute rollups, the day from hour rollups, and back.
@@ -591,7 +526,7 @@ test('in Chromium: charts draw, SSE updates them, hostile text stays text, range
       // The stream drops: the page shows it, reconnects on its own and resumes.
       const connections = requests.filter((u) => u === '/events').length;
       for (const socket of eventSockets) socket.destroy();
-      await waitFor('the browser to reconnect', () => requests.filter((u) => u === '/events').length > connections, 10_000);
+      await until('the browser to reconnect', 10_000, () => requests.filter((u) => u === '/events').length > connections, 20);
       await page.waitForSelector('#status[data-state="live"]', WAIT);
       const afterReconnect = await page.textContent('#updated');
       await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, afterReconnect, WAIT);

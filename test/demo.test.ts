@@ -2,19 +2,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { until } from './fixtures/wait.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** Polls `probe` until it returns a value, for at most `ms`. */
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('npm start: the demo serves /metrics under load and exits cleanly on SIGINT with a summary', async () => {
   const child = spawn(process.execPath, ['demo/demo.js', '--port', '0', '--threads', '1', '--incident', '0'], {

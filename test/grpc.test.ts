@@ -6,35 +6,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { grpcClientInterceptor, grpcServerInterceptor, instrumentServerCall, statusName } from '../src/grpc.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import type { Labels } from '../src/types.js';
 import { EchoClient, PATHS, startServer } from './fixtures/grpc-echo.js';
+import { seriesIndex } from './fixtures/monitor.js';
+import { until, within } from './fixtures/wait.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: grpc-js generic clients and call objects are untyped
 type Any = any;
-
-function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
-  const key = JSON.stringify(Object.entries(labels).sort());
-  const found = monitor.seriesList().find((s) => JSON.stringify(Object.entries(s.labels).sort()) === key);
-  if (!found) throw new Error(`no series ${key} (have ${JSON.stringify(monitor.seriesList().map((s) => s.labels))})`);
-  return found.index;
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `check` every 5 ms until it holds (at most `ms`). */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const payload = (i: number, size: number) => Buffer.alloc(size, i % 251);
 
@@ -235,7 +212,7 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
       assert.ok(monitor.sessionStats().active >= 1);
       call.cancel();
       assert.is(await within(clientStatus, 5000, 'client status'), grpc.status.CANCELLED);
-      await until(() => serverSawCancel && monitor.totals(bidi({ grpc_method: PATHS.bidi })).activeConnections === 0, 5000, 'server to see the cancel');
+      await until('server to see the cancel', 5000, () => serverSawCancel && monitor.totals(bidi({ grpc_method: PATHS.bidi })).activeConnections === 0, 5);
 
       const deadlineErr = await within(
         new Promise<Any>((res) => client.Unary(payload(1, 4), { deadline: Date.now() + 50 }, (e: Any) => res(e))),
@@ -243,7 +220,7 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
         'deadline',
       );
       assert.is(deadlineErr.code, grpc.status.DEADLINE_EXCEEDED);
-      await until(() => monitor.totals(bidi({ grpc_method: PATHS.unary })).requests === 1, 5000, 'server to end the call');
+      await until('server to end the call', 5000, () => monitor.totals(bidi({ grpc_method: PATHS.unary })).requests === 1, 5);
     });
     const s = seriesIndex(monitor, { grpc_method: PATHS.bidi });
     assert.equal(monitor.errorsByType(s), { CANCELLED: 1 });
@@ -295,7 +272,7 @@ test('a slow client makes the server-streaming call.write() return false: counte
       // Stall the reader until the server has been refused at least once (the HTTP/2 window is
       // 64 KiB, the writes 400 KiB), then read everything.
       call.pause();
-      await until(() => writesRefused > 0, 10_000, 'the server to be refused a write');
+      await until('the server to be refused a write', 10_000, () => writesRefused > 0, 5);
       await new Promise((r) => setTimeout(r, 30));
       call.resume();
       await within(done, 10_000, 'server stream to end');

@@ -6,36 +6,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HISTORY_FIELDS, relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import { HISTORY_FIELDS } from '../src/index.js';
+import { handClock, quietMonitor } from './fixtures/monitor.js';
+import { exactQuantile, near } from './fixtures/quantiles.js';
+import { seededRandom } from './fixtures/random.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BOUND = relativeErrorBound(7) * (1 + 1e-9);
 const T0 = Date.UTC(2025, 0, 1);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function exactQuantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
-}
-
-function near(got: number, exact: number, what: string): void {
-  const err = Math.abs(got - exact) / exact;
-  assert.ok(err <= BOUND, `${what}: got ${got}, exact ${exact}, relative error ${err}`);
-}
-
 function setup(extra: Record<string, unknown> = {}, t0 = T0) {
-  const clock = { t: t0, now: () => clock.t };
-  const m = new StreamPerformanceMonitor({ clock, autoStart: false, logger: false, ...extra } as ConstructorParameters<typeof StreamPerformanceMonitor>[0]);
-  return { m, clock };
+  const clock = handClock(t0);
+  return { m: quietMonitor(clock, extra), clock };
 }
 
 test('the tick ring holds exactly its capacity (retention / interval), oldest dropped, in time order', () => {
@@ -119,7 +100,7 @@ test('minute rollups: sums, rates, means and gauges agree with their ticks; p99 
   // Start mid-minute: the first minute is partial and must cover only its own ticks.
   const start = T0 + 30_000;
   const { m, clock } = setup({}, start);
-  const rand = rng(5);
+  const rand = seededRandom(5);
   const byMinute = new Map<number, number[]>();
   const queue = new Map<number, number[]>();
   for (let i = 1; i <= 330; i++) {
@@ -176,7 +157,7 @@ test('minute rollups: sums, rates, means and gauges agree with their ticks; p99 
 test('hour rollups merge their minutes: an hour p99 is the exact p99 of the hour, not an average of per-minute p99s', () => {
   // 5-second ticks keep this short; periods are set by time, not by tick count.
   const { m, clock } = setup({ collectionInterval: 5000, historyRetention: 3 * 3_600_000 });
-  const rand = rng(6);
+  const rand = seededRandom(6);
   const byHour = new Map<number, number[]>();
   const ticks = (2 * 3600) / 5 + 1;
   for (let i = 1; i <= ticks; i++) {

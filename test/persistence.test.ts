@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { relativeErrorBound, type Resolution, StreamPerformanceMonitor } from '../src/index.js';
 import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, persistenceHooks } from '../src/persistence.js';
+import { seededRandom } from './fixtures/random.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHILD = join(ROOT, 'test/fixtures/persist-crash-child.ts');
@@ -25,17 +26,6 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'streamgauge-persist-'));
   dirs.push(d);
   return d;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Opened {
@@ -57,7 +47,7 @@ function open(file: string, t = T0, extra: Record<string, unknown> = {}): Opened
 const settle = () => new Promise((r) => setImmediate(r));
 
 /** Ticks `n` seconds, recording a seeded spread of latencies (and an error now and then); returns the values. */
-function run(o: Opened, n: number, rand = rng(1)): number[] {
+function run(o: Opened, n: number, rand = seededRandom(1)): number[] {
   const values: number[] = [];
   for (let i = 0; i < n; i++) {
     const count = 20 + Math.floor(rand() * 30);
@@ -114,7 +104,7 @@ test('round trip: the history after a restart equals the history before, and ope
   const dir = tempDir();
   const file = join(dir, 'history.sg');
   const a = open(file);
-  const rand = rng(11);
+  const rand = seededRandom(11);
   // 2 h: two hours (the second closes at the next tick), 60 minutes, a tick ring that wrapped
   run(a, 7200, rand);
   // then half a minute: the minute 2:00–2:01 is open when the file is saved
@@ -367,7 +357,7 @@ test('a failure between write and rename leaves the previous file intact and no 
   const { file, before, end, bytes } = validFile(dir);
   const o = open(file, end);
   assert.equal(snapshot(o.m), before);
-  run(o, 60, rng(3));
+  run(o, 60, seededRandom(3));
   persistenceHooks.beforeRename = () => {
     throw new Error('simulated failure before rename');
   };

@@ -6,25 +6,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { trackPool } from '../src/pool.js';
-import type { Labels } from '../src/types.js';
+import { seriesIndex } from './fixtures/monitor.js';
+import { sleep, within } from './fixtures/wait.js';
 
 const WORKER = new URL('./fixtures/pool-worker.ts', import.meta.url).href;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
-  const key = JSON.stringify(Object.entries(labels).sort());
-  const found = monitor.seriesList().find((s) => JSON.stringify(Object.entries(s.labels).sort()) === key);
-  if (!found) throw new Error(`no series ${key}`);
-  return found.index;
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function onePool(extra: Record<string, unknown> = {}): Piscina {
   return new Piscina({ filename: WORKER, minThreads: 1, maxThreads: 1, idleTimeout: 60_000, ...extra });

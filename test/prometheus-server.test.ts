@@ -3,16 +3,15 @@
 //   job "proto": the Accept header Prometheus sends (protobuf, native histograms)
 //   job "om":    OpenMetrics text;   job "text": text format 0.0.4 (both carry the classic buckets)
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { negotiate, render } from '../src/exposition.js';
 import type { MetricFamily, NativeHistogram } from '../src/metric-families.js';
+import { jobsUp, type PrometheusServer, query, scalar, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
+import { exactQuantileOf } from './fixtures/quantiles.js';
+import { lognormal, seededRandom } from './fixtures/random.js';
 
 const SCHEMA = 7;
 const ZERO_THRESHOLD = 1e-6; // 1 µs
@@ -31,25 +30,11 @@ const WAIT_MS = 40_000; // Prometheus starts scraping after its first discovery 
 
 // --- known contents -----------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Lognormal latencies in seconds (median ~4 ms), plus a few in the zero bucket and the overflow. */
 function latencies(seed: number, n: number): number[] {
-  const rnd = mulberry32(seed);
+  const random = seededRandom(seed);
   const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-    out.push(0.004 * Math.exp(1.1 * z));
-  }
+  for (let i = 0; i < n; i++) out.push(lognormal(random, 0.004, 1.1));
   out.push(5e-7, 2e-7, 4000, 7200);
   return out;
 }
@@ -80,12 +65,6 @@ function toNative(values: number[]): NativeHistogram {
     overflowCount,
     overflowThreshold: RANGE_TOP,
   };
-}
-
-/** Nearest-rank quantile: the observation PromQL's rank q*count falls on. */
-function exactQuantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.ceil(q * sorted.length) - 1];
 }
 
 /** PromQL's classic histogram_quantile, applied to the buckets as we expose them. */
@@ -179,26 +158,6 @@ const families: MetricFamily[] = [
 
 // --- harness ------------------------------------------------------------------------------------
 
-function requireBinary(name: string): void {
-  const r = spawnSync(name, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.error || r.status !== 0) {
-    assert.unreachable(`${name} is not runnable (${r.error?.message ?? `exit ${r.status}`}): apt-get install prometheus`);
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface Served {
   accept: string;
   contentType: string;
@@ -227,117 +186,23 @@ function startTarget(seen: Map<string, Served>): Promise<http.Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-interface Sample {
-  metric: Record<string, string>;
-  value?: [number, string];
-  histogram?: [number, { count: string; sum: string }];
-}
-
-async function query(base: string, promql: string): Promise<Sample[]> {
-  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`, {
-    signal: AbortSignal.timeout(5000),
-  });
-  const json = (await res.json()) as { status: string; error?: string; data: { result: Sample[] } };
-  if (json.status !== 'success') throw new Error(`query ${promql} failed: ${json.error}`);
-  return json.data.result;
-}
-
-async function scalar(base: string, promql: string): Promise<number> {
-  const r = await query(base, promql);
-  assert.is(r.length, 1, `${promql} should give one sample, got ${JSON.stringify(r)}`);
-  return Number(r[0].value?.[1]);
-}
-
-interface Target {
-  labels: { job: string };
-  health: 'up' | 'down' | 'unknown';
-  lastError: string;
-}
-
-/**
- * Polls until every job has been scraped successfully and its samples are queryable, or the time
- * is up. A scrape Prometheus rejected (a parse error of our output) fails at once, with its error.
- */
-async function waitForScrapes(base: string, logFile: string, prom: ChildProcess): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (prom.exitCode !== null || prom.signalCode !== null) {
-      assert.unreachable(`prometheus exited (${prom.exitCode ?? prom.signalCode}):\n${tail(logFile)}`);
-    }
-    try {
-      const res = await fetch(`${base}/api/v1/targets`, { signal: AbortSignal.timeout(5000) });
-      const targets = ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
-      for (const t of targets) {
-        if (t.health === 'down') assert.unreachable(`Prometheus rejected the ${t.labels.job} scrape: ${t.lastError}`);
-      }
-      const up = await query(base, 'up == 1 and scrape_samples_scraped > 0');
-      const ok = new Set(up.map((s) => s.metric.job));
-      if (ok.has('proto') && ok.has('om') && ok.has('text')) return;
-      last = `jobs up: ${[...ok].join(',') || 'none'}`;
-    } catch (err) {
-      if (err instanceof assert.Assertion) throw err;
-      last = String(err);
-    }
-    await sleep(250);
-  }
-  assert.unreachable(`no complete scrape within ${WAIT_MS} ms (${last})\n${tail(logFile)}`);
-}
-
-function tail(logFile: string): string {
-  try {
-    return readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 // --- the test -----------------------------------------------------------------------------------
 
 test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 exactly', async () => {
-  requireBinary('prometheus');
-  const dir = mkdtempSync(join(tmpdir(), 'streamgauge-prom-'));
   const seen = new Map<string, Served>();
   let target: http.Server | undefined;
-  let prom: ChildProcess | undefined;
+  let prom: PrometheusServer | undefined;
   try {
     target = await startTarget(seen);
     const targetAddr = `127.0.0.1:${(target.address() as net.AddressInfo).port}`;
-    const promPort = await freePort();
-    const base = `http://127.0.0.1:${promPort}`;
-    const job = (name: string, path: string) =>
-      `  - job_name: ${name}\n    metrics_path: ${path}\n    static_configs: [{ targets: ['${targetAddr}'] }]\n`;
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      'global: { scrape_interval: 1s, scrape_timeout: 1s }\nscrape_configs:\n' +
-        job('proto', '/metrics') +
-        job('om', '/om') +
-        job('text', '/text'),
-    );
-    const logFile = join(dir, 'prometheus.log');
-    const log = openSync(logFile, 'w');
-    prom = spawn(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--enable-feature=native-histograms',
-      ],
-      { stdio: ['ignore', log, log] },
-    );
-    closeSync(log); // the child has its own copy
-    prom.on('error', () => {}); // reported through exitCode/the log by waitForScrapes
-    await waitForScrapes(base, logFile, prom);
+    prom = await startPrometheus([
+      { name: 'proto', path: '/metrics', targets: [targetAddr] },
+      { name: 'om', path: '/om', targets: [targetAddr] },
+      { name: 'text', path: '/text', targets: [targetAddr] },
+    ]);
+    const base = prom.base;
+    // Every job scraped successfully with its samples queryable; a rejected scrape fails at once.
+    await waitFor(prom, 'a complete scrape of every job', () => jobsUp(base, ['proto', 'om', 'text']), WAIT_MS);
 
     // Negotiation: Prometheus asked for protobuf on /metrics and got it.
     const proto = seen.get('/metrics');
@@ -367,7 +232,7 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
       ['b', valuesB, nativeB],
     ];
     for (const [method, values, native] of cases) {
-      const exact = exactQuantile(values, 0.99);
+      const exact = exactQuantileOf(values, 0.99);
       const i = bucketIndex(exact);
       const lower = 2 ** ((i - 1) / 2 ** SCHEMA);
       const upper = 2 ** (i / 2 ** SCHEMA);
@@ -422,12 +287,11 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
     const empty = `streamgauge_e2e_latency_seconds{job="proto",method="empty"}`;
     assert.is(await scalar(base, `histogram_count(${empty})`), 0, 'empty native histogram is ingested as native');
   } finally {
-    if (prom) await stopProcess(prom);
+    await prom?.stop();
     if (target) {
       target.closeAllConnections();
       await new Promise((r) => target?.close(r));
     }
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
+import { seededRandom } from './fixtures/random.js';
 
 interface Line {
   level: number;
@@ -19,18 +20,6 @@ function capture(level = 'info') {
   return { logger, lines };
 }
 
-/** A deterministic PRNG, so load shapes are the same on every run. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function simulated(extra: Record<string, unknown> = {}) {
   const clock = { t: 1_700_000_000_000, now() { return this.t; } };
   const { logger, lines } = capture((extra.level as string) ?? 'info');
@@ -41,6 +30,17 @@ function simulated(extra: Record<string, unknown> = {}) {
     return monitor.tick();
   };
   return { monitor, clock, lines, advance };
+}
+
+/** Runs of one-second ticks of 200 requests each, latencies uniform within ±20 % of `base` (seeded). */
+function steadyLoad(monitor: StreamPerformanceMonitor, advance: (ms: number) => unknown, seed: number) {
+  const random = seededRandom(seed);
+  return (ticks: number, base: number) => {
+    for (let t = 0; t < ticks; t++) {
+      for (let i = 0; i < 200; i++) monitor.recordLatency(base * (0.8 + 0.4 * random()));
+      advance(1000);
+    }
+  };
 }
 
 test('a report covers the period since the previous one: requests, errors by type, top series', () => {
@@ -130,13 +130,7 @@ test('a latency step gives one anomaly event and one recovery, logged, with hyst
   const events: { kind: string; series: string; direction: string }[] = [];
   monitor.on('anomaly', (a) => events.push({ kind: 'anomaly', series: a.series, direction: a.direction }));
   monitor.on('recovered', (a) => events.push({ kind: 'recovered', series: a.series, direction: a.direction }));
-  const random = rng(7);
-  const phase = (ticks: number, base: number) => {
-    for (let t = 0; t < ticks; t++) {
-      for (let i = 0; i < 200; i++) monitor.recordLatency(base * (0.8 + 0.4 * random()));
-      advance(1000);
-    }
-  };
+  const phase = steadyLoad(monitor, advance, 7);
   phase(400, 10);
   assert.equal(events, [], 'no anomaly in steady load');
   phase(30, 50);
@@ -161,13 +155,7 @@ test('a lasting level shift stays one open anomaly until the new level has been 
   const events: string[] = [];
   monitor.on('anomaly', (a) => a.series === 'p99' && events.push(`anomaly@${a.start}`));
   monitor.on('recovered', (a) => a.series === 'p99' && events.push(`recovered@${a.end}`));
-  const random = rng(11);
-  const phase = (ticks: number, base: number) => {
-    for (let t = 0; t < ticks; t++) {
-      for (let i = 0; i < 200; i++) monitor.recordLatency(base * (0.8 + 0.4 * random()));
-      advance(1000);
-    }
-  };
+  const phase = steadyLoad(monitor, advance, 11);
   phase(300, 10);
   phase(120, 40);
   assert.is(events.length, 1, `one open incident during the shift: ${events}`);

@@ -2,13 +2,13 @@
 // the maxSessions bound (both counted), recordStreamSession, and active connections in the summary.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import { handClock, quietMonitor } from './fixtures/monitor.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 
 function setup(extra: Record<string, unknown> = {}) {
-  const clock = { t: T0, now: () => clock.t };
-  const m = new StreamPerformanceMonitor({ clock, autoStart: false, logger: false, ...extra } as ConstructorParameters<typeof StreamPerformanceMonitor>[0]);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock, extra);
   /** Advances the clock and runs a tick (the tick refreshes the sessions' coarse time and evicts). */
   const tickTo = (t: number) => {
     clock.t = t;

@@ -6,22 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { chunkBytes, instrumentStream } from '../src/streams.js';
-import type { Labels } from '../src/types.js';
-
-function seriesIndex(monitor: StreamPerformanceMonitor, labels: Labels): number {
-  const key = JSON.stringify(Object.entries(labels).sort());
-  const found = monitor.seriesList().find((s) => JSON.stringify(Object.entries(s.labels).sort()) === key);
-  if (!found) throw new Error(`no series ${key}`);
-  return found.index;
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { seriesIndex } from './fixtures/monitor.js';
+import { within } from './fixtures/wait.js';
 
 /** Deterministic chunks of varying sizes (1..2000 bytes). */
 function chunks(n: number): Buffer[] {

@@ -7,61 +7,27 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import { handClock, quietMonitor } from './fixtures/monitor.js';
+import { exactQuantile, near } from './fixtures/quantiles.js';
+import { lognormal, seededRandom } from './fixtures/random.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BOUND = relativeErrorBound(7) * (1 + 1e-9);
 const T0 = Date.UTC(2025, 0, 1); // a day boundary: minute, hour and day periods start here
 const CHILD_ENV = 'STREAMGAUGE_TICK_TEST_CHILD';
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so every run records the same values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Lognormal latencies in ms (median ~5 ms, long tail), rounded to f32 so they can be kept compactly and exactly. */
-function lognormal(rand: () => number, median = 5, sigma = 0.9): () => number {
-  return () => {
-    const u = 1 - rand();
-    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-    return Math.fround(median * Math.exp(sigma * z));
-  };
-}
-
-/** The exact q-quantile (nearest rank, as the histogram defines it) of sorted values. */
-function exactQuantile(sorted: ArrayLike<number>, q: number): number {
-  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
-}
-
-function near(got: number, exact: number, what: string): void {
-  const err = Math.abs(got - exact) / exact;
-  assert.ok(err <= BOUND, `${what}: got ${got}, exact ${exact}, relative error ${err} over the bound ${BOUND}`);
-}
-
-function clockAt(t: number) {
-  const clock = { t, now: () => clock.t };
-  return clock;
-}
-
-function monitor(clock: { now(): number }, extra: Record<string, unknown> = {}): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({ clock, autoStart: false, logger: false, ...extra } as ConstructorParameters<typeof StreamPerformanceMonitor>[0]);
+function lognormalF32(random: () => number, median = 5, sigma = 0.9): () => number {
+  return () => Math.fround(lognormal(random, median, sigma));
 }
 
 // ---- the sliding window --------------------------------------------------------------------
 
 test('window percentiles are the exact quantiles of the values in the window, and the window slides past older values', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock); // throughputWindow 10 s, collectionInterval 1 s
-  const next = lognormal(rng(1));
+  const clock = handClock(T0);
+  const m = quietMonitor(clock); // throughputWindow 10 s, collectionInterval 1 s
+  const next = lognormalF32(seededRandom(1));
   const perTick: number[][] = [];
   for (let i = 0; i < 25; i++) {
     // The first 10 seconds are far slower: if they leaked into the window, every percentile would show it.
@@ -100,9 +66,9 @@ test('window percentiles are the exact quantiles of the values in the window, an
 });
 
 test('before the window has filled, it covers everything since start', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
-  const next = lognormal(rng(2));
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
+  const next = lognormalF32(seededRandom(2));
   const vals: number[] = [];
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 500; j++) {
@@ -123,8 +89,8 @@ test('before the window has filled, it covers everything since start', () => {
 });
 
 test('per-tick interval figures: rps = count / interval, peak and average rps', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   const rates = [100, 100, 250, 1000, 50, 50, 10];
   const points: number[] = [];
   for (const n of rates) {
@@ -150,8 +116,8 @@ test('per-tick interval figures: rps = count / interval, peak and average rps', 
 });
 
 test('error rate and errors by type over the window; older errors leave it', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 90; j++) m.recordLatency(2);
     for (let j = 0; j < 10; j++) m.recordError('timeout');
@@ -181,8 +147,8 @@ test('error rate and errors by type over the window; older errors leave it', () 
 });
 
 test('cache hit ratio, backpressure, messages and bytes per second over the window', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 30; j++) m.recordCacheHit();
     for (let j = 0; j < 10; j++) m.recordCacheMiss();
@@ -206,12 +172,12 @@ test('cache hit ratio, backpressure, messages and bytes per second over the wind
 });
 
 test('per-series windows: each series has its own exact window figures', () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   const a = m.series({ grpc_method: 'Chat/Stream' });
   const b = m.series({ grpc_method: 'Feed/Subscribe' });
-  const na = lognormal(rng(3), 2);
-  const nb = lognormal(rng(4), 40);
+  const na = lognormalF32(seededRandom(3), 2);
+  const nb = lognormalF32(seededRandom(4), 40);
   const va: number[] = [];
   const vb: number[] = [];
   for (let i = 0; i < 15; i++) {
@@ -251,8 +217,8 @@ test('per-series windows: each series has its own exact window figures', () => {
 });
 
 test('a record made in a worker thread is visible to getCurrentMetrics() at once and in the window at the next read', async () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   for (let i = 0; i < 3; i++) {
     m.recordLatency(1);
     clock.t += 1000;
@@ -310,8 +276,8 @@ test('a record made in a worker thread is visible to getCurrentMetrics() at once
 // ---- system metrics and footprint ----------------------------------------------------------
 
 test('system metrics appear in tick points without any user call: rss, heap, cpu, event-loop delay', async () => {
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   clock.t += 1000;
   m.tick(); // starts the interval the next tick measures
   // Block the event loop (the delay sampler ticks every 10 ms): the next sample must see it.
@@ -353,7 +319,7 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
 });
 
 test('memoryFootprint() states the shared memory, and the default configuration fits in it', () => {
-  const m = monitor(clockAt(T0));
+  const m = quietMonitor(handClock(T0));
   const fp = m.memoryFootprint();
   const buffer = m.handle().memory.buffer;
   assert.is(buffer.byteLength, fp.sharedBytes, 'the memory is exactly the stated size');
@@ -404,11 +370,11 @@ const EXTRA_TICKS = 60; // one more minute: the first minute drops out of the ti
 /** Runs 24 h + 1 min of 1 s ticks on a simulated clock, recording every tick, then checks history against what was recorded. */
 function simulateDay(): DayRun {
   const gc = (globalThis as { gc?: () => void }).gc!;
-  const clock = clockAt(T0);
-  const m = monitor(clock);
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
   const ticks = DAY_TICKS + EXTRA_TICKS;
   // What each tick records, decided up front so the values can be kept in one preallocated array.
-  const rand = rng(24);
+  const rand = seededRandom(24);
   const counts = new Uint16Array(ticks + 1);
   const errors = new Uint8Array(ticks + 1);
   const offset = new Float64Array(ticks + 2);
@@ -418,7 +384,7 @@ function simulateDay(): DayRun {
     offset[i + 1] = offset[i] + counts[i];
   }
   const values = new Float32Array(offset[ticks + 1]);
-  const next = lognormal(rng(7));
+  const next = lognormalF32(seededRandom(7));
   let heapAfterHour1 = 0;
   const started = performance.now();
   const cpu0 = process.cpuUsage();

@@ -1,25 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Ewma, HoltForecaster, LinearTrend, Meter, SimpleMovingAverage } from '../src/trend.js';
-
-/** A predicate for assert.throws (which would call a bare class as a function). */
-const isA = (type: ErrorConstructor, pattern?: RegExp) => (e: Error) =>
-  e instanceof type && (pattern === undefined || pattern.test(e.message));
+import { seededRandom } from './fixtures/random.js';
+import { isA } from './fixtures/throws.js';
 
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(Math.abs(actual - expected) <= tol, `${what} expected ${expected} ± ${tol}, got ${actual}`);
-
-/** A deterministic PRNG, so noisy inputs are the same on every run. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = 1_700_000_000_000; // an epoch time in ms: large on purpose
 const MINUTE = 60_000;
@@ -43,7 +29,7 @@ test('SMA: hand-computed averages, then the window slides', () => {
 
 test('SMA: no drift over a long run of large values', () => {
   const sma = new SimpleMovingAverage(7);
-  const r = rng(1);
+  const r = seededRandom(1);
   const last: number[] = [];
   for (let i = 0; i < 200_000; i++) {
     const x = 1e9 + r() * 1000;
@@ -162,7 +148,7 @@ test('LinearTrend: exact on a known line, with epoch-millisecond times', () => {
 
 test('LinearTrend: only the last `window` points count, over a long run', () => {
   const tr = new LinearTrend(100);
-  const r = rng(2);
+  const r = seededRandom(2);
   for (let i = 0; i < 100_000; i++) {
     const t = T0 + i * 1000;
     // slope 5 per second for a long time, then -2 per second for the last 100 points
@@ -175,7 +161,7 @@ test('LinearTrend: only the last `window` points count, over a long run', () => 
 
 test('LinearTrend: a least-squares slope through noise', () => {
   const tr = new LinearTrend(1000);
-  const r = rng(3);
+  const r = seededRandom(3);
   for (let i = 0; i < 1000; i++) tr.push(T0 + i * 1000, 0.5 * i + (r() - 0.5) * 10);
   close(tr.slope * 1000, 0.5, 0.01);
   assert.ok(tr.rSquared > 0.99);
