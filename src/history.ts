@@ -1,6 +1,6 @@
 // History: fixed-capacity rings of points (struct of arrays in shared memory, so any thread can
 // read them), one per resolution. Writes happen on the tick's thread only.
-import { HISTORY_FIELDS, type HistoryField } from './fields.js';
+import { fieldBytes, HISTORY_FIELDS, type HistoryField } from './fields.js';
 import type { RingSpec } from './layout.js';
 
 export type Resolution = 'tick' | 'minute' | 'hour' | 'day';
@@ -17,7 +17,7 @@ export interface HistoryColumns {
 
 export class HistoryRing {
   private readonly t: Float64Array;
-  private readonly columns: Float32Array[];
+  private readonly columns: (Float32Array | Float64Array)[];
   private readonly rt: Int32Array;
 
   constructor(
@@ -27,7 +27,9 @@ export class HistoryRing {
     private readonly headSlot: number,
   ) {
     this.t = new Float64Array(buffer, spec.columns.t, spec.capacity);
-    this.columns = HISTORY_FIELDS.map((f) => new Float32Array(buffer, spec.columns[f], spec.capacity));
+    this.columns = HISTORY_FIELDS.map((f) =>
+      fieldBytes(f) === 8 ? new Float64Array(buffer, spec.columns[f], spec.capacity) : new Float32Array(buffer, spec.columns[f], spec.capacity),
+    );
     this.rt = new Int32Array(buffer, runtimePtr, 64);
   }
 

@@ -1,7 +1,7 @@
 // Where everything lives in the shared memory. Computed once from the configuration, by a pure
 // function, and handed to every thread as plain numbers; the memory never grows.
 import { bucketIndex, tableBytes, upperBound, writeTables } from './buckets.js';
-import { HISTORY_FIELDS } from './fields.js';
+import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
 export const LAYOUT_VERSION = 2;
@@ -234,7 +234,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     p = align(p + capacity * 8);
     for (const f of HISTORY_FIELDS) {
       columns[f] = p;
-      p = align(p + capacity * 4);
+      p = align(p + capacity * fieldBytes(f));
     }
     return { ptr: columns.t, capacity, columns };
   };

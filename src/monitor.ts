@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
+import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
 import type { NativeHistogram } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
@@ -416,7 +417,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   memoryFootprint(): MemoryFootprint {
     const L = this.layout;
-    const ringBytes = (r: { capacity: number }) => r.capacity * (8 + 4 * 20);
+    const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
     return {
       sharedBytes: L.pages * 65536,
       parts: {

@@ -27,7 +27,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, 
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
-import { HISTORY_FIELDS } from './fields.js';
+import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { HistoryRing } from './history.js';
 import { H, type HistShape, initHistogram, LAYOUT_VERSION, type Layout, type RingSpec } from './layout.js';
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
@@ -121,7 +121,7 @@ interface Region {
 
 function ringEnd(r: RingSpec): number {
   let end = r.columns.t + r.capacity * 8;
-  for (const f of HISTORY_FIELDS) end = Math.max(end, r.columns[f] + r.capacity * 4);
+  for (const f of HISTORY_FIELDS) end = Math.max(end, r.columns[f] + r.capacity * fieldBytes(f));
   return end;
 }
 

@@ -92,6 +92,7 @@ async function setup(): Promise<Env> {
     { name: 'classic', targets: [addr((text.address() as AddressInfo).port)] },
     { name: 'fleet', targets: fleet.map((f) => addr(f.port)) },
   ]);
+  children.push(prom.proc);
   cleanups.push(() => prom.stop());
   await waitFor(prom, 'a first successful scrape of every target', () => jobsUp(prom.base, ['native', 'classic', 'fleet'], { fleet: 2 }));
   return { prom, monitor, served, fleet };
@@ -100,7 +101,7 @@ async function setup(): Promise<Env> {
 test.after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
-// Should the runner be interrupted, the children go too.
+// Should the runner be interrupted, the child processes go too.
 process.once('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
