@@ -252,10 +252,10 @@ export function computeLayout(config: MonitoringConfig): Layout {
     hour: rollup(config.rollups.hours, 3_600_000),
     day: rollup(config.rollups.days, 86_400_000),
   };
-  // Private lanes: one per (thread, series) that records latencies, while they last. Twice the
-  // series count covers a default configuration recorded from a few threads; past the pool, records
-  // take the atomic path (exact, slower).
-  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * seriesCount, 16), 256) : 0 };
+  // Private lanes: one per (thread, series) that records latencies, while they last. As many as
+  // series covers the busy series of a few threads; past the pool, records take the atomic path
+  // (exact, a few ns slower).
+  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(seriesCount, 8), 256) : 0 };
   p = align(p + lanePool.count * shapes.latency.bytes);
   const bytes = p;
   const pages = Math.ceil(bytes / PAGE);
