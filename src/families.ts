@@ -159,7 +159,7 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   const errorRatios: Metric[] = [];
   for (let i = 0; i < n; i++) {
     const labels = used[i].labels;
-    const w = monitor.windowFigures(used[i].index);
+    const w = monitor.windowFigures(used[i].index, totals[i]);
     const t = totals[i];
     summaries.push({
       labels,
@@ -198,9 +198,8 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
 
   const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
     fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
-  const m = monitor.getCurrentMetrics();
-  single('peak_requests_per_second', 'Highest one-tick request rate since start.', m.peakRps);
-  single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - m.monitoringStart) / 1000, 'seconds');
+  single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
+  single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
 
   const sys = monitor.lastTickEvent()?.system;
   if (sys) {

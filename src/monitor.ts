@@ -6,7 +6,7 @@ import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
-import type { NativeHistogram } from './metric-families.js';
+import { bucketList, type NativeHistogram } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
@@ -67,7 +67,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private readonly aggregator: Aggregator;
   private readonly system: SystemSampler;
   private readonly sessions: SessionTracker;
-  private readonly startedAt: number;
+  /** When the monitor was created (its clock, ms). */
+  readonly startedAt: number;
   private timer: NodeJS.Timeout | undefined;
   private lastTick: TickEvent | undefined;
   private closed = false;
@@ -266,9 +267,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
-  windowFigures(series?: number): IntervalFigures {
+  windowFigures(series?: number, totals?: Totals): IntervalFigures {
     const now = this.config.clock.now();
-    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, series);
+    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, series, totals);
   }
 
   /** Failed requests by error type, all series together (or one). */
@@ -299,26 +300,37 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const h = this.reader.histPtr(series, name);
     const core = this.ctx.core;
     core.histExport(h, this.layout.exportPtr);
-    const counts = new Float64Array(this.memory.buffer, this.layout.exportPtr, shape.nBuckets + 2);
-    const buckets: { index: number; count: number }[] = [];
-    let count = counts[0] + counts[1];
-    for (let i = core.exportedLo(), end = core.exportedHi(); i < end; i++) {
-      const c = counts[i + 2];
-      if (c > 0) {
-        buckets.push({ index: shape.idxMin + i, count: c });
-        count += c;
-      }
-    }
+    const all = new Float64Array(this.memory.buffer, this.layout.exportPtr, shape.nBuckets + 2);
+    // The non-zero run, as one Float64Array: no object per bucket (the writers read \`dense\`).
+    let first = core.exportedLo() + 2;
+    let last = core.exportedHi() + 1;
+    while (first <= last && all[first] === 0) first++;
+    while (last >= first && all[last] === 0) last--;
+    const counts = all.slice(first, last + 1);
+    let count = all[0] + all[1];
+    for (let i = 0; i < counts.length; i++) count += counts[i];
+    const dense = { offset: shape.idxMin + first - 2, counts };
+    let list: { index: number; count: number }[] | undefined;
     return {
       count,
       sum: core.histSum(h) * shape.idxMul,
       schema: shape.scale,
       zeroThreshold: shape.zeroMax,
-      zeroCount: counts[0],
-      buckets,
-      overflowCount: counts[1],
+      zeroCount: all[0],
+      dense,
+      // The list form only when someone reads it.
+      get buckets() {
+        list ??= bucketList({ dense } as NativeHistogram);
+        return list;
+      },
+      overflowCount: all[1],
       overflowThreshold: shape.topMax,
     };
+  }
+
+  /** Highest one-tick request rate since start. */
+  peakRps(): number {
+    return this.aggregator.peakRps;
   }
 
   /** Latency quantile since start (all series, or one), in ms. */

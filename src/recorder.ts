@@ -65,6 +65,8 @@ export class RecordingContext {
     if (rec !== undefined) return rec;
     const key = seriesKey(labels);
     rec = this.bySeriesKey.get(key);
+    // The overflow series' own labels name the overflow series, never a second series beside it.
+    if (rec === undefined && key === OVERFLOW_KEY) return this.overflow();
     if (rec === undefined) {
       if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
       const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
@@ -130,6 +132,8 @@ export function seriesKey(labels: Labels): string {
   }
   return JSON.stringify(pairs);
 }
+
+const OVERFLOW_KEY = seriesKey(OVERFLOW_LABELS);
 
 export function labelsFromKey(key: string): Labels {
   return Object.freeze(Object.fromEntries(JSON.parse(key) as [string, string][]));

@@ -201,8 +201,7 @@ export class Aggregator {
   }
 
   /** Window figures of one series; its window histogram is left in the SERIES_WINDOW scratch. */
-  seriesWindow(now: number, series: number): IntervalFigures {
-    const live = this.reader.read(series, emptyTotals());
+  seriesWindow(now: number, series: number, live: Totals = this.reader.read(series, emptyTotals())): IntervalFigures {
     return this.figuresSince(now, series, this.oldestSlot(), live, this.reader.histPtr(series, 'latency'), this.scratch(SCRATCH.SERIES_WINDOW));
   }
 

@@ -354,6 +354,10 @@ test('series: one per label set (in any key order), each with its own figures, a
   assert.is(index({}), 0);
   assert.ok(ia > 0 && ib > 0 && ia !== ib, JSON.stringify(list));
   assert.is(list.filter((s) => s.overflow).length, 1);
+  // Asking for the overflow series' labels while there is room gives the overflow series, not a twin.
+  m.series({ streamgauge_overflow: 'true' }).recordLatency(16);
+  assert.is(m.seriesList().length, list.length);
+  assert.is(m.totals(list[list.length - 1].index).latencySumMs, 16);
   const ta = m.totals(ia);
   assert.equal([ta.requests, ta.successes, ta.errors, ta.latencyCount, ta.latencySumMs, ta.latencyMinMs, ta.latencyMaxMs], [3, 2, 1, 3, 14, 2, 8]);
   const tb = m.totals(ib);
@@ -361,7 +365,7 @@ test('series: one per label set (in any key order), each with its own figures, a
   const t0 = m.totals(0);
   assert.equal([t0.requests, t0.latencySumMs], [1, 1]);
   const all = m.totals();
-  assert.equal([all.requests, all.successes, all.errors, all.latencyCount, all.latencySumMs, all.latencyMinMs, all.latencyMaxMs], [5, 3, 2, 4, 15, 1, 8]);
+  assert.equal([all.requests, all.successes, all.errors, all.latencyCount, all.latencySumMs, all.latencyMinMs, all.latencyMaxMs], [6, 4, 2, 5, 31, 1, 16]);
   assert.equal(m.errorsByType(ia), { unavailable: 1 });
   assert.equal(m.errorsByType(), { unavailable: 1, timeout: 1 });
   assert.is(m.quantileSinceStart(1, ia), 8);
@@ -394,6 +398,7 @@ test('series: past maxSeries label sets (the default one included), records go t
   assert.is(m.totals().requests, 102);
   // Every overflowing label set shares the one series; memory never grew.
   assert.ok(extra[0] === extra[49]);
+  assert.ok(m.series({ streamgauge_overflow: 'true' }) === extra[0], "the overflow series' labels name the overflow series");
   assert.is(m.memoryFootprint().sharedBytes, bytes);
   m.close();
 });
