@@ -203,9 +203,12 @@ test('moving averages and the 1/5/15-minute meter follow the request rate', () =
 
 test('after close() no more reports or log lines come, and the timer is gone', async () => {
   const { logger, lines } = capture();
-  const monitor = new StreamPerformanceMonitor({ collectionInterval: 10, reportInterval: 20, logger });
+  const monitor = new StreamPerformanceMonitor({ collectionInterval: 10, historyRetention: 60_000, reportInterval: 20, logger });
   monitor.recordLatency(1);
-  await new Promise((r) => setTimeout(r, 150));
+  // Reports come from the real timer: wait (bounded) for the first ones.
+  for (let waited = 0; waited < 10_000 && lines.filter((l) => l.msg === 'performance report').length < 2; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const before = lines.filter((l) => l.msg === 'performance report').length;
   assert.ok(before > 0, 'reports came while open');
   monitor.close();
