@@ -15,6 +15,26 @@ type Any = any;
 
 const payload = (i: number, size: number) => Buffer.alloc(size, i % 251);
 
+/** A bidi call of `n` messages of `size` bytes, each sent once the one before has been echoed; resolves with the echoes. */
+function bidiEcho(client: Any, n: number, size: number): Promise<Buffer[]> {
+  const echoed: Buffer[] = [];
+  return within(
+    new Promise<Buffer[]>((res, rej) => {
+      const call = client.Bidi();
+      call.on('data', (m: Buffer) => {
+        echoed.push(m);
+        if (echoed.length < n) call.write(payload(echoed.length, size));
+        else call.end();
+      });
+      call.on('error', rej);
+      call.on('end', () => res(echoed));
+      call.write(payload(0, size));
+    }),
+    5000,
+    'bidi',
+  );
+}
+
 async function withService(
   monitor: StreamPerformanceMonitor,
   impl: grpc.UntypedServiceImplementation,
@@ -89,22 +109,7 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
       );
       assert.is(sum.toString(), '100');
 
-      const echoed: Buffer[] = [];
-      await within(
-        new Promise<void>((res, rej) => {
-          const call = client.Bidi();
-          call.on('data', (m: Buffer) => {
-            echoed.push(m);
-            if (echoed.length < 9) call.write(payload(echoed.length, 30));
-            else call.end();
-          });
-          call.on('error', rej);
-          call.on('end', res);
-          call.write(payload(0, 30));
-        }),
-        5000,
-        'bidi',
-      );
+      const echoed = await bidiEcho(client, 9, 30);
       assert.is(echoed.length, 9);
     });
 
@@ -400,21 +405,7 @@ test('echoSampleEvery times one message in N', async () => {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
   try {
     await withService(monitor, echoImpl, { echoLatency: true, echoSampleEvery: 3 }, async (client) => {
-      await within(
-        new Promise<void>((res, rej) => {
-          const call = client.Bidi();
-          let n = 0;
-          call.on('data', () => {
-            if (++n < 10) call.write(payload(n, 8));
-            else call.end();
-          });
-          call.on('error', rej);
-          call.on('end', res);
-          call.write(payload(0, 8));
-        }),
-        5000,
-        'bidi',
-      );
+      await bidiEcho(client, 10, 8);
     });
     assert.is(monitor.totals(seriesIndex(monitor, { grpc_method: PATHS.bidi, stage: 'message' })).requests, 4, 'messages 0, 3, 6, 9');
     assert.is(monitor.totals(seriesIndex(monitor, { grpc_method: PATHS.bidi })).messagesIn, 10);

@@ -12,6 +12,7 @@ import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
 import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, persistenceHooks } from '../src/persistence.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
+import { within } from './fixtures/wait.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHILD = join(ROOT, 'test/fixtures/persist-crash-child.ts');
@@ -175,7 +176,8 @@ test('periodic saves every historySaveInterval, and not after close()', async ()
   const file = join(dir, 'periodic.sg');
   const o = open(file, T0, { historySaveInterval: 20 });
   run(o, 30);
-  const saved = await new Promise<{ file: string; bytes: number }>((resolve) => o.m.once('historySaved', resolve));
+  // The save timer is unref()ed: the bounded wait also keeps this process alive until it fires.
+  const saved = await within(new Promise<{ file: string; bytes: number }>((resolve) => o.m.once('historySaved', resolve)), 10_000, 'a periodic save');
   assert.is(saved.file, file);
   assert.is(saved.bytes, statSync(file).size);
   const before = snapshot(o.m);
