@@ -57,30 +57,40 @@ server.addService(echoService, {
     // One stream in 300 fails part-way, so errors show up by status.
     const failAfter = ++streamsServed % 300 === 0 ? 50 : -1;
     let n = 0;
-    let ended = false;
+    let failed = false;
+    let clientDone = false;
+    let delayed = 0;
     call.on('data', (msg) => {
-      if (ended) return;
-      // A little real work: a digest, and a cache that hits about 90 % of the time.
-      const key = createHash('sha1').update(msg).update(String(n % 40)).digest('hex').slice(0, 6);
-      if (cache.has(key) || Math.random() < 0.9) monitor.recordCacheHit();
+      if (failed) return;
+      // A little real work: a digest looked up in a small cache (about 90 % hits).
+      const key = createHash('sha1').update(msg).update(String(Math.floor(Math.random() * 400))).digest('hex').slice(0, 6);
+      if (cache.has(key)) monitor.recordCacheHit();
       else {
         monitor.recordCacheMiss();
+        if (cache.size >= 360) cache.delete(cache.values().next().value);
         cache.add(key);
       }
       if (++n === failAfter) {
-        ended = true;
+        failed = true;
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'simulated failure' });
         return;
       }
-      if (inIncident()) setTimeout(() => !ended && call.write(msg), 4 + Math.random() * 4);
-      else call.write(msg);
+      if (inIncident()) {
+        delayed++;
+        setTimeout(() => {
+          delayed--;
+          if (!failed) call.write(msg);
+          if (clientDone && delayed === 0) call.end();
+        }, 4 + Math.random() * 4);
+      } else call.write(msg);
     });
+    // End only once every delayed reply is out, or the client would wait for them forever.
     call.on('end', () => {
-      ended = true;
-      call.end();
+      clientDone = true;
+      if (!failed && delayed === 0) call.end();
     });
     call.on('error', () => {
-      ended = true;
+      failed = true;
     });
   },
 });
@@ -139,17 +149,20 @@ const status = setInterval(() => {
   const line =
     `${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s  ` +
     `rps ${fmtInt(m.currentRps).padStart(7)}  p50 ${fmt(m.latencyP50Ms)} ms  p95 ${fmt(m.latencyP95Ms)} ms  p99 ${fmt(m.latencyP99Ms)} ms  ` +
-    `err ${((m.failedRequests / Math.max(1, m.totalRequests)) * 100).toFixed(2)} %  streams ${m.activeConnections}  ` +
+    `err ${((m.failedRequests / Math.max(1, m.totalRequests)) * 100).toFixed(2)} %  streams ${monitor.sessionStats(0).active}  ` +
     `cache ${(m.cacheHitRatio * 100).toFixed(0)} %  rss ${(m.memoryUsageBytes / 2 ** 20).toFixed(0)} MB  elu ${((sys?.eventLoopUtilization ?? 0) * 100).toFixed(0)} %`;
   if (process.stdout.isTTY) process.stdout.write(`\r\x1b[K${line}`);
   else console.log(line);
 }, 1000);
 
 const finish = async () => {
-  if (stopping) return;
+  if (stopping) {
+    process.exit(130); // a second Ctrl-C: stop now
+  }
   stopping = true;
   clearInterval(status);
-  await Promise.allSettled([...running]);
+  // Let the streams in flight finish (they are short), but never wait on them for long.
+  await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 5000))]);
   poolTracker.stop();
   await pool.destroy();
   server.forceShutdown();

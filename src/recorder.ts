@@ -48,6 +48,11 @@ export class RecordingContext {
     };
     this.root = new SeriesRecorder(this, DEFAULT_SERIES);
     this.bySeriesKey.set(seriesKey({}), this.root);
+    // attach() in this thread finds this context (weakly held: a monitor that is dropped goes).
+    if (!attached.has(layout.id)) {
+      madeHere.set(layout.id, new WeakRef(this));
+      forget.register(this, layout.id);
+    }
   }
 
   seriesPtr(index: number): number {
@@ -311,15 +316,22 @@ export interface MonitorHandle {
 }
 
 // One context per memory per thread: handles arrive as fresh clones (e.g. every piscina task),
-// so key on the layout's id rather than on the object.
+// so key on the layout's id rather than on the object. Contexts made by attach() stay for the
+// thread's life (a task may drop its recorder and attach again in the next one); a monitor's own
+// context is remembered weakly, so that attach() in the monitor's thread uses it rather than a
+// second instance of the core over the same memory.
 const attached = new Map<number, RecordingContext>();
+const madeHere = new Map<number, WeakRef<RecordingContext>>();
+const forget = new FinalizationRegistry<number>((id) => {
+  if (madeHere.get(id)?.deref() === undefined) madeHere.delete(id);
+});
 
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
   if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
     throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
   }
-  let ctx = attached.get(handle.layout.id);
+  let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
   if (ctx === undefined) {
     ctx = new RecordingContext(instantiate(handle.module, handle.memory), handle.memory, handle.module, handle.layout, handle.countInvalid);
     Atomics.add(new Int32Array(handle.memory.buffer, handle.layout.runtimePtr, 64), R.ATTACHED, 1);

@@ -149,11 +149,8 @@ function message(w: Worker, what: string): Promise<void> {
 }
 
 function attachedContexts(m: StreamPerformanceMonitor): number {
-  return Atomics.load(new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64), R.ATTACHED);
+  return Atomics.load(runtime(m), R.ATTACHED);
 }
-
-
-// ---- tests --------------------------------------------------------------------------------
 
 /** WORKERS plain workers and the main thread record `count` items each, all at once. */
 async function plainWorkers(m: StreamPerformanceMonitor, count: number): Promise<void> {
@@ -174,6 +171,8 @@ async function plainWorkers(m: StreamPerformanceMonitor, count: number): Promise
 function runtime(m: StreamPerformanceMonitor): Int32Array {
   return new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64);
 }
+
+// ---- tests --------------------------------------------------------------------------------
 
 test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: every total exact`, async () => {
   const m = monitor();
