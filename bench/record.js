@@ -21,8 +21,9 @@ import * as hdr from 'hdr-histogram-js';
 import promClient from 'prom-client';
 import { StreamPerformanceMonitor } from '../dist/index.js';
 import { R } from '../dist/layout.js';
+import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
-const args = { json: process.argv.includes('--json'), quick: process.argv.includes('--quick'), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
+const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
 const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 0.8, minSamples: 15, initCount: 1000 };
 const rounds = args.quick ? 1 : 5;
 
@@ -30,13 +31,7 @@ const rounds = args.quick ? 1 : 5;
 const N = 1 << 14;
 const MASK = N - 1;
 const ms = new Float64Array(N);
-let seed = 0x2545f491;
-const rand = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
+const rand = xorshift(0x2545f491);
 for (let i = 0; i < N; i++) {
   const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   ms[i] = Math.min(Math.max(Math.exp(Math.log(2) + 1.2 * z), 0.001), 60_000);
@@ -204,9 +199,9 @@ if (args.json) {
     ]),
   );
   console.log('');
-  for (const [name, v] of Object.entries(ratios)) console.log(`${name.padEnd(34)} ${v.toFixed(2)}`);
+  printRatios(ratios);
   console.log('');
-  for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'MISS'}  ${name}`);
+  printBars(bars);
   console.log(
     `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}, load ${out.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ` +
       `${args.clock === 'cpu' ? 'process CPU time' : 'wall-clock time'}${args.quick ? ' (quick run: rough figures)' : ''}`,
@@ -214,7 +209,7 @@ if (args.json) {
 }
 if (globalThis.__recordBench.sink === 42) console.log(''); // keeps the baseline's reads alive
 
-// ---- helpers (kept here: every other bench/*.js file is a suite that bench/run.js runs) --------
+// ---- helpers (the shared ones are in bench/common.js) -------------------------------------------
 
 /** process.hrtime's interface ([s, ns], or the difference from an earlier [s, ns]) over this process's CPU time. */
 function cpuHrtime(since) {
@@ -229,28 +224,4 @@ function cpuHrtime(since) {
     ns += 1e9;
   }
   return [s, ns];
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
-}
-
-function printTable(head, rows) {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
 }

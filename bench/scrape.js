@@ -9,7 +9,6 @@
 //
 // Needs the build (`npm run build`): it imports ../dist/index.js as a user would import 'streamgauge'
 // (and, for the breakdown, two internal modules of the same build).
-import os from 'node:os';
 import { gzipSync } from 'node:zlib';
 import Benchmark from 'benchmark';
 import promClient from 'prom-client';
@@ -18,8 +17,9 @@ import { collectFamilies } from '../dist/families.js';
 import { StreamPerformanceMonitor } from '../dist/index.js';
 import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/metric-families.js';
 import { registerWithPromClient } from '../dist/prom-client-bridge.js';
+import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
-const args = { json: process.argv.includes('--json'), quick: process.argv.includes('--quick') };
+const args = parseArgs();
 const options = args.quick ? { maxTime: 0.5, minSamples: 5 } : { maxTime: 4, minSamples: 30 };
 
 const SERIES = 100;
@@ -33,13 +33,7 @@ const ACCEPT = {
 };
 
 // ---- the data: 100 routes, lognormal latencies with different medians and spreads --------------
-let seed = 0x9e3779b9;
-const rand = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
+const rand = xorshift(0x9e3779b9);
 const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
 const anchor = new promClient.Registry();
 const promHistograms = [];
@@ -196,29 +190,8 @@ if (args.json) {
   console.log(`non-empty native buckets per series: ${nonEmptyBuckets.min}..${nonEmptyBuckets.max} (mean ${nonEmptyBuckets.mean.toFixed(0)})`);
   for (const [name, v] of Object.entries(sizes)) console.log(`${name.padEnd(34)} ${v}`);
   console.log('');
-  for (const [name, v] of Object.entries(ratios)) console.log(`${name.padEnd(34)} ${v.toFixed(2)}`);
+  printRatios(ratios);
   console.log('');
-  for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'MISS'}  ${name}`);
+  printBars(bars);
   console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
-}
-
-// ---- helpers (kept here: every other bench/*.js file is a suite that bench/run.js runs) --------
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
-}
-
-function printTable(head, rows) {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
 }

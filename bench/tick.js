@@ -14,12 +14,12 @@
 // tick does the full work of a real one: interval figures from the window ring, a history point,
 // rollups, system metrics, analysis.
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { machine, parseArgs, printBars, printTable, xorshift } from './common.js';
 
-const args = { json: process.argv.includes('--json'), quick: process.argv.includes('--quick'), src: process.argv.includes('--src') };
+const args = { ...parseArgs(), src: process.argv.includes('--src') };
 const DIST = new URL('../dist/index.js', import.meta.url);
 const SRC = new URL('../src/index.ts', import.meta.url);
 const source = !args.src && existsSync(fileURLToPath(DIST)) ? 'dist' : 'src';
@@ -35,13 +35,7 @@ const PER_SERIES_PER_TICK = 20;
 // Lognormal latencies around 5 ms, pre-generated.
 const N = 1 << 14;
 const latencies = new Float64Array(N);
-let seed = 0x9e3779b9;
-const rand = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
+const rand = xorshift(0x9e3779b9);
 for (let i = 0; i < N; i++) {
   const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   latencies[i] = Math.min(Math.max(5 * Math.exp(0.9 * z), 0.001), 60_000);
@@ -224,19 +218,6 @@ if (args.json) {
     `record in a worker → visible in the main thread's totals: p50 ${visibility.medianUs.toFixed(1)} µs, p99 ${visibility.p99Us.toFixed(1)} µs, max ${visibility.maxUs.toFixed(1)} µs over ${visibility.trials} trials (one totals read: ${visibility.totalsReadUs.toFixed(1)} µs)`,
   );
   console.log('');
-  for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'MISS'}  ${name}`);
+  printBars(bars);
   console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${source}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
-}
-
-function printTable(head, rows) {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
 }

@@ -1,3 +1,15 @@
+/** Gauges averaged over a rollup's ticks; the rest are summed or come from the merged histogram. */
+export const MEAN_FIELDS = [
+  'memoryBytes',
+  'heapBytes',
+  'cpuPercent',
+  'eventLoopDelayMs',
+  'activeConnections',
+  'workerUtilization',
+  'queueDepth',
+  'cacheHitRatio',
+] as const;
+
 // The figures kept for every history point (tick or rollup), in column order.
 export const HISTORY_FIELDS = [
   'requests',
@@ -9,14 +21,7 @@ export const HISTORY_FIELDS = [
   'p99',
   'p999',
   'meanLatency',
-  'memoryBytes',
-  'heapBytes',
-  'cpuPercent',
-  'eventLoopDelayMs',
-  'activeConnections',
-  'workerUtilization',
-  'queueDepth',
-  'cacheHitRatio',
+  ...MEAN_FIELDS,
   'backpressure',
   'messagesPerSec',
   'bytesPerSec',

@@ -294,6 +294,14 @@ export function computeLayout(config: MonitoringConfig): Layout {
 
 /** Writes a histogram block's header (its configuration) and empties it. */
 export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
+  writeHistogramHeader(buffer, layout, ptr, shape);
+  const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
+  i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
+  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
+}
+
+/** Writes a histogram block's header (its configuration) and leaves its counts as they are. */
+export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
   const i32 = new Int32Array(buffer, ptr, 4);
   i32[0] = shape.scale;
   i32[1] = shape.idxMin;
@@ -304,9 +312,6 @@ export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: numb
   f64[1] = shape.sumMul;
   f64[2] = shape.zeroMax;
   f64[3] = shape.topMax;
-  const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
-  i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
-  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
 }
 
 /** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */

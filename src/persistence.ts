@@ -29,7 +29,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { HistoryRing } from './history.js';
-import { H, type HistShape, initHistogram, LAYOUT_VERSION, type Layout, type RingSpec } from './layout.js';
+import { initHistogram, LAYOUT_VERSION, type Layout, type RingSpec, writeHistogramHeader } from './layout.js';
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
 import type { MonitoringConfig } from './types.js';
 
@@ -279,24 +279,11 @@ export function applyHistory(decoded: { binary: Buffer; state: SavedState }, tar
   // stamp them again rather than trust the file for it.
   const lat = layout.shapes.latency;
   for (const r of Object.values(layout.rollups)) {
-    for (let i = 0; i < r.capacity; i++) stampHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat);
-    stampHeader(target.buffer, layout, r.openPtr, lat);
+    for (let i = 0; i < r.capacity; i++) writeHistogramHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat);
+    writeHistogramHeader(target.buffer, layout, r.openPtr, lat);
   }
   for (const name of RING_NAMES) ringOf(aggregator, name).setPosition(decoded.state.rings[name].head, decoded.state.rings[name].length);
   aggregator.restoreState(decoded.state.aggregator);
-}
-
-function stampHeader(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
-  const i32 = new Int32Array(buffer, ptr, 4);
-  i32[0] = shape.scale;
-  i32[1] = shape.idxMin;
-  i32[2] = shape.nBuckets;
-  i32[3] = layout.boundsPtr[shape.scale];
-  const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 4);
-  f64[0] = shape.idxMul;
-  f64[1] = shape.sumMul;
-  f64[2] = shape.zeroMax;
-  f64[3] = shape.topMax;
 }
 
 // ---- atomic writes -------------------------------------------------------------------------

@@ -93,6 +93,24 @@ export function checkFamily(family: MetricFamily, argName: string): void {
   }
 }
 
+/** The argument checks every writer makes before it renders anything. */
+export function checkRenderArgs(families: ReadonlyArray<MetricFamily>, options: object): void {
+  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+}
+
+/**
+ * checkFamily and familyBaseName of the family at `where`, whose base name must not be in `seen`
+ * (another family of the same render); it is added there.
+ */
+export function checkedFamilyBase(prefix: string, family: MetricFamily, where: string, seen: Set<string>): string {
+  checkFamily(family, where);
+  const base = familyBaseName(prefix, family, where);
+  if (seen.has(base)) throw new RangeError(`${where}.name: metric family ${base} appears twice`);
+  seen.add(base);
+  return base;
+}
+
 /** The label set as sanitised [name, value] pairs, in the given order. */
 export function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
   if (labels === null || typeof labels !== 'object') throw new TypeError(`${argName} must be an object`);
@@ -178,8 +196,7 @@ export function renderOpenMetrics(families: ReadonlyArray<MetricFamily>, options
 }
 
 function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions, om: boolean): string {
-  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  checkRenderArgs(families, options);
   const prefix = resolvePrefix(options.prefix);
   const ladder = ladderFor(options.classicBoundariesSeconds);
   const seen = new Set<string>();
@@ -187,10 +204,7 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
   for (let f = 0; f < families.length; f++) {
     const family = families[f];
     const where = `families[${f}]`;
-    checkFamily(family, where);
-    const base = familyBaseName(prefix, family, where);
-    if (seen.has(base)) throw new RangeError(`${where}.name: metric family ${base} appears twice`);
-    seen.add(base);
+    const base = checkedFamilyBase(prefix, family, where, seen);
     // Text 0.0.4 names a counter family by its sample (`x_total`); OpenMetrics by its base (`x`).
     const described = family.type === 'counter' && !om ? base + '_total' : base;
     if (family.help.length > 0) {

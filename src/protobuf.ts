@@ -19,11 +19,11 @@ import {
   type NativeHistogram,
 } from './metric-families.js';
 import {
-  checkFamily,
+  checkedFamilyBase,
+  checkRenderArgs,
   checkSummary,
   checkTimestamp,
   checkValue,
-  familyBaseName,
   labelPairs,
   resolvePrefix,
   type TextRenderOptions,
@@ -91,8 +91,7 @@ let capacityHint = 64 * 1024;
 
 /** Renders the families as length-delimited `MetricFamily` messages. */
 export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: ProtobufRenderOptions = {}): Uint8Array {
-  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  checkRenderArgs(families, options);
   const prefix = resolvePrefix(options.prefix);
   const ladder = ladderFor(options.classicBoundariesSeconds);
   const w = new Writer(capacityHint);
@@ -100,10 +99,7 @@ export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: P
   for (let f = 0; f < families.length; f++) {
     const family = families[f];
     const where = `families[${f}]`;
-    checkFamily(family, where);
-    const base = familyBaseName(prefix, family, where);
-    if (seen.has(base)) throw new RangeError(`${where}.name: metric family ${base} appears twice`);
-    seen.add(base);
+    const base = checkedFamilyBase(prefix, family, where, seen);
     const start = w.beginLength(); // the delimiter: a varint length before each message
     w.string(F.FamilyName, family.type === 'counter' ? base + '_total' : base);
     if (family.help.length > 0) w.string(F.FamilyHelp, family.help);

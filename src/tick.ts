@@ -1,6 +1,7 @@
 // The tick: one aggregation step on one thread. It reads only cumulative shared state and keeps a
 // ring of past cumulative snapshots; every windowed figure is a difference against a snapshot, so
 // recording threads never rotate or reset anything.
+import { MEAN_FIELDS } from './fields.js';
 import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
 import { type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
 import type { SystemSample } from './system.js';
@@ -250,18 +251,6 @@ export class Aggregator {
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
-
-/** Gauges averaged over a rollup's ticks; the rest are summed or come from the merged histogram. */
-const MEAN_FIELDS = [
-  'memoryBytes',
-  'heapBytes',
-  'cpuPercent',
-  'eventLoopDelayMs',
-  'activeConnections',
-  'workerUtilization',
-  'queueDepth',
-  'cacheHitRatio',
-] as const;
 
 /**
  * Minute/hour/day rollups. Each period's latency histogram is the merge of its ticks' interval

@@ -9,44 +9,29 @@ import { boundaryFractions, bucketIndex, midpoint, tableBytes, upperBound, write
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
 import { type HistShape, H, initHistogram, type Layout } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
+import { seededGaussians, seededRandom } from './fixtures/random.js';
 
 const N = 1_000_000;
 const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
 
 // ---- helpers ------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so every run sees the same samples. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(random: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
-
 /** Latency samples in ms, all inside the default range (1 µs .. 1 h). */
 const SAMPLES: Record<string, () => Float64Array> = {
   // Typical service latency: median 20 ms, a long right tail.
   lognormal: () => {
-    const z = normal(rng(1));
+    const z = seededGaussians(1);
     return Float64Array.from({ length: N }, () => Math.exp(Math.log(20) + 0.9 * z()));
   },
   // A cache in front of a database: 70 % hits near 2 ms, 30 % misses near 150 ms.
   bimodal: () => {
-    const r = rng(2);
-    const z = normal(rng(3));
+    const r = seededRandom(2);
+    const z = seededGaussians(3);
     return Float64Array.from({ length: N }, () => (r() < 0.7 ? Math.exp(Math.log(2) + 0.25 * z()) : Math.exp(Math.log(150) + 0.3 * z())));
   },
   // Heavy tail: Pareto, x_m = 0.5 ms, alpha = 1.5 (infinite variance).
   pareto: () => {
-    const r = rng(4);
+    const r = seededRandom(4);
     return Float64Array.from({ length: N }, () => Math.min(0.5 / (1 - r()) ** (1 / 1.5), 3_000_000));
   },
 };
@@ -216,7 +201,7 @@ test('values at 2^k and at every boundary land in the bucket (2^((i-1)/2^s), 2^(
 });
 
 test('bucketIndex agrees with ceil(log2(x)·2^s) away from boundaries; the wasm core agrees with bucketIndex everywhere', () => {
-  const random = rng(99);
+  const random = seededRandom(99);
   for (let scale = 0; scale <= 8; scale++) {
     const n = 1 << scale;
     const raw = rawHistogram(scale, 2 ** -31, 2 ** 31);
@@ -247,7 +232,7 @@ test('through the monitor: latencies (ms) land in the bucket of their value in s
       const i = bucketIndex(ms * 1e-3, scale);
       expected.set(i, (expected.get(i) ?? 0) + 1);
     };
-    const random = rng(7 + scale);
+    const random = seededRandom(7 + scale);
     for (let i = 0; i < 20_000; i++) put(10 ** (random() * 9 - 2.9)); // 1.26 µs .. 1.26 h... capped below
     // Latencies whose value in seconds is exactly a boundary, or the float just above one.
     let exact = 0;

@@ -20,7 +20,6 @@ import {
   type Decoded,
   decodeProtobuf,
   labelsOf,
-  mulberry32,
   nativeBuckets,
   type Parsed,
   parseExposition,
@@ -28,6 +27,7 @@ import {
   promtool,
   sampleValue,
 } from './fixtures/expo-helpers.js';
+import { seededRandom } from './fixtures/random.js';
 
 const HOSTILE = [
   'plain',
@@ -357,7 +357,7 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
 // --- the dense bucket form -------------------------------------------------------------------
 
 test('dense buckets (a monitor export) render byte for byte like the same buckets as a list', () => {
-  const rnd = mulberry32(77);
+  const rnd = seededRandom(77);
   const shapes: Array<{ offset: number; counts: number[] }> = [
     { offset: -1400, counts: [] },
     { offset: -1400, counts: [0, 0, 0] },

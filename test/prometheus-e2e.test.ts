@@ -18,7 +18,6 @@ import { StreamPerformanceMonitor } from '../src/index.js';
 import type { Served } from '../src/serve.js';
 import { mergeSnapshots, snapshotQuantile } from '../src/snapshot.js';
 import {
-  exactQuantile,
   FLEET_ROUTES,
   jobsUp,
   type Op,
@@ -33,6 +32,7 @@ import {
   stopProcess,
   waitFor,
 } from './fixtures/expo-helpers.js';
+import { exactQuantileOf } from './fixtures/quantiles.js';
 
 const SCALE = 7;
 const LOAD_SECONDS = 7;
@@ -226,7 +226,7 @@ test('native and classic histogram_quantile, counters and rate() agree with the 
   assert.is(await scalar(base, `histogram_count(${native})`), total);
   const sum = await scalar(base, `histogram_sum(${native})`);
   assert.ok(Math.abs(sum - monitor.totals().latencySumMs / 1000) <= 1e-9 * sum, `native sum ${sum}`);
-  const exact = exactQuantile(recorded, 0.99) * 1e-3;
+  const exact = exactQuantileOf(recorded, 0.99) * 1e-3;
   const own = monitor.quantileSinceStart(0.99) * 1e-3;
   const bucket = bucketOf(exact, SCALE);
   within(own, bucket, "the monitor's p99");
@@ -322,7 +322,7 @@ test('two monitors in two processes: PromQL cross-instance p99 and totals match 
   // coarser scale (5) as the exact p99 of everything recorded.
   const coarse = Math.min(...FLEET.map((t) => t.scale));
   for (const s of merged.series) if (s.latency.count > 0) assert.is(s.latency.schema, coarse);
-  const exact = exactQuantile(
+  const exact = exactQuantileOf(
     ops.map((o) => o.ms),
     0.99,
   );
@@ -338,7 +338,7 @@ test('two monitors in two processes: PromQL cross-instance p99 and totals match 
     const p = Number(byRoute.find((s) => s.metric.route === route)?.value?.[1]);
     const m = snapshotQuantile(merged, 0.99, { route }) * 1e-3;
     const values = ops.filter((o) => FLEET_ROUTES[o.route] === route).map((o) => o.ms);
-    const b = bucketOf(exactQuantile(values, 0.99) * 1e-3, coarse);
+    const b = bucketOf(exactQuantileOf(values, 0.99) * 1e-3, coarse);
     within(p, b, `PromQL p99 ${route}`);
     within(m, b, `merged p99 ${route}`);
   }

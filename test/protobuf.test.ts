@@ -1,7 +1,6 @@
-// The protobuf exposition, decoded back with protobufjs against a schema written here from the
-// field list of io.prometheus.client's metrics.proto (names, numbers, types).
+// The protobuf exposition, decoded back with protobufjs against the schema in fixtures/expo-helpers.ts,
+// written from the field list of io.prometheus.client's metrics.proto (names, numbers, types).
 
-import protobuf from 'protobufjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -11,86 +10,8 @@ import {
   type NativeHistogram,
 } from '../src/metric-families.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/protobuf.js';
+import { type Decoded, decodeProtobuf as decodeAll, nativeBuckets } from './fixtures/expo-helpers.js';
 
-const SCHEMA_SOURCE = `
-syntax = "proto2";
-package io.prometheus.client;
-message LabelPair { optional string name = 1; optional string value = 2; }
-enum MetricType { COUNTER = 0; GAUGE = 1; SUMMARY = 2; UNTYPED = 3; HISTOGRAM = 4; GAUGE_HISTOGRAM = 5; }
-message Gauge { optional double value = 1; }
-message Counter { optional double value = 1; }
-message Quantile { optional double quantile = 1; optional double value = 2; }
-message Summary { optional uint64 sample_count = 1; optional double sample_sum = 2; repeated Quantile quantile = 3; }
-message Untyped { optional double value = 1; }
-message Bucket { optional uint64 cumulative_count = 1; optional double cumulative_count_float = 4; optional double upper_bound = 2; }
-message BucketSpan { optional sint32 offset = 1; optional uint32 length = 2; }
-message Histogram {
-  optional uint64 sample_count = 1;
-  optional double sample_count_float = 4;
-  optional double sample_sum = 2;
-  repeated Bucket bucket = 3;
-  optional sint32 schema = 5;
-  optional double zero_threshold = 6;
-  optional uint64 zero_count = 7;
-  optional double zero_count_float = 8;
-  repeated BucketSpan negative_span = 9;
-  repeated sint64 negative_delta = 10;
-  repeated double negative_count = 11;
-  repeated BucketSpan positive_span = 12;
-  repeated sint64 positive_delta = 13;
-  repeated double positive_count = 14;
-}
-message Metric {
-  repeated LabelPair label = 1;
-  optional Gauge gauge = 2;
-  optional Counter counter = 3;
-  optional Summary summary = 4;
-  optional Untyped untyped = 5;
-  optional Histogram histogram = 7;
-  optional int64 timestamp_ms = 6;
-}
-message MetricFamily {
-  optional string name = 1;
-  optional string help = 2;
-  optional MetricType type = 3;
-  repeated Metric metric = 4;
-}
-`;
-
-const MetricFamilyType = protobuf.parse(SCHEMA_SOURCE).root.lookupType('io.prometheus.client.MetricFamily');
-
-// Plain-object view of a decoded family: 64-bit integers as numbers, enums as names.
-// biome-ignore lint/suspicious/noExplicitAny: decoded protobuf objects are untyped
-type Decoded = any;
-
-function decodeAll(bytes: Uint8Array): Decoded[] {
-  const reader = protobuf.Reader.create(bytes);
-  const out: Decoded[] = [];
-  while (reader.pos < reader.len) {
-    const msg = MetricFamilyType.decodeDelimited(reader);
-    out.push(MetricFamilyType.toObject(msg, { longs: Number, enums: String, defaults: false }));
-  }
-  return out;
-}
-
-/** Spans + deltas back to (index, count) pairs, zero counts dropped. */
-function nativeBuckets(h: Decoded): Array<{ index: number; count: number }> {
-  const out: Array<{ index: number; count: number }> = [];
-  const deltas: number[] = h.positiveDelta ?? [];
-  let index = 0;
-  let count = 0;
-  let d = 0;
-  for (const span of h.positiveSpan ?? []) {
-    index += span.offset ?? 0;
-    for (let k = 0; k < (span.length ?? 0); k++) {
-      count += deltas[d++];
-      if (count !== 0) out.push({ index, count });
-      index++;
-    }
-  }
-  assert.is(d, deltas.length, 'every delta belongs to a span');
-  return out;
-}
 
 function histogram(buckets: Array<[number, number]>, extra: Partial<NativeHistogram> = {}): NativeHistogram {
   const zeroCount = extra.zeroCount ?? 0;

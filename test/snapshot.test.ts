@@ -16,7 +16,8 @@ import {
   takeSnapshot,
 } from '../src/snapshot.js';
 import { COUNTER_FIELDS } from '../src/totals.js';
-import { ERROR_TYPES, exactQuantile, type Op, seededOps } from './fixtures/expo-helpers.js';
+import { ERROR_TYPES, type Op, seededOps } from './fixtures/expo-helpers.js';
+import { exactQuantileOf } from './fixtures/quantiles.js';
 
 const ROUTES = ['Chat/Stream', 'quote " and \\ back', 'ünïcødé ✓'];
 const QS = [0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
@@ -156,12 +157,12 @@ test('merging scale 7 with scale 5 downscales exactly: the coarser histogram, it
     for (const q of QS.slice(0, -1)) {
       const p = snapshotQuantile(merged, q);
       assert.is(p, all5.quantileSinceStart(q), `q=${q}: the scale-5 monitor's answer`);
-      const exact = exactQuantile(values, q);
+      const exact = exactQuantileOf(values, q);
       assert.ok(Math.abs(p / exact - 1) <= relativeErrorBound(5) + 1e-12, `q=${q}: ${p} vs exact ${exact}`);
     }
     // And the fine snapshot alone keeps its finer bound.
     const alone = decodeSnapshot(fine.snapshot());
-    const exact = exactQuantile(
+    const exact = exactQuantileOf(
       a.map((op) => op.ms),
       0.99,
     );
