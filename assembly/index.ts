@@ -65,16 +65,6 @@ export function recordOwned(lane: u32, v: f64): void {
   store<i64>(p, load<i64>(p) + 1);
 }
 
-/** Records `n` equal values at once (a batch of identical observations). */
-export function recordN(h: u32, v: f64, count: f64): void {
-  const n = i64(count);
-  const s = i64(v * load<f64>(h, H_SUMMUL) + 0.5);
-  atomic.add<i64>(h + H_SUM, s * n);
-  if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
-  if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
-  atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), n);
-}
-
 /**
  * Links `lane` (an empty block of h's shape) to h as one more lane; returns false when h has no
  * room left (the caller then records into h itself). The facade hands each lane to one thread.
@@ -247,17 +237,6 @@ export function getF64(p: u32): f64 {
   return reinterpret<f64>(atomic.load<i64>(p));
 }
 
-/** Adds to an f64 gauge (compare-and-swap, so concurrent adds are not lost); returns the new value. */
-export function addF64(p: u32, d: f64): f64 {
-  let cur = atomic.load<i64>(p);
-  while (true) {
-    const next = reinterpret<i64>(reinterpret<f64>(cur) + d);
-    const seen = atomic.cmpxchg<i64>(p, cur, next);
-    if (seen == cur) return reinterpret<f64>(next);
-    cur = seen;
-  }
-}
-
 /** Raises an f64 gauge to v if v is larger (peaks); a gauge never reported (NaN) takes v. */
 export function maxF64(p: u32, v: f64): void {
   let cur = atomic.load<i64>(p);
@@ -341,24 +320,6 @@ export function histMerge(dst: u32, src: u32): void {
   }
 }
 
-/** dst -= src (counts and sum), for taking an earlier cumulative state off a later one. */
-export function histSubtract(dst: u32, src: u32): void {
-  atomic.sub<i64>(dst + H_SUM, merged(src, H_SUM));
-  findRange(src);
-  const lanes = laneCount(src);
-  for (let j = -1; j < lanes; j++) {
-    const b = j < 0 ? src : lane(src, j);
-    if (b == 0) continue;
-    atomic.sub<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
-    atomic.sub<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
-    for (let i = rangeLo; i < rangeHi; i++) {
-      const off = H_BUCKETS + (i << 3);
-      const c = atomic.load<i64>(b + off);
-      if (c != 0) atomic.sub<i64>(dst + off, c);
-    }
-  }
-}
-
 /** Low 32 bits of every counter (zero, overflow, buckets; lanes added) into dst: a compact snapshot for windows. */
 export function histSnap32(h: u32, dst: u32): void {
   store<u32>(dst, u32(merged(h, H_ZERO)));
@@ -429,21 +390,6 @@ export function histExport(h: u32, dst: u32): void {
       store<f64>(p, load<f64>(p) + f64(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
     }
   }
-}
-
-/** Adds f64 counts [zero, overflow, buckets...] (as histExport writes them) into h. */
-export function histImport(h: u32, src: u32, sum: f64, min: f64, max: f64): void {
-  const mul = load<f64>(h, H_SUMMUL);
-  atomic.add<i64>(h + H_ZERO, i64(load<f64>(src)));
-  atomic.add<i64>(h + H_OVER, i64(load<f64>(src, 8)));
-  const n = load<u32>(h, H_NBUCKETS);
-  for (let i: u32 = 0; i < n; i++) {
-    const c = i64(load<f64>(src + 16 + (i << 3)));
-    if (c != 0) atomic.add<i64>(h + H_BUCKETS + (i << 3), c);
-  }
-  atomic.add<i64>(h + H_SUM, i64(sum * mul + 0.5));
-  if (min == min) lowerMin(h, i64(min * mul + 0.5));
-  if (max == max) raiseMax(h, i64(max * mul + 0.5));
 }
 
 /** Upper bound of bucket idx in the bucket unit: 2^e × (1 + bound_j / 2^52), built from bits. */

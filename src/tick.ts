@@ -206,10 +206,6 @@ export class Aggregator {
     return this.figuresSince(now, series, this.oldestSlot(), live, this.reader.histPtr(series, 'latency'), this.scratch(SCRATCH.SERIES_WINDOW));
   }
 
-  seriesWindowHistogram(): number {
-    return this.scratch(SCRATCH.SERIES_WINDOW);
-  }
-
   /** One aggregation step: interval figures, a history point, rollups. Returns the point. */
   tick(now: number, system: SystemSample, totals: Totals): { point: HistoryPoint; interval: IntervalFigures } {
     const series = this.activeSeries();

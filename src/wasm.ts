@@ -8,7 +8,6 @@ export interface Core {
   recordOwned(lane: number, v: number): void;
   /** 1 when `lane` became a lane of h, 0 when h has no room left. */
   addLane(h: number, lane: number): number;
-  recordN(h: number, v: number, count: number): void;
   add(p: number, n: number): void;
   add2(p: number, n: number, m: number): void;
   inc(p: number): void;
@@ -16,7 +15,6 @@ export interface Core {
   getI64(p: number): number;
   setF64(p: number, v: number): void;
   getF64(p: number): number;
-  addF64(p: number, d: number): number;
   maxF64(p: number, v: number): void;
   histCount(h: number): number;
   histSum(h: number): number;
@@ -24,13 +22,11 @@ export interface Core {
   histMax(h: number): number;
   histReset(h: number): void;
   histMerge(dst: number, src: number): void;
-  histSubtract(dst: number, src: number): void;
   histSnap32(h: number, dst: number): void;
   histWindow(h: number, old: number, dst: number): void;
   histExport(h: number, dst: number): void;
   exportedLo(): number;
   exportedHi(): number;
-  histImport(h: number, src: number, sum: number, min: number, max: number): void;
   histQuantile(h: number, q: number): number;
 }
 
