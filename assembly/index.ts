@@ -267,6 +267,20 @@ export function histSum(h: u32): f64 {
   return f64(merged(h, H_SUM)) / load<f64>(h, H_SUMMUL);
 }
 
+/** count, sum, min and max of h (lanes included, API unit) as four f64 at dst: one call for a reader. */
+export function histStats(h: u32, dst: u32): void {
+  store<f64>(dst, histCount(h));
+  store<f64>(dst + 8, histSum(h));
+  store<f64>(dst + 16, histMin(h));
+  store<f64>(dst + 24, histMax(h));
+}
+
+/** The i64 counters [0, nCounters) of a block as f64, then its f64 gauges up to nAll as they are, at dst. */
+export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32): void {
+  for (let i: u32 = 0; i < nCounters; i++) store<f64>(dst + (i << 3), f64(atomic.load<i64>(p + (i << 3))));
+  for (let i = nCounters; i < nAll; i++) store<i64>(dst + (i << 3), atomic.load<i64>(p + (i << 3)));
+}
+
 /** Smallest recorded value in the API unit, NaN when empty. */
 export function histMin(h: u32): f64 {
   const m = mergedMin(h);

@@ -149,6 +149,8 @@ export interface Layout {
   scratchCount: number;
   /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
   exportPtr: number;
+  /** f64 area where a reader gets a series' counters and histogram stats in a few calls. */
+  readPtr: number;
   /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
   lanePool: { ptr: number; count: number };
   history: RingSpec;
@@ -228,6 +230,8 @@ export function computeLayout(config: MonitoringConfig): Layout {
   p = align(p + scratchCount * shapes.latency.bytes);
   const exportPtr = p;
   p = align(p + (shapes.latency.nBuckets + 2) * 8);
+  const readPtr = p;
+  p = align(p + (COUNTER_SLOTS + 4) * 8);
 
   const ring = (capacity: number): RingSpec => {
     const columns: Record<string, number> = { t: p };
@@ -286,6 +290,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     scratchPtr,
     scratchCount,
     exportPtr,
+    readPtr,
     lanePool,
     history,
     rollups,

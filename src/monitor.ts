@@ -91,7 +91,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     this.root = this.ctx.root;
-    this.reader = new TotalsReader(this.ctx.core, this.layout);
+    this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
     this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
     this.system = new SystemSampler();
     this.startedAt = this.config.clock.now();

@@ -1,5 +1,8 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, type HistName, type Layout } from './layout.js';
+import { C, COUNTER_SLOTS, type HistName, type Layout } from './layout.js';
+
+/** Slots before the first f64 gauge are i64 counters. */
+const FIRST_GAUGE = C.MEMORY;
 import type { Core } from './wasm.js';
 
 /** Cumulative figures of one series (or of all, added up). Counters only grow; gauges are NaN until reported. */
@@ -99,58 +102,70 @@ export function emptyTotals(): Totals {
 }
 
 export class TotalsReader {
+  private readonly out: Float64Array;
+  private readonly stats: Float64Array;
+
   constructor(
     private readonly core: Core,
     private readonly layout: Layout,
-  ) {}
+    buffer: ArrayBufferLike,
+  ) {
+    this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
+    this.stats = new Float64Array(buffer, layout.readPtr + COUNTER_SLOTS * 8, 4);
+  }
 
   histPtr(series: number, name: HistName): number {
     return this.layout.seriesPtr + series * this.layout.seriesStride + this.layout.histOffset[name];
   }
 
   read(series: number, into: Totals = emptyTotals()): Totals {
-    const { core } = this;
-    const base = this.layout.seriesPtr + series * this.layout.seriesStride;
-    const i64 = (slot: number) => core.getI64(base + slot * 8);
-    const f64 = (slot: number) => core.getF64(base + slot * 8);
-    const lat = this.histPtr(series, 'latency');
-    // In the order opposite to the writer's (latency first, then the marks of a failure), so that a
-    // read racing a failed request sees at most one success too many, never one too few.
-    into.errors = i64(C.ERRORS);
-    const errorsWithLatency = i64(C.ERRORS_WITH_LATENCY);
-    into.latencyCount = core.histCount(lat);
+    const { core, layout, out } = this;
+    const base = layout.seriesPtr + series * layout.seriesStride;
+    // Counters first, then the latency histogram: the reverse of the writer's order (latency, then
+    // the marks of a failure), so a read racing a failed request sees at most one success too many.
+    core.readCounters(base, FIRST_GAUGE, COUNTER_SLOTS, layout.readPtr);
+    into.errors = out[C.ERRORS];
+    const errorsWithLatency = out[C.ERRORS_WITH_LATENCY];
+    into.backpressure = out[C.BACKPRESSURE];
+    into.cacheHits = out[C.CACHE_HITS];
+    into.cacheMisses = out[C.CACHE_MISSES];
+    into.messagesIn = out[C.MESSAGES_IN];
+    into.bytesIn = out[C.BYTES_IN];
+    into.messagesOut = out[C.MESSAGES_OUT];
+    into.bytesOut = out[C.BYTES_OUT];
+    into.activeConnections = out[C.ACTIVE_CONNECTIONS];
+    into.connectionsOpened = out[C.CONNECTIONS_OPENED];
+    into.invalid = out[C.INVALID];
+    into.memoryBytes = out[C.MEMORY];
+    into.peakMemoryBytes = out[C.PEAK_MEMORY];
+    into.workerUtilization = out[C.WORKER_UTILIZATION];
+    into.queueDepth = out[C.QUEUE_DEPTH];
+    into.cacheRatio = out[C.CACHE_RATIO];
+    const stats = this.stats;
+    this.histStats(series, 'latency');
+    into.latencyCount = stats[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
-    into.latencySumMs = core.histSum(lat);
-    into.latencyMinMs = core.histMin(lat);
-    into.latencyMaxMs = core.histMax(lat);
-    into.backpressure = i64(C.BACKPRESSURE);
-    const bp = this.histPtr(series, 'backpressureWait');
-    into.backpressureWaitSumMs = core.histSum(bp);
-    into.cacheHits = i64(C.CACHE_HITS);
-    into.cacheMisses = i64(C.CACHE_MISSES);
-    into.messagesIn = i64(C.MESSAGES_IN);
-    into.bytesIn = i64(C.BYTES_IN);
-    into.messagesOut = i64(C.MESSAGES_OUT);
-    into.bytesOut = i64(C.BYTES_OUT);
-    into.activeConnections = i64(C.ACTIVE_CONNECTIONS);
-    into.connectionsOpened = i64(C.CONNECTIONS_OPENED);
-    into.invalid = i64(C.INVALID);
-    const sd = this.histPtr(series, 'sessionDuration');
-    into.sessions = core.histCount(sd);
-    into.sessionDurationSumMs = core.histSum(sd);
-    into.sessionMessages = core.histSum(this.histPtr(series, 'sessionMessages'));
-    into.sessionBytes = core.histSum(this.histPtr(series, 'sessionBytes'));
-    const bs = this.histPtr(series, 'batchSize');
-    into.batches = core.histCount(bs);
-    into.batchItems = core.histSum(bs);
-    into.batchDurationSumMs = core.histSum(this.histPtr(series, 'batchDuration'));
-    into.memoryBytes = f64(C.MEMORY);
-    into.peakMemoryBytes = f64(C.PEAK_MEMORY);
-    into.workerUtilization = f64(C.WORKER_UTILIZATION);
-    into.queueDepth = f64(C.QUEUE_DEPTH);
-    into.cacheRatio = f64(C.CACHE_RATIO);
+    into.latencySumMs = stats[1];
+    into.latencyMinMs = stats[2];
+    into.latencyMaxMs = stats[3];
+    into.backpressureWaitSumMs = this.histStats(series, 'backpressureWait')[1];
+    this.histStats(series, 'sessionDuration');
+    into.sessions = stats[0];
+    into.sessionDurationSumMs = stats[1];
+    into.sessionMessages = this.histStats(series, 'sessionMessages')[1];
+    into.sessionBytes = this.histStats(series, 'sessionBytes')[1];
+    this.histStats(series, 'batchSize');
+    into.batches = stats[0];
+    into.batchItems = stats[1];
+    into.batchDurationSumMs = this.histStats(series, 'batchDuration')[1];
     return into;
+  }
+
+  /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call). */
+  private histStats(series: number, name: HistName): Float64Array {
+    this.core.histStats(this.histPtr(series, name), this.layout.readPtr + COUNTER_SLOTS * 8);
+    return this.stats;
   }
 
   /** Adds series totals up. Gauges: memory and queue depth add, utilisation and cache ratio average. */

@@ -17,6 +17,8 @@ export interface Core {
   getF64(p: number): number;
   maxF64(p: number, v: number): void;
   histCount(h: number): number;
+  histStats(h: number, dst: number): void;
+  readCounters(p: number, nCounters: number, nAll: number, dst: number): void;
   histSum(h: number): number;
   histMin(h: number): number;
   histMax(h: number): number;
