@@ -1,6 +1,7 @@
 // The neutral model every exposition format is written from, and the one derivation they share:
 // classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
 
+import { upperBound } from './buckets.js';
 import type { Labels } from './types.js';
 
 export interface NativeHistogram {
@@ -78,9 +79,13 @@ export function checkSchema(schema: number, argName = 'schema'): void {
   }
 }
 
-/** Upper bound of native bucket `index`: 2^(index * 2^-schema). */
+/**
+ * Upper bound of native bucket `index`: 2^(index * 2^-schema), exactly the boundary the core
+ * buckets by (a `2 ** x` here can be an ulp off, and a classic `le` must be the same double).
+ * Negative schemas have power-of-two bounds, exact either way.
+ */
 export function nativeUpperBound(schema: number, index: number): number {
-  return 2 ** (index * 2 ** -schema);
+  return schema >= 0 ? upperBound(index, schema) : 2 ** (index * 2 ** -schema);
 }
 
 /**
