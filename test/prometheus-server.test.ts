@@ -3,6 +3,7 @@
 //   job "proto": the Accept header Prometheus sends (protobuf, native histograms)
 //   job "om":    OpenMetrics text;   job "text": text format 0.0.4 (both carry the classic buckets)
 
+import { upperBound } from '../src/buckets.js';
 import http from 'node:http';
 import type net from 'node:net';
 import { test } from 'uvu';
@@ -253,7 +254,7 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
       const bounds: number[] = [];
       const counts: number[] = [];
       for (const b of BOUNDARIES) {
-        const snapped = 2 ** (Math.round(Math.log2(b) * 2 ** SCHEMA) / 2 ** SCHEMA);
+        const snapped = upperBound(Math.round(Math.log2(b) * 2 ** SCHEMA), SCHEMA); // the core's own boundary
         bounds.push(snapped);
         counts.push(values.filter((v) => v <= snapped).length);
       }
