@@ -355,55 +355,43 @@ export function histSnap32(h: u32, dst: u32): void {
 }
 
 /**
- * dst (an empty histogram of the same layout, without lanes) := the counts recorded since the
- * 32-bit snapshot `old` was taken. Differences are taken modulo 2^32, exact while a window holds
- * < 2^32 values per bucket. sum, min and max of a window are not kept: dst gets the live min/max
- * as clamps.
+ * dst (a histogram of the same layout, without lanes) := the counts recorded since the 32-bit
+ * snapshot `old` was taken. Differences are taken modulo 2^32, exact while a window holds < 2^32
+ * values per bucket. sum, min and max of a window are not kept: dst gets the live min/max as
+ * clamps. Only the buckets between those are written: every read of dst walks no further.
  */
 export function histWindow(h: u32, old: u32, dst: u32): void {
-  histReset(dst);
+  store<i64>(dst + H_SUM, 0);
   store<i64>(dst + H_MIN, mergedMin(h));
   store<i64>(dst + H_MAX, mergedMax(h));
   store<i64>(dst + H_ZERO, i64(u32(merged(h, H_ZERO)) - load<u32>(old)));
   store<i64>(dst + H_OVER, i64(u32(merged(h, H_OVER)) - load<u32>(old, 4)));
+  // The range of the live min/max read after those stored: the same or wider, never narrower.
   findRange(h);
   for (let i = rangeLo; i < rangeHi; i++) {
-    store<i64>(dst + H_BUCKETS + (i << 3), atomic.load<i64>(h + H_BUCKETS + (i << 3)));
-  }
-  const lanes = laneCount(h);
-  for (let j = 0; j < lanes; j++) {
-    const l = lane(h, j);
-    if (l == 0) continue;
-    for (let i = rangeLo; i < rangeHi; i++) {
-      const p = dst + H_BUCKETS + (i << 3);
-      store<i64>(p, load<i64>(p) + atomic.load<i64>(l + H_BUCKETS + (i << 3)));
-    }
-  }
-  for (let i = rangeLo; i < rangeHi; i++) {
-    const p = dst + H_BUCKETS + (i << 3);
-    store<i64>(p, i64(u32(load<i64>(p)) - load<u32>(old + 8 + (i << 2))));
+    const c = u32(merged(h, H_BUCKETS + (i << 3))) - load<u32>(old + 8 + (i << 2));
+    store<i64>(dst + H_BUCKETS + (i << 3), i64(c));
   }
 }
 
-/** Every counter (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read; non-zero only in [exportedLo(), exportedHi()). */
-export function histExport(h: u32, dst: u32): void {
-  store<f64>(dst, f64(merged(h, H_ZERO)));
-  store<f64>(dst + 8, f64(merged(h, H_OVER)));
-  const n = load<u32>(h, H_NBUCKETS);
-  memory.fill(dst + 16, 0, n << 3);
+/**
+ * The counters (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read,
+ * and their total. Only the buckets in [exportedLo(), exportedHi()) are written; every other
+ * bucket is empty.
+ */
+export function histExport(h: u32, dst: u32): f64 {
+  const zero = merged(h, H_ZERO);
+  const over = merged(h, H_OVER);
+  let total = zero + over;
+  store<f64>(dst, f64(zero));
+  store<f64>(dst + 8, f64(over));
   findRange(h);
   for (let i = rangeLo; i < rangeHi; i++) {
-    store<f64>(dst + 16 + (i << 3), f64(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
+    const c = merged(h, H_BUCKETS + (i << 3));
+    total += c;
+    store<f64>(dst + 16 + (i << 3), f64(c));
   }
-  const lanes = laneCount(h);
-  for (let j = 0; j < lanes; j++) {
-    const l = lane(h, j);
-    if (l == 0) continue;
-    for (let i = rangeLo; i < rangeHi; i++) {
-      const p = dst + 16 + (i << 3);
-      store<f64>(p, load<f64>(p) + f64(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
-    }
-  }
+  return f64(total);
 }
 
 /** Upper bound of bucket idx in the bucket unit: 2^e × (1 + bound_j / 2^52), built from bits. */
@@ -420,28 +408,62 @@ function upperBound(h: u32, scale: i32, idx: i32): f64 {
  * NaN when empty.
  */
 export function histQuantile(h: u32, q: f64): f64 {
-  const total = histCount(h);
-  if (total == 0) return NaN;
+  return quantiles(h, q, 0, 0, 0);
+}
+
+/**
+ * The n quantiles at qs (f64, ascending) into dst (f64; may be qs itself), each as histQuantile
+ * gives it, in one count and one walk of the buckets.
+ */
+export function histQuantiles(h: u32, qs: u32, n: u32, dst: u32): void {
+  if (n > 0) quantiles(h, load<f64>(qs), qs, n, dst);
+}
+
+// histQuantile for one q (n = 0: returned), or histQuantiles for n ≥ 1 (stored; returns 0).
+function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
+  const total = histCount(h); // sets the range walked below
+  if (total == 0) return fillFrom(NaN, 0, n, dst);
   const sumMul = load<f64>(h, H_SUMMUL);
   const lo = f64(mergedMin(h)) / sumMul;
   const hi = f64(mergedMax(h)) / sumMul;
-  let rank = Math.ceil(q * total);
-  if (rank < 1) rank = 1;
+  let k: u32 = 0;
+  let rank = rankOf(q, total);
   let seen = f64(merged(h, H_ZERO));
-  if (seen >= rank) return lo;
+  while (seen >= rank) {
+    if (n == 0) return lo;
+    store<f64>(dst + (k << 3), lo);
+    if (++k == n) return 0;
+    rank = rankOf(load<f64>(qs + (k << 3)), total);
+  }
   const scale = load<i32>(h, H_SCALE);
   const idxMin = load<i32>(h, H_IDXMIN);
   const lanes = laneCount(h);
-  findRange(h);
   for (let i = rangeLo; i < rangeHi; i++) {
     const off = H_BUCKETS + (i << 3);
     seen += f64(lanes == 0 ? atomic.load<i64>(h + off) : merged(h, off));
-    if (seen >= rank) {
-      const idx = i32(i) + idxMin;
-      // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)
-      const mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(h, H_IDXMUL);
-      return mid < lo ? lo : mid > hi ? hi : mid;
+    if (seen < rank) continue;
+    const idx = i32(i) + idxMin;
+    // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)
+    let mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(h, H_IDXMUL);
+    mid = mid < lo ? lo : mid > hi ? hi : mid;
+    while (seen >= rank) {
+      if (n == 0) return mid;
+      store<f64>(dst + (k << 3), mid);
+      if (++k == n) return 0;
+      rank = rankOf(load<f64>(qs + (k << 3)), total);
     }
   }
-  return hi;
+  return fillFrom(hi, k, n, dst);
+}
+
+// @ts-ignore: decorator
+@inline function rankOf(q: f64, total: f64): f64 {
+  const rank = Math.ceil(q * total);
+  return rank < 1 ? 1 : rank;
+}
+
+// Stores v into dst[k..n) and returns v (the one answer when n is 0).
+function fillFrom(v: f64, k: u32, n: u32, dst: u32): f64 {
+  for (; k < n; k++) store<f64>(dst + (k << 3), v);
+  return v;
 }

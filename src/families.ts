@@ -94,8 +94,28 @@ function exposedLabels(labels: Labels): Labels {
   let clash = false;
   for (const name in labels) if (OWN_LABELS.has(name)) clash = true;
   if (!clash) return labels;
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(labels)) out[OWN_LABELS.has(name) ? `exported_${name}` : name] = value;
+  let out = renamed.get(labels);
+  if (out === undefined) {
+    const o: Record<string, string> = {};
+    for (const [name, value] of Object.entries(labels)) o[OWN_LABELS.has(name) ? `exported_${name}` : name] = value;
+    out = Object.freeze(o);
+    renamed.set(labels, out);
+  }
+  return out;
+}
+
+// Label sets derived from a series' (frozen, one object per series) labels are made once and kept
+// with it: the writers cache the rendered text of a frozen label set by identity.
+const renamed = new WeakMap<Labels, Labels>();
+const derived = new WeakMap<Labels, Map<string, Labels>>();
+
+/** `labels` plus `name="value"`, frozen, the same object every time. */
+function withLabel(labels: Labels, name: string, value: string): Labels {
+  let byValue = derived.get(labels);
+  if (byValue === undefined) derived.set(labels, (byValue = new Map()));
+  const key = name + '=' + value;
+  let out = byValue.get(key);
+  if (out === undefined) byValue.set(key, (out = Object.freeze({ ...labels, [name]: value })));
   return out;
 }
 
@@ -126,8 +146,8 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   for (let i = 0; i < n; i++) {
     const labels = used[i].labels;
     const t = totals[i];
-    const inLabels = { ...labels, direction: 'in' };
-    const outLabels = { ...labels, direction: 'out' };
+    const inLabels = withLabel(labels, 'direction', 'in');
+    const outLabels = withLabel(labels, 'direction', 'out');
     msgs.push({ labels: inLabels, value: t.messagesIn }, { labels: outLabels, value: t.messagesOut });
     bytes.push({ labels: inLabels, value: t.bytesIn }, { labels: outLabels, value: t.bytesOut });
   }
@@ -138,7 +158,7 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
   for (let i = 0; i < n; i++) {
     if (totals[i].errors === 0) continue; // no failed request, no error type to list
     for (const [type, count] of Object.entries(monitor.errorsByType(used[i].index))) {
-      errors.push({ labels: { ...used[i].labels, error_type: type }, value: count });
+      errors.push({ labels: withLabel(used[i].labels, 'error_type', type), value: count });
     }
   }
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });

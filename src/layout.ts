@@ -149,7 +149,7 @@ export interface Layout {
   scratchCount: number;
   /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
   exportPtr: number;
-  /** f64 area where a reader gets a series' counters and histogram stats in a few calls. */
+  /** f64 area where a reader gets a series' counters, histogram stats and quantiles in a few calls (see totals.ts). */
   readPtr: number;
   /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
   lanePool: { ptr: number; count: number };
@@ -231,7 +231,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const exportPtr = p;
   p = align(p + (shapes.latency.nBuckets + 2) * 8);
   const readPtr = p;
-  p = align(p + (COUNTER_SLOTS + 4) * 8);
+  p = align(p + (COUNTER_SLOTS + 8) * 8);
 
   const ring = (capacity: number): RingSpec => {
     const columns: Record<string, number> = { t: p };

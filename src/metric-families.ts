@@ -276,6 +276,13 @@ function checkDenseCounts(counts: Float64Array, from: number, to: number, argNam
   return total;
 }
 
+/** counts[from..to) added up, unchecked (see madeByMonitor). */
+function sumCounts(counts: Float64Array, from: number, to: number, _argName: string): number {
+  let total = 0;
+  for (let k = from; k < to; k++) total += counts[k];
+  return total;
+}
+
 /** The non-zero buckets of `h` as a list, whichever form it carries (for readers that are not hot). */
 export function bucketList(h: NativeHistogram): Array<{ index: number; count: number }> {
   if (h.dense === undefined) return h.buckets.filter((b) => b.count !== 0);
@@ -337,6 +344,16 @@ export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): Class
   return { bounds, counts };
 }
 
+// Histograms a monitor made from its own counts (monitor.nativeHistogram): every count is a whole
+// number ≥ 0 by construction, so the writers only add them up (and still check the total).
+const madeByMonitor = new WeakSet<NativeHistogram>();
+
+/** Marks `h` as exported from a monitor's memory (see madeByMonitor); returns it. */
+export function fromMonitor<T extends NativeHistogram>(h: T): T {
+  madeByMonitor.add(h);
+  return h;
+}
+
 /**
  * checkNativeHistogram and classicBuckets in one: for dense buckets, one pass over the counts that
  * checks them and cumulates them at the classic bounds (what a writer does for every histogram of
@@ -351,6 +368,7 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
   const { offset, counts: dense } = h.dense;
+  const add = madeByMonitor.has(h) ? sumCounts : checkDenseCounts;
   const snapped = ladder.forSchema(h.schema);
   const indices = snapped.indices;
   const allBounds = snapped.bounds;
@@ -364,12 +382,12 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
     if (bound < h.zeroThreshold) continue;
     if (bound > top) break;
     const end = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
-    sum += checkDenseCounts(dense, j, end, where);
+    sum += add(dense, j, end, where);
     j = end;
     bounds.push(bound);
     counts.push(h.zeroCount + sum);
   }
-  sum += checkDenseCounts(dense, j, dense.length, where);
+  sum += add(dense, j, dense.length, where);
   checkTotal(h, sum, argName);
   return { bounds, counts };
 }

@@ -6,7 +6,7 @@ import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
-import { bucketList, type NativeHistogram } from './metric-families.js';
+import { bucketList, fromMonitor, type NativeHistogram } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
@@ -64,6 +64,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private readonly ctx: RecordingContext;
   private readonly root: SeriesRecorder;
   private readonly reader: TotalsReader;
+  /** The export area, as nativeHistogram reads it: [zero, overflow, buckets...] (largest shape). */
+  private readonly exported: Float64Array;
+  /** Each series' labels, parsed once (a series' slot keeps its label set for good). */
+  private readonly labelsOfSeries: Labels[] = [];
   private readonly aggregator: Aggregator;
   private readonly system: SystemSampler;
   private readonly sessions: SessionTracker;
@@ -92,6 +96,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     this.root = this.ctx.root;
     this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
+    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.shapes.latency.nBuckets + 2);
     this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
     this.system = new SystemSampler();
     this.startedAt = this.config.clock.now();
@@ -255,7 +260,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const table = this.ctx.tables.series;
     return this.activeSeries().map((index) => ({
       index,
-      labels: labelsFromKey(table.key(index) ?? '[]'),
+      // One object per series across calls: writers cache the text of a label set by identity.
+      labels: (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]')),
       overflow: index === table.overflowSlot,
       inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
     }));
@@ -299,19 +305,17 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const shape = this.layout.shapes[name];
     const h = this.reader.histPtr(series, name);
     const core = this.ctx.core;
-    core.histExport(h, this.layout.exportPtr);
-    const all = new Float64Array(this.memory.buffer, this.layout.exportPtr, shape.nBuckets + 2);
+    const count = core.histExport(h, this.layout.exportPtr);
+    const all = this.exported;
     // The non-zero run, as one Float64Array: no object per bucket (the writers read \`dense\`).
     let first = core.exportedLo() + 2;
     let last = core.exportedHi() + 1;
     while (first <= last && all[first] === 0) first++;
     while (last >= first && all[last] === 0) last--;
     const counts = all.slice(first, last + 1);
-    let count = all[0] + all[1];
-    for (let i = 0; i < counts.length; i++) count += counts[i];
     const dense = { offset: shape.idxMin + first - 2, counts };
     let list: { index: number; count: number }[] | undefined;
-    return {
+    return fromMonitor({
       count,
       sum: core.histSum(h) * shape.idxMul,
       schema: shape.scale,
@@ -325,7 +329,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       },
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
-    };
+    });
   }
 
   /** Highest one-tick request rate since start. */
@@ -344,8 +348,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     // One read of the totals and one merge of the histograms serve every figure below.
     const t = this.totals();
     const cum = this.aggregator.cumulativeTotal();
-    const q = (p: number) => this.ctx.core.histQuantile(cum, p);
-    const latencySinceStart = { p50: q(0.5), p95: q(0.95), p99: q(0.99), p999: q(0.999) };
+    const latencySinceStart = this.reader.quantiles(cum);
     const w = this.aggregator.window(now, t, cum);
     const sys = this.lastTick?.system;
     const rss = sys?.rssBytes ?? process.memoryUsage().rss;

@@ -227,12 +227,8 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
     const metric = metrics[m];
     const at = `${where}.metrics[${m}]`;
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
-    const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : undefined;
-    const pairs = labelPairs(metric.labels, `${at}.labels`, reserved);
-    let labels = '';
-    for (let p = 0; p < pairs.length; p += 2) {
-      labels += (p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"';
-    }
+    const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
+    const labels = labelText(metric.labels, at, reserved);
     const ts = timestampSuffix(metric, at, om);
     const plain = labels.length === 0 ? ' ' : '{' + labels + '} ';
     const open = labels.length === 0 ? '{' : '{' + labels + ',';
@@ -252,6 +248,24 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
     }
   }
   return out;
+}
+
+// The rendered text of a frozen label set (it cannot change), by the label the family reserves:
+// a series' labels are written in every family of every scrape.
+const labelTexts: Record<string, WeakMap<Labels, string>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
+
+/** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
+function labelText(labels: Labels, at: string, reserved: string): string {
+  const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? labelTexts[reserved] : undefined;
+  let text = cache?.get(labels);
+  if (text !== undefined) return text;
+  const pairs = labelPairs(labels, `${at}.labels`, reserved || undefined);
+  text = '';
+  for (let p = 0; p < pairs.length; p += 2) {
+    text += (p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"';
+  }
+  cache?.set(labels, text);
+  return text;
 }
 
 // The same few boundaries are printed for every series on every scrape: keep their text.

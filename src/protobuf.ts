@@ -28,6 +28,7 @@ import {
   resolvePrefix,
   type TextRenderOptions,
 } from './prometheus.js';
+import type { Labels } from './types.js';
 
 export const PROTOBUF_CONTENT_TYPE =
   'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
@@ -113,23 +114,40 @@ export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: P
   return out;
 }
 
+// The encoded labels of a frozen label set (it cannot change), by the label the family reserves:
+// a series' labels are written in every family of every scrape.
+const labelBytes: Record<string, WeakMap<Labels, Uint8Array>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
+
+/** A metric's labels (checked, sanitised) as encoded Metric.label fields. */
+function encodedLabels(labels: Labels, at: string, reserved: string): Uint8Array {
+  const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? labelBytes[reserved] : undefined;
+  let bytes = cache?.get(labels);
+  if (bytes !== undefined) return bytes;
+  const pairs = labelPairs(labels, `${at}.labels`, reserved || undefined);
+  const w = new Writer(64);
+  for (let p = 0; p < pairs.length; p += 2) {
+    w.tag(F.MetricLabel, WIRE_LEN);
+    const s = w.beginLength();
+    w.string(F.LabelName, pairs[p]);
+    w.string(F.LabelValue, pairs[p + 1]);
+    w.endLength(s);
+  }
+  bytes = w.finish().slice();
+  cache?.set(labels, bytes);
+  return bytes;
+}
+
 function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: ClassicLadder): void {
-  const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : undefined;
+  const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
   for (let m = 0; m < family.metrics.length; m++) {
     const metric = family.metrics[m];
     const at = `${where}.metrics[${m}]`;
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
-    const pairs = labelPairs(metric.labels, `${at}.labels`, reserved);
+    const labels = encodedLabels(metric.labels, at, reserved);
     const timestamp = checkTimestamp(metric, at);
     w.tag(F.FamilyMetric, WIRE_LEN);
     const metricStart = w.beginLength();
-    for (let p = 0; p < pairs.length; p += 2) {
-      w.tag(F.MetricLabel, WIRE_LEN);
-      const s = w.beginLength();
-      w.string(F.LabelName, pairs[p]);
-      w.string(F.LabelValue, pairs[p + 1]);
-      w.endLength(s);
-    }
+    w.raw(labels);
     switch (family.type) {
       case 'counter':
       case 'gauge': {
@@ -362,6 +380,13 @@ class Writer {
       } else pos = putVarint(buf, pos, v);
     }
     this.pos = pos;
+  }
+
+  /** Bytes already encoded. */
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   /** int64 as protobuf encodes it: negatives as their 64-bit two's complement (10 bytes). */

@@ -8,8 +8,6 @@ import type { SystemSample } from './system.js';
 import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader } from './totals.js';
 import type { Core } from './wasm.js';
 
-export const QUANTILES = [0.5, 0.95, 0.99, 0.999] as const;
-
 /** Figures over an interval of time (the last tick's interval, or the sliding window). */
 export interface IntervalFigures {
   /** Seconds the figures cover. */
@@ -81,9 +79,9 @@ export class Aggregator {
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
     // feeds the next resolution's open one, so a tick merges into one histogram, not three.
-    const day = new Rollup(core, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes);
-    const hour = new Rollup(core, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes, day);
-    const minute = new Rollup(core, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes, hour);
+    const day = new Rollup(core, reader, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes);
+    const hour = new Rollup(core, reader, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes, day);
+    const minute = new Rollup(core, reader, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes, hour);
     this.rollups = { minute, hour, day };
   }
 
@@ -176,16 +174,17 @@ export class Aggregator {
     const hits = d('cacheHits');
     const misses = d('cacheMisses');
     const latencyCount = d('latencyCount');
+    const { p50, p95, p99, p999 } = this.reader.quantiles(dst);
     return {
       seconds,
       requests,
       errors,
       rps: requests / seconds,
       errorRate: requests > 0 ? errors / requests : 0,
-      p50: this.core.histQuantile(dst, 0.5),
-      p95: this.core.histQuantile(dst, 0.95),
-      p99: this.core.histQuantile(dst, 0.99),
-      p999: this.core.histQuantile(dst, 0.999),
+      p50,
+      p95,
+      p99,
+      p999,
       meanLatencyMs: latencyCount > 0 ? d('latencySumMs') / latencyCount : Number.NaN,
       cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : live.cacheRatio,
       backpressurePerSec: d('backpressure') / seconds,
@@ -273,6 +272,7 @@ export class Rollup {
    */
   constructor(
     private readonly core: Core,
+    private readonly reader: TotalsReader,
     buffer: ArrayBufferLike,
     readonly spec: RollupSpec,
     runtimePtr: number,
@@ -337,10 +337,7 @@ export class Rollup {
       errors: a.errors,
       rps: a.requests / seconds,
       errorRate: a.requests > 0 ? a.errors / a.requests : 0,
-      p50: this.core.histQuantile(hist, 0.5),
-      p95: this.core.histQuantile(hist, 0.95),
-      p99: this.core.histQuantile(hist, 0.99),
-      p999: this.core.histQuantile(hist, 0.999),
+      ...this.reader.quantiles(hist),
       meanLatency: a.latencyCount > 0 ? a.latencySum / a.latencyCount : Number.NaN,
       backpressure: a.backpressure / seconds,
       messagesPerSec: a.messages / seconds,

@@ -1,9 +1,19 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
 import { C, COUNTER_SLOTS, type HistName, type Layout } from './layout.js';
 
+import type { Core } from './wasm.js';
+
 /** Slots before the first f64 gauge are i64 counters. */
 const FIRST_GAUGE = C.MEMORY;
-import type { Core } from './wasm.js';
+
+/** The latency quantiles every figure reports: p50, p95, p99, p999. */
+export const QUANTILES = [0.5, 0.95, 0.99, 0.999] as const;
+export interface Quantiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+}
 
 /** Cumulative figures of one series (or of all, added up). Counters only grow; gauges are NaN until reported. */
 export interface Totals {
@@ -101,9 +111,14 @@ export function emptyTotals(): Totals {
   };
 }
 
+// The read area (layout.readPtr): the counters, then a histogram's stats, then quantiles.
+const STATS_AT = COUNTER_SLOTS * 8;
+const QUANTILES_AT = STATS_AT + 4 * 8;
+
 export class TotalsReader {
   private readonly out: Float64Array;
   private readonly stats: Float64Array;
+  private readonly q: Float64Array;
 
   constructor(
     private readonly core: Core,
@@ -111,7 +126,17 @@ export class TotalsReader {
     buffer: ArrayBufferLike,
   ) {
     this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
-    this.stats = new Float64Array(buffer, layout.readPtr + COUNTER_SLOTS * 8, 4);
+    this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4);
+    this.q = new Float64Array(buffer, layout.readPtr + QUANTILES_AT, QUANTILES.length);
+  }
+
+  /** QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for all. */
+  quantiles(h: number): Quantiles {
+    const q = this.q;
+    q.set(QUANTILES);
+    const at = this.layout.readPtr + QUANTILES_AT;
+    this.core.histQuantiles(h, at, q.length, at);
+    return { p50: q[0], p95: q[1], p99: q[2], p999: q[3] };
   }
 
   histPtr(series: number, name: HistName): number {
@@ -164,7 +189,7 @@ export class TotalsReader {
 
   /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call). */
   private histStats(series: number, name: HistName): Float64Array {
-    this.core.histStats(this.histPtr(series, name), this.layout.readPtr + COUNTER_SLOTS * 8);
+    this.core.histStats(this.histPtr(series, name), this.layout.readPtr + STATS_AT);
     return this.stats;
   }
 

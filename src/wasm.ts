@@ -26,10 +26,13 @@ export interface Core {
   histMerge(dst: number, src: number): void;
   histSnap32(h: number, dst: number): void;
   histWindow(h: number, old: number, dst: number): void;
-  histExport(h: number, dst: number): void;
+  /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns their total. */
+  histExport(h: number, dst: number): number;
   exportedLo(): number;
   exportedHi(): number;
   histQuantile(h: number, q: number): number;
+  /** n ascending quantiles at qs (f64) into dst (f64, may be qs). */
+  histQuantiles(h: number, qs: number, n: number, dst: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;

@@ -93,9 +93,16 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   return {
     shape,
     record: (x: number) => core.record(h, x),
+    // [zero, overflow, buckets...]: the export writes only the range it reports, the rest is empty.
     counts: () => {
-      core.histExport(h, exportPtr);
-      return Float64Array.from(new Float64Array(memory.buffer, exportPtr, nBuckets + 2));
+      const total = core.histExport(h, exportPtr);
+      const all = new Float64Array(memory.buffer, exportPtr, nBuckets + 2);
+      const out = new Float64Array(nBuckets + 2);
+      out[0] = all[0];
+      out[1] = all[1];
+      out.set(all.subarray(core.exportedLo() + 2, core.exportedHi() + 2), core.exportedLo() + 2);
+      assert.is(total, out.reduce((a, b) => a + b, 0), 'histExport returns the total it wrote');
+      return out;
     },
     reset: () => initHistogram(memory.buffer, layout, h, shape),
   };
