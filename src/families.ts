@@ -119,7 +119,37 @@ function withLabel(labels: Labels, name: string, value: string): Labels {
   return out;
 }
 
-export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
+/**
+ * Storage for the bucket counts of one collect, handed out again by the next: for a caller that
+ * renders the families at once and keeps nothing (a scrape), so that scrapes allocate no counts.
+ */
+export class CountsArena {
+  private buf = new Float64Array(1 << 14);
+  private used = 0;
+
+  /** Starts over: counts handed out before may be overwritten from now on. */
+  reset(): void {
+    this.used = 0;
+  }
+
+  readonly take = (n: number): Float64Array => {
+    if (this.used + n > this.buf.length) {
+      // Views already handed out keep the old buffer; the next collect starts in the larger one.
+      this.buf = new Float64Array(Math.max(this.buf.length * 2, n));
+      this.used = 0;
+    }
+    const view = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return view;
+  };
+}
+
+/**
+ * Every metric family of `monitor`, read now. With `arena`, the histograms' counts live in it
+ * (reset here): valid until the next collect with the same arena.
+ */
+export function collectFamilies(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
+  arena?.reset();
   // The series in use (the default one always) and their totals, read once.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
@@ -167,7 +197,7 @@ export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
-      const h = monitor.nativeHistogram(used[i].index, hist);
+      const h = monitor.nativeHistogram(used[i].index, hist, arena?.take);
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
     if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });

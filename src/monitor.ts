@@ -300,8 +300,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /**
    * One series' histogram as native buckets (Prometheus schema = our scale), in the histogram's
    * bucket unit (seconds for durations): the exact data behind every exposition format.
+   * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
-  nativeHistogram(series: number, name: HistName = 'latency'): NativeHistogram {
+  nativeHistogram(series: number, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
     const shape = this.layout.shapes[name];
     const h = this.reader.histPtr(series, name);
     const core = this.ctx.core;
@@ -312,7 +313,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     let last = core.exportedHi() + 1;
     while (first <= last && all[first] === 0) first++;
     while (last >= first && all[last] === 0) last--;
-    const counts = all.slice(first, last + 1);
+    const counts = alloc(Math.max(last + 1 - first, 0));
+    counts.set(all.subarray(first, first + counts.length));
     const dense = { offset: shape.idxMin + first - 2, counts };
     let list: { index: number; count: number }[] | undefined;
     return fromMonitor({
@@ -518,3 +520,7 @@ export function compareWithTargets(summary: PerformanceSummary, targets: Perform
 }
 
 export const attach = attachToHandle;
+
+function newCounts(n: number): Float64Array {
+  return new Float64Array(n);
+}

@@ -270,8 +270,18 @@ function writeSpansAndDeltas(w: Writer, buckets: NativeHistogram['buckets']): vo
   writeSpans(w, spans, deltas, nDeltas);
 }
 
-/** Writes the spans (flat [offset, length, ...]) and the first `nDeltas` zigzagged deltas. */
+/** Writes the first `nDeltas` zigzagged deltas and the spans (flat [offset, length, ...]), in the dense writer's order. */
 function writeSpans(w: Writer, spans: number[], deltas: Float64Array, nDeltas: number): void {
+  if (nDeltas > 0) {
+    w.tag(F.HistPositiveDelta, WIRE_LEN);
+    const start = w.beginLength();
+    w.varints(deltas, nDeltas);
+    w.endLength(start);
+  }
+  writeSpanList(w, spans);
+}
+
+function writeSpanList(w: Writer, spans: number[]): void {
   if (spans.length === 0) spans.push(0, 0); // an empty span marks the histogram as native even with no observations yet
   for (let s = 0; s < spans.length; s += 2) {
     w.tag(F.HistPositiveSpan, WIRE_LEN);
@@ -282,21 +292,22 @@ function writeSpans(w: Writer, spans: number[], deltas: Float64Array, nDeltas: n
     w.varint(spans[s + 1]);
     w.endLength(start);
   }
-  if (nDeltas === 0) return;
-  w.tag(F.HistPositiveDelta, WIRE_LEN);
-  const start = w.beginLength();
-  w.varints(deltas, nDeltas);
-  w.endLength(start);
 }
 
-/** The same for dense buckets: one pass over the counts, no object per bucket. */
+/**
+ * The same for dense buckets, in one pass over the counts that writes the deltas' varints straight
+ * into the message (before the spans: protobuf fields may come in any order), no object per bucket.
+ */
 function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets): void {
   const counts = dense.counts;
   const n = counts.length;
-  if (deltaScratch.length < n) deltaScratch = new Float64Array(n * 2);
-  const deltas = deltaScratch;
   const spans: number[] = [];
-  let nDeltas = 0;
+  const fieldStart = w.position;
+  w.tag(F.HistPositiveDelta, WIRE_LEN);
+  const deltasStart = w.beginLength();
+  // Each count adds at most MAX_GAP_IN_SPAN zero deltas and one delta of up to 10 bytes.
+  const buf = w.claim(n * (MAX_GAP_IN_SPAN + 10));
+  let pos = w.position;
   let prevCount = 0;
   // The open span covers dense positions [start, end); start < 0 while there is none.
   let start = -1;
@@ -308,8 +319,8 @@ function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets): void {
     if (start >= 0 && k - end <= MAX_GAP_IN_SPAN) {
       // Filled gap: down to zero, then zeros; the real bucket then counts from zero.
       if (k > end) {
-        deltas[nDeltas++] = zigzag(-prevCount);
-        for (let g = end + 1; g < k; g++) deltas[nDeltas++] = 0;
+        pos = putVarint(buf, pos, prevCount * 2 - 1);
+        for (let g = end + 1; g < k; g++) buf[pos++] = 0;
         prevCount = 0;
       }
     } else {
@@ -320,12 +331,24 @@ function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets): void {
       start = k;
     }
     const d = count - prevCount;
-    deltas[nDeltas++] = d >= 0 ? d * 2 : -d * 2 - 1;
+    if (d >= -0x2000 && d < 0x2000) {
+      // The common case, without branching on the sign: neighbouring buckets differ little.
+      const z = ((d << 1) ^ (d >> 31)) >>> 0;
+      if (z < 0x80) buf[pos++] = z;
+      else {
+        buf[pos++] = (z & 0x7f) | 0x80;
+        buf[pos++] = z >>> 7;
+      }
+    } else pos = putVarint(buf, pos, d >= 0 ? d * 2 : -d * 2 - 1);
     prevCount = count;
     end = k + 1;
   }
-  if (start >= 0) spans.push(spans.length > 0 ? start - lastEnd : dense.offset + start, end - start);
-  writeSpans(w, spans, deltas, nDeltas);
+  w.position = pos;
+  if (start >= 0) {
+    spans.push(spans.length > 0 ? start - lastEnd : dense.offset + start, end - start);
+    w.endLength(deltasStart);
+  } else w.position = fieldStart; // no bucket: no deltas field
+  writeSpanList(w, spans);
 }
 
 /** sint32/sint64 zigzag, in arithmetic so counts past 2^31 stay exact. */
@@ -380,6 +403,21 @@ class Writer {
       } else pos = putVarint(buf, pos, v);
     }
     this.pos = pos;
+  }
+
+  /** Where the next byte goes (for a caller that writes into claim()'s buffer itself). */
+  get position(): number {
+    return this.pos;
+  }
+
+  set position(pos: number) {
+    this.pos = pos;
+  }
+
+  /** Room for `extra` more bytes; returns the buffer to write them into, from `position` on. */
+  claim(extra: number): Uint8Array {
+    this.ensure(extra);
+    return this.buf;
   }
 
   /** Bytes already encoded. */

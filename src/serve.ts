@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard.js';
 import { dashboardSource } from './dashboard-source.js';
-import { collectFamilies } from './families.js';
+import { CountsArena, collectFamilies } from './families.js';
 import { HISTOGRAMS } from './layout.js';
 import { bucketList } from './metric-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
@@ -13,9 +13,14 @@ import type { StreamPerformanceMonitor } from './monitor.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'>;
 
+// A scrape renders what it collects at once, so each monitor's scrapes share one arena of counts.
+const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
+
 /** The monitor's metrics in the format an Accept header asks for (text 0.0.4 by default). */
 export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
-  return render(collectFamilies(monitor), { ...options, accept });
+  let arena = arenas.get(monitor);
+  if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
+  return render(collectFamilies(monitor, arena), { ...options, accept });
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */

@@ -403,6 +403,38 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
   bad({ offset: 2, counts: Float64Array.from([1, 0, 3]) }, /count \(3\) must equal/);
 });
 
+test('scrapes reuse their storage: each shows the records made before it, families collected earlier stay as they were', () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const api = monitor.series({ route: 'api' });
+  const rnd = seededRandom(5);
+  const recordSome = (n: number) => {
+    for (let i = 0; i < n; i++) api.recordLatency(0.2 + rnd() * 40);
+  };
+  recordSome(500);
+  const kept = collectFamilies(monitor); // a caller's own collect: its counts are its own
+  const keptText = renderPrometheusText(kept);
+  const native = monitor.nativeHistogram(1);
+  const nativeCounts = Float64Array.from(native.dense?.counts ?? []);
+  const countLine = (text: string) => sampleValue(parseExposition(text), 'streamgauge_request_duration_seconds_count', { route: 'api' });
+  for (let scrape = 1; scrape <= 4; scrape++) {
+    recordSome(300);
+    const text = monitor.metrics('text/plain;version=0.0.4').body as string;
+    assert.is(countLine(text), 500 + 300 * scrape, `scrape ${scrape}`);
+    // The protobuf scrape (same storage) agrees bucket for bucket with a fresh export.
+    const latency = decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array).find((f: Decoded) => f.name === 'streamgauge_request_duration_seconds');
+    const metric = latency.metric.find((m: Decoded) => labelsOf(m).route === 'api');
+    assert.equal(nativeBuckets(metric.histogram), bucketList(monitor.nativeHistogram(1)), `scrape ${scrape}, protobuf`);
+  }
+  assert.is(renderPrometheusText(kept), keptText, 'families collected before the scrapes are unchanged');
+  assert.equal(native.dense?.counts, nativeCounts, 'a histogram read before the scrapes is unchanged');
+  // Where the counts go is the caller's choice.
+  const mine = new Float64Array(4096);
+  const h = monitor.nativeHistogram(1, 'latency', (n) => mine.subarray(100, 100 + n));
+  assert.is(h.dense?.counts.buffer, mine.buffer);
+  assert.equal(bucketList(h), bucketList(monitor.nativeHistogram(1)));
+  monitor.close();
+});
+
 // --- serving ------------------------------------------------------------------------------------
 
 interface Response {
