@@ -176,11 +176,10 @@ export function exportedHi(): u32 {
   const f = bits & FRACTION_MASK;
   let idx = (i32(bits >> 52) - 1023) << scale;
   if (f != 0) {
-    const bounds = load<u32>(h, H_BOUNDS);
-    const cells = bounds + ((u32(1 << scale) + 1) << 3);
-    let j = load<i32>(cells + (u32(f >> (51 - u64(scale))) << 2));
-    if (f > load<u64>(bounds + (u32(j) << 3))) j++;
-    idx += j;
+    // Cells (16 bytes: the boundary's fraction u64, then its j i32) follow the 2^scale + 1 bounds.
+    const cells = load<u32>(h, H_BOUNDS) + ((u32(1 << scale) + 1) << 3);
+    const cell = cells + (u32(f >> (51 - u64(scale))) << 4);
+    idx += load<i32>(cell, 8) + i32(f > load<u64>(cell));
   }
   return H_BUCKETS + (u32(idx - load<i32>(h, H_IDXMIN)) << 3);
 }
@@ -214,6 +213,15 @@ export function add(p: u32, n: f64): void {
 export function add2(p: u32, n: f64, m: f64): void {
   atomic.add<i64>(p, i64(n));
   if (m != 0) atomic.add<i64>(p + 8, i64(m));
+}
+
+/**
+ * add2 in a counter lane (a thread's own copy of a series' counters, see src/layout.ts): only the
+ * lane's owning thread may call this. Plain loads and stores, like recordOwned.
+ */
+export function add2Owned(p: u32, n: f64, m: f64): void {
+  store<i64>(p, load<i64>(p) + i64(n));
+  store<i64>(p + 8, load<i64>(p + 8) + i64(m));
 }
 
 /** Adds and returns the new value. */
@@ -275,9 +283,16 @@ export function histStats(h: u32, dst: u32): void {
   store<f64>(dst + 24, histMax(h));
 }
 
-/** The i64 counters [0, nCounters) of a block as f64, then its f64 gauges up to nAll as they are, at dst. */
-export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32): void {
-  for (let i: u32 = 0; i < nCounters; i++) store<f64>(dst + (i << 3), f64(atomic.load<i64>(p + (i << 3))));
+/**
+ * The i64 counters [0, nCounters) of a block as f64, each with its copies in `lanes` counter lanes
+ * (at lane, lane + laneStride, ...) added, then the block's f64 gauges up to nAll as they are, at dst.
+ */
+export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32, lane: u32, laneStride: u32, lanes: u32): void {
+  for (let i: u32 = 0; i < nCounters; i++) {
+    let v = atomic.load<i64>(p + (i << 3));
+    for (let t: u32 = 0; t < lanes; t++) v += atomic.load<i64>(lane + t * laneStride + (i << 3));
+    store<f64>(dst + (i << 3), f64(v));
+  }
   for (let i = nCounters; i < nAll; i++) store<i64>(dst + (i << 3), atomic.load<i64>(p + (i << 3)));
 }
 

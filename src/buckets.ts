@@ -91,7 +91,10 @@ export function boundaryFractions(scale: number): BigUint64Array {
   return out;
 }
 
-/** For each of the 2^(s+1) cells of the fraction, the first boundary j ≥ 1 at or above the cell's start. */
+/**
+ * For each of the 2^(s+1) cells of the fraction, the first boundary j ≥ 1 at or above the cell's
+ * start. A cell is narrower than any bucket, so it holds at most that one boundary.
+ */
 export function cellTable(scale: number, bounds: BigUint64Array): Int32Array {
   const cells = 1 << (scale + 1);
   const shift = BigInt(51 - scale);
@@ -105,16 +108,28 @@ export function cellTable(scale: number, bounds: BigUint64Array): Int32Array {
   return out;
 }
 
-/** Bytes of the tables for one scale: bounds (u64 × 2^s+1) then cells (i32 × 2^(s+1)). */
+/** Bytes of one cell entry: the boundary's fraction (u64), then j (i32) and padding. */
+const CELL_BYTES = 16;
+
+/** Bytes of the tables for one scale: bounds (u64 × 2^s+1) then cells (CELL_BYTES × 2^(s+1)). */
 export function tableBytes(scale: number): number {
-  return ((1 << scale) + 1) * 8 + (1 << (scale + 1)) * 4;
+  return ((1 << scale) + 1) * 8 + (1 << (scale + 1)) * CELL_BYTES;
 }
 
-/** Writes the tables for `scale` at byte offset `ptr` of `buffer`. */
+/**
+ * Writes the tables for `scale` at byte offset `ptr` of `buffer`. Each cell carries its boundary
+ * j and that boundary's fraction side by side, so the core finds a bucket with one table read.
+ */
 export function writeTables(buffer: ArrayBufferLike, ptr: number, scale: number): void {
   const bounds = boundaryFractions(scale);
   new BigUint64Array(buffer, ptr, bounds.length).set(bounds);
-  new Int32Array(buffer, ptr + bounds.length * 8, 1 << (scale + 1)).set(cellTable(scale, bounds));
+  const cells = cellTable(scale, bounds);
+  const at = ptr + bounds.length * 8;
+  const view = new DataView(buffer as ArrayBuffer);
+  for (let c = 0; c < cells.length; c++) {
+    view.setBigUint64(at + c * CELL_BYTES, bounds[cells[c]], true);
+    view.setInt32(at + c * CELL_BYTES + 8, cells[c], true);
+  }
 }
 
 /** The bucket index of x > 0 at `scale` (same result as the wasm core). */

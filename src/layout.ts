@@ -4,7 +4,7 @@ import { bucketIndex, tableBytes, upperBound, writeTables } from './buckets.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 const PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;
@@ -92,6 +92,10 @@ export const C = {
   CACHE_RATIO: 16,
 } as const;
 export const COUNTER_SLOTS = 18;
+/** Bytes of one series' counters in a counter lane: the i64 slots, before the first f64 gauge. */
+export const COUNTER_LANE_BYTES = C.MEMORY * 8;
+/** Threads that can have a counter lane; later ones record counters with atomics. */
+const COUNTER_LANES = 16;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -153,6 +157,12 @@ export interface Layout {
   readPtr: number;
   /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
   lanePool: { ptr: number; count: number };
+  /**
+   * Per-thread copies of every series' counters (the i64 slots below C.MEMORY): thread slot t holds
+   * series s's copy at ptr + t × stride + s × COUNTER_LANE_BYTES. Its thread adds there without
+   * atomics; readers add the copies to the shared counters.
+   */
+  counterLanes: { ptr: number; count: number; stride: number };
   history: RingSpec;
   rollups: { minute: RollupSpec; hour: RollupSpec; day: RollupSpec };
 }
@@ -172,6 +182,8 @@ export const R = {
   DAY_COUNT: 10,
   /** Lane blocks handed out so far (may count past the pool: those claims got none). */
   LANES_CLAIMED: 11,
+  /** Counter lanes handed out so far (may count past counterLanes.count: those claims got none). */
+  COUNTER_LANES_CLAIMED: 12,
 } as const;
 export const MAGIC = 0x53474147; // "SGAG"
 
@@ -261,6 +273,8 @@ export function computeLayout(config: MonitoringConfig): Layout {
   // (exact, a few ns slower).
   const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(seriesCount, 8), 256) : 0 };
   p = align(p + lanePool.count * shapes.latency.bytes);
+  const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
+  p = align(p + counterLanes.count * counterLanes.stride);
   const bytes = p;
   const pages = Math.ceil(bytes / PAGE);
   if (pages > MAX_PAGES) {
@@ -292,6 +306,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     exportPtr,
     readPtr,
     lanePool,
+    counterLanes,
     history,
     rollups,
   };

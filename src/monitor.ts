@@ -443,7 +443,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
         history: ringBytes(L.history),
         rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
         tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
-        recordingLanes: L.lanePool.count * L.shapes.latency.bytes,
+        recordingLanes: L.lanePool.count * L.shapes.latency.bytes + L.counterLanes.count * L.counterLanes.stride,
       },
     };
   }

@@ -6,7 +6,7 @@
 // atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
 // Everything else, and latencies once the lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
-import { C, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { C, COUNTER_LANE_BYTES, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
@@ -113,6 +113,21 @@ export class RecordingContext {
     return this.core.addLane(h, lane) !== 0 ? lane : 0;
   }
 
+  private counterLaneBase = -1;
+
+  /**
+   * This thread's counter lane (the byte address of its copies of all series' counters), claimed
+   * on first use; 0 when there is none to have (all handed out, or the host cannot have lanes).
+   */
+  counterLane(): number {
+    if (this.counterLaneBase < 0) {
+      const lanes = this.layout.counterLanes;
+      const t = lanes.count === 0 ? lanes.count : Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
+      this.counterLaneBase = t < lanes.count ? lanes.ptr + t * lanes.stride : 0;
+    }
+    return this.counterLaneBase;
+  }
+
   /** A rejected value: counted and skipped when the caller opted in, else thrown. */
   reject(seriesIndex: number, error: Error): void {
     if (!this.countInvalid) throw error;
@@ -152,6 +167,8 @@ export class SeriesRecorder implements Recorder {
   /** This thread's own lane of the latency histogram (byte address), 0 while it has none. */
   private lane = 0;
   private laneTried = false;
+  /** This thread's copy of the series' counters (see RecordingContext.counterLane), 0: none, -1: not looked up yet. */
+  private counters = -1;
 
   constructor(
     private readonly ctx: RecordingContext,
@@ -249,8 +266,23 @@ export class SeriesRecorder implements Recorder {
     if (direction !== 'in' && direction !== 'out') {
       return this.ctx.reject(this.index, new TypeError(`direction must be 'in' or 'out' (got ${String(direction)})`));
     }
-    // Count and bytes sit side by side (C.MESSAGES_x, C.BYTES_x): one call, no allocation.
-    this.core.add2(this.base + (direction === 'in' ? C.MESSAGES_IN : C.MESSAGES_OUT) * 8, count, bytes);
+    this.addMessages(count, bytes, direction);
+  }
+
+  /** recordMessages with its arguments already checked (sessions check them themselves). */
+  addMessages(count: number, bytes: number, direction: 'in' | 'out'): void {
+    // Count and bytes sit side by side (C.MESSAGES_x, C.BYTES_x): one call, no allocation. The
+    // per-message path of every integration, so into this thread's own copy when it has one.
+    const slot = (direction === 'in' ? C.MESSAGES_IN : C.MESSAGES_OUT) * 8;
+    const own = this.counters < 0 ? this.ownCounters() : this.counters;
+    if (own !== 0) this.core.add2Owned(own + slot, count, bytes);
+    else this.core.add2(this.base + slot, count, bytes);
+  }
+
+  private ownCounters(): number {
+    const lane = this.ctx.counterLane();
+    this.counters = lane === 0 ? 0 : lane + this.index * COUNTER_LANE_BYTES;
+    return this.counters;
   }
 
   recordBackpressureEvent(waitMs?: number): void {

@@ -58,10 +58,10 @@ class LiveSession implements Session {
     if (this.closed) {
       // A session the tracker ended (idle, over the bound) still carries real traffic: count the
       // message, but do not track the session again. After close() it is the caller's mistake.
-      if (this.ended) return this.recorder.recordMessages(1, bytes, direction);
+      if (this.ended) return this.recorder.addMessages(1, bytes, direction);
       throw new Error(`session ${JSON.stringify(this.connectionId)} is closed`);
     }
-    this.recorder.recordMessages(1, bytes, direction);
+    this.recorder.addMessages(1, bytes, direction);
     this.messages++;
     this.bytes += bytes;
     // The tracker's coarse time (updated each tick): no clock read per message.

@@ -1,5 +1,5 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, COUNTER_SLOTS, type HistName, type Layout } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, type HistName, type Layout, R } from './layout.js';
 
 import type { Core } from './wasm.js';
 
@@ -119,6 +119,7 @@ export class TotalsReader {
   private readonly out: Float64Array;
   private readonly stats: Float64Array;
   private readonly q: Float64Array;
+  private readonly rt: Int32Array;
 
   constructor(
     private readonly core: Core,
@@ -128,6 +129,7 @@ export class TotalsReader {
     this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
     this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4);
     this.q = new Float64Array(buffer, layout.readPtr + QUANTILES_AT, QUANTILES.length);
+    this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
 
   /** QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for all. */
@@ -148,7 +150,9 @@ export class TotalsReader {
     const base = layout.seriesPtr + series * layout.seriesStride;
     // Counters first, then the latency histogram: the reverse of the writer's order (latency, then
     // the marks of a failure), so a read racing a failed request sees at most one success too many.
-    core.readCounters(base, FIRST_GAUGE, COUNTER_SLOTS, layout.readPtr);
+    const lanes = layout.counterLanes;
+    const claimed = Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), lanes.count);
+    core.readCounters(base, FIRST_GAUGE, COUNTER_SLOTS, layout.readPtr, lanes.ptr + series * COUNTER_LANE_BYTES, lanes.stride, claimed);
     into.errors = out[C.ERRORS];
     const errorsWithLatency = out[C.ERRORS_WITH_LATENCY];
     into.backpressure = out[C.BACKPRESSURE];

@@ -10,6 +10,8 @@ export interface Core {
   addLane(h: number, lane: number): number;
   add(p: number, n: number): void;
   add2(p: number, n: number, m: number): void;
+  /** Only from the thread that owns the counter lane p is in (see RecordingContext.counterLane). */
+  add2Owned(p: number, n: number, m: number): void;
   inc(p: number): void;
   addGet(p: number, n: number): number;
   getI64(p: number): number;
@@ -18,7 +20,7 @@ export interface Core {
   maxF64(p: number, v: number): void;
   histCount(h: number): number;
   histStats(h: number, dst: number): void;
-  readCounters(p: number, nCounters: number, nAll: number, dst: number): void;
+  readCounters(p: number, nCounters: number, nAll: number, dst: number, lane: number, laneStride: number, lanes: number): void;
   histSum(h: number): number;
   histMin(h: number): number;
   histMax(h: number): number;

@@ -178,13 +178,15 @@ test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: 
   const m = monitor();
   await plainWorkers(m, N);
   assert.ok(Atomics.load(runtime(m), R.LANES_CLAIMED) > WORKERS, 'threads recorded into lanes of their own');
+  assert.is(Atomics.load(runtime(m), R.COUNTER_LANES_CLAIMED), WORKERS + 1, 'each thread counted messages in a counter lane of its own');
   check(m, expectedFor(WORKERS + 1, N));
   m.close();
 });
 
-test('the same with every lane taken: all threads record through the shared atomic path, still exact', async () => {
+test('the same with every lane and counter lane taken: all threads record through the shared atomic path, still exact', async () => {
   const m = monitor();
   Atomics.store(runtime(m), R.LANES_CLAIMED, m.layout.lanePool.count);
+  Atomics.store(runtime(m), R.COUNTER_LANES_CLAIMED, m.layout.counterLanes.count);
   await plainWorkers(m, N / 4);
   check(m, expectedFor(WORKERS + 1, N / 4));
   m.close();
