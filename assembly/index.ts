@@ -369,6 +369,32 @@ export function histSnap32(h: u32, dst: u32): void {
   }
 }
 
+// The counts of buckets [rangeLo, rangeHi) of h with its lanes added, as i64 at out (bucket i at
+// out + (i - rangeLo) × 8). Sequential passes: the block and its first lane together, then any
+// other lane.
+function gather(h: u32, out: u32): void {
+  const n = rangeHi - rangeLo;
+  const first = H_BUCKETS + (rangeLo << 3);
+  const lanes = laneCount(h);
+  const b = h + first;
+  const l0 = lanes > 0 ? lane(h, 0) : 0;
+  if (l0 == 0) {
+    for (let k: u32 = 0; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)));
+  } else {
+    const l = l0 + first;
+    for (let k: u32 = 0; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)) + atomic.load<i64>(l + (k << 3)));
+  }
+  for (let j = 1; j < lanes; j++) {
+    const lj = lane(h, j);
+    if (lj == 0) continue;
+    const l = lj + first;
+    for (let k: u32 = 0; k < n; k++) {
+      const p = out + (k << 3);
+      store<i64>(p, load<i64>(p) + atomic.load<i64>(l + (k << 3)));
+    }
+  }
+}
+
 /**
  * dst (a histogram of the same layout, without lanes) := the counts recorded since the 32-bit
  * snapshot `old` was taken. Differences are taken modulo 2^32, exact while a window holds < 2^32
@@ -383,9 +409,13 @@ export function histWindow(h: u32, old: u32, dst: u32): void {
   store<i64>(dst + H_OVER, i64(u32(merged(h, H_OVER)) - load<u32>(old, 4)));
   // The range of the live min/max read after those stored: the same or wider, never narrower.
   findRange(h);
-  for (let i = rangeLo; i < rangeHi; i++) {
-    const c = u32(merged(h, H_BUCKETS + (i << 3))) - load<u32>(old + 8 + (i << 2));
-    store<i64>(dst + H_BUCKETS + (i << 3), i64(c));
+  const out = dst + H_BUCKETS + (rangeLo << 3);
+  gather(h, out);
+  const prev = old + 8 + (rangeLo << 2);
+  const n = rangeHi - rangeLo;
+  for (let k: u32 = 0; k < n; k++) {
+    const p = out + (k << 3);
+    store<i64>(p, i64(u32(load<i64>(p)) - load<u32>(prev + (k << 2))));
   }
 }
 
@@ -401,10 +431,15 @@ export function histExport(h: u32, dst: u32): f64 {
   store<f64>(dst, f64(zero));
   store<f64>(dst + 8, f64(over));
   findRange(h);
-  for (let i = rangeLo; i < rangeHi; i++) {
-    const c = merged(h, H_BUCKETS + (i << 3));
+  // Gathered as i64, then turned into f64 in place.
+  const out = dst + 16 + (rangeLo << 3);
+  gather(h, out);
+  const n = rangeHi - rangeLo;
+  for (let k: u32 = 0; k < n; k++) {
+    const p = out + (k << 3);
+    const c = load<i64>(p);
     total += c;
-    store<f64>(dst + 16 + (i << 3), f64(c));
+    store<f64>(p, f64(c));
   }
   return f64(total);
 }
