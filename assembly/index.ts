@@ -215,15 +215,6 @@ export function add2(p: u32, n: f64, m: f64): void {
   if (m != 0) atomic.add<i64>(p + 8, i64(m));
 }
 
-/**
- * add2 in a counter lane (a thread's own copy of a series' counters, see src/layout.ts): only the
- * lane's owning thread may call this. Plain loads and stores, like recordOwned.
- */
-export function add2Owned(p: u32, n: f64, m: f64): void {
-  store<i64>(p, load<i64>(p) + i64(n));
-  store<i64>(p + 8, load<i64>(p + 8) + i64(m));
-}
-
 /** Adds and returns the new value. */
 export function addGet(p: u32, n: f64): f64 {
   return f64(atomic.add<i64>(p, i64(n)) + i64(n));
@@ -286,11 +277,13 @@ export function histStats(h: u32, dst: u32): void {
 /**
  * The i64 counters [0, nCounters) of a block as f64, each with its copies in `lanes` counter lanes
  * (at lane, lane + laneStride, ...) added, then the block's f64 gauges up to nAll as they are, at dst.
+ * A counter lane is its thread's own and written from JS: it holds whole numbers as f64 (exact, its
+ * thread keeps them ≤ 2^52).
  */
 export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32, lane: u32, laneStride: u32, lanes: u32): void {
   for (let i: u32 = 0; i < nCounters; i++) {
     let v = atomic.load<i64>(p + (i << 3));
-    for (let t: u32 = 0; t < lanes; t++) v += atomic.load<i64>(lane + t * laneStride + (i << 3));
+    for (let t: u32 = 0; t < lanes; t++) v += i64(reinterpret<f64>(atomic.load<i64>(lane + t * laneStride + (i << 3))));
     store<f64>(dst + (i << 3), f64(v));
   }
   for (let i = nCounters; i < nAll; i++) store<i64>(dst + (i << 3), atomic.load<i64>(p + (i << 3)));

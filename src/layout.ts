@@ -96,6 +96,8 @@ export const COUNTER_SLOTS = 18;
 export const COUNTER_LANE_BYTES = C.MEMORY * 8;
 /** Threads that can have a counter lane; later ones record counters with atomics. */
 const COUNTER_LANES = 16;
+/** Largest value a counter lane takes (exact in f64 with room to add); past it, its thread adds to the shared counter. */
+export const COUNTER_LANE_LIMIT = 2 ** 52;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -158,9 +160,9 @@ export interface Layout {
   /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
   lanePool: { ptr: number; count: number };
   /**
-   * Per-thread copies of every series' counters (the i64 slots below C.MEMORY): thread slot t holds
-   * series s's copy at ptr + t × stride + s × COUNTER_LANE_BYTES. Its thread adds there without
-   * atomics; readers add the copies to the shared counters.
+   * Per-thread copies of every series' counters (the i64 slots below C.MEMORY), as f64: thread slot t
+   * holds series s's copy at ptr + t × stride + s × COUNTER_LANE_BYTES. Its thread adds there from
+   * JS without atomics (up to COUNTER_LANE_LIMIT); readers add the copies to the shared counters.
    */
   counterLanes: { ptr: number; count: number; stride: number };
   history: RingSpec;

@@ -6,7 +6,7 @@
 // atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
 // Everything else, and latencies once the lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
-import { C, COUNTER_LANE_BYTES, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
@@ -113,19 +113,19 @@ export class RecordingContext {
     return this.core.addLane(h, lane) !== 0 ? lane : 0;
   }
 
-  private counterLaneBase = -1;
+  private counterLaneView: Float64Array | null | undefined;
 
   /**
-   * This thread's counter lane (the byte address of its copies of all series' counters), claimed
-   * on first use; 0 when there is none to have (all handed out, or the host cannot have lanes).
+   * This thread's counter lane (its own copies of all series' counters, as f64), claimed on first
+   * use; null when there is none to have (all handed out, or the host cannot have lanes).
    */
-  counterLane(): number {
-    if (this.counterLaneBase < 0) {
+  counterLane(): Float64Array | null {
+    if (this.counterLaneView === undefined) {
       const lanes = this.layout.counterLanes;
-      const t = lanes.count === 0 ? lanes.count : Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
-      this.counterLaneBase = t < lanes.count ? lanes.ptr + t * lanes.stride : 0;
+      const t = lanes.count === 0 ? 0 : Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
+      this.counterLaneView = t < lanes.count ? new Float64Array(this.memory.buffer, lanes.ptr + t * lanes.stride, lanes.stride / 8) : null;
     }
-    return this.counterLaneBase;
+    return this.counterLaneView;
   }
 
   /** A rejected value: counted and skipped when the caller opted in, else thrown. */
@@ -167,8 +167,10 @@ export class SeriesRecorder implements Recorder {
   /** This thread's own lane of the latency histogram (byte address), 0 while it has none. */
   private lane = 0;
   private laneTried = false;
-  /** This thread's copy of the series' counters (see RecordingContext.counterLane), 0: none, -1: not looked up yet. */
-  private counters = -1;
+  /** This thread's counter lane (see RecordingContext.counterLane): null for none, undefined until looked up. */
+  private counters: Float64Array | null | undefined;
+  /** Where this series' counters start in a counter lane (an f64 index). */
+  private readonly countersAt: number;
 
   constructor(
     private readonly ctx: RecordingContext,
@@ -178,6 +180,7 @@ export class SeriesRecorder implements Recorder {
     this.base = ctx.seriesPtr(index);
     this.latency = ctx.histPtr(index, 'latency');
     this.errorTypes = this.base + ctx.layout.errorTypesOffset;
+    this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
   }
 
   // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
@@ -271,18 +274,22 @@ export class SeriesRecorder implements Recorder {
 
   /** recordMessages with its arguments already checked (sessions check them themselves). */
   addMessages(count: number, bytes: number, direction: 'in' | 'out'): void {
-    // Count and bytes sit side by side (C.MESSAGES_x, C.BYTES_x): one call, no allocation. The
-    // per-message path of every integration, so into this thread's own copy when it has one.
-    const slot = (direction === 'in' ? C.MESSAGES_IN : C.MESSAGES_OUT) * 8;
-    const own = this.counters < 0 ? this.ownCounters() : this.counters;
-    if (own !== 0) this.core.add2Owned(own + slot, count, bytes);
-    else this.core.add2(this.base + slot, count, bytes);
-  }
-
-  private ownCounters(): number {
-    const lane = this.ctx.counterLane();
-    this.counters = lane === 0 ? 0 : lane + this.index * COUNTER_LANE_BYTES;
-    return this.counters;
+    // Count and bytes sit side by side (C.MESSAGES_x, C.BYTES_x). The per-message path of every
+    // integration, so into this thread's own counter lane when it has one: plain JS stores, no call.
+    const slot = direction === 'in' ? C.MESSAGES_IN : C.MESSAGES_OUT;
+    const lane = this.counters === undefined ? (this.counters = this.ctx.counterLane()) : this.counters;
+    if (lane !== null) {
+      const i = this.countersAt + slot;
+      const n = lane[i] + count;
+      const b = lane[i + 1] + bytes;
+      if (n <= COUNTER_LANE_LIMIT && b <= COUNTER_LANE_LIMIT) {
+        lane[i] = n;
+        lane[i + 1] = b;
+        return;
+      }
+    }
+    // One call, no allocation.
+    this.core.add2(this.base + slot * 8, count, bytes);
   }
 
   recordBackpressureEvent(waitMs?: number): void {

@@ -10,8 +10,6 @@ export interface Core {
   addLane(h: number, lane: number): number;
   add(p: number, n: number): void;
   add2(p: number, n: number, m: number): void;
-  /** Only from the thread that owns the counter lane p is in (see RecordingContext.counterLane). */
-  add2Owned(p: number, n: number, m: number): void;
   inc(p: number): void;
   addGet(p: number, n: number): number;
   getI64(p: number): number;

@@ -546,6 +546,21 @@ test('recordBatchProcessing and recordMessages: sizes, durations, directions', (
   m.close();
 });
 
+test("message counts stay exact at any size: a thread's own copy holds up to 2^52, beyond that the shared counter takes over", () => {
+  const m = small();
+  const s = m.series({ stream: 'bulk' });
+  // Past 2^53 an f64 cannot add 1: a copy that took 2^53 - 2 would lose the odd bytes below.
+  s.recordMessages(1, 2 ** 53 - 2);
+  s.recordMessages(1, 2);
+  s.recordMessages(1, 1);
+  s.recordMessages(1, 1);
+  s.recordMessages(1, 0, 'out');
+  const t = m.totals(m.seriesList().find((x) => x.labels.stream === 'bulk')?.index);
+  assert.equal([t.messagesIn, t.bytesIn, t.messagesOut, t.bytesOut], [4, 2 ** 53 + 2, 1, 0]);
+  assert.is(m.totals().bytesIn, 2 ** 53 + 2);
+  m.close();
+});
+
 // ---- configuration ------------------------------------------------------------------------
 
 test('configuration: the defaults are the specified ones', () => {
