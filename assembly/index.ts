@@ -8,7 +8,7 @@
 // Histogram block (all offsets in bytes, 8-aligned):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
 //   zeroMax f64 | topMax f64 | sum i64 | min i64 | max i64 | zero i64 | overflow i64
-//   lanes i32 | lane pointers i32 × MAX_LANES | pad
+//   lanes i32 | lane pointers i32 × MAX_LANES | cells u32 | cellShift u32
 //   buckets i64 × nBuckets
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
 // bucket unit (value × idxMul, e.g. ms → seconds). Values ≤ zeroMax count in `zero`, values above
@@ -29,8 +29,6 @@ const H_NBUCKETS: u32 = 8;
 const H_BOUNDS: u32 = 12;
 const H_IDXMUL: u32 = 16;
 const H_SUMMUL: u32 = 24;
-const H_ZEROMAX: u32 = 32;
-const H_TOPMAX: u32 = 40;
 const H_SUM: u32 = 48;
 const H_MIN: u32 = 56;
 const H_MAX: u32 = 64;
@@ -38,10 +36,13 @@ const H_ZERO: u32 = 72;
 const H_OVER: u32 = 80;
 const H_LANES: u32 = 88;
 const H_LANE0: u32 = 92;
+const H_CELLS: u32 = 152;
+const H_CELLSHIFT: u32 = 156;
 const MAX_LANES: i32 = 15;
 const H_BUCKETS: u32 = 160;
 
 const FRACTION_MASK: u64 = 0x000fffffffffffff;
+const ABS_MASK: u64 = 0x7fffffffffffffff;
 
 /** Records one value (in the API unit, already validated: finite, ≥ 0, in range), from any thread. */
 export function record(h: u32, v: f64): void {
@@ -149,7 +150,7 @@ function findRange(h: u32): void {
 
 // The bucket slot of x, with the zero bucket and overflow mapped to the first and last slot.
 function slotOf(h: u32, x: f64): u32 {
-  const off = bucketOffset(h, x);
+  const off = bucketOffset(h, x > 0 ? x : 0);
   if (off == H_ZERO) return 0;
   if (off == H_OVER) return load<u32>(h, H_NBUCKETS) - 1;
   return (off - H_BUCKETS) >> 3;
@@ -164,24 +165,20 @@ export function exportedHi(): u32 {
   return rangeHi;
 }
 
-// Byte offset (from h) of the counter that value x (bucket unit) belongs to: exponent bits give
-// the octave; the top scale+1 fraction bits pick a table cell narrower than any bucket, so one
-// comparison against the exact boundary finishes the job. No log, no loop.
+// Byte offset (from h) of the counter that value x (bucket unit, ≥ 0) belongs to: exponent bits
+// give the octave; the top scale+1 fraction bits pick a table cell narrower than any bucket, so one
+// comparison against the exact boundary in it finishes the job (cell 0 holds boundary 0, so an
+// exact power of two needs no case of its own). An index below the range is the zero bucket (the
+// range starts just above zeroMax), one above it the overflow. No log, no loop, one branch.
 // @ts-ignore: decorator
 @inline function bucketOffset(h: u32, x: f64): u32 {
-  if (x <= load<f64>(h, H_ZEROMAX)) return H_ZERO;
-  if (x > load<f64>(h, H_TOPMAX)) return H_OVER;
-  const bits = reinterpret<u64>(x);
-  const scale = load<i32>(h, H_SCALE);
+  const bits = reinterpret<u64>(x) & ABS_MASK; // -0 is 0
   const f = bits & FRACTION_MASK;
-  let idx = (i32(bits >> 52) - 1023) << scale;
-  if (f != 0) {
-    // Cells (16 bytes: the boundary's fraction u64, then its j i32) follow the 2^scale + 1 bounds.
-    const cells = load<u32>(h, H_BOUNDS) + ((u32(1 << scale) + 1) << 3);
-    const cell = cells + (u32(f >> (51 - u64(scale))) << 4);
-    idx += load<i32>(cell, 8) + i32(f > load<u64>(cell));
-  }
-  return H_BUCKETS + (u32(idx - load<i32>(h, H_IDXMIN)) << 3);
+  const cell = load<u32>(h, H_CELLS) + (u32(f >> u64(load<u32>(h, H_CELLSHIFT))) << 4);
+  const idx = ((i32(bits >> 52) - 1023) << load<i32>(h, H_SCALE)) + load<i32>(cell, 8) + i32(f > load<u64>(cell));
+  const k = u32(idx - load<i32>(h, H_IDXMIN));
+  if (k >= load<u32>(h, H_NBUCKETS)) return idx < load<i32>(h, H_IDXMIN) ? H_ZERO : H_OVER;
+  return H_BUCKETS + (k << 3);
 }
 
 function lowerMin(h: u32, s: i64): void {

@@ -92,14 +92,15 @@ export function boundaryFractions(scale: number): BigUint64Array {
 }
 
 /**
- * For each of the 2^(s+1) cells of the fraction, the first boundary j ≥ 1 at or above the cell's
- * start. A cell is narrower than any bucket, so it holds at most that one boundary.
+ * For each of the 2^(s+1) cells of the fraction, the first boundary j at or above the cell's start
+ * (0 for cell 0: boundary 0 is the octave's start). A cell is narrower than any bucket, so it holds
+ * at most that one boundary: a fraction f in cell c is in bucket j_c + (f > bounds[j_c]).
  */
 export function cellTable(scale: number, bounds: BigUint64Array): Int32Array {
   const cells = 1 << (scale + 1);
   const shift = BigInt(51 - scale);
   const out = new Int32Array(cells);
-  let j = 1;
+  let j = 0;
   for (let c = 0; c < cells; c++) {
     const start = BigInt(c) << shift;
     while (bounds[j] < start) j++;
@@ -113,7 +114,12 @@ const CELL_BYTES = 16;
 
 /** Bytes of the tables for one scale: bounds (u64 × 2^s+1) then cells (CELL_BYTES × 2^(s+1)). */
 export function tableBytes(scale: number): number {
-  return ((1 << scale) + 1) * 8 + (1 << (scale + 1)) * CELL_BYTES;
+  return cellTableOffset(scale) + (1 << (scale + 1)) * CELL_BYTES;
+}
+
+/** Where the cells start in the tables for one scale (after the bounds). */
+export function cellTableOffset(scale: number): number {
+  return ((1 << scale) + 1) * 8;
 }
 
 /**
@@ -124,7 +130,7 @@ export function writeTables(buffer: ArrayBufferLike, ptr: number, scale: number)
   const bounds = boundaryFractions(scale);
   new BigUint64Array(buffer, ptr, bounds.length).set(bounds);
   const cells = cellTable(scale, bounds);
-  const at = ptr + bounds.length * 8;
+  const at = ptr + cellTableOffset(scale);
   const view = new DataView(buffer as ArrayBuffer);
   for (let c = 0; c < cells.length; c++) {
     view.setBigUint64(at + c * CELL_BYTES, bounds[cells[c]], true);

@@ -1,6 +1,6 @@
 // Where everything lives in the shared memory. Computed once from the configuration, by a pure
 // function, and handed to every thread as plain numbers; the memory never grows.
-import { bucketIndex, tableBytes, upperBound, writeTables } from './buckets.js';
+import { bucketIndex, cellTableOffset, tableBytes, upperBound, writeTables } from './buckets.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
@@ -27,6 +27,9 @@ export const H = {
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
+  /** u32: where the bucket lookup's cell table starts; u32: the shift that picks a cell (51 - scale). */
+  CELLS: 152,
+  CELL_SHIFT: 156,
   BUCKETS: 160,
 } as const;
 
@@ -316,10 +319,10 @@ export function computeLayout(config: MonitoringConfig): Layout {
 
 /** Writes a histogram block's header (its configuration) and empties it. */
 export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
+  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
   writeHistogramHeader(buffer, layout, ptr, shape);
   const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
   i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
-  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
 }
 
 /** Writes a histogram block's header (its configuration) and leaves its counts as they are. */
@@ -329,6 +332,9 @@ export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, pt
   i32[1] = shape.idxMin;
   i32[2] = shape.nBuckets;
   i32[3] = layout.boundsPtr[shape.scale];
+  const cells = new Uint32Array(buffer, ptr + H.CELLS, 2);
+  cells[0] = layout.boundsPtr[shape.scale] + cellTableOffset(shape.scale);
+  cells[1] = 51 - shape.scale;
   const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 4);
   f64[0] = shape.idxMul;
   f64[1] = shape.sumMul;
