@@ -144,12 +144,21 @@ export class CountsArena {
   };
 }
 
+/** Every metric family of `monitor`, read now. */
+export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
+  return collectWith(monitor);
+}
+
 /**
- * Every metric family of `monitor`, read now. With `arena`, the histograms' counts live in it
- * (reset here): valid until the next collect with the same arena.
+ * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
+ * here) and stay valid until its next collect.
  */
-export function collectFamilies(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
-  arena?.reset();
+export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena): MetricFamily[] {
+  arena.reset();
+  return collectWith(monitor, arena);
+}
+
+function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
   // The series in use (the default one always) and their totals, read once.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];

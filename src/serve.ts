@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard.js';
 import { dashboardSource } from './dashboard-source.js';
-import { CountsArena, collectFamilies } from './families.js';
+import { CountsArena, collectFamiliesInto } from './families.js';
 import { HISTOGRAMS } from './layout.js';
 import { bucketList } from './metric-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
@@ -20,7 +20,7 @@ const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
 export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
-  return render(collectFamilies(monitor, arena), { ...options, accept });
+  return render(collectFamiliesInto(monitor, arena), { ...options, accept });
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
