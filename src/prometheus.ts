@@ -133,6 +133,29 @@ export function labelPairs(labels: Labels, argName: string, reserved?: string): 
   return pairs;
 }
 
+/** The label a family's type keeps for itself: `le` for histograms, `quantile` for summaries. */
+export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
+  return family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
+}
+
+/**
+ * What a writer makes of a metric's labels (from labelPairs), kept per label set: a series' labels
+ * are written in every family of every scrape, and a frozen label set (a monitor's) cannot change.
+ * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
+ */
+export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, at: string, reserved: '' | 'le' | 'quantile') => T {
+  const kept: Record<string, WeakMap<Labels, T>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
+  return (labels, at, reserved) => {
+    const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept[reserved] : undefined;
+    let made = cache?.get(labels);
+    if (made === undefined) {
+      made = make(labelPairs(labels, `${at}.labels`, reserved || undefined));
+      cache?.set(labels, made);
+    }
+    return made;
+  };
+}
+
 /** Escapes a label value for both text formats: backslash, double quote, newline. */
 export function escapeLabelValue(value: string): string {
   return escapeText(value, true);
@@ -227,8 +250,7 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
     const metric = metrics[m];
     const at = `${where}.metrics[${m}]`;
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
-    const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
-    const labels = labelText(metric.labels, at, reserved);
+    const labels = labelText(metric.labels, at, reservedLabel(family));
     const ts = timestampSuffix(metric, at, om);
     const plain = labels.length === 0 ? ' ' : '{' + labels + '} ';
     const open = labels.length === 0 ? '{' : '{' + labels + ',';
@@ -250,23 +272,14 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
   return out;
 }
 
-// The rendered text of a frozen label set (it cannot change), by the label the family reserves:
-// a series' labels are written in every family of every scrape.
-const labelTexts: Record<string, WeakMap<Labels, string>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
-
 /** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
-function labelText(labels: Labels, at: string, reserved: string): string {
-  const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? labelTexts[reserved] : undefined;
-  let text = cache?.get(labels);
-  if (text !== undefined) return text;
-  const pairs = labelPairs(labels, `${at}.labels`, reserved || undefined);
-  text = '';
+const labelText = labelCache((pairs) => {
+  let text = '';
   for (let p = 0; p < pairs.length; p += 2) {
     text += (p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"';
   }
-  cache?.set(labels, text);
   return text;
-}
+});
 
 // The same few boundaries are printed for every series on every scrape: keep their text.
 const leText004 = new Map<number, string>();

@@ -24,11 +24,11 @@ import {
   checkSummary,
   checkTimestamp,
   checkValue,
-  labelPairs,
+  labelCache,
+  reservedLabel,
   resolvePrefix,
   type TextRenderOptions,
 } from './prometheus.js';
-import type { Labels } from './types.js';
 
 export const PROTOBUF_CONTENT_TYPE =
   'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
@@ -114,16 +114,8 @@ export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: P
   return out;
 }
 
-// The encoded labels of a frozen label set (it cannot change), by the label the family reserves:
-// a series' labels are written in every family of every scrape.
-const labelBytes: Record<string, WeakMap<Labels, Uint8Array>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
-
 /** A metric's labels (checked, sanitised) as encoded Metric.label fields. */
-function encodedLabels(labels: Labels, at: string, reserved: string): Uint8Array {
-  const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? labelBytes[reserved] : undefined;
-  let bytes = cache?.get(labels);
-  if (bytes !== undefined) return bytes;
-  const pairs = labelPairs(labels, `${at}.labels`, reserved || undefined);
+const encodedLabels = labelCache((pairs) => {
   const w = new Writer(64);
   for (let p = 0; p < pairs.length; p += 2) {
     w.tag(F.MetricLabel, WIRE_LEN);
@@ -132,13 +124,11 @@ function encodedLabels(labels: Labels, at: string, reserved: string): Uint8Array
     w.string(F.LabelValue, pairs[p + 1]);
     w.endLength(s);
   }
-  bytes = w.finish().slice();
-  cache?.set(labels, bytes);
-  return bytes;
-}
+  return w.finish().slice();
+});
 
 function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: ClassicLadder): void {
-  const reserved = family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
+  const reserved = reservedLabel(family);
   for (let m = 0; m < family.metrics.length; m++) {
     const metric = family.metrics[m];
     const at = `${where}.metrics[${m}]`;
