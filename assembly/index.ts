@@ -387,26 +387,32 @@ function gather(h: u32, out: u32): void {
 
 /**
  * dst (a histogram of the same layout, without lanes) := the counts recorded since the 32-bit
- * snapshot `old` was taken. Differences are taken modulo 2^32, exact while a window holds < 2^32
- * values per bucket. sum, min and max of a window are not kept: dst gets the live min/max as
- * clamps. Only the buckets between those are written: every read of dst walks no further.
+ * snapshot `old` was taken; returns dst's count. Differences are taken modulo 2^32, exact while a
+ * window holds < 2^32 values per bucket. sum, min and max of a window are not kept: dst gets the
+ * live min/max as clamps, and only the buckets between those are written (every read of dst walks
+ * no further).
  */
-export function histWindow(h: u32, old: u32, dst: u32): void {
+export function histWindow(h: u32, old: u32, dst: u32): f64 {
   store<i64>(dst + H_SUM, 0);
   store<i64>(dst + H_MIN, mergedMin(h));
   store<i64>(dst + H_MAX, mergedMax(h));
-  store<i64>(dst + H_ZERO, i64(u32(merged(h, H_ZERO)) - load<u32>(old)));
-  store<i64>(dst + H_OVER, i64(u32(merged(h, H_OVER)) - load<u32>(old, 4)));
-  // The range of the live min/max read after those stored: the same or wider, never narrower.
-  findRange(h);
+  const zero = i64(u32(merged(h, H_ZERO)) - load<u32>(old));
+  const over = i64(u32(merged(h, H_OVER)) - load<u32>(old, 4));
+  store<i64>(dst + H_ZERO, zero);
+  store<i64>(dst + H_OVER, over);
+  let total = zero + over;
+  findRange(dst); // the range of the min/max just stored: what readers of dst walk
   const out = dst + H_BUCKETS + (rangeLo << 3);
   gather(h, out);
   const prev = old + 8 + (rangeLo << 2);
   const n = rangeHi - rangeLo;
   for (let k: u32 = 0; k < n; k++) {
     const p = out + (k << 3);
-    store<i64>(p, i64(u32(load<i64>(p)) - load<u32>(prev + (k << 2))));
+    const c = i64(u32(load<i64>(p)) - load<u32>(prev + (k << 2)));
+    total += c;
+    store<i64>(p, c);
   }
+  return f64(total);
 }
 
 /**
@@ -448,20 +454,24 @@ function upperBound(h: u32, scale: i32, idx: i32): f64 {
  * NaN when empty.
  */
 export function histQuantile(h: u32, q: f64): f64 {
-  return quantiles(h, q, 0, 0, 0);
+  return quantiles(h, -1, q, 0, 0, 0);
 }
 
 /**
  * The n quantiles at qs (f64, ascending) into dst (f64; may be qs itself), each as histQuantile
- * gives it, in one count and one walk of the buckets.
+ * gives it, in one count and one walk of the buckets; `count` is h's count when the caller has it
+ * (histWindow returns it), which saves the count, else -1.
  */
-export function histQuantiles(h: u32, qs: u32, n: u32, dst: u32): void {
-  if (n > 0) quantiles(h, load<f64>(qs), qs, n, dst);
+export function histQuantiles(h: u32, count: f64, qs: u32, n: u32, dst: u32): void {
+  if (n > 0) quantiles(h, count, load<f64>(qs), qs, n, dst);
 }
 
 // histQuantile for one q (n = 0: returned), or histQuantiles for n ≥ 1 (stored; returns 0).
-function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
-  const total = histCount(h); // sets the range walked below
+function quantiles(h: u32, count: f64, q: f64, qs: u32, n: u32, dst: u32): f64 {
+  // Either sets the range walked below.
+  let total = count;
+  if (total < 0) total = histCount(h);
+  else findRange(h);
   if (total == 0) return fillFrom(NaN, 0, n, dst);
   const sumMul = load<f64>(h, H_SUMMUL);
   const lo = f64(mergedMin(h)) / sumMul;

@@ -283,16 +283,17 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const out: Record<string, number> = {};
     const table = this.ctx.tables.errors;
     const used = table.used();
-    const slots = [...Array.from({ length: used }, (_, i) => i), table.overflowSlot];
+    const add = (base: number, slot: number) => {
+      const n = this.ctx.core.getI64(base + slot * 8);
+      if (n > 0) {
+        const name = table.key(slot) ?? 'other';
+        out[name] = (out[name] ?? 0) + n;
+      }
+    };
     for (const s of series === undefined ? this.totalSeries() : [series]) {
       const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
-      for (const slot of slots) {
-        const n = this.ctx.core.getI64(base + slot * 8);
-        if (n > 0) {
-          const name = table.key(slot) ?? 'other';
-          out[name] = (out[name] ?? 0) + n;
-        }
-      }
+      for (let slot = 0; slot < used; slot++) add(base, slot);
+      add(base, table.overflowSlot);
     }
     return out;
   }

@@ -14,6 +14,8 @@ const scratch = new Uint8Array(4096);
 export class StringTable {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
+  /** Keys read so far, by slot (decoded once). */
+  private readonly keys: string[] = [];
 
   constructor(
     buffer: ArrayBufferLike,
@@ -67,10 +69,14 @@ export class StringTable {
 
   /** The key in a slot, or undefined while it is empty. */
   key(slot: number): string | undefined {
+    let key = this.keys[slot];
+    if (key !== undefined) return key;
     if (Atomics.load(this.i32, this.stateIndex(slot)) !== READY) return undefined;
     const base = this.spec.ptr + slot * this.spec.stride;
     const length = this.i32[(base >> 2) + 2];
-    return decoder.decode(this.u8.slice(base + 16, base + 16 + length));
+    key = decoder.decode(this.u8.slice(base + 16, base + 16 + length));
+    this.keys[slot] = key; // a slot keeps its key for good
+    return key;
   }
 
   /** Number of claimed slots (they are claimed in order), not counting the overflow slot. */

@@ -166,7 +166,7 @@ export class Aggregator {
    * total), with the difference histogram left in scratch `dst`.
    */
   figuresSince(now: number, row: number, slot: number, live: Totals, liveHist: number, dst: number): IntervalFigures {
-    this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
+    const count = this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
     const d = (f: (typeof COUNTER_FIELDS)[number]) => live[f] - this.counterAt(row, slot, F[f]);
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
     const requests = d('requests');
@@ -174,7 +174,7 @@ export class Aggregator {
     const hits = d('cacheHits');
     const misses = d('cacheMisses');
     const latencyCount = d('latencyCount');
-    const { p50, p95, p99, p999 } = this.reader.quantiles(dst);
+    const { p50, p95, p99, p999 } = this.reader.quantiles(dst, count);
     return {
       seconds,
       requests,

@@ -132,12 +132,15 @@ export class TotalsReader {
     this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
 
-  /** QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for all. */
-  quantiles(h: number): Quantiles {
+  /**
+   * QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for
+   * all, and none to count it when its `count` is known.
+   */
+  quantiles(h: number, count = -1): Quantiles {
     const q = this.q;
     q.set(QUANTILES);
     const at = this.layout.readPtr + QUANTILES_AT;
-    this.core.histQuantiles(h, at, q.length, at);
+    this.core.histQuantiles(h, count, at, q.length, at);
     return { p50: q[0], p95: q[1], p99: q[2], p999: q[3] };
   }
 

@@ -25,14 +25,15 @@ export interface Core {
   histReset(h: number): void;
   histMerge(dst: number, src: number): void;
   histSnap32(h: number, dst: number): void;
-  histWindow(h: number, old: number, dst: number): void;
+  /** Returns the window's count. */
+  histWindow(h: number, old: number, dst: number): number;
   /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns their total. */
   histExport(h: number, dst: number): number;
   exportedLo(): number;
   exportedHi(): number;
   histQuantile(h: number, q: number): number;
-  /** n ascending quantiles at qs (f64) into dst (f64, may be qs). */
-  histQuantiles(h: number, qs: number, n: number, dst: number): void;
+  /** n ascending quantiles at qs (f64) into dst (f64, may be qs); count: h's count if known, else -1. */
+  histQuantiles(h: number, count: number, qs: number, n: number, dst: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
