@@ -5,18 +5,14 @@
 //   node bench/record.js            full run, a table
 //   node bench/record.js --quick    short run (checks that it works, figures are rough)
 //   node bench/record.js --json     one JSON object of named figures on stdout
-//   --clock=thread|cpu|wall         what the timer counts (below)
+//   --clock=wall                    time with the wall clock instead of this process's CPU time
 //
-// Clock: benchmark.js is handed, as its timer, by default the CPU time of this thread alone
-// (Linux's /proc/thread-self/schedstat, in ns): time the thread spends preempted by other work on
-// a shared machine, and time other threads of the process (V8's compiler and GC helpers) spend,
-// do not count. Nothing timed here runs other threads; what the allocating contenders cost those
-// helpers is left out, in their favour. --clock=cpu counts the whole process's CPU time (user +
-// system, µs resolution; the default where schedstat is missing), --clock=wall the wall clock as
+// Clock: by default benchmark.js is handed this process's CPU time (user + system, µs resolution)
+// as its timer, so that time the process spends preempted by other work on a shared machine does
+// not count as cost; nothing timed here runs other threads. --clock=wall uses process.hrtime as
 // benchmark.js normally does.
 //
 // Needs the build (`npm run build`): it imports ../dist/index.js as a user would import 'streamgauge'.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { createHistogram, performance } from 'node:perf_hooks';
 import { AggregationType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
@@ -27,11 +23,7 @@ import { StreamPerformanceMonitor } from '../dist/index.js';
 import { R } from '../dist/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
-const SCHEDSTAT = '/proc/thread-self/schedstat';
-const CLOCK_NAMES = { thread: 'CPU time of the benchmark thread', cpu: 'process CPU time', wall: 'wall-clock time' };
-const clockArg = process.argv.find((a) => a.startsWith('--clock='))?.slice('--clock='.length);
-const args = { ...parseArgs(), clock: clockArg ?? (readable(SCHEDSTAT) ? 'thread' : 'cpu') };
-if (!['thread', 'cpu', 'wall'].includes(args.clock)) throw new RangeError(`--clock must be thread, cpu or wall (got ${args.clock})`);
+const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
 const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 0.8, minSamples: 15, initCount: 1000 };
 const rounds = args.quick ? 1 : 5;
 
@@ -129,7 +121,7 @@ const labels = {
 // rounds, in a rotated order, and its figures come from the samples of all rounds together.
 const names = Object.keys(cases);
 const wallHrtime = process.hrtime;
-if (args.clock !== 'wall') process.hrtime = Object.assign(args.clock === 'thread' ? threadHrtime : cpuHrtime, { bigint: wallHrtime.bigint });
+if (args.clock === 'cpu') process.hrtime = Object.assign(cpuHrtime, { bigint: wallHrtime.bigint });
 const samples = Object.fromEntries(names.map((n) => [n, []]));
 for (let round = 0; round < rounds; round++) {
   const suite = new Benchmark.Suite(`record ${round + 1}`);
@@ -212,42 +204,24 @@ if (args.json) {
   printBars(bars);
   console.log(
     `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}, load ${out.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ` +
-      `${CLOCK_NAMES[args.clock]}${args.quick ? ' (quick run: rough figures)' : ''}`,
+      `${args.clock === 'cpu' ? 'process CPU time' : 'wall-clock time'}${args.quick ? ' (quick run: rough figures)' : ''}`,
   );
 }
 if (globalThis.__recordBench.sink === 42) console.log(''); // keeps the baseline's reads alive
 
 // ---- helpers (the shared ones are in bench/common.js) -------------------------------------------
 
-function readable(file) {
-  try {
-    readFileSync(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** process.hrtime's interface over this thread's CPU time (schedstat's first field, ns on the CPU). */
-function threadHrtime(since) {
-  return hrtimeAt(Number(readFileSync(SCHEDSTAT, 'latin1').split(' ')[0]), since);
-}
-
-/** process.hrtime's interface over this process's CPU time. */
+/** process.hrtime's interface ([s, ns], or the difference from an earlier [s, ns]) over this process's CPU time. */
 function cpuHrtime(since) {
   const { user, system } = process.cpuUsage();
-  return hrtimeAt((user + system) * 1000, since);
-}
-
-/** [s, ns] of a time in ns, or the difference from an earlier [s, ns] (what process.hrtime returns). */
-function hrtimeAt(ns, since) {
-  const now = [Math.floor(ns / 1e9), ns % 1e9];
+  const us = user + system;
+  const now = [Math.floor(us / 1e6), (us % 1e6) * 1000];
   if (!since) return now;
   let s = now[0] - since[0];
-  let d = now[1] - since[1];
-  if (d < 0) {
+  let ns = now[1] - since[1];
+  if (ns < 0) {
     s--;
-    d += 1e9;
+    ns += 1e9;
   }
-  return [s, d];
+  return [s, ns];
 }
