@@ -314,8 +314,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     let last = core.exportedHi() + 1;
     while (first <= last && all[first] === 0) first++;
     while (last >= first && all[last] === 0) last--;
-    const counts = alloc(Math.max(last + 1 - first, 0));
-    counts.set(all.subarray(first, first + counts.length));
+    const n = Math.max(last + 1 - first, 0);
+    const counts = alloc(n);
+    if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
+    counts.set(all.subarray(first, first + n));
     const dense = { offset: shape.idxMin + first - 2, counts };
     let list: { index: number; count: number }[] | undefined;
     return fromMonitor({

@@ -4,7 +4,9 @@
 // Latencies, the hottest figure, go into a lane of the series' latency histogram that this thread
 // owns (claimed on the first record, while the pool lasts; see assembly/index.ts): plain stores, no
 // atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
-// Everything else, and latencies once the lanes run out, uses atomics on the shared block.
+// Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
+// f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
+// once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';

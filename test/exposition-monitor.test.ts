@@ -432,6 +432,7 @@ test('scrapes reuse their storage: each shows the records made before it, famili
   const h = monitor.nativeHistogram(1, 'latency', (n) => mine.subarray(100, 100 + n));
   assert.is(h.dense?.counts.buffer, mine.buffer);
   assert.equal(bucketList(h), bucketList(monitor.nativeHistogram(1)));
+  assert.throws(() => monitor.nativeHistogram(1, 'latency', () => new Float64Array(1)), /alloc\(\d+\) must return a Float64Array of \d+ elements/);
   monitor.close();
 });
 
