@@ -317,24 +317,31 @@ export function histReset(h: u32): void {
   }
 }
 
-/** dst += src, for two histograms of the same layout (src's lanes included; dst's own block takes it). */
+/**
+ * dst += src, for two histograms of the same layout (src's lanes included; dst's own block takes
+ * it). dst must be written by the calling thread alone (a reader's scratch or rollup histogram):
+ * plain adds, no atomic read-modify-write per bucket. src may be recorded into meanwhile.
+ */
 export function histMerge(dst: u32, src: u32): void {
-  atomic.add<i64>(dst + H_SUM, merged(src, H_SUM));
+  store<i64>(dst + H_SUM, load<i64>(dst + H_SUM) + merged(src, H_SUM));
   const mn = mergedMin(src);
-  if (mn < atomic.load<i64>(dst + H_MIN)) lowerMin(dst, mn);
+  if (mn < load<i64>(dst + H_MIN)) store<i64>(dst + H_MIN, mn);
   const mx = mergedMax(src);
-  if (mx > atomic.load<i64>(dst + H_MAX)) raiseMax(dst, mx);
+  if (mx > load<i64>(dst + H_MAX)) store<i64>(dst + H_MAX, mx);
   findRange(src);
+  const first = H_BUCKETS + (rangeLo << 3);
+  const n = rangeHi - rangeLo;
+  const out = dst + first;
   const lanes = laneCount(src);
   for (let j = -1; j < lanes; j++) {
     const b = j < 0 ? src : lane(src, j);
     if (b == 0) continue;
-    atomic.add<i64>(dst + H_ZERO, atomic.load<i64>(b + H_ZERO));
-    atomic.add<i64>(dst + H_OVER, atomic.load<i64>(b + H_OVER));
-    for (let i = rangeLo; i < rangeHi; i++) {
-      const off = H_BUCKETS + (i << 3);
-      const c = atomic.load<i64>(b + off);
-      if (c != 0) atomic.add<i64>(dst + off, c);
+    store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + atomic.load<i64>(b + H_ZERO));
+    store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + atomic.load<i64>(b + H_OVER));
+    const from = b + first;
+    for (let k: u32 = 0; k < n; k++) {
+      const p = out + (k << 3);
+      store<i64>(p, load<i64>(p) + atomic.load<i64>(from + (k << 3)));
     }
   }
 }
