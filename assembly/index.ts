@@ -136,6 +136,15 @@ function mergedMax(h: u32): i64 {
 let rangeLo: u32 = 0;
 let rangeHi: u32 = 0;
 
+// Whether reads may load two counters at once (a 16-byte load): each 8-byte half is then read
+// whole only where an aligned 64-bit access is a single one (64-bit hosts). Set by the facade,
+// per instance; off (one atomic load per counter) until then.
+let wideReads: bool = false;
+
+export function setWideReads(on: bool): void {
+  wideReads = on;
+}
+
 function findRange(h: u32): void {
   const mx = mergedMax(h);
   if (mx < 0) {
@@ -254,7 +263,13 @@ export function histCount(h: u32): f64 {
     if (b == 0) continue;
     n += atomic.load<i64>(b + H_ZERO) + atomic.load<i64>(b + H_OVER);
     const end = b + H_BUCKETS + (rangeHi << 3);
-    for (let p = b + H_BUCKETS + (rangeLo << 3); p < end; p += 8) n += atomic.load<i64>(p);
+    let p = b + H_BUCKETS + (rangeLo << 3);
+    if (wideReads) {
+      let pair = i64x2.splat(0);
+      for (; p + 8 < end; p += 16) pair = i64x2.add(pair, v128.load(p));
+      n += i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1);
+    }
+    for (; p < end; p += 8) n += atomic.load<i64>(p);
   }
   return f64(n);
 }
@@ -375,11 +390,14 @@ function gather(h: u32, out: u32): void {
   const lanes = laneCount(h);
   const b = h + first;
   const l0 = lanes > 0 ? lane(h, 0) : 0;
+  let k: u32 = 0;
   if (l0 == 0) {
-    for (let k: u32 = 0; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)));
+    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), v128.load(b + (k << 3)));
+    for (; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)));
   } else {
     const l = l0 + first;
-    for (let k: u32 = 0; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)) + atomic.load<i64>(l + (k << 3)));
+    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), i64x2.add(v128.load(b + (k << 3)), v128.load(l + (k << 3))));
+    for (; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)) + atomic.load<i64>(l + (k << 3)));
   }
   for (let j = 1; j < lanes; j++) {
     const lj = lane(h, j);

@@ -1,5 +1,6 @@
 // Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
 import { readFileSync } from 'node:fs';
+import { LANES_SUPPORTED } from './layout.js';
 
 /** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
 export interface Core {
@@ -32,6 +33,8 @@ export interface Core {
   exportedLo(): number;
   exportedHi(): number;
   histQuantile(h: number, q: number): number;
+  /** Lets reads load two counters at once (only where a 64-bit access is a single one). */
+  setWideReads(on: number): void;
   /** n ascending quantiles at qs (f64) into dst (f64, may be qs); count: h's count if known, else -1. */
   histQuantiles(h: number, count: number, qs: number, n: number, dst: number): void;
 }
@@ -50,5 +53,7 @@ export function createMemory(pages: number): WebAssembly.Memory {
 
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Core {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
-  return instance.exports as unknown as Core;
+  const core = instance.exports as unknown as Core;
+  core.setWideReads(LANES_SUPPORTED ? 1 : 0);
+  return core;
 }

@@ -105,6 +105,8 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
       return out;
     },
     reset: () => initHistogram(memory.buffer, layout, h, shape),
+    /** Reads two counters per load (64-bit hosts, the default there) or one. */
+    wideReads: (on: boolean) => core.setWideReads(on ? 1 : 0),
   };
 }
 
@@ -204,6 +206,8 @@ test('values at 2^k and at every boundary land in the bucket (2^((i-1)/2^s), 2^(
       }
     }
     assert.equal(raw.counts(), expected, `scale ${scale}: the wasm core's buckets`);
+    raw.wideReads(false);
+    assert.equal(raw.counts(), expected, `scale ${scale}: the same, read one counter at a time`);
   }
 });
 
