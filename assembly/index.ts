@@ -431,7 +431,20 @@ export function histWindow(h: u32, old: u32, dst: u32): f64 {
   gather(h, out);
   const prev = old + 8 + (rangeLo << 2);
   const n = rangeHi - rangeLo;
-  for (let k: u32 = 0; k < n; k++) {
+  let k: u32 = 0;
+  if (wideReads) {
+    // Two at a time: (count - old) mod 2^32, as i64 lanes masked to their low 32 bits.
+    const low32 = i64x2.splat(0xffffffff);
+    let pair = i64x2.splat(0);
+    for (; k + 1 < n; k += 2) {
+      const p = out + (k << 3);
+      const c = v128.and(i64x2.sub(v128.load(p), i64x2.extend_low_i32x4_u(v128.load64_zero(prev + (k << 2)))), low32);
+      pair = i64x2.add(pair, c);
+      v128.store(p, c);
+    }
+    total += i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1);
+  }
+  for (; k < n; k++) {
     const p = out + (k << 3);
     const c = i64(u32(load<i64>(p)) - load<u32>(prev + (k << 2)));
     total += c;

@@ -213,6 +213,11 @@ test('per-series windows: each series has its own exact window figures', () => {
   const w = m.windowFigures();
   assert.is(w.requests, wa.requests + wb.requests);
   near(w.p95, exactQuantile(all, 0.95), 'total p95');
+  // Reading one counter per load (the path of hosts without single 64-bit accesses) gives the same.
+  const read = () => JSON.stringify([m.windowFigures(index('Chat/Stream')), m.windowFigures(), m.totals(), m.nativeHistogram(index('Feed/Subscribe')).buckets]);
+  const wide = read();
+  (m as unknown as { ctx: { core: { setWideReads(on: number): void } } }).ctx.core.setWideReads(0);
+  assert.is(read(), wide);
   m.close();
 });
 
