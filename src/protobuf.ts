@@ -194,14 +194,7 @@ function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets):
   w.varint(h.count);
   w.double(F.HistSum, h.sum);
   // Classic buckets; +Inf is implied by the count (scrapers add it), so it is not sent.
-  for (let k = 0; k < classic.bounds.length; k++) {
-    w.tag(F.HistBucket, WIRE_LEN);
-    const s = w.beginLength();
-    w.tag(F.BucketCumulativeCount, WIRE_VARINT);
-    w.varint(classic.counts[k]);
-    w.double(F.BucketUpperBound, classic.bounds[k]);
-    w.endLength(s);
-  }
+  writeClassicBuckets(w, classic);
   w.tag(F.HistSchema, WIRE_VARINT);
   w.varint(zigzag(h.schema));
   w.double(F.HistZeroThreshold, h.zeroThreshold);
@@ -217,6 +210,31 @@ function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets):
     writeSpansAndDeltas(w, buckets);
   } else if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h.dense);
   else writeSpansAndDeltas(w, h.buckets);
+}
+
+const BUCKET_TAG = F.HistBucket * 8 + WIRE_LEN;
+const BUCKET_COUNT_TAG = F.BucketCumulativeCount * 8 + WIRE_VARINT;
+const BUCKET_BOUND_TAG = F.BucketUpperBound * 8 + WIRE_I64;
+/** Most bytes of one Bucket field: tag, length, count tag + varint (≤ 10), bound tag + f64. */
+const BUCKET_MAX_BYTES = 2 + 11 + 9;
+
+/** Histogram.bucket fields (cumulative count, upper bound) straight into the message: a few dozen per histogram. */
+function writeClassicBuckets(w: Writer, classic: ClassicBuckets): void {
+  const { counts, bounds } = classic;
+  const buf = w.claim(counts.length * BUCKET_MAX_BYTES);
+  const view = w.dataView;
+  let pos = w.position;
+  for (let k = 0; k < counts.length; k++) {
+    buf[pos++] = BUCKET_TAG;
+    const lengthAt = pos++; // one byte: a Bucket is at most 20 bytes
+    buf[pos++] = BUCKET_COUNT_TAG;
+    pos = putVarint(buf, pos, counts[k]);
+    buf[pos++] = BUCKET_BOUND_TAG;
+    view.setFloat64(pos, bounds[k], true);
+    pos += 8;
+    buf[lengthAt] = pos - lengthAt - 1;
+  }
+  w.position = pos;
 }
 
 /** Zigzagged deltas of the current histogram, reused across histograms and renders. */
@@ -408,6 +426,11 @@ class Writer {
   claim(extra: number): Uint8Array {
     this.ensure(extra);
     return this.buf;
+  }
+
+  /** A DataView of claim()'s buffer (for fixed-width fields). */
+  get dataView(): DataView {
+    return this.view;
   }
 
   /** Bytes already encoded. */
