@@ -306,6 +306,7 @@ function checkCount(v: unknown, argName: string): void {
  * `h` must satisfy checkNativeHistogram.
  */
 export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): ClassicBuckets {
+  if (h.dense !== undefined) return denseClassic(h, h.dense, ladder, sumCounts, '').classic;
   const snapped = ladder.forSchema(h.schema);
   const indices = snapped.indices;
   const allBounds = snapped.bounds;
@@ -313,20 +314,6 @@ export function classicBuckets(h: NativeHistogram, ladder: ClassicLadder): Class
   const bounds: number[] = [];
   const counts: number[] = [];
   let cumulative = h.zeroCount;
-  if (h.dense !== undefined) {
-    const { offset, counts: dense } = h.dense;
-    let j = 0;
-    for (let k = 0; k < indices.length; k++) {
-      const bound = allBounds[k];
-      if (bound < h.zeroThreshold) continue;
-      if (bound > top) break;
-      const end = Math.min(Math.max(indices[k] - offset + 1, 0), dense.length);
-      for (; j < end; j++) cumulative += dense[j];
-      bounds.push(bound);
-      counts.push(cumulative);
-    }
-    return { bounds, counts };
-  }
   const buckets = h.buckets;
   let j = 0;
   for (let k = 0; k < indices.length; k++) {
@@ -367,8 +354,23 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
-  const { offset, counts: dense } = h.dense;
-  const add = madeByMonitor.has(h) ? sumCounts : checkDenseCounts;
+  const { classic, total } = denseClassic(h, h.dense, ladder, madeByMonitor.has(h) ? sumCounts : checkDenseCounts, where);
+  checkTotal(h, total, argName);
+  return classic;
+}
+
+/**
+ * The classic buckets of dense counts, in one pass that adds them up with `add` (which may check
+ * them too), and the total of all the counts.
+ */
+function denseClassic(
+  h: NativeHistogram,
+  d: DenseBuckets,
+  ladder: ClassicLadder,
+  add: (counts: Float64Array, from: number, to: number, argName: string) => number,
+  where: string,
+): { classic: ClassicBuckets; total: number } {
+  const { offset, counts: dense } = d;
   const snapped = ladder.forSchema(h.schema);
   const indices = snapped.indices;
   const allBounds = snapped.bounds;
@@ -388,6 +390,5 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
     counts.push(h.zeroCount + sum);
   }
   sum += add(dense, j, dense.length, where);
-  checkTotal(h, sum, argName);
-  return { bounds, counts };
+  return { classic: { bounds, counts }, total: sum };
 }
