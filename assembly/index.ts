@@ -7,13 +7,14 @@
 //
 // Histogram block (all offsets in bytes, 8-aligned):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
-//   zeroMax f64 | topMax f64 | sum i64 | min i64 | max i64 | zero i64 | overflow i64
-//   lanes i32 | lane pointers i32 × MAX_LANES | cells u32 | cellShift u32
+//   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | min i64 | max i64
+//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | (8 bytes unused)
 //   buckets i64 × nBuckets
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
-// bucket unit (value × idxMul, e.g. ms → seconds). Values ≤ zeroMax count in `zero`, values above
-// topMax in `overflow`. sum, min and max are integers in the sum unit (value × sumMul, e.g. ns), so
-// they are exact.
+// bucket unit (value × idxMul, e.g. ms → seconds). Values below the first bucket count in `zero`,
+// values above the last in `overflow`. Which counter a value goes to is looked up in the shape's
+// range table (built by src/buckets.ts rangeCells, see bucketOffset). sum, min and max are
+// integers in the sum unit (value × sumMul, e.g. ns), so they are exact.
 //
 // Lanes. A histogram that threads record into at a high rate (a series' latencies) can have up to
 // MAX_LANES lanes: blocks of the same shape, each owned by one thread (claimed by the facade, see
@@ -29,6 +30,10 @@ const H_NBUCKETS: u32 = 8;
 const H_BOUNDS: u32 = 12;
 const H_IDXMUL: u32 = 16;
 const H_SUMMUL: u32 = 24;
+const H_CELLS: u32 = 32;
+const H_CELLSHIFT: u32 = 36;
+const H_CELLBASE: u32 = 40;
+const H_CELLCOUNT: u32 = 44;
 const H_SUM: u32 = 48;
 const H_MIN: u32 = 56;
 const H_MAX: u32 = 64;
@@ -36,12 +41,9 @@ const H_ZERO: u32 = 72;
 const H_OVER: u32 = 80;
 const H_LANES: u32 = 88;
 const H_LANE0: u32 = 92;
-const H_CELLS: u32 = 152;
-const H_CELLSHIFT: u32 = 156;
 const MAX_LANES: i32 = 15;
 const H_BUCKETS: u32 = 160;
 
-const FRACTION_MASK: u64 = 0x000fffffffffffff;
 const ABS_MASK: u64 = 0x7fffffffffffffff;
 
 /** Records one value (in the API unit, already validated: finite, ≥ 0, in range), from any thread. */
@@ -50,7 +52,7 @@ export function record(h: u32, v: f64): void {
   atomic.add<i64>(h + H_SUM, s);
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
-  atomic.add<i64>(h + bucketOffset(h, v * load<f64>(h, H_IDXMUL)), 1);
+  atomic.add<i64>(h + bucketOffset(h, v), 1);
 }
 
 /**
@@ -62,7 +64,7 @@ export function recordOwned(lane: u32, v: f64): void {
   store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
   if (s < load<i64>(lane + H_MIN)) store<i64>(lane + H_MIN, s);
   if (s > load<i64>(lane + H_MAX)) store<i64>(lane + H_MAX, s);
-  const p = lane + bucketOffset(lane, v * load<f64>(lane, H_IDXMUL));
+  const p = lane + bucketOffset(lane, v);
   store<i64>(p, load<i64>(p) + 1);
 }
 
@@ -152,12 +154,12 @@ function findRange(h: u32): void {
     rangeHi = 0;
     return;
   }
-  const toBucketUnit = load<f64>(h, H_IDXMUL) / load<f64>(h, H_SUMMUL);
-  rangeLo = slotOf(h, (f64(mergedMin(h)) - 1) * toBucketUnit);
-  rangeHi = slotOf(h, (f64(mx) + 1) * toBucketUnit) + 1;
+  const sumMul = load<f64>(h, H_SUMMUL);
+  rangeLo = slotOf(h, (f64(mergedMin(h)) - 1) / sumMul);
+  rangeHi = slotOf(h, (f64(mx) + 1) / sumMul) + 1;
 }
 
-// The bucket slot of x, with the zero bucket and overflow mapped to the first and last slot.
+// The bucket slot of x (API unit), with the zero bucket and overflow mapped to the first and last slot.
 function slotOf(h: u32, x: f64): u32 {
   const off = bucketOffset(h, x > 0 ? x : 0);
   if (off == H_ZERO) return 0;
@@ -174,20 +176,25 @@ export function exportedHi(): u32 {
   return rangeHi;
 }
 
-// Byte offset (from h) of the counter that value x (bucket unit, ≥ 0) belongs to: exponent bits
-// give the octave; the top scale+1 fraction bits pick a table cell narrower than any bucket, so one
-// comparison against the exact boundary in it finishes the job (cell 0 holds boundary 0, so an
-// exact power of two needs no case of its own). An index below the range is the zero bucket (the
-// range starts just above zeroMax), one above it the overflow. No log, no loop, one branch.
+// Byte offset (from h) of the counter that value v (API unit, ≥ 0) counts in. The range table has
+// a cell for every 2^-(scale+1) of every octave of the histogram's range, each narrower than a
+// bucket: the value's top bits pick its cell, and one comparison with the last float of the cell's
+// lower bucket picks that bucket or the next (whose offset the cell holds as a step, 0 when the
+// cell is all one bucket). Values outside the table are below the first bucket or above the last.
+// No multiply, no log, no loop; one well-predicted branch.
 // @ts-ignore: decorator
-@inline function bucketOffset(h: u32, x: f64): u32 {
-  const bits = reinterpret<u64>(x) & ABS_MASK; // -0 is 0
-  const f = bits & FRACTION_MASK;
-  const cell = load<u32>(h, H_CELLS) + (u32(f >> u64(load<u32>(h, H_CELLSHIFT))) << 4);
-  const idx = ((i32(bits >> 52) - 1023) << load<i32>(h, H_SCALE)) + load<i32>(cell, 8) + i32(f > load<u64>(cell));
-  const k = u32(idx - load<i32>(h, H_IDXMIN));
-  if (k >= load<u32>(h, H_NBUCKETS)) return idx < load<i32>(h, H_IDXMIN) ? H_ZERO : H_OVER;
-  return H_BUCKETS + (k << 3);
+@inline function bucketOffset(h: u32, v: f64): u32 {
+  const bits = reinterpret<u64>(v);
+  const k = u32(bits >> u64(load<u32>(h, H_CELLSHIFT))) - load<u32>(h, H_CELLBASE);
+  if (k >= load<u32>(h, H_CELLCOUNT)) return outsideTable(h, bits);
+  const cell = load<u32>(h, H_CELLS) + (k << 4);
+  return load<u32>(cell, 8) + ((u32(0) - u32(bits > load<u64>(cell))) & load<u32>(cell, 12));
+}
+
+// Zero bucket or overflow for a value whose cell is outside the table (-0 is 0).
+function outsideTable(h: u32, bits: u64): u32 {
+  const key = u32((bits & ABS_MASK) >> u64(load<u32>(h, H_CELLSHIFT)));
+  return key < load<u32>(h, H_CELLBASE) ? H_ZERO : H_OVER;
 }
 
 function lowerMin(h: u32, s: i64): void {

@@ -6,9 +6,9 @@
 // A value reported at its bucket's log-midpoint is within a relative error of
 // 2^(2^-(s+1)) - 1 of every value in that bucket: 0.27 % at scale 7, 1.09 % at 5, 4.4 % at 3.
 //
-// The wasm core finds a bucket from the float's exponent and its top s+1 fraction bits (a table
-// cell, narrower than any bucket) plus one comparison against the exact boundary. This file
-// builds those tables and the same index function in plain JS for layout and tests.
+// This file holds the index function (bucketIndex) and builds the wasm core's tables from it: the
+// boundaries its quantiles report, and per histogram shape a lookup table over the whole range in
+// the API unit (rangeCells), so that recording a value takes one table read and one comparison.
 //
 // The boundaries 2^(j/2^s) (0 < j < 2^s) are irrational, so no float equals one. Each is stored
 // rounded *down*, computed exactly with integers (a libm pow is not correctly rounded, and some
@@ -91,51 +91,100 @@ export function boundaryFractions(scale: number): BigUint64Array {
   return out;
 }
 
-/**
- * For each of the 2^(s+1) cells of the fraction, the first boundary j at or above the cell's start
- * (0 for cell 0: boundary 0 is the octave's start). A cell is narrower than any bucket, so it holds
- * at most that one boundary: a fraction f in cell c is in bucket j_c + (f > bounds[j_c]).
- */
-export function cellTable(scale: number, bounds: BigUint64Array): Int32Array {
-  const cells = 1 << (scale + 1);
-  const shift = BigInt(51 - scale);
-  const out = new Int32Array(cells);
-  let j = 0;
-  for (let c = 0; c < cells; c++) {
-    const start = BigInt(c) << shift;
-    while (bounds[j] < start) j++;
-    out[c] = j;
-  }
-  return out;
-}
-
-/** Bytes of one cell entry: the boundary's fraction (u64), then j (i32) and padding. */
-const CELL_BYTES = 16;
-
-/** Bytes of the tables for one scale: bounds (u64 × 2^s+1) then cells (CELL_BYTES × 2^(s+1)). */
-export function tableBytes(scale: number): number {
-  return cellTableOffset(scale) + (1 << (scale + 1)) * CELL_BYTES;
-}
-
-/** Where the cells start in the tables for one scale (after the bounds). */
-export function cellTableOffset(scale: number): number {
+/** Bytes of the boundary table for one scale (u64 × 2^s+1, see boundaryFractions). */
+export function boundsBytes(scale: number): number {
   return ((1 << scale) + 1) * 8;
 }
 
-/**
- * Writes the tables for `scale` at byte offset `ptr` of `buffer`. Each cell carries its boundary
- * j and that boundary's fraction side by side, so the core finds a bucket with one table read.
- */
-export function writeTables(buffer: ArrayBufferLike, ptr: number, scale: number): void {
+/** Writes the boundary fractions for `scale` at byte offset `ptr` of `buffer` (the core's quantiles read them). */
+export function writeBounds(buffer: ArrayBufferLike, ptr: number, scale: number): void {
   const bounds = boundaryFractions(scale);
   new BigUint64Array(buffer, ptr, bounds.length).set(bounds);
-  const cells = cellTable(scale, bounds);
-  const at = ptr + cellTableOffset(scale);
-  const view = new DataView(buffer as ArrayBuffer);
-  for (let c = 0; c < cells.length; c++) {
-    view.setBigUint64(at + c * CELL_BYTES, bounds[cells[c]], true);
-    view.setInt32(at + c * CELL_BYTES + 8, cells[c], true);
+}
+
+/**
+ * The record path's lookup table for one histogram shape: which bucket each float v of the API unit
+ * falls in, where v's bucket is bucketIndex(v × idxMul) (so a lookup needs no multiply, no exponent
+ * arithmetic and no range arithmetic).
+ *
+ * A cell is the floats that share their top 12 + scale + 1 bits (sign, exponent and the first
+ * scale+1 fraction bits): a slice of an octave narrower than any bucket (its width ratio is at most
+ * 1 + 2^-(s+1), a bucket's is 2^(2^-s)), so it holds at most one bucket boundary. The table runs
+ * from the cell of the zero bucket's last float to the cell of the last bucket's; floats below it
+ * are in the zero bucket, above it in the overflow.
+ */
+export interface RangeCells {
+  /** A float's cell is (its bits >> shift) - base. */
+  shift: number;
+  base: number;
+  count: number;
+  /** Per cell: the bits of the last float in bucket `lower`; all ones when the whole cell is. */
+  bound: BigUint64Array;
+  /** Per cell: the bucket of its first float (idxMin - 1 stands for the zero bucket, idxMax + 1 for the overflow); floats above `bound` are in the next. */
+  lower: Int32Array;
+}
+
+/** Where a shape's cells start and how many there are (cheap: no table built). */
+export function rangeGeometry(scale: number, idxMul: number, idxMin: number, idxMax: number): { shift: number; base: number; count: number } {
+  const shift = 51 - scale;
+  const base = cellKey(lastIn(idxMin - 1, scale, idxMul), shift);
+  return { shift, base, count: cellKey(lastIn(idxMax, scale, idxMul), shift) - base + 1 };
+}
+
+/** Builds the cells described at RangeCells. Throws if a cell would hold two boundaries (it cannot, see above). */
+export function rangeCells(scale: number, idxMul: number, idxMin: number, idxMax: number): RangeCells {
+  const { shift, base, count } = rangeGeometry(scale, idxMul, idxMin, idxMax);
+  const last = new Float64Array(idxMax - idxMin + 2); // last[i - idxMin + 1]: the last float of bucket i
+  for (let i = idxMin - 1; i <= idxMax; i++) last[i - idxMin + 1] = lastIn(i, scale, idxMul);
+  const lastOf = (i: number) => (i > idxMax ? Infinity : last[i - idxMin + 1]);
+  const bound = new BigUint64Array(count);
+  const lower = new Int32Array(count);
+  const width = 1n << BigInt(shift);
+  let i = idxMin - 1;
+  for (let c = 0; c < count; c++) {
+    const first = BigInt(base + c) * width;
+    while (lastOf(i) < floatOf(first)) i++;
+    lower[c] = i;
+    const end = floatOf(first + width - 1n);
+    if (lastOf(i) < end) {
+      if (lastOf(i + 1) < end) throw new Error(`bucket boundaries ${i} and ${i + 1} share a table cell at scale ${scale}`);
+      bound[c] = bitsOf(lastOf(i));
+    } else {
+      bound[c] = 0xffffffffffffffffn;
+    }
   }
+  return { shift, base, count, bound, lower };
+}
+
+/** The last float v (API unit) with bucketIndex(v × idxMul) ≤ i: v × idxMul ≤ upperBound(i), correctly rounded as the multiply is. */
+function lastIn(i: number, scale: number, idxMul: number): number {
+  const top = upperBound(i, scale);
+  let v = top / idxMul;
+  while (v * idxMul > top) v = nextDown(v);
+  while (nextUp(v) * idxMul <= top) v = nextUp(v);
+  return v;
+}
+
+function cellKey(v: number, shift: number): number {
+  return Number(bitsOf(v) >> BigInt(shift));
+}
+
+function bitsOf(v: number): bigint {
+  F64[0] = v;
+  return U64[0];
+}
+
+function floatOf(bits: bigint): number {
+  U64[0] = bits;
+  return F64[0];
+}
+
+function nextUp(v: number): number {
+  return floatOf(bitsOf(v) + 1n);
+}
+
+function nextDown(v: number): number {
+  return floatOf(bitsOf(v) - 1n);
 }
 
 /** The bucket index of x > 0 at `scale` (same result as the wasm core). */

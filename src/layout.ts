@@ -1,10 +1,10 @@
 // Where everything lives in the shared memory. Computed once from the configuration, by a pure
 // function, and handed to every thread as plain numbers; the memory never grows.
-import { bucketIndex, cellTableOffset, tableBytes, upperBound, writeTables } from './buckets.js';
+import { boundsBytes, bucketIndex, rangeCells, rangeGeometry, upperBound, writeBounds } from './buckets.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 const PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;
@@ -17,8 +17,8 @@ export const H = {
   BOUNDS: 12,
   IDXMUL: 16,
   SUMMUL: 24,
-  ZEROMAX: 32,
-  TOPMAX: 40,
+  /** u32 ×4: the shape's range table (address, then the cell shift, first cell key and cell count; see buckets.ts rangeCells). */
+  CELLS: 32,
   SUM: 48,
   MIN: 56,
   MAX: 64,
@@ -27,9 +27,7 @@ export const H = {
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
-  /** u32: where the bucket lookup's cell table starts; u32: the shift that picks a cell (51 - scale). */
-  CELLS: 152,
-  CELL_SHIFT: 156,
+  // 152..160 unused
   BUCKETS: 160,
 } as const;
 
@@ -55,7 +53,12 @@ export interface HistShape {
   zeroMax: number;
   topMax: number;
   bytes: number;
+  /** The range table the core looks values up in (ptr is set by the layout; shapes alike share one). */
+  cells: { ptr: number; shift: number; base: number; count: number };
 }
+
+/** Bytes of one range-table cell: the boundary's bits (u64), the lower bucket's offset in the block (u32), the step to the upper one (u32). */
+const CELL_BYTES = 16;
 
 function histShape(scale: number, idxMul: number, sumMul: number, minValue: number, maxValue: number): HistShape {
   const idxMin = bucketIndex(minValue * idxMul, scale);
@@ -70,7 +73,28 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
     zeroMax: upperBound(idxMin - 1, scale),
     topMax: upperBound(idxMax, scale),
     bytes: H.BUCKETS + nBuckets * 8,
+    cells: { ptr: 0, ...rangeGeometry(scale, idxMul, idxMin, idxMax) },
   };
+}
+
+/** Bytes of a shape's range table. */
+export function rangeTableBytes(shape: HistShape): number {
+  return shape.cells.count * CELL_BYTES;
+}
+
+/** Writes a shape's range table at shape.cells.ptr: each cell's bound with the offsets (from the histogram block) of the counters below and above it. */
+export function writeRangeTable(buffer: ArrayBufferLike, shape: HistShape): void {
+  const idxMax = shape.idxMin + shape.nBuckets - 1;
+  const { bound, lower, count } = rangeCells(shape.scale, shape.idxMul, shape.idxMin, idxMax);
+  const offset = (i: number) => (i < shape.idxMin ? H.ZERO : i > idxMax ? H.OVER : H.BUCKETS + (i - shape.idxMin) * 8);
+  const view = new DataView(buffer as ArrayBuffer, shape.cells.ptr, rangeTableBytes(shape));
+  for (let c = 0; c < count; c++) {
+    const low = offset(lower[c]);
+    const split = bound[c] !== 0xffffffffffffffffn;
+    view.setBigUint64(c * CELL_BYTES, bound[c], true);
+    view.setUint32(c * CELL_BYTES + 8, low, true);
+    view.setUint32(c * CELL_BYTES + 12, split ? (offset(lower[c] + 1) - low) >>> 0 : 0, true);
+  }
 }
 
 // Per-series i64 counters and f64 gauges (slot numbers; ×8 for bytes).
@@ -215,7 +239,19 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const boundsPtr: Record<number, number> = {};
   for (const s of new Set([scale, sub])) {
     boundsPtr[s] = p;
-    p = align(p + tableBytes(s));
+    p = align(p + boundsBytes(s));
+  }
+  // One range table per distinct shape (the durations measured in ms alike share one).
+  const tables = new Map<string, number>();
+  for (const shape of Object.values(shapes)) {
+    const key = `${shape.scale} ${shape.idxMul} ${shape.idxMin} ${shape.nBuckets}`;
+    let at = tables.get(key);
+    if (at === undefined) {
+      at = p;
+      tables.set(key, at);
+      p = align(p + rangeTableBytes(shape));
+    }
+    shape.cells.ptr = at;
   }
   const table = (entries: number, keyBytes: number): TableSpec => {
     const spec = { ptr: p, entries, keyBytes, stride: align(16 + keyBytes, 16) };
@@ -332,19 +368,21 @@ export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, pt
   i32[1] = shape.idxMin;
   i32[2] = shape.nBuckets;
   i32[3] = layout.boundsPtr[shape.scale];
-  const cells = new Uint32Array(buffer, ptr + H.CELLS, 2);
-  cells[0] = layout.boundsPtr[shape.scale] + cellTableOffset(shape.scale);
-  cells[1] = 51 - shape.scale;
-  const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 4);
+  const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 2);
   f64[0] = shape.idxMul;
   f64[1] = shape.sumMul;
-  f64[2] = shape.zeroMax;
-  f64[3] = shape.topMax;
+  const { cells } = shape;
+  new Uint32Array(buffer, ptr + H.CELLS, 4).set([cells.ptr, cells.shift, cells.base, cells.count]);
 }
 
 /** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
 export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
-  for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeTables(buffer, ptr, Number(scale));
+  for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeBounds(buffer, ptr, Number(scale));
+  const written = new Set<number>();
+  for (const shape of Object.values(layout.shapes)) {
+    if (!written.has(shape.cells.ptr)) writeRangeTable(buffer, shape);
+    written.add(shape.cells.ptr);
+  }
   for (let s = 0; s < layout.seriesCount; s++) {
     const base = layout.seriesPtr + s * layout.seriesStride;
     for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
-import { computeLayout, type HistName, initMemory, type Layout } from './layout.js';
+import { computeLayout, type HistName, initMemory, type Layout, rangeTableBytes } from './layout.js';
 import { bucketList, fromMonitor, type NativeHistogram } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
@@ -447,6 +447,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
         rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
         tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
         recordingLanes: L.lanePool.count * L.shapes.latency.bytes + L.counterLanes.count * L.counterLanes.stride,
+        bucketTables: [...new Map(Object.values(L.shapes).map((s) => [s.cells.ptr, rangeTableBytes(s)])).values()].reduce((a, b) => a + b, 0),
       },
     };
   }

@@ -5,9 +5,9 @@
 // the zero and overflow buckets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundaryFractions, bucketIndex, midpoint, tableBytes, upperBound, writeTables } from '../src/buckets.js';
+import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout } from '../src/layout.js';
+import { type HistShape, H, initHistogram, type Layout, writeRangeTable } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 
@@ -70,10 +70,11 @@ function nextDown(x: number): number {
  */
 function rawHistogram(scale: number, minX: number, maxX: number) {
   const tables = 1024;
-  const h = Math.ceil((tables + tableBytes(scale)) / 64) * 64;
   const idxMin = bucketIndex(minX, scale);
   const idxMax = bucketIndex(maxX, scale);
   const nBuckets = idxMax - idxMin + 1;
+  const cells = { ptr: Math.ceil((tables + boundsBytes(scale)) / 64) * 64, ...rangeGeometry(scale, 1, idxMin, idxMax) };
+  const h = Math.ceil((cells.ptr + cells.count * 16) / 64) * 64; // 16 bytes a cell
   const shape: HistShape = {
     scale,
     idxMul: 1,
@@ -83,10 +84,12 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
     zeroMax: upperBound(idxMin - 1, scale),
     topMax: upperBound(idxMax, scale),
     bytes: H.BUCKETS + nBuckets * 8,
+    cells,
   };
   const exportPtr = Math.ceil((h + shape.bytes) / 64) * 64;
   const memory = createMemory(Math.ceil((exportPtr + (nBuckets + 2) * 8) / 65536) + 1);
-  writeTables(memory.buffer, tables, scale);
+  writeBounds(memory.buffer, tables, scale);
+  writeRangeTable(memory.buffer, shape);
   const layout = { boundsPtr: { [scale]: tables } } as unknown as Layout;
   initHistogram(memory.buffer, layout, h, shape);
   const core = instantiate(coreModule(), memory);
@@ -306,6 +309,35 @@ test('zero bucket and overflow: values below the range and above it still count,
   // Ranks in the zero bucket report the minimum; ranks in the overflow the maximum.
   assert.is(m.quantileSinceStart(0.4), 0);
   assert.is(m.quantileSinceStart(1), 1e10);
+  m.close();
+});
+
+test('the range edges, in ms: the last latency below the first bucket counts as zero and the next float in the first bucket; likewise at the top', () => {
+  const m = monitor(); // range 1 µs .. 1 h
+  const { zeroThreshold, overflowThreshold } = m.nativeHistogram(0);
+  assert.ok(overflowThreshold !== undefined);
+  // The last latency (ms) whose value in seconds is at or below a threshold (seconds).
+  const lastAtOrBelow = (seconds: number) => {
+    let ms = seconds * 1000;
+    while (ms * 1e-3 > seconds) ms = nextDown(ms);
+    while (nextUp(ms) * 1e-3 <= seconds) ms = nextUp(ms);
+    return ms;
+  };
+  const low = lastAtOrBelow(zeroThreshold);
+  const high = lastAtOrBelow(overflowThreshold);
+  for (const ms of [low, nextUp(low), high, nextUp(high)]) m.recordLatency(ms);
+  const h = m.nativeHistogram(0);
+  assert.is(h.zeroCount, 1, `${low} ms is below the first bucket`);
+  assert.is(h.overflowCount, 1, `${nextUp(high)} ms is above the last bucket`);
+  assert.equal(
+    h.buckets.map((b) => [b.index, b.count]),
+    [
+      [bucketIndex(nextUp(low) * 1e-3, h.schema), 1],
+      [bucketIndex(high * 1e-3, h.schema), 1],
+    ],
+  );
+  assert.is(upperBound(h.buckets[0].index - 1, h.schema), zeroThreshold, 'the first bucket');
+  assert.is(upperBound(h.buckets[1].index, h.schema), overflowThreshold, 'the last bucket');
   m.close();
 });
 
