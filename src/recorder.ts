@@ -193,6 +193,11 @@ export class SeriesRecorder implements Recorder {
     else this.recordLatencySlow(ms);
   }
 
+  /** This thread's lane of the latency histogram (0 while it has none). */
+  get latencyLane(): number {
+    return this.lane;
+  }
+
   private recordLatencySlow(ms: number): void {
     if (isMs(ms)) this.latencyValue(ms);
     else this.ctx.reject(this.index, invalid('ms', ms, MS));
