@@ -356,6 +356,27 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
 
 // --- the dense bucket form -------------------------------------------------------------------
 
+test("a monitor's histograms, runs of buckets apart by 1, 2, 3 and more, render byte for byte like the same buckets as a list", () => {
+  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const series = m.series({ route: 'gaps' });
+  // Runs of buckets separated by 3, 1, 2, 10 and 40 empty buckets (scale 7: bucket i holds 2^((i - 0.5)/128) s).
+  let index = -900;
+  for (const gap of [0, 3, 0, 1, 0, 2, 0, 0, 3, 0, 10, 1, 2, 0, 3, 40, 0]) {
+    index += gap + 1;
+    for (let i = 0; i <= gap; i++) series.recordLatency(2 ** ((index - 0.5) / 128) * 1000);
+  }
+  const random = seededRandom(5);
+  for (let i = 0; i < 3000; i++) m.recordLatency(0.5 * 10 ** (random() * 3)); // dense in the middle, sparse tails
+  for (const index of [0, series.index]) {
+    const h = m.nativeHistogram(index);
+    assert.ok(h.dense !== undefined && h.dense.counts.includes(0), 'dense, with empty buckets inside');
+    const list: NativeHistogram = { ...h, buckets: bucketList(h), dense: undefined };
+    const family = (hist: NativeHistogram): MetricFamily[] => [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: hist }] }];
+    assert.equal(renderProtobuf(family(h)), renderProtobuf(family(list)), `series ${index}`);
+  }
+  m.close();
+});
+
 test('dense buckets (a monitor export) render byte for byte like the same buckets as a list', () => {
   const rnd = seededRandom(77);
   const shapes: Array<{ offset: number; counts: number[] }> = [
