@@ -283,6 +283,23 @@ function sumCounts(counts: Float64Array, from: number, to: number, _argName: str
   return total;
 }
 
+// `buckets` of a dense histogram: its list form, made on first read and kept as a plain property.
+// One descriptor for all (an object literal with its own getter costs ~20× more to make).
+const lazyBuckets: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: NativeHistogram) {
+    const buckets = bucketList(this);
+    Object.defineProperty(this, 'buckets', { value: buckets, enumerable: true, writable: true, configurable: true });
+    return buckets;
+  },
+};
+
+/** `h` (dense) with its `buckets` list made when first read. */
+export function withLazyBuckets(h: Omit<NativeHistogram, 'buckets'> & { dense: DenseBuckets }): NativeHistogram {
+  return Object.defineProperty(h, 'buckets', lazyBuckets) as NativeHistogram;
+}
+
 /** The non-zero buckets of `h` as a list, whichever form it carries (for readers that are not hot). */
 export function bucketList(h: NativeHistogram): Array<{ index: number; count: number }> {
   if (h.dense === undefined) return h.buckets.filter((b) => b.count !== 0);

@@ -6,7 +6,7 @@ import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, rangeTableBytes } from './layout.js';
-import { bucketList, fromMonitor, type NativeHistogram } from './metric-families.js';
+import { fromMonitor, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
@@ -330,23 +330,18 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = alloc(n);
     if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
-    const dense = { offset: shape.idxMin + first - 2, counts };
-    let list: { index: number; count: number }[] | undefined;
-    return fromMonitor({
-      count,
-      sum: core.histSum(h) * shape.idxMul,
-      schema: shape.scale,
-      zeroThreshold: shape.zeroMax,
-      zeroCount: all[0],
-      dense,
-      // The list form only when someone reads it.
-      get buckets() {
-        list ??= bucketList({ dense } as NativeHistogram);
-        return list;
-      },
-      overflowCount: all[1],
-      overflowThreshold: shape.topMax,
-    });
+    return fromMonitor(
+      withLazyBuckets({
+        count,
+        sum: core.histSum(h) * shape.idxMul,
+        schema: shape.scale,
+        zeroThreshold: shape.zeroMax,
+        zeroCount: all[0],
+        dense: { offset: shape.idxMin + first - 2, counts },
+        overflowCount: all[1],
+        overflowThreshold: shape.topMax,
+      }),
+    );
   }
 
   /** Highest one-tick request rate since start. */

@@ -356,6 +356,19 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
 
 // --- the dense bucket form -------------------------------------------------------------------
 
+test('a monitor histogram lists its buckets when read, as an own property that spread and JSON carry', () => {
+  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  for (const ms of [1, 1, 2, 5]) m.recordLatency(ms);
+  const h = m.nativeHistogram(0);
+  const expected = bucketList(h);
+  assert.is(expected.length, 3);
+  assert.equal({ ...h }.buckets, expected, 'spread');
+  assert.equal(JSON.parse(JSON.stringify({ ...h, dense: undefined })).buckets, expected, 'JSON');
+  assert.is(h.buckets, h.buckets, 'made once');
+  assert.equal(Object.keys(h).sort(), ['buckets', 'count', 'dense', 'overflowCount', 'overflowThreshold', 'schema', 'sum', 'zeroCount', 'zeroThreshold']);
+  m.close();
+});
+
 test("a monitor's histograms, runs of buckets apart by 1, 2, 3 and more, render byte for byte like the same buckets as a list", () => {
   const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
   const series = m.series({ route: 'gaps' });
