@@ -84,8 +84,12 @@ const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 
-/** Gaps of up to this many empty buckets are filled with zero deltas instead of opening a new span (smaller). */
-const MAX_GAP_IN_SPAN = 2;
+/**
+ * Gaps of up to this many empty buckets are sent as zero counts rather than as a new span: a zero
+ * costs a byte, a span 6 to 8, and finding short gaps in dense counts costs more than writing them
+ * (see denseSpans, which relies on every longer gap holding two aligned blocks of four).
+ */
+const MAX_GAP_IN_SPAN = 11;
 
 /** Sized from the previous render so a steady scrape allocates once. */
 let capacityHint = 64 * 1024;
@@ -208,7 +212,7 @@ function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets):
     const last = buckets.length > 0 ? buckets[buckets.length - 1].index : -Infinity;
     buckets.push({ index: Math.max(firstIndexAbove(h.schema, top), last + 1), count: h.overflowCount });
     writeSpansAndDeltas(w, buckets);
-  } else if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h.dense, h.count);
+  } else if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h as NativeHistogram & { dense: DenseBuckets });
   else writeSpansAndDeltas(w, h.buckets);
 }
 
@@ -303,64 +307,79 @@ function writeSpanList(w: Writer, spans: number[]): void {
 }
 
 /**
- * The same for dense buckets, straight from the counts: first the runs of non-empty buckets (runs
- * at most MAX_GAP_IN_SPAN apart joined, their empty buckets sent as zero counts), then every run's
- * deltas written into the message (before the spans: protobuf fields may come in any order).
- * `count` is the histogram's checked total, so no bucket holds more.
+ * The same for dense buckets, straight from the counts: spans from denseSpans, each span's deltas
+ * written into the message (before the spans: protobuf fields may come in any order). `h.count` is
+ * checked by now, so no bucket holds more.
  */
-function writeDenseSpansAndDeltas(w: Writer, dense: DenseBuckets, count: number): void {
-  const { counts, offset } = dense;
-  const runs = denseRuns(counts);
-  if (runs.length > 0) {
-    let covered = 0;
-    for (let r = 0; r < runs.length; r += 2) covered += runs[r + 1] - runs[r];
+function writeDenseSpansAndDeltas(w: Writer, h: NativeHistogram & { dense: DenseBuckets }): void {
+  const { counts, offset } = h.dense;
+  const spans = denseSpans(counts);
+  if (spans.length > 0) {
     w.tag(F.HistPositiveDelta, WIRE_LEN);
     const deltasStart = w.beginLength();
-    const buf = w.claim(covered * 10);
+    const buf = w.claim((spans[spans.length - 1] - spans[0]) * 10);
     const view = w.dataView;
     let pos = w.position;
     // Below 2^29 every count and every difference of two is exact in 32-bit integer arithmetic.
-    const small = count < 2 ** 29;
+    const small = h.count < 2 ** 29;
     let prev = 0; // deltas run on across spans
-    for (let r = 0; r < runs.length; r += 2) {
-      const start = runs[r];
-      const end = runs[r + 1];
+    for (let r = 0; r < spans.length; r += 2) {
+      const start = spans[r];
+      const end = spans[r + 1];
       pos = small ? putSmallDeltas(buf, view, pos, counts, start, end, prev) : putDeltas(buf, pos, counts, start, end, prev);
       prev = counts[end - 1];
     }
     w.position = pos;
     w.endLength(deltasStart);
   }
-  // The runs become spans: (gap before, length), the first gap from the dense offset.
+  // [start, end) pairs become (gap before, length), the first gap from the dense offset.
   let lastEnd = 0;
-  for (let r = 0; r < runs.length; r += 2) {
-    const start = runs[r];
-    const end = runs[r + 1];
-    runs[r] = r === 0 ? offset + start : start - lastEnd;
-    runs[r + 1] = end - start;
+  for (let r = 0; r < spans.length; r += 2) {
+    const start = spans[r];
+    const end = spans[r + 1];
+    spans[r] = r === 0 ? offset + start : start - lastEnd;
+    spans[r + 1] = end - start;
     lastEnd = end;
   }
-  writeSpanList(w, runs);
+  writeSpanList(w, spans);
 }
 
-/** [start, end) dense positions of the runs of non-empty buckets, runs at most MAX_GAP_IN_SPAN empty buckets apart joined. */
-function denseRuns(counts: Float64Array): number[] {
-  const runs: number[] = [];
-  const n = counts.length;
-  let k = 0;
-  while (k < n) {
-    if (counts[k] === 0) {
-      k++;
-      continue;
+/**
+ * The spans of dense counts (≥ 0): [start, end) pairs from the first non-empty bucket to the last,
+ * split where more than MAX_GAP_IN_SPAN empty buckets lie between two. Such a gap holds two whole
+ * aligned blocks of four, so blocks are tested (one sum each) and only gaps around two or more empty
+ * blocks are measured bucket by bucket.
+ */
+function denseSpans(counts: Float64Array): number[] {
+  const spans: number[] = [];
+  let end = counts.length;
+  while (end > 0 && counts[end - 1] === 0) end--;
+  if (end === 0) return spans;
+  let spanStart = 0;
+  while (counts[spanStart] === 0) spanStart++;
+  let emptyBlocks = 0;
+  let b = spanStart;
+  const cut = () => {
+    if (emptyBlocks < 2) return;
+    let gapStart = b - 4 * emptyBlocks;
+    while (counts[gapStart - 1] === 0) gapStart--;
+    let gapEnd = b;
+    while (counts[gapEnd] === 0) gapEnd++;
+    if (gapEnd - gapStart > MAX_GAP_IN_SPAN) {
+      spans.push(spanStart, gapStart);
+      spanStart = gapEnd;
     }
-    const start = k;
-    let end = ++k;
-    for (; k < n && k - end <= MAX_GAP_IN_SPAN; k++) {
-      if (counts[k] !== 0) end = k + 1;
+  };
+  for (; b + 4 <= end; b += 4) {
+    if (counts[b] + counts[b + 1] + counts[b + 2] + counts[b + 3] === 0) emptyBlocks++;
+    else {
+      cut();
+      emptyBlocks = 0;
     }
-    runs.push(start, end); // [end, k) are empty
   }
-  return runs;
+  cut(); // empty blocks just before the last, partial one
+  spans.push(spanStart, end);
+  return spans;
 }
 
 /**

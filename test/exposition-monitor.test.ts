@@ -369,12 +369,12 @@ test('a monitor histogram lists its buckets when read, as an own property that s
   m.close();
 });
 
-test("a monitor's histograms, runs of buckets apart by 1, 2, 3 and more, render byte for byte like the same buckets as a list", () => {
+test("a monitor's histograms, runs of buckets apart by 1 to 40 empty ones, render byte for byte like the same buckets as a list", () => {
   const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
   const series = m.series({ route: 'gaps' });
-  // Runs of buckets separated by 3, 1, 2, 10 and 40 empty buckets (scale 7: bucket i holds 2^((i - 0.5)/128) s).
+  // Runs of buckets separated by 1 to 40 empty buckets (scale 7: bucket i holds 2^((i - 0.5)/128) s).
   let index = -900;
-  for (const gap of [0, 3, 0, 1, 0, 2, 0, 0, 3, 0, 10, 1, 2, 0, 3, 40, 0]) {
+  for (const gap of [0, 3, 0, 1, 0, 2, 0, 0, 3, 0, 10, 11, 0, 12, 1, 13, 2, 0, 3, 40, 0, 17, 0]) {
     index += gap + 1;
     for (let i = 0; i <= gap; i++) series.recordLatency(2 ** ((index - 0.5) / 128) * 1000);
   }
@@ -399,6 +399,13 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
     { offset: -3, counts: [0, 2, 0, 0, 5, 0, 0, 0, 7, 1, 0, 3, 0] }, // gaps of 1, 2, 3 and zero ends
     { offset: 0, counts: [5_000_000_000, 1, 0, 0, 3] },
   ];
+  // Gaps around the length that starts a new span (12 empty buckets), at every alignment, and long ones.
+  for (let lead = 0; lead < 5; lead++) {
+    for (const gap of [10, 11, 12, 13, 15, 16, 19, 40]) {
+      const counts = [...new Array(lead).fill(0), 3, ...new Array(lead).fill(1), ...new Array(gap).fill(0), 2, ...new Array(gap + lead).fill(0), 1, 0, 0];
+      shapes.push({ offset: lead - 7, counts });
+    }
+  }
   for (let r = 0; r < 40; r++) {
     const n = 1 + Math.floor(rnd() * 1500);
     shapes.push({

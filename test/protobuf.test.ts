@@ -101,10 +101,11 @@ test('a native histogram decodes to its schema, zero bucket, spans and deltas', 
       [-2, 4],
       [0, 2], // gap of 1: filled with a zero delta
       [3, 7], // gap of 2: filled
-      [7, 1], // gap of 3: new span
-      [8, 0], // empty buckets are dropped
-      [9, 5_000_000_000], // past 2^32
-      [10, 1],
+      [15, 1], // gap of 11: filled
+      [28, 1], // gap of 12: new span
+      [29, 0], // empty buckets are dropped
+      [30, 5_000_000_000], // past 2^32
+      [31, 1],
     ],
     { zeroCount: 3, overflowCount: 2 },
   );
@@ -118,11 +119,11 @@ test('a native histogram decodes to its schema, zero bucket, spans and deltas', 
   assert.is(d.zeroThreshold, 1e-6);
   assert.is(d.zeroCount, 3);
   assert.equal(d.positiveSpan, [
-    { offset: -3, length: 7 },
-    { offset: 3, length: 4 },
+    { offset: -3, length: 19 },
+    { offset: 12, length: 4 },
   ]);
-  // -3:1 -2:4 (-1:0) 0:2 (1:0 2:0) 3:7 | 7:1 (8:0) 9:5e9 10:1
-  assert.equal(d.positiveDelta, [1, 3, -4, 2, -2, 0, 7, -6, -1, 5_000_000_000, 1 - 5_000_000_000]);
+  // -3:1 -2:4 (-1:0) 0:2 (1:0 2:0) 3:7 (4..14:0) 15:1 | 28:1 (29:0) 30:5e9 31:1
+  assert.equal(d.positiveDelta, [1, 3, -4, 2, -2, 0, 7, -7, ...new Array(10).fill(0), 1, 0, -1, 5_000_000_000, 1 - 5_000_000_000]);
   assert.equal(
     nativeBuckets(d),
     h.buckets.filter((b) => b.count > 0),
