@@ -285,9 +285,12 @@ export function histSum(h: u32): f64 {
   return f64(merged(h, H_SUM)) / load<f64>(h, H_SUMMUL);
 }
 
-/** count, sum, min and max of h (lanes included, API unit) as four f64 at dst: one call for a reader. */
-export function histStats(h: u32, dst: u32): void {
-  store<f64>(dst, histCount(h));
+/**
+ * count, sum, min and max of h (lanes included, API unit) as four f64 at dst: one call for a reader.
+ * A count ≥ 0 is taken as h's count (the caller has just counted it), saving a pass.
+ */
+export function histStats(h: u32, count: f64, dst: u32): void {
+  store<f64>(dst, count >= 0 ? count : histCount(h));
   store<f64>(dst + 8, histSum(h));
   store<f64>(dst + 16, histMin(h));
   store<f64>(dst + 24, histMax(h));

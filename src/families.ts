@@ -1,7 +1,7 @@
 // The monitor's state as metric families: the one place that names what is exposed. Every format
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import type { HistName } from './layout.js';
-import type { Metric, MetricFamily } from './metric-families.js';
+import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
@@ -159,15 +159,18 @@ export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: Co
 }
 
 function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
-  // The series in use (the default one always) and their totals, read once.
+  // The series in use (the default one always), their totals and latency histograms, read once.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
+  const latency: NativeHistogram[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
-    const t = monitor.totals(s.index);
+    const read = monitor.readSeries(s.index, arena?.take);
+    const t = read.totals;
     if (s.index !== 0 && !inUse(t)) continue;
     used.push({ ...s, labels: exposedLabels(s.labels) });
     totals.push(t);
+    latency.push(read.latency);
     if (s.overflow) overflowUsed = true;
   }
   const n = used.length;
@@ -206,7 +209,7 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
-      const h = monitor.nativeHistogram(used[i].index, hist, arena?.take);
+      const h = hist === 'latency' ? latency[i] : monitor.nativeHistogram(used[i].index, hist, arena?.take);
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
     if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });

@@ -284,6 +284,20 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return series === undefined ? this.reader.sum(this.totalSeries()) : this.reader.read(series);
   }
 
+  /**
+   * One series' totals and latency histogram read together: `totals.latencyCount` is
+   * `latency.count`, even while threads record (and the histogram is walked once, not twice).
+   * `alloc` as for nativeHistogram.
+   */
+  readSeries(series: number, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
+    let latency: NativeHistogram | undefined;
+    const totals = this.reader.read(series, undefined, () => {
+      latency = this.nativeHistogram(series, 'latency', alloc);
+      return latency.count;
+    });
+    return { totals, latency: latency as NativeHistogram };
+  }
+
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
   windowFigures(series?: number, totals?: Totals): IntervalFigures {
     const now = this.config.clock.now();

@@ -148,7 +148,11 @@ export class TotalsReader {
     return this.layout.seriesPtr + series * this.layout.seriesStride + this.layout.histOffset[name];
   }
 
-  read(series: number, into: Totals = emptyTotals()): Totals {
+  /**
+   * A series' totals. `countLatency(h)`, when given, is called where the latency histogram h is
+   * read and returns its count (a caller that exports h anyway saves the core a pass over it).
+   */
+  read(series: number, into: Totals = emptyTotals(), countLatency?: (h: number) => number): Totals {
     const { core, layout, out } = this;
     const base = layout.seriesPtr + series * layout.seriesStride;
     // Counters first, then the latency histogram: the reverse of the writer's order (latency, then
@@ -174,7 +178,8 @@ export class TotalsReader {
     into.queueDepth = out[C.QUEUE_DEPTH];
     into.cacheRatio = out[C.CACHE_RATIO];
     const stats = this.stats;
-    this.histStats(series, 'latency');
+    const latency = this.histPtr(series, 'latency');
+    this.core.histStats(latency, countLatency === undefined ? -1 : countLatency(latency), this.layout.readPtr + STATS_AT);
     into.latencyCount = stats[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
@@ -196,7 +201,7 @@ export class TotalsReader {
 
   /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call). */
   private histStats(series: number, name: HistName): Float64Array {
-    this.core.histStats(this.histPtr(series, name), this.layout.readPtr + STATS_AT);
+    this.core.histStats(this.histPtr(series, name), -1, this.layout.readPtr + STATS_AT);
     return this.stats;
   }
 

@@ -18,7 +18,7 @@ export interface Core {
   getF64(p: number): number;
   maxF64(p: number, v: number): void;
   histCount(h: number): number;
-  histStats(h: number, dst: number): void;
+  histStats(h: number, count: number, dst: number): void;
   readCounters(p: number, nCounters: number, nAll: number, dst: number, lane: number, laneStride: number, lanes: number): void;
   histSum(h: number): number;
   histMin(h: number): number;

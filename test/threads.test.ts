@@ -249,6 +249,37 @@ test('a worker terminated in the middle of recording loses nothing it finished',
   m.close();
 });
 
+test('readSeries: totals and latency histogram read together agree while a worker records', async () => {
+  const m = monitor();
+  const gate = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(gate), 0, 1);
+  const progress = new SharedArrayBuffer(4);
+  const done = new Int32Array(progress);
+  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress } });
+  const exit = exited(w);
+  await message(w, 'ready');
+  let reads = 0;
+  let last = -1;
+  try {
+    while (reads < 200 || Atomics.load(done, 0) < 10_000) {
+      const { totals, latency } = m.readSeries(0);
+      assert.is(totals.latencyCount, latency.count, `read ${reads}`);
+      assert.is(totals.requests, latency.count, 'every record a success');
+      assert.ok(latency.count >= last, 'counts only grow');
+      last = latency.count;
+      reads++;
+      if (reads % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+  } finally {
+    await w.terminate();
+    await exit;
+  }
+  assert.ok(last > 0, 'the worker recorded meanwhile');
+  const quiet = m.readSeries(0);
+  assert.equal([quiet.totals.latencyCount, quiet.latency.count], [m.totals(0).latencyCount, m.nativeHistogram(0).count]);
+  m.close();
+});
+
 test('attach() in the main thread records into the same memory as the monitor', async () => {
   const { attach } = await import('../src/index.js');
   const m = monitor();
