@@ -3,6 +3,7 @@
 import type { HistName } from './layout.js';
 import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
+import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
 
@@ -163,6 +164,7 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
   const latency: NativeHistogram[] = [];
+  const windows: IntervalFigures[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
     const read = monitor.readSeries(s.index, arena?.take);
@@ -171,6 +173,8 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
     used.push({ ...s, labels: exposedLabels(s.labels) });
     totals.push(t);
     latency.push(read.latency);
+    // Right after the export: the window walks the same buckets while they are still in cache.
+    windows.push(monitor.windowFigures(s.index, t));
     if (s.overflow) overflowUsed = true;
   }
   const n = used.length;
@@ -221,7 +225,7 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   const errorRatios: Metric[] = [];
   for (let i = 0; i < n; i++) {
     const labels = used[i].labels;
-    const w = monitor.windowFigures(used[i].index, totals[i]);
+    const w = windows[i];
     const t = totals[i];
     summaries.push({
       labels,
