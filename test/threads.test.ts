@@ -228,15 +228,20 @@ test('a worker that exits right after recording loses nothing', async () => {
   m.close();
 });
 
-test('a worker terminated in the middle of recording loses nothing it finished', async () => {
-  const m = monitor();
+/** A worker recording 1 ms latencies into m until terminated; `done` counts its finished records. */
+async function recordingForever(m: StreamPerformanceMonitor): Promise<{ w: Worker; exit: Promise<number>; done: Int32Array }> {
   const gate = new SharedArrayBuffer(4);
   Atomics.store(new Int32Array(gate), 0, 1);
   const progress = new SharedArrayBuffer(4);
-  const done = new Int32Array(progress);
   const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress } });
   const exit = exited(w);
   await message(w, 'ready');
+  return { w, exit, done: new Int32Array(progress) };
+}
+
+test('a worker terminated in the middle of recording loses nothing it finished', async () => {
+  const m = monitor();
+  const { w, exit, done } = await recordingForever(m);
   while (Atomics.load(done, 0) < 100_000) await new Promise((r) => setTimeout(r, 5));
   await w.terminate();
   await exit;
@@ -251,13 +256,7 @@ test('a worker terminated in the middle of recording loses nothing it finished',
 
 test('readSeries: totals and latency histogram read together agree while a worker records', async () => {
   const m = monitor();
-  const gate = new SharedArrayBuffer(4);
-  Atomics.store(new Int32Array(gate), 0, 1);
-  const progress = new SharedArrayBuffer(4);
-  const done = new Int32Array(progress);
-  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress } });
-  const exit = exited(w);
-  await message(w, 'ready');
+  const { w, exit, done } = await recordingForever(m);
   let reads = 0;
   let last = -1;
   try {
