@@ -118,7 +118,7 @@ export interface RangeCells {
   shift: number;
   base: number;
   count: number;
-  /** Per cell: the bits of the last float in bucket `lower`; all ones when the whole cell is. */
+  /** Per cell: the bits of the last float in bucket `lower`; all ones when the whole cell is in that bucket. */
   bound: BigUint64Array;
   /** Per cell: the bucket of its first float (idxMin - 1 stands for the zero bucket, idxMax + 1 for the overflow); floats above `bound` are in the next. */
   lower: Int32Array;
