@@ -359,27 +359,31 @@ function denseSpans(counts: Float64Array): number[] {
   while (counts[spanStart] === 0) spanStart++;
   let emptyBlocks = 0;
   let b = spanStart;
-  const cut = () => {
-    if (emptyBlocks < 2) return;
-    let gapStart = b - 4 * emptyBlocks;
-    while (counts[gapStart - 1] === 0) gapStart--;
-    let gapEnd = b;
-    while (counts[gapEnd] === 0) gapEnd++;
-    if (gapEnd - gapStart > MAX_GAP_IN_SPAN) {
-      spans.push(spanStart, gapStart);
-      spanStart = gapEnd;
-    }
-  };
   for (; b + 4 <= end; b += 4) {
     if (counts[b] + counts[b + 1] + counts[b + 2] + counts[b + 3] === 0) emptyBlocks++;
     else {
-      cut();
+      if (emptyBlocks >= 2) spanStart = splitAtGap(counts, spans, spanStart, b, emptyBlocks);
       emptyBlocks = 0;
     }
   }
-  cut(); // empty blocks just before the last, partial one
+  // Empty blocks just before the last, partial one.
+  if (emptyBlocks >= 2) spanStart = splitAtGap(counts, spans, spanStart, b, emptyBlocks);
   spans.push(spanStart, end);
   return spans;
+}
+
+/**
+ * The gap around the `blocks` empty blocks that end at b: when it is longer than MAX_GAP_IN_SPAN,
+ * ends the span open since spanStart before it and returns where the next one starts.
+ */
+function splitAtGap(counts: Float64Array, spans: number[], spanStart: number, b: number, blocks: number): number {
+  let gapStart = b - 4 * blocks;
+  while (counts[gapStart - 1] === 0) gapStart--;
+  let gapEnd = b;
+  while (counts[gapEnd] === 0) gapEnd++;
+  if (gapEnd - gapStart <= MAX_GAP_IN_SPAN) return spanStart;
+  spans.push(spanStart, gapStart);
+  return gapEnd;
 }
 
 /**
