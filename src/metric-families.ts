@@ -276,11 +276,24 @@ function checkDenseCounts(counts: Float64Array, from: number, to: number, argNam
   return total;
 }
 
-/** counts[from..to) added up, unchecked (see madeByMonitor). */
+/**
+ * counts[from..to) added up, unchecked (see madeByMonitor). Four sums side by side, so that each
+ * add need not wait for the one before; whole counts below 2^53 add up exactly in any order.
+ */
 function sumCounts(counts: Float64Array, from: number, to: number, _argName: string): number {
-  let total = 0;
-  for (let k = from; k < to; k++) total += counts[k];
-  return total;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let k = from;
+  for (; k + 4 <= to; k += 4) {
+    a += counts[k];
+    b += counts[k + 1];
+    c += counts[k + 2];
+    d += counts[k + 3];
+  }
+  for (; k < to; k++) a += counts[k];
+  return a + b + c + d;
 }
 
 // `buckets` of a dense histogram: its list form, made on first read and kept as a plain property.
