@@ -11,7 +11,7 @@ import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_L
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
-import { type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
+import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
 import { TotalsReader, type Totals } from './totals.js';
 import type {
   Labels,
@@ -59,7 +59,8 @@ export interface MemoryFootprint {
 const CAP = 2;
 
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
-  readonly config: MonitoringConfig;
+  /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
+  readonly config: MonitoringConfig & PersistenceOptions;
   readonly layout: Layout;
   private readonly memory: WebAssembly.Memory;
   private readonly ctx: RecordingContext;
@@ -89,7 +90,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   constructor(config: UserConfig & PersistenceOptions = {}) {
     super();
     const [settings, persistence] = splitPersistenceOptions(config);
-    this.config = resolveConfig(settings);
+    const saved = checkPersistenceOptions(persistence);
+    this.config = saved === undefined ? resolveConfig(settings) : { ...resolveConfig(settings), ...saved };
     this.layout = computeLayout(this.config);
     this.memory = createMemory(this.layout.pages);
     initMemory(this.memory.buffer, this.layout);
@@ -109,7 +111,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.aggregator.baseline(this.startedAt);
     // historyFile: restore the saved history now, save it every historySaveInterval and on close().
     const target = { buffer: this.memory.buffer, layout: this.layout, config: this.config, aggregator: this.aggregator };
-    this.persistence = setupPersistence(this, target, persistence);
+    this.persistence = saved === undefined ? undefined : setupPersistence(this, target, saved);
     const { logger } = this.config;
     this.logger = logger === false ? undefined : (logger ?? pino({ name: 'streamgauge', level: this.config.enableDetailedLogging ? 'debug' : 'info' }));
     this.analysis = new Analysis(this.config, (event, a) => this.emit(event, a), this.logger);

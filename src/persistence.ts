@@ -93,7 +93,8 @@ export function splitPersistenceOptions<T>(config: T): [T, PersistenceOptions] {
   return [rest as T, { historyFile, historySaveInterval }];
 }
 
-function checkOptions(o: PersistenceOptions): { file: string; interval: number } | undefined {
+/** The persistence settings checked, the file made absolute and the interval defaulted; undefined without a file. */
+export function checkPersistenceOptions(o: PersistenceOptions): Required<PersistenceOptions> | undefined {
   if (o.historyFile === undefined) {
     if (o.historySaveInterval !== undefined) throw new RangeError('config.historySaveInterval needs config.historyFile (the file to save to)');
     return undefined;
@@ -105,7 +106,7 @@ function checkOptions(o: PersistenceOptions): { file: string; interval: number }
   if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 10 || interval > 2 ** 31 - 1) {
     throw new RangeError(`config.historySaveInterval must be a number of milliseconds from 10 to ${2 ** 31 - 1} (got ${String(interval)})`);
   }
-  return { file: resolve(o.historyFile), interval };
+  return { historyFile: resolve(o.historyFile), historySaveInterval: interval };
 }
 
 // ---- what is saved -------------------------------------------------------------------------
@@ -589,11 +590,9 @@ export class HistoryPersistence {
   }
 }
 
-/** Sets persistence up for a monitor when its configuration asks for it: restores, starts saving. */
-export function setupPersistence(emitter: EventEmitter, target: PersistenceTarget, options: PersistenceOptions): HistoryPersistence | undefined {
-  const checked = checkOptions(options);
-  if (!checked) return undefined;
-  const p = new HistoryPersistence(emitter, target, checked);
+/** Sets persistence up for a monitor (checked options): restores, starts saving. */
+export function setupPersistence(emitter: EventEmitter, target: PersistenceTarget, options: Required<PersistenceOptions>): HistoryPersistence {
+  const p = new HistoryPersistence(emitter, target, { file: options.historyFile, interval: options.historySaveInterval });
   p.restore();
   p.start();
   return p;

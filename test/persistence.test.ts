@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -201,6 +201,27 @@ test('settings: historySaveInterval needs historyFile; bad values are refused wi
   assert.throws(make({ historyFile: join(tempDir(), 'x.sg'), historySaveInterval: 1 }), /config\.historySaveInterval/);
   assert.throws(make({ historyFile: join(tempDir(), 'x.sg'), historySaveInterval: Number.NaN }), /config\.historySaveInterval/);
 });
+
+test('settings: monitor.config shows where the history is saved and how often', () => {
+  const dir = tempDir();
+  const file = join(relativeTo(dir), 'h.sg');
+  const m = new StreamPerformanceMonitor({ ...BASE, historyFile: file } as Options);
+  assert.is(m.config.historyFile, join(dir, 'h.sg'), 'the file, made absolute');
+  assert.is(m.config.historySaveInterval, 60_000, 'the default interval');
+  m.close();
+  const n = new StreamPerformanceMonitor({ ...BASE, historyFile: join(dir, 'h.sg'), historySaveInterval: 5000 } as Options);
+  assert.is(n.config.historySaveInterval, 5000);
+  n.close();
+  const none = new StreamPerformanceMonitor({ ...BASE } as Options);
+  assert.is(none.config.historyFile, undefined);
+  assert.is(none.config.historySaveInterval, undefined);
+  none.close();
+});
+
+/** `dir` relative to the working directory. */
+function relativeTo(dir: string): string {
+  return relative(process.cwd(), dir);
+}
 
 // ---- unusable files ------------------------------------------------------------------------
 
