@@ -18,7 +18,8 @@
 // The per-message path reads no clock (unless echoLatency is on: one read per message, or per
 // N with echoSampleEvery) and allocates nothing beyond what grpc-js's interceptor layer itself
 // allocates. bench/overhead.js measures it.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
 import type { Labels, Recorder, Session } from './types.js';
@@ -88,8 +89,38 @@ export interface GrpcServerInterceptor extends grpc.ServerInterceptor {
 /** A cancel this close to the call's deadline (ms) counts as DEADLINE_EXCEEDED (see ServerCall.cancelled). */
 export const DEADLINE_SLACK_MS = 25;
 
-const STATUS_NAMES: string[] = [];
-for (const [name, code] of Object.entries(grpc.status)) if (typeof code === 'number') STATUS_NAMES[code] = name;
+// @grpc/grpc-js, loaded when the first interceptor is made: a program that never uses gRPC does not
+// pay for loading it (most of this package's load time).
+const requireHere = createRequire(import.meta.url);
+let grpcModule: typeof grpc | undefined;
+function grpcJs(): typeof grpc {
+  grpcModule ??= requireHere('@grpc/grpc-js') as typeof grpc;
+  return grpcModule;
+}
+
+// The status codes gRPC defines (grpc/doc/statuscodes.md), by number.
+const STATUS_NAMES: readonly string[] = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+const OK = 0;
+const CANCELLED = 1;
+const DEADLINE_EXCEEDED = 4;
 
 /** The name of a gRPC status code (`'UNAVAILABLE'`), `'STATUS_<n>'` for codes outside the enum. */
 export function statusName(code: number): string {
@@ -257,7 +288,7 @@ class ServerCall {
     if (this.finished) return;
     this.finished = true;
     const duration = performance.now() - this.start;
-    if (code === grpc.status.OK) this.m.calls.recordLatency(duration);
+    if (code === OK) this.m.calls.recordLatency(duration);
     else this.m.calls.recordError(statusName(code), duration);
     this.session = undefined;
     if (this.opened !== undefined) this.opened.close();
@@ -278,7 +309,7 @@ class ServerCall {
     const deadline = call.getDeadline();
     const ms = deadline instanceof Date ? deadline.getTime() : deadline;
     const exceeded = Number.isFinite(ms) && Date.now() >= ms - DEADLINE_SLACK_MS;
-    this.finish(exceeded ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED);
+    this.finish(exceeded ? DEADLINE_EXCEEDED : CANCELLED);
   }
 }
 
@@ -340,17 +371,18 @@ class ServerInterceptorState {
  */
 export function grpcServerInterceptor(monitor: MonitorLike, options: GrpcServerInterceptorOptions = {}): GrpcServerInterceptor {
   const state = new ServerInterceptorState(monitor, options);
+  const g = grpcJs();
   const interceptor = ((descriptor: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface) => {
     const c = new ServerCall(state.method(descriptor.path), state);
     state.calls++;
-    const listener = new grpc.ServerListenerBuilder()
+    const listener = new g.ServerListenerBuilder()
       .withOnReceiveMessage((message, next) => {
         c.received(message);
         next(message);
       })
       .withOnCancel(() => c.cancelled(call))
       .build();
-    const responder = new grpc.ResponderBuilder()
+    const responder = new g.ResponderBuilder()
       .withStart((next) => next(listener))
       .withSendMessage((message, next) => {
         c.sent(message);
@@ -361,7 +393,7 @@ export function grpcServerInterceptor(monitor: MonitorLike, options: GrpcServerI
         next(status);
       })
       .build();
-    return new grpc.ServerInterceptingCall(call, responder);
+    return new g.ServerInterceptingCall(call, responder);
   }) as GrpcServerInterceptor;
   interceptor.instrumentCall = (call) => instrumentCallWith(state, call);
   interceptor.stats = () => ({ calls: state.calls, echoOverflows: state.echoOverflows });
@@ -411,6 +443,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
   const size = options.messageBytes ?? defaultMessageBytes;
   if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
   const methods = new Map<string, Recorder>();
+  const g = grpcJs();
   return (opts, nextCall) => {
     const path = opts.method_definition.path;
     let rec = methods.get(path);
@@ -421,7 +454,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
     const r = rec;
     let start = 0;
     let finished = false;
-    const listener = new grpc.ListenerBuilder()
+    const listener = new g.ListenerBuilder()
       .withOnReceiveMessage((message, next) => {
         r.recordMessages(1, size(message), 'in');
         next(message);
@@ -430,14 +463,14 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
         if (!finished) {
           finished = true;
           const duration = performance.now() - start;
-          if (status.code === grpc.status.OK) r.recordLatency(duration);
+          if (status.code === OK) r.recordLatency(duration);
           else r.recordError(statusName(status.code), duration);
           r.connectionClosed();
         }
         next(status);
       })
       .build();
-    const requester = new grpc.RequesterBuilder()
+    const requester = new g.RequesterBuilder()
       .withStart((metadata, _listener, next) => {
         start = performance.now();
         r.connectionOpened();
@@ -448,7 +481,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
         next(message);
       })
       .build();
-    return new grpc.InterceptingCall(nextCall(opts), requester);
+    return new g.InterceptingCall(nextCall(opts), requester);
   };
 }
 

@@ -1,6 +1,8 @@
 // The gRPC interceptors against a real grpc-js server and client on 127.0.0.1: all four call
 // kinds, a failing call, a cancelled call, a passed deadline, and a slow client that makes the
 // server's call.write() return false.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -178,6 +180,7 @@ test('a failing call counts its status as the error type, with its duration, on 
     assert.equal(monitor.errorsByType(seriesIndex(monitor, { grpc_method: PATHS.unary, side: 'client' })), { NOT_FOUND: 1 });
     assert.is(statusName(grpc.status.UNAVAILABLE), 'UNAVAILABLE');
     assert.is(statusName(99), 'STATUS_99');
+    for (const [name, code] of Object.entries(grpc.status)) if (typeof code === 'number') assert.is(statusName(code), name, `grpc-js's ${name}`);
   } finally {
     monitor.close();
   }
@@ -470,6 +473,12 @@ test('options are checked', () => {
   } finally {
     monitor.close();
   }
+});
+
+test('the package loads @grpc/grpc-js only when an interceptor is made', () => {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/grpc-lazy.ts', import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(child.status, 0, child.stderr);
+  assert.equal(JSON.parse(child.stdout), { afterImport: false, afterInterceptor: true });
 });
 
 test.run();
