@@ -123,6 +123,8 @@ const names = Object.keys(cases);
 const wallHrtime = process.hrtime;
 if (args.clock === 'cpu') process.hrtime = Object.assign(cpuHrtime, { bigint: wallHrtime.bigint });
 const samples = Object.fromEntries(names.map((n) => [n, []]));
+// Each round's median too: how far the machine's speed moved during the run.
+const roundMedians = Object.fromEntries(names.map((n) => [n, []]));
 for (let round = 0; round < rounds; round++) {
   const suite = new Benchmark.Suite(`record ${round + 1}`);
   const order = names.map((_, i) => names[(i + round * 3) % names.length]);
@@ -131,6 +133,7 @@ for (let round = 0; round < rounds; round++) {
     const b = event.target;
     if (b.error) throw b.error;
     samples[b.name].push(...b.stats.sample);
+    roundMedians[b.name].push(Math.round(median(b.stats.sample) * 1e10) / 10);
   });
   suite.run({ async: false });
   process.hrtime = wallHrtime; // benchmark.js picked its timer on the first run
@@ -148,6 +151,7 @@ for (const name of names) {
     rmePercent: ((1.96 * sd) / Math.sqrt(xs.length) / mean) * 100,
     p10Ns: quantile(xs, 0.1) * 1e9,
     p90Ns: quantile(xs, 0.9) * 1e9,
+    roundMediansNs: roundMedians[name],
     samples: xs.length,
   };
 }
@@ -202,6 +206,8 @@ if (args.json) {
   printRatios(ratios);
   console.log('');
   printBars(bars);
+  const perRound = (name) => results[name].roundMediansNs.map((x) => x.toFixed(1)).join(' / ');
+  console.log(`\nmedian of each round, ns: streamgauge ${perRound('streamgauge')}; perf_hooks ${perRound('perfHooks')}`);
   console.log(
     `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}, load ${out.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ` +
       `${args.clock === 'cpu' ? 'process CPU time' : 'wall-clock time'}${args.quick ? ' (quick run: rough figures)' : ''}`,
