@@ -90,16 +90,17 @@ const setup = `var c = globalThis.__recordBench, monitor = c.monitor, series = c
   ms = c.ms, ns = c.ns, seconds = c.seconds, k = 0, sink = 0;`;
 const teardown = 'c.sink += sink + k;';
 const M = MASK;
+// Listed so that the cases compared in the ratios run next to each other in every round.
 const cases = {
   baseline: `sink += ms[k++ & ${M}];`,
   streamgauge: `monitor.recordLatency(ms[k++ & ${M}]);`,
-  streamgaugeSeries: `series.recordLatency(ms[k++ & ${M}]);`,
-  streamgaugeShared: `sharedSeries.recordLatency(ms[k++ & ${M}]);`,
   perfHooks: `perfHist.record(ns[k++ & ${M}]);`,
-  hdrWasm: `hdrHist.recordValue(ns[k++ & ${M}]);`,
   promHistogram: `promHistogram.observe(seconds[k++ & ${M}]);`,
   promSummary: `promSummary.observe(seconds[k++ & ${M}]);`,
+  hdrWasm: `hdrHist.recordValue(ns[k++ & ${M}]);`,
   otelExponential: `otelHist.record(ms[k++ & ${M}]);`,
+  streamgaugeSeries: `series.recordLatency(ms[k++ & ${M}]);`,
+  streamgaugeShared: `sharedSeries.recordLatency(ms[k++ & ${M}]);`,
   timedRequest: 'var stop = monitor.startTimer(); sink += stop();',
   twoClockReads: 'sink += performance.now() - performance.now();',
 };
@@ -118,8 +119,16 @@ const labels = {
 };
 
 // The machine is shared and its load changes by the second, so every case runs in each of several
-// rounds, in a rotated order, and its figures come from the samples of all rounds together.
+// rounds, in a rotated order, and its figures come from the samples of all rounds together (the
+// ratios from each round's pair, below).
 const names = Object.keys(cases);
+
+// Warm-up: each case runs for a quarter of a second first, so that no round measures the engine
+// compiling it (V8 runs a wasm function from its baseline compiler until the function is hot, and
+// optimises the JS around it the same way).
+for (const name of names) {
+  new Function(`${setup} var t0 = performance.now(); while (performance.now() - t0 < 250) { for (var j = 0; j < 1000; j++) { ${cases[name]} } } ${teardown}`)();
+}
 const wallHrtime = process.hrtime;
 if (args.clock === 'cpu') process.hrtime = Object.assign(cpuHrtime, { bigint: wallHrtime.bigint });
 const samples = Object.fromEntries(names.map((n) => [n, []]));
@@ -172,14 +181,17 @@ monitor.close();
 hdrHist.destroy();
 
 const r = (name) => results[name].medianNs;
+// A ratio is the median over rounds of that round's ratio: the two cases ran seconds apart there,
+// so a change in the machine's speed between rounds cancels out.
+const ratio = (a, b) => median(results[a].roundMediansNs.map((x, i) => x / results[b].roundMediansNs[i]));
 const ratios = {
-  streamgaugeOverPerfHooks: r('streamgauge') / r('perfHooks'),
-  streamgaugeSharedOverPerfHooks: r('streamgaugeShared') / r('perfHooks'),
-  promHistogramOverStreamgauge: r('promHistogram') / r('streamgauge'),
-  promSummaryOverStreamgauge: r('promSummary') / r('streamgauge'),
-  hdrWasmOverStreamgauge: r('hdrWasm') / r('streamgauge'),
-  otelExponentialOverStreamgauge: r('otelExponential') / r('streamgauge'),
-  timedRequestOverTwoClockReads: r('timedRequest') / r('twoClockReads'),
+  streamgaugeOverPerfHooks: ratio('streamgauge', 'perfHooks'),
+  streamgaugeSharedOverPerfHooks: ratio('streamgaugeShared', 'perfHooks'),
+  promHistogramOverStreamgauge: ratio('promHistogram', 'streamgauge'),
+  promSummaryOverStreamgauge: ratio('promSummary', 'streamgauge'),
+  hdrWasmOverStreamgauge: ratio('hdrWasm', 'streamgauge'),
+  otelExponentialOverStreamgauge: ratio('otelExponential', 'streamgauge'),
+  timedRequestOverTwoClockReads: ratio('timedRequest', 'twoClockReads'),
 };
 const bars = {
   medianAtMost12ns: r('streamgauge') <= 12,
