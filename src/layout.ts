@@ -77,6 +77,11 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
   };
 }
 
+/** One shape for each range table of the layout (shapes alike share a table). */
+export function tableShapes(layout: Layout): HistShape[] {
+  return [...new Map(Object.values(layout.shapes).map((shape) => [shape.cells.ptr, shape])).values()];
+}
+
 /** Bytes of a shape's range table. */
 export function rangeTableBytes(shape: HistShape): number {
   return shape.cells.count * CELL_BYTES;
@@ -378,11 +383,7 @@ export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, pt
 /** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
 export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeBounds(buffer, ptr, Number(scale));
-  const written = new Set<number>();
-  for (const shape of Object.values(layout.shapes)) {
-    if (!written.has(shape.cells.ptr)) writeRangeTable(buffer, shape);
-    written.add(shape.cells.ptr);
-  }
+  for (const shape of tableShapes(layout)) writeRangeTable(buffer, shape);
   for (let s = 0; s < layout.seriesCount; s++) {
     const base = layout.seriesPtr + s * layout.seriesStride;
     for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
-import { COUNT, invalid, isCount, isMs, isRatio, MAX_MS, MS, RATIO } from './validate.js';
+import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
 import { type Core, instantiate } from './wasm.js';
 
 export const DEFAULT_SERIES = 0;
@@ -185,11 +185,10 @@ export class SeriesRecorder implements Recorder {
     this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
   }
 
-  // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call
-  // (isMs written out: every instruction here is paid per record).
+  // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
   recordLatency(ms: number): void {
     const lane = this.lane;
-    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= MAX_MS) this.core.recordOwned(lane, ms);
+    if (lane !== 0 && isMs(ms)) this.core.recordOwned(lane, ms);
     else this.recordLatencySlow(ms);
   }
 

@@ -178,8 +178,7 @@ export class TotalsReader {
     into.queueDepth = out[C.QUEUE_DEPTH];
     into.cacheRatio = out[C.CACHE_RATIO];
     const stats = this.stats;
-    const latency = this.histPtr(series, 'latency');
-    this.core.histStats(latency, countLatency === undefined ? -1 : countLatency(latency), this.layout.readPtr + STATS_AT);
+    this.histStats(series, 'latency', countLatency?.(this.histPtr(series, 'latency')));
     into.latencyCount = stats[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
@@ -199,9 +198,9 @@ export class TotalsReader {
     return into;
   }
 
-  /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call). */
-  private histStats(series: number, name: HistName): Float64Array {
-    this.core.histStats(this.histPtr(series, name), -1, this.layout.readPtr + STATS_AT);
+  /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call); `count` when known. */
+  private histStats(series: number, name: HistName, count = -1): Float64Array {
+    this.core.histStats(this.histPtr(series, name), count, this.layout.readPtr + STATS_AT);
     return this.stats;
   }
 

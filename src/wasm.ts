@@ -17,7 +17,6 @@ export interface Core {
   setF64(p: number, v: number): void;
   getF64(p: number): number;
   maxF64(p: number, v: number): void;
-  histCount(h: number): number;
   histStats(h: number, count: number, dst: number): void;
   readCounters(p: number, nCounters: number, nAll: number, dst: number, lane: number, laneStride: number, lanes: number): void;
   histSum(h: number): number;
