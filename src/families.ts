@@ -108,15 +108,17 @@ function exposedLabels(labels: Labels): Labels {
 // Label sets derived from a series' (frozen, one object per series) labels are made once and kept
 // with it: the writers cache the rendered text of a frozen label set by identity.
 const renamed = new WeakMap<Labels, Labels>();
-const derived = new WeakMap<Labels, Map<string, Labels>>();
+const derived = new WeakMap<Labels, Map<string, Map<string, Labels>>>();
 
 /** `labels` plus `name="value"`, frozen, the same object every time. */
 function withLabel(labels: Labels, name: string, value: string): Labels {
-  let byValue = derived.get(labels);
-  if (byValue === undefined) derived.set(labels, (byValue = new Map()));
-  const key = name + '=' + value;
-  let out = byValue.get(key);
-  if (out === undefined) byValue.set(key, (out = Object.freeze({ ...labels, [name]: value })));
+  let byName = derived.get(labels);
+  if (byName === undefined) derived.set(labels, (byName = new Map()));
+  // Keyed by name, then value: a joined key would be a new string to hash on every call.
+  let byValue = byName.get(name);
+  if (byValue === undefined) byName.set(name, (byValue = new Map()));
+  let out = byValue.get(value);
+  if (out === undefined) byValue.set(value, (out = Object.freeze({ ...labels, [name]: value })));
   return out;
 }
 

@@ -144,9 +144,13 @@ export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
  * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
  */
 export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, at: string, reserved: '' | 'le' | 'quantile') => T {
-  const kept: Record<string, WeakMap<Labels, T>> = { '': new WeakMap(), le: new WeakMap(), quantile: new WeakMap() };
+  const plain = new WeakMap<Labels, T>();
+  const le = new WeakMap<Labels, T>();
+  const quantile = new WeakMap<Labels, T>();
   return (labels, at, reserved) => {
-    const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept[reserved] : undefined;
+    // Picked by comparison: an object looked up by a string variable is the slow generic path.
+    const kept = reserved === '' ? plain : reserved === 'le' ? le : quantile;
+    const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept : undefined;
     let made = cache?.get(labels);
     if (made === undefined) {
       made = make(labelPairs(labels, `${at}.labels`, reserved || undefined));

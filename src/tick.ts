@@ -104,10 +104,6 @@ export class Aggregator {
     return this.layout.windowPtr + (row * this.slots + slot) * this.layout.snapBytes;
   }
 
-  private counterAt(row: number, slot: number, field: number): number {
-    return this.counters[(row * this.slots + slot) * NF + field];
-  }
-
   /** Nothing recorded in this histogram yet (its max is set by the first record): O(1), no pass over buckets. */
   private isEmpty(hist: number): boolean {
     return Number.isNaN(this.core.histMax(hist));
@@ -167,13 +163,15 @@ export class Aggregator {
    */
   figuresSince(now: number, row: number, slot: number, live: Totals, liveHist: number, dst: number): IntervalFigures {
     const count = this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
-    const d = (f: (typeof COUNTER_FIELDS)[number]) => live[f] - this.counterAt(row, slot, F[f]);
+    // Each field named outright: a field looked up by a string variable costs a scrape ~2 %.
+    const at = (row * this.slots + slot) * NF;
+    const then = this.counters;
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
-    const requests = d('requests');
-    const errors = d('errors');
-    const hits = d('cacheHits');
-    const misses = d('cacheMisses');
-    const latencyCount = d('latencyCount');
+    const requests = live.requests - then[at + F.requests];
+    const errors = live.errors - then[at + F.errors];
+    const hits = live.cacheHits - then[at + F.cacheHits];
+    const misses = live.cacheMisses - then[at + F.cacheMisses];
+    const latencyCount = live.latencyCount - then[at + F.latencyCount];
     const { p50, p95, p99, p999 } = this.reader.quantiles(dst, count);
     return {
       seconds,
@@ -185,11 +183,11 @@ export class Aggregator {
       p95,
       p99,
       p999,
-      meanLatencyMs: latencyCount > 0 ? d('latencySumMs') / latencyCount : Number.NaN,
+      meanLatencyMs: latencyCount > 0 ? (live.latencySumMs - then[at + F.latencySumMs]) / latencyCount : Number.NaN,
       cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : live.cacheRatio,
-      backpressurePerSec: d('backpressure') / seconds,
-      messagesPerSec: (d('messagesIn') + d('messagesOut')) / seconds,
-      bytesPerSec: (d('bytesIn') + d('bytesOut')) / seconds,
+      backpressurePerSec: (live.backpressure - then[at + F.backpressure]) / seconds,
+      messagesPerSec: (live.messagesIn - then[at + F.messagesIn] + live.messagesOut - then[at + F.messagesOut]) / seconds,
+      bytesPerSec: (live.bytesIn - then[at + F.bytesIn] + live.bytesOut - then[at + F.bytesOut]) / seconds,
     };
   }
 

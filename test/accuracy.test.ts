@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout, writeRangeTable } from '../src/layout.js';
+import { type HistShape, H, initHistogram, type Layout, R, writeRangeTable } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 
@@ -164,6 +164,32 @@ test('a quantile is reported at its bucket log-midpoint, clamped to the observed
   m.recordLatency(2000.001); // the new maximum, just above a boundary (2 s): its bucket's midpoint is above it
   assert.is(m.quantileSinceStart(1), 2000.001, 'clamped to the maximum');
   assert.ok(Number.isNaN(monitor().quantileSinceStart(0.5)), 'empty: NaN');
+  m.close();
+});
+
+test('every rank lands in the same bucket whether the walk goes bucket by bucket (with lanes) or four at a time (without)', () => {
+  const m = monitor({ maxSeries: 4 });
+  const withLane = m.series({ path: 'lane' });
+  withLane.recordLatency(1); // its thread's lane is taken now
+  // No lane left for the next series: its histogram is walked without lanes, four buckets at a time.
+  Atomics.store(new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64), R.LANES_CLAIMED, m.layout.lanePool.count);
+  const noLane = m.series({ path: 'shared' });
+  noLane.recordLatency(1);
+  // Dense in the middle, sparse tails, and runs of one bucket: ranks fall at every place in a block.
+  const r = seededRandom(11);
+  for (let i = 0; i < 3000; i++) {
+    const ms = i % 7 === 0 ? 3 : 0.05 * 10 ** (r() * 4);
+    withLane.recordLatency(ms);
+    noLane.recordLatency(ms);
+  }
+  const [a, b] = ['lane', 'shared'].map((path) => m.seriesList().find((x) => x.labels.path === path)?.index ?? -1);
+  const n = m.totals(a).latencyCount;
+  assert.is(m.totals(b).latencyCount, n);
+  // q = (k - ½)/n asks for rank k exactly: every rank from the first to the last.
+  for (let k = 1; k <= n; k++) {
+    const q = (k - 0.5) / n;
+    if (m.quantileSinceStart(q, a) !== m.quantileSinceStart(q, b)) assert.unreachable(`rank ${k} of ${n}: ${m.quantileSinceStart(q, a)} with lanes, ${m.quantileSinceStart(q, b)} without`);
+  }
   m.close();
 });
 
