@@ -139,12 +139,17 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
     const labels = encodedLabels(metric.labels, at, reserved);
     const timestamp = checkTimestamp(metric, at);
+    if (timestamp === undefined && (family.type === 'counter' || family.type === 'gauge')) {
+      writeValueMetric(w, labels, family.type === 'counter' ? COUNTER_TAG : GAUGE_TAG, checkValue(metric, at));
+      continue;
+    }
     w.tag(F.FamilyMetric, WIRE_LEN);
     const metricStart = w.beginLength();
     w.raw(labels);
     switch (family.type) {
       case 'counter':
       case 'gauge': {
+        // With a timestamp (the other case is writeValueMetric's).
         const value = checkValue(metric, at);
         w.tag(family.type === 'counter' ? F.MetricCounter : F.MetricGauge, WIRE_LEN);
         const s = w.beginLength();
@@ -191,6 +196,32 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
     }
     w.endLength(metricStart);
   }
+}
+
+const METRIC_TAG = F.FamilyMetric * 8 + WIRE_LEN;
+const COUNTER_TAG = F.MetricCounter * 8 + WIRE_LEN;
+const GAUGE_TAG = F.MetricGauge * 8 + WIRE_LEN;
+const VALUE_TAG = F.Value * 8 + WIRE_I64;
+/** A Counter or Gauge message: the value's tag and its 8 bytes. */
+const VALUE_MESSAGE_BYTES = 9;
+
+/**
+ * A whole counter or gauge Metric (labels, then the value; no timestamp): the most common metric,
+ * whose length is known before it is written, so it takes one claim and plain stores.
+ */
+function writeValueMetric(w: Writer, labels: Uint8Array, typeTag: number, value: number): void {
+  const length = labels.length + 2 + VALUE_MESSAGE_BYTES;
+  const buf = w.claim(length + 6);
+  let pos = w.position;
+  buf[pos++] = METRIC_TAG;
+  pos = putVarint(buf, pos, length);
+  buf.set(labels, pos);
+  pos += labels.length;
+  buf[pos++] = typeTag;
+  buf[pos++] = VALUE_MESSAGE_BYTES;
+  buf[pos++] = VALUE_TAG;
+  w.dataView.setFloat64(pos, value, true);
+  w.position = pos + 8;
 }
 
 function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets): void {
