@@ -202,13 +202,18 @@ test('random histograms round-trip exactly, including messages past 16 KiB', () 
 test('families are length-delimited one after another', () => {
   const families: MetricFamily[] = [];
   for (let i = 0; i < 50; i++) {
-    families.push({ name: `g${i}`, help: 'h'.repeat(i * 7), type: 'gauge', metrics: [{ labels: { i: String(i) }, value: i }] });
+    // From i = 12 on, a metric's labels take 128 bytes or more: its length needs two bytes.
+    const labels = { i: String(i), pad: 'p'.repeat(i * 10) };
+    families.push({ name: `g${i}`, help: 'h'.repeat(i * 7), type: i % 2 ? 'counter' : 'gauge', metrics: [{ labels, value: i }, { labels: {}, value: i + 0.5 }] });
   }
   const decoded = decodeAll(renderProtobuf(families, { prefix: 'app_' }));
   assert.is(decoded.length, 50);
   decoded.forEach((f, i) => {
-    assert.is(f.name, `app_g${i}`);
-    assert.is(f.metric[0].gauge?.value ?? 0, i);
+    assert.is(f.name, i % 2 ? `app_g${i}_total` : `app_g${i}`);
+    const value = (k: number) => (i % 2 ? f.metric[k].counter?.value : f.metric[k].gauge?.value) ?? 0;
+    assert.is(value(0), i);
+    assert.is(value(1), i + 0.5);
+    assert.is(f.metric[0].label.find((l: { name?: string }) => l.name === 'pad')?.value, 'p'.repeat(i * 10));
   });
 });
 
