@@ -6,7 +6,7 @@ import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, rangeTableBytes, tableShapes } from './layout.js';
-import { fromMonitor, type NativeHistogram, withLazyBuckets } from './metric-families.js';
+import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
@@ -346,18 +346,16 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = alloc(n);
     if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
-    return fromMonitor(
-      withLazyBuckets({
-        count,
-        sum: core.histSum(h) * shape.idxMul,
-        schema: shape.scale,
-        zeroThreshold: shape.zeroMax,
-        zeroCount: all[0],
-        dense: { offset: shape.idxMin + first - 2, counts },
-        overflowCount: all[1],
-        overflowThreshold: shape.topMax,
-      }),
-    );
+    return withLazyBuckets({
+      count,
+      sum: core.histSum(h) * shape.idxMul,
+      schema: shape.scale,
+      zeroThreshold: shape.zeroMax,
+      zeroCount: all[0],
+      dense: new MonitorCounts(shape.idxMin + first - 2, counts),
+      overflowCount: all[1],
+      overflowThreshold: shape.topMax,
+    });
   }
 
   /** Highest one-tick request rate since start. */

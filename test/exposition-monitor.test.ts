@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { render } from '../src/exposition.js';
 import { collectFamilies } from '../src/families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { bucketList, checkNativeHistogram, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
+import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
 import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
 import { renderProtobuf } from '../src/protobuf.js';
 import { metricsHandler } from '../src/serve.js';
@@ -366,6 +366,11 @@ test('a monitor histogram lists its buckets when read, as an own property that s
   assert.equal(JSON.parse(JSON.stringify({ ...h, dense: undefined })).buckets, expected, 'JSON');
   assert.is(h.buckets, h.buckets, 'made once');
   assert.equal(Object.keys(h).sort(), ['buckets', 'count', 'dense', 'overflowCount', 'overflowThreshold', 'schema', 'sum', 'zeroCount', 'zeroThreshold']);
+  // A copy is anybody's histogram: its counts are checked one by one again, not only their total.
+  const dense = h.dense as DenseBuckets;
+  const copy: NativeHistogram = { ...h, dense: { offset: dense.offset, counts: Float64Array.from(dense.counts, (c, k) => (k === 0 ? c - 0.5 : c)) } };
+  const family: MetricFamily[] = [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: copy }] }];
+  assert.throws(() => renderProtobuf(family), /counts\[0\] must be a non-negative integer/);
   m.close();
 });
 
