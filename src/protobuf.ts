@@ -87,7 +87,8 @@ const WIRE_LEN = 2;
 /**
  * Gaps of up to this many empty buckets are sent as zero counts rather than as a new span: a zero
  * costs a byte, a span 6 to 8, and finding short gaps in dense counts costs more than writing them
- * (see denseSpans, which relies on every longer gap holding two aligned blocks of four).
+ * (see putSmallDeltas, which relies on every longer gap holding a whole block of four after any
+ * bucket it writes).
  */
 const MAX_GAP_IN_SPAN = 11;
 
@@ -338,27 +339,29 @@ function writeSpanList(w: Writer, spans: number[]): void {
 }
 
 /**
- * The same for dense buckets, straight from the counts: spans from denseSpans, each span's deltas
- * written into the message (before the spans: protobuf fields may come in any order). `h.count` is
+ * The same for dense buckets, straight from the counts: the deltas written into the message (before
+ * the spans: protobuf fields may come in any order), the spans found on the way. `h.count` is
  * checked by now, so no bucket holds more.
  */
 function writeDenseSpansAndDeltas(w: Writer, h: NativeHistogram & { dense: DenseBuckets }): void {
   const { counts, offset } = h.dense;
-  const spans = denseSpans(counts);
-  if (spans.length > 0) {
+  let end = counts.length;
+  while (end > 0 && counts[end - 1] === 0) end--;
+  let spans: number[] = [];
+  if (end > 0) {
     w.tag(F.HistPositiveDelta, WIRE_LEN);
     const deltasStart = w.beginLength();
-    const buf = w.claim((spans[spans.length - 1] - spans[0]) * 10);
-    const view = w.dataView;
+    const buf = w.claim(end * 10);
     let pos = w.position;
     // Below 2^29 every count and every difference of two is exact in 32-bit integer arithmetic.
-    const small = h.count < 2 ** 29;
-    let prev = 0; // deltas run on across spans
-    for (let r = 0; r < spans.length; r += 2) {
-      const start = spans[r];
-      const end = spans[r + 1];
-      pos = small ? putSmallDeltas(buf, view, pos, counts, start, end, prev) : putDeltas(buf, pos, counts, start, end, prev);
-      prev = counts[end - 1];
+    if (h.count < 2 ** 29) pos = putSmallDeltas(buf, w.dataView, pos, counts, end, spans);
+    else {
+      spans = denseSpans(counts, end);
+      let prev = 0; // deltas run on across spans
+      for (let r = 0; r < spans.length; r += 2) {
+        pos = putDeltas(buf, pos, counts, spans[r], spans[r + 1], prev);
+        prev = counts[spans[r + 1] - 1];
+      }
     }
     w.position = pos;
     w.endLength(deltasStart);
@@ -367,95 +370,114 @@ function writeDenseSpansAndDeltas(w: Writer, h: NativeHistogram & { dense: Dense
   let lastEnd = 0;
   for (let r = 0; r < spans.length; r += 2) {
     const start = spans[r];
-    const end = spans[r + 1];
+    const spanEnd = spans[r + 1];
     spans[r] = r === 0 ? offset + start : start - lastEnd;
-    spans[r + 1] = end - start;
-    lastEnd = end;
+    spans[r + 1] = spanEnd - start;
+    lastEnd = spanEnd;
   }
   writeSpanList(w, spans);
 }
 
 /**
- * The spans of dense counts (≥ 0): [start, end) pairs from the first non-empty bucket to the last,
- * split where more than MAX_GAP_IN_SPAN empty buckets lie between two. Such a gap holds two whole
- * aligned blocks of four, so blocks are tested (one sum each) and only gaps around two or more empty
- * blocks are measured bucket by bucket.
+ * The spans of dense counts (≥ 0) up to `end` (after the last non-empty bucket): [start, end) pairs
+ * from the first non-empty bucket, split where more than MAX_GAP_IN_SPAN empty buckets lie between two.
  */
-function denseSpans(counts: Float64Array): number[] {
+function denseSpans(counts: Float64Array, end: number): number[] {
   const spans: number[] = [];
-  let end = counts.length;
-  while (end > 0 && counts[end - 1] === 0) end--;
-  if (end === 0) return spans;
   let spanStart = 0;
   while (counts[spanStart] === 0) spanStart++;
-  let emptyBlocks = 0;
-  let b = spanStart;
-  for (; b + 4 <= end; b += 4) {
-    if (counts[b] + counts[b + 1] + counts[b + 2] + counts[b + 3] === 0) emptyBlocks++;
-    else {
-      if (emptyBlocks >= 2) spanStart = splitAtGap(counts, spans, spanStart, b, emptyBlocks);
-      emptyBlocks = 0;
+  for (let k = spanStart; k < end; k++) {
+    if (counts[k] !== 0) continue;
+    const gapStart = k;
+    while (counts[k] === 0) k++;
+    if (k - gapStart > MAX_GAP_IN_SPAN) {
+      spans.push(spanStart, gapStart);
+      spanStart = k;
     }
   }
-  // Empty blocks just before the last, partial one.
-  if (emptyBlocks >= 2) spanStart = splitAtGap(counts, spans, spanStart, b, emptyBlocks);
   spans.push(spanStart, end);
   return spans;
 }
 
 /**
- * The gap around the `blocks` empty blocks that end at b: when it is longer than MAX_GAP_IN_SPAN,
- * ends the span open since spanStart before it and returns where the next one starts.
+ * Zigzag varint deltas of counts[..end) (end: after the last non-empty bucket; every count below
+ * 2^29) from `pos`, pushing the spans they make onto `spans` as [start, end) pairs: denseSpans'
+ * spans, found in the same walk. Four buckets at a time, stored as one 32-bit word when all four
+ * deltas take one byte (the common case: neighbouring buckets differ little), which halves the cost
+ * of byte-wise typed-array stores. The empty buckets of a gap go out as zero deltas like any others
+ * until an empty block of four shows where a gap might be long: it is measured, and when too long
+ * its deltas so far are taken back and the span ends before it.
  */
-function splitAtGap(counts: Float64Array, spans: number[], spanStart: number, b: number, blocks: number): number {
-  let gapStart = b - 4 * blocks;
-  while (counts[gapStart - 1] === 0) gapStart--;
-  let gapEnd = b;
-  while (counts[gapEnd] === 0) gapEnd++;
-  if (gapEnd - gapStart <= MAX_GAP_IN_SPAN) return spanStart;
-  spans.push(spanStart, gapStart);
-  return gapEnd;
-}
-
-/**
- * Zigzag varint deltas of counts[start..end) (from `prev`), for counts below 2^29: four buckets at
- * a time, stored as one 32-bit word when all four deltas take one byte (the common case: neighbouring
- * buckets differ little), which halves the cost of byte-wise typed-array stores.
- */
-function putSmallDeltas(buf: Uint8Array, view: DataView, pos: number, counts: Float64Array, start: number, end: number, prev: number): number {
-  let k = start;
-  let p = prev | 0;
-  for (; k + 4 <= end; k += 4) {
-    const c0 = counts[k] | 0;
-    const c1 = counts[k + 1] | 0;
-    const c2 = counts[k + 2] | 0;
-    const c3 = counts[k + 3] | 0;
-    const d0 = c0 - p;
-    const d1 = c1 - c0;
-    const d2 = c2 - c1;
-    const d3 = c3 - c2;
-    p = c3;
-    const z0 = (d0 << 1) ^ (d0 >> 31);
-    const z1 = (d1 << 1) ^ (d1 >> 31);
-    const z2 = (d2 << 1) ^ (d2 >> 31);
-    const z3 = (d3 << 1) ^ (d3 >> 31);
-    if ((z0 | z1 | z2 | z3) < 0x80) {
-      view.setUint32(pos, z0 | (z1 << 8) | (z2 << 16) | (z3 << 24), true);
-      pos += 4;
-    } else {
-      pos = putVarint(buf, pos, z0);
-      pos = putVarint(buf, pos, z1);
-      pos = putVarint(buf, pos, z2);
-      pos = putVarint(buf, pos, z3);
+function putSmallDeltas(buf: Uint8Array, view: DataView, pos: number, counts: Float64Array, end: number, spans: number[]): number {
+  let k = 0;
+  while (counts[k] === 0) k++;
+  let spanStart = k;
+  let p = 0;
+  while (k < end) {
+    if (k + 4 <= end) {
+      const c0 = counts[k] | 0;
+      const c1 = counts[k + 1] | 0;
+      const c2 = counts[k + 2] | 0;
+      const c3 = counts[k + 3] | 0;
+      if ((c0 | c1 | c2 | c3) !== 0) {
+        const d0 = c0 - p;
+        const d1 = c1 - c0;
+        const d2 = c2 - c1;
+        const d3 = c3 - c2;
+        p = c3;
+        const z0 = (d0 << 1) ^ (d0 >> 31);
+        const z1 = (d1 << 1) ^ (d1 >> 31);
+        const z2 = (d2 << 1) ^ (d2 >> 31);
+        const z3 = (d3 << 1) ^ (d3 >> 31);
+        if ((z0 | z1 | z2 | z3) < 0x80) {
+          view.setUint32(pos, z0 | (z1 << 8) | (z2 << 16) | (z3 << 24), true);
+          pos += 4;
+        } else {
+          pos = putVarint(buf, pos, z0);
+          pos = putVarint(buf, pos, z1);
+          pos = putVarint(buf, pos, z2);
+          pos = putVarint(buf, pos, z3);
+        }
+        k += 4;
+        continue;
+      }
+      // Four empty buckets: the gap around them (bounded by the span's first bucket and the last one).
+      let gapStart = k;
+      while (counts[gapStart - 1] === 0) gapStart--;
+      let gapEnd = k + 4;
+      while (counts[gapEnd] === 0) gapEnd++;
+      if (gapEnd - gapStart > MAX_GAP_IN_SPAN) {
+        // Take back the gap's deltas written so far: the first bucket's (down from the last count),
+        // then one zero byte each.
+        const last = counts[gapStart - 1] | 0;
+        if (k > gapStart) pos -= varintLength(2 * last - 1) + (k - gapStart - 1);
+        spans.push(spanStart, gapStart);
+        spanStart = gapEnd;
+        p = last; // deltas run on across spans
+        k = gapEnd;
+        continue;
+      }
+      // A short gap: written bucket by bucket below, up to its end.
+      for (; k < gapEnd; k++) {
+        const d = (counts[k] | 0) - p;
+        p = counts[k] | 0;
+        pos = putVarint(buf, pos, (d << 1) ^ (d >> 31));
+      }
+      continue;
     }
-  }
-  for (; k < end; k++) {
     const c = counts[k] | 0;
     const d = c - p;
     p = c;
     pos = putVarint(buf, pos, (d << 1) ^ (d >> 31));
+    k++;
   }
+  spans.push(spanStart, end);
   return pos;
+}
+
+/** Bytes of `n` (a non-negative integer below 2^31) as a varint. */
+function varintLength(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
 /** The same for any counts, in exact arithmetic. */

@@ -420,6 +420,17 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
       counts: Array.from({ length: n }, () => (rnd() < 0.3 ? 0 : Math.floor(rnd() ** 3 * 5000))),
     });
   }
+  // Runs of empty buckets from 1 to 30 long between runs of counts from small to large (deltas of
+  // one to four bytes, also just before a long gap), some with counts past 2^29.
+  for (let r = 0; r < 60; r++) {
+    const counts: number[] = [];
+    const top = r % 10 === 9 ? 2 ** 33 : 10 ** (1 + (r % 5));
+    while (counts.length < 400) {
+      for (let k = Math.floor(rnd() * 9); k >= 0; k--) counts.push(1 + Math.floor(rnd() ** 2 * top));
+      for (let k = Math.floor(rnd() ** 2 * 31); k > 0; k--) counts.push(0);
+    }
+    shapes.push({ offset: Math.floor(rnd() * 100) - 50, counts });
+  }
   for (const [i, shape] of shapes.entries()) {
     const buckets = shape.counts.map((count, k) => ({ index: shape.offset + k, count })).filter((b) => b.count > 0);
     const overflowCount = i % 3 === 2 ? 4 : 0; // with overflow, the writers go through the list form
