@@ -353,21 +353,35 @@ export function histMerge(dst: u32, src: u32): void {
   if (mn < load<i64>(dst + H_MIN)) store<i64>(dst + H_MIN, mn);
   const mx = mergedMax(src);
   if (mx > load<i64>(dst + H_MAX)) store<i64>(dst + H_MAX, mx);
+  store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + merged(src, H_ZERO));
+  store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + merged(src, H_OVER));
   findRange(src);
   const first = H_BUCKETS + (rangeLo << 3);
   const n = rangeHi - rangeLo;
-  const out = dst + first;
   const lanes = laneCount(src);
-  for (let j = -1; j < lanes; j++) {
-    const b = j < 0 ? src : lane(src, j);
-    if (b == 0) continue;
-    store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + atomic.load<i64>(b + H_ZERO));
-    store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + atomic.load<i64>(b + H_OVER));
-    const from = b + first;
-    for (let k: u32 = 0; k < n; k++) {
-      const p = out + (k << 3);
-      store<i64>(p, load<i64>(p) + atomic.load<i64>(from + (k << 3)));
+  // The block and its first lane in one pass (as gather does), then any other lane.
+  const l0 = lanes > 0 ? lane(src, 0) : 0;
+  addCounts(dst + first, src + first, l0 == 0 ? 0 : l0 + first, n);
+  for (let j = 1; j < lanes; j++) {
+    const l = lane(src, j);
+    if (l != 0) addCounts(dst + first, l + first, 0, n);
+  }
+}
+
+// out[k] += a[k] (+ b[k] unless b is 0) for n i64 counters; a and b may be recorded into meanwhile.
+function addCounts(out: u32, a: u32, b: u32, n: u32): void {
+  let k: u32 = 0;
+  if (b == 0) {
+    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), i64x2.add(v128.load(out + (k << 3)), v128.load(a + (k << 3))));
+    for (; k < n; k++) store<i64>(out + (k << 3), load<i64>(out + (k << 3)) + atomic.load<i64>(a + (k << 3)));
+  } else {
+    if (wideReads) {
+      for (; k + 1 < n; k += 2) {
+        const both = i64x2.add(v128.load(a + (k << 3)), v128.load(b + (k << 3)));
+        v128.store(out + (k << 3), i64x2.add(v128.load(out + (k << 3)), both));
+      }
     }
+    for (; k < n; k++) store<i64>(out + (k << 3), load<i64>(out + (k << 3)) + atomic.load<i64>(a + (k << 3)) + atomic.load<i64>(b + (k << 3)));
   }
 }
 
