@@ -385,24 +385,57 @@ function addCounts(out: u32, a: u32, b: u32, n: u32): void {
   }
 }
 
-/** Low 32 bits of every counter (zero, overflow, buckets; lanes added) into dst: a compact snapshot for windows. */
-export function histSnap32(h: u32, dst: u32): void {
-  store<u32>(dst, u32(merged(h, H_ZERO)));
-  store<u32>(dst + 4, u32(merged(h, H_OVER)));
+/**
+ * Low 32 bits of every counter (zero, overflow, buckets; lanes added) into dst: a compact snapshot
+ * for windows. Returns h's count, counted in the same pass.
+ */
+export function histSnap32(h: u32, dst: u32): f64 {
+  const zero = merged(h, H_ZERO);
+  const over = merged(h, H_OVER);
+  store<u32>(dst, u32(zero));
+  store<u32>(dst + 4, u32(over));
+  let total = zero + over;
   // Outside the range every count is 0 now, and was 0 in any earlier snapshot of h kept here.
   findRange(h);
-  for (let i = rangeLo; i < rangeHi; i++) {
-    store<u32>(dst + 8 + (i << 2), u32(atomic.load<i64>(h + H_BUCKETS + (i << 3))));
-  }
+  const n = rangeHi - rangeLo;
+  const b = h + H_BUCKETS + (rangeLo << 3);
+  const out = dst + 8 + (rangeLo << 2);
   const lanes = laneCount(h);
-  for (let j = 0; j < lanes; j++) {
-    const l = lane(h, j);
-    if (l == 0) continue;
-    for (let i = rangeLo; i < rangeHi; i++) {
-      const p = dst + 8 + (i << 2);
-      store<u32>(p, load<u32>(p) + u32(atomic.load<i64>(l + H_BUCKETS + (i << 3))));
+  const l0 = lanes > 0 ? lane(h, 0) : 0;
+  const l = l0 == 0 ? 0 : l0 + H_BUCKETS + (rangeLo << 3);
+  let k: u32 = 0;
+  if (wideReads) {
+    // Four counters at a time (the block and its first lane added): their i64 sums are counted,
+    // and their low halves stored as four u32.
+    let sums = i64x2.splat(0);
+    for (; k + 3 < n; k += 4) {
+      let lo = v128.load(b + (k << 3));
+      let hi = v128.load(b + (k << 3) + 16);
+      if (l != 0) {
+        lo = i64x2.add(lo, v128.load(l + (k << 3)));
+        hi = i64x2.add(hi, v128.load(l + (k << 3) + 16));
+      }
+      sums = i64x2.add(sums, i64x2.add(lo, hi));
+      v128.store(out + (k << 2), v128.shuffle<i32>(lo, hi, 0, 2, 4, 6));
+    }
+    total += i64x2.extract_lane(sums, 0) + i64x2.extract_lane(sums, 1);
+  }
+  for (; k < n; k++) {
+    const c = atomic.load<i64>(b + (k << 3)) + (l == 0 ? 0 : atomic.load<i64>(l + (k << 3)));
+    total += c;
+    store<u32>(out + (k << 2), u32(c));
+  }
+  for (let j = 1; j < lanes; j++) {
+    const lj = lane(h, j);
+    if (lj == 0) continue;
+    const from = lj + H_BUCKETS + (rangeLo << 3);
+    for (let i: u32 = 0; i < n; i++) {
+      const c = atomic.load<i64>(from + (i << 3));
+      total += c;
+      store<u32>(out + (i << 2), load<u32>(out + (i << 2)) + u32(c));
     }
   }
+  return f64(total);
 }
 
 // The counts of buckets [rangeLo, rangeHi) of h with its lanes added, as i64 at out (bucket i at

@@ -130,11 +130,12 @@ export class Aggregator {
   private snapshot(now: number, cum: number, series: readonly number[], total?: Totals): void {
     const slot = this.filled === 0 ? 0 : (this.head + 1) % this.slots;
     for (const s of series) {
-      const h = this.reader.histPtr(s, 'latency');
-      // A series that never recorded a latency has an all-zero snapshot already (memory starts
-      // zeroed and a cumulative histogram never becomes empty again), so skip the pass.
-      if (!this.isEmpty(h)) this.core.histSnap32(h, this.snapPtr(s, slot));
-      this.storeCounters(s, slot, this.reader.read(s, this.seriesLive));
+      const snap = this.snapPtr(s, slot);
+      // The latency histogram is snapshot where the totals read it (after the counters), and counted
+      // in the same pass. One that never recorded a latency has an all-zero snapshot already (memory
+      // starts zeroed and a cumulative histogram never becomes empty again), so it is skipped.
+      const totals = this.reader.read(s, this.seriesLive, (h) => (this.isEmpty(h) ? 0 : this.core.histSnap32(h, snap)));
+      this.storeCounters(s, slot, totals);
     }
     this.core.histSnap32(cum, this.snapPtr(this.totalRow, slot));
     this.storeCounters(this.totalRow, slot, total ?? this.reader.sum(this.totalSeries(), this.live));

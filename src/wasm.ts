@@ -24,7 +24,8 @@ export interface Core {
   histMax(h: number): number;
   histReset(h: number): void;
   histMerge(dst: number, src: number): void;
-  histSnap32(h: number, dst: number): void;
+  /** Low 32 bits of h's counters into dst (a window snapshot); returns h's count. */
+  histSnap32(h: number, dst: number): number;
   /** Returns the window's count. */
   histWindow(h: number, old: number, dst: number): number;
   /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns their total. */

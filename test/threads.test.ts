@@ -183,6 +183,28 @@ test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: 
   m.close();
 });
 
+test('windows over lanes of several threads: what was recorded leaves the window once it has passed', async () => {
+  const clock = { t: 0, now: () => clock.t };
+  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128, clock, collectionInterval: 1000, throughputWindow: 2000 });
+  await plainWorkers(m, N / 20);
+  const series = m.seriesList().filter((s) => m.totals(s.index).latencyCount > 0);
+  assert.ok(series.length > 1);
+  clock.t += 1000;
+  m.tick(); // snapshots every series, lanes of all five threads included
+  const before = series.map((s) => m.windowFigures(s.index).requests);
+  assert.ok(before.every((n) => n > 0), 'the window holds the records');
+  for (let i = 0; i < 3; i++) {
+    clock.t += 1000;
+    m.tick();
+  }
+  for (const s of series) {
+    const w = m.windowFigures(s.index);
+    assert.is(w.requests, 0, `series ${JSON.stringify(s.labels)}: requests`);
+    assert.ok(Number.isNaN(w.p50), `series ${JSON.stringify(s.labels)}: no latency left in the window (p50 ${w.p50})`);
+  }
+  m.close();
+});
+
 test('the same with every lane and counter lane taken: all threads record through the shared atomic path, still exact', async () => {
   const m = monitor();
   Atomics.store(runtime(m), R.LANES_CLAIMED, m.layout.lanePool.count);
