@@ -5,7 +5,7 @@ import { MEAN_FIELDS } from './fields.js';
 import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
 import { type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
 import type { SystemSample } from './system.js';
-import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader } from './totals.js';
+import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader, writeCounters } from './totals.js';
 import type { Core } from './wasm.js';
 
 /** Figures over an interval of time (the last tick's interval, or the sliding window). */
@@ -145,8 +145,7 @@ export class Aggregator {
   }
 
   private storeCounters(row: number, slot: number, t: Totals): void {
-    const at = (row * this.slots + slot) * NF;
-    for (let f = 0; f < NF; f++) this.counters[at + f] = t[COUNTER_FIELDS[f]];
+    writeCounters(this.counters, (row * this.slots + slot) * NF, t);
   }
 
   /** The oldest snapshot still in the ring: the start of the sliding window. */

@@ -76,6 +76,62 @@ export const COUNTER_FIELDS = [
 ] as const satisfies readonly (keyof Totals)[];
 export type CounterField = (typeof COUNTER_FIELDS)[number];
 
+// The two helpers below name every counter field outright, in COUNTER_FIELDS order: a loop over the
+// names would look each field up by a string variable, V8's slow generic path (~50× slower for a
+// sum over 100 series). A test checks both against COUNTER_FIELDS.
+
+/** into += t, for every counter field. */
+export function addCounters(into: Totals, t: Totals): void {
+  into.requests += t.requests;
+  into.successes += t.successes;
+  into.errors += t.errors;
+  into.latencyCount += t.latencyCount;
+  into.latencySumMs += t.latencySumMs;
+  into.backpressure += t.backpressure;
+  into.backpressureWaitSumMs += t.backpressureWaitSumMs;
+  into.cacheHits += t.cacheHits;
+  into.cacheMisses += t.cacheMisses;
+  into.messagesIn += t.messagesIn;
+  into.bytesIn += t.bytesIn;
+  into.messagesOut += t.messagesOut;
+  into.bytesOut += t.bytesOut;
+  into.connectionsOpened += t.connectionsOpened;
+  into.invalid += t.invalid;
+  into.sessions += t.sessions;
+  into.sessionMessages += t.sessionMessages;
+  into.sessionBytes += t.sessionBytes;
+  into.sessionDurationSumMs += t.sessionDurationSumMs;
+  into.batches += t.batches;
+  into.batchItems += t.batchItems;
+  into.batchDurationSumMs += t.batchDurationSumMs;
+}
+
+/** The counter fields of t, in COUNTER_FIELDS order, into out from index `at`. */
+export function writeCounters(out: Float64Array, at: number, t: Totals): void {
+  out[at + 0] = t.requests;
+  out[at + 1] = t.successes;
+  out[at + 2] = t.errors;
+  out[at + 3] = t.latencyCount;
+  out[at + 4] = t.latencySumMs;
+  out[at + 5] = t.backpressure;
+  out[at + 6] = t.backpressureWaitSumMs;
+  out[at + 7] = t.cacheHits;
+  out[at + 8] = t.cacheMisses;
+  out[at + 9] = t.messagesIn;
+  out[at + 10] = t.bytesIn;
+  out[at + 11] = t.messagesOut;
+  out[at + 12] = t.bytesOut;
+  out[at + 13] = t.connectionsOpened;
+  out[at + 14] = t.invalid;
+  out[at + 15] = t.sessions;
+  out[at + 16] = t.sessionMessages;
+  out[at + 17] = t.sessionBytes;
+  out[at + 18] = t.sessionDurationSumMs;
+  out[at + 19] = t.batches;
+  out[at + 20] = t.batchItems;
+  out[at + 21] = t.batchDurationSumMs;
+}
+
 export function emptyTotals(): Totals {
   return {
     requests: 0,
@@ -214,7 +270,7 @@ export class TotalsReader {
     Object.assign(into, emptyTotals());
     for (const s of series) {
       this.read(s, t);
-      for (const f of COUNTER_FIELDS) into[f] += t[f];
+      addCounters(into, t);
       into.activeConnections += t.activeConnections;
       if (t.latencyMinMs < into.latencyMinMs || Number.isNaN(into.latencyMinMs)) into.latencyMinMs = t.latencyMinMs;
       if (t.latencyMaxMs > into.latencyMaxMs || Number.isNaN(into.latencyMaxMs)) into.latencyMaxMs = t.latencyMaxMs;

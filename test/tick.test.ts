@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { addCounters, COUNTER_FIELDS, emptyTotals, writeCounters } from '../src/totals.js';
 import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';
@@ -169,6 +170,20 @@ test('cache hit ratio, backpressure, messages and bytes per second over the wind
   assert.is(p.backpressure, 2);
   assert.is(p.messagesPerSec, 75);
   m.close();
+});
+
+test('every counter field adds up across series and goes into the window ring, in COUNTER_FIELDS order', () => {
+  const a = emptyTotals();
+  const b = emptyTotals();
+  COUNTER_FIELDS.forEach((f, i) => {
+    a[f] = i + 1;
+    b[f] = 100 * (i + 1);
+  });
+  addCounters(a, b);
+  for (const [i, f] of COUNTER_FIELDS.entries()) assert.is(a[f], 101 * (i + 1), f);
+  const ring = new Float64Array(COUNTER_FIELDS.length + 3);
+  writeCounters(ring, 3, b);
+  for (const [i, f] of COUNTER_FIELDS.entries()) assert.is(ring[3 + i], b[f], f);
 });
 
 test('per-series windows: each series has its own exact window figures', () => {
