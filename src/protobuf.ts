@@ -457,12 +457,11 @@ function putSmallDeltas(buf: Uint8Array, view: DataView, pos: number, counts: Fl
         k = gapEnd;
         continue;
       }
-      // A short gap: written bucket by bucket below, up to its end.
-      for (; k < gapEnd; k++) {
-        const d = (counts[k] | 0) - p;
-        p = counts[k] | 0;
-        pos = putVarint(buf, pos, (d << 1) ^ (d >> 31));
-      }
+      // A short gap: zero deltas up to its end, the first down from the last count if it is here.
+      if (k === gapStart) pos = putVarint(buf, pos, 2 * p - 1);
+      else buf[pos++] = 0;
+      for (k++; k < gapEnd; k++) buf[pos++] = 0;
+      p = 0;
       continue;
     }
     const c = counts[k] | 0;
