@@ -20,7 +20,12 @@ import { registerWithPromClient } from '../dist/prom-client-bridge.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
 const args = parseArgs();
-const options = args.quick ? { maxTime: 0.5, minSamples: 5 } : { maxTime: 4, minSamples: 30 };
+const options = args.quick ? { maxTime: 0.5, minSamples: 5 } : { maxTime: 1.5, minSamples: 15 };
+// The machine is shared and its speed changes from one minute to the next, so every case runs in
+// each of several rounds, in a rotated order; its figures come from the samples of all rounds, and
+// a ratio is the median over rounds of that round's ratio (cases listed next to each other run
+// seconds apart).
+const rounds = args.quick ? 1 : 3;
 
 const SERIES = 100;
 const PER_SERIES = 5000;
@@ -75,12 +80,6 @@ const cases = {
   scrapeText: () => {
     state.sink ^= monitor.metrics(ACCEPT.text).body.length;
   },
-  scrapeOpenMetrics: () => {
-    state.sink ^= monitor.metrics(ACCEPT.openmetrics).body.length;
-  },
-  scrapeProtobuf: () => {
-    state.sink ^= monitor.metrics(ACCEPT.protobuf).body.length;
-  },
   promClientText: {
     defer: true,
     fn: (deferred) => {
@@ -89,6 +88,12 @@ const cases = {
         deferred.resolve();
       });
     },
+  },
+  scrapeProtobuf: () => {
+    state.sink ^= monitor.metrics(ACCEPT.protobuf).body.length;
+  },
+  scrapeOpenMetrics: () => {
+    state.sink ^= monitor.metrics(ACCEPT.openmetrics).body.length;
   },
   bridgeText: {
     defer: true,
@@ -137,28 +142,44 @@ for (let i = 0; i < 30; i++) {
   }
 }
 
-const suite = new Benchmark.Suite('scrape');
-for (const [name, c] of Object.entries(cases)) {
-  if (typeof c === 'function') suite.add(name, c, options);
-  else suite.add(name, { ...options, ...c });
+const names = Object.keys(cases);
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+const roundMedians = Object.fromEntries(names.map((n) => [n, []]));
+for (let round = 0; round < rounds; round++) {
+  const suite = new Benchmark.Suite(`scrape ${round + 1}`);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[(i + round * 3) % names.length];
+    const c = cases[name];
+    if (typeof c === 'function') suite.add(name, c, options);
+    else suite.add(name, { ...options, ...c });
+  }
+  suite.on('cycle', (event) => {
+    const b = event.target;
+    if (b.error) throw b.error;
+    samples[b.name].push(...b.stats.sample);
+    roundMedians[b.name].push(Math.round(median(b.stats.sample) * 1e6) / 1e3);
+  });
+  await new Promise((resolve, reject) => {
+    suite.on('complete', resolve);
+    suite.on('error', (e) => reject(e.target.error));
+    suite.run({ async: true });
+  });
+  if (!args.json) process.stderr.write(`  round ${round + 1}/${rounds}\n`);
 }
 const results = {};
-suite.on('cycle', (event) => {
-  const b = event.target;
-  if (b.error) throw b.error;
-  results[b.name] = {
-    medianMs: median(b.stats.sample) * 1e3,
-    meanMs: b.stats.mean * 1e3,
-    rmePercent: b.stats.rme,
-    samples: b.stats.sample.length,
+for (const name of names) {
+  const xs = samples[name];
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(xs.length - 1, 1));
+  results[name] = {
+    medianMs: median(xs) * 1e3,
+    meanMs: mean * 1e3,
+    // relative margin of error of the mean at 95 % (normal approximation), as benchmark.js reports it
+    rmePercent: ((1.96 * sd) / Math.sqrt(xs.length) / mean) * 100,
+    roundMediansMs: roundMedians[name],
+    samples: xs.length,
   };
-  if (!args.json) process.stderr.write(`  ${b.name}: ${results[b.name].medianMs.toFixed(2)} ms\n`);
-});
-await new Promise((resolve, reject) => {
-  suite.on('complete', resolve);
-  suite.on('error', (e) => reject(e.target.error));
-  suite.run({ async: true });
-});
+}
 
 // Every scrape must have produced the whole exposition (a broken one would be fast).
 const sizes = {
@@ -175,11 +196,12 @@ for (const s of series.slice(0, 3)) {
 monitor.close();
 
 const r = (name) => results[name].medianMs;
+const ratio = (a, b) => median(results[a].roundMediansMs.map((x, i) => x / results[b].roundMediansMs[i]));
 const ratios = {
-  textOverPromClient: r('scrapeText') / r('promClientText'),
-  openMetricsOverPromClient: r('scrapeOpenMetrics') / r('promClientText'),
-  protobufOverPromClient: r('scrapeProtobuf') / r('promClientText'),
-  bridgeOverPromClient: r('bridgeText') / r('promClientText'),
+  textOverPromClient: ratio('scrapeText', 'promClientText'),
+  openMetricsOverPromClient: ratio('scrapeOpenMetrics', 'promClientText'),
+  protobufOverPromClient: ratio('scrapeProtobuf', 'promClientText'),
+  bridgeOverPromClient: ratio('bridgeText', 'promClientText'),
 };
 const bars = {
   textAtMost5ms: r('scrapeText') <= 5,
@@ -202,5 +224,7 @@ if (args.json) {
   printRatios(ratios);
   console.log('');
   printBars(bars);
+  const rm = (name) => results[name].roundMediansMs.map((x) => x.toFixed(2)).join(' / ');
+  console.log(`\nmedian of each round, ms: protobuf ${rm('scrapeProtobuf')}; text ${rm('scrapeText')}; prom-client ${rm('promClientText')}`);
   console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
 }
