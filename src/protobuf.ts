@@ -87,8 +87,8 @@ const WIRE_LEN = 2;
 /**
  * Gaps of up to this many empty buckets are sent as zero counts rather than as a new span: a zero
  * costs a byte, a span 6 to 8, and finding short gaps in dense counts costs more than writing them
- * (see putSmallDeltas, which relies on every longer gap holding a whole block of four after any
- * bucket it writes).
+ * (see putSmallDeltas: a longer gap always holds a whole empty block of four, wherever the blocks
+ * start, and that block is what sets off a measurement).
  */
 const MAX_GAP_IN_SPAN = 11;
 
