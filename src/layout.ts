@@ -4,7 +4,7 @@ import { boundsBytes, bucketIndex, rangeCells, rangeGeometry, upperBound, writeB
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 const PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;
@@ -130,6 +130,13 @@ export const COUNTER_LANE_BYTES = C.MEMORY * 8;
 const COUNTER_LANES = 16;
 /** Largest value a counter lane takes (exact in f64 with room to add); past it, its thread adds to the shared counter. */
 export const COUNTER_LANE_LIMIT = 2 ** 52;
+/**
+ * A lane's owner record (i32 slots). GEN is 0 until the lane is first handed out, then even while
+ * a thread owns it and odd while another takes it over; TID and START name the owning thread (TID
+ * 0: unknown, never taken over; see thread-identity.ts).
+ */
+export const OWNER = { GEN: 0, TID: 1, START: 2 } as const;
+export const OWNER_SLOTS = 4;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -197,6 +204,11 @@ export interface Layout {
    * JS without atomics (up to COUNTER_LANE_LIMIT); readers add the copies to the shared counters.
    */
   counterLanes: { ptr: number; count: number; stride: number };
+  /**
+   * Who owns each lane: OWNER_SLOTS i32 per lane (the pool's lanes first, then the counter lanes),
+   * so that a thread can take over the lanes of one that has ended (see lane-owners.ts).
+   */
+  laneOwners: { ptr: number; count: number };
   history: RingSpec;
   rollups: { minute: RollupSpec; hour: RollupSpec; day: RollupSpec };
 }
@@ -321,6 +333,8 @@ export function computeLayout(config: MonitoringConfig): Layout {
   p = align(p + lanePool.count * shapes.latency.bytes);
   const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
   p = align(p + counterLanes.count * counterLanes.stride);
+  const laneOwners = { ptr: p, count: lanePool.count + counterLanes.count };
+  p = align(p + laneOwners.count * OWNER_SLOTS * 4);
   const bytes = p;
   const pages = Math.ceil(bytes / PAGE);
   if (pages > MAX_PAGES) {
@@ -353,6 +367,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     readPtr,
     lanePool,
     counterLanes,
+    laneOwners,
     history,
     rollups,
   };

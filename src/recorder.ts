@@ -2,13 +2,15 @@
 // the wasm core at precomputed addresses. No allocation, no clock read, no message passing.
 //
 // Latencies, the hottest figure, go into a lane of the series' latency histogram that this thread
-// owns (claimed on the first record, while the pool lasts; see assembly/index.ts): plain stores, no
+// owns (claimed on the first record, from a thread that has ended or else from the pool while it
+// lasts; see assembly/index.ts and lane-owners.ts): plain stores, no
 // atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
 // Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
@@ -30,6 +32,7 @@ export class RecordingContext {
   readonly root: SeriesRecorder;
   private readonly rt: Int32Array;
   private readonly i32: Int32Array;
+  private readonly owners: LaneOwners;
 
   constructor(
     readonly core: Core,
@@ -44,6 +47,7 @@ export class RecordingContext {
     }
     this.rt = rt;
     this.i32 = new Int32Array(memory.buffer);
+    this.owners = new LaneOwners(memory.buffer, layout);
     this.tables = {
       series: new StringTable(memory.buffer, layout.seriesTable),
       errors: new StringTable(memory.buffer, layout.errorTable),
@@ -105,13 +109,24 @@ export class RecordingContext {
   /**
    * A lane of latency histogram `h` for this thread alone (its byte address), or 0 when there is
    * none to have: the pool is used up, the histogram has all its lanes, or the host cannot have lanes.
+   * A lane of h whose thread has ended is taken over first, so h keeps about as many lanes as
+   * threads that record into it at once, however many come and go.
    */
   claimLane(h: number): number {
     const pool = this.layout.lanePool;
-    if (pool.count === 0 || Atomics.load(this.i32, (h + H.LANES) >> 2) >= MAX_LANES) return 0;
+    if (pool.count === 0) return 0;
+    const bytes = this.layout.shapes.latency.bytes;
+    const linked = Math.min(Atomics.load(this.i32, (h + H.LANES) >> 2), MAX_LANES);
+    for (let j = 0; j < linked; j++) {
+      const lane = Atomics.load(this.i32, ((h + H.LANE0) >> 2) + j);
+      if (lane !== 0 && this.owners.takeOver((lane - pool.ptr) / bytes)) return lane;
+    }
+    if (linked === MAX_LANES) return 0;
     const i = Atomics.add(this.rt, R.LANES_CLAIMED, 1);
     if (i >= pool.count) return 0;
-    const lane = pool.ptr + i * this.layout.shapes.latency.bytes;
+    // Owned before it is linked: a linked lane always names its thread.
+    this.owners.own(i);
+    const lane = pool.ptr + i * bytes;
     return this.core.addLane(h, lane) !== 0 ? lane : 0;
   }
 
@@ -119,12 +134,20 @@ export class RecordingContext {
 
   /**
    * This thread's counter lane (its own copies of all series' counters, as f64), claimed on first
-   * use; null when there is none to have (all handed out, or the host cannot have lanes).
+   * use (one whose thread has ended first); null when there is none to have (all handed out, or
+   * the host cannot have lanes).
    */
   counterLane(): Float64Array | null {
     if (this.counterLaneView === undefined) {
       const lanes = this.layout.counterLanes;
-      const t = lanes.count === 0 ? 0 : Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
+      const owner = this.layout.lanePool.count; // counter lanes' owner records follow the pool's
+      const claimed = Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), lanes.count);
+      let t = 0;
+      while (t < claimed && !this.owners.takeOver(owner + t)) t++;
+      if (t === claimed && lanes.count > 0) {
+        t = Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
+        if (t < lanes.count) this.owners.own(owner + t);
+      }
       this.counterLaneView = t < lanes.count ? new Float64Array(this.memory.buffer, lanes.ptr + t * lanes.stride, lanes.stride / 8) : null;
     }
     return this.counterLaneView;

@@ -3,12 +3,14 @@
 // thread records too. Every total is compared with an exact replay of the same workload; series
 // that several threads create at the same moment get one slot each; a worker that exits, or is
 // terminated in the middle of its work, loses nothing it recorded.
+import { readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Labels, type Recorder, StreamPerformanceMonitor } from '../src/index.js';
-import { R } from '../src/layout.js';
+import { H, MAX_LANES, R } from '../src/layout.js';
+import { currentThread, isRunning } from '../src/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
 
 const N = 1_000_000;
@@ -17,6 +19,7 @@ const WORKERS = 4;
 const WORKER_URL = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
 const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
+const LANE_TASK_URL = new URL('./fixtures/lane-task.ts', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
   return new StreamPerformanceMonitor({
@@ -271,6 +274,90 @@ test('a worker terminated in the middle of recording loses nothing it finished',
   const t = m.totals();
   // Each record is counted before its progress mark: at most one record more than the marks.
   assert.ok(t.latencyCount >= finished && t.latencyCount <= finished + 1, `${t.latencyCount} recorded, ${finished} finished`);
+  assert.is(t.latencySumMs, t.latencyCount);
+  assert.is(m.nativeHistogram(0).count, t.latencyCount);
+  m.close();
+});
+
+test('thread identity: this thread runs; an ended thread, or its tid with another start time, does not', async () => {
+  const self = currentThread();
+  if (self === null) return; // no /proc here: threads have no identity, and lanes are never taken over
+  assert.is(self.tid, Number(readlinkSync('/proc/thread-self').split('/').pop()));
+  assert.ok(isRunning(self));
+  assert.not.ok(isRunning({ tid: self.tid, start: self.start + 1 }), 'a reused tid is another thread');
+  const w = new Worker("require('node:worker_threads').parentPort.postMessage(require('node:fs').readlinkSync('/proc/thread-self'))", { eval: true });
+  const path = await new Promise<string>((resolve) => w.once('message', resolve));
+  await exited(w);
+  const ended = { tid: Number(path.split('/').pop()), start: self.start };
+  assert.ok(ended.tid > 0 && ended.tid !== self.tid);
+  assert.not.ok(isRunning(ended), 'the worker has ended');
+});
+
+test('piscina workers that come and go: each takes over the lanes of one that has ended, and nothing is lost', async () => {
+  // minThreads 0 and idleTimeout 0: piscina terminates each worker as soon as it is idle, the way
+  // a pool shrinks after a burst. More workers than a histogram has lanes (MAX_LANES) and than
+  // there are counter lanes: without taking over, the later ones would have no lane left.
+  if (currentThread() === null) return; // (Linux only, see thread-identity.ts)
+  const m = monitor();
+  const workers = Math.max(MAX_LANES, m.layout.counterLanes.count) + 2;
+  const count = 1000;
+  const pool = new Piscina({ filename: LANE_TASK_URL.href, minThreads: 0, maxThreads: 1, idleTimeout: 0 });
+  const results: { threadId: number; lanes: number[] }[] = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      results.push(await pool.run({ handle: m.handle(), count }));
+      while (pool.threads.length > 0) await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    await pool.destroy();
+  }
+  assert.is(new Set(results.map((r) => r.threadId)).size, workers, 'each task ran on a new thread');
+  for (const [i, r] of results.entries()) assert.ok(r.lanes.every((lane) => lane !== 0), `worker ${i} got lanes: ${r.lanes}`);
+  assert.is(new Set(results.map((r) => r.lanes[0])).size, 1, 'every worker took over the root lane of the one before');
+  const rootLanes = Atomics.load(new Int32Array(m.handle().memory.buffer, m.layout.seriesPtr + m.layout.histOffset.latency + H.LANES, 1), 0);
+  assert.is(rootLanes, 1, 'the root latency histogram has one lane');
+  assert.is(Atomics.load(runtime(m), R.LANES_CLAIMED), 2, 'two lanes handed out in all');
+  assert.is(Atomics.load(runtime(m), R.COUNTER_LANES_CLAIMED), 1, 'one counter lane handed out in all');
+  const run = m.seriesList().find((s) => s.labels.stage === 'run')?.index ?? Number.NaN;
+  assert.ok(run >= 0, 'the run series');
+  const t = m.totals(run);
+  assert.equal([t.requests, t.latencyCount, t.latencySumMs, t.messagesIn, t.bytesIn], [workers * count, workers * count, workers * count * 2, workers * count, workers * count * 100]);
+  assert.is(m.nativeHistogram(run).count, workers * count);
+  assert.is(m.totals().latencyCount, 2 * workers * count);
+  assert.is(m.totals(0).latencySumMs, workers * (count / 5) * 15);
+  m.close();
+});
+
+test('a running worker keeps its lanes: the next worker takes them over only once it has ended', async () => {
+  if (currentThread() === null) return;
+  const m = monitor();
+  const rootLanes = () => Atomics.load(new Int32Array(m.handle().memory.buffer, m.layout.seriesPtr + m.layout.histOffset.latency + H.LANES, 1), 0);
+  const workers: Awaited<ReturnType<typeof recordingForever>>[] = [];
+  const start = async () => {
+    const x = await recordingForever(m);
+    workers.push(x);
+    while (Atomics.load(x.done, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    return x;
+  };
+  const stop = async (x: (typeof workers)[number]) => {
+    await x.w.terminate();
+    await x.exit;
+  };
+  try {
+    const a = await start();
+    await start();
+    assert.is(rootLanes(), 2, 'two running workers, two lanes');
+    await stop(a);
+    await start();
+    assert.is(rootLanes(), 2, 'the third took over the lane of the first');
+    assert.is(Atomics.load(runtime(m), R.LANES_CLAIMED), 2);
+  } finally {
+    await Promise.all(workers.map(stop));
+  }
+  const finished = workers.reduce((n, x) => n + Atomics.load(x.done, 0), 0);
+  const t = m.totals();
+  // Each record is counted before its progress mark: at most one more per worker than the marks.
+  assert.ok(t.latencyCount >= finished && t.latencyCount <= finished + 3, `${t.latencyCount} recorded, ${finished} finished`);
   assert.is(t.latencySumMs, t.latencyCount);
   assert.is(m.nativeHistogram(0).count, t.latencyCount);
   m.close();
