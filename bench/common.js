@@ -52,3 +52,17 @@ export function printRatios(ratios) {
 export function printBars(bars) {
   for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'MISS'}  ${name}`);
 }
+
+/** Resolves when the worker posts the message `what` (rejects on its error). */
+export function workerSaid(worker, what) {
+  return new Promise((resolve, reject) => {
+    const on = (m) => {
+      if (m === what) {
+        worker.off('message', on);
+        resolve();
+      }
+    };
+    worker.on('message', on);
+    worker.once('error', reject);
+  });
+}

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { StreamPerformanceMonitor } from '../dist/index.js';
 import { H, R } from '../dist/layout.js';
-import { machine, median, parseArgs, printBars, printRatios, printTable } from './common.js';
+import { machine, median, parseArgs, printBars, printRatios, printTable, workerSaid } from './common.js';
 
 const args = parseArgs();
 const THREADS = Math.max(2, os.cpus().length);
@@ -65,19 +65,6 @@ function recordPerf(h, n) { for (let i = 0; i < n; i++) h.record(nanos[i & (N - 
   parentPort.postMessage('done');
 })();`;
 
-function said(worker, what) {
-  return new Promise((resolve, reject) => {
-    const on = (m) => {
-      if (m === what) {
-        worker.off('message', on);
-        resolve();
-      }
-    };
-    worker.on('message', on);
-    worker.once('error', reject);
-  });
-}
-
 function rootLanes(monitor) {
   const { memory, layout } = monitor.handle();
   return Atomics.load(new Int32Array(memory.buffer, layout.seriesPtr + layout.histOffset.latency + H.LANES, 1), 0);
@@ -90,7 +77,7 @@ async function churn(monitor) {
       eval: true,
       workerData: { mode: 'lanes', handle: monitor.handle(), lib: LIB, count: 0, warmup: 1000, gate: new SharedArrayBuffer(4), ends: new SharedArrayBuffer(8), index: 0 },
     });
-    await said(w, 'ready');
+    await workerSaid(w, 'ready');
     await w.terminate();
   }
 }
@@ -109,8 +96,8 @@ async function measure(mode, threads) {
     { length: threads },
     (_, index) => new Worker(WORKER, { eval: true, workerData: { mode, handle: monitor?.handle(), lib: LIB, count: COUNT, warmup: WARMUP, gate, ends, index } }),
   );
-  await Promise.all(workers.map((w) => said(w, 'ready')));
-  const done = workers.map((w) => said(w, 'done'));
+  await Promise.all(workers.map((w) => workerSaid(w, 'ready')));
+  const done = workers.map((w) => workerSaid(w, 'done'));
   const t0 = performance.timeOrigin + performance.now();
   Atomics.store(new Int32Array(gate), 0, 1);
   Atomics.notify(new Int32Array(gate), 0);

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { machine, parseArgs, printBars, printTable, xorshift } from './common.js';
+import { machine, parseArgs, printBars, printTable, workerSaid, xorshift } from './common.js';
 
 const args = { ...parseArgs(), src: process.argv.includes('--src') };
 const DIST = new URL('../dist/index.js', import.meta.url);
@@ -126,17 +126,7 @@ async function measureVisibility() {
     tsx: source === 'dist' ? undefined : import.meta.resolve('tsx/esm/api'),
   };
   const worker = new Worker(WORKER, { eval: true, workerData });
-  const said = (what) =>
-    new Promise((resolve, reject) => {
-      const on = (m) => {
-        if (m === what) {
-          worker.off('message', on);
-          resolve();
-        }
-      };
-      worker.on('message', on);
-      worker.once('error', reject);
-    });
+  const said = (what) => workerSaid(worker, what);
   await said('ready');
   const delaysMs = [];
   let reads = 0;
