@@ -2,7 +2,8 @@
 // 10^6 latencies and errors each into one monitor through attach(monitor.handle()) while the main
 // thread records too. Every total is compared with an exact replay of the same workload; series
 // that several threads create at the same moment get one slot each; a worker that exits, or is
-// terminated in the middle of its work, loses nothing it recorded.
+// terminated in the middle of its work, loses nothing it recorded; a worker that has ended hands
+// its lanes to the next one, and a running one keeps them.
 import { readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
