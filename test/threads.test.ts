@@ -4,7 +4,7 @@
 // that several threads create at the same moment get one slot each; a worker that exits, or is
 // terminated in the middle of its work, loses nothing it recorded; a worker that has ended hands
 // its lanes to the next one, and a running one keeps them.
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { test } from 'uvu';
@@ -303,11 +303,16 @@ test('piscina workers that come and go: each takes over the lanes of one that ha
   const workers = Math.max(MAX_LANES, m.layout.counterLanes.count) + 2;
   const count = 1000;
   const pool = new Piscina({ filename: LANE_TASK_URL.href, minThreads: 0, maxThreads: 1, idleTimeout: 0 });
-  const results: { threadId: number; lanes: number[] }[] = [];
+  const results: { threadId: number; tid: number; lanes: number[] }[] = [];
   try {
     for (let i = 0; i < workers; i++) {
-      results.push(await pool.run({ handle: m.handle(), count }));
-      while (pool.threads.length > 0) await new Promise((r) => setTimeout(r, 2));
+      const r = await pool.run({ handle: m.handle(), count });
+      results.push(r);
+      // piscina drops a worker from its list before the thread has ended: wait for the thread itself.
+      for (let waited = 0; existsSync(`/proc/self/task/${r.tid}`); waited += 2) {
+        assert.ok(waited < 10_000, `worker ${i}'s thread still runs after 10 s`);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
     }
   } finally {
     await pool.destroy();
