@@ -4,7 +4,13 @@ import { boundsBytes, bucketIndex, rangeCells, rangeGeometry, upperBound, writeB
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
+/** The whole layout's version: a handle from a memory of another version is refused. */
 export const LAYOUT_VERSION = 5;
+/**
+ * The version of the history regions' layout (rings and rollups), which saved history files
+ * depend on: bump it when those change, not for other parts of the memory.
+ */
+export const HISTORY_LAYOUT_VERSION = 4;
 const PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;

@@ -29,7 +29,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { HistoryRing } from './history.js';
-import { initHistogram, LAYOUT_VERSION, type Layout, type RingSpec, writeHistogramHeader } from './layout.js';
+import { HISTORY_LAYOUT_VERSION, initHistogram, type Layout, type RingSpec, writeHistogramHeader } from './layout.js';
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
 import type { MonitoringConfig } from './types.js';
 
@@ -149,7 +149,7 @@ export function historyFingerprint(layout: Layout, config: MonitoringConfig): { 
   const rel = (r: RingSpec) => Object.fromEntries(Object.entries(r.columns).map(([k, v]) => [k, v - r.ptr]));
   const shape = {
     format: FORMAT_VERSION,
-    layout: LAYOUT_VERSION,
+    layout: HISTORY_LAYOUT_VERSION,
     fields: HISTORY_FIELDS,
     latency: { scale: lat.scale, idxMin: lat.idxMin, nBuckets: lat.nBuckets, bytes: lat.bytes, idxMul: lat.idxMul, sumMul: lat.sumMul },
     tick: rel(layout.history),

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
-import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, persistenceHooks } from '../src/persistence.js';
+import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, historyFingerprint, persistenceHooks } from '../src/persistence.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
 import { within } from './fixtures/wait.js';
@@ -156,6 +156,15 @@ test('round trip: the history after a restart equals the history before, and ope
   assert.is(mins.fields.rps.at(-1), Math.fround(openMinute.length / 60));
   b.m.close();
   assert.is(b.errors.length, 0);
+});
+
+test('files saved by earlier builds stay readable: the default configuration\'s history fingerprint is pinned', () => {
+  // The fingerprint covers what lays the history out, nothing else in the memory: a change to other
+  // parts (lanes, tables) must not make saved history unreadable. If this value changes, files
+  // saved before are refused: bump HISTORY_LAYOUT_VERSION only when the history regions change.
+  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  assert.is(historyFingerprint(m.layout, m.config).hash.toString('hex'), '0f7f280ee30c1e48bf2d563b0e58e057');
+  m.close();
 });
 
 test('no file yet: the monitor starts empty, without an error, and creates the file on close()', async () => {
