@@ -389,7 +389,7 @@ test("a monitor's histograms, runs of buckets apart by 1 to 40 empty ones, rende
   assert.ok(gaps !== undefined);
   for (const index of [0, gaps.index]) {
     const h = m.nativeHistogram(index);
-    assert.ok(h.dense !== undefined && h.dense.counts.includes(0), 'dense, with empty buckets inside');
+    assert.ok(h.dense?.counts.includes(0), 'dense, with empty buckets inside');
     const list: NativeHistogram = { ...h, buckets: bucketList(h), dense: undefined };
     const family = (hist: NativeHistogram): MetricFamily[] => [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: hist }] }];
     assert.equal(renderProtobuf(family(h)), renderProtobuf(family(list)), `series ${index}`);
