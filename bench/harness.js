@@ -49,11 +49,12 @@ const bench = (options) => {
 for (let i = 0; i < 20; i++) optimised();
 const ratios = { osrLoop: [], benchmarkJs: [], fixedCount: [] };
 for (let r = 0; r < ROUNDS; r++) {
-  const before = median([optimised(), optimised(), optimised()]);
+  const plain = [optimised(), optimised(), optimised()];
   const o = median([osr(), osr(), osr()]);
   const calibrated = bench({ initCount: 1000 });
   const fixed = bench({ initCount: COUNT, minTime: 1e-6 });
-  const base = median([before, optimised(), optimised(), optimised()]);
+  plain.push(optimised(), optimised(), optimised());
+  const base = median(plain);
   ratios.osrLoop.push(o / base);
   ratios.benchmarkJs.push(calibrated / base);
   ratios.fixedCount.push(fixed / base);
