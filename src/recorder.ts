@@ -186,6 +186,8 @@ export function labelsFromKey(key: string): Labels {
 
 export class SeriesRecorder implements Recorder {
   private readonly core: Core;
+  /** The core's recordOwned, held here: a call through this.core costs the record one more load and check. */
+  private readonly recordOwned: Core['recordOwned'];
   private readonly base: number;
   private readonly latency: number;
   private readonly errorTypes: number;
@@ -202,6 +204,7 @@ export class SeriesRecorder implements Recorder {
     readonly index: number,
   ) {
     this.core = ctx.core;
+    this.recordOwned = ctx.core.recordOwned;
     this.base = ctx.seriesPtr(index);
     this.latency = ctx.histPtr(index, 'latency');
     this.errorTypes = this.base + ctx.layout.errorTypesOffset;
@@ -211,7 +214,7 @@ export class SeriesRecorder implements Recorder {
   // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
   recordLatency(ms: number): void {
     const lane = this.lane;
-    if (lane !== 0 && isMs(ms)) this.core.recordOwned(lane, ms);
+    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */) this.recordOwned(lane, ms);
     else this.recordLatencySlow(ms);
   }
 

@@ -12,6 +12,8 @@ export function invalid(name: string, value: unknown, what: string): Error {
   return new E(`${name} must be ${what} (got ${describe(value)})`);
 }
 
+// The two record fast paths (monitor.ts, recorder.ts) write this check out with MAX_MS as a
+// literal: an imported function or constant is reloaded and checked on every call (~8 % of a record).
 export function isMs(v: unknown): v is number {
   return typeof v === 'number' && v >= 0 && v <= MAX_MS;
 }

@@ -4,9 +4,18 @@
 // and configuration checks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { MAX_MS } from '../src/validate.js';
 import { attach, compareWithTargets, DEFAULT_TARGETS, type PerformanceSummary, type Recorder, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
 
 const MB = 1_048_576;
+
+/** The next double above x (x > 0). */
+function nextUp(x: number): number {
+  const v = new DataView(new ArrayBuffer(8));
+  v.setFloat64(0, x);
+  v.setBigUint64(0, v.getBigUint64(0) + 1n);
+  return v.getFloat64(0);
+}
 const T0 = Date.UTC(2025, 0, 1);
 
 /** A clock the test moves by hand. */
@@ -306,6 +315,27 @@ test('bad input: a number out of range is a RangeError, anything else a TypeErro
   assert.is(kind(() => m.updateQueueDepth(null as never)), TypeError);
   assert.is(kind(() => m.updateWorkerUtilization(2)), RangeError);
   assert.is(kind(() => m.recordError(42 as never)), TypeError);
+  m.close();
+});
+
+test('bad input: the record fast path (a thread holding its lane) accepts exactly 0..MAX_MS', () => {
+  const m = small();
+  const s = m.series({ route: 'edge' });
+  for (const r of [m, s]) {
+    r.recordLatency(1); // the lane is held from here on: later records take the fast path
+    r.recordLatency(MAX_MS);
+    r.recordLatency(0);
+    for (const bad of [nextUp(MAX_MS), -Number.MIN_VALUE, Number.POSITIVE_INFINITY, Number.NaN]) {
+      assert.throws(() => r.recordLatency(bad), (e: Error) => e instanceof RangeError && /^ms must be/.test(e.message), String(bad));
+    }
+    for (const bad of ['5', 5n, null, undefined, {}]) {
+      assert.throws(() => r.recordLatency(bad as never), (e: Error) => e instanceof TypeError && /^ms must be/.test(e.message), String(bad));
+    }
+  }
+  const t = m.getCurrentMetrics();
+  assert.is(t.totalRequests, 6);
+  assert.is(t.latencyMaxMs, MAX_MS);
+  assert.is(t.latencyMinMs, 0);
   m.close();
 });
 
