@@ -5,7 +5,7 @@ import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
 /** The whole layout's version: a handle from a memory of another version is refused. */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 /**
  * The version of the history regions' layout (rings and rollups), which saved history files
  * depend on: bump it when those change, not for other parts of the memory.
@@ -137,12 +137,11 @@ const COUNTER_LANES = 16;
 /** Largest value a counter lane takes (exact in f64 with room to add); past it, its thread adds to the shared counter. */
 export const COUNTER_LANE_LIMIT = 2 ** 52;
 /**
- * A lane's owner record (i32 slots). GEN is 0 until the lane is first handed out, then even while
- * a thread owns it and odd while another takes it over; TID and START name the owning thread (TID
- * 0: unknown, never taken over; see thread-identity.ts).
+ * A lane's owner record: one u64, the owning thread's identity (see thread-identity.ts and
+ * lane-owners.ts); 0 until the lane is handed out, or when its thread cannot be named (such a lane
+ * is never taken over).
  */
-export const OWNER = { GEN: 0, TID: 1, START: 2 } as const;
-export const OWNER_SLOTS = 4;
+export const OWNER_BYTES = 8;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -211,7 +210,7 @@ export interface Layout {
    */
   counterLanes: { ptr: number; count: number; stride: number };
   /**
-   * Who owns each lane: OWNER_SLOTS i32 per lane (the pool's lanes first, then the counter lanes),
+   * Who owns each lane: an OWNER_BYTES record per lane (the pool's lanes first, then the counter lanes),
    * so that a thread can take over the lanes of one that has ended (see lane-owners.ts).
    */
   laneOwners: { ptr: number; count: number };
@@ -340,7 +339,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
   p = align(p + counterLanes.count * counterLanes.stride);
   const laneOwners = { ptr: p, count: lanePool.count + counterLanes.count };
-  p = align(p + laneOwners.count * OWNER_SLOTS * 4);
+  p = align(p + laneOwners.count * OWNER_BYTES);
   const bytes = p;
   const pages = Math.ceil(bytes / PAGE);
   if (pages > MAX_PAGES) {

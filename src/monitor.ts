@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
-import { computeLayout, type HistName, initMemory, type Layout, OWNER_SLOTS, rangeTableBytes, tableShapes } from './layout.js';
+import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
@@ -469,7 +469,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
         history: ringBytes(L.history),
         rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
         tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
-        recordingLanes: L.lanePool.count * L.shapes.latency.bytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_SLOTS * 4,
+        recordingLanes: L.lanePool.count * L.shapes.latency.bytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
         bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
       },
     };

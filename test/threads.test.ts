@@ -10,7 +10,8 @@ import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Labels, type Recorder, StreamPerformanceMonitor } from '../src/index.js';
-import { H, MAX_LANES, R } from '../src/layout.js';
+import { LaneOwners, ownerOf, ownerWord } from '../src/lane-owners.js';
+import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/layout.js';
 import { currentThread, isRunning } from '../src/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
 
@@ -297,6 +298,33 @@ test('thread identity: this thread runs; an ended thread, or its tid with anothe
   const ended = { tid: Number(path.split('/').pop()), start: self.start };
   assert.ok(ended.tid > 0 && ended.tid !== self.tid);
   assert.not.ok(isRunning(ended), 'the worker has ended');
+});
+
+test('lane owners: one 64-bit word per owner, swapped whole, so of two threads taking over one lane exactly one wins', () => {
+  for (const t of [{ tid: 1, start: 0 }, { tid: 4_194_304, start: 123_456 }, { tid: 77, start: -2 }, { tid: 2 ** 31, start: -(2 ** 31) }]) {
+    assert.equal(ownerOf(ownerWord(t)), t);
+  }
+  assert.is(ownerWord(null), 0n);
+  if (currentThread() === null) return;
+  const layout = { laneOwners: { ptr: 0, count: 3 } } as Layout;
+  const buffer = new SharedArrayBuffer(3 * OWNER_BYTES);
+  const words = new BigUint64Array(buffer);
+  const a = new LaneOwners(buffer, layout);
+  const b = new LaneOwners(buffer, layout);
+  const me = currentThread()!;
+  const endedOwner = ownerWord({ tid: me.tid, start: me.start + 1 }); // this tid at another start: ended
+  // Lane 0 never handed out, lane 1 held by this (running) thread, lane 2 by one that has ended.
+  a.own(1);
+  words[2] = endedOwner;
+  assert.not.ok(a.takeOver(0), 'a lane never handed out');
+  assert.not.ok(b.takeOver(1), 'a running owner keeps its lane');
+  // b reads the ended owner, then a takes the lane over before b swaps: b's swap must fail.
+  (b as unknown as { running: () => boolean }).running = () => {
+    assert.ok(a.takeOver(2), 'a takes over the ended owner');
+    return false;
+  };
+  assert.not.ok(b.takeOver(2), 'taken over already, between its read and its swap');
+  assert.is(words[2], ownerWord(me));
 });
 
 test('piscina workers that come and go: each takes over the lanes of one that has ended, and nothing is lost', async () => {
