@@ -3,8 +3,8 @@
 //
 // Latencies, the hottest figure, go into a lane of the series' latency histogram that this thread
 // owns (claimed on the first record, from a thread that has ended or else from the pool while it
-// lasts; see assembly/index.ts and lane-owners.ts): plain stores, no
-// atomic read-modify-write, so no lock on the hot path and no cache line bouncing between threads.
+// lasts; see assembly/index.ts and lane-owners.ts): plain stores, no atomic read-modify-write, so
+// no lock on the hot path and no cache line bouncing between threads.
 // Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.

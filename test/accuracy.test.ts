@@ -10,6 +10,7 @@ import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '.
 import { type HistShape, H, initHistogram, type Layout, R, writeRangeTable } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
+import { nextDown, nextUp } from './fixtures/floats.js';
 
 const N = 1_000_000;
 const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -49,19 +50,6 @@ function sample(name: string) {
 
 function monitor(config: UserConfig = {}): StreamPerformanceMonitor {
   return new StreamPerformanceMonitor({ autoStart: false, logger: false, historyRetention: 60_000, rollups: { minutes: 1, hours: 1, days: 1 }, maxSeries: 2, ...config });
-}
-
-const F64 = new Float64Array(1);
-const U64 = new BigUint64Array(F64.buffer);
-function nextUp(x: number): number {
-  F64[0] = x;
-  U64[0] += 1n;
-  return F64[0];
-}
-function nextDown(x: number): number {
-  F64[0] = x;
-  U64[0] -= 1n;
-  return F64[0];
 }
 
 /**

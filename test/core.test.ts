@@ -6,16 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MAX_MS } from '../src/validate.js';
 import { attach, compareWithTargets, DEFAULT_TARGETS, type PerformanceSummary, type Recorder, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
+import { nextUp } from './fixtures/floats.js';
 
 const MB = 1_048_576;
-
-/** The next double above x (x > 0). */
-function nextUp(x: number): number {
-  const v = new DataView(new ArrayBuffer(8));
-  v.setFloat64(0, x);
-  v.setBigUint64(0, v.getBigUint64(0) + 1n);
-  return v.getFloat64(0);
-}
 const T0 = Date.UTC(2025, 0, 1);
 
 /** A clock the test moves by hand. */
