@@ -1,50 +1,89 @@
-// The hot path: histograms and counters at fixed offsets in a shared linear memory.
+// The hot path: histograms and counters in a shared linear memory, bucket pages handed out on first use.
 //
-// Nothing here allocates: every instance (one per thread) works on the same memory through the
-// pointers it is handed, so two instances can never hand out the same address. Layout, tables and
-// configuration are written by the facade once (src/layout.ts); this module holds no state of its
-// own besides what the pointers name.
+// Nothing here allocates from a heap: every instance (one per thread) works on the same memory
+// through the pointers it is handed. The facade (src/layout.ts) lays the memory out once and
+// writes every header; this module keeps no state besides a few per-instance pointers.
 //
-// Histogram block (all offsets in bytes, 8-aligned):
+// Histogram header (bytes, 8-aligned; src/layout.ts H mirrors these and src/wasm.ts checks the two
+// agree at every instantiation, through the exported H_* globals below):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
 //   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | min i64 | max i64
-//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | (8 bytes unused)
-//   buckets i64 × nBuckets
+//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | parent u32 | prevZero u32
+//   prevOver u32 | (4 unused) | unplaced i64 | page table u32 × ceil(nBuckets / PAGE_SLOTS)
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
-// bucket unit (value × idxMul, e.g. ms → seconds). Values below the first bucket count in `zero`,
-// values above the last in `overflow`. Which counter a value goes to is looked up in the shape's
-// range table (built by src/buckets.ts rangeCells, see bucketOffset). sum, min and max are
-// integers in the sum unit (value × sumMul, e.g. ns), so they are exact.
+// bucket unit (value × idxMul, e.g. ms → seconds); slot i - idxMin holds its count. Values below the
+// first bucket count in `zero`, values above the last in `overflow`. sum, min and max are integers
+// in the sum unit (value × sumMul, e.g. ns), so they are exact.
+//
+// Bucket pages. Slots are grouped in pages of PAGE_SLOTS counters; a page is claimed from the
+// shared arena the first time a value lands in it (one compare-and-swap on its page-table entry, so
+// threads racing for a page agree on one), and a histogram costs memory in proportion to the range
+// of values it has seen: a latency series spanning 0.5–20 ms touches 11 pages, not 4,058 slots. A
+// series' own pages (PAGE_BYTES) carry, after the counts, the u32 counts as of the last tick: the
+// tick's window state, so that a window is the sum of per-tick deltas and needs no full copies.
+// When the arena is used up (a bound the facade sets), a value whose page cannot be had is counted
+// in `unplaced` (and in sum, min and max): never lost, never put in a wrong bucket.
 //
 // Lanes. A histogram that threads record into at a high rate (a series' latencies) can have up to
-// MAX_LANES lanes: blocks of the same shape, each owned by one thread (claimed by the facade, see
-// src/recorder.ts), which that thread alone writes with plain loads and stores — no lock prefix,
-// no lost update, since nobody else writes there. Every read below sees a histogram as its own
-// block plus its lanes, merged; the block itself takes records from any thread with atomics. Lanes
-// are only used where an aligned 64-bit store is a single store (64-bit hosts), so a reader's
-// atomic load never sees half of one.
+// MAX_LANES lanes: headers of the same shape with pages of their own, each owned by one thread
+// (claimed by the facade, see src/recorder.ts), which that thread alone writes with plain loads and
+// stores — no lock prefix, no lost update, since nobody else writes there. A lane claims the
+// series' page of the same slots first (its `parent`), so the window state has a home for every
+// count. Every read sees a histogram as its own pages plus its lanes', merged; the series' own
+// pages take records from any thread with atomics. Lanes are only used where an aligned 64-bit store
+// is a single store (64-bit hosts), so a reader's load never sees half of one.
 
-const H_SCALE: u32 = 0;
-const H_IDXMIN: u32 = 4;
-const H_NBUCKETS: u32 = 8;
-const H_BOUNDS: u32 = 12;
-const H_IDXMUL: u32 = 16;
-const H_SUMMUL: u32 = 24;
-const H_CELLS: u32 = 32;
+export const LAYOUT_VERSION: i32 = 7;
+
+export const H_SCALE: u32 = 0;
+export const H_IDXMIN: u32 = 4;
+export const H_NBUCKETS: u32 = 8;
+export const H_BOUNDS: u32 = 12;
+export const H_IDXMUL: u32 = 16;
+export const H_SUMMUL: u32 = 24;
+export const H_CELLS: u32 = 32;
 const H_CELLSHIFT: u32 = 36;
 const H_CELLBASE: u32 = 40;
 const H_CELLCOUNT: u32 = 44;
-const H_SUM: u32 = 48;
-const H_MIN: u32 = 56;
-const H_MAX: u32 = 64;
-const H_ZERO: u32 = 72;
-const H_OVER: u32 = 80;
-const H_LANES: u32 = 88;
-const H_LANE0: u32 = 92;
-const MAX_LANES: i32 = 15;
-const H_BUCKETS: u32 = 160;
+export const H_SUM: u32 = 48;
+export const H_MIN: u32 = 56;
+export const H_MAX: u32 = 64;
+export const H_ZERO: u32 = 72;
+export const H_OVER: u32 = 80;
+export const H_LANES: u32 = 88;
+export const H_LANE0: u32 = 92;
+export const MAX_LANES: i32 = 15;
+export const H_PARENT: u32 = 152;
+const H_PREVZERO: u32 = 156;
+const H_PREVOVER: u32 = 160;
+export const H_UNPLACED: u32 = 168;
+export const H_PAGES: u32 = 176;
+
+export const PAGE_SHIFT: u32 = 6;
+export const PAGE_SLOTS: u32 = 1 << PAGE_SHIFT;
+const PAGE_MASK: u32 = PAGE_SLOTS - 1;
+/** Bytes of a series' page: the counts (i64), then the counts as of the last tick (u32). */
+export const PAGE_BYTES: u32 = PAGE_SLOTS * 12;
+/** Bytes of a lane's page: the counts alone. */
+export const LANE_PAGE_BYTES: u32 = PAGE_SLOTS * 8;
+const PREV_AT: u32 = PAGE_SLOTS * 8;
+
+// The arena's descriptor (u32 fields at `arena`, in the runtime header; see src/layout.ts R).
+export const A_NEXT: u32 = 0;
+export const A_END: u32 = 4;
+export const A_WASTED: u32 = 8;
+export const A_REFUSED: u32 = 12;
 
 const ABS_MASK: u64 = 0x7fffffffffffffff;
+
+// Per instance: the arena descriptor and the reader's gather area (set by the facade).
+let arena: u32 = 0;
+let gatherAt: u32 = 0;
+
+export function setAreas(arenaPtr: u32, gatherPtr: u32): void {
+  arena = arenaPtr;
+  gatherAt = gatherPtr;
+}
 
 /** Records one value (in the API unit, already validated: finite, ≥ 0, in range), from any thread. */
 export function record(h: u32, v: f64): void {
@@ -52,7 +91,14 @@ export function record(h: u32, v: f64): void {
   atomic.add<i64>(h + H_SUM, s);
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
-  atomic.add<i64>(h + bucketOffset(h, v), 1);
+  const code = bucketCode(h, v);
+  if (code >= 2) {
+    const slot = code - 2;
+    let pg = load<u32>(h + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
+    if (pg == 0) pg = claimPage(h, slot >> PAGE_SHIFT);
+    if (pg != 0) atomic.add<i64>(pg + ((slot & PAGE_MASK) << 3), 1);
+    else atomic.add<i64>(h + H_UNPLACED, 1);
+  } else atomic.add<i64>(h + H_ZERO + (code << 3), 1);
 }
 
 /**
@@ -64,12 +110,63 @@ export function recordOwned(lane: u32, v: f64): void {
   store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
   if (s < load<i64>(lane + H_MIN)) store<i64>(lane + H_MIN, s);
   if (s > load<i64>(lane + H_MAX)) store<i64>(lane + H_MAX, s);
-  const p = lane + bucketOffset(lane, v);
+  const code = bucketCode(lane, v);
+  let p = lane + H_ZERO + (code << 3);
+  if (code >= 2) {
+    const slot = code - 2;
+    let pg = load<u32>(lane + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
+    if (pg == 0) pg = claimPage(lane, slot >> PAGE_SHIFT);
+    p = pg != 0 ? pg + ((slot & PAGE_MASK) << 3) : lane + H_UNPLACED;
+  }
   store<i64>(p, load<i64>(p) + 1);
 }
 
 /**
- * Links `lane` (an empty block of h's shape) to h as one more lane; returns false when h has no
+ * Page `pi` of histogram h, claimed from the arena if h has none yet (a lane claims its parent's
+ * page first); 0 when the arena is used up. Any thread; whoever swaps first gives the page.
+ */
+function claimPage(h: u32, pi: u32): u32 {
+  const entry = h + H_PAGES + (pi << 2);
+  const cur = atomic.load<u32>(entry);
+  if (cur != 0) return cur;
+  const parent = load<u32>(h, H_PARENT);
+  if (parent != 0 && claimPage(parent, pi) == 0) return 0;
+  const bytes = parent != 0 ? LANE_PAGE_BYTES : PAGE_BYTES;
+  const pg = allocate(bytes);
+  if (pg == 0) return 0;
+  const seen = atomic.cmpxchg<u32>(entry, 0, pg);
+  if (seen == 0) return pg;
+  atomic.add<u32>(arena + A_WASTED, bytes); // another thread linked its page first
+  return seen;
+}
+
+// `bytes` of zeroed arena, growing the memory when the arena reaches its end; 0 when the arena's
+// bound is reached (counted) or the memory cannot grow.
+function allocate(bytes: u32): u32 {
+  let next = atomic.load<u32>(arena + A_NEXT);
+  while (true) {
+    if (u64(next) + bytes > u64(load<u32>(arena, A_END))) {
+      atomic.add<u32>(arena + A_REFUSED, 1);
+      return 0;
+    }
+    const seen = atomic.cmpxchg<u32>(arena + A_NEXT, next, next + bytes);
+    if (seen == next) break;
+    next = seen;
+  }
+  const need = u64(next) + bytes;
+  while (u64(memory.size()) << 16 < need) {
+    // Several threads may grow at once: each grows by what it saw missing, at worst a page too many.
+    const missing = i32((need - (u64(memory.size()) << 16) + 65535) >> 16);
+    if (memory.grow(missing) < 0 && u64(memory.size()) << 16 < need) {
+      atomic.add<u32>(arena + A_REFUSED, 1);
+      return 0;
+    }
+  }
+  return next;
+}
+
+/**
+ * Links `lane` (an empty header of h's shape) to h as one more lane; returns false when h has no
  * room left (the caller then records into h itself). The facade hands each lane to one thread.
  */
 export function addLane(h: u32, lane: u32): bool {
@@ -78,6 +175,7 @@ export function addLane(h: u32, lane: u32): bool {
     atomic.sub<i32>(h + H_LANES, 1);
     return false;
   }
+  atomic.store<u32>(lane + H_PARENT, h);
   atomic.store<u32>(h + H_LANE0 + (u32(slot) << 2), lane);
   return true;
 }
@@ -94,7 +192,7 @@ export function addLane(h: u32, lane: u32): bool {
   return atomic.load<u32>(h + H_LANE0 + (u32(j) << 2));
 }
 
-/** An i64 field (sum, zero, overflow or a bucket, by offset) over h and its lanes. */
+/** An i64 field (sum, zero, overflow, unplaced, by offset) over h and its lanes. */
 function merged(h: u32, off: u32): i64 {
   let v = atomic.load<i64>(h + off);
   const n = laneCount(h);
@@ -161,10 +259,10 @@ function findRange(h: u32): void {
 
 // The bucket slot of x (API unit), with the zero bucket and overflow mapped to the first and last slot.
 function slotOf(h: u32, x: f64): u32 {
-  const off = bucketOffset(h, x > 0 ? x : 0);
-  if (off == H_ZERO) return 0;
-  if (off == H_OVER) return load<u32>(h, H_NBUCKETS) - 1;
-  return (off - H_BUCKETS) >> 3;
+  const code = bucketCode(h, x > 0 ? x : 0);
+  if (code == 0) return 0;
+  if (code == 1) return load<u32>(h, H_NBUCKETS) - 1;
+  return code - 2;
 }
 
 /** The slot range found by the last histExport (for the facade to read only that). */
@@ -176,14 +274,14 @@ export function exportedHi(): u32 {
   return rangeHi;
 }
 
-// Byte offset (from h) of the counter that value v (API unit, ≥ 0) counts in. The range table has
-// a cell for every 2^-(scale+1) of every octave of the histogram's range, each narrower than a
-// bucket: the value's top bits pick its cell, and one comparison with the last float of the cell's
-// lower bucket picks that bucket or the next (whose offset the cell holds as a step, 0 when the
-// cell is all one bucket). Values outside the table are below the first bucket or above the last.
-// No multiply, no log, no loop; one well-predicted branch.
+// Where value v (API unit, ≥ 0) counts: 0 for the zero bucket, 1 for overflow, 2 + slot for a
+// bucket. The range table has a cell for every 2^-(scale+1) of every octave of the histogram's
+// range, each narrower than a bucket: the value's top bits pick its cell, and one comparison with
+// the last float of the cell's lower bucket picks that bucket or the next (whose code the cell
+// holds as a step, 0 when the cell is all one bucket). Values outside the table are below the first
+// bucket or above the last. No multiply, no log, no loop; one well-predicted branch.
 // @ts-ignore: decorator
-@inline function bucketOffset(h: u32, v: f64): u32 {
+@inline function bucketCode(h: u32, v: f64): u32 {
   const bits = reinterpret<u64>(v);
   const k = u32(bits >> u64(load<u32>(h, H_CELLSHIFT))) - load<u32>(h, H_CELLBASE);
   if (k >= load<u32>(h, H_CELLCOUNT)) return outsideTable(h, bits);
@@ -194,7 +292,7 @@ export function exportedHi(): u32 {
 // Zero bucket or overflow for a value whose cell is outside the table (-0 is 0).
 function outsideTable(h: u32, bits: u64): u32 {
   const key = u32((bits & ABS_MASK) >> u64(load<u32>(h, H_CELLSHIFT)));
-  return key < load<u32>(h, H_CELLBASE) ? H_ZERO : H_OVER;
+  return key < load<u32>(h, H_CELLBASE) ? 0 : 1;
 }
 
 function lowerMin(h: u32, s: i64): void {
@@ -261,24 +359,64 @@ export function maxF64(p: u32, v: f64): void {
 
 // ---- histogram reads (the tick's thread) -----------------------------------------------------
 
-export function histCount(h: u32): f64 {
-  let n: i64 = 0;
-  findRange(h);
+// The merged counts of slots [rangeLo, rangeHi) of h's pages and its lanes', as i64 at out (slot i
+// at out + (i - rangeLo) × 8). A page no block has reads as zeros.
+function gather(h: u32, out: u32): void {
+  memory.fill(out, 0, (rangeHi - rangeLo) << 3);
+  addPagesOf(h, out);
   const lanes = laneCount(h);
-  for (let j = -1; j < lanes; j++) {
-    const b = j < 0 ? h : lane(h, j);
-    if (b == 0) continue;
-    n += atomic.load<i64>(b + H_ZERO) + atomic.load<i64>(b + H_OVER);
-    const end = b + H_BUCKETS + (rangeHi << 3);
-    let p = b + H_BUCKETS + (rangeLo << 3);
-    if (wideReads) {
-      let pair = i64x2.splat(0);
-      for (; p + 8 < end; p += 16) pair = i64x2.add(pair, v128.load(p));
-      n += i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1);
-    }
-    for (; p < end; p += 8) n += atomic.load<i64>(p);
+  for (let j = 0; j < lanes; j++) {
+    const l = lane(h, j);
+    if (l != 0) addPagesOf(l, out);
   }
-  return f64(n);
+}
+
+function addPagesOf(b: u32, out: u32): void {
+  let s = rangeLo;
+  while (s < rangeHi) {
+    const pi = s >> PAGE_SHIFT;
+    const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
+    const pg = atomic.load<u32>(b + H_PAGES + (pi << 2));
+    if (pg != 0) {
+      let src = pg + ((s & PAGE_MASK) << 3);
+      let dst = out + ((s - rangeLo) << 3);
+      if (wideReads) {
+        for (; s + 1 < end; s += 2, src += 16, dst += 16) v128.store(dst, i64x2.add(v128.load(dst), v128.load(src)));
+      }
+      for (; s < end; s++, src += 8, dst += 8) store<i64>(dst, load<i64>(dst) + atomic.load<i64>(src));
+    }
+    s = end;
+  }
+}
+
+// Sum of n i64 counts at p.
+function total(p: u32, n: u32): i64 {
+  let t: i64 = 0;
+  let k: u32 = 0;
+  if (wideReads) {
+    let pair = i64x2.splat(0);
+    for (; k + 1 < n; k += 2) pair = i64x2.add(pair, v128.load(p + (k << 3)));
+    t = i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1);
+  }
+  for (; k < n; k++) t += load<i64>(p + (k << 3));
+  return t;
+}
+
+// The counts in h's buckets, zero bucket and overflow (not the unplaced ones), gathered at gatherAt.
+function placed(h: u32): i64 {
+  findRange(h);
+  gather(h, gatherAt);
+  return merged(h, H_ZERO) + merged(h, H_OVER) + total(gatherAt, rangeHi - rangeLo);
+}
+
+/** Every value recorded into h: placed in a bucket, or unplaced for want of a page. */
+export function histCount(h: u32): f64 {
+  return f64(placed(h) + merged(h, H_UNPLACED));
+}
+
+/** Values that found no page (the arena was used up): counted, in no bucket. */
+export function histUnplaced(h: u32): f64 {
+  return f64(merged(h, H_UNPLACED));
 }
 
 export function histSum(h: u32): f64 {
@@ -322,30 +460,71 @@ export function histMax(h: u32): f64 {
   return m < 0 ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
 }
 
-function resetBlock(b: u32, nBuckets: u32): void {
+function resetBlock(b: u32): void {
   atomic.store<i64>(b + H_SUM, 0);
   atomic.store<i64>(b + H_MIN, i64.MAX_VALUE);
   atomic.store<i64>(b + H_MAX, -1);
   atomic.store<i64>(b + H_ZERO, 0);
   atomic.store<i64>(b + H_OVER, 0);
-  memory.fill(b + H_BUCKETS, 0, nBuckets << 3);
+  atomic.store<i64>(b + H_UNPLACED, 0);
+  store<u32>(b + H_PREVZERO, 0);
+  store<u32>(b + H_PREVOVER, 0);
+  const bytes = load<u32>(b, H_PARENT) != 0 ? LANE_PAGE_BYTES : PAGE_BYTES;
+  const pages = pageCount(b);
+  for (let pi: u32 = 0; pi < pages; pi++) {
+    const pg = load<u32>(b + H_PAGES + (pi << 2));
+    if (pg != 0) memory.fill(pg, 0, bytes);
+  }
 }
 
-/** Empties a histogram and its lanes (their configuration and links stay). Not for one being recorded into. */
+// @ts-ignore: decorator
+@inline function pageCount(h: u32): u32 {
+  return (load<u32>(h, H_NBUCKETS) + PAGE_MASK) >> PAGE_SHIFT;
+}
+
+/** Empties a histogram and its lanes (their configuration, pages and links stay). Not for one being recorded into. */
 export function histReset(h: u32): void {
-  const nb = load<u32>(h, H_NBUCKETS);
-  resetBlock(h, nb);
+  resetBlock(h);
   const lanes = laneCount(h);
   for (let j = 0; j < lanes; j++) {
     const l = lane(h, j);
-    if (l != 0) resetBlock(l, nb);
+    if (l != 0) resetBlock(l);
+  }
+}
+
+// dst's counter of slot s (a histogram the calling thread alone writes: a reader's scratch or a
+// rollup) += c; without a page to be had, the counts are kept as unplaced.
+function addToSlot(dst: u32, s: u32, c: i64): void {
+  let pg = load<u32>(dst + H_PAGES + ((s >> PAGE_SHIFT) << 2));
+  if (pg == 0) pg = claimPage(dst, s >> PAGE_SHIFT);
+  const p = pg != 0 ? pg + ((s & PAGE_MASK) << 3) : dst + H_UNPLACED;
+  store<i64>(p, load<i64>(p) + c);
+}
+
+// dst's slots [rangeLo, rangeHi) += the n i64 counts at src (dst written by the calling thread alone).
+function addRun(dst: u32, src: u32): void {
+  let s = rangeLo;
+  while (s < rangeHi) {
+    const pi = s >> PAGE_SHIFT;
+    const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
+    let pg = load<u32>(dst + H_PAGES + (pi << 2));
+    if (pg == 0 && total(src + ((s - rangeLo) << 3), end - s) != 0) pg = claimPage(dst, pi);
+    if (pg != 0) {
+      let d = pg + ((s & PAGE_MASK) << 3);
+      let from = src + ((s - rangeLo) << 3);
+      if (wideReads) for (; s + 1 < end; s += 2, d += 16, from += 16) v128.store(d, i64x2.add(v128.load(d), v128.load(from)));
+      for (; s < end; s++, d += 8, from += 8) store<i64>(d, load<i64>(d) + load<i64>(from));
+    } else {
+      store<i64>(dst + H_UNPLACED, load<i64>(dst + H_UNPLACED) + total(src + ((s - rangeLo) << 3), end - s));
+    }
+    s = end;
   }
 }
 
 /**
- * dst += src, for two histograms of the same layout (src's lanes included; dst's own block takes
- * it). dst must be written by the calling thread alone (a reader's scratch or rollup histogram):
- * plain adds, no atomic read-modify-write per bucket. src may be recorded into meanwhile.
+ * dst += src, for two histograms of the same shape (src's lanes included; dst's own pages take it).
+ * dst must be written by the calling thread alone (a reader's scratch or rollup histogram): plain
+ * adds, no atomic read-modify-write per bucket. src may be recorded into meanwhile.
  */
 export function histMerge(dst: u32, src: u32): void {
   store<i64>(dst + H_SUM, load<i64>(dst + H_SUM) + merged(src, H_SUM));
@@ -355,170 +534,148 @@ export function histMerge(dst: u32, src: u32): void {
   if (mx > load<i64>(dst + H_MAX)) store<i64>(dst + H_MAX, mx);
   store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + merged(src, H_ZERO));
   store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + merged(src, H_OVER));
+  store<i64>(dst + H_UNPLACED, load<i64>(dst + H_UNPLACED) + merged(src, H_UNPLACED));
   findRange(src);
-  const first = H_BUCKETS + (rangeLo << 3);
-  const n = rangeHi - rangeLo;
-  const lanes = laneCount(src);
-  // The block and its first lane in one pass (as gather does), then any other lane.
-  const l0 = lanes > 0 ? lane(src, 0) : 0;
-  addCounts(dst + first, src + first, l0 == 0 ? 0 : l0 + first, n);
-  for (let j = 1; j < lanes; j++) {
-    const l = lane(src, j);
-    if (l != 0) addCounts(dst + first, l + first, 0, n);
-  }
+  gather(src, gatherAt);
+  addRun(dst, gatherAt);
 }
 
-// out[k] += a[k] (+ b[k] unless b is 0) for n i64 counters; a and b may be recorded into meanwhile.
-function addCounts(out: u32, a: u32, b: u32, n: u32): void {
-  let k: u32 = 0;
-  if (b == 0) {
-    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), i64x2.add(v128.load(out + (k << 3)), v128.load(a + (k << 3))));
-    for (; k < n; k++) store<i64>(out + (k << 3), load<i64>(out + (k << 3)) + atomic.load<i64>(a + (k << 3)));
-  } else {
-    if (wideReads) {
-      for (; k + 1 < n; k += 2) {
-        const both = i64x2.add(v128.load(a + (k << 3)), v128.load(b + (k << 3)));
-        v128.store(out + (k << 3), i64x2.add(v128.load(out + (k << 3)), both));
-      }
-    }
-    for (; k < n; k++) store<i64>(out + (k << 3), load<i64>(out + (k << 3)) + atomic.load<i64>(a + (k << 3)) + atomic.load<i64>(b + (k << 3)));
-  }
-}
+// ---- windows: per-tick deltas of the buckets that changed -------------------------------------
+//
+// A delta is a list of (code, count) pairs of u32, code as bucketCode's (0 zero, 1 overflow, 2 +
+// slot). Differences are taken modulo 2^32: exact while a bucket takes < 2^32 values per tick.
 
 /**
- * Low 32 bits of every counter (zero, overflow, buckets; lanes added) into dst: a compact snapshot
- * for windows. Returns h's count, counted in the same pass.
+ * The counts h took since the last call (since it was made, for the first), as pairs at out;
+ * returns the number of pairs. Moves h's window state (the counts as of the last tick) to now.
+ * The tick's thread alone calls this, once per tick for a series that changed.
  */
-export function histSnap32(h: u32, dst: u32): f64 {
-  const zero = merged(h, H_ZERO);
-  const over = merged(h, H_OVER);
-  store<u32>(dst, u32(zero));
-  store<u32>(dst + 4, u32(over));
-  let total = zero + over;
-  // Outside the range every count is 0 now, and was 0 in any earlier snapshot of h kept here.
+export function histDelta(h: u32, out: u32): u32 {
+  let n: u32 = 0;
+  const zero = u32(merged(h, H_ZERO));
+  const over = u32(merged(h, H_OVER));
+  const dz = zero - load<u32>(h, H_PREVZERO);
+  const dov = over - load<u32>(h, H_PREVOVER);
+  if (dz != 0) n = pair(out, n, 0, dz);
+  if (dov != 0) n = pair(out, n, 1, dov);
+  store<u32>(h + H_PREVZERO, zero);
+  store<u32>(h + H_PREVOVER, over);
   findRange(h);
-  const n = rangeHi - rangeLo;
-  const b = h + H_BUCKETS + (rangeLo << 3);
-  const out = dst + 8 + (rangeLo << 2);
-  const lanes = laneCount(h);
-  const l0 = lanes > 0 ? lane(h, 0) : 0;
-  const l = l0 == 0 ? 0 : l0 + H_BUCKETS + (rangeLo << 3);
-  let k: u32 = 0;
-  if (wideReads) {
-    // Four counters at a time (the block and its first lane added): their i64 sums are counted,
-    // and their low halves stored as four u32.
-    let sums = i64x2.splat(0);
-    for (; k + 3 < n; k += 4) {
-      let lo = v128.load(b + (k << 3));
-      let hi = v128.load(b + (k << 3) + 16);
-      if (l != 0) {
-        lo = i64x2.add(lo, v128.load(l + (k << 3)));
-        hi = i64x2.add(hi, v128.load(l + (k << 3) + 16));
+  gather(h, gatherAt);
+  let s = rangeLo;
+  while (s < rangeHi) {
+    const pi = s >> PAGE_SHIFT;
+    const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
+    // A lane's page always has its series' page beside it, so the counts found have a home here.
+    const pg = atomic.load<u32>(h + H_PAGES + (pi << 2));
+    if (pg != 0) {
+      for (; s < end; s++) {
+        const c = u32(load<i64>(gatherAt + ((s - rangeLo) << 3)));
+        const at = pg + PREV_AT + ((s & PAGE_MASK) << 2);
+        const d = c - load<u32>(at);
+        if (d != 0) {
+          n = pair(out, n, s + 2, d);
+          store<u32>(at, c);
+        }
       }
-      sums = i64x2.add(sums, i64x2.add(lo, hi));
-      v128.store(out + (k << 2), v128.shuffle<i32>(lo, hi, 0, 2, 4, 6));
     }
-    total += i64x2.extract_lane(sums, 0) + i64x2.extract_lane(sums, 1);
+    s = end;
   }
-  for (; k < n; k++) {
-    const c = atomic.load<i64>(b + (k << 3)) + (l == 0 ? 0 : atomic.load<i64>(l + (k << 3)));
-    total += c;
-    store<u32>(out + (k << 2), u32(c));
-  }
-  for (let j = 1; j < lanes; j++) {
-    const lj = lane(h, j);
-    if (lj == 0) continue;
-    const from = lj + H_BUCKETS + (rangeLo << 3);
-    for (let i: u32 = 0; i < n; i++) {
-      const c = atomic.load<i64>(from + (i << 3));
-      total += c;
-      store<u32>(out + (i << 2), load<u32>(out + (i << 2)) + u32(c));
-    }
-  }
-  return f64(total);
+  return n;
 }
 
-// The counts of buckets [rangeLo, rangeHi) of h with its lanes added, as i64 at out (bucket i at
-// out + (i - rangeLo) × 8). Sequential passes: the block and its first lane together, then any
-// other lane.
-function gather(h: u32, out: u32): void {
-  const n = rangeHi - rangeLo;
-  const first = H_BUCKETS + (rangeLo << 3);
-  const lanes = laneCount(h);
-  const b = h + first;
-  const l0 = lanes > 0 ? lane(h, 0) : 0;
-  let k: u32 = 0;
-  if (l0 == 0) {
-    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), v128.load(b + (k << 3)));
-    for (; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)));
-  } else {
-    const l = l0 + first;
-    if (wideReads) for (; k + 1 < n; k += 2) v128.store(out + (k << 3), i64x2.add(v128.load(b + (k << 3)), v128.load(l + (k << 3))));
-    for (; k < n; k++) store<i64>(out + (k << 3), atomic.load<i64>(b + (k << 3)) + atomic.load<i64>(l + (k << 3)));
-  }
-  for (let j = 1; j < lanes; j++) {
-    const lj = lane(h, j);
-    if (lj == 0) continue;
-    const l = lj + first;
-    for (let k: u32 = 0; k < n; k++) {
-      const p = out + (k << 3);
-      store<i64>(p, load<i64>(p) + atomic.load<i64>(l + (k << 3)));
+// @ts-ignore: decorator
+@inline function pair(out: u32, n: u32, code: u32, count: u32): u32 {
+  store<u32>(out + (n << 3), code);
+  store<u32>(out + (n << 3) + 4, count);
+  return n + 1;
+}
+
+/** dst += the counts h took since its last histDelta (not moving its window state); returns their number. */
+export function histAddLive(h: u32, dst: u32): f64 {
+  const dz = i64(u32(merged(h, H_ZERO)) - load<u32>(h, H_PREVZERO));
+  const dov = i64(u32(merged(h, H_OVER)) - load<u32>(h, H_PREVOVER));
+  store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + dz);
+  store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + dov);
+  let t = dz + dov;
+  findRange(h);
+  gather(h, gatherAt);
+  let s = rangeLo;
+  while (s < rangeHi) {
+    const pi = s >> PAGE_SHIFT;
+    const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
+    const pg = atomic.load<u32>(h + H_PAGES + (pi << 2));
+    if (pg != 0) {
+      for (; s < end; s++) {
+        const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - load<u32>(pg + PREV_AT + ((s & PAGE_MASK) << 2));
+        if (d != 0) {
+          addToSlot(dst, s, i64(d));
+          t += i64(d);
+        }
+      }
     }
+    s = end;
   }
+  return f64(t);
+}
+
+/** dst += the n pairs at p (a delta); returns the number of values they hold. */
+export function histAddPairs(dst: u32, p: u32, n: u32): f64 {
+  let t: i64 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const code = load<u32>(p + (k << 3));
+    const c = i64(load<u32>(p + (k << 3) + 4));
+    t += c;
+    if (code >= 2) addToSlot(dst, code - 2, c);
+    else store<i64>(dst + H_ZERO + (code << 3), load<i64>(dst + H_ZERO + (code << 3)) + c);
+  }
+  return f64(t);
+}
+
+/** The non-empty counters of h (no lanes: a reader's scratch) as pairs at out; returns their number. */
+export function histPairs(h: u32, out: u32): u32 {
+  let n: u32 = 0;
+  const zero = load<i64>(h + H_ZERO);
+  const over = load<i64>(h + H_OVER);
+  if (zero != 0) n = pair(out, n, 0, u32(zero));
+  if (over != 0) n = pair(out, n, 1, u32(over));
+  findRange(h);
+  let s = rangeLo;
+  while (s < rangeHi) {
+    const pi = s >> PAGE_SHIFT;
+    const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
+    const pg = load<u32>(h + H_PAGES + (pi << 2));
+    if (pg != 0) {
+      for (; s < end; s++) {
+        const c = load<i64>(pg + ((s & PAGE_MASK) << 3));
+        if (c != 0) n = pair(out, n, s + 2, u32(c));
+      }
+    }
+    s = end;
+  }
+  return n;
 }
 
 /**
- * dst (a histogram of the same layout, without lanes) := the counts recorded since the 32-bit
- * snapshot `old` was taken; returns dst's count. Differences are taken modulo 2^32, exact while a
- * window holds < 2^32 values per bucket. sum, min and max of a window are not kept: dst gets the
- * live min/max as clamps, and only the buckets between those are written (every read of dst walks
- * no further).
+ * Sets dst's min and max (API unit; NaN for none) as the clamps of a window: a window keeps no
+ * min/max of its own, its quantiles are clamped to those of the values it was taken from, and its
+ * reads walk no buckets outside them.
  */
-export function histWindow(h: u32, old: u32, dst: u32): f64 {
-  store<i64>(dst + H_SUM, 0);
-  store<i64>(dst + H_MIN, mergedMin(h));
-  store<i64>(dst + H_MAX, mergedMax(h));
-  const zero = i64(u32(merged(h, H_ZERO)) - load<u32>(old));
-  const over = i64(u32(merged(h, H_OVER)) - load<u32>(old, 4));
-  store<i64>(dst + H_ZERO, zero);
-  store<i64>(dst + H_OVER, over);
-  let total = zero + over;
-  findRange(dst); // the range of the min/max just stored: what readers of dst walk
-  const out = dst + H_BUCKETS + (rangeLo << 3);
-  gather(h, out);
-  const prev = old + 8 + (rangeLo << 2);
-  const n = rangeHi - rangeLo;
-  let k: u32 = 0;
-  if (wideReads) {
-    // Two at a time: (count - old) mod 2^32, as i64 lanes masked to their low 32 bits.
-    const low32 = i64x2.splat(0xffffffff);
-    let pair = i64x2.splat(0);
-    for (; k + 1 < n; k += 2) {
-      const p = out + (k << 3);
-      const c = v128.and(i64x2.sub(v128.load(p), i64x2.extend_low_i32x4_u(v128.load64_zero(prev + (k << 2)))), low32);
-      pair = i64x2.add(pair, c);
-      v128.store(p, c);
-    }
-    total += i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1);
-  }
-  for (; k < n; k++) {
-    const p = out + (k << 3);
-    const c = i64(u32(load<i64>(p)) - load<u32>(prev + (k << 2)));
-    total += c;
-    store<i64>(p, c);
-  }
-  return f64(total);
+export function histSetClamps(dst: u32, minV: f64, maxV: f64): void {
+  const mul = load<f64>(dst, H_SUMMUL);
+  store<i64>(dst + H_MIN, minV == minV ? i64(minV * mul + 0.5) : i64.MAX_VALUE);
+  store<i64>(dst + H_MAX, maxV == maxV ? i64(maxV * mul + 0.5) : -1);
 }
 
 /**
  * The counters (lanes added) as f64 into dst: [zero, overflow, buckets...] for the facade to read,
- * and their total. Only the buckets in [exportedLo(), exportedHi()) are written; every other
- * bucket is empty.
+ * and their total (unplaced values included). Only the buckets in [exportedLo(), exportedHi()) are
+ * written; every other bucket is empty.
  */
 export function histExport(h: u32, dst: u32): f64 {
   const zero = merged(h, H_ZERO);
   const over = merged(h, H_OVER);
-  let total = zero + over;
+  let t = zero + over + merged(h, H_UNPLACED);
   store<f64>(dst, f64(zero));
   store<f64>(dst + 8, f64(over));
   findRange(h);
@@ -529,10 +686,10 @@ export function histExport(h: u32, dst: u32): f64 {
   for (let k: u32 = 0; k < n; k++) {
     const p = out + (k << 3);
     const c = load<i64>(p);
-    total += c;
+    t += c;
     store<f64>(p, f64(c));
   }
-  return f64(total);
+  return f64(t);
 }
 
 /** Upper bound of bucket idx in the bucket unit: 2^e × (1 + bound_j / 2^52), built from bits. */
@@ -544,52 +701,44 @@ function upperBound(h: u32, scale: i32, idx: i32): f64 {
 }
 
 /**
- * The q-quantile (nearest rank: the smallest value with at least ⌈q·n⌉ values at or below it),
- * reported at its bucket's log-midpoint and clamped to the observed min/max, in the API unit.
- * NaN when empty.
+ * The q-quantile of the placed values (nearest rank: the smallest value with at least ⌈q·n⌉ values
+ * at or below it), reported at its bucket's log-midpoint and clamped to the observed min/max, in the
+ * API unit. NaN when empty.
  */
 export function histQuantile(h: u32, q: f64): f64 {
-  return quantiles(h, -1, q, 0, 0, 0);
+  return quantiles(h, q, 0, 0, 0);
 }
 
-/**
- * The n quantiles at qs (f64, ascending) into dst (f64; may be qs itself), each as histQuantile
- * gives it, in one count and one walk of the buckets; `count` is h's count when the caller has it
- * (histWindow returns it), which saves the count, else -1.
- */
-export function histQuantiles(h: u32, count: f64, qs: u32, n: u32, dst: u32): void {
-  if (n > 0) quantiles(h, count, load<f64>(qs), qs, n, dst);
+/** The n quantiles at qs (f64, ascending) into dst (f64; may be qs itself), each as histQuantile gives it, in one walk. */
+export function histQuantiles(h: u32, qs: u32, n: u32, dst: u32): void {
+  if (n > 0) quantiles(h, load<f64>(qs), qs, n, dst);
 }
 
 // histQuantile for one q (n = 0: returned), or histQuantiles for n ≥ 1 (stored; returns 0).
-function quantiles(h: u32, count: f64, q: f64, qs: u32, n: u32, dst: u32): f64 {
-  // Either sets the range walked below.
-  let total = count;
-  if (total < 0) total = histCount(h);
-  else findRange(h);
-  if (total == 0) return fillFrom(NaN, 0, n, dst);
+function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
+  const all = f64(placed(h)); // gathers h's range at gatherAt
+  if (all == 0) return fillFrom(NaN, 0, n, dst);
   const sumMul = load<f64>(h, H_SUMMUL);
   const lo = f64(mergedMin(h)) / sumMul;
   const hi = f64(mergedMax(h)) / sumMul;
   let k: u32 = 0;
-  let rank = rankOf(q, total);
+  let rank = rankOf(q, all);
   let seen = f64(merged(h, H_ZERO));
   while (seen >= rank) {
     if (n == 0) return lo;
     store<f64>(dst + (k << 3), lo);
     if (++k == n) return 0;
-    rank = rankOf(load<f64>(qs + (k << 3)), total);
+    rank = rankOf(load<f64>(qs + (k << 3)), all);
   }
   const scale = load<i32>(h, H_SCALE);
   const idxMin = load<i32>(h, H_IDXMIN);
-  const lanes = laneCount(h);
-  // Without lanes, four buckets at a time are skipped while no rank falls among them: the walk's
-  // cost is its chain of dependent adds, and this takes three of every four out of it.
-  const blocks = lanes == 0 && wideReads;
-  for (let i = rangeLo; i < rangeHi; i++) {
-    const off = H_BUCKETS + (i << 3);
-    if (blocks && i + 4 <= rangeHi) {
-      const pair = i64x2.add(v128.load(h + off), v128.load(h + off + 16));
+  const width = rangeHi - rangeLo;
+  for (let i: u32 = 0; i < width; i++) {
+    // Four buckets at a time are skipped while no rank falls among them: the walk's cost is its
+    // chain of dependent adds, and this takes three of every four out of it.
+    if (wideReads && i + 4 <= width) {
+      const p = gatherAt + (i << 3);
+      const pair = i64x2.add(v128.load(p), v128.load(p + 16));
       const block = f64(i64x2.extract_lane(pair, 0) + i64x2.extract_lane(pair, 1));
       if (seen + block < rank) {
         seen += block;
@@ -597,9 +746,9 @@ function quantiles(h: u32, count: f64, q: f64, qs: u32, n: u32, dst: u32): f64 {
         continue;
       }
     }
-    seen += f64(lanes == 0 ? atomic.load<i64>(h + off) : merged(h, off));
+    seen += f64(load<i64>(gatherAt + (i << 3)));
     if (seen < rank) continue;
-    const idx = i32(i) + idxMin;
+    const idx = i32(rangeLo + i) + idxMin;
     // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)
     let mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(h, H_IDXMUL);
     mid = mid < lo ? lo : mid > hi ? hi : mid;
@@ -607,7 +756,7 @@ function quantiles(h: u32, count: f64, q: f64, qs: u32, n: u32, dst: u32): f64 {
       if (n == 0) return mid;
       store<f64>(dst + (k << 3), mid);
       if (++k == n) return 0;
-      rank = rankOf(load<f64>(qs + (k << 3)), total);
+      rank = rankOf(load<f64>(qs + (k << 3)), all);
     }
   }
   return fillFrom(hi, k, n, dst);
@@ -623,4 +772,63 @@ function quantiles(h: u32, count: f64, q: f64, qs: u32, n: u32, dst: u32): f64 {
 function fillFrom(v: f64, k: u32, n: u32, dst: u32): f64 {
   for (; k < n; k++) store<f64>(dst + (k << 3), v);
   return v;
+}
+
+// ---- which series changed (the tick visits only those) ---------------------------------------
+
+/**
+ * Compares each of n series (blocks of `stride` bytes from `first`) with what it held at the last
+ * scan and lists at out (u32) those that changed; returns their number. A series' fingerprint is
+ * the sum of its monotonic counts (its i64 counters but the gauge-like `active`, its counter
+ * lanes, and every histogram's sum, zero, overflow and unplaced counts, lanes included), which
+ * grows with every record, plus its active count and f64 gauges compared as they are: 8 × i64 per
+ * series at `stamps`. `hists` holds nHists u32 offsets of the histograms in a series block.
+ */
+export function scanSeries(
+  first: u32,
+  stride: u32,
+  n: u32,
+  nCounters: u32,
+  active: u32,
+  nGauges: u32,
+  hists: u32,
+  nHists: u32,
+  lanePtr: u32,
+  laneStride: u32,
+  lanes: u32,
+  laneSeriesBytes: u32,
+  stamps: u32,
+  out: u32,
+): u32 {
+  let changed: u32 = 0;
+  for (let s: u32 = 0; s < n; s++) {
+    const b = first + s * stride;
+    let sum: i64 = 0;
+    for (let i: u32 = 0; i < nCounters; i++) if (i != active) sum += atomic.load<i64>(b + (i << 3));
+    for (let t: u32 = 0; t < lanes; t++) {
+      const l = lanePtr + t * laneStride + s * laneSeriesBytes;
+      for (let i: u32 = 0; i < nCounters; i++) sum += i64(reinterpret<f64>(atomic.load<i64>(l + (i << 3))));
+    }
+    for (let k: u32 = 0; k < nHists; k++) {
+      const h = b + load<u32>(hists + (k << 2));
+      sum += merged(h, H_SUM) + merged(h, H_ZERO) + merged(h, H_OVER) + merged(h, H_UNPLACED);
+    }
+    const st = stamps + (s << 6);
+    let differs = sum != load<i64>(st);
+    store<i64>(st, sum);
+    const a = atomic.load<i64>(b + (active << 3));
+    if (a != load<i64>(st + 8)) differs = true;
+    store<i64>(st + 8, a);
+    for (let g: u32 = 0; g < nGauges; g++) {
+      const v = atomic.load<i64>(b + ((nCounters + g) << 3));
+      const at = st + 16 + (g << 3);
+      if (v != load<i64>(at)) differs = true;
+      store<i64>(at, v);
+    }
+    if (differs) {
+      store<u32>(out + (changed << 2), s);
+      changed++;
+    }
+  }
+  return changed;
 }

@@ -23,7 +23,8 @@ export function defaultConfig(): MonitoringConfig {
     anomalyMinChange: 0.1,
     scale: 7,
     histogramRange: { minMs: 0.001, maxMs: HOUR },
-    maxSeries: 16,
+    maxSeries: 1000,
+    bucketMemory: null,
     maxErrorTypes: 64,
     rollups: { minutes: 60, hours: 24, days: 7 },
     clock: realClock,
@@ -99,6 +100,7 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('histogramRange.minMs', c.histogramRange.minMs, 1e-6, 1e9);
   num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, 1e10);
   num('maxSeries', c.maxSeries, 1, 10_000, true);
+  if (c.bucketMemory !== null) num('bucketMemory', c.bucketMemory, 65536, 2 ** 30, true);
   num('maxErrorTypes', c.maxErrorTypes, 1, 10_000, true);
   num('rollups.minutes', c.rollups.minutes, 1, 100_000, true);
   num('rollups.hours', c.rollups.hours, 1, 100_000, true);

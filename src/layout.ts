@@ -4,18 +4,23 @@ import { boundsBytes, bucketIndex, rangeCells, rangeGeometry, upperBound, writeB
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { MonitoringConfig } from './types.js';
 
-/** The whole layout's version: a handle from a memory of another version is refused. */
-export const LAYOUT_VERSION = 6;
+/**
+ * The whole layout's version, which assembly/index.ts exports too (checked at instantiation): a
+ * handle from a memory of another version is refused. Bump it (in both) when any offset changes.
+ */
+export const LAYOUT_VERSION = 7;
 /**
  * The version of the history regions' layout (rings and rollups), which saved history files
  * depend on: bump it when those change, not for other parts of the memory.
  */
-export const HISTORY_LAYOUT_VERSION = 4;
-const PAGE = 65536;
+export const HISTORY_LAYOUT_VERSION = 5;
+/** Bytes of a WebAssembly memory page. */
+const WASM_PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
 export const MAX_PAGES = 16384;
 
-// Histogram block header (bytes); must match assembly/index.ts.
+// Histogram header (bytes): assembly/index.ts exports the same offsets as H_* globals, and
+// src/wasm.ts refuses a core whose offsets differ from these.
 export const H = {
   SCALE: 0,
   IDXMIN: 4,
@@ -33,9 +38,16 @@ export const H = {
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
-  // 152..160 unused
-  BUCKETS: 160,
+  /** u32: the series histogram a lane belongs to (0 for a series' own header). */
+  PARENT: 152,
+  /** i64: values counted in no bucket, for want of a page. */
+  UNPLACED: 168,
+  /** u32 × pages: the page table (0: no page yet). */
+  PAGES: 176,
 } as const;
+
+/** Bucket slots per page, and the bytes of a series' page (counts, then the window state) and of a lane's. */
+export const PAGE = { SLOTS: 64, BYTES: 64 * 12, LANE_BYTES: 64 * 8 } as const;
 
 /** Lanes one histogram can have (assembly/index.ts MAX_LANES). */
 export const MAX_LANES = 15;
@@ -58,6 +70,11 @@ export interface HistShape {
   nBuckets: number;
   zeroMax: number;
   topMax: number;
+  /** Bucket pages (PAGE.SLOTS slots each). */
+  pages: number;
+  /** Bytes of the header with its page table: what a series or a lane holds until values arrive. */
+  headerBytes: number;
+  /** Bytes of a histogram laid out with all its pages (a reader's scratch, a rollup period). */
   bytes: number;
   /** The range table the core looks values up in (ptr is set by the layout; shapes alike share one). */
   cells: { ptr: number; shift: number; base: number; count: number };
@@ -70,6 +87,8 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
   const idxMin = bucketIndex(minValue * idxMul, scale);
   const idxMax = bucketIndex(maxValue * idxMul, scale);
   const nBuckets = idxMax - idxMin + 1;
+  const pages = Math.ceil(nBuckets / PAGE.SLOTS);
+  const headerBytes = align(H.PAGES + pages * 4);
   return {
     scale,
     idxMul,
@@ -78,7 +97,9 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
     nBuckets,
     zeroMax: upperBound(idxMin - 1, scale),
     topMax: upperBound(idxMax, scale),
-    bytes: H.BUCKETS + nBuckets * 8,
+    pages,
+    headerBytes,
+    bytes: headerBytes + pages * PAGE.BYTES,
     cells: { ptr: 0, ...rangeGeometry(scale, idxMul, idxMin, idxMax) },
   };
 }
@@ -93,11 +114,11 @@ export function rangeTableBytes(shape: HistShape): number {
   return shape.cells.count * CELL_BYTES;
 }
 
-/** Writes a shape's range table at shape.cells.ptr: each cell's bound with the offsets (from the histogram block) of the counters below and above it. */
+/** Writes a shape's range table at shape.cells.ptr: each cell's bound with the codes (0 zero, 1 overflow, 2 + slot) of the counters below and above it. */
 export function writeRangeTable(buffer: ArrayBufferLike, shape: HistShape): void {
   const idxMax = shape.idxMin + shape.nBuckets - 1;
   const { bound, lower, count } = rangeCells(shape.scale, shape.idxMul, shape.idxMin, idxMax);
-  const offset = (i: number) => (i < shape.idxMin ? H.ZERO : i > idxMax ? H.OVER : H.BUCKETS + (i - shape.idxMin) * 8);
+  const offset = (i: number) => (i < shape.idxMin ? 0 : i > idxMax ? 1 : 2 + i - shape.idxMin);
   const view = new DataView(buffer as ArrayBuffer, shape.cells.ptr, rangeTableBytes(shape));
   for (let c = 0; c < count; c++) {
     const low = offset(lower[c]);
@@ -142,6 +163,11 @@ export const COUNTER_LANE_LIMIT = 2 ** 52;
  * is never taken over).
  */
 export const OWNER_BYTES = 8;
+/**
+ * The read area (layout.readPtr), in bytes: a series' counters, then a histogram's stats (4 f64),
+ * then the quantiles (4 f64), then the histograms' offsets in a series block (u32 each, for the scan).
+ */
+export const READ_AREA = { STATS: COUNTER_SLOTS * 8, QUANTILES: COUNTER_SLOTS * 8 + 32, OFFSETS: COUNTER_SLOTS * 8 + 64, BYTES: COUNTER_SLOTS * 8 + 128 } as const;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -190,10 +216,16 @@ export interface Layout {
   histOffset: Record<HistName, number>;
   /** Errors by type: per series, (maxErrorTypes + 1) i64 counters (the last is the overflow type). */
   errorTypesOffset: number;
-  /** The tick's window ring: per series and one more row for the total, `windowSlots` 32-bit snapshots of the latency histogram. */
-  windowPtr: number;
+  /** Per series, 8 × i64: what the tick's scan saw of it last (see assembly/index.ts scanSeries). */
+  stampsPtr: number;
+  /** u32 per series: where the scan lists the series that changed. */
+  changedPtr: number;
+  /** Ticks the sliding window spans, plus one (the window's oldest snapshot). */
   windowSlots: number;
-  snapBytes: number;
+  /** u32 pairs (code, count): a delta going to or coming from the core (one histogram's worth). */
+  pairsPtr: number;
+  /** i64 counts of the widest histogram's slots: where the core gathers a histogram to read it. */
+  gatherPtr: number;
   /** Scratch latency-shaped histograms for the tick's thread. */
   scratchPtr: number;
   scratchCount: number;
@@ -201,8 +233,12 @@ export interface Layout {
   exportPtr: number;
   /** f64 area where a reader gets a series' counters, histogram stats and quantiles in a few calls (see totals.ts). */
   readPtr: number;
-  /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
+  /** Latency-shaped headers that threads claim as private lanes of series' latency histograms (see recorder.ts). */
   lanePool: { ptr: number; count: number };
+  /** Where bucket pages are handed out from (up to `end`; the memory grows as they are). */
+  arena: { ptr: number; end: number };
+  /** Pages the memory is created with (the fixed part), and may grow to. */
+  initialPages: number;
   /**
    * Per-thread copies of every series' counters (the i64 slots below C.MEMORY), as f64: thread slot t
    * holds series s's copy at ptr + t × stride + s × COUNTER_LANE_BYTES. Its thread adds there from
@@ -231,7 +267,9 @@ export const R = {
   HOUR_COUNT: 8,
   DAY_HEAD: 9,
   DAY_COUNT: 10,
-  /** Lane blocks handed out so far (may count past the pool: those claims got none). */
+  /** u32 × 4 from here: the page arena's next free byte, its end, bytes lost to races, claims refused (assembly/index.ts A_*). */
+  ARENA: 16,
+  /** Lane headers handed out so far (may count past the pool: those claims got none). */
   LANES_CLAIMED: 11,
   /** Counter lanes handed out so far (may count past counterLanes.count: those claims got none). */
   COUNTER_LANES_CLAIMED: 12,
@@ -288,17 +326,22 @@ export function computeLayout(config: MonitoringConfig): Layout {
   let stride = COUNTER_SLOTS * 8;
   for (const name of HISTOGRAMS) {
     histOffset[name] = stride;
-    stride = align(stride + shapes[name].bytes);
+    stride = align(stride + shapes[name].headerBytes);
   }
   const errorTypesOffset = stride;
   stride = align(stride + (config.maxErrorTypes + 1) * 8);
   const seriesPtr = p;
   p = align(p + seriesCount * stride);
 
+  const stampsPtr = p;
+  p = align(p + seriesCount * 64);
+  const changedPtr = p;
+  p = align(p + seriesCount * 4);
   const windowSlots = Math.round(config.throughputWindow / config.collectionInterval) + 1;
-  const snapBytes = align(8 + shapes.latency.nBuckets * 4, 8);
-  const windowPtr = p;
-  p = align(p + (seriesCount + 1) * windowSlots * snapBytes);
+  const pairsPtr = p;
+  p = align(p + (shapes.latency.nBuckets + 2) * 8);
+  const gatherPtr = p;
+  p = align(p + Math.max(...Object.values(shapes).map((h) => h.nBuckets)) * 8);
 
   const scratchCount = Object.keys(SCRATCH).length;
   const scratchPtr = p;
@@ -306,7 +349,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const exportPtr = p;
   p = align(p + (shapes.latency.nBuckets + 2) * 8);
   const readPtr = p;
-  p = align(p + (COUNTER_SLOTS + 8) * 8);
+  p = align(p + READ_AREA.BYTES);
 
   const ring = (capacity: number): RingSpec => {
     const columns: Record<string, number> = { t: p };
@@ -331,22 +374,29 @@ export function computeLayout(config: MonitoringConfig): Layout {
     hour: rollup(config.rollups.hours, 3_600_000),
     day: rollup(config.rollups.days, 86_400_000),
   };
-  // Private lanes: one per (thread, series) that records latencies, while they last. As many as
-  // series covers the busy series of a few threads; past the pool, records take the atomic path
-  // (exact, a few ns slower).
-  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(seriesCount, 8), 256) : 0 };
-  p = align(p + lanePool.count * shapes.latency.bytes);
+  // Private lanes: one per (thread, series) that records latencies, while they last. A lane is a
+  // header until values arrive (its pages come from the arena), so two per series cost little;
+  // past the pool, records take the atomic path (exact, a few ns slower).
+  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * seriesCount, 8), 4096) : 0 };
+  p = align(p + lanePool.count * shapes.latency.headerBytes);
   const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
   p = align(p + counterLanes.count * counterLanes.stride);
   const laneOwners = { ptr: p, count: lanePool.count + counterLanes.count };
   p = align(p + laneOwners.count * OWNER_BYTES);
-  const bytes = p;
-  const pages = Math.ceil(bytes / PAGE);
-  if (pages > MAX_PAGES) {
+  const fixed = align(p, WASM_PAGE);
+  // The arena holds at most every page of every series and lane histogram (and never more than the
+  // memory allows, or than bucketMemory when set); it is touched only as values arrive.
+  const pagesOf = (names: readonly HistName[], count: number, bytes: number) => count * names.reduce((n, k) => n + shapes[k].pages * bytes, 0);
+  const worst = pagesOf(HISTOGRAMS, seriesCount, PAGE.BYTES) + pagesOf(['latency'], lanePool.count, PAGE.LANE_BYTES);
+  const arenaBytes = Math.min(worst, config.bucketMemory ?? worst, MAX_PAGES * WASM_PAGE - fixed);
+  if (arenaBytes < Math.min(worst, PAGE.BYTES * 64)) {
     throw new RangeError(
-      `config needs ${(bytes / 2 ** 20).toFixed(0)} MiB of shared memory, over the 1 GiB limit: lower maxSeries, historyRetention or scale`,
+      `config needs ${(fixed / 2 ** 20).toFixed(0)} MiB of shared memory before any bucket, too near the 1 GiB limit: lower maxSeries, historyRetention or scale`,
     );
   }
+  const arena = { ptr: fixed, end: fixed + arenaBytes };
+  const bytes = arena.end;
+  const pages = Math.ceil(bytes / WASM_PAGE);
   return {
     version: LAYOUT_VERSION,
     id: (Math.random() * 2 ** 31) | 0,
@@ -363,14 +413,18 @@ export function computeLayout(config: MonitoringConfig): Layout {
     seriesCount,
     histOffset,
     errorTypesOffset,
-    windowPtr,
+    stampsPtr,
+    changedPtr,
     windowSlots,
-    snapBytes,
+    pairsPtr,
+    gatherPtr,
     scratchPtr,
     scratchCount,
     exportPtr,
     readPtr,
     lanePool,
+    arena,
+    initialPages: fixed / WASM_PAGE,
     counterLanes,
     laneOwners,
     history,
@@ -378,26 +432,58 @@ export function computeLayout(config: MonitoringConfig): Layout {
   };
 }
 
-/** Writes a histogram block's header (its configuration) and empties it. */
-export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
-  new Uint8Array(buffer, ptr + H.LANES, H.BUCKETS - H.LANES + shape.nBuckets * 8).fill(0);
-  writeHistogramHeader(buffer, layout, ptr, shape);
-  const i64 = new BigInt64Array(buffer, ptr + H.SUM, 5);
-  i64.set([0n, 0x7fffffffffffffffn, -1n, 0n, 0n]);
+// Whole-buffer views, made once per buffer: a header written through them allocates nothing.
+const viewsOf = new WeakMap<ArrayBufferLike, { u8: Uint8Array; i32: Int32Array; u32: Uint32Array; f64: Float64Array; i64: BigInt64Array }>();
+function views(buffer: ArrayBufferLike) {
+  let v = viewsOf.get(buffer);
+  if (v === undefined) {
+    const b = buffer as ArrayBuffer;
+    v = { u8: new Uint8Array(b), i32: new Int32Array(b), u32: new Uint32Array(b), f64: new Float64Array(b), i64: new BigInt64Array(b) };
+    viewsOf.set(buffer, v);
+  }
+  return v;
 }
 
-/** Writes a histogram block's header (its configuration) and leaves its counts as they are. */
-export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape): void {
-  const i32 = new Int32Array(buffer, ptr, 4);
-  i32[0] = shape.scale;
-  i32[1] = shape.idxMin;
-  i32[2] = shape.nBuckets;
-  i32[3] = layout.boundsPtr[shape.scale];
-  const f64 = new Float64Array(buffer, ptr + H.IDXMUL, 2);
-  f64[0] = shape.idxMul;
-  f64[1] = shape.sumMul;
+/**
+ * Writes a histogram's header (its configuration) and empties it. `paged`: its pages follow the
+ * header (a reader's scratch, a rollup period), else it has none until values arrive.
+ */
+export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape, paged = false, fresh = false): void {
+  const v = views(buffer);
+  // A fresh memory is all zeros already: its pages stay untouched until values arrive.
+  v.u8.fill(0, ptr + H.LANES, ptr + (paged && !fresh ? shape.bytes : shape.headerBytes));
+  writeHistogramHeader(buffer, layout, ptr, shape, paged);
+  v.i64[(ptr + H.SUM) / 8] = 0n;
+  v.i64[(ptr + H.MIN) / 8] = 0x7fffffffffffffffn;
+  v.i64[(ptr + H.MAX) / 8] = -1n;
+  v.i64[(ptr + H.ZERO) / 8] = 0n;
+  v.i64[(ptr + H.OVER) / 8] = 0n;
+}
+
+/**
+ * Writes a histogram's header (its configuration) and leaves its counts as they are; `paged`, its
+ * page table too (pointing at the pages that follow the header), with no lanes.
+ */
+export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape, paged = false): void {
+  const { i32, u32, f64 } = views(buffer);
+  const at = ptr / 4;
+  i32[at] = shape.scale;
+  i32[at + 1] = shape.idxMin;
+  i32[at + 2] = shape.nBuckets;
+  i32[at + 3] = layout.boundsPtr[shape.scale];
+  f64[(ptr + H.IDXMUL) / 8] = shape.idxMul;
+  f64[(ptr + H.SUMMUL) / 8] = shape.sumMul;
   const { cells } = shape;
-  new Uint32Array(buffer, ptr + H.CELLS, 4).set([cells.ptr, cells.shift, cells.base, cells.count]);
+  const c = (ptr + H.CELLS) / 4;
+  u32[c] = cells.ptr;
+  u32[c + 1] = cells.shift;
+  u32[c + 2] = cells.base;
+  u32[c + 3] = cells.count;
+  if (paged) {
+    u32.fill(0, (ptr + H.LANES) / 4, (ptr + H.PARENT + 4) / 4);
+    const table = (ptr + H.PAGES) / 4;
+    for (let i = 0; i < shape.pages; i++) u32[table + i] = ptr + shape.headerBytes + i * PAGE.BYTES;
+  }
 }
 
 /** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
@@ -410,17 +496,15 @@ export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
     const gauges = new Float64Array(buffer, base, COUNTER_SLOTS);
     for (const g of GAUGE_SLOTS) gauges[g] = Number.NaN;
   }
-  for (let i = 0; i < layout.scratchCount; i++) {
-    initHistogram(buffer, layout, layout.scratchPtr + i * layout.shapes.latency.bytes, layout.shapes.latency);
-  }
+  const lat = layout.shapes.latency;
+  for (let i = 0; i < layout.scratchCount; i++) initHistogram(buffer, layout, layout.scratchPtr + i * lat.bytes, lat, true, true);
   for (const r of Object.values(layout.rollups)) {
-    for (let i = 0; i < r.capacity; i++) initHistogram(buffer, layout, r.histPtr + i * layout.shapes.latency.bytes, layout.shapes.latency);
-    initHistogram(buffer, layout, r.openPtr, layout.shapes.latency);
+    for (let i = 0; i < r.capacity; i++) initHistogram(buffer, layout, r.histPtr + i * lat.bytes, lat, true, true);
+    initHistogram(buffer, layout, r.openPtr, lat, true, true);
   }
-  for (let i = 0; i < layout.lanePool.count; i++) {
-    initHistogram(buffer, layout, layout.lanePool.ptr + i * layout.shapes.latency.bytes, layout.shapes.latency);
-  }
+  // Lane headers are written when a thread claims one (recorder.ts): untouched until then.
   const rt = new Int32Array(buffer, layout.runtimePtr, 64);
+  new Uint32Array(buffer, layout.runtimePtr + R.ARENA * 4, 2).set([layout.arena.ptr, layout.arena.end]);
   rt[R.VERSION] = layout.version;
   Atomics.store(rt, R.MAGIC, MAGIC);
 }

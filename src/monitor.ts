@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
-import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, rangeTableBytes, tableShapes } from './layout.js';
+import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
@@ -50,8 +50,13 @@ export interface TickEvent {
 }
 
 export interface MemoryFootprint {
-  /** Shared memory laid out at creation (it never grows). */
+  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
   sharedBytes: number;
+  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
+  maxSharedBytes: number;
+  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
+  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
+  /** The fixed part, by what it holds, and the bucket pages in use. */
   parts: Record<string, number>;
 }
 
@@ -94,10 +99,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const saved = checkPersistenceOptions(persistence);
     this.config = saved === undefined ? resolveConfig(settings) : { ...resolveConfig(settings), ...saved };
     this.layout = computeLayout(this.config);
-    this.memory = createMemory(this.layout.pages);
+    this.memory = createMemory(this.layout);
     initMemory(this.memory.buffer, this.layout);
     const module = coreModule();
-    this.ctx = new RecordingContext(instantiate(module, this.memory), this.memory, module, this.layout, this.config.invalidValues === 'count');
+    this.ctx = new RecordingContext(instantiate(module, this.memory, this.layout), this.memory, module, this.layout, this.config.invalidValues === 'count');
     this.ctx.tables.series.reserve(0, seriesKey({}));
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
@@ -106,7 +111,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.recordOwned = this.core.recordOwned;
     this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
     this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.shapes.latency.nBuckets + 2);
-    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
+    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer,
+      () => this.activeSeries(),
+      (s) => (this.ctx.tables.series.flags(s) & SERIES_NOT_IN_TOTALS) === 0,
+    );
     this.system = new SystemSampler();
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
@@ -223,8 +231,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const now = this.config.clock.now();
     this.sessions.sweep(now);
     const system = this.system.sample();
-    const totals = this.reader.sum(this.totalSeries());
-    const { point, interval } = this.aggregator.tick(now, system, totals);
+    const { point, interval } = this.aggregator.tick(now, system);
     this.lastTick = { t: now, point, interval, system };
     this.analysis.update(now, point);
     this.reporter.onTick(this.lastTick);
@@ -285,7 +292,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Cumulative totals of one series, or of all together. */
   totals(series?: number): Totals {
-    return series === undefined ? this.reader.sum(this.totalSeries()) : this.reader.read(series);
+    return series === undefined ? this.aggregator.totals() : this.reader.read(series);
   }
 
   /**
@@ -377,7 +384,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const t = this.totals();
     const cum = this.aggregator.cumulativeTotal();
     const latencySinceStart = this.reader.quantiles(cum);
-    const w = this.aggregator.window(now, t, cum);
+    const w = this.aggregator.window(now, t);
     const sys = this.lastTick?.system;
     const rss = sys?.rssBytes ?? process.memoryUsage().rss;
     const uptime = Math.max((now - this.startedAt) / 1000, 1e-9);
@@ -461,16 +468,21 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   memoryFootprint(): MemoryFootprint {
     const L = this.layout;
     const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
+    const arena = new Uint32Array(this.memory.buffer, L.runtimePtr + R.ARENA * 4, 4);
+    const used = Atomics.load(arena, 0) - L.arena.ptr;
     return {
-      sharedBytes: L.pages * 65536,
+      sharedBytes: this.memory.buffer.byteLength,
+      maxSharedBytes: L.pages * 65536,
+      bucketPages: { usedBytes: Math.min(used, L.arena.end - L.arena.ptr), maxBytes: L.arena.end - L.arena.ptr, wastedBytes: Atomics.load(arena, 2), refusedClaims: Atomics.load(arena, 3) },
       parts: {
         series: L.seriesCount * L.seriesStride,
-        windowRing: (L.seriesCount + 1) * L.windowSlots * L.snapBytes,
+        windowState: L.seriesCount * 64 + (L.shapes.latency.nBuckets + 2) * 8,
         history: ringBytes(L.history),
         rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
         tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
-        recordingLanes: L.lanePool.count * L.shapes.latency.bytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
+        recordingLanes: L.lanePool.count * L.shapes.latency.headerBytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
         bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
+        bucketPages: Math.min(used, L.arena.end - L.arena.ptr),
       },
     };
   }

@@ -280,8 +280,8 @@ export function applyHistory(decoded: { binary: Buffer; state: SavedState }, tar
   // stamp them again rather than trust the file for it.
   const lat = layout.shapes.latency;
   for (const r of Object.values(layout.rollups)) {
-    for (let i = 0; i < r.capacity; i++) writeHistogramHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat);
-    writeHistogramHeader(target.buffer, layout, r.openPtr, lat);
+    for (let i = 0; i < r.capacity; i++) writeHistogramHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat, true);
+    writeHistogramHeader(target.buffer, layout, r.openPtr, lat, true);
   }
   for (const name of RING_NAMES) ringOf(aggregator, name).setPosition(decoded.state.rings[name].head, decoded.state.rings[name].length);
   aggregator.restoreState(decoded.state.aggregator);
@@ -502,7 +502,7 @@ export class HistoryPersistence {
     // Only reached if applying a checked file failed half-way: start from empty rings and open periods.
     const { aggregator, layout, buffer } = this.target;
     for (const name of RING_NAMES) ringOf(aggregator, name).clear();
-    for (const r of Object.values(layout.rollups)) initHistogram(buffer, layout, r.openPtr, layout.shapes.latency);
+    for (const r of Object.values(layout.rollups)) initHistogram(buffer, layout, r.openPtr, layout.shapes.latency, true);
     aggregator.restoreState({ peakRps: 0, ticks: 0, rollups: { minute: EMPTY_ROLLUP, hour: EMPTY_ROLLUP, day: EMPTY_ROLLUP } });
   }
 

@@ -9,7 +9,7 @@
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
-import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
@@ -41,6 +41,7 @@ export class RecordingContext {
     readonly layout: Layout,
     readonly countInvalid: boolean,
   ) {
+    checkLayoutVersion(layout);
     const rt = new Int32Array(memory.buffer, layout.runtimePtr, 64);
     if (Atomics.load(rt, R.MAGIC) !== MAGIC || rt[R.VERSION] !== layout.version) {
       throw new TypeError('handle does not describe a streamgauge memory of this version');
@@ -115,7 +116,7 @@ export class RecordingContext {
   claimLane(h: number): number {
     const pool = this.layout.lanePool;
     if (pool.count === 0) return 0;
-    const bytes = this.layout.shapes.latency.bytes;
+    const bytes = this.layout.shapes.latency.headerBytes;
     const linked = Math.min(Atomics.load(this.i32, (h + H.LANES) >> 2), MAX_LANES);
     for (let j = 0; j < linked; j++) {
       const lane = Atomics.load(this.i32, ((h + H.LANE0) >> 2) + j);
@@ -127,6 +128,7 @@ export class RecordingContext {
     // Owned before it is linked: a linked lane always names its thread.
     this.owners.own(i);
     const lane = pool.ptr + i * bytes;
+    initHistogram(this.memory.buffer, this.layout, lane, this.layout.shapes.latency);
     return this.core.addLane(h, lane) !== 0 ? lane : 0;
   }
 
@@ -399,6 +401,15 @@ const forget = new FinalizationRegistry<number>((id) => {
   if (madeHere.get(id)?.deref() === undefined) madeHere.delete(id);
 });
 
+/** A layout from another build of the package (a worker may load another copy) is refused. */
+function checkLayoutVersion(layout: Layout): void {
+  if (layout.version !== LAYOUT_VERSION) {
+    throw new TypeError(
+      `the handle comes from a streamgauge build with memory layout ${layout.version}, and this thread's build has layout ${LAYOUT_VERSION}: use one version of the package in every thread`,
+    );
+  }
+}
+
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
   if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
@@ -406,7 +417,8 @@ export function attach(handle: MonitorHandle): Recorder {
   }
   let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
   if (ctx === undefined) {
-    ctx = new RecordingContext(instantiate(handle.module, handle.memory), handle.memory, handle.module, handle.layout, handle.countInvalid);
+    checkLayoutVersion(handle.layout);
+    ctx = new RecordingContext(instantiate(handle.module, handle.memory, handle.layout), handle.memory, handle.module, handle.layout, handle.countInvalid);
     Atomics.add(new Int32Array(handle.memory.buffer, handle.layout.runtimePtr, 64), R.ATTACHED, 1);
     attached.set(handle.layout.id, ctx);
   }

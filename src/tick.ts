@@ -3,9 +3,9 @@
 // recording threads never rotate or reset anything.
 import { MEAN_FIELDS } from './fields.js';
 import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
-import { type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
+import { C, COUNTER_LANE_BYTES, GAUGE_SLOTS, HISTOGRAMS, type Layout, R, READ_AREA, type RollupSpec, SCRATCH } from './layout.js';
 import type { SystemSample } from './system.js';
-import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader, writeCounters } from './totals.js';
+import { COUNTER_FIELDS, emptyTotals, sumTotals, type Totals, type TotalsReader, writeCounters } from './totals.js';
 import type { Core } from './wasm.js';
 
 /** Figures over an interval of time (the last tick's interval, or the sliding window). */
@@ -52,15 +52,26 @@ export class Aggregator {
   private readonly times: Float64Array;
   /** Per ring row (series…, total) and slot: the cumulative counters at that snapshot. */
   private readonly counters: Float64Array;
+  /**
+   * Per slot, the latency counts each ring row took in that slot's tick, as (code, count) pairs:
+   * all rows' pairs in one array per slot (reused from tick to tick), each row's at its start, for
+   * its length (0: none). A few arrays, not an object per series and tick.
+   */
+  private readonly deltaData: Uint32Array[];
+  private readonly deltaStart: Int32Array;
+  private readonly deltaLength: Int32Array;
   private head = 0;
   private filled = 0;
   private readonly totalRow: number;
   private readonly scratch: (i: number) => number;
+  /** Each series' totals as last read: the tick rereads only the series that changed since. */
+  private readonly cached: Totals[] = [];
+  /** Series that changed since the last tick (their latency deltas are taken at the next one). */
+  private readonly dirty: Uint8Array;
+  private readonly changed: Uint32Array;
+  private readonly pairs: Uint32Array;
+  private readonly histOffsets: number;
   private readonly live = emptyTotals();
-  private readonly seriesLive = emptyTotals();
-  /** Where snapLatency writes the snapshot of the series being read (one callback for all: no closure per series and tick). */
-  private snapTarget = 0;
-  private readonly snapLatency = (h: number): number => (this.isEmpty(h) ? 0 : this.core.histSnap32(h, this.snapTarget));
   peakRps = 0;
   ticks = 0;
 
@@ -71,13 +82,22 @@ export class Aggregator {
     buffer: ArrayBufferLike,
     /** Every series in use: each keeps its own window. */
     private readonly activeSeries: () => readonly number[],
-    /** The series that add into the monitor-wide totals. */
-    private readonly totalSeries: () => readonly number[] = activeSeries,
+    /** Whether a series adds into the monitor-wide totals. */
+    private readonly inTotals: (series: number) => boolean = () => true,
   ) {
     this.slots = layout.windowSlots;
     this.totalRow = layout.seriesCount;
     this.times = new Float64Array(this.slots);
     this.counters = new Float64Array((layout.seriesCount + 1) * this.slots * NF);
+    this.deltaData = Array.from({ length: this.slots }, () => new Uint32Array(64));
+    this.deltaStart = new Int32Array((layout.seriesCount + 1) * this.slots);
+    this.deltaLength = new Int32Array((layout.seriesCount + 1) * this.slots);
+    this.dirty = new Uint8Array(layout.seriesCount);
+    this.changed = new Uint32Array(buffer, layout.changedPtr, layout.seriesCount);
+    this.pairs = new Uint32Array(buffer, layout.pairsPtr, 2 * (layout.shapes.latency.nBuckets + 2));
+    // The histograms' offsets in a series block, for the core's scan (in the read area's tail).
+    this.histOffsets = layout.readPtr + READ_AREA.OFFSETS;
+    new Uint32Array(buffer, this.histOffsets, HISTOGRAMS.length).set(HISTOGRAMS.map((h) => layout.histOffset[h]));
     this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
@@ -103,51 +123,79 @@ export class Aggregator {
     for (const k of ['minute', 'hour', 'day'] as const) this.rollups[k].restoreState(s.rollups[k]);
   }
 
+  /**
+   * Rereads the series that changed since the last look (the core compares a fingerprint of each:
+   * a few loads per series, no pass over buckets) and marks them for the next tick.
+   */
+  private refresh(): void {
+    // activeSeries(): the used series from 0, then the overflow series (the last block).
+    this.scan(0, this.activeSeries().length - 1);
+    this.scan(this.layout.seriesCount - 1, 1);
+  }
+
+  private scan(first: number, n: number): void {
+    const { core, layout } = this;
+    const lanes = layout.counterLanes;
+    const claimed = this.reader.counterLanesClaimed();
+    const found = core.scanSeries(
+      layout.seriesPtr + first * layout.seriesStride,
+      layout.seriesStride,
+      n,
+      C.MEMORY,
+      C.ACTIVE_CONNECTIONS,
+      GAUGE_SLOTS.length,
+      this.histOffsets,
+      HISTOGRAMS.length,
+      lanes.ptr + first * COUNTER_LANE_BYTES,
+      lanes.stride,
+      claimed,
+      COUNTER_LANE_BYTES,
+      layout.stampsPtr + first * 64,
+      layout.changedPtr,
+    );
+    for (let i = 0; i < found; i++) {
+      const s = first + this.changed[i];
+      this.dirty[s] = 1;
+      this.reader.read(s, (this.cached[s] ??= emptyTotals()));
+    }
+  }
+
+  /** A series' totals as last read (empty before its first record). */
+  private totalsOf(s: number): Totals {
+    return (this.cached[s] ??= emptyTotals());
+  }
+
+  /** The monitor-wide totals, read now (only the series that changed are read again). */
+  totals(into: Totals = emptyTotals()): Totals {
+    this.refresh();
+    return this.sumTotals(into);
+  }
+
+  private sumTotals(into: Totals): Totals {
+    const list: Totals[] = [];
+    for (const s of this.activeSeries()) if (this.inTotals(s)) list.push(this.totalsOf(s));
+    return sumTotals(list, into);
+  }
+
   private snapPtr(row: number, slot: number): number {
-    return this.layout.windowPtr + (row * this.slots + slot) * this.layout.snapBytes;
+    return row * this.slots + slot;
   }
 
-  /** Nothing recorded in this histogram yet (its max is set by the first record): O(1), no pass over buckets. */
-  private isEmpty(hist: number): boolean {
-    return Number.isNaN(this.core.histMax(hist));
-  }
-
-  /** Merges every active series' cumulative latency histogram into the CUMULATIVE_TOTAL scratch. */
-  cumulativeTotal(series: readonly number[] = this.totalSeries()): number {
+  /** Merges every series' cumulative latency histogram that adds into the totals into the CUMULATIVE_TOTAL scratch. */
+  cumulativeTotal(): number {
     const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
     this.core.histReset(cum);
-    // An empty series adds nothing; one whose first record lands after this check shows up in the
-    // next read (the total is rebuilt from the cumulative histograms every time, so nothing is lost).
-    for (const s of series) {
+    for (const s of this.activeSeries()) {
+      if (!this.inTotals(s)) continue;
       const h = this.reader.histPtr(s, 'latency');
-      if (!this.isEmpty(h)) this.core.histMerge(cum, h);
+      // An empty series adds nothing (its max is set by its first record: no pass over buckets).
+      if (!Number.isNaN(this.core.histMax(h))) this.core.histMerge(cum, h);
     }
     return cum;
   }
 
-  /**
-   * Takes a snapshot into the next slot of the ring (the first call sets the baseline). The total
-   * row stores exactly `total` and `cum`, the state the tick's interval was measured to, so that
-   * consecutive intervals add up to the totals with no gap between two reads.
-   */
-  private snapshot(now: number, cum: number, series: readonly number[], total?: Totals): void {
-    const slot = this.filled === 0 ? 0 : (this.head + 1) % this.slots;
-    for (const s of series) {
-      // The latency histogram is snapshot where the totals read it (after the counters), and counted
-      // in the same pass. One that never recorded a latency has an all-zero snapshot already (memory
-      // starts zeroed and a cumulative histogram never becomes empty again), so it is skipped.
-      this.snapTarget = this.snapPtr(s, slot);
-      this.storeCounters(s, slot, this.reader.read(s, this.seriesLive, this.snapLatency));
-    }
-    this.core.histSnap32(cum, this.snapPtr(this.totalRow, slot));
-    this.storeCounters(this.totalRow, slot, total ?? this.reader.sum(this.totalSeries(), this.live));
-    this.times[slot] = now;
-    this.head = slot;
-    this.filled = Math.min(this.filled + 1, this.slots);
-  }
-
   private storeCounters(row: number, slot: number, t: Totals): void {
-    writeCounters(this.counters, (row * this.slots + slot) * NF, t);
+    writeCounters(this.counters, this.snapPtr(row, slot) * NF, t);
   }
 
   /** The oldest snapshot still in the ring: the start of the sliding window. */
@@ -155,18 +203,58 @@ export class Aggregator {
     return this.filled < this.slots ? 0 : (this.head + 1) % this.slots;
   }
 
+  /** The first snapshot (memory starts empty: every series' window state is at zero). */
   baseline(now: number): void {
-    this.snapshot(now, this.cumulativeTotal(), this.activeSeries());
+    for (let row = 0; row <= this.totalRow; row++) this.storeCounters(row, 0, emptyTotals());
+    this.times[0] = now;
+    this.head = 0;
+    this.filled = 1;
   }
 
   /**
-   * Figures from snapshot `slot` to the live state now, for ring row `row` (a series, or the
-   * total), with the difference histogram left in scratch `dst`.
+   * Adds the deltas of ring row `row` taken after snapshot `from` into dst (whose clamps are set);
+   * returns their count.
    */
-  figuresSince(now: number, row: number, slot: number, live: Totals, liveHist: number, dst: number): IntervalFigures {
-    const count = this.core.histWindow(liveHist, this.snapPtr(row, slot), dst);
+  private addDeltas(row: number, from: number, dst: number): number {
+    let count = 0;
+    for (let slot = from; slot !== this.head; ) {
+      slot = (slot + 1) % this.slots;
+      const at = this.snapPtr(row, slot);
+      const length = this.deltaLength[at];
+      if (length === 0) continue;
+      const start = this.deltaStart[at];
+      const data = this.deltaData[slot];
+      const pairs = this.pairs;
+      for (let i = 0; i < length; i++) pairs[i] = data[start + i];
+      count += this.core.histAddPairs(dst, this.layout.pairsPtr, length / 2);
+    }
+    return count;
+  }
+
+  private deltaEnd = 0;
+
+  /** Keeps the n pairs just written to the pairs area as ring entry `at` of `slot`. */
+  private keepDelta(slot: number, at: number, n: number): void {
+    const length = 2 * n;
+    this.deltaLength[at] = length;
+    if (length === 0) return;
+    let data = this.deltaData[slot];
+    if (this.deltaEnd + length > data.length) {
+      const grown = new Uint32Array(Math.max(2 * data.length, this.deltaEnd + length));
+      grown.set(data.subarray(0, this.deltaEnd));
+      this.deltaData[slot] = data = grown;
+    }
+    const pairs = this.pairs;
+    const start = this.deltaEnd;
+    for (let i = 0; i < length; i++) data[start + i] = pairs[i];
+    this.deltaStart[at] = start;
+    this.deltaEnd = start + length;
+  }
+
+  /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
+  private figures(now: number, row: number, slot: number, live: Totals, dst: number): IntervalFigures {
     // Each field named outright: a field looked up by a string variable takes V8's slow generic path.
-    const at = (row * this.slots + slot) * NF;
+    const at = this.snapPtr(row, slot) * NF;
     const then = this.counters;
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
     const requests = live.requests - then[at + F.requests];
@@ -174,7 +262,7 @@ export class Aggregator {
     const hits = live.cacheHits - then[at + F.cacheHits];
     const misses = live.cacheMisses - then[at + F.cacheMisses];
     const latencyCount = live.latencyCount - then[at + F.latencyCount];
-    const { p50, p95, p99, p999 } = this.reader.quantiles(dst, count);
+    const { p50, p95, p99, p999 } = this.reader.quantiles(dst);
     return {
       seconds,
       requests,
@@ -194,22 +282,59 @@ export class Aggregator {
   }
 
   /** Window figures of all series together, read now (records are visible at once). */
-  window(now: number, live?: Totals, cum?: number): IntervalFigures {
-    cum ??= this.cumulativeTotal();
-    live ??= this.reader.sum(this.totalSeries(), emptyTotals());
-    return this.figuresSince(now, this.totalRow, this.oldestSlot(), live, cum, this.scratch(SCRATCH.WINDOW_TOTAL));
+  window(now: number, live?: Totals): IntervalFigures {
+    live ??= this.totals(emptyTotals());
+    const dst = this.scratch(SCRATCH.WINDOW_TOTAL);
+    this.core.histReset(dst);
+    this.core.histSetClamps(dst, live.latencyMinMs, live.latencyMaxMs);
+    const oldest = this.oldestSlot();
+    this.addDeltas(this.totalRow, oldest, dst);
+    for (const s of this.activeSeries()) {
+      if (this.dirty[s] === 1 && this.inTotals(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
+    }
+    return this.figures(now, this.totalRow, oldest, live, dst);
   }
 
   /** Window figures of one series; its window histogram is left in the SERIES_WINDOW scratch. */
   seriesWindow(now: number, series: number, live: Totals = this.reader.read(series, emptyTotals())): IntervalFigures {
-    return this.figuresSince(now, series, this.oldestSlot(), live, this.reader.histPtr(series, 'latency'), this.scratch(SCRATCH.SERIES_WINDOW));
+    const dst = this.scratch(SCRATCH.SERIES_WINDOW);
+    this.core.histReset(dst);
+    this.core.histSetClamps(dst, live.latencyMinMs, live.latencyMaxMs);
+    const oldest = this.oldestSlot();
+    this.addDeltas(series, oldest, dst);
+    this.core.histAddLive(this.reader.histPtr(series, 'latency'), dst);
+    return this.figures(now, series, oldest, live, dst);
   }
 
-  /** One aggregation step: interval figures, a history point, rollups. Returns the point. */
-  tick(now: number, system: SystemSample, totals: Totals): { point: HistoryPoint; interval: IntervalFigures } {
-    const series = this.activeSeries();
-    const cum = this.cumulativeTotal();
-    const interval = this.figuresSince(now, this.totalRow, this.head, totals, cum, this.scratch(SCRATCH.INTERVAL_TOTAL));
+  /**
+   * One aggregation step: interval figures, a history point, rollups. Visits only the series that
+   * changed since the last tick; the others' snapshots carry over. Returns the point and the totals.
+   */
+  tick(now: number, system: SystemSample): { point: HistoryPoint; interval: IntervalFigures; totals: Totals } {
+    this.refresh();
+    const totals = this.sumTotals(this.live);
+    const slot = (this.head + 1) % this.slots;
+    const prev = this.head;
+    const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
+    this.core.histReset(ih);
+    this.core.histSetClamps(ih, totals.latencyMinMs, totals.latencyMaxMs);
+    const pairsPtr = this.layout.pairsPtr;
+    this.deltaEnd = 0;
+    for (const s of this.activeSeries()) {
+      const at = this.snapPtr(s, slot);
+      if (this.dirty[s] === 1) {
+        this.dirty[s] = 0;
+        const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
+        this.keepDelta(slot, at, n);
+        if (n > 0 && this.inTotals(s)) this.core.histAddPairs(ih, pairsPtr, n);
+        this.storeCounters(s, slot, this.totalsOf(s));
+      } else {
+        this.deltaLength[at] = 0;
+        this.counters.copyWithin(at * NF, this.snapPtr(s, prev) * NF, (this.snapPtr(s, prev) + 1) * NF);
+      }
+    }
+    const interval = this.figures(now, this.totalRow, prev, totals, ih);
+    this.keepDelta(slot, this.snapPtr(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {
       requests: interval.requests,
@@ -235,13 +360,15 @@ export class Aggregator {
     };
     this.history.push(now, point);
     // Finer first: a minute that closes here feeds the hour's open histogram before the hour looks.
-    const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
     this.rollups.minute.add(now, interval, point, ih, totals);
     this.rollups.hour.add(now, interval, point, ih, totals);
     this.rollups.day.add(now, interval, point, ih, totals);
-    this.snapshot(now, cum, series, totals);
+    this.storeCounters(this.totalRow, slot, totals);
+    this.times[slot] = now;
+    this.head = slot;
+    this.filled = Math.min(this.filled + 1, this.slots);
     this.ticks++;
-    return { point, interval };
+    return { point, interval, totals };
   }
 }
 

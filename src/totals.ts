@@ -1,5 +1,5 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, type HistName, type Layout, R } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, type HistName, type Layout, R, READ_AREA } from './layout.js';
 
 import type { Core } from './wasm.js';
 
@@ -167,9 +167,7 @@ export function emptyTotals(): Totals {
   };
 }
 
-// The read area (layout.readPtr): the counters, then a histogram's stats, then quantiles.
-const STATS_AT = COUNTER_SLOTS * 8;
-const QUANTILES_AT = STATS_AT + 4 * 8;
+const { STATS: STATS_AT, QUANTILES: QUANTILES_AT } = READ_AREA;
 
 export class TotalsReader {
   private readonly out: Float64Array;
@@ -188,16 +186,18 @@ export class TotalsReader {
     this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
 
-  /**
-   * QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for
-   * all, and none to count it when its `count` is known.
-   */
-  quantiles(h: number, count = -1): Quantiles {
+  /** QUANTILES of the latency-shaped histogram at h, in ms (NaN when empty): one pass of the core for all. */
+  quantiles(h: number): Quantiles {
     const q = this.q;
     q.set(QUANTILES);
     const at = this.layout.readPtr + QUANTILES_AT;
-    this.core.histQuantiles(h, count, at, q.length, at);
+    this.core.histQuantiles(h, at, q.length, at);
     return { p50: q[0], p95: q[1], p99: q[2], p999: q[3] };
+  }
+
+  /** Threads that hold a counter lane (some may have ended: their counts stay). */
+  counterLanesClaimed(): number {
+    return Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), this.layout.counterLanes.count);
   }
 
   histPtr(series: number, name: HistName): number {
@@ -260,37 +260,46 @@ export class TotalsReader {
     return this.stats;
   }
 
-  /** Adds series totals up. Gauges: memory and queue depth add, utilisation and cache ratio average. */
+  /** Adds series totals up (read now). */
   sum(series: readonly number[], into: Totals = emptyTotals()): Totals {
     const t = emptyTotals();
-    let utilN = 0;
-    let utilSum = 0;
-    let ratioN = 0;
-    let ratioSum = 0;
-    Object.assign(into, emptyTotals());
-    for (const s of series) {
-      this.read(s, t);
-      addCounters(into, t);
-      into.activeConnections += t.activeConnections;
-      if (t.latencyMinMs < into.latencyMinMs || Number.isNaN(into.latencyMinMs)) into.latencyMinMs = t.latencyMinMs;
-      if (t.latencyMaxMs > into.latencyMaxMs || Number.isNaN(into.latencyMaxMs)) into.latencyMaxMs = t.latencyMaxMs;
-      into.memoryBytes = addGauge(into.memoryBytes, t.memoryBytes);
-      into.peakMemoryBytes = addGauge(into.peakMemoryBytes, t.peakMemoryBytes);
-      into.queueDepth = addGauge(into.queueDepth, t.queueDepth);
-      if (!Number.isNaN(t.workerUtilization)) {
-        utilN++;
-        utilSum += t.workerUtilization;
-      }
-      if (!Number.isNaN(t.cacheRatio)) {
-        ratioN++;
-        ratioSum += t.cacheRatio;
-      }
-    }
-    into.workerUtilization = utilN ? utilSum / utilN : Number.NaN;
-    into.cacheRatio = ratioN ? ratioSum / ratioN : Number.NaN;
-    return into;
+    return sumTotals(
+      series.map((s) => ({ ...this.read(s, t) })),
+      into,
+    );
   }
 }
+
+/** Adds totals up. Gauges: memory and queue depth add, utilisation and cache ratio average. */
+export function sumTotals(all: Iterable<Totals>, into: Totals = emptyTotals()): Totals {
+  let utilN = 0;
+  let utilSum = 0;
+  let ratioN = 0;
+  let ratioSum = 0;
+  Object.assign(into, EMPTY);
+  for (const t of all) {
+    addCounters(into, t);
+    into.activeConnections += t.activeConnections;
+    if (t.latencyMinMs < into.latencyMinMs || Number.isNaN(into.latencyMinMs)) into.latencyMinMs = t.latencyMinMs;
+    if (t.latencyMaxMs > into.latencyMaxMs || Number.isNaN(into.latencyMaxMs)) into.latencyMaxMs = t.latencyMaxMs;
+    into.memoryBytes = addGauge(into.memoryBytes, t.memoryBytes);
+    into.peakMemoryBytes = addGauge(into.peakMemoryBytes, t.peakMemoryBytes);
+    into.queueDepth = addGauge(into.queueDepth, t.queueDepth);
+    if (!Number.isNaN(t.workerUtilization)) {
+      utilN++;
+      utilSum += t.workerUtilization;
+    }
+    if (!Number.isNaN(t.cacheRatio)) {
+      ratioN++;
+      ratioSum += t.cacheRatio;
+    }
+  }
+  into.workerUtilization = utilN ? utilSum / utilN : Number.NaN;
+  into.cacheRatio = ratioN ? ratioSum / ratioN : Number.NaN;
+  return into;
+}
+
+const EMPTY = Object.freeze(emptyTotals());
 
 function addGauge(a: number, b: number): number {
   if (Number.isNaN(b)) return a;

@@ -70,8 +70,14 @@ export interface MonitoringConfig {
   /** Histogram precision, 0..8 (bucket ratio 2^(2^-scale)). Default 7 (≤ 0.27 % error). */
   scale: number;
   histogramRange: HistogramRange;
-  /** Bound on label sets. Default 16. */
+  /** Bound on label sets. Default 1000. */
   maxSeries: number;
+  /**
+   * Bound on the bytes of bucket pages (memory grows in pages as values arrive, up to this). Default
+   * null: every bucket of every series could have its page (within the 1 GiB the core can address).
+   * Past it, a value whose page cannot be had is counted (count, sum, min, max) but placed in no bucket.
+   */
+  bucketMemory: number | null;
   /** Bound on distinct error types per monitor. Default 64. */
   maxErrorTypes: number;
   /** Minute rollups kept (default 60), hour rollups (default: retention in hours), day rollups (default 7). */

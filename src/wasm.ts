@@ -1,6 +1,6 @@
 // Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
 import { readFileSync } from 'node:fs';
-import { LANES_SUPPORTED } from './layout.js';
+import { H, LANES_SUPPORTED, LAYOUT_VERSION, type Layout, MAX_LANES, PAGE, R } from './layout.js';
 
 /** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
 export interface Core {
@@ -24,19 +24,43 @@ export interface Core {
   histMax(h: number): number;
   histReset(h: number): void;
   histMerge(dst: number, src: number): void;
-  /** Low 32 bits of h's counters into dst (a window snapshot); returns h's count. */
-  histSnap32(h: number, dst: number): number;
-  /** Returns the window's count. */
-  histWindow(h: number, old: number, dst: number): number;
-  /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns their total. */
+  /** The counts h took since the last call as (code, count) u32 pairs at out (its window state moves on); returns the pair count. */
+  histDelta(h: number, out: number): number;
+  /** dst += what h took since its last histDelta; returns how many values. */
+  histAddLive(h: number, dst: number): number;
+  /** dst += n pairs at p; returns how many values. */
+  histAddPairs(dst: number, p: number, n: number): number;
+  /** The non-empty counters of a lane-less histogram as pairs at out; returns the pair count. */
+  histPairs(h: number, out: number): number;
+  histSetClamps(dst: number, min: number, max: number): void;
+  histUnplaced(h: number): number;
+  histCount(h: number): number;
+  /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns the count. */
   histExport(h: number, dst: number): number;
   exportedLo(): number;
   exportedHi(): number;
   histQuantile(h: number, q: number): number;
   /** Lets reads load two counters at once (only where a 64-bit access is a single one). */
   setWideReads(on: number): void;
-  /** n ascending quantiles at qs (f64) into dst (f64, may be qs); count: h's count if known, else -1. */
-  histQuantiles(h: number, count: number, qs: number, n: number, dst: number): void;
+  setAreas(arena: number, gather: number): void;
+  /** n ascending quantiles at qs (f64) into dst (f64, may be qs). */
+  histQuantiles(h: number, qs: number, n: number, dst: number): void;
+  scanSeries(
+    first: number,
+    stride: number,
+    n: number,
+    nCounters: number,
+    active: number,
+    nGauges: number,
+    hists: number,
+    nHists: number,
+    lanePtr: number,
+    laneStride: number,
+    lanes: number,
+    laneSeriesBytes: number,
+    stamps: number,
+    out: number,
+  ): number;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -47,13 +71,31 @@ export function coreModule(): WebAssembly.Module {
   return compiled;
 }
 
-export function createMemory(pages: number): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+/** A memory with the layout's fixed part, growing (from the core) as bucket pages are handed out. */
+export function createMemory(layout: Layout): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: layout.initialPages, maximum: layout.pages, shared: true });
 }
 
-export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Core {
+// The offsets the core was built with, against this build's layout: a core and a facade from two
+// builds must never share a memory.
+const CORE_CONSTANTS: [string, number][] = [
+  ['LAYOUT_VERSION', LAYOUT_VERSION],
+  ...Object.entries(H).map(([k, v]): [string, number] => [`H_${k}`, v]),
+  ['MAX_LANES', MAX_LANES],
+  ['PAGE_SLOTS', PAGE.SLOTS],
+  ['PAGE_BYTES', PAGE.BYTES],
+  ['LANE_PAGE_BYTES', PAGE.LANE_BYTES],
+];
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, layout: Layout): Core {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as Record<string, unknown>;
+  for (const [name, want] of CORE_CONSTANTS) {
+    const got = (exports[name] as { value?: unknown } | undefined)?.value;
+    if (got !== want) throw new TypeError(`the WebAssembly core does not match this build of streamgauge (${name} is ${String(got)}, expected ${want}): rebuild it (npm run build)`);
+  }
   const core = instance.exports as unknown as Core;
   core.setWideReads(LANES_SUPPORTED ? 1 : 0);
+  core.setAreas(layout.runtimePtr + R.ARENA * 4, layout.gatherPtr);
   return core;
 }

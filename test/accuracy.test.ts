@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout, R, writeRangeTable } from '../src/layout.js';
+import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
@@ -71,16 +71,22 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
     nBuckets,
     zeroMax: upperBound(idxMin - 1, scale),
     topMax: upperBound(idxMax, scale),
-    bytes: H.BUCKETS + nBuckets * 8,
+    pages: Math.ceil(nBuckets / PAGE.SLOTS),
+    headerBytes: Math.ceil((H.PAGES + Math.ceil(nBuckets / PAGE.SLOTS) * 4) / 64) * 64,
+    bytes: 0,
     cells,
   };
+  shape.bytes = shape.headerBytes + shape.pages * PAGE.BYTES;
   const exportPtr = Math.ceil((h + shape.bytes) / 64) * 64;
-  const memory = createMemory(Math.ceil((exportPtr + (nBuckets + 2) * 8) / 65536) + 1);
+  const gatherPtr = Math.ceil((exportPtr + (nBuckets + 2) * 8) / 64) * 64;
+  const pages = Math.ceil((gatherPtr + nBuckets * 8) / 65536) + 1;
+  // A histogram with all its pages laid out after it (no arena: it never claims one).
+  const layout = { boundsPtr: { [scale]: tables }, runtimePtr: 0, gatherPtr, initialPages: pages, pages } as unknown as Layout;
+  const memory = createMemory(layout);
   writeBounds(memory.buffer, tables, scale);
   writeRangeTable(memory.buffer, shape);
-  const layout = { boundsPtr: { [scale]: tables } } as unknown as Layout;
-  initHistogram(memory.buffer, layout, h, shape);
-  const core = instantiate(coreModule(), memory);
+  initHistogram(memory.buffer, layout, h, shape, true);
+  const core = instantiate(coreModule(), memory, layout);
   return {
     shape,
     record: (x: number) => core.record(h, x),
@@ -95,7 +101,7 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
       assert.is(total, out.reduce((a, b) => a + b, 0), 'histExport returns the total it wrote');
       return out;
     },
-    reset: () => initHistogram(memory.buffer, layout, h, shape),
+    reset: () => initHistogram(memory.buffer, layout, h, shape, true),
     /** Reads two counters per load (64-bit hosts, the default there) or one. */
     wideReads: (on: boolean) => core.setWideReads(on ? 1 : 0),
   };

@@ -397,7 +397,7 @@ test('series: one per label set (in any key order), each with its own figures, a
 
 test('series: past maxSeries label sets (the default one included), records go to one overflow series', () => {
   const m = small({ maxSeries: 3 });
-  const bytes = m.memoryFootprint().sharedBytes;
+  const bound = m.memoryFootprint().maxSharedBytes;
   const a = m.series({ tenant: 'a' });
   const b = m.series({ tenant: 'b' });
   const extra = Array.from({ length: 50 }, (_, i) => m.series({ tenant: `t${i}` }));
@@ -419,10 +419,13 @@ test('series: past maxSeries label sets (the default one included), records go t
   assert.equal([t.requests, t.errors, t.latencyCount], [100, 50, 50]);
   assert.is(t.latencySumMs, 50 * 10 + (49 * 50) / 2);
   assert.is(m.totals().requests, 102);
-  // Every overflowing label set shares the one series; memory never grew.
+  // Every overflowing label set shares the one series; the memory's bound never moved, and the
+  // pages in use are those of the buckets touched (10–59 ms spans 6 pages; each with a lane page).
   assert.ok(extra[0] === extra[49]);
   assert.ok(m.series({ streamgauge_overflow: 'true' }) === extra[0], "the overflow series' labels name the overflow series");
-  assert.is(m.memoryFootprint().sharedBytes, bytes);
+  const fp = m.memoryFootprint();
+  assert.is(fp.maxSharedBytes, bound);
+  assert.ok(fp.bucketPages.usedBytes <= 12 * (768 + 512), `${fp.bucketPages.usedBytes} bytes of pages`);
   m.close();
 });
 
@@ -628,7 +631,7 @@ test('configuration: each bad setting is refused at construction with a message 
     [{ sclae: 7 }, /config\.sclae is not a setting/, /scale/],
     [{ targets: { targetRps: 0 } }, /targets\.targetRps/, /above 0/],
     [{ targets: { targetSuccessRate: 2 } }, /targets\.targetSuccessRate/, /at most 1/],
-    [{ scale: 8, maxSeries: 10_000, histogramRange: { maxMs: 1e10 } }, /shared memory/, /lower maxSeries/],
+    [{ maxSeries: 10_000, maxErrorTypes: 10_000, collectionInterval: 20 }, /shared memory/, /lower maxSeries/],
   ];
   for (const [config, names, says] of cases) {
     try {

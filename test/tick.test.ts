@@ -338,17 +338,30 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
   m.close();
 });
 
-test('memoryFootprint() states the shared memory, and the default configuration fits in it', () => {
+test('memoryFootprint() states the shared memory in use and its bound; bucket pages follow the values recorded', () => {
   const m = quietMonitor(handClock(T0));
-  const fp = m.memoryFootprint();
-  const buffer = m.handle().memory.buffer;
-  assert.is(buffer.byteLength, fp.sharedBytes, 'the memory is exactly the stated size');
-  assert.ok(m.layout.bytes <= fp.sharedBytes, 'the layout fits');
-  const parts = Object.values(fp.parts).reduce((a, b) => a + b, 0);
-  assert.ok(parts <= fp.sharedBytes, `parts ${parts} within ${fp.sharedBytes}`);
-  // 24 h of 1 s points (time and two counts as f64, 18 figures as f32) is most of it
-  assert.is(fp.parts.history, 86_400 * (8 + 2 * 8 + 18 * 4));
-  assert.ok(fp.sharedBytes < 16 * 2 ** 20, `default footprint ${fp.sharedBytes} bytes`);
+  const before = m.memoryFootprint();
+  const buffer = () => m.handle().memory.buffer;
+  assert.is(buffer().byteLength, before.sharedBytes, 'the memory is exactly the stated size');
+  assert.ok(m.layout.bytes <= before.maxSharedBytes, 'the layout fits its bound');
+  const fixed = Object.entries(before.parts).reduce((a, [k, v]) => a + (k === 'bucketPages' ? 0 : v), 0);
+  assert.ok(fixed <= before.sharedBytes, `parts ${fixed} within ${before.sharedBytes}`);
+  // 24 h of 1 s points (time and two counts as f64, 18 figures as f32) is most of the fixed part
+  assert.is(before.parts.history, 86_400 * (8 + 2 * 8 + 18 * 4));
+  assert.ok(before.sharedBytes < 24 * 2 ** 20, `default footprint ${before.sharedBytes} bytes`);
+  assert.is(before.bucketPages.usedBytes, 0, 'no page before a value');
+  // 1,000 series fed 0.5–20 ms: each takes the pages of that range (11 of 64), not all of them.
+  for (let s = 0; s < 1000; s++) {
+    const r = m.series({ method: `m${s}` });
+    for (let i = 0; i <= 40; i++) r.recordLatency(0.5 * 40 ** (i / 40));
+  }
+  m.tick();
+  const after = m.memoryFootprint();
+  const perSeries = after.bucketPages.usedBytes / 1000;
+  assert.ok(perSeries <= 12 * (768 + 512), `${perSeries} bytes of pages per series`);
+  assert.is(after.bucketPages.refusedClaims, 0);
+  assert.is(buffer().byteLength, after.sharedBytes, 'the memory grew by what the pages took');
+  assert.ok(after.sharedBytes >= before.sharedBytes + after.bucketPages.usedBytes);
   m.close();
 });
 
