@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { AnomalyDetector, AnomalyTracker } from './anomaly.js';
 import type { HistoryPoint } from './history.js';
-import { Ewma, HoltForecaster, LinearTrend, Meter, SimpleMovingAverage } from './trend.js';
+import { Ewma, Meter, SimpleMovingAverage, type TrendKind, TrendModel } from './trend.js';
 import type { MonitoringConfig } from './types.js';
 
 /** The series watched for anomalies and trends, with their units. */
@@ -39,12 +39,19 @@ export interface TrendReport {
   series: WatchedSeries;
   unit: string;
   current: number;
-  /** Least-squares slope over the trend window, per minute. */
+  /**
+   * What the trend window shows: `flat` (noise about a level), `trend` (a line) or `levelShift`
+   * (a step to a new level; the figures below then describe the points after it).
+   */
+  change: TrendKind;
+  /** For a level shift: the size of the step. */
+  shiftBy?: number;
+  /** Slope of the model now, per minute: 0 when flat or right after a step. */
   slopePerMinute: number;
-  /** Holt's linear forecast `horizonMinutes` ahead. */
+  /** The same model `horizonMinutes` ahead: the level now plus slopePerMinute × horizonMinutes. */
   forecast: number;
   horizonMinutes: number;
-  /** When a limit is known (targets): ms until the forecast reaches it, or null if it does not approach it. */
+  /** When a limit is known (targets): ms until the same model reaches it, or null if it does not approach it. */
   limit?: number;
   msToLimit?: number | null;
 }
@@ -71,13 +78,16 @@ const RECENT = 200;
 const RECOVER_IN_RANGE = 5;
 const NEW_LEVEL_AFTER_MS = 10 * 60_000;
 const TREND_WINDOW_MS = 5 * 60_000;
+// Memory moves in GC sawtooth: a line through a few teeth is biased by where the window cuts
+// them, so leaks are judged over a longer window.
+const MEMORY_TREND_WINDOW_MS = 15 * 60_000;
 const HORIZON_MINUTES = 10;
 
 export class Analysis {
   private readonly detectors = new Map<WatchedSeries, DetectorState>();
   private readonly acceptNewLevelAfter: number;
   private lastT = Number.NEGATIVE_INFINITY;
-  private readonly trends = new Map<WatchedSeries, { linear: LinearTrend; holt: HoltForecaster; last: number }>();
+  private readonly trends = new Map<WatchedSeries, { model: TrendModel; last: number }>();
   private readonly recent: AnomalyEvent[] = [];
   private readonly rpsSma: SimpleMovingAverage;
   private readonly latencySma: SimpleMovingAverage;
@@ -103,7 +113,8 @@ export class Analysis {
         inRange: 0,
         calmFor: 0,
       });
-      this.trends.set(series, { linear: new LinearTrend(trendPoints), holt: new HoltForecaster(), last: Number.NaN });
+      const points = series === 'memoryBytes' ? Math.max(3, Math.round(MEMORY_TREND_WINDOW_MS / interval)) : trendPoints;
+      this.trends.set(series, { model: new TrendModel(points), last: Number.NaN });
     }
     this.rpsSma = new SimpleMovingAverage(windowPoints);
     this.latencySma = new SimpleMovingAverage(windowPoints);
@@ -134,8 +145,7 @@ export class Analysis {
       const value = point[series];
       if (!Number.isFinite(value)) continue;
       const tr = this.trends.get(series)!;
-      tr.linear.push(t, value);
-      tr.holt.update(value, t);
+      tr.model.push(t, value);
       tr.last = value;
       this.detect(series, unit, t, value);
     }
@@ -220,19 +230,22 @@ export class Analysis {
     const out: TrendReport[] = [];
     for (const { series, unit } of WATCHED) {
       const tr = this.trends.get(series)!;
-      if (Number.isNaN(tr.last) || tr.linear.count < 3) continue;
+      const e = tr.model.estimate();
+      if (Number.isNaN(tr.last) || e === null) continue;
       const report: TrendReport = {
         series,
         unit,
         current: tr.last,
-        slopePerMinute: tr.linear.slope * 60_000,
-        forecast: tr.holt.forecast(HORIZON_MINUTES * 60_000),
+        change: e.kind,
+        slopePerMinute: e.slopePerMs * 60_000,
+        forecast: tr.model.forecast(HORIZON_MINUTES * 60_000),
         horizonMinutes: HORIZON_MINUTES,
       };
+      if (e.shiftBy !== undefined) report.shiftBy = e.shiftBy;
       const limit = limits[series];
       if (limit !== undefined) {
         report.limit = limit;
-        const ms = tr.holt.timeToReach(limit);
+        const ms = tr.model.timeToReach(limit);
         report.msToLimit = Number.isFinite(ms) && ms >= 0 ? ms : null;
       }
       out.push(report);

@@ -425,6 +425,7 @@ class SurpriseLikelihood {
   constructor(
     average: number,
     private readonly history: number,
+    private readonly minSd: number,
   ) {
     this.recent = new Float64Array(average);
   }
@@ -442,7 +443,7 @@ class SurpriseLikelihood {
       // Floors, as in Numenta's likelihood, so a steady history cannot make small moves certain:
       // to alarm, the smoothed surprise must rise by at least ~4.3 × 0.06 ≈ 0.25 (in [0, 1]).
       const mu = Math.max(0.03, this.mean);
-      const sd = Math.max(LIKELIHOOD_MIN_SD, Math.sqrt(this.variance));
+      const sd = Math.max(this.minSd, Math.sqrt(this.variance));
       p = normalTail((m - mu) / sd);
     }
     this.seen++;
@@ -497,11 +498,12 @@ class RollingMean {
 class NoveltyTest {
   readonly window: OrderStatisticWindow;
   private readonly surprises: OrderStatisticWindow;
-  private readonly likelihood = new SurpriseLikelihood(LIKELIHOOD_AVERAGE, LIKELIHOOD_HISTORY);
+  private readonly likelihood: SurpriseLikelihood;
   /** Set by update(): x is outside the highest-density region of the given coverage. */
   rare = false;
 
-  constructor(capacity: number, withSums: boolean) {
+  constructor(capacity: number, withSums: boolean, minSd: number) {
+    this.likelihood = new SurpriseLikelihood(LIKELIHOOD_AVERAGE, LIKELIHOOD_HISTORY, minSd);
     this.window = new OrderStatisticWindow(capacity, withSums);
     this.surprises = new OrderStatisticWindow(capacity, false);
   }
@@ -587,8 +589,21 @@ const DEFAULTS = { threshold: 2.0, window: 1500, learningPoints: 150 } as const;
 const SHORT_MEAN = 3; // points in the short average seen by the level-novelty test
 const LIKELIHOOD_AVERAGE = 10; // points averaged by the likelihood, as in NAB
 const LIKELIHOOD_HISTORY = 2000; // time constant of the likelihood's own history
-const LIKELIHOOD_MIN_SD = 0.06; // floor on the spread of smoothed surprise
-const TAIL_FRACTION = 0.02; // upper/lower 2 % of the window form the fitted tails
+
+/**
+ * The detector's design constants that were chosen by leave-one-out on the open benchmark
+ * subset (bench/nab.js --loo); exposed only so that the benchmark can sweep them.
+ * @internal
+ */
+export interface DetectorTuning {
+  /** Floor on the spread of smoothed surprise, in [0, 1] units. */
+  minSurpriseSd: number;
+  /** Share of the window, at each end, that forms the fitted tails. */
+  spikeTailFraction: number;
+}
+
+/** @internal */
+export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02 };
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
@@ -635,7 +650,10 @@ export class AnomalyDetector {
   private large = false; // the current episode has had a point outside the usual region
   private calm = RECOVER_POINTS; // consecutive points since the last unusual one
 
-  constructor(options: AnomalyDetectorOptions = {}) {
+  /** @internal */
+  readonly tuning: Readonly<DetectorTuning>;
+
+  constructor(options: AnomalyDetectorOptions = {}, tuning?: Partial<DetectorTuning>) {
     const threshold = options.threshold ?? DEFAULTS.threshold;
     const window = options.window ?? DEFAULTS.window;
     const learningPoints = options.learningPoints ?? DEFAULTS.learningPoints;
@@ -655,8 +673,9 @@ export class AnomalyDetector {
     this.beyondResolution = this.outsideShare * window < 1;
     const a = this.outsideShare / 2;
     this.valueLevels = new Float64Array([0.5, a, 1 - a, 0.25, 0.75, 0.05, 0.95]);
-    this.valueTest = new NoveltyTest(window, true); // its sums serve the spike test
-    this.meanTest = new NoveltyTest(window, false);
+    this.tuning = { ...TUNING, ...tuning };
+    this.valueTest = new NoveltyTest(window, true, this.tuning.minSurpriseSd); // its sums serve the spike test
+    this.meanTest = new NoveltyTest(window, false, this.tuning.minSurpriseSd);
     this.steps = new OrderStatisticWindow(window, false);
   }
 
@@ -759,7 +778,7 @@ export class AnomalyDetector {
   private spikeProbability(x: number, median: number, iqrSigma: number): number {
     const w = this.valueTest.window;
     const n = w.length;
-    const k = Math.max(MIN_TAIL_POINTS, Math.round(TAIL_FRACTION * n));
+    const k = Math.max(MIN_TAIL_POINTS, Math.round(this.tuning.spikeTailFraction * n));
     const hi = w.kth(n - 1 - k);
     const lo = w.kth(k);
     let p = 1;

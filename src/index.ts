@@ -14,6 +14,7 @@ export type * from './types.js';
 export type { AnomalyEvent, MovingAverages, TrendReport } from './analysis.js';
 export { AnomalyDetector, AnomalyTracker } from './anomaly.js';
 export type { Report, SeriesLoad } from './report.js';
+export { type TrendEstimate, type TrendKind, TrendModel } from './trend.js';
 // outputs
 export { createDashboardHandler, type DashboardOptions, type DashboardSource } from './dashboard.js';
 export { dashboardSource } from './dashboard-source.js';

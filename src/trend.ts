@@ -492,3 +492,209 @@ function timeUntil(gap: number, perMs: number): number {
   if (perMs === 0 || Math.sign(gap) !== Math.sign(perMs)) return Number.POSITIVE_INFINITY;
   return gap / perMs;
 }
+
+// ---------------------------------------------------------------------------------------------
+
+/** What a window of points shows, by the model that explains it best. */
+export type TrendKind = 'flat' | 'trend' | 'levelShift';
+
+export interface TrendEstimate {
+  /** `flat`: noise about a level; `trend`: a line; `levelShift`: a step to a new level. */
+  kind: TrendKind;
+  /** The model's value at the latest point (after the step, for a level shift). */
+  level: number;
+  /** Slope per ms of the model now: 0 when flat, the post-step slope after a level shift. */
+  slopePerMs: number;
+  /** For a level shift: the time of the first point at the new level, and the size of the step. */
+  shiftAt?: number;
+  shiftBy?: number;
+  /** Points the estimate rests on (those after the step, for a level shift). */
+  points: number;
+}
+
+/** A line or a step must explain this many times more than the noise (|t| ≥ 4) to count. */
+const SIGNIFICANT_T2 = 16;
+/** Points after a step needed before their own slope is trusted. */
+const MIN_SLOPE_POINTS = 30;
+
+/**
+ * Slope, forecast and time-to-limit of one series from one model, chosen per query among three
+ * fits of the last `window` points: a constant, a line, and a step (two constants, split at the
+ * best point). A line or a step counts only when it explains the points far better than noise
+ * about a level does (t statistic ≥ 4; for the step, plus 2·ln n for having searched for its
+ * position); when both count, the closer fit wins. After a step only the points after it count:
+ * the slope is that of a line through them when that line is itself significant (and rests on
+ * at least 30 points), else 0. `forecast` and `timeToReach` extrapolate the same
+ * `level + slope · time` that the estimate reports, so the three always agree.
+ *
+ * State is two rings of `window` doubles and one scratch array; push is O(1), a query O(window)
+ * (cached until the next push).
+ */
+export class TrendModel {
+  readonly window: number;
+  private readonly ts: Float64Array;
+  private readonly ys: Float64Array;
+  private readonly prefix: Float64Array; // scratch: Σ of centred values up to each point
+  private at = 0;
+  private held = 0;
+  private cached: TrendEstimate | null = null;
+
+  constructor(window: number) {
+    checkPositiveInteger('window', window);
+    if (window < 3) throw new RangeError(`window must be ≥ 3 to tell a line from a step, got ${window}`);
+    this.window = window;
+    this.ts = new Float64Array(window);
+    this.ys = new Float64Array(window);
+    this.prefix = new Float64Array(window + 1);
+  }
+
+  /** Adds the point (timeMs, value); times must increase. */
+  push(timeMs: number, value: number): void {
+    checkFinite('timeMs', timeMs);
+    checkFinite('value', value);
+    if (this.held > 0) {
+      const last = this.ts[(this.at + this.window - 1) % this.window];
+      if (!(timeMs > last)) throw new RangeError(`timeMs must increase (${timeMs} after ${last})`);
+    }
+    this.ts[this.at] = timeMs;
+    this.ys[this.at] = value;
+    this.at = (this.at + 1) % this.window;
+    if (this.held < this.window) this.held++;
+    this.cached = null;
+  }
+
+  /** Points in the window. */
+  get count(): number {
+    return this.held;
+  }
+
+  /** The current estimate (null with fewer than 3 points). Reused until the next push. */
+  estimate(): TrendEstimate | null {
+    if (this.cached === null && this.held >= 3) this.cached = this.fit();
+    return this.cached;
+  }
+
+  /** Slope per ms (NaN with fewer than 3 points). */
+  get slope(): number {
+    return this.estimate()?.slopePerMs ?? Number.NaN;
+  }
+
+  /** The model's value `horizonMs` after the latest point (NaN with fewer than 3 points). */
+  forecast(horizonMs: number): number {
+    checkFinite('horizonMs', horizonMs);
+    const e = this.estimate();
+    return e === null ? Number.NaN : e.level + e.slopePerMs * horizonMs;
+  }
+
+  /**
+   * Milliseconds from the latest point until the model reaches `level`: 0 if already there,
+   * Infinity if flat or moving away, NaN with fewer than 3 points.
+   */
+  timeToReach(level: number): number {
+    checkFinite('level', level);
+    const e = this.estimate();
+    return e === null ? Number.NaN : timeUntil(level - e.level, e.slopePerMs);
+  }
+
+  reset(): void {
+    this.at = 0;
+    this.held = 0;
+    this.cached = null;
+  }
+
+  /** Time and value of the i-th oldest point in the window. */
+  private t(i: number): number {
+    return this.ts[(this.at - this.held + i + this.window) % this.window];
+  }
+  private y(i: number): number {
+    return this.ys[(this.at - this.held + i + this.window) % this.window];
+  }
+
+  private fit(): TrendEstimate {
+    const n = this.held;
+    const yRef = this.y(n - 1);
+    const tEnd = this.t(n - 1);
+    // Noise-free data still need a scale to compare against: a relative rounding floor.
+    const tiny = n * (1e-12 * Math.abs(yRef) + 1e-300) ** 2;
+    /** Whether cutting the residual sum of squares from `from` to `to` (with `params` fitted) is significant. */
+    const significant = (from: number, to: number, points: number, params: number, extra: number) =>
+      points > params && from - to > ((SIGNIFICANT_T2 + extra) * (to + tiny)) / (points - params);
+
+    const whole = this.line(0, n, yRef);
+    const isLine = Number.isFinite(whole.slope) && significant(whole.rssFlat, whole.rssLine, n, 2, 0);
+
+    // Best single split into two constants (at least 2 points after it, so that one stray last
+    // point is not taken for a new level).
+    const p = this.prefix;
+    p[0] = 0;
+    let sq = 0;
+    for (let i = 0; i < n; i++) {
+      const d = this.y(i) - yRef;
+      p[i + 1] = p[i] + d;
+      sq += d * d;
+    }
+    let split = -1;
+    let rssStep = Number.POSITIVE_INFINITY;
+    for (let k = 1; k <= n - 2; k++) {
+      const a = p[k];
+      const b = p[n] - a;
+      const rss = Math.max(0, sq - (a * a) / k - (b * b) / (n - k));
+      if (rss < rssStep) {
+        rssStep = rss;
+        split = k;
+      }
+    }
+    const isStep =
+      split > 0 && significant(whole.rssFlat, rssStep, n, 2, 2 * Math.log(n)) && (!isLine || rssStep < whole.rssLine);
+
+    if (isStep) {
+      const before = p[split] / split;
+      const after = this.line(split, n, yRef);
+      const m = n - split;
+      const sloped = m >= MIN_SLOPE_POINTS && Number.isFinite(after.slope) && significant(after.rssFlat, after.rssLine, m, 2, 0);
+      return {
+        kind: 'levelShift',
+        level: yRef + (sloped ? after.valueAt(tEnd) : after.mean),
+        slopePerMs: sloped ? after.slope : 0,
+        shiftAt: this.t(split),
+        shiftBy: after.mean - before,
+        points: m,
+      };
+    }
+    if (isLine) return { kind: 'trend', level: yRef + whole.valueAt(tEnd), slopePerMs: whole.slope, points: n };
+    return { kind: 'flat', level: yRef + whole.mean, slopePerMs: 0, points: n };
+  }
+
+  /** Least-squares constant and line through points [from, to), values relative to `yRef`. */
+  private line(from: number, to: number, yRef: number) {
+    const m = to - from;
+    const tRef = this.t(to - 1);
+    let st = 0;
+    let sy = 0;
+    for (let i = from; i < to; i++) {
+      st += this.t(i) - tRef;
+      sy += this.y(i) - yRef;
+    }
+    const tm = st / m;
+    const ym = sy / m;
+    let vt = 0;
+    let c = 0;
+    let vy = 0;
+    for (let i = from; i < to; i++) {
+      const dt = this.t(i) - tRef - tm;
+      const dy = this.y(i) - yRef - ym;
+      vt += dt * dt;
+      c += dt * dy;
+      vy += dy * dy;
+    }
+    const slope = vt > 0 ? c / vt : Number.NaN;
+    return {
+      mean: ym,
+      slope,
+      rssFlat: vy,
+      rssLine: vt > 0 ? Math.max(0, vy - (c * c) / vt) : vy,
+      /** Fitted value (relative to yRef) at time t. */
+      valueAt: (t: number) => ym + (vt > 0 ? slope * (t - tRef - tm) : 0),
+    };
+  }
+}

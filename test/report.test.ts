@@ -182,6 +182,28 @@ test('trends: a memory leak of 2 MB/min is measured, and the time to the memory 
   monitor.close();
 });
 
+test('trends: a step in load is a level shift, forecast at the new level, not a trend', () => {
+  const { monitor, advance } = simulated();
+  const load = (seconds: number, rps: number) => {
+    for (let s = 0; s < seconds; s++) {
+      for (let i = 0; i < rps; i++) monitor.recordLatency(5);
+      advance(1000);
+    }
+  };
+  load(300, 100);
+  load(120, 400);
+  let rps = monitor.trends().find((t) => t.series === 'rps')!;
+  assert.is(rps.change, 'levelShift');
+  assert.ok(Math.abs(rps.shiftBy! - 300) < 1, `shift ${rps.shiftBy}`);
+  assert.is(rps.slopePerMinute, 0);
+  assert.ok(Math.abs(rps.forecast - 400) < 1, `forecast ${rps.forecast}`);
+  load(300, 400); // five flat minutes later
+  rps = monitor.trends().find((t) => t.series === 'rps')!;
+  assert.equal([rps.change, rps.slopePerMinute], ['flat', 0]);
+  assert.ok(Math.abs(rps.forecast - 400) < 1, `forecast ${rps.forecast}`);
+  monitor.close();
+});
+
 test('moving averages and the 1/5/15-minute meter follow the request rate', () => {
   const { monitor, advance } = simulated({ throughputWindow: 10_000 });
   for (let s = 0; s < 20; s++) {
