@@ -24,7 +24,7 @@ import type {
   Session,
   TargetComparison,
 } from './types.js';
-import { type Core, coreModule, createMemory, instantiate } from './wasm.js';
+import { type Core, coreModule, createMemory, instantiate, type WasmMemory } from './wasm.js';
 import { pino, type Logger } from 'pino';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
 import { type Report, Reporter } from './report.js';
@@ -61,7 +61,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
   readonly layout: Layout;
-  private readonly memory: WebAssembly.Memory;
+  private readonly memory: WasmMemory;
   private readonly ctx: RecordingContext;
   private readonly root: SeriesRecorder;
   /** The root series' latency lane for this thread (0 until it has one): see recordLatency. */

@@ -14,7 +14,7 @@ import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
-import { type Core, instantiate } from './wasm.js';
+import { type Core, instantiate, type WasmMemory, type WasmModule } from './wasm.js';
 
 export const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
@@ -36,8 +36,8 @@ export class RecordingContext {
 
   constructor(
     readonly core: Core,
-    readonly memory: WebAssembly.Memory,
-    readonly module: WebAssembly.Module,
+    readonly memory: WasmMemory,
+    readonly module: WasmModule,
     readonly layout: Layout,
     readonly countInvalid: boolean,
   ) {
@@ -382,8 +382,8 @@ export class SeriesRecorder implements Recorder {
 /** What a worker thread needs to record into a monitor's memory; structured-cloneable. */
 export interface MonitorHandle {
   readonly kind: 'streamgauge-handle';
-  readonly memory: WebAssembly.Memory;
-  readonly module: WebAssembly.Module;
+  readonly memory: WasmMemory;
+  readonly module: WasmModule;
   readonly layout: Layout;
   readonly countInvalid: boolean;
 }

@@ -1,6 +1,16 @@
 // Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
 import { readFileSync } from 'node:fs';
 import { LANES_SUPPORTED } from './layout.js';
+import { distUrl } from './module-url.js';
+
+// The package's declarations name these two rather than WebAssembly.Memory / WebAssembly.Module,
+// so that they compile in projects without the DOM lib (Node's types do not declare WebAssembly).
+/** A shared `WebAssembly.Memory`. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+/** A compiled `WebAssembly.Module` (opaque). */
+export type WasmModule = object;
 
 /** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
 export interface Core {
@@ -39,20 +49,20 @@ export interface Core {
   histQuantiles(h: number, count: number, qs: number, n: number, dst: number): void;
 }
 
-let compiled: WebAssembly.Module | undefined;
+let compiled: WasmModule | undefined;
 
 /** The compiled module (compiled once per thread that asks; a handle carries it to workers). */
-export function coreModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/streamgauge.wasm', import.meta.url)));
+export function coreModule(): WasmModule {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/streamgauge.wasm', distUrl)));
   return compiled;
 }
 
-export function createMemory(pages: number): WebAssembly.Memory {
+export function createMemory(pages: number): WasmMemory {
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
 }
 
-export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Core {
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
+export function instantiate(module: WasmModule, memory: WasmMemory): Core {
+  const instance = new WebAssembly.Instance(module as WebAssembly.Module, { env: { memory: memory as WebAssembly.Memory } });
   const core = instance.exports as unknown as Core;
   core.setWideReads(LANES_SUPPORTED ? 1 : 0);
   return core;
