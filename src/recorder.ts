@@ -200,7 +200,7 @@ export class SeriesRecorder implements Recorder {
   private readonly countersAt: number;
 
   constructor(
-    private readonly ctx: RecordingContext,
+    readonly ctx: RecordingContext,
     readonly index: number,
   ) {
     this.core = ctx.core;
@@ -399,11 +399,25 @@ const forget = new FinalizationRegistry<number>((id) => {
   if (madeHere.get(id)?.deref() === undefined) madeHere.delete(id);
 });
 
+function isHandle(h: MonitorHandle): boolean {
+  if (h === null || typeof h !== 'object' || h.kind !== 'streamgauge-handle') return false;
+  const { layout, memory, module } = h;
+  return (
+    layout !== null &&
+    typeof layout === 'object' &&
+    typeof layout.id === 'number' &&
+    typeof layout.runtimePtr === 'number' &&
+    memory !== null &&
+    typeof memory === 'object' &&
+    memory.buffer instanceof SharedArrayBuffer &&
+    module !== null &&
+    typeof module === 'object'
+  );
+}
+
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
-  if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
-    throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
-  }
+  if (!isHandle(handle)) throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
   let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
   if (ctx === undefined) {
     ctx = new RecordingContext(instantiate(handle.module, handle.memory), handle.memory, handle.module, handle.layout, handle.countInvalid);
