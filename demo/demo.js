@@ -19,13 +19,15 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '9464' },
     threads: { type: 'string', default: '2' },
     incident: { type: 'string', default: '45' },
+    'fail-every': { type: 'string', default: '300' },
   },
 });
 const durationS = args.duration === undefined ? Infinity : Number(args.duration);
 const port = Number(args.port);
 const threads = Number(args.threads);
 const incidentAtS = Number(args.incident);
-for (const [name, v] of [['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS]]) {
+const failEvery = Number(args['fail-every']);
+for (const [name, v] of [['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS], ['--fail-every', failEvery]]) {
   if (Number.isNaN(v) || v < 0) {
     console.error(`${name} must be a number ≥ 0`);
     process.exit(2);
@@ -33,18 +35,31 @@ for (const [name, v] of [['--duration', durationS], ['--port', port], ['--thread
 }
 
 const logFile = join(tmpdir(), `streamgauge-demo-${process.pid}.log`);
+// The first seconds of load (JIT warm-up, connections opening) look nothing like the rest and
+// would teach the detectors that anything goes: the load warms up unrecorded, and the ticks (so
+// the history and the detectors' learning) start when recording does.
+const warmUpMs = 2000;
+// A detector judges a point against at least 100 earlier ones, so the incident must find about
+// 150 ticks of normal load behind it: quick ticks (250 ms, or quicker for an early incident).
+const normalMs = incidentAtS > 0 ? incidentAtS * 1000 - warmUpMs : Infinity;
+const collectionInterval = Math.round(Math.min(250, Math.max(50, normalMs / 150)));
+// Alarms from 60 % of that time on (at most the default 150 ticks).
+const learningMs = Math.min(150 * collectionInterval, Math.max(20 * collectionInterval, 0.6 * normalMs));
 const monitor = new StreamPerformanceMonitor({
-  collectionInterval: 250, // quick ticks so the detectors learn within the first minute
+  collectionInterval,
+  historyRetention: 3_600_000, // an hour of quick ticks
+  throughputWindow: 5000,
+  anomalyLearningPeriod: learningMs,
+  autoStart: false,
   reportInterval: 20_000,
   logger: pino({ name: 'streamgauge-demo' }, pino.destination({ dest: logFile, sync: false })),
 });
 
 // ---- the service ------------------------------------------------------------------------------
 const startedAt = Date.now();
-const inIncident = () => {
-  const s = (Date.now() - startedAt) / 1000;
-  return incidentAtS > 0 && s >= incidentAtS && s < incidentAtS + 8;
-};
+const INCIDENT_S = 8;
+let incident = false;
+const inIncident = () => incident;
 // The headline figures are the clients' per-message round trips (recorded in the load workers);
 // the server's per-call figures stay per method, out of the monitor-wide totals.
 const interceptor = grpcServerInterceptor(monitor, { inTotals: false });
@@ -54,8 +69,8 @@ let streamsServed = 0;
 server.addService(echoService, {
   Chat(call) {
     interceptor.instrumentCall(call);
-    // One stream in 300 fails part-way, so errors show up by status.
-    const failAfter = ++streamsServed % 300 === 0 ? 50 : -1;
+    // One stream in failEvery fails part-way, so errors show up by status.
+    const failAfter = failEvery > 0 && ++streamsServed % failEvery === 0 ? 50 : -1;
     let n = 0;
     let failed = false;
     let clientDone = false;
@@ -81,7 +96,7 @@ server.addService(echoService, {
           delayed--;
           if (!failed) call.write(msg);
           if (clientDone && delayed === 0) call.end();
-        }, 4 + Math.random() * 4);
+        }, 8 + Math.random() * 8);
       } else call.write(msg);
     });
     // End only once every delayed reply is out, or the client would wait for them forever.
@@ -109,7 +124,7 @@ console.log(`  dashboard                ${served.url}/`);
 console.log(`  Prometheus metrics       ${served.url}/metrics`);
 console.log(`  debug detail             ${served.url}/debug`);
 console.log(`  structured logs          ${logFile}`);
-if (incidentAtS > 0) console.log(`  a latency incident is injected at ${incidentAtS} s for 8 s: watch for the anomaly`);
+if (incidentAtS > 0) console.log(`  a latency incident is injected at ${incidentAtS} s for ${INCIDENT_S} s: watch for the anomaly`);
 console.log(durationS === Infinity ? '  Ctrl-C stops and prints the summary.\n' : `  running for ${durationS} s.\n`);
 
 monitor.on('anomaly', (a) => clearLine(`⚠ anomaly: ${a.series} ${fmt(a.value)} ${a.unit} (expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)})`));
@@ -128,10 +143,11 @@ const poolTracker = trackPool(monitor, pool, { name: 'load' });
 const handle = monitor.handle();
 let stopping = false;
 const running = new Set();
+let warm = false;
 const launch = () => {
   while (!stopping && running.size < threads * 3) {
     const task = pool
-      .run({ handle, address, messages: 400, inFlight: 8, payloadBytes: 256 })
+      .run({ handle, address, messages: 400, inFlight: 8, payloadBytes: 256, record: warm })
       .catch(() => {})
       .finally(() => {
         running.delete(task);
@@ -141,6 +157,28 @@ const launch = () => {
   }
 };
 launch();
+const warmUp = setTimeout(() => {
+  warm = true;
+  monitor.tick(); // the warm-up's point: nothing recorded yet
+  monitor.start();
+}, warmUpMs);
+// The incident: every reply delayed by 8–16 ms for INCIDENT_S seconds.
+const incidentTimers =
+  incidentAtS > 0
+    ? [
+        setTimeout(() => {
+          incident = true;
+          clearLine(`incident: replies delayed by 8–16 ms for ${INCIDENT_S} s`);
+        }, incidentAtS * 1000),
+        setTimeout(
+          () => {
+            incident = false;
+            clearLine('incident over');
+          },
+          (incidentAtS + INCIDENT_S) * 1000,
+        ),
+      ]
+    : [];
 
 // ---- the status line ----------------------------------------------------------------------------
 const status = setInterval(() => {
@@ -161,6 +199,8 @@ const finish = async () => {
   }
   stopping = true;
   clearInterval(status);
+  clearTimeout(warmUp);
+  for (const t of incidentTimers) clearTimeout(t);
   // Let the streams in flight finish (they are short), but never wait on them for long.
   await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 5000))]);
   poolTracker.stop();
@@ -168,6 +208,7 @@ const finish = async () => {
   server.forceShutdown();
   monitor.tick();
   const summary = monitor.getPerformanceSummary();
+  const m = monitor.getCurrentMetrics();
   const c = monitor.compareWithTargets(summary);
   const t = monitor.config.targets;
   clearLine('');
@@ -180,6 +221,8 @@ const finish = async () => {
   ];
   for (const [name, value, target, score] of rows) console.log(`  ${name.padEnd(14)}${value.padStart(14)}   ${target.padEnd(18)} ${score.toFixed(2)}×`);
   console.log(`  p50 / p99 / p99.9  ${fmt(summary.p50LatencyMs)} / ${fmt(summary.p99LatencyMs)} / ${fmt(summary.p999LatencyMs)} ms    uptime ${summary.uptimeSeconds.toFixed(0)} s`);
+  const errors = Object.entries(monitor.errorsByType()).map(([type, n]) => `${type} ${fmtInt(n)}`);
+  console.log(`  requests ${fmtInt(m.totalRequests)}, failed ${fmtInt(m.failedRequests)}${errors.length ? ` (${errors.join(', ')})` : ''}`);
   console.log(`  overall score ${c.overallScore.toFixed(2)} — ${c.meetsTargets ? 'meets every target' : 'misses a target'}`);
   const anomalies = monitor.recentAnomalies();
   console.log(`  anomalies: ${anomalies.length ? anomalies.map((a) => `${a.series} ${a.direction} at ${new Date(a.start).toISOString().slice(11, 19)}`).join(', ') : 'none'}`);

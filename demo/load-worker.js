@@ -8,8 +8,11 @@ import { echoService } from './echo-service.js';
 const Client = grpc.makeGenericClientConstructor(echoService, 'Echo');
 const clients = new Map();
 
-export default async function stream({ handle, address, messages, inFlight, payloadBytes }) {
-  const recorder = attach(handle).series({ side: 'client', grpc_method: '/demo.Echo/Chat' });
+const noRecorder = { recordLatency() {}, recordError() {} };
+
+export default async function stream({ handle, address, messages, inFlight, payloadBytes, record }) {
+  // While the load warms up, nothing is recorded.
+  const recorder = record ? attach(handle).series({ side: 'client', grpc_method: '/demo.Echo/Chat' }) : noRecorder;
   let client = clients.get(address);
   if (!client) {
     client = new Client(address, grpc.credentials.createInsecure());
@@ -37,7 +40,10 @@ export default async function stream({ handle, address, messages, inFlight, payl
     call.on('error', (err) => {
       recorder.recordError(grpc.status[err.code] ?? 'UNKNOWN');
     });
-    call.on('close', () => resolve({ sent, received }));
+    // 'status' ends every call, failed or not. 'close' does not: after an error status the
+    // writable side is still open (the stream stopped part-way), so the task would never end and
+    // its worker thread would take no more streams.
+    call.on('status', () => resolve({ sent, received }));
     send();
   });
 }

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { distUrl } from './module-url.js';
 import type { Labels, PerformanceSummary, PerformanceTargets, TargetComparison } from './types.js';
 
 /** The granularity of a history: one point per tick, or a rollup per minute, hour or day. */
@@ -109,8 +110,8 @@ export interface DashboardOptions {
   maxClients?: number;
 }
 
-const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
-const requireFromHere = createRequire(import.meta.url);
+const PAGE_DIR = fileURLToPath(new URL('../dashboard/', distUrl));
+const requireFromHere = createRequire(distUrl);
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',

@@ -21,6 +21,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { distUrl } from './module-url.js';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
 import type { Labels, Recorder, Session } from './types.js';
 
@@ -75,8 +76,25 @@ export interface ServerCallInstruments {
   startTimer(): () => number;
 }
 
+// grpc-js's interceptor types, written out so that this package's declarations compile where
+// @grpc/grpc-js (an optional peer dependency) is not installed. Each is assignable to grpc-js's:
+// the parameters ask only for what grpc-js passes, and the results are grpc-js's own call objects,
+// which cannot be named without importing it.
+/** A grpc-js `ServerInterceptor`. */
+export type GrpcServerInterceptorFunction = (
+  methodDescriptor: { readonly path: string },
+  call: object,
+  // biome-ignore lint/suspicious/noExplicitAny: a grpc-js ServerInterceptingCall
+) => any;
+/** A grpc-js client `Interceptor`. */
+export type GrpcClientInterceptor = (
+  options: { readonly method_definition: { readonly path: string } },
+  nextCall: (...args: never[]) => unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: a grpc-js InterceptingCall
+) => any;
+
 /** A grpc-js server interceptor, plus the handler-side helper for what interceptors cannot see. */
-export interface GrpcServerInterceptor extends grpc.ServerInterceptor {
+export interface GrpcServerInterceptor extends GrpcServerInterceptorFunction {
   /**
    * For a handler's call object (any of the four kinds): counts `call.write()` returning false as
    * backpressure with the wait until 'drain', and gives per-message timers. Idempotent per call.
@@ -91,10 +109,17 @@ export const DEADLINE_SLACK_MS = 25;
 
 // @grpc/grpc-js, loaded when the first interceptor is made: a program that never uses gRPC does not
 // pay for loading it (most of this package's load time).
-const requireHere = createRequire(import.meta.url);
+const requireHere = createRequire(distUrl);
 let grpcModule: typeof grpc | undefined;
 function grpcJs(): typeof grpc {
-  grpcModule ??= requireHere('@grpc/grpc-js') as typeof grpc;
+  if (grpcModule === undefined) {
+    try {
+      grpcModule = requireHere('@grpc/grpc-js') as typeof grpc;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+      throw new Error('the gRPC interceptors need @grpc/grpc-js (an optional peer dependency): npm install @grpc/grpc-js', { cause: err });
+    }
+  }
   return grpcModule;
 }
 
@@ -437,14 +462,14 @@ export function instrumentServerCall(monitor: MonitorLike, call: { getPath(): st
  * or per call) recording per method into `{ grpc_method, side: 'client' }`: calls started and
  * active, their duration as latency (OK) or as an error of the status' name, messages in and out.
  */
-export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientInterceptorOptions = {}): grpc.Interceptor {
+export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientInterceptorOptions = {}): GrpcClientInterceptor {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const extra = checkLabels(options.labels);
   const size = options.messageBytes ?? defaultMessageBytes;
   if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
   const methods = new Map<string, Recorder>();
   const g = grpcJs();
-  return (opts, nextCall) => {
+  const interceptor: grpc.Interceptor = (opts, nextCall) => {
     const path = opts.method_definition.path;
     let rec = methods.get(path);
     if (rec === undefined) {
@@ -483,5 +508,6 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
       .build();
     return new g.InterceptingCall(nextCall(opts), requester);
   };
+  return interceptor as GrpcClientInterceptor;
 }
 

@@ -2,12 +2,12 @@
 // tick, and answers reads. Outputs (exposition, dashboard, reports) read from it; nothing here
 // reaches back into the record path.
 import { EventEmitter } from 'node:events';
-import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
+import { describe, resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
-import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
+import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
@@ -24,7 +24,7 @@ import type {
   Session,
   TargetComparison,
 } from './types.js';
-import { type Core, coreModule, createMemory, instantiate } from './wasm.js';
+import { type Core, coreModule, createMemory, instantiate, type WasmMemory } from './wasm.js';
 import { pino, type Logger } from 'pino';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
 import { type Report, Reporter } from './report.js';
@@ -66,7 +66,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
   readonly layout: Layout;
-  private readonly memory: WebAssembly.Memory;
+  private readonly memory: WasmMemory;
   private readonly ctx: RecordingContext;
   private readonly root: SeriesRecorder;
   /** The root series' latency lane for this thread (0 until it has one): see recordLatency. */
@@ -227,7 +227,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Runs one aggregation step now (the timer does this every collectionInterval). */
   tick(): TickEvent {
-    if (this.closed) throw new Error('monitor is closed');
+    if (this.closed) throw new Error('tick() after monitor.close(): the monitor is closed');
     const now = this.config.clock.now();
     this.sessions.sweep(now);
     const system = this.system.sample();
@@ -290,9 +290,20 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     }));
   }
 
-  /** Cumulative totals of one series, or of all together. */
-  totals(series?: number): Totals {
-    return series === undefined ? this.aggregator.totals() : this.reader.read(series);
+  /**
+   * A series argument as its index: a recorder that this monitor's series() returned, or an index
+   * from seriesList() / activeSeries().
+   */
+  private seriesIndex(series: number | Recorder): number {
+    if (typeof series === 'number') {
+      if (Number.isInteger(series) && series >= 0 && series < this.layout.seriesCount) return series;
+    } else if (series instanceof SeriesRecorder && series.ctx === this.ctx) return series.index;
+    throw new TypeError(`series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`);
+  }
+
+  /** Cumulative totals of one series (a recorder from series(), or an index), or of all together. */
+  totals(series?: number | Recorder): Totals {
+    return series === undefined ? this.aggregator.totals() : this.reader.read(this.seriesIndex(series));
   }
 
   /**
@@ -300,7 +311,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `latency.count`, even while threads record (and the histogram is walked once, not twice).
    * `alloc` as for nativeHistogram.
    */
-  readSeries(series: number, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
+  readSeries(series: number | Recorder, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
+    series = this.seriesIndex(series);
     let latency: NativeHistogram | undefined;
     const totals = this.reader.read(series, undefined, () => {
       latency = this.nativeHistogram(series, 'latency', alloc);
@@ -310,13 +322,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
-  windowFigures(series?: number, totals?: Totals): IntervalFigures {
+  windowFigures(series?: number | Recorder, totals?: Totals): IntervalFigures {
     const now = this.config.clock.now();
-    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, series, totals);
+    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, this.seriesIndex(series), totals);
   }
 
   /** Failed requests by error type, all series together (or one). */
-  errorsByType(series?: number): Record<string, number> {
+  errorsByType(series?: number | Recorder): Record<string, number> {
     const out: Record<string, number> = {};
     const table = this.ctx.tables.errors;
     const used = table.used();
@@ -327,7 +339,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
         out[name] = (out[name] ?? 0) + n;
       }
     };
-    for (const s of series === undefined ? this.totalSeries() : [series]) {
+    for (const s of series === undefined ? this.totalSeries() : [this.seriesIndex(series)]) {
       const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
       for (let slot = 0; slot < used; slot++) add(base, slot);
       add(base, table.overflowSlot);
@@ -340,9 +352,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * bucket unit (seconds for durations): the exact data behind every exposition format.
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
-  nativeHistogram(series: number, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+  nativeHistogram(series: number | Recorder, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
     const shape = this.layout.shapes[name];
-    const h = this.reader.histPtr(series, name);
+    const h = this.reader.histPtr(this.seriesIndex(series), name);
     const core = this.ctx.core;
     const count = core.histExport(h, this.layout.exportPtr);
     const all = this.exported;
@@ -373,8 +385,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   /** Latency quantile since start (all series, or one), in ms. */
-  quantileSinceStart(q: number, series?: number): number {
-    const h = series === undefined ? this.aggregator.cumulativeTotal() : this.reader.histPtr(series, 'latency');
+  quantileSinceStart(q: number, series?: number | Recorder): number {
+    const h = series === undefined ? this.aggregator.cumulativeTotal() : this.reader.histPtr(this.seriesIndex(series), 'latency');
     return this.ctx.core.histQuantile(h, q);
   }
 
@@ -420,6 +432,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   getPerformanceSummary(): PerformanceSummary {
     const m = this.getCurrentMetrics();
     return {
+      totalRequests: m.totalRequests,
+      successfulRequests: m.successfulRequests,
+      failedRequests: m.failedRequests,
+      errorsByType: this.errorsByType(),
       throughputRps: m.currentRps,
       avgLatencyMs: m.latencyCount > 0 ? m.latencySumMs / m.latencyCount : 0,
       p50LatencyMs: m.latencyP50Ms,

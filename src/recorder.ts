@@ -14,7 +14,7 @@ import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
-import { type Core, instantiate } from './wasm.js';
+import { type Core, instantiate, type WasmMemory, type WasmModule } from './wasm.js';
 
 export const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
@@ -36,8 +36,8 @@ export class RecordingContext {
 
   constructor(
     readonly core: Core,
-    readonly memory: WebAssembly.Memory,
-    readonly module: WebAssembly.Module,
+    readonly memory: WasmMemory,
+    readonly module: WasmModule,
     readonly layout: Layout,
     readonly countInvalid: boolean,
   ) {
@@ -202,7 +202,7 @@ export class SeriesRecorder implements Recorder {
   private readonly countersAt: number;
 
   constructor(
-    private readonly ctx: RecordingContext,
+    readonly ctx: RecordingContext,
     readonly index: number,
   ) {
     this.core = ctx.core;
@@ -384,8 +384,8 @@ export class SeriesRecorder implements Recorder {
 /** What a worker thread needs to record into a monitor's memory; structured-cloneable. */
 export interface MonitorHandle {
   readonly kind: 'streamgauge-handle';
-  readonly memory: WebAssembly.Memory;
-  readonly module: WebAssembly.Module;
+  readonly memory: WasmMemory;
+  readonly module: WasmModule;
   readonly layout: Layout;
   readonly countInvalid: boolean;
 }
@@ -410,11 +410,25 @@ function checkLayoutVersion(layout: Layout): void {
   }
 }
 
+function isHandle(h: MonitorHandle): boolean {
+  if (h === null || typeof h !== 'object' || h.kind !== 'streamgauge-handle') return false;
+  const { layout, memory, module } = h;
+  return (
+    layout !== null &&
+    typeof layout === 'object' &&
+    typeof layout.id === 'number' &&
+    typeof layout.runtimePtr === 'number' &&
+    memory !== null &&
+    typeof memory === 'object' &&
+    memory.buffer instanceof SharedArrayBuffer &&
+    module !== null &&
+    typeof module === 'object'
+  );
+}
+
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
-  if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
-    throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
-  }
+  if (!isHandle(handle)) throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
   let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
   if (ctx === undefined) {
     checkLayoutVersion(handle.layout);

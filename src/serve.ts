@@ -104,6 +104,7 @@ export interface Served {
 
 /** Starts an HTTP server with /metrics, /debug, /snapshot (for mergeSnapshots) and the dashboard. */
 export async function serve(monitor: StreamPerformanceMonitor, options: ServeOptions = {}): Promise<Served> {
+  if (monitor.isClosed) throw new Error('serve() after monitor.close(): the monitor is closed');
   const { port = 0, host = '127.0.0.1', dashboard = true, ...metricsOptions } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
   if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
@@ -137,9 +138,14 @@ export async function serve(monitor: StreamPerformanceMonitor, options: ServeOpt
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(new Error(`port ${port} on ${host} is in use (another server listens there); port: 0 picks a free port`, { cause: err }));
+      } else reject(err);
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

@@ -134,6 +134,12 @@ export interface PerformanceMetrics {
 }
 
 export interface PerformanceSummary {
+  /** Requests since start: successful + failed. */
+  totalRequests: number;
+  successfulRequests: number;
+  failedRequests: number;
+  /** Failed requests by error type, since start. */
+  errorsByType: Record<string, number>;
   throughputRps: number;
   avgLatencyMs: number;
   p50LatencyMs: number;

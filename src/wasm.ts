@@ -1,6 +1,16 @@
 // Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
 import { readFileSync } from 'node:fs';
 import { H, LANES_SUPPORTED, LAYOUT_VERSION, type Layout, MAX_LANES, PAGE, R } from './layout.js';
+import { distUrl } from './module-url.js';
+
+// The package's declarations name these two rather than WebAssembly.Memory / WebAssembly.Module,
+// so that they compile in projects without the DOM lib (Node's types do not declare WebAssembly).
+/** A shared `WebAssembly.Memory`. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+/** A compiled `WebAssembly.Module` (opaque). */
+export type WasmModule = object;
 
 /** The core's exports (assembly/index.ts). Pointers are byte offsets; counts cross as f64. */
 export interface Core {
@@ -63,16 +73,16 @@ export interface Core {
   ): number;
 }
 
-let compiled: WebAssembly.Module | undefined;
+let compiled: WasmModule | undefined;
 
 /** The compiled module (compiled once per thread that asks; a handle carries it to workers). */
-export function coreModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/streamgauge.wasm', import.meta.url)));
+export function coreModule(): WasmModule {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/streamgauge.wasm', distUrl)));
   return compiled;
 }
 
 /** A memory with the layout's fixed part, growing (from the core) as bucket pages are handed out. */
-export function createMemory(layout: Layout): WebAssembly.Memory {
+export function createMemory(layout: Layout): WasmMemory {
   return new WebAssembly.Memory({ initial: layout.initialPages, maximum: layout.pages, shared: true });
 }
 
@@ -87,8 +97,8 @@ const CORE_CONSTANTS: [string, number][] = [
   ['LANE_PAGE_BYTES', PAGE.LANE_BYTES],
 ];
 
-export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, layout: Layout): Core {
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
+export function instantiate(module: WasmModule, memory: WasmMemory, layout: Layout): Core {
+  const instance = new WebAssembly.Instance(module as WebAssembly.Module, { env: { memory: memory as WebAssembly.Memory } });
   const exports = instance.exports as Record<string, unknown>;
   for (const [name, want] of CORE_CONSTANTS) {
     const got = (exports[name] as { value?: unknown } | undefined)?.value;

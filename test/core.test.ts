@@ -37,6 +37,10 @@ function small(config: UserConfig = {}): StreamPerformanceMonitor {
 
 function summary(over: Partial<PerformanceSummary> = {}): PerformanceSummary {
   return {
+    totalRequests: 150_000,
+    successfulRequests: 149_250,
+    failedRequests: 750,
+    errorsByType: { timeout: 750 },
     throughputRps: 2500,
     avgLatencyMs: 10,
     p50LatencyMs: 8,

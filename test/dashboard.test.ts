@@ -158,6 +158,10 @@ class SyntheticSource implements DashboardSource {
       t: this.now,
       point: { ...p },
       summary: {
+        totalRequests: 0,
+        successfulRequests: 0,
+        failedRequests: 0,
+        errorsByType: {},
         throughputRps: p.rps,
         avgLatencyMs: p.p50 * 1.3,
         p50LatencyMs: p.p50,
