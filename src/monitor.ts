@@ -7,8 +7,8 @@ import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
-import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
-import { type SessionStats, SessionTracker } from './sessions.js';
+import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
+import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
@@ -186,7 +186,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Opens a tracked stream session (a connection), optionally in a series. */
   openSession(connectionId: string, labels?: Labels): Session {
-    return this.sessions.open(connectionId, labels ? this.ctx.series(labels) : this.root);
+    const recorder = labels ? this.ctx.series(labels) : this.root;
+    // A label set refused under invalidValues 'count' (counted already): a session that records nothing.
+    if (!(recorder instanceof SeriesRecorder)) return UNTRACKED_SESSION;
+    return this.sessions.open(connectionId, recorder);
   }
 
   /** Instruments a Node stream (Readable, Writable, Duplex, Transform) in the series `{ stream: name }`; returns the same stream. */

@@ -10,6 +10,7 @@
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { labelPairsOf } from './labels.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
@@ -20,7 +21,6 @@ export const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** What one thread shares between its recorders: the core bound to the memory, the tables, caches. */
 export class RecordingContext {
@@ -69,19 +69,32 @@ export class RecordingContext {
     return this.seriesPtr(index) + this.layout.histOffset[name];
   }
 
-  series(labels: Labels, options?: SeriesOptions): SeriesRecorder {
+  series(labels: Labels, options?: SeriesOptions): SeriesRecorder | Recorder {
     // A frozen labels object cannot change, so its series is remembered by identity: callers that
     // keep their labels (integrations opening a session per call) skip building the key again.
     let rec = this.byLabelsObject.get(labels);
     if (rec !== undefined) return rec;
-    const key = seriesKey(labels);
+    let key: string;
+    try {
+      key = seriesKey(labels);
+    } catch (e) {
+      // Counted and skipped when the caller opted in: what is recorded through it is too.
+      this.reject(DEFAULT_SERIES, e as Error);
+      return this.discard;
+    }
     rec = this.bySeriesKey.get(key);
     // The overflow series' own labels name the overflow series, never a second series beside it.
     if (rec === undefined && key === OVERFLOW_KEY) return this.overflow();
     if (rec === undefined) {
-      if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
-      const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
-      const index = this.tables.series.lookup(key, 'labels', flags);
+      let index: number;
+      try {
+        if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
+        const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
+        index = this.tables.series.lookup(key, 'labels (their names and values, as the JSON of the sorted pairs)', flags);
+      } catch (e) {
+        this.reject(DEFAULT_SERIES, e as Error);
+        return this.discard;
+      }
       // Past the bound every label set shares the overflow recorder, and is not remembered: the
       // caches stay as bounded as the shared tables, whatever the label cardinality.
       if (index === this.tables.series.overflowSlot) return this.overflow();
@@ -91,6 +104,13 @@ export class RecordingContext {
     if (Object.isFrozen(labels)) this.byLabelsObject.set(labels, rec);
     return rec;
   }
+
+  /** What series() gives for a label set it refused under invalidValues 'count': records through it are counted as invalid. */
+  private get discard(): Recorder {
+    this.discarding ??= new DiscardingRecorder(this);
+    return this.discarding;
+  }
+  private discarding: Recorder | undefined;
 
   private overflow(): SeriesRecorder {
     this.overflowRecorder ??= new SeriesRecorder(this, this.tables.series.overflowSlot);
@@ -160,22 +180,12 @@ export class RecordingContext {
   }
 }
 
-/** The canonical key of a label set: sorted [name, value] pairs as JSON. Validates names and values. */
+/**
+ * The canonical key of a label set: its sorted [name, value] pairs as JSON, labels with an empty
+ * value left out. Validates names and values (see labels.ts).
+ */
 export function seriesKey(labels: Labels): string {
-  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw new TypeError(`labels must be an object of label names to string values (got ${labels === null ? 'null' : typeof labels})`);
-  }
-  const names = Object.keys(labels).sort();
-  const pairs: [string, string][] = [];
-  for (const name of names) {
-    const value = labels[name];
-    if (!LABEL_NAME.test(name) || name.startsWith('__')) {
-      throw new RangeError(`labels: ${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`);
-    }
-    if (typeof value !== 'string') throw new TypeError(`labels.${name} must be a string (got ${typeof value})`);
-    pairs.push([name, value]);
-  }
-  return JSON.stringify(pairs);
+  return JSON.stringify(labelPairsOf(labels));
 }
 
 const OVERFLOW_KEY = seriesKey(OVERFLOW_LABELS);
@@ -209,6 +219,11 @@ export class SeriesRecorder implements Recorder {
     this.latency = ctx.histPtr(index, 'latency');
     this.errorTypes = this.base + ctx.layout.errorTypesOffset;
     this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
+  }
+
+  /** Bad input met outside the record methods (a session's arguments): thrown, or counted as invalid in this series. */
+  invalid(error: Error): void {
+    this.ctx.reject(this.index, error);
   }
 
   // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
@@ -374,6 +389,73 @@ export class SeriesRecorder implements Recorder {
     }
   }
 
+  series(labels: Labels, options?: SeriesOptions): Recorder {
+    return this.ctx.series(labels, options);
+  }
+}
+
+/** A recorder for a refused label set under invalidValues 'count': everything recorded through it is skipped and counted as invalid. */
+class DiscardingRecorder implements Recorder {
+  private readonly invalid: () => void;
+
+  constructor(private readonly ctx: RecordingContext) {
+    const at = ctx.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8;
+    this.invalid = () => ctx.core.inc(at);
+  }
+
+  recordLatency(): void {
+    this.invalid();
+  }
+  recordError(): void {
+    this.invalid();
+  }
+  startTimer(): () => number {
+    const start = performance.now();
+    let elapsed = -1;
+    return () => {
+      if (elapsed < 0) {
+        elapsed = performance.now() - start;
+        this.invalid();
+      }
+      return elapsed;
+    };
+  }
+  recordStreamSession(): void {
+    this.invalid();
+  }
+  recordBatchProcessing(): void {
+    this.invalid();
+  }
+  recordMessages(): void {
+    this.invalid();
+  }
+  recordBackpressureEvent(): void {
+    this.invalid();
+  }
+  recordCacheHit(): void {
+    this.invalid();
+  }
+  recordCacheMiss(): void {
+    this.invalid();
+  }
+  updateCacheHitRatio(): void {
+    this.invalid();
+  }
+  updateMemoryUsage(): void {
+    this.invalid();
+  }
+  updateWorkerUtilization(): void {
+    this.invalid();
+  }
+  updateQueueDepth(): void {
+    this.invalid();
+  }
+  connectionOpened(): void {
+    this.invalid();
+  }
+  connectionClosed(): void {
+    this.invalid();
+  }
   series(labels: Labels, options?: SeriesOptions): Recorder {
     return this.ctx.series(labels, options);
   }
