@@ -211,8 +211,37 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   start(): void {
     if (this.timer || this.closed) return;
-    this.timer = setInterval(() => this.tick(), this.config.collectionInterval);
+    this.timer = setInterval(() => this.timedTick(), this.config.collectionInterval);
     this.timer.unref();
+  }
+
+  /** The message of the last failed timed tick, reported once until a tick succeeds again. */
+  private tickProblem: string | undefined;
+
+  /**
+   * The timer's tick: a fault in it (a trap in the core, a 'tick' or 'report' listener that throws)
+   * must never escape as an uncaught exception into the service being monitored. It is reported
+   * (an 'error' event if anyone listens, else a process warning) and the next tick tries again.
+   */
+  private timedTick(): void {
+    try {
+      this.tick();
+      this.tickProblem = undefined;
+    } catch (e) {
+      const cause = e instanceof Error ? e : new Error(String(e));
+      if (cause.message === this.tickProblem) return;
+      this.tickProblem = cause.message;
+      this.logger?.error({ err: cause }, 'tick failed');
+      const err = Object.assign(new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, { cause }), {
+        code: 'ERR_STREAMGAUGE_TICK',
+      });
+      try {
+        this.emitProblem(err);
+      } catch (listenerError) {
+        // An 'error' listener that throws: still nothing escapes the timer.
+        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, { code: 'STREAMGAUGE' });
+      }
+    }
   }
 
   stop(): void {
@@ -512,7 +541,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.sessions.closeAll();
     // Saved before the open periods are closed below, so a restart continues them.
     this.persistence?.close();
-    for (const r of Object.values(this.aggregator.rollups)) r.close();
+    try {
+      for (const r of Object.values(this.aggregator.rollups)) r.close();
+    } catch (e) {
+      // The fault the timed tick already reported (see timedTick): close still stops everything.
+      this.emitProblem(new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, { cause: e }));
+    }
     this.system.close();
     this.closed = true;
     this.emit('close');
