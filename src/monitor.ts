@@ -7,7 +7,7 @@ import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
-import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
+import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
@@ -204,7 +204,14 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** A structured-cloneable handle for `attach()` in worker threads. */
   handle(): MonitorHandle {
-    return { kind: 'streamgauge-handle', memory: this.memory, module: this.ctx.module, layout: this.layout, countInvalid: this.ctx.countInvalid };
+    return {
+      kind: 'streamgauge-handle',
+      memory: this.memory,
+      module: this.ctx.module,
+      layout: this.layout,
+      countInvalid: this.ctx.countInvalid,
+      [LOCAL_CONTEXT]: this.ctx,
+    };
   }
 
   // ---- the tick -----------------------------------------------------------------------------

@@ -54,11 +54,6 @@ export class RecordingContext {
     };
     this.root = new SeriesRecorder(this, DEFAULT_SERIES);
     this.bySeriesKey.set(seriesKey({}), this.root);
-    // attach() in this thread finds this context (weakly held: a monitor that is dropped goes).
-    if (!attached.has(layout.id)) {
-      madeHere.set(layout.id, new WeakRef(this));
-      forget.register(this, layout.id);
-    }
   }
 
   seriesPtr(index: number): number {
@@ -461,6 +456,16 @@ class DiscardingRecorder implements Recorder {
   }
 }
 
+/**
+ * Where a handle keeps the context of the monitor that made it. Structured clone leaves
+ * symbol-keyed properties out, so only the thread that made the handle finds it there: attach()
+ * in that thread uses the monitor's own context rather than a second instance of the core over the
+ * same memory. Nothing module-level refers to a monitor's context (a WeakRef would keep it, and its
+ * memory, alive until the current task ends: monitors made and closed in one synchronous loop
+ * would all stay until it returns).
+ */
+export const LOCAL_CONTEXT: unique symbol = Symbol('streamgauge.localContext');
+
 /** What a worker thread needs to record into a monitor's memory; structured-cloneable. */
 export interface MonitorHandle {
   readonly kind: 'streamgauge-handle';
@@ -468,25 +473,21 @@ export interface MonitorHandle {
   readonly module: WebAssembly.Module;
   readonly layout: Layout;
   readonly countInvalid: boolean;
+  /** In the thread that made the handle only (see LOCAL_CONTEXT). */
+  readonly [LOCAL_CONTEXT]?: RecordingContext;
 }
 
-// One context per memory per thread: handles arrive as fresh clones (e.g. every piscina task),
-// so key on the layout's id rather than on the object. Contexts made by attach() stay for the
-// thread's life (a task may drop its recorder and attach again in the next one); a monitor's own
-// context is remembered weakly, so that attach() in the monitor's thread uses it rather than a
-// second instance of the core over the same memory.
+// One context per memory per thread for handles that arrive from elsewhere, as fresh clones (e.g.
+// every piscina task): keyed on the layout's id rather than on the object. These stay for the
+// thread's life (a task may drop its recorder and attach again in the next one).
 const attached = new Map<number, RecordingContext>();
-const madeHere = new Map<number, WeakRef<RecordingContext>>();
-const forget = new FinalizationRegistry<number>((id) => {
-  if (madeHere.get(id)?.deref() === undefined) madeHere.delete(id);
-});
 
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
   if (handle === null || typeof handle !== 'object' || handle.kind !== 'streamgauge-handle') {
     throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
   }
-  let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
+  let ctx = handle[LOCAL_CONTEXT] ?? attached.get(handle.layout.id);
   if (ctx === undefined) {
     ctx = new RecordingContext(instantiate(handle.module, handle.memory), handle.memory, handle.module, handle.layout, handle.countInvalid);
     Atomics.add(new Int32Array(handle.memory.buffer, handle.layout.runtimePtr, 64), R.ATTACHED, 1);
