@@ -3,7 +3,7 @@
 // reaches back into the record path.
 import { EventEmitter } from 'node:events';
 import { resolveConfig, resolveTargets, type UserConfig } from './config.js';
-import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
+import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
@@ -472,14 +472,22 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return compareWithTargets(summary, targets ? resolveTargets(targets) : this.config.targets);
   }
 
-  getHistory(options: { resolution?: Resolution; since?: number; until?: number } = {}): HistoryColumns {
-    const { resolution = 'tick', since, until } = options;
+  /**
+   * History points of one resolution, oldest first; `since`/`until` bound the range (ms, inclusive),
+   * `maxPoints` the answer: past it, runs of consecutive points are reduced to one value each
+   * (see HistoryColumns.pointsPerValue).
+   */
+  getHistory(options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {}): HistoryColumns {
+    const { resolution = 'tick', since, until, maxPoints } = options;
+    if (maxPoints !== undefined && (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_POINTS_LIMIT)) {
+      throw new RangeError(`maxPoints must be a whole number from 1 to ${MAX_POINTS_LIMIT} (got ${String(maxPoints)})`);
+    }
     const ring = resolution === 'tick' ? this.aggregator.history : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
     if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
     for (const [name, v] of [['since', since], ['until', until]] as const) {
       if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`${name} must be a time in ms`);
     }
-    return ring.read(resolution, since, until);
+    return ring.read(resolution, since, until, maxPoints);
   }
 
   /** Latency quantile of one closed rollup period (its merged histogram), by the period's end time. */
