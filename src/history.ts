@@ -30,8 +30,18 @@ export const MAX_POINTS_LIMIT = 10_000;
  * error rate is the run's errors over its requests, the mean latency weighted by requests; rates
  * and gauges are averaged (points are equally long).
  */
-const SUMMED: ReadonlySet<HistoryField> = new Set(['requests', 'errors']);
-const HIGHEST: ReadonlySet<HistoryField> = new Set(['p50', 'p95', 'p99', 'p999', 'eventLoopDelayMs']);
+const [MEAN, SUM, HIGH, RATIO, WEIGHTED] = [0, 1, 2, 3, 4];
+const MODES = HISTORY_FIELDS.map((f) =>
+  f === 'requests' || f === 'errors'
+    ? SUM
+    : f === 'p50' || f === 'p95' || f === 'p99' || f === 'p999' || f === 'eventLoopDelayMs'
+      ? HIGH
+      : f === 'errorRate'
+        ? RATIO
+        : f === 'meanLatency'
+          ? WEIGHTED
+          : MEAN,
+);
 
 export class HistoryRing {
   private readonly t: Float64Array;
@@ -137,32 +147,34 @@ export class HistoryRing {
         req += requests[slot];
         err += errors[slot];
       }
-      HISTORY_FIELDS.forEach((f, c) => {
+      for (let c = 0; c < HISTORY_FIELDS.length; c++) {
         const column = this.columns[c];
+        const mode = MODES[c];
         let acc = 0;
         let seen = 0;
         let weight = 0;
-        let high = Number.NaN;
+        let high = Number.NEGATIVE_INFINITY;
         for (let i = from; i < to; i++) {
           const slot = (first + i) % cap;
           const x = column[slot];
-          if (Number.isNaN(x)) continue;
+          if (x !== x) continue; // NaN: no data
           seen++;
-          if (HIGHEST.has(f)) high = Number.isNaN(high) || x > high ? x : high;
-          else if (f === 'meanLatency') {
+          if (mode === HIGH) {
+            if (x > high) high = x;
+          } else if (mode === WEIGHTED) {
             acc += x * requests[slot];
             weight += requests[slot];
           } else acc += x;
         }
         let out: number;
         if (seen === 0) out = Number.NaN;
-        else if (HIGHEST.has(f)) out = high;
-        else if (SUMMED.has(f)) out = acc;
-        else if (f === 'errorRate') out = req > 0 ? err / req : acc / seen;
-        else if (f === 'meanLatency') out = weight > 0 ? acc / weight : Number.NaN;
+        else if (mode === HIGH) out = high;
+        else if (mode === SUM) out = acc;
+        else if (mode === RATIO) out = req > 0 ? err / req : acc / seen;
+        else if (mode === WEIGHTED) out = weight > 0 ? acc / weight : Number.NaN;
         else out = acc / seen;
-        fields[f][v] = out;
-      });
+        fields[HISTORY_FIELDS[c]][v] = out;
+      }
     }
     return { resolution, t, fields, pointsPerValue: k, pointsInRange: inRange };
   }
