@@ -157,7 +157,7 @@ export class HistoryRing {
         for (let i = from; i < to; i++) {
           const slot = (first + i) % cap;
           const x = column[slot];
-          if (x !== x) continue; // NaN: no data
+          if (Number.isNaN(x)) continue; // no data
           seen++;
           if (mode === HIGH) {
             if (x > high) high = x;
