@@ -7,6 +7,7 @@ import {
   type DashboardFrame,
   type DashboardSource,
   type HistoryColumns,
+  type HistoryQuery,
   type Resolution,
 } from './dashboard.js';
 import type { HistoryPoint } from './history.js';
@@ -36,11 +37,13 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
   };
   return {
     current: () => frame(monitor.lastTickEvent()),
-    history(resolution: Resolution, sinceMs?: number): HistoryColumns {
-      const h = monitor.getHistory({ resolution, since: sinceMs });
+    history(resolution: Resolution, sinceMs?: number, query?: HistoryQuery): HistoryColumns {
+      const h = monitor.getHistory({ resolution, since: sinceMs, until: query?.untilMs, maxPoints: query?.maxPoints });
       const fields = {} as Record<DashboardField, number[]>;
       for (const f of DASHBOARD_FIELDS) fields[f] = h.fields[f];
-      return { resolution, t: h.t, fields, anomalies: anomalies() };
+      const out: HistoryColumns = { resolution, t: h.t, fields, anomalies: anomalies() };
+      if (h.pointsPerValue !== undefined) Object.assign(out, { pointsPerValue: h.pointsPerValue, pointsInRange: h.pointsInRange });
+      return out;
     },
     onTick(listener) {
       const on = (tick: TickEvent) => listener(frame(tick));

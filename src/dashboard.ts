@@ -45,6 +45,22 @@ export interface HistoryColumns {
   fields: Record<DashboardField, number[]>;
   /** Optional: anomalies that overlap this span, when the source keeps them. */
   anomalies?: AnomalyMark[];
+  /** How many consecutive points each value stands for (1: none reduced), and how many the range held. */
+  pointsPerValue?: number;
+  pointsInRange?: number;
+}
+
+/** Points /api/history answers with unless `maxPoints` says otherwise: what a chart can show. */
+export const DEFAULT_MAX_POINTS = 2000;
+/** The most `maxPoints` may ask for: the cost of one request stays bounded whatever the history holds. */
+export const MAX_POINTS = 10_000;
+
+/** What /api/history asks of the source besides the resolution. */
+export interface HistoryQuery {
+  sinceMs?: number;
+  untilMs?: number;
+  /** At most this many points: past it, runs of consecutive points are reduced to one value each. */
+  maxPoints: number;
 }
 
 /**
@@ -94,7 +110,7 @@ export interface DashboardFrame {
 /** What the monitor implements for the dashboard. */
 export interface DashboardSource {
   current(): DashboardFrame;
-  history(resolution: Resolution, sinceMs?: number): HistoryColumns;
+  history(resolution: Resolution, sinceMs?: number, query?: HistoryQuery): HistoryColumns;
   /** Calls `listener` after every tick; returns the unsubscribe function. */
   onTick(listener: (frame: DashboardFrame) => void): () => void;
 }
@@ -179,19 +195,30 @@ function parseQuery(url: URL, allowed: readonly string[]): Map<string, string> {
   return out;
 }
 
-function parseHistoryQuery(url: URL): { resolution: Resolution; since?: number } {
-  const query = parseQuery(url, ['resolution', 'since']);
-  const resolution = query.get('resolution') ?? 'tick';
+function parseHistoryQuery(url: URL): { resolution: Resolution; query: HistoryQuery } {
+  const params = parseQuery(url, ['resolution', 'since', 'until', 'maxPoints']);
+  const resolution = params.get('resolution') ?? 'tick';
   if (!(RESOLUTIONS as readonly string[]).includes(resolution)) {
     throw new BadRequest(`resolution must be one of ${RESOLUTIONS.join(', ')}; got "${resolution}"`);
   }
-  const sinceText = query.get('since');
-  if (sinceText === undefined || sinceText === '') return { resolution: resolution as Resolution };
-  const since = Number(sinceText);
-  if (!/^\d+(\.\d+)?$/.test(sinceText) || !Number.isFinite(since)) {
-    throw new BadRequest(`since must be a time in ms since the epoch (a non-negative number); got "${sinceText}"`);
+  const time = (name: string): number | undefined => {
+    const text = params.get(name);
+    if (text === undefined || text === '') return undefined;
+    const v = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(v)) {
+      throw new BadRequest(`${name} must be a time in ms since the epoch (a non-negative number); got "${text}"`);
+    }
+    return v;
+  };
+  const maxText = params.get('maxPoints');
+  let maxPoints = DEFAULT_MAX_POINTS;
+  if (maxText !== undefined && maxText !== '') {
+    maxPoints = Number(maxText);
+    if (!/^\d+$/.test(maxText) || maxPoints < 1 || maxPoints > MAX_POINTS) {
+      throw new BadRequest(`maxPoints must be a whole number from 1 to ${MAX_POINTS}; got "${maxText}"`);
+    }
   }
-  return { resolution: resolution as Resolution, since };
+  return { resolution: resolution as Resolution, query: { sinceMs: time('since'), untilMs: time('until'), maxPoints } };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, head: boolean): void {
@@ -348,7 +375,14 @@ export function createDashboardHandler(
   const assets = new AssetCache();
 
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // A target no URL parser takes (e.g. '//[', read as a host '['): the client's mistake.
+      sendText(res, 400, `bad request target: ${JSON.stringify(req.url)}`);
+      return true;
+    }
     const path = url.pathname;
     if (base !== '' && path === base) {
       // Without the slash, the page's relative asset URLs would resolve one level too high.
@@ -374,8 +408,8 @@ export function createDashboardHandler(
         if (asset) void sendAsset(assets, res, asset, head, false);
         else sendText(res, 404, 'no such dashboard asset');
       } else if (route === '/api/history') {
-        const { resolution, since } = parseHistoryQuery(url);
-        sendJson(res, 200, source.history(resolution, since), head);
+        const { resolution, query } = parseHistoryQuery(url);
+        sendJson(res, 200, source.history(resolution, query.sinceMs, query), head);
       } else if (route === '/api/current') {
         parseQuery(url, []);
         sendJson(res, 200, source.current(), head);

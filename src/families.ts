@@ -1,5 +1,6 @@
 // The monitor's state as metric families: the one place that names what is exposed. Every format
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
+import { EXPOSITION_LABELS, exposedName } from './labels.js';
 import type { HistName } from './layout.js';
 import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
@@ -83,22 +84,20 @@ function inUse(t: Totals): boolean {
   );
 }
 
-/** Label names the exposition adds itself (or that Prometheus reserves for histograms and summaries). */
-const OWN_LABELS = new Set(['le', 'quantile', 'direction', 'error_type']);
-
 /**
  * A series' labels as exposed: a user label with a name the exposition uses itself is renamed
  * `exported_<name>` (Prometheus' convention for clashing labels), so it neither breaks the
- * histogram and summary families nor yields two samples with the same labels.
+ * histogram and summary families nor yields two samples with the same labels (series() refuses
+ * the renamed forms themselves, see labels.ts).
  */
 function exposedLabels(labels: Labels): Labels {
   let clash = false;
-  for (const name in labels) if (OWN_LABELS.has(name)) clash = true;
+  for (const name in labels) if (EXPOSITION_LABELS.has(name)) clash = true;
   if (!clash) return labels;
   let out = renamed.get(labels);
   if (out === undefined) {
     const o: Record<string, string> = {};
-    for (const [name, value] of Object.entries(labels)) o[OWN_LABELS.has(name) ? `exported_${name}` : name] = value;
+    for (const [name, value] of Object.entries(labels)) o[exposedName(name)] = value;
     out = Object.freeze(o);
     renamed.set(labels, out);
   }

@@ -3,12 +3,12 @@
 // reaches back into the record path.
 import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './config.js';
-import type { HistoryColumns, HistoryPoint, Resolution } from './history.js';
+import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
-import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
-import { type SessionStats, SessionTracker } from './sessions.js';
+import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
+import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
 import { type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
@@ -194,7 +194,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Opens a tracked stream session (a connection), optionally in a series. */
   openSession(connectionId: string, labels?: Labels): Session {
-    return this.sessions.open(connectionId, labels ? this.ctx.series(labels) : this.root);
+    const recorder = labels ? this.ctx.series(labels) : this.root;
+    // A label set refused under invalidValues 'count' (counted already): a session that records nothing.
+    if (!(recorder instanceof SeriesRecorder)) return UNTRACKED_SESSION;
+    return this.sessions.open(connectionId, recorder);
   }
 
   /** Instruments a Node stream (Readable, Writable, Duplex, Transform) in the series `{ stream: name }`; returns the same stream. */
@@ -209,15 +212,51 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** A structured-cloneable handle for `attach()` in worker threads. */
   handle(): MonitorHandle {
-    return { kind: 'streamgauge-handle', memory: this.memory, module: this.ctx.module, layout: this.layout, countInvalid: this.ctx.countInvalid };
+    return {
+      kind: 'streamgauge-handle',
+      memory: this.memory,
+      module: this.ctx.module,
+      layout: this.layout,
+      countInvalid: this.ctx.countInvalid,
+      [LOCAL_CONTEXT]: this.ctx,
+    };
   }
 
   // ---- the tick -----------------------------------------------------------------------------
 
   start(): void {
     if (this.timer || this.closed) return;
-    this.timer = setInterval(() => this.tick(), this.config.collectionInterval);
+    this.timer = setInterval(() => this.timedTick(), this.config.collectionInterval);
     this.timer.unref();
+  }
+
+  /** The message of the last failed timed tick, reported once until a tick succeeds again. */
+  private tickProblem: string | undefined;
+
+  /**
+   * The timer's tick: a fault in it (a trap in the core, a 'tick' or 'report' listener that throws)
+   * must never escape as an uncaught exception into the service being monitored. It is reported
+   * (an 'error' event if anyone listens, else a process warning) and the next tick tries again.
+   */
+  private timedTick(): void {
+    try {
+      this.tick();
+      this.tickProblem = undefined;
+    } catch (e) {
+      const cause = e instanceof Error ? e : new Error(String(e));
+      if (cause.message === this.tickProblem) return;
+      this.tickProblem = cause.message;
+      this.logger?.error({ err: cause }, 'tick failed');
+      const err = Object.assign(new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, { cause }), {
+        code: 'ERR_STREAMGAUGE_TICK',
+      });
+      try {
+        this.emitProblem(err);
+      } catch (listenerError) {
+        // An 'error' listener that throws: still nothing escapes the timer.
+        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, { code: 'STREAMGAUGE' });
+      }
+    }
   }
 
   stop(): void {
@@ -456,14 +495,22 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return compareWithTargets(summary, targets ? resolveTargets(targets) : this.config.targets);
   }
 
-  getHistory(options: { resolution?: Resolution; since?: number; until?: number } = {}): HistoryColumns {
-    const { resolution = 'tick', since, until } = options;
+  /**
+   * History points of one resolution, oldest first; `since`/`until` bound the range (ms, inclusive),
+   * `maxPoints` the answer: past it, runs of consecutive points are reduced to one value each
+   * (see HistoryColumns.pointsPerValue).
+   */
+  getHistory(options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {}): HistoryColumns {
+    const { resolution = 'tick', since, until, maxPoints } = options;
+    if (maxPoints !== undefined && (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_POINTS_LIMIT)) {
+      throw new RangeError(`maxPoints must be a whole number from 1 to ${MAX_POINTS_LIMIT} (got ${String(maxPoints)})`);
+    }
     const ring = resolution === 'tick' ? this.aggregator.history : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
     if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
     for (const [name, v] of [['since', since], ['until', until]] as const) {
       if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`${name} must be a time in ms`);
     }
-    return ring.read(resolution, since, until);
+    return ring.read(resolution, since, until, maxPoints);
   }
 
   /** Latency quantile of one closed rollup period (its merged histogram), by the period's end time. */
@@ -537,7 +584,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.sessions.closeAll();
     // Saved before the open periods are closed below, so a restart continues them.
     this.persistence?.close();
-    for (const r of Object.values(this.aggregator.rollups)) r.close();
+    try {
+      for (const r of Object.values(this.aggregator.rollups)) r.close();
+    } catch (e) {
+      // The fault the timed tick already reported (see timedTick): close still stops everything.
+      this.emitProblem(new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, { cause: e }));
+    }
     this.system.close();
     this.closed = true;
     this.emit('close');

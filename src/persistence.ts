@@ -29,7 +29,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
 import type { HistoryRing } from './history.js';
-import { HISTORY_LAYOUT_VERSION, initHistogram, type Layout, type RingSpec, writeHistogramHeader } from './layout.js';
+import { H, type HistShape, HISTORY_LAYOUT_VERSION, initHistogram, type Layout, PAGE, type RingSpec, writeHistogramHeader } from './layout.js';
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
 import type { MonitoringConfig } from './types.js';
 
@@ -51,7 +51,7 @@ export const HEADER_BYTES = 64;
 const WRITE_CHUNK = 1 << 20;
 
 /** Why a history file was not used. */
-export type HistoryFileProblem = 'empty' | 'truncated' | 'corrupt' | 'foreign' | 'version' | 'config' | 'not-a-file' | 'unreadable';
+export type HistoryFileProblem = 'empty' | 'truncated' | 'corrupt' | 'inconsistent' | 'foreign' | 'version' | 'config' | 'not-a-file' | 'unreadable';
 
 /** A history file that could not be restored (or saved). `keptAs` is where the bad file now is. */
 export class HistoryFileError extends Error {
@@ -240,7 +240,128 @@ export function decodeHistory(file: string, data: Buffer, target: PersistenceTar
   const regions = historyRegions(target.layout);
   if (binary !== regions.reduce((n, r) => n + r.bytes, 0)) throw bad('corrupt', 'has history regions of the wrong size');
   if (!validState(state, target)) throw bad('corrupt', 'has an inconsistent state record');
-  return { binary: data.subarray(HEADER_BYTES, HEADER_BYTES + binary), state };
+  const restored = data.subarray(HEADER_BYTES, HEADER_BYTES + binary);
+  // Checksums say the bytes are those written, not that the writer wrote what this version would
+  // (a bug, a hand edit, a disk returning another sector with its checksum): what the core would
+  // trust is checked before it is used.
+  const problem = restoredProblem(restored, state, target.layout);
+  if (problem !== undefined) throw bad('inconsistent', `passes its checksums but its contents do not hold together (${problem})`);
+  return { binary: restored, state };
+}
+
+const RING_SPECS = (layout: Layout): Record<RingName, RingSpec & { periodMs?: number }> => ({ tick: layout.history, ...layout.rollups });
+
+/** A fresh histogram block of `shape` as initHistogram lays it out (header and empty counts), made once per layout shape. */
+const freshBlocks = new WeakMap<HistShape, Uint8Array>();
+function freshBlock(layout: Layout, shape: HistShape): Uint8Array {
+  let block = freshBlocks.get(shape);
+  if (block === undefined) {
+    const buffer = new ArrayBuffer(shape.bytes);
+    initHistogram(buffer, layout, 0, shape, true);
+    freshBlocks.set(shape, (block = new Uint8Array(buffer)));
+  }
+  return block;
+}
+
+/**
+ * Why a saved histogram block (at byte `at` of `bytes`) cannot be given to the core, or undefined.
+ * Its header must be the layout's (the table pointers aside: they are stamped again for this
+ * memory), it has no lanes (only live series' histograms have), its counts are ≥ 0 and exact in
+ * f64, and min/max are either the empty marks or 0 ≤ min ≤ max (reads walk the buckets between them).
+ */
+function histogramProblem(bytes: Uint8Array, at: number, layout: Layout, shape: HistShape): string | undefined {
+  const fresh = freshBlock(layout, shape);
+  const pointer = (o: number) => (o >= H.BOUNDS && o < H.BOUNDS + 4) || (o >= H.CELLS && o < H.CELLS + 4);
+  for (let o = 0; o < H.SUM; o++) {
+    if (!pointer(o) && bytes[at + o] !== fresh[o]) return `its header differs from the layout's at byte ${o}`;
+  }
+  for (let o = H.LANES; o < H.PARENT + 4; o++) if (bytes[at + o] !== fresh[o]) return 'it has lanes linked';
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, shape.bytes);
+  const i64 = (o: number) => view.getBigInt64(o, true);
+  const LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
+  const sum = i64(H.SUM);
+  const min = i64(H.MIN);
+  const max = i64(H.MAX);
+  let total = 0;
+  for (const o of [H.ZERO, H.OVER, H.UNPLACED]) {
+    const c = i64(o);
+    if (c < 0n || c > LIMIT) return `a count of ${c}`;
+    total += Number(c);
+  }
+  // The pages follow the header (their table is stamped again for this memory): the counts of each.
+  for (let page = 0; page < shape.pages; page++) {
+    const first = shape.headerBytes + page * PAGE.BYTES;
+    for (let o = first; o < first + PAGE.SLOTS * 8; o += 8) {
+      // The high word says whether the count is negative or past 2^53 (most are 0 in a sparse block).
+      const hi = view.getInt32(o + 4, true);
+      if (hi < 0 || hi >= 1 << 21) return `a bucket count of ${i64(o)}`;
+      total += hi * 2 ** 32 + view.getUint32(o, true);
+    }
+  }
+  if (total > Number.MAX_SAFE_INTEGER) return `counts adding up past 2^53 (${total})`;
+  if (sum < 0n) return `a negative sum (${sum})`;
+  if (max < 0n) {
+    // Nothing recorded: the empty marks, no counts.
+    if (max !== -1n || min !== 0x7fffffffffffffffn || total !== 0 || sum !== 0n) return `min ${min}, max ${max} with ${total} values`;
+  } else if (min < 0n || min > max) {
+    return `min ${min} and max ${max} out of order`;
+  }
+  return undefined;
+}
+
+const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Why the restored history regions and state cannot be used, or undefined. Follows the layout
+ * (ring capacities and columns, rollup histograms and their shape), not fixed offsets: ring
+ * positions must be those a ring reaches, times finite and ascending (rollup times whole periods,
+ * before the open period), every rollup histogram one the core can walk, the state's figures numbers.
+ */
+export function restoredProblem(binary: Uint8Array, state: SavedState, layout: Layout): string | undefined {
+  // A copy at offset 0, so that typed-array views are aligned whatever the file buffer's offset.
+  const bytes = new Uint8Array(binary.length);
+  bytes.set(binary);
+  const specs = RING_SPECS(layout);
+  const shape = layout.shapes.latency;
+  let at = 0;
+  for (const region of historyRegions(layout)) {
+    const name = region.name;
+    const spec = specs[name];
+    const base = at - region.start; // memory address p is at p + base in the bytes
+    at += region.bytes;
+    const { head, length } = state.rings[name];
+    const cap = spec.capacity;
+    if (length < cap && head !== length) return `the ${name} ring's next slot ${head} does not follow its ${length} points`;
+    const t = new DataView(bytes.buffer, spec.columns.t + base, cap * 8);
+    let last = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < length; i++) {
+      const slot = (head - length + i + cap) % cap;
+      const v = t.getFloat64(slot * 8, true);
+      if (!Number.isFinite(v) || v < last) return `the ${name} ring's point ${i} has time ${v}, not finite and ascending`;
+      if (spec.periodMs !== undefined && v % spec.periodMs !== 0) return `the ${name} ring's point ${i} ends at ${v}, not at a whole ${name}`;
+      last = v;
+    }
+    if (name === 'tick') continue;
+    const r = layout.rollups[name];
+    const rs = state.aggregator.rollups[name];
+    if (rs.period !== null && (!Number.isSafeInteger(rs.period) || rs.period * r.periodMs < last)) {
+      return `the open ${name} ${String(rs.period)} is not after the last closed one`;
+    }
+    for (const part of [rs.acc, rs.sums, rs.counts]) {
+      if (part === null || typeof part !== 'object') return `the open ${name}'s figures are missing`;
+      for (const [k, v] of Object.entries(part)) if (!finite(v)) return `the open ${name}'s ${k} is ${JSON.stringify(v)}`;
+    }
+    for (const v of Object.values(rs.counts)) if (!Number.isSafeInteger(v) || (v as number) < 0) return `the open ${name} counts ${v} points`;
+    for (let i = 0; i <= r.capacity; i++) {
+      const ptr = i < r.capacity ? r.histPtr + i * shape.bytes : r.openPtr;
+      const why = histogramProblem(bytes, ptr + base, layout, shape);
+      if (why !== undefined) return `the ${name} histogram ${i < r.capacity ? `in slot ${i}` : 'of the open period'}: ${why}`;
+    }
+  }
+  const { peakRps, ticks } = state.aggregator;
+  if (!finite(peakRps) || peakRps < 0) return `a peak rate of ${peakRps}`;
+  if (!Number.isSafeInteger(ticks) || ticks < 0) return `a tick count of ${ticks}`;
+  return undefined;
 }
 
 function describeDifferences(saved: unknown, now: Record<string, unknown>): string {
@@ -476,14 +597,20 @@ export class HistoryPersistence {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return 0;
-      const problem: HistoryFileProblem = code === 'EISDIR' ? 'not-a-file' : 'unreadable';
+      if (code === 'EISDIR') {
+        this.reject(new HistoryFileError(`history file ${this.file} is a directory, not a file`, this.file, 'not-a-file', { cause: e }));
+        return 0;
+      }
+      // Nothing says the file is bad: it stays where it is, and is not saved over.
+      const why = code === 'EACCES' || code === 'EPERM' ? `permission denied, ${code}` : (code ?? (e as Error).message);
+      this.disabled = true;
       const err = new HistoryFileError(
-        problem === 'not-a-file' ? `history file ${this.file} is a directory, not a file` : `history file ${this.file} cannot be read (${code})`,
+        `history file ${this.file} cannot be read (${why}); left it in place, started with empty history and will not save over it`,
         this.file,
-        problem,
+        'unreadable',
         { cause: e },
       );
-      this.reject(err);
+      process.nextTick(() => this.report(err));
       return 0;
     }
     try {

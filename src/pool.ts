@@ -153,7 +153,21 @@ class Tracker implements PoolTracker {
     if (pool.needsDrain === true) this.onNeedsDrain();
     this.sample();
     if (autoStart) {
-      this.timer = setInterval(() => this.sample(), sampleIntervalMs);
+      // A pool that fails to answer (torn down under us) must not throw out of the timer.
+      let problem: string | undefined;
+      this.timer = setInterval(() => {
+        try {
+          this.sample();
+          problem = undefined;
+        } catch (e) {
+          const message = `streamgauge: sampling pool ${JSON.stringify(name)} failed: ${(e as Error)?.message ?? String(e)}`;
+          if (message === problem) return;
+          problem = message;
+          const report = (monitor as { emitProblem?: (err: Error) => void }).emitProblem;
+          if (typeof report === 'function') report.call(monitor, new Error(message, { cause: e }));
+          else process.emitWarning(message, { code: 'STREAMGAUGE' });
+        }
+      }, sampleIntervalMs);
       this.timer.unref();
     }
   }

@@ -10,6 +10,7 @@
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { labelPairsOf } from './labels.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
@@ -20,7 +21,6 @@ export const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** What one thread shares between its recorders: the core bound to the memory, the tables, caches. */
 export class RecordingContext {
@@ -55,11 +55,6 @@ export class RecordingContext {
     };
     this.root = new SeriesRecorder(this, DEFAULT_SERIES);
     this.bySeriesKey.set(seriesKey({}), this.root);
-    // attach() in this thread finds this context (weakly held: a monitor that is dropped goes).
-    if (!attached.has(layout.id)) {
-      madeHere.set(layout.id, new WeakRef(this));
-      forget.register(this, layout.id);
-    }
   }
 
   seriesPtr(index: number): number {
@@ -70,19 +65,32 @@ export class RecordingContext {
     return this.seriesPtr(index) + this.layout.histOffset[name];
   }
 
-  series(labels: Labels, options?: SeriesOptions): SeriesRecorder {
+  series(labels: Labels, options?: SeriesOptions): SeriesRecorder | Recorder {
     // A frozen labels object cannot change, so its series is remembered by identity: callers that
     // keep their labels (integrations opening a session per call) skip building the key again.
     let rec = this.byLabelsObject.get(labels);
     if (rec !== undefined) return rec;
-    const key = seriesKey(labels);
+    let key: string;
+    try {
+      key = seriesKey(labels);
+    } catch (e) {
+      // Counted and skipped when the caller opted in: what is recorded through it is too.
+      this.reject(DEFAULT_SERIES, e as Error);
+      return this.discard;
+    }
     rec = this.bySeriesKey.get(key);
     // The overflow series' own labels name the overflow series, never a second series beside it.
     if (rec === undefined && key === OVERFLOW_KEY) return this.overflow();
     if (rec === undefined) {
-      if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
-      const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
-      const index = this.tables.series.lookup(key, 'labels', flags);
+      let index: number;
+      try {
+        if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
+        const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
+        index = this.tables.series.lookup(key, 'labels (their names and values, as the JSON of the sorted pairs)', flags);
+      } catch (e) {
+        this.reject(DEFAULT_SERIES, e as Error);
+        return this.discard;
+      }
       // Past the bound every label set shares the overflow recorder, and is not remembered: the
       // caches stay as bounded as the shared tables, whatever the label cardinality.
       if (index === this.tables.series.overflowSlot) return this.overflow();
@@ -92,6 +100,13 @@ export class RecordingContext {
     if (Object.isFrozen(labels)) this.byLabelsObject.set(labels, rec);
     return rec;
   }
+
+  /** What series() gives for a label set it refused under invalidValues 'count': records through it are counted as invalid. */
+  private get discard(): Recorder {
+    this.discarding ??= new DiscardingRecorder(this);
+    return this.discarding;
+  }
+  private discarding: Recorder | undefined;
 
   private overflow(): SeriesRecorder {
     this.overflowRecorder ??= new SeriesRecorder(this, this.tables.series.overflowSlot);
@@ -162,22 +177,12 @@ export class RecordingContext {
   }
 }
 
-/** The canonical key of a label set: sorted [name, value] pairs as JSON. Validates names and values. */
+/**
+ * The canonical key of a label set: its sorted [name, value] pairs as JSON, labels with an empty
+ * value left out. Validates names and values (see labels.ts).
+ */
 export function seriesKey(labels: Labels): string {
-  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw new TypeError(`labels must be an object of label names to string values (got ${labels === null ? 'null' : typeof labels})`);
-  }
-  const names = Object.keys(labels).sort();
-  const pairs: [string, string][] = [];
-  for (const name of names) {
-    const value = labels[name];
-    if (!LABEL_NAME.test(name) || name.startsWith('__')) {
-      throw new RangeError(`labels: ${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`);
-    }
-    if (typeof value !== 'string') throw new TypeError(`labels.${name} must be a string (got ${typeof value})`);
-    pairs.push([name, value]);
-  }
-  return JSON.stringify(pairs);
+  return JSON.stringify(labelPairsOf(labels));
 }
 
 const OVERFLOW_KEY = seriesKey(OVERFLOW_LABELS);
@@ -211,6 +216,11 @@ export class SeriesRecorder implements Recorder {
     this.latency = ctx.histPtr(index, 'latency');
     this.errorTypes = this.base + ctx.layout.errorTypesOffset;
     this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
+  }
+
+  /** Bad input met outside the record methods (a session's arguments): thrown, or counted as invalid in this series. */
+  invalid(error: Error): void {
+    this.ctx.reject(this.index, error);
   }
 
   // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
@@ -381,6 +391,83 @@ export class SeriesRecorder implements Recorder {
   }
 }
 
+/** A recorder for a refused label set under invalidValues 'count': everything recorded through it is skipped and counted as invalid. */
+class DiscardingRecorder implements Recorder {
+  private readonly invalid: () => void;
+
+  constructor(private readonly ctx: RecordingContext) {
+    const at = ctx.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8;
+    this.invalid = () => ctx.core.inc(at);
+  }
+
+  recordLatency(): void {
+    this.invalid();
+  }
+  recordError(): void {
+    this.invalid();
+  }
+  startTimer(): () => number {
+    const start = performance.now();
+    let elapsed = -1;
+    return () => {
+      if (elapsed < 0) {
+        elapsed = performance.now() - start;
+        this.invalid();
+      }
+      return elapsed;
+    };
+  }
+  recordStreamSession(): void {
+    this.invalid();
+  }
+  recordBatchProcessing(): void {
+    this.invalid();
+  }
+  recordMessages(): void {
+    this.invalid();
+  }
+  recordBackpressureEvent(): void {
+    this.invalid();
+  }
+  recordCacheHit(): void {
+    this.invalid();
+  }
+  recordCacheMiss(): void {
+    this.invalid();
+  }
+  updateCacheHitRatio(): void {
+    this.invalid();
+  }
+  updateMemoryUsage(): void {
+    this.invalid();
+  }
+  updateWorkerUtilization(): void {
+    this.invalid();
+  }
+  updateQueueDepth(): void {
+    this.invalid();
+  }
+  connectionOpened(): void {
+    this.invalid();
+  }
+  connectionClosed(): void {
+    this.invalid();
+  }
+  series(labels: Labels, options?: SeriesOptions): Recorder {
+    return this.ctx.series(labels, options);
+  }
+}
+
+/**
+ * Where a handle keeps the context of the monitor that made it. Structured clone leaves
+ * symbol-keyed properties out, so only the thread that made the handle finds it there: attach()
+ * in that thread uses the monitor's own context rather than a second instance of the core over the
+ * same memory. Nothing module-level refers to a monitor's context (a WeakRef would keep it, and its
+ * memory, alive until the current task ends: monitors made and closed in one synchronous loop
+ * would all stay until it returns).
+ */
+export const LOCAL_CONTEXT: unique symbol = Symbol('streamgauge.localContext');
+
 /** What a worker thread needs to record into a monitor's memory; structured-cloneable. */
 export interface MonitorHandle {
   readonly kind: 'streamgauge-handle';
@@ -388,18 +475,14 @@ export interface MonitorHandle {
   readonly module: WasmModule;
   readonly layout: Layout;
   readonly countInvalid: boolean;
+  /** In the thread that made the handle only (see LOCAL_CONTEXT). */
+  readonly [LOCAL_CONTEXT]?: RecordingContext;
 }
 
-// One context per memory per thread: handles arrive as fresh clones (e.g. every piscina task),
-// so key on the layout's id rather than on the object. Contexts made by attach() stay for the
-// thread's life (a task may drop its recorder and attach again in the next one); a monitor's own
-// context is remembered weakly, so that attach() in the monitor's thread uses it rather than a
-// second instance of the core over the same memory.
+// One context per memory per thread for handles that arrive from elsewhere, as fresh clones (e.g.
+// every piscina task): keyed on the layout's id rather than on the object. These stay for the
+// thread's life (a task may drop its recorder and attach again in the next one).
 const attached = new Map<number, RecordingContext>();
-const madeHere = new Map<number, WeakRef<RecordingContext>>();
-const forget = new FinalizationRegistry<number>((id) => {
-  if (madeHere.get(id)?.deref() === undefined) madeHere.delete(id);
-});
 
 /** A layout from another build of the package (a worker may load another copy) is refused. */
 function checkLayoutVersion(layout: Layout): void {
@@ -429,7 +512,7 @@ function isHandle(h: MonitorHandle): boolean {
 /** In any thread: a recorder writing into the monitor that made `handle` (instantiated once per thread). */
 export function attach(handle: MonitorHandle): Recorder {
   if (!isHandle(handle)) throw new TypeError('attach(handle) needs the object returned by monitor.handle()');
-  let ctx = attached.get(handle.layout.id) ?? madeHere.get(handle.layout.id)?.deref();
+  let ctx = handle[LOCAL_CONTEXT] ?? attached.get(handle.layout.id);
   if (ctx === undefined) {
     checkLayoutVersion(handle.layout);
     ctx = new RecordingContext(instantiate(handle.module, handle.memory, handle.layout), handle.memory, handle.module, handle.layout, handle.countInvalid);

@@ -94,7 +94,8 @@ export class StringTable {
     const max = this.spec.keyBytes;
     const { read, written } = encoder.encodeInto(key, scratch);
     if (read !== key.length || written > max) {
-      throw new RangeError(`${argument} is too long: at most ${max} bytes of UTF-8 (got ${key.length} characters)`);
+      // encodeInto stops at the scratch's end: the whole length is counted again for the message.
+      throw new RangeError(`${argument} is too long: at most ${max} bytes of UTF-8 (got ${Buffer.byteLength(key, 'utf8')} bytes)`);
     }
     return { bytes: scratch, length: written };
   }

@@ -70,7 +70,9 @@ class LiveSession implements Session {
 
   close(errorType?: string): void {
     if (errorType !== undefined && (typeof errorType !== 'string' || errorType.length === 0)) {
-      throw new TypeError('errorType must be a non-empty string when given');
+      // Thrown; or, under invalidValues 'count', counted, and the session closed without it.
+      this.recorder.invalid(new TypeError(`errorType must be a non-empty string when given (got ${typeof errorType === 'string' ? 'an empty string' : typeof errorType})`));
+      errorType = undefined;
     }
     // Ended by the tracker already (idle, over the bound): the failure still counts.
     if (this.ended && !this.userClosed && errorType !== undefined) {
@@ -84,6 +86,9 @@ class LiveSession implements Session {
     this.tracker.end(this, errorType);
   }
 }
+
+/** The session of an openSession() call whose arguments were counted as invalid: nothing through it is recorded. */
+export const UNTRACKED_SESSION: Session = Object.freeze({ connectionId: '', message() {}, close() {} });
 
 export class SessionTracker {
   private readonly live = new Map<string, LiveSession>();
@@ -104,7 +109,9 @@ export class SessionTracker {
 
   open(connectionId: string, recorder: SeriesRecorder): Session {
     if (typeof connectionId !== 'string' || connectionId.length === 0) {
-      throw new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`);
+      // Thrown; or, under invalidValues 'count', counted, and a session that is not tracked returned.
+      recorder.invalid(new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId === 'string' ? 'an empty string' : typeof connectionId})`));
+      return UNTRACKED_SESSION;
     }
     const existing = this.live.get(connectionId);
     if (existing) {

@@ -27,5 +27,5 @@ export function isRatio(v: unknown): v is number {
 }
 
 export const MS = `a finite number of milliseconds from 0 to ${MAX_MS}`;
-export const COUNT = 'a whole number ≥ 0';
+export const COUNT = `a whole number from 0 to ${MAX_COUNT} (2^53 − 1)`;
 export const RATIO = 'a number from 0 to 1';

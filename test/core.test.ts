@@ -354,8 +354,23 @@ test("bad input with invalidValues: 'count': nothing thrown, each bad value coun
     assert.is(m.totals(index).invalid - beforeSeries.invalid, cases.length, `${who}: counted invalid`);
     assert.equal({ ...after, invalid: 0 }, { ...before, invalid: 0 }, `${who}: something besides the invalid count changed`);
   }
-  // Label sets stay strict: a bad one is a programming error, never a value to count.
-  assert.throws(() => m.series({ 'bad-name': 'x' }), /labels/);
+  // A bad label set is counted in the default series (whichever recorder it was asked of), and what
+  // is recorded through the recorder it gives is skipped and counted too.
+  const labelCases = badCases().filter(([, argument]) => argument === 'labels');
+  for (const [who, r] of Object.entries(recorders)) {
+    const before = m.totals();
+    const invalidBefore = m.totals(0).invalid;
+    for (const [label, , call] of labelCases) {
+      try {
+        call(r);
+      } catch (e) {
+        assert.unreachable(`${who}: ${label} threw ${String(e)}`);
+      }
+    }
+    r.series({ 'bad-name': 'x' }).recordLatency(1);
+    assert.is(m.totals(0).invalid - invalidBefore, labelCases.length + 2, `${who}: bad label sets counted`);
+    assert.equal({ ...m.totals(), invalid: 0 }, { ...before, invalid: 0 }, `${who}: something besides the invalid count changed`);
+  }
   m.close();
 });
 

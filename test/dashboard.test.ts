@@ -351,7 +351,7 @@ test('bad query parameters are answered 400 with a message that says what is wro
       ['/api/history?since=yesterday', /since must be a time in ms/],
       ['/api/history?since=-5', /since must be a time in ms/],
       ['/api/history?since=1e400', /since must be a time in ms/],
-      ['/api/history?resolutoin=hour', /unknown query parameter "resolutoin" \(allowed: resolution, since\)/],
+      ['/api/history?resolutoin=hour', /unknown query parameter "resolutoin" \(allowed: resolution, since, until, maxPoints\)/],
       ['/api/history?resolution=tick&resolution=hour', /"resolution" given more than once/],
       ['/api/current?x=1', /unknown query parameter "x"/],
     ];

@@ -1,8 +1,8 @@
 // Persistence of the history (historyFile): a round trip through a restart, periodic saves, the
 // atomic write surviving a crash at any point of a save, and every kind of unusable file —
 // reported as an error event, kept aside untouched, and the monitor starting with empty history.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -338,6 +338,27 @@ test('an empty file, and a directory in its place', async () => {
   writeFileSync(join(file, 'inside.txt'), 'keep me');
   const err = await expectRejected(file, 'not-a-file', /is a directory/, 'directory');
   assert.is(readFileSync(join(err.keptAs!, 'inside.txt'), 'utf8'), 'keep me');
+});
+
+test('a file that cannot be read (no permission): the message says so, the file stays, and is not saved over', async () => {
+  const dir = tempDir();
+  chmodSync(dir, 0o777);
+  const file = join(dir, 'history.sg');
+  const { bytes } = validFile(tempDir());
+  writeFileSync(file, bytes);
+  chmodSync(file, 0o000);
+  // root reads any file: the monitor then runs as an unprivileged user.
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/unreadable-child.ts'), file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, ...asNobody });
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.is(out.problem, 'unreadable');
+  assert.match(out.message, /cannot be read \(permission denied, EACCES\); left it in place, started with empty history and will not save over it/);
+  assert.is(out.keptAs, null);
+  assert.ok(out.stillThere);
+  chmodSync(file, 0o600);
+  assert.ok(readFileSync(file).equals(bytes), 'the file is as it was');
+  assert.equal(readdirSync(dir), ['history.sg']);
 });
 
 test('with no error listener, the problem is a process warning and the monitor carries on', async () => {
