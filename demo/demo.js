@@ -96,7 +96,7 @@ server.addService(echoService, {
           delayed--;
           if (!failed) call.write(msg);
           if (clientDone && delayed === 0) call.end();
-        }, 8 + Math.random() * 8);
+        }, 40 + Math.random() * 20);
       } else call.write(msg);
     });
     // End only once every delayed reply is out, or the client would wait for them forever.
@@ -143,11 +143,12 @@ const poolTracker = trackPool(monitor, pool, { name: 'load' });
 const handle = monitor.handle();
 let stopping = false;
 const running = new Set();
-let warm = false;
+// Set when the warm-up ends: shared with the load workers, so streams in flight start recording too.
+const recording = new Int32Array(new SharedArrayBuffer(4));
 const launch = () => {
   while (!stopping && running.size < threads * 3) {
     const task = pool
-      .run({ handle, address, messages: 400, inFlight: 8, payloadBytes: 256, record: warm })
+      .run({ handle, address, messages: 400, inFlight: 8, payloadBytes: 256, recording })
       .catch(() => {})
       .finally(() => {
         running.delete(task);
@@ -158,17 +159,17 @@ const launch = () => {
 };
 launch();
 const warmUp = setTimeout(() => {
-  warm = true;
-  monitor.tick(); // the warm-up's point: nothing recorded yet
+  Atomics.store(recording, 0, 1);
+  monitor.tick(); // the warm-up's point: nothing recorded in it
   monitor.start();
 }, warmUpMs);
-// The incident: every reply delayed by 8–16 ms for INCIDENT_S seconds.
+// The incident: every reply delayed by 40–60 ms for INCIDENT_S seconds.
 const incidentTimers =
   incidentAtS > 0
     ? [
         setTimeout(() => {
           incident = true;
-          clearLine(`incident: replies delayed by 8–16 ms for ${INCIDENT_S} s`);
+          clearLine(`incident: replies delayed by 40–60 ms for ${INCIDENT_S} s`);
         }, incidentAtS * 1000),
         setTimeout(
           () => {

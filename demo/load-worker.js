@@ -8,11 +8,10 @@ import { echoService } from './echo-service.js';
 const Client = grpc.makeGenericClientConstructor(echoService, 'Echo');
 const clients = new Map();
 
-const noRecorder = { recordLatency() {}, recordError() {} };
-
-export default async function stream({ handle, address, messages, inFlight, payloadBytes, record }) {
-  // While the load warms up, nothing is recorded.
-  const recorder = record ? attach(handle).series({ side: 'client', grpc_method: '/demo.Echo/Chat' }) : noRecorder;
+export default async function stream({ handle, address, messages, inFlight, payloadBytes, recording }) {
+  const recorder = attach(handle).series({ side: 'client', grpc_method: '/demo.Echo/Chat' });
+  // Nothing is recorded while the load warms up (until the main thread sets recording[0]).
+  const on = () => Atomics.load(recording, 0) === 1;
   let client = clients.get(address);
   if (!client) {
     client = new Client(address, grpc.credentials.createInsecure());
@@ -33,12 +32,12 @@ export default async function stream({ handle, address, messages, inFlight, payl
       if (sent === messages) call.end();
     };
     call.on('data', () => {
-      recorder.recordLatency(performance.now() - sentAt[received]);
+      if (on()) recorder.recordLatency(performance.now() - sentAt[received]);
       received++;
       send();
     });
     call.on('error', (err) => {
-      recorder.recordError(grpc.status[err.code] ?? 'UNKNOWN');
+      if (on()) recorder.recordError(grpc.status[err.code] ?? 'UNKNOWN');
     });
     // 'status' ends every call, failed or not. 'close' does not: after an error status the
     // writable side is still open (the stream stopped part-way), so the task would never end and
