@@ -64,6 +64,7 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['series', 'gauge'],
   ['series_limit', 'gauge'],
   ['series_overflow', 'gauge'],
+  ['inexact_counters', 'gauge'],
 ];
 
 /** Every family collectFamilies() can produce, with its type (some appear only once there is data). */
@@ -289,5 +290,6 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   single('series', 'Label sets in use (the overflow series counts once used).', n);
   single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
   single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
+  single('inexact_counters', 'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.', monitor.inexactCounters().length);
   return fams;
 }

@@ -1,6 +1,9 @@
 // Series label sets as Prometheus sees them. Every label set that series() accepts must reach every
 // exposition format as a label set of its own: two series exposed with the same labels would be
 // kept as one by Prometheus, silently.
+import { performance } from 'node:perf_hooks';
+import type { Labels, Recorder, SeriesOptions } from './types.js';
+import type { Core } from './wasm.js';
 
 /**
  * Label names the exposition adds itself (`direction`, `error_type`) or that Prometheus keeps for
@@ -41,4 +44,77 @@ export function labelPairsOf(labels: unknown): [string, string][] {
 /** A series' labels as exposed: those the exposition uses itself renamed `exported_<name>`. */
 export function exposedName(name: string): string {
   return EXPOSITION_LABELS.has(name) ? EXPORTED + name : name;
+}
+
+/**
+ * What series() gives for a label set it refused under invalidValues 'count': everything recorded
+ * through it is skipped and counted as invalid (one increment of the counter at `invalidAt`).
+ */
+export class DiscardingRecorder implements Recorder {
+  private readonly invalid: () => void;
+
+  constructor(
+    core: Pick<Core, 'inc'>,
+    invalidAt: number,
+    private readonly seriesOf: (labels: Labels, options?: SeriesOptions) => Recorder,
+  ) {
+    this.invalid = () => core.inc(invalidAt);
+  }
+
+  recordLatency(): void {
+    this.invalid();
+  }
+  recordError(): void {
+    this.invalid();
+  }
+  startTimer(): () => number {
+    const start = performance.now();
+    let elapsed = -1;
+    return () => {
+      if (elapsed < 0) {
+        elapsed = performance.now() - start;
+        this.invalid();
+      }
+      return elapsed;
+    };
+  }
+  recordStreamSession(): void {
+    this.invalid();
+  }
+  recordBatchProcessing(): void {
+    this.invalid();
+  }
+  recordMessages(): void {
+    this.invalid();
+  }
+  recordBackpressureEvent(): void {
+    this.invalid();
+  }
+  recordCacheHit(): void {
+    this.invalid();
+  }
+  recordCacheMiss(): void {
+    this.invalid();
+  }
+  updateCacheHitRatio(): void {
+    this.invalid();
+  }
+  updateMemoryUsage(): void {
+    this.invalid();
+  }
+  updateWorkerUtilization(): void {
+    this.invalid();
+  }
+  updateQueueDepth(): void {
+    this.invalid();
+  }
+  connectionOpened(): void {
+    this.invalid();
+  }
+  connectionClosed(): void {
+    this.invalid();
+  }
+  series(labels: Labels, options?: SeriesOptions): Recorder {
+    return this.seriesOf(labels, options);
+  }
 }

@@ -62,6 +62,28 @@ export interface MemoryFootprint {
 
 const CAP = 2;
 
+/** Count figures: exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
+const COUNT_FIGURES = [
+  'requests',
+  'successes',
+  'errors',
+  'latencyCount',
+  'backpressure',
+  'cacheHits',
+  'cacheMisses',
+  'messagesIn',
+  'bytesIn',
+  'messagesOut',
+  'bytesOut',
+  'connectionsOpened',
+  'invalid',
+  'sessions',
+  'sessionMessages',
+  'sessionBytes',
+  'batches',
+  'batchItems',
+] as const satisfies readonly (keyof Totals)[];
+
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
@@ -270,12 +292,34 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const now = this.config.clock.now();
     this.sessions.sweep(now);
     const system = this.system.sample();
-    const { point, interval } = this.aggregator.tick(now, system);
+    const { point, interval, totals } = this.aggregator.tick(now, system);
+    this.checkExact(totals);
     this.lastTick = { t: now, point, interval, system };
     this.analysis.update(now, point);
     this.reporter.onTick(this.lastTick);
     this.emit('tick', this.lastTick);
     return this.lastTick;
+  }
+
+  private readonly inexact: string[] = [];
+
+  /** Notes (once each) the count figures whose monitor-wide total has passed 2^53 − 1. */
+  private checkExact(totals: Totals): void {
+    for (const f of COUNT_FIGURES) {
+      if (totals[f] > Number.MAX_SAFE_INTEGER && !this.inexact.includes(f)) {
+        this.inexact.push(f);
+        const err = Object.assign(
+          new Error(`streamgauge: the total of ${f} passed 2^53 - 1 (${Number.MAX_SAFE_INTEGER}); from here it is read as the nearest double, not exactly`),
+          { code: 'ERR_STREAMGAUGE_INEXACT' },
+        );
+        this.emitProblem(err);
+      }
+    }
+  }
+
+  /** Count figures (Totals fields) whose monitor-wide total has passed 2^53 − 1, and so are no longer exact; checked at each tick. */
+  inexactCounters(): readonly string[] {
+    return this.inexact;
   }
 
   // ---- analysis and reports -----------------------------------------------------------------

@@ -10,7 +10,7 @@
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
-import { labelPairsOf } from './labels.js';
+import { DiscardingRecorder, labelPairsOf } from './labels.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
@@ -103,7 +103,7 @@ export class RecordingContext {
 
   /** What series() gives for a label set it refused under invalidValues 'count': records through it are counted as invalid. */
   private get discard(): Recorder {
-    this.discarding ??= new DiscardingRecorder(this);
+    this.discarding ??= new DiscardingRecorder(this.core, this.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8, (labels, options) => this.series(labels, options));
     return this.discarding;
   }
   private discarding: Recorder | undefined;
@@ -386,73 +386,6 @@ export class SeriesRecorder implements Recorder {
     }
   }
 
-  series(labels: Labels, options?: SeriesOptions): Recorder {
-    return this.ctx.series(labels, options);
-  }
-}
-
-/** A recorder for a refused label set under invalidValues 'count': everything recorded through it is skipped and counted as invalid. */
-class DiscardingRecorder implements Recorder {
-  private readonly invalid: () => void;
-
-  constructor(private readonly ctx: RecordingContext) {
-    const at = ctx.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8;
-    this.invalid = () => ctx.core.inc(at);
-  }
-
-  recordLatency(): void {
-    this.invalid();
-  }
-  recordError(): void {
-    this.invalid();
-  }
-  startTimer(): () => number {
-    const start = performance.now();
-    let elapsed = -1;
-    return () => {
-      if (elapsed < 0) {
-        elapsed = performance.now() - start;
-        this.invalid();
-      }
-      return elapsed;
-    };
-  }
-  recordStreamSession(): void {
-    this.invalid();
-  }
-  recordBatchProcessing(): void {
-    this.invalid();
-  }
-  recordMessages(): void {
-    this.invalid();
-  }
-  recordBackpressureEvent(): void {
-    this.invalid();
-  }
-  recordCacheHit(): void {
-    this.invalid();
-  }
-  recordCacheMiss(): void {
-    this.invalid();
-  }
-  updateCacheHitRatio(): void {
-    this.invalid();
-  }
-  updateMemoryUsage(): void {
-    this.invalid();
-  }
-  updateWorkerUtilization(): void {
-    this.invalid();
-  }
-  updateQueueDepth(): void {
-    this.invalid();
-  }
-  connectionOpened(): void {
-    this.invalid();
-  }
-  connectionClosed(): void {
-    this.invalid();
-  }
   series(labels: Labels, options?: SeriesOptions): Recorder {
     return this.ctx.series(labels, options);
   }

@@ -82,4 +82,30 @@ test("without an 'error' listener: a 'tick' listener that throws is a process wa
   }
 });
 
+test('counts are exact up to 2^53 - 1; a total past it is reported once and counted in inexact_counters', () => {
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const errors: Error[] = [];
+  monitor.on('error', (e: Error) => errors.push(e));
+  try {
+    const MAX = Number.MAX_SAFE_INTEGER;
+    monitor.recordMessages(MAX - 1);
+    monitor.recordMessages(1);
+    monitor.tick();
+    assert.is(monitor.totals().messagesIn, MAX, 'exact at the bound');
+    assert.equal(monitor.inexactCounters(), []);
+    assert.match(monitor.metrics().body as string, /\nstreamgauge_inexact_counters 0\n/);
+    monitor.recordMessages(MAX);
+    monitor.recordMessages(MAX);
+    monitor.recordMessages(1);
+    monitor.tick();
+    monitor.tick();
+    assert.equal(monitor.inexactCounters(), ['messagesIn']);
+    assert.is(errors.length, 1, 'reported once');
+    assert.match(errors[0].message, /the total of messagesIn passed 2\^53 - 1 \(9007199254740991\)/);
+    assert.match(monitor.metrics().body as string, /\nstreamgauge_inexact_counters 1\n/);
+  } finally {
+    monitor.close();
+  }
+});
+
 test.run();
