@@ -8,8 +8,9 @@
 // agree at every instantiation, through the exported H_* globals below):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
 //   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | min i64 | max i64
-//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | parent u32 | prevZero u32
-//   prevOver u32 | (4 unused) | unplaced i64 | page table u32 × ceil(nBuckets / PAGE_SLOTS)
+//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | (4 unused) | prevZero u32
+//   prevOver u32 | (4 unused) | unplaced i64 | page table u32 × P | window-state page table u32 × P
+// (P = ceil(nBuckets / PAGE_SLOTS))
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
 // bucket unit (value × idxMul, e.g. ms → seconds); slot i - idxMin holds its count. Values below the
 // first bucket count in `zero`, values above the last in `overflow`. sum, min and max are integers
@@ -19,17 +20,15 @@
 // shared arena the first time a value lands in it (one compare-and-swap on its page-table entry, so
 // threads racing for a page agree on one), and a histogram costs memory in proportion to the range
 // of values it has seen: a latency series spanning 0.5–20 ms touches 11 pages, not 4,058 slots. A
-// series' own pages (PAGE_BYTES) carry, after the counts, the u32 counts as of the last tick: the
-// tick's window state, so that a window is the sum of per-tick deltas and needs no full copies.
+// series also has window-state pages (PREV_PAGE_BYTES, claimed by the tick): its u32 counts as of the
+// last tick, so that a window is the sum of per-tick deltas and needs no full copies.
 // When the arena is used up (a bound the facade sets), a value whose page cannot be had is counted
 // in `unplaced` (and in sum, min and max): never lost, never put in a wrong bucket.
 //
 // Lanes. A histogram that threads record into at a high rate (a series' latencies) can have up to
 // MAX_LANES lanes: headers of the same shape with pages of their own, each owned by one thread
 // (claimed by the facade, see src/recorder.ts), which that thread alone writes with plain loads and
-// stores — no lock prefix, no lost update, since nobody else writes there. A lane claims the
-// series' page of the same slots first (its `parent`), so the window state has a home for every
-// count. Every read sees a histogram as its own pages plus its lanes', merged; the series' own
+// stores — no lock prefix, no lost update, since nobody else writes there. Every read sees a histogram as its own pages plus its lanes', merged; the series' own
 // pages take records from any thread with atomics. Lanes are only used where an aligned 64-bit store
 // is a single store (64-bit hosts), so a reader's load never sees half of one.
 
@@ -53,7 +52,6 @@ export const H_OVER: u32 = 80;
 export const H_LANES: u32 = 88;
 export const H_LANE0: u32 = 92;
 export const MAX_LANES: i32 = 15;
-export const H_PARENT: u32 = 152;
 const H_PREVZERO: u32 = 156;
 const H_PREVOVER: u32 = 160;
 export const H_UNPLACED: u32 = 168;
@@ -62,11 +60,10 @@ export const H_PAGES: u32 = 176;
 export const PAGE_SHIFT: u32 = 6;
 export const PAGE_SLOTS: u32 = 1 << PAGE_SHIFT;
 const PAGE_MASK: u32 = PAGE_SLOTS - 1;
-/** Bytes of a series' page: the counts (i64), then the counts as of the last tick (u32). */
-export const PAGE_BYTES: u32 = PAGE_SLOTS * 12;
-/** Bytes of a lane's page: the counts alone. */
-export const LANE_PAGE_BYTES: u32 = PAGE_SLOTS * 8;
-const PREV_AT: u32 = PAGE_SLOTS * 8;
+/** Bytes of a page of counts (i64), a series' or a lane's. */
+export const PAGE_BYTES: u32 = PAGE_SLOTS * 8;
+/** Bytes of a window-state page: a series' counts as of the last tick (u32). */
+export const PREV_PAGE_BYTES: u32 = PAGE_SLOTS * 4;
 
 // The arena's descriptor (u32 fields at `arena`, in the runtime header; see src/layout.ts R).
 export const A_NEXT: u32 = 0;
@@ -122,16 +119,23 @@ export function recordOwned(lane: u32, v: f64): void {
 }
 
 /**
- * Page `pi` of histogram h, claimed from the arena if h has none yet (a lane claims its parent's
- * page first); 0 when the arena is used up. Any thread; whoever swaps first gives the page.
+ * Page `pi` of histogram h, claimed from the arena if h has none yet; 0 when the arena is used up.
+ * Any thread; whoever swaps first gives the page.
  */
 function claimPage(h: u32, pi: u32): u32 {
-  const entry = h + H_PAGES + (pi << 2);
+  return claimEntry(h + H_PAGES + (pi << 2), PAGE_BYTES);
+}
+
+// The window-state page table follows the page table.
+// @ts-ignore: decorator
+@inline function prevEntry(h: u32, pi: u32): u32 {
+  return h + H_PAGES + ((pageCount(h) + pi) << 2);
+}
+
+// The page a table entry points at, claimed (`bytes` of it) if there is none yet.
+function claimEntry(entry: u32, bytes: u32): u32 {
   const cur = atomic.load<u32>(entry);
   if (cur != 0) return cur;
-  const parent = load<u32>(h, H_PARENT);
-  if (parent != 0 && claimPage(parent, pi) == 0) return 0;
-  const bytes = parent != 0 ? LANE_PAGE_BYTES : PAGE_BYTES;
   const pg = allocate(bytes);
   if (pg == 0) return 0;
   const seen = atomic.cmpxchg<u32>(entry, 0, pg);
@@ -175,7 +179,6 @@ export function addLane(h: u32, lane: u32): bool {
     atomic.sub<i32>(h + H_LANES, 1);
     return false;
   }
-  atomic.store<u32>(lane + H_PARENT, h);
   atomic.store<u32>(h + H_LANE0 + (u32(slot) << 2), lane);
   return true;
 }
@@ -449,6 +452,14 @@ export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32, lane: 
   for (let i = nCounters; i < nAll; i++) store<i64>(dst + (i << 3), atomic.load<i64>(p + (i << 3)));
 }
 
+/**
+ * histStats of each of a series' nHists histograms (at base + the u32 offsets at `offsets`), 4 × f64
+ * each at dst: one call for a series. `firstCount` ≥ 0 is the first histogram's count when known.
+ */
+export function seriesStats(base: u32, offsets: u32, nHists: u32, firstCount: f64, dst: u32): void {
+  for (let k: u32 = 0; k < nHists; k++) histStats(base + load<u32>(offsets + (k << 2)), k == 0 ? firstCount : -1, dst + (k << 5));
+}
+
 /** Smallest recorded value in the API unit, NaN when empty. */
 export function histMin(h: u32): f64 {
   const m = mergedMin(h);
@@ -469,11 +480,12 @@ function resetBlock(b: u32): void {
   atomic.store<i64>(b + H_UNPLACED, 0);
   store<u32>(b + H_PREVZERO, 0);
   store<u32>(b + H_PREVOVER, 0);
-  const bytes = load<u32>(b, H_PARENT) != 0 ? LANE_PAGE_BYTES : PAGE_BYTES;
   const pages = pageCount(b);
   for (let pi: u32 = 0; pi < pages; pi++) {
     const pg = load<u32>(b + H_PAGES + (pi << 2));
-    if (pg != 0) memory.fill(pg, 0, bytes);
+    if (pg != 0) memory.fill(pg, 0, PAGE_BYTES);
+    const prev = load<u32>(prevEntry(b, pi));
+    if (prev != 0) memory.fill(prev, 0, PREV_PAGE_BYTES);
   }
 }
 
@@ -545,6 +557,14 @@ export function histMerge(dst: u32, src: u32): void {
 // A delta is a list of (code, count) pairs of u32, code as bucketCode's (0 zero, 1 overflow, 2 +
 // slot). Differences are taken modulo 2^32: exact while a bucket takes < 2^32 values per tick.
 
+// h's count as the last histDelta found it (it counts what it walks anyway).
+let deltaCount: f64 = 0;
+
+/** The count of the histogram the last histDelta read: what histCount would have said then. */
+export function lastDeltaCount(): f64 {
+  return deltaCount;
+}
+
 /**
  * The counts h took since the last call (since it was made, for the first), as pairs at out;
  * returns the number of pairs. Moves h's window state (the counts as of the last tick) to now.
@@ -552,8 +572,10 @@ export function histMerge(dst: u32, src: u32): void {
  */
 export function histDelta(h: u32, out: u32): u32 {
   let n: u32 = 0;
-  const zero = u32(merged(h, H_ZERO));
-  const over = u32(merged(h, H_OVER));
+  const zero64 = merged(h, H_ZERO);
+  const over64 = merged(h, H_OVER);
+  const zero = u32(zero64);
+  const over = u32(over64);
   const dz = zero - load<u32>(h, H_PREVZERO);
   const dov = over - load<u32>(h, H_PREVOVER);
   if (dz != 0) n = pair(out, n, 0, dz);
@@ -562,16 +584,19 @@ export function histDelta(h: u32, out: u32): u32 {
   store<u32>(h + H_PREVOVER, over);
   findRange(h);
   gather(h, gatherAt);
+  deltaCount = f64(total(gatherAt, rangeHi - rangeLo) + zero64 + over64 + merged(h, H_UNPLACED));
   let s = rangeLo;
   while (s < rangeHi) {
     const pi = s >> PAGE_SHIFT;
     const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
-    // A lane's page always has its series' page beside it, so the counts found have a home here.
-    const pg = atomic.load<u32>(h + H_PAGES + (pi << 2));
-    if (pg != 0) {
+    const from = gatherAt + ((s - rangeLo) << 3);
+    // A page with no counts yet needs no window state; one that has them claims its page here.
+    let prev = load<u32>(prevEntry(h, pi));
+    if (prev == 0 && total(from, end - s) != 0) prev = claimEntry(prevEntry(h, pi), PREV_PAGE_BYTES);
+    if (prev != 0) {
       for (; s < end; s++) {
         const c = u32(load<i64>(gatherAt + ((s - rangeLo) << 3)));
-        const at = pg + PREV_AT + ((s & PAGE_MASK) << 2);
+        const at = prev + ((s & PAGE_MASK) << 2);
         const d = c - load<u32>(at);
         if (d != 0) {
           n = pair(out, n, s + 2, d);
@@ -604,10 +629,10 @@ export function histAddLive(h: u32, dst: u32): f64 {
   while (s < rangeHi) {
     const pi = s >> PAGE_SHIFT;
     const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
-    const pg = atomic.load<u32>(h + H_PAGES + (pi << 2));
-    if (pg != 0) {
+    const prev = load<u32>(prevEntry(h, pi));
+    {
       for (; s < end; s++) {
-        const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - load<u32>(pg + PREV_AT + ((s & PAGE_MASK) << 2));
+        const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - (prev != 0 ? load<u32>(prev + ((s & PAGE_MASK) << 2)) : 0);
         if (d != 0) {
           addToSlot(dst, s, i64(d));
           t += i64(d);
@@ -779,10 +804,11 @@ function fillFrom(v: f64, k: u32, n: u32, dst: u32): f64 {
 /**
  * Compares each of n series (blocks of `stride` bytes from `first`) with what it held at the last
  * scan and lists at out (u32) those that changed; returns their number. A series' fingerprint is
- * the sum of its monotonic counts (its i64 counters but the gauge-like `active`, its counter
- * lanes, and every histogram's sum, zero, overflow and unplaced counts, lanes included), which
- * grows with every record, plus its active count and f64 gauges compared as they are: 8 × i64 per
- * series at `stamps`. `hists` holds nHists u32 offsets of the histograms in a series block.
+ * the sum of its monotonic counts, which grows with every record: its i64 counters but the
+ * gauge-like `active`, the counter `records` (bumped by every record into its other histograms),
+ * its counter lanes, and its latency histogram's sum, zero, overflow and unplaced counts, lanes
+ * included; its active count and f64 gauges are compared as they are. 8 × i64 per series at
+ * `stamps`. A few cache lines per series: no pass over buckets.
  */
 export function scanSeries(
   first: u32,
@@ -791,8 +817,8 @@ export function scanSeries(
   nCounters: u32,
   active: u32,
   nGauges: u32,
-  hists: u32,
-  nHists: u32,
+  records: u32,
+  latency: u32,
   lanePtr: u32,
   laneStride: u32,
   lanes: u32,
@@ -803,27 +829,23 @@ export function scanSeries(
   let changed: u32 = 0;
   for (let s: u32 = 0; s < n; s++) {
     const b = first + s * stride;
-    let sum: i64 = 0;
+    let sum: i64 = atomic.load<i64>(b + (records << 3));
     for (let i: u32 = 0; i < nCounters; i++) if (i != active) sum += atomic.load<i64>(b + (i << 3));
     for (let t: u32 = 0; t < lanes; t++) {
       const l = lanePtr + t * laneStride + s * laneSeriesBytes;
       for (let i: u32 = 0; i < nCounters; i++) sum += i64(reinterpret<f64>(atomic.load<i64>(l + (i << 3))));
     }
-    for (let k: u32 = 0; k < nHists; k++) {
-      const h = b + load<u32>(hists + (k << 2));
-      sum += merged(h, H_SUM) + merged(h, H_ZERO) + merged(h, H_OVER) + merged(h, H_UNPLACED);
-    }
+    const h = b + latency;
+    sum += merged(h, H_SUM) + merged(h, H_ZERO) + merged(h, H_OVER) + merged(h, H_UNPLACED);
     const st = stamps + (s << 6);
-    let differs = sum != load<i64>(st);
-    store<i64>(st, sum);
     const a = atomic.load<i64>(b + (active << 3));
-    if (a != load<i64>(st + 8)) differs = true;
-    store<i64>(st + 8, a);
-    for (let g: u32 = 0; g < nGauges; g++) {
-      const v = atomic.load<i64>(b + ((nCounters + g) << 3));
-      const at = st + 16 + (g << 3);
-      if (v != load<i64>(at)) differs = true;
-      store<i64>(at, v);
+    let differs = sum != load<i64>(st) || a != load<i64>(st + 8);
+    for (let g: u32 = 0; g < nGauges && !differs; g++) differs = atomic.load<i64>(b + ((nCounters + g) << 3)) != load<i64>(st + 16 + (g << 3));
+    if (differs) {
+      // Written only on a change: a quiet series costs the scan loads alone.
+      store<i64>(st, sum);
+      store<i64>(st + 8, a);
+      for (let g: u32 = 0; g < nGauges; g++) store<i64>(st + 16 + (g << 3), atomic.load<i64>(b + ((nCounters + g) << 3)));
     }
     if (differs) {
       store<u32>(out + (changed << 2), s);

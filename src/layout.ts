@@ -38,16 +38,14 @@ export const H = {
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
-  /** u32: the series histogram a lane belongs to (0 for a series' own header). */
-  PARENT: 152,
   /** i64: values counted in no bucket, for want of a page. */
   UNPLACED: 168,
   /** u32 × pages: the page table (0: no page yet). */
   PAGES: 176,
 } as const;
 
-/** Bucket slots per page, and the bytes of a series' page (counts, then the window state) and of a lane's. */
-export const PAGE = { SLOTS: 64, BYTES: 64 * 12, LANE_BYTES: 64 * 8 } as const;
+/** Bucket slots per page, the bytes of a page of counts (a series' or a lane's), and of a window-state page (a series' counts as of the last tick). */
+export const PAGE = { SLOTS: 64, BYTES: 64 * 8, PREV_BYTES: 64 * 4 } as const;
 
 /** Lanes one histogram can have (assembly/index.ts MAX_LANES). */
 export const MAX_LANES = 15;
@@ -88,7 +86,8 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
   const idxMax = bucketIndex(maxValue * idxMul, scale);
   const nBuckets = idxMax - idxMin + 1;
   const pages = Math.ceil(nBuckets / PAGE.SLOTS);
-  const headerBytes = align(H.PAGES + pages * 4);
+  // The page table, then the window-state page table.
+  const headerBytes = align(H.PAGES + 2 * pages * 4);
   return {
     scale,
     idxMul,
@@ -149,6 +148,8 @@ export const C = {
   WORKER_UTILIZATION: 14,
   QUEUE_DEPTH: 15,
   CACHE_RATIO: 16,
+  /** i64: records into the series' histograms other than latency (sessions, batches), so that the tick's scan sees them. */
+  RECORDS: 17,
 } as const;
 export const COUNTER_SLOTS = 18;
 /** Bytes of one series' counters in a counter lane: the i64 slots, before the first f64 gauge. */
@@ -164,10 +165,10 @@ export const COUNTER_LANE_LIMIT = 2 ** 52;
  */
 export const OWNER_BYTES = 8;
 /**
- * The read area (layout.readPtr), in bytes: a series' counters, then a histogram's stats (4 f64),
+ * The read area (layout.readPtr), in bytes: a series' counters, then its histograms' stats (4 f64 each),
  * then the quantiles (4 f64), then the histograms' offsets in a series block (u32 each, for the scan).
  */
-export const READ_AREA = { STATS: COUNTER_SLOTS * 8, QUANTILES: COUNTER_SLOTS * 8 + 32, OFFSETS: COUNTER_SLOTS * 8 + 64, BYTES: COUNTER_SLOTS * 8 + 128 } as const;
+export const READ_AREA = { STATS: COUNTER_SLOTS * 8, QUANTILES: COUNTER_SLOTS * 8 + 224, OFFSETS: COUNTER_SLOTS * 8 + 256, BYTES: COUNTER_SLOTS * 8 + 288 } as const;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
@@ -387,7 +388,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   // The arena holds at most every page of every series and lane histogram (and never more than the
   // memory allows, or than bucketMemory when set); it is touched only as values arrive.
   const pagesOf = (names: readonly HistName[], count: number, bytes: number) => count * names.reduce((n, k) => n + shapes[k].pages * bytes, 0);
-  const worst = pagesOf(HISTOGRAMS, seriesCount, PAGE.BYTES) + pagesOf(['latency'], lanePool.count, PAGE.LANE_BYTES);
+  const worst = pagesOf(HISTOGRAMS, seriesCount, PAGE.BYTES) + pagesOf(['latency'], seriesCount, PAGE.PREV_BYTES) + pagesOf(['latency'], lanePool.count, PAGE.BYTES);
   const arenaBytes = Math.min(worst, config.bucketMemory ?? worst, MAX_PAGES * WASM_PAGE - fixed);
   if (arenaBytes < Math.min(worst, PAGE.BYTES * 64)) {
     throw new RangeError(
@@ -480,9 +481,10 @@ export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, pt
   u32[c + 2] = cells.base;
   u32[c + 3] = cells.count;
   if (paged) {
-    u32.fill(0, (ptr + H.LANES) / 4, (ptr + H.PARENT + 4) / 4);
+    u32.fill(0, (ptr + H.LANES) / 4, (ptr + H.UNPLACED) / 4);
     const table = (ptr + H.PAGES) / 4;
     for (let i = 0; i < shape.pages; i++) u32[table + i] = ptr + shape.headerBytes + i * PAGE.BYTES;
+    u32.fill(0, table + shape.pages, table + 2 * shape.pages);
   }
 }
 

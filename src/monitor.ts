@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './config.js';
 import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './history.js';
 import { fieldBytes, HISTORY_FIELDS } from './fields.js';
-import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
+import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
@@ -348,18 +348,28 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   // ---- reads --------------------------------------------------------------------------------
 
   /** Indexes of the series in use, the default first and the overflow series last. */
-  activeSeries(): number[] {
+  activeSeries(): readonly number[] {
     const n = this.ctx.tables.series.used();
-    const out = Array.from({ length: n }, (_, i) => i);
-    out.push(this.ctx.tables.series.overflowSlot);
-    return out;
+    if (this.activeList.length !== n + 1) {
+      // Made again only when a series is added: the tick asks for it several times a second.
+      this.activeList = Object.freeze([...Array.from({ length: n }, (_, i) => i), this.ctx.tables.series.overflowSlot]);
+    }
+    return this.activeList;
   }
 
+  private activeList: readonly number[] = [];
+
   /** The series that add into the monitor-wide totals (all but those created with `inTotals: false`). */
-  totalSeries(): number[] {
-    const table = this.ctx.tables.series;
-    return this.activeSeries().filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0);
+  totalSeries(): readonly number[] {
+    const active = this.activeSeries();
+    if (this.totalList.from !== active) {
+      const table = this.ctx.tables.series;
+      this.totalList = { from: active, list: Object.freeze(active.filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0)) };
+    }
+    return this.totalList.list;
   }
+
+  private totalList: { from: readonly number[]; list: readonly number[] } = { from: [], list: [] };
 
   /** Every series in use with its labels. */
   seriesList(): SeriesInfo[] {
@@ -423,6 +433,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       }
     };
     for (const s of series === undefined ? this.totalSeries() : [this.seriesIndex(series)]) {
+      if (this.ctx.core.getI64(this.ctx.seriesPtr(s) + C.ERRORS * 8) === 0) continue; // no failed request: no type to list
       const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
       for (let slot = 0; slot < used; slot++) add(base, slot);
       add(base, table.overflowSlot);

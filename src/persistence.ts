@@ -275,7 +275,7 @@ function histogramProblem(bytes: Uint8Array, at: number, layout: Layout, shape: 
   for (let o = 0; o < H.SUM; o++) {
     if (!pointer(o) && bytes[at + o] !== fresh[o]) return `its header differs from the layout's at byte ${o}`;
   }
-  for (let o = H.LANES; o < H.PARENT + 4; o++) if (bytes[at + o] !== fresh[o]) return 'it has lanes linked';
+  for (let o = H.LANES; o < H.UNPLACED; o++) if (bytes[at + o] !== fresh[o]) return 'it has lanes linked';
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, shape.bytes);
   const i64 = (o: number) => view.getBigInt64(o, true);
   const LIMIT = BigInt(Number.MAX_SAFE_INTEGER);

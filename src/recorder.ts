@@ -300,6 +300,7 @@ export class SeriesRecorder implements Recorder {
     this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, 1e10));
     this.core.record(this.ctx.histPtr(this.index, 'sessionMessages'), messageCount);
     this.core.record(this.ctx.histPtr(this.index, 'sessionBytes'), bytesProcessed);
+    this.core.inc(this.base + C.RECORDS * 8); // after the values: the tick that sees this reads them
   }
 
   recordBatchProcessing(batchSize: number, durationMs: number): void {
@@ -307,6 +308,7 @@ export class SeriesRecorder implements Recorder {
     if (!isMs(durationMs)) return this.ctx.reject(this.index, invalid('durationMs', durationMs, MS));
     this.core.record(this.ctx.histPtr(this.index, 'batchSize'), batchSize);
     this.core.record(this.ctx.histPtr(this.index, 'batchDuration'), durationMs);
+    this.core.inc(this.base + C.RECORDS * 8);
   }
 
   recordMessages(count: number, bytes = 0, direction: 'in' | 'out' = 'in'): void {

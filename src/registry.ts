@@ -81,10 +81,14 @@ export class StringTable {
 
   /** Number of claimed slots (they are claimed in order), not counting the overflow slot. */
   used(): number {
-    let n = 0;
+    // Slots are claimed in order and never given back: look on from the last count.
+    let n = this.usedSeen;
     while (n < this.capacity && Atomics.load(this.i32, this.stateIndex(n)) !== EMPTY) n++;
+    this.usedSeen = n;
     return n;
   }
+
+  private usedSeen = 0;
 
   private stateIndex(slot: number): number {
     return (this.spec.ptr + slot * this.spec.stride) >> 2;

@@ -3,9 +3,9 @@
 // recording threads never rotate or reset anything.
 import { MEAN_FIELDS } from './fields.js';
 import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
-import { C, COUNTER_LANE_BYTES, GAUGE_SLOTS, HISTOGRAMS, type Layout, R, READ_AREA, type RollupSpec, SCRATCH } from './layout.js';
+import { C, COUNTER_LANE_BYTES, GAUGE_SLOTS, type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
 import type { SystemSample } from './system.js';
-import { COUNTER_FIELDS, emptyTotals, sumTotals, type Totals, type TotalsReader, writeCounters } from './totals.js';
+import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader, TotalsTable, writeCounters } from './totals.js';
 import type { Core } from './wasm.js';
 
 /** Figures over an interval of time (the last tick's interval, or the sliding window). */
@@ -66,11 +66,20 @@ export class Aggregator {
   private readonly scratch: (i: number) => number;
   /** Each series' totals as last read: the tick rereads only the series that changed since. */
   private readonly cached: Totals[] = [];
+  private readonly table: TotalsTable;
+  /** Per series: 0 not looked up yet, 1 in the totals, 2 not (a series' flag never changes). */
+  private readonly inTotalsFlag: Uint8Array;
+  private readonly counted = (s: number): boolean => {
+    let f = this.inTotalsFlag[s];
+    if (f === 0) this.inTotalsFlag[s] = f = this.inTotals(s) ? 1 : 2;
+    return f === 1;
+  };
   /** Series that changed since the last tick (their latency deltas are taken at the next one). */
   private readonly dirty: Uint8Array;
+  /** Ticks each series has been unchanged, up to the ring's length. */
+  private readonly quietFor: Uint16Array;
   private readonly changed: Uint32Array;
   private readonly pairs: Uint32Array;
-  private readonly histOffsets: number;
   private readonly live = emptyTotals();
   peakRps = 0;
   ticks = 0;
@@ -93,11 +102,11 @@ export class Aggregator {
     this.deltaStart = new Int32Array((layout.seriesCount + 1) * this.slots);
     this.deltaLength = new Int32Array((layout.seriesCount + 1) * this.slots);
     this.dirty = new Uint8Array(layout.seriesCount);
+    this.quietFor = new Uint16Array(layout.seriesCount);
+    this.table = new TotalsTable(layout.seriesCount);
+    this.inTotalsFlag = new Uint8Array(layout.seriesCount);
     this.changed = new Uint32Array(buffer, layout.changedPtr, layout.seriesCount);
     this.pairs = new Uint32Array(buffer, layout.pairsPtr, 2 * (layout.shapes.latency.nBuckets + 2));
-    // The histograms' offsets in a series block, for the core's scan (in the read area's tail).
-    this.histOffsets = layout.readPtr + READ_AREA.OFFSETS;
-    new Uint32Array(buffer, this.histOffsets, HISTOGRAMS.length).set(HISTOGRAMS.map((h) => layout.histOffset[h]));
     this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
@@ -127,13 +136,13 @@ export class Aggregator {
    * Rereads the series that changed since the last look (the core compares a fingerprint of each:
    * a few loads per series, no pass over buckets) and marks them for the next tick.
    */
-  private refresh(): void {
+  private refresh(read = true): void {
     // activeSeries(): the used series from 0, then the overflow series (the last block).
-    this.scan(0, this.activeSeries().length - 1);
-    this.scan(this.layout.seriesCount - 1, 1);
+    this.scan(0, this.activeSeries().length - 1, read);
+    this.scan(this.layout.seriesCount - 1, 1, read);
   }
 
-  private scan(first: number, n: number): void {
+  private scan(first: number, n: number, read: boolean): void {
     const { core, layout } = this;
     const lanes = layout.counterLanes;
     const claimed = this.reader.counterLanesClaimed();
@@ -144,8 +153,8 @@ export class Aggregator {
       C.MEMORY,
       C.ACTIVE_CONNECTIONS,
       GAUGE_SLOTS.length,
-      this.histOffsets,
-      HISTOGRAMS.length,
+      C.RECORDS,
+      layout.histOffset.latency,
       lanes.ptr + first * COUNTER_LANE_BYTES,
       lanes.stride,
       claimed,
@@ -156,7 +165,7 @@ export class Aggregator {
     for (let i = 0; i < found; i++) {
       const s = first + this.changed[i];
       this.dirty[s] = 1;
-      this.reader.read(s, (this.cached[s] ??= emptyTotals()));
+      if (read) this.readSeries(s);
     }
   }
 
@@ -172,9 +181,12 @@ export class Aggregator {
   }
 
   private sumTotals(into: Totals): Totals {
-    const list: Totals[] = [];
-    for (const s of this.activeSeries()) if (this.inTotals(s)) list.push(this.totalsOf(s));
-    return sumTotals(list, into);
+    return this.table.sum(this.activeSeries(), this.counted, into);
+  }
+
+  /** Reads a series into its cached totals and its row of the table. */
+  private readSeries(s: number, countLatency?: (h: number) => number): void {
+    this.table.set(s, this.reader.read(s, this.totalsOf(s), countLatency));
   }
 
   private snapPtr(row: number, slot: number): number {
@@ -186,7 +198,7 @@ export class Aggregator {
     const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
     this.core.histReset(cum);
     for (const s of this.activeSeries()) {
-      if (!this.inTotals(s)) continue;
+      if (!this.counted(s)) continue;
       const h = this.reader.histPtr(s, 'latency');
       // An empty series adds nothing (its max is set by its first record: no pass over buckets).
       if (!Number.isNaN(this.core.histMax(h))) this.core.histMerge(cum, h);
@@ -219,19 +231,24 @@ export class Aggregator {
     let count = 0;
     for (let slot = from; slot !== this.head; ) {
       slot = (slot + 1) % this.slots;
-      const at = this.snapPtr(row, slot);
-      const length = this.deltaLength[at];
-      if (length === 0) continue;
-      const start = this.deltaStart[at];
-      const data = this.deltaData[slot];
-      const pairs = this.pairs;
-      for (let i = 0; i < length; i++) pairs[i] = data[start + i];
-      count += this.core.histAddPairs(dst, this.layout.pairsPtr, length / 2);
+      count += this.addKept(slot, this.snapPtr(row, slot), dst);
     }
     return count;
   }
 
   private deltaEnd = 0;
+  private readonly lastDeltaCount = (): number => this.core.lastDeltaCount();
+
+  /** Adds ring entry `at` of `slot` into dst. */
+  private addKept(slot: number, at: number, dst: number): number {
+    const length = this.deltaLength[at];
+    if (length === 0) return 0;
+    const start = this.deltaStart[at];
+    const data = this.deltaData[slot];
+    const pairs = this.pairs;
+    for (let i = 0; i < length; i++) pairs[i] = data[start + i];
+    return this.core.histAddPairs(dst, this.layout.pairsPtr, length / 2);
+  }
 
   /** Keeps the n pairs just written to the pairs area as ring entry `at` of `slot`. */
   private keepDelta(slot: number, at: number, n: number): void {
@@ -290,7 +307,7 @@ export class Aggregator {
     const oldest = this.oldestSlot();
     this.addDeltas(this.totalRow, oldest, dst);
     for (const s of this.activeSeries()) {
-      if (this.dirty[s] === 1 && this.inTotals(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
+      if (this.dirty[s] === 1 && this.counted(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
     }
     return this.figures(now, this.totalRow, oldest, live, dst);
   }
@@ -311,24 +328,36 @@ export class Aggregator {
    * changed since the last tick; the others' snapshots carry over. Returns the point and the totals.
    */
   tick(now: number, system: SystemSample): { point: HistoryPoint; interval: IntervalFigures; totals: Totals } {
-    this.refresh();
-    const totals = this.sumTotals(this.live);
+    // Which series changed; each is read where its latency delta is taken (which counts it too).
+    this.refresh(false);
     const slot = (this.head + 1) % this.slots;
     const prev = this.head;
+    const pairsPtr = this.layout.pairsPtr;
+    const series = this.activeSeries();
+    this.deltaEnd = 0;
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i];
+      if (this.dirty[s] === 0) continue;
+      const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
+      this.keepDelta(slot, this.snapPtr(s, slot), n);
+      this.readSeries(s, this.lastDeltaCount);
+    }
+    const totals = this.sumTotals(this.live);
     const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
     this.core.histReset(ih);
     this.core.histSetClamps(ih, totals.latencyMinMs, totals.latencyMaxMs);
-    const pairsPtr = this.layout.pairsPtr;
-    this.deltaEnd = 0;
-    for (const s of this.activeSeries()) {
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i];
       const at = this.snapPtr(s, slot);
       if (this.dirty[s] === 1) {
         this.dirty[s] = 0;
-        const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
-        this.keepDelta(slot, at, n);
-        if (n > 0 && this.inTotals(s)) this.core.histAddPairs(ih, pairsPtr, n);
+        this.quietFor[s] = 0;
+        if (this.counted(s)) this.addKept(slot, at, ih);
         this.storeCounters(s, slot, this.totalsOf(s));
-      } else {
+      } else if (this.quietFor[s] < this.slots) {
+        // Unchanged: its snapshot carries over. Once it has been quiet for a whole ring, every slot
+        // already holds its state and no delta, and it costs the tick nothing more.
+        if (++this.quietFor[s] === this.slots) this.table.markQuiet(s);
         this.deltaLength[at] = 0;
         this.counters.copyWithin(at * NF, this.snapPtr(s, prev) * NF, (this.snapPtr(s, prev) + 1) * NF);
       }

@@ -1,5 +1,5 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, type HistName, type Layout, R, READ_AREA } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, HISTOGRAMS, type HistName, type Layout, R, READ_AREA } from './layout.js';
 
 import type { Core } from './wasm.js';
 
@@ -132,6 +132,140 @@ export function writeCounters(out: Float64Array, at: number, t: Totals): void {
   out[at + 21] = t.batchDurationSumMs;
 }
 
+/** into's counter fields := those in COUNTER_FIELDS order at `at` of `from` (writeCounters' inverse). */
+export function readCountersFrom(from: Float64Array, at: number, into: Totals): void {
+  into.requests = from[at + 0];
+  into.successes = from[at + 1];
+  into.errors = from[at + 2];
+  into.latencyCount = from[at + 3];
+  into.latencySumMs = from[at + 4];
+  into.backpressure = from[at + 5];
+  into.backpressureWaitSumMs = from[at + 6];
+  into.cacheHits = from[at + 7];
+  into.cacheMisses = from[at + 8];
+  into.messagesIn = from[at + 9];
+  into.bytesIn = from[at + 10];
+  into.messagesOut = from[at + 11];
+  into.bytesOut = from[at + 12];
+  into.connectionsOpened = from[at + 13];
+  into.invalid = from[at + 14];
+  into.sessions = from[at + 15];
+  into.sessionMessages = from[at + 16];
+  into.sessionBytes = from[at + 17];
+  into.sessionDurationSumMs = from[at + 18];
+  into.batches = from[at + 19];
+  into.batchItems = from[at + 20];
+  into.batchDurationSumMs = from[at + 21];
+}
+
+// An accumulator of totals rows: the counter fields, then active connections, min, max, memory,
+// peak memory, queue depth (NaN until one is reported), and count and sum of utilisation and of the
+// cache ratio (they average).
+const N = COUNTER_FIELDS.length;
+const ACC = { ACTIVE: N, MIN: N + 1, MAX: N + 2, MEMORY: N + 3, PEAK: N + 4, QUEUE: N + 5, UTIL_N: N + 6, UTIL: N + 7, RATIO_N: N + 8, RATIO: N + 9, WIDTH: N + 10 };
+
+function clearAcc(acc: Float64Array): void {
+  acc.fill(0);
+  for (const i of [ACC.MIN, ACC.MAX, ACC.MEMORY, ACC.PEAK, ACC.QUEUE]) acc[i] = Number.NaN;
+}
+
+function addRow(acc: Float64Array, r: Float64Array, at: number): void {
+  for (let f = 0; f < N; f++) acc[f] += r[at + f];
+  const g = at + N;
+  acc[ACC.ACTIVE] += r[g];
+  if (r[g + 1] < acc[ACC.MIN] || Number.isNaN(acc[ACC.MIN])) acc[ACC.MIN] = r[g + 1];
+  if (r[g + 2] > acc[ACC.MAX] || Number.isNaN(acc[ACC.MAX])) acc[ACC.MAX] = r[g + 2];
+  acc[ACC.MEMORY] = addGauge(acc[ACC.MEMORY], r[g + 3]);
+  acc[ACC.PEAK] = addGauge(acc[ACC.PEAK], r[g + 4]);
+  acc[ACC.QUEUE] = addGauge(acc[ACC.QUEUE], r[g + 5]);
+  if (!Number.isNaN(r[g + 6])) {
+    acc[ACC.UTIL_N]++;
+    acc[ACC.UTIL] += r[g + 6];
+  }
+  if (!Number.isNaN(r[g + 7])) {
+    acc[ACC.RATIO_N]++;
+    acc[ACC.RATIO] += r[g + 7];
+  }
+}
+
+/**
+ * Totals of many series as rows of one Float64Array (the counter fields, then the gauges and
+ * min/max). Series marked quiet (unchanged for a while) are added up once into a standing partial
+ * sum, so that adding a thousand series, of which ten change, costs the ten.
+ */
+export class TotalsTable {
+  static readonly WIDTH = N + 8;
+  private readonly rows: Float64Array;
+  private readonly acc = new Float64Array(ACC.WIDTH);
+  private readonly partial = new Float64Array(ACC.WIDTH);
+  private partialValid = false;
+  /** 1: the series is in the partial sum. */
+  private readonly quiet: Uint8Array;
+
+  constructor(count: number) {
+    this.rows = new Float64Array(count * TotalsTable.WIDTH);
+    this.quiet = new Uint8Array(count);
+    for (let s = 0; s < count; s++) this.set(s, EMPTY);
+  }
+
+  set(s: number, t: Totals): void {
+    if (this.quiet[s] === 1) {
+      this.quiet[s] = 0;
+      this.partialValid = false;
+    }
+    const r = this.rows;
+    const at = s * TotalsTable.WIDTH;
+    writeCounters(r, at, t);
+    const g = at + N;
+    r[g] = t.activeConnections;
+    r[g + 1] = t.latencyMinMs;
+    r[g + 2] = t.latencyMaxMs;
+    r[g + 3] = t.memoryBytes;
+    r[g + 4] = t.peakMemoryBytes;
+    r[g + 5] = t.queueDepth;
+    r[g + 6] = t.workerUtilization;
+    r[g + 7] = t.cacheRatio;
+  }
+
+  /** Puts a series that has not changed for a while into the standing partial sum (set() takes it out). */
+  markQuiet(s: number): void {
+    if (this.quiet[s] === 0) {
+      this.quiet[s] = 1;
+      this.partialValid = false;
+    }
+  }
+
+  /** The rows of `series` for which include(s) holds, added up as sumTotals does. */
+  sum(series: readonly number[], include: (s: number) => boolean, into: Totals): Totals {
+    const r = this.rows;
+    const W = TotalsTable.WIDTH;
+    if (!this.partialValid) {
+      clearAcc(this.partial);
+      for (let i = 0; i < series.length; i++) {
+        const s = series[i];
+        if (this.quiet[s] === 1 && include(s)) addRow(this.partial, r, s * W);
+      }
+      this.partialValid = true;
+    }
+    const acc = this.acc;
+    acc.set(this.partial);
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i];
+      if (this.quiet[s] === 0 && include(s)) addRow(acc, r, s * W);
+    }
+    readCountersFrom(acc, 0, into);
+    into.activeConnections = acc[ACC.ACTIVE];
+    into.latencyMinMs = acc[ACC.MIN];
+    into.latencyMaxMs = acc[ACC.MAX];
+    into.memoryBytes = acc[ACC.MEMORY];
+    into.peakMemoryBytes = acc[ACC.PEAK];
+    into.queueDepth = acc[ACC.QUEUE];
+    into.workerUtilization = acc[ACC.UTIL_N] ? acc[ACC.UTIL] / acc[ACC.UTIL_N] : Number.NaN;
+    into.cacheRatio = acc[ACC.RATIO_N] ? acc[ACC.RATIO] / acc[ACC.RATIO_N] : Number.NaN;
+    return into;
+  }
+}
+
 export function emptyTotals(): Totals {
   return {
     requests: 0,
@@ -181,7 +315,9 @@ export class TotalsReader {
     buffer: ArrayBufferLike,
   ) {
     this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
-    this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4);
+    this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4 * HISTOGRAMS.length);
+    // The histograms' offsets in a series block, where the core's series-wide calls read them.
+    new Uint32Array(buffer, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length).set(HISTOGRAMS.map((h) => layout.histOffset[h]));
     this.q = new Float64Array(buffer, layout.readPtr + QUANTILES_AT, QUANTILES.length);
     this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
@@ -233,31 +369,24 @@ export class TotalsReader {
     into.workerUtilization = out[C.WORKER_UTILIZATION];
     into.queueDepth = out[C.QUEUE_DEPTH];
     into.cacheRatio = out[C.CACHE_RATIO];
-    const stats = this.stats;
-    this.histStats(series, 'latency', countLatency?.(this.histPtr(series, 'latency')));
-    into.latencyCount = stats[0];
+    // Every histogram's count, sum, min and max in one call: 4 f64 each, in HISTOGRAMS order.
+    const st = this.stats;
+    core.seriesStats(base, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length, countLatency?.(this.histPtr(series, 'latency')) ?? -1, layout.readPtr + STATS_AT);
+    into.latencyCount = st[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
-    into.latencySumMs = stats[1];
-    into.latencyMinMs = stats[2];
-    into.latencyMaxMs = stats[3];
-    into.backpressureWaitSumMs = this.histStats(series, 'backpressureWait')[1];
-    this.histStats(series, 'sessionDuration');
-    into.sessions = stats[0];
-    into.sessionDurationSumMs = stats[1];
-    into.sessionMessages = this.histStats(series, 'sessionMessages')[1];
-    into.sessionBytes = this.histStats(series, 'sessionBytes')[1];
-    this.histStats(series, 'batchSize');
-    into.batches = stats[0];
-    into.batchItems = stats[1];
-    into.batchDurationSumMs = this.histStats(series, 'batchDuration')[1];
+    into.latencySumMs = st[1];
+    into.latencyMinMs = st[2];
+    into.latencyMaxMs = st[3];
+    into.sessions = st[4];
+    into.sessionDurationSumMs = st[5];
+    into.sessionMessages = st[9];
+    into.sessionBytes = st[13];
+    into.batches = st[16];
+    into.batchItems = st[17];
+    into.batchDurationSumMs = st[21];
+    into.backpressureWaitSumMs = st[25];
     return into;
-  }
-
-  /** count, sum, min, max of one of a series' histograms (a view, overwritten by the next call); `count` when known. */
-  private histStats(series: number, name: HistName, count = -1): Float64Array {
-    this.core.histStats(this.histPtr(series, name), count, this.layout.readPtr + STATS_AT);
-    return this.stats;
   }
 
   /** Adds series totals up (read now). */

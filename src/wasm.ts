@@ -44,6 +44,10 @@ export interface Core {
   histPairs(h: number, out: number): number;
   histSetClamps(dst: number, min: number, max: number): void;
   histUnplaced(h: number): number;
+  /** The count of the histogram the last histDelta walked. */
+  lastDeltaCount(): number;
+  /** histStats of a series' nHists histograms (offsets: u32 at `offsets`), 4 f64 each at dst; firstCount ≥ 0: the first one's count. */
+  seriesStats(base: number, offsets: number, nHists: number, firstCount: number, dst: number): void;
   histCount(h: number): number;
   /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns the count. */
   histExport(h: number, dst: number): number;
@@ -62,8 +66,8 @@ export interface Core {
     nCounters: number,
     active: number,
     nGauges: number,
-    hists: number,
-    nHists: number,
+    records: number,
+    latency: number,
     lanePtr: number,
     laneStride: number,
     lanes: number,
@@ -94,7 +98,7 @@ const CORE_CONSTANTS: [string, number][] = [
   ['MAX_LANES', MAX_LANES],
   ['PAGE_SLOTS', PAGE.SLOTS],
   ['PAGE_BYTES', PAGE.BYTES],
-  ['LANE_PAGE_BYTES', PAGE.LANE_BYTES],
+  ['PREV_PAGE_BYTES', PAGE.PREV_BYTES],
 ];
 
 export function instantiate(module: WasmModule, memory: WasmMemory, layout: Layout): Core {
