@@ -1,5 +1,8 @@
 // The tick and the reads: cost of one aggregation step and of getPerformanceSummary() with 1, 10
-// and 100 series, and the delay from a record in a worker thread to the main thread seeing it.
+// and 100 series, the delay from a record in a worker thread to the main thread seeing it, and
+// what the tick's analysis costs per watched figure: one anomaly detector update and one trend
+// model push per point, early in a long series and late in it (the cost must not grow with the
+// series), with the state each holds.
 //
 //   node bench/tick.js              full run, a table
 //   node bench/tick.js --quick      short run (checks that it works, figures are rough)
@@ -23,7 +26,7 @@ const args = { ...parseArgs(), src: process.argv.includes('--src') };
 const DIST = new URL('../dist/index.js', import.meta.url);
 const SRC = new URL('../src/index.ts', import.meta.url);
 const source = !args.src && existsSync(fileURLToPath(DIST)) ? 'dist' : 'src';
-const { StreamPerformanceMonitor } = await import(source === 'dist' ? DIST.href : SRC.href);
+const { AnomalyDetector, StreamPerformanceMonitor, TrendModel } = await import(source === 'dist' ? DIST.href : SRC.href);
 
 const SERIES_COUNTS = [1, 10, 100];
 const TICKS = args.quick ? 300 : 3000;
@@ -84,6 +87,49 @@ function measureSeries(count) {
   if (active !== count) throw new Error(`expected ${count} series, found ${active}`);
   if (!(requests > 0) || !(sink > 0)) throw new Error('nothing was recorded: the benchmark is broken');
   return { series: count, tick: stats(tickMs), summary: stats(summaryMs) };
+}
+
+// ---- analysis per figure: cost per point over a long series, and state ---------------------------
+
+const ANALYSIS_POINTS = args.quick ? 40_000 : 200_000;
+const ANALYSIS_SLICE = 10_000;
+
+function measureAnalysis() {
+  // A noisy daily cycle with a spike now and then, one point a second; the monitor's defaults:
+  // the detector's 1500-point window, a 300-point trend window (5 minutes of 1 s ticks).
+  const rand = xorshift(7);
+  const value = (i) => 100 + 30 * Math.sin((2 * Math.PI * i) / 86_400) + 5 * (rand() - 0.5) + (i % 9973 === 0 ? 60 : 0);
+  const before = process.memoryUsage().arrayBuffers;
+  const detector = new AnomalyDetector();
+  const trend = new TrendModel(300);
+  const stateBytes = process.memoryUsage().arrayBuffers - before;
+  const slices = [];
+  let sink = 0;
+  for (let start = 0; start < ANALYSIS_POINTS; start += ANALYSIS_SLICE) {
+    const t0 = performance.now();
+    for (let i = start; i < start + ANALYSIS_SLICE; i++) {
+      sink += detector.update(value(i)).score;
+      trend.push(i * 1000, value(i));
+    }
+    slices.push(((performance.now() - t0) * 1e6) / ANALYSIS_SLICE);
+  }
+  // A trend query (what a report or the dashboard reads), after the last point.
+  const q0 = performance.now();
+  const queries = 200;
+  for (let i = 0; i < queries; i++) {
+    trend.push((ANALYSIS_POINTS + i) * 1000, value(ANALYSIS_POINTS + i));
+    sink += trend.forecast(600_000);
+  }
+  const queryUs = ((performance.now() - q0) * 1000) / queries;
+  if (!Number.isFinite(sink)) throw new Error('no scores: the benchmark is broken');
+  // The first slice is the learning period and warm-up: compare the second with the last.
+  return {
+    points: ANALYSIS_POINTS,
+    earlyNsPerPoint: slices[1],
+    lateNsPerPoint: slices[slices.length - 1],
+    trendQueryUs: queryUs,
+    stateBytes,
+  };
 }
 
 // ---- record → visible across threads -----------------------------------------------------------
@@ -180,6 +226,8 @@ for (const count of SERIES_COUNTS) {
   bySeries.push(r);
   if (!args.json) process.stderr.write(`  ${count} series: tick ${r.tick.medianUs.toFixed(1)} µs, summary ${r.summary.medianUs.toFixed(1)} µs\n`);
 }
+const analysis = measureAnalysis();
+if (!args.json) process.stderr.write(`  analysis: ${analysis.earlyNsPerPoint.toFixed(0)} → ${analysis.lateNsPerPoint.toFixed(0)} ns/point\n`);
 const visibility = await measureVisibility();
 if (!args.json) process.stderr.write(`  visibility: p50 ${visibility.medianUs.toFixed(1)} µs, p99 ${visibility.p99Us.toFixed(1)} µs\n`);
 
@@ -188,11 +236,14 @@ const results = {
   perSeriesPerTick: PER_SERIES_PER_TICK,
   series: Object.fromEntries(bySeries.map((r) => [r.series, { tick: r.tick, summary: r.summary }])),
   visibility,
+  analysis,
 };
 const bars = {
   visibilityP99Below1ms: visibility.p99Us < 1000,
   summaryAtMost1ms: results.series[1].summary.medianUs <= 1000,
   summaryWith100SeriesAtMost1ms: results.series[100].summary.medianUs <= 1000,
+  // Fixed per-point cost: late in the series no dearer than early, allowing for timer noise.
+  analysisCostFlat: analysis.lateNsPerPoint <= 1.5 * analysis.earlyNsPerPoint,
 };
 const out = { suite: 'tick', quick: Boolean(args.quick), machine: machine(), results, bars };
 
@@ -206,6 +257,10 @@ if (args.json) {
   console.log('');
   console.log(
     `record in a worker → visible in the main thread's totals: p50 ${visibility.medianUs.toFixed(1)} µs, p99 ${visibility.p99Us.toFixed(1)} µs, max ${visibility.maxUs.toFixed(1)} µs over ${visibility.trials} trials (one totals read: ${visibility.totalsReadUs.toFixed(1)} µs)`,
+  );
+  console.log('');
+  console.log(
+    `analysis per watched figure (anomaly detector + trend model, monitor defaults): ${analysis.earlyNsPerPoint.toFixed(0)} ns/point at points 10k–20k, ${analysis.lateNsPerPoint.toFixed(0)} ns/point at ${((analysis.points - ANALYSIS_SLICE) / 1000).toFixed(0)}k–${(analysis.points / 1000).toFixed(0)}k; trend query ${analysis.trendQueryUs.toFixed(1)} µs; state ${(analysis.stateBytes / 1024).toFixed(0)} KiB, fixed`,
   );
   console.log('');
   printBars(bars);

@@ -600,10 +600,17 @@ export interface DetectorTuning {
   minSurpriseSd: number;
   /** Share of the window, at each end, that forms the fitted tails. */
   spikeTailFraction: number;
+  /** Consecutive improbable points of the novelty tests needed before they may alarm. */
+  noveltyPersistence: number;
+  /**
+   * 0: the level test averages raw points. c ≥ 1: each point is first limited to the window's
+   * 5–95 % range widened by (c − 1) times its width.
+   */
+  levelClip: number;
 }
 
 /** @internal */
-export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02 };
+export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02, noveltyPersistence: 1, levelClip: 0 };
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
@@ -631,6 +638,7 @@ export class AnomalyDetector {
   private readonly meanTest: NoveltyTest; // on 3-point moving averages
   private readonly steps: OrderStatisticWindow; // |x_t − x_{t−1}|, for the noise scale
   private readonly shortMean = new RollingMean(SHORT_MEAN);
+  private readonly clippedMean = new RollingMean(SHORT_MEAN);
   private readonly tail = new Float64Array(2);
   // Quantile levels read each point, and where they land (typed arrays: no boxed numbers).
   private readonly valueLevels: Float64Array; // median, expected band, quartiles, 5 % / 95 %
@@ -649,6 +657,7 @@ export class AnomalyDetector {
   private reported = false; // the current episode has alarmed
   private large = false; // the current episode has had a point outside the usual region
   private calm = RECOVER_POINTS; // consecutive points since the last unusual one
+  private improbableRun = 0; // consecutive points whose novelty reached the alarm level
 
   /** @internal */
   readonly tuning: Readonly<DetectorTuning>;
@@ -693,7 +702,7 @@ export class AnomalyDetector {
     const values = this.valueTest.window;
     const means = this.meanTest.window;
     const n = values.length;
-    const mean = this.shortMean.update(value);
+    let mean = this.shortMean.update(value);
     const ready = this.seen >= this.learningPoints;
 
     let median = value;
@@ -702,6 +711,8 @@ export class AnomalyDetector {
     let meanKernel = 0;
     out.expectedLow = Number.NaN;
     out.expectedHigh = Number.NaN;
+    const clip = this.tuning.levelClip;
+    if (n < MIN_POINTS_FOR_DENSITY && clip > 0) mean = this.clippedMean.update(value);
     if (n >= MIN_POINTS_FOR_DENSITY) {
       const vq = this.valueQuantiles;
       const mq = this.meanQuantiles;
@@ -717,14 +728,27 @@ export class AnomalyDetector {
       this.steps.quantiles(STEP_LEVELS, this.stepQuantile);
       const noise = this.stepQuantile[0] * MAD_TO_SIGMA_DIFF;
       valueKernel = Math.max(noise, (vq[6] - vq[5]) / SPREAD_DIVISOR, tiny);
+      if (clip > 0) {
+        // Each point limited to the 5–95 % range widened by (clip − 1) times its width, so that
+        // one extreme point of a heavy-tailed series cannot drag three averages with it.
+        const c = (clip - 1) * (vq[6] - vq[5]);
+        mean = this.clippedMean.update(Math.min(Math.max(value, vq[5] - c), vq[6] + c));
+      }
       // Mean kernel: the spread of the averages themselves (averaging already removed noise).
       const meanSigma = (mq[1] - mq[0]) * IQR_TO_SIGMA;
       meanKernel = Math.max(meanSigma, (mq[3] - mq[2]) / SPREAD_DIVISOR, tiny);
     }
     // The spike test reads the window before the tests below add this point to it.
-    let p = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value, median, iqrSigma) : 1;
-    p = Math.min(p, this.valueTest.update(value, valueKernel, ready, this.outsideShare));
-    p = Math.min(p, this.meanTest.update(mean, meanKernel, ready, this.outsideShare));
+    const spike = n >= MIN_POINTS_FOR_TAIL && ready ? this.spikeProbability(value, median, iqrSigma) : 1;
+    const novelty = Math.min(
+      this.valueTest.update(value, valueKernel, ready, this.outsideShare),
+      this.meanTest.update(mean, meanKernel, ready, this.outsideShare),
+    );
+    let p = Math.min(spike, novelty);
+    // Novelty must persist: an autocorrelated series wanders briefly into rarely visited levels,
+    // and comes back; a new level or a drift stays. A lone spike needs no persistence.
+    this.improbableRun = novelty <= ALARM_P ? this.improbableRun + 1 : 0;
+    if (spike > ALARM_P && p <= ALARM_P && this.improbableRun < this.tuning.noveltyPersistence) p = UNUSUAL_P;
 
     // An episode is a run of unusual points, ended by RECOVER_POINTS calm ones. It alarms once:
     // at its first improbable point, provided one of its points so far lay outside the usual
@@ -767,11 +791,13 @@ export class AnomalyDetector {
     this.meanTest.clear();
     this.steps.clear();
     this.shortMean.clear();
+    this.clippedMean.clear();
     this.previous = Number.NaN;
     this.seen = 0;
     this.reported = false;
     this.large = false;
     this.calm = RECOVER_POINTS;
+    this.improbableRun = 0;
   }
 
   /** Two-sided tail probability of `x` under generalised Pareto fits of the window's tails. */

@@ -5,8 +5,10 @@ import {
   type AnomalyResult,
   AnomalyDetector,
   AnomalyTracker,
+  type DetectorTuning,
   normalTail,
   OrderStatisticWindow,
+  TUNING,
   UNUSUAL_SCORE,
 } from '../src/anomaly.js';
 import { QUIET_FAMILIES } from './fixtures/generated.js';
@@ -124,22 +126,46 @@ test('stationary noise: no alarm after the learning period, and a ±2σ expected
   );
 });
 
+/** Alarms of a detector (default options, `tuning` constants) on `generate(10 000, seed)`. */
+function quietAlarms(generate: (n: number, seed: number) => Float64Array, seed: number, tuning?: Partial<DetectorTuning>): number {
+  const d = new AnomalyDetector({}, tuning);
+  let alarms = 0;
+  for (const v of generate(10_000, seed)) if (d.update(v).alarm) alarms++;
+  return alarms;
+}
+
 test('hard series without anomalies: false alarms per 10 000 points stay within the measured bound', () => {
-  // Random walk, AR(1) φ 0.95, Pareto noise (tail index 1.5), daily cycle with Gaussian and with
-  // Pareto noise; three seeds of 10 000 points each. Measured: 1.7, 7.7, 7.3, 0.3 and 1.0 alarms
-  // per 10 000 points, 3.6 on average. The bound: at most 12 in any one run, 4 on average.
+  // Random walk, AR(1) φ 0.9 and 0.95, Pareto noise (tail index 1.5), Student's t (3 degrees of
+  // freedom), lognormal (σ 1.2), daily cycle with Gaussian and with Pareto noise; three seeds of
+  // 10 000 points each. Measured per 10 000 points: 1.7, 10.0, 7.7, 7.3, 5.7, 7.3, 0.3, 1.0;
+  // 5.1 on average. The bound guards against regressions: at most 12 in any one run, 5.5 on
+  // average.
   let total = 0;
   for (const [family, generate] of Object.entries(QUIET_FAMILIES)) {
     for (let seed = 1; seed <= 3; seed++) {
-      const d = new AnomalyDetector();
-      let alarms = 0;
-      for (const v of generate(10_000, seed)) if (d.update(v).alarm) alarms++;
+      const alarms = quietAlarms(generate, seed);
       assert.ok(alarms <= 12, `${family}, seed ${seed}: ${alarms} alarms`);
       total += alarms;
     }
   }
   const perTenThousand = total / (3 * Object.keys(QUIET_FAMILIES).length);
-  assert.ok(perTenThousand <= 4, `${perTenThousand} alarms per 10 000 points`);
+  assert.ok(perTenThousand <= 5.5, `${perTenThousand} alarms per 10 000 points`);
+});
+
+test('the constants the benchmark sweeps do what they say on heavy-tailed and autocorrelated series', () => {
+  const { studentT3, lognormal, ar09 } = QUIET_FAMILIES;
+  let plain = 0;
+  let clipped = 0;
+  let persistent = 0;
+  for (let seed = 1; seed <= 3; seed++) {
+    plain += quietAlarms(studentT3, seed) + quietAlarms(lognormal, seed);
+    clipped += quietAlarms(studentT3, seed, { levelClip: 2 }) + quietAlarms(lognormal, seed, { levelClip: 2 });
+  }
+  for (let seed = 1; seed <= 3; seed++) persistent += quietAlarms(ar09, seed, { noveltyPersistence: 3 });
+  // Measured: 39 → 16 with the level test's points clipped; AR(1) φ 0.9: 30 → 25 with persistence 3.
+  assert.ok(clipped * 2 < plain, `clipped ${clipped} vs ${plain}`);
+  assert.ok(persistent < 30, `persistence: ${persistent}`);
+  assert.equal(new AnomalyDetector().tuning, TUNING, 'defaults: the constants the benchmark chose');
 });
 
 test('learning period: no alarm and no expected range at first', () => {
