@@ -12,14 +12,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const force = process.argv.includes('--force');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
-/** Newest modification time (ms) of the files under `paths`. */
+/** Newest modification time (ms) of `paths` and everything under them. */
 function newest(paths) {
   let t = 0;
   for (const p of paths.map((x) => join(root, x))) {
     if (!existsSync(p)) continue;
     const st = statSync(p);
+    // A folder's own time changes when a file is added, removed or renamed in it.
+    t = Math.max(t, st.mtimeMs);
     if (st.isDirectory()) t = Math.max(t, newest(readdirSync(p).map((n) => join(p, n).slice(root.length + 1))));
-    else t = Math.max(t, st.mtimeMs);
   }
   return t;
 }

@@ -247,7 +247,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   // ---- the tick -----------------------------------------------------------------------------
 
   start(): void {
-    if (this.timer || this.closed) return;
+    if (this.closed) throw new Error('start() after monitor.close(): the monitor is closed');
+    if (this.timer) return;
     this.timer = setInterval(() => this.timedTick(), this.config.collectionInterval);
     this.timer.unref();
   }

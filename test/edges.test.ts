@@ -6,7 +6,7 @@ import { attach, type MonitorHandle, StreamPerformanceMonitor } from '../src/ind
 
 const make = () => new StreamPerformanceMonitor({ autoStart: false, logger: false });
 
-test('after close(): recording never throws, tick() and serve() say the monitor is closed, reads return the final state', async () => {
+test('after close(): recording never throws, tick(), start() and serve() say the monitor is closed, reads return the final state', async () => {
   const monitor = make();
   const chat = monitor.series({ grpc_method: '/chat.Chat/Stream' });
   const worker = attach(monitor.handle());
@@ -25,6 +25,8 @@ test('after close(): recording never throws, tick() and serve() say the monitor 
   monitor.connectionClosed();
 
   assert.throws(() => monitor.tick(), /tick\(\) after monitor\.close\(\)/);
+  assert.throws(() => monitor.start(), /start\(\) after monitor\.close\(\)/);
+  monitor.stop(); // stopping a closed monitor is harmless
   try {
     await monitor.serve({ port: 0 });
     assert.unreachable('serve() after close()');

@@ -28,8 +28,8 @@ const strictTs = (module: 'nodenext') => ({
   include: ['*.ts'],
 });
 
-// The scrape: the worker's records, read from /metrics; and what the gRPC interceptor says
-// without @grpc/grpc-js installed.
+// The scrape: the worker's records, read from /metrics; the dashboard page and its uPlot; and
+// what the gRPC interceptor says without @grpc/grpc-js installed.
 const mainBody = (workerUrl: string) => `
 const monitor = new StreamPerformanceMonitor({ logger: false });
 const served = await monitor.serve({ port: 0 });
@@ -39,6 +39,7 @@ await new Promise((resolve, reject) => {
   worker.on('error', reject);
 });
 const text = await (await fetch(served.url + '/metrics')).text();
+const dashboard = [(await fetch(served.url + '/')).status, (await fetch(served.url + '/assets/uplot.js')).status];
 await served.close();
 monitor.close();
 let grpcError = '';
@@ -47,7 +48,7 @@ try {
 } catch (err) {
   grpcError = (err as Error).message;
 }
-console.log(JSON.stringify({ requests: Number(/^streamgauge_requests_total (\\d+)/m.exec(text)?.[1]), grpcError }));
+console.log(JSON.stringify({ requests: Number(/^streamgauge_requests_total (\\d+)/m.exec(text)?.[1]), dashboard, grpcError }));
 `;
 const workerBody = `for (let i = 1; i <= ${RECORDS}; i++) recorder.recordLatency(i / 100);\n`;
 
@@ -97,6 +98,7 @@ test('the packed package installs without gRPC or piscina, compiles under strict
       const { stdout: out } = await run(process.execPath, [main], { cwd: join(dir, project) });
       const result = JSON.parse(out);
       assert.is(result.requests, RECORDS, `${project}: the worker's records, scraped`);
+      assert.equal(result.dashboard, [200, 200], `${project}: the dashboard and its assets`);
       assert.match(result.grpcError, /npm install @grpc\/grpc-js/, `${project}: the gRPC interceptor without @grpc/grpc-js`);
     }
   } finally {
