@@ -21,6 +21,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { labelPairsOf } from './labels.js';
 import { distUrl } from './module-url.js';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
 import type { Labels, Recorder, Session } from './types.js';
@@ -170,6 +171,8 @@ function checkLabels(labels: Labels | undefined): Labels {
   for (const reserved of ['grpc_method', 'stage', 'side']) {
     if (reserved in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: the interceptor sets it`);
   }
+  // Checked now, as series() will check them: a bad label set is a mistake to see at setup, not on every call.
+  labelPairsOf(labels);
   return labels;
 }
 

@@ -466,6 +466,8 @@ test('options are checked', () => {
   const monitor = new StreamPerformanceMonitor({ autoStart: false });
   try {
     assert.throws(() => grpcServerInterceptor(monitor, { labels: { grpc_method: 'x' } }), /must not set "grpc_method"/);
+    assert.throws(() => grpcServerInterceptor(monitor, { labels: { exported_le: 'x' } }), /exported_le is reserved/);
+    assert.throws(() => grpcClientInterceptor(monitor, { labels: { 'bad-name': 'x' } }), /is not a label name/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoWindow: 0 }), /echoWindow/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoSampleEvery: 1.5 }), /echoSampleEvery/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoLatency: 'yes' as Any }), /echoLatency/);

@@ -10,8 +10,10 @@ import { crc32 } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
+import { dashboardSource } from '../src/dashboard-source.js';
 import { H } from '../src/layout.js';
 import { HEADER_BYTES, type HistoryFileError, historyRegions } from '../src/persistence.js';
+import { debugSnapshot } from '../src/serve.js';
 import { seededRandom } from './fixtures/random.js';
 
 const T0 = Date.UTC(2025, 0, 1, 23, 50); // ten minutes before a day (and an hour) ends
@@ -59,7 +61,10 @@ function readEverything(m: StreamPerformanceMonitor): void {
     const h = m.getHistory({ resolution });
     for (let i = 1; i < h.t.length; i++) assert.ok(h.t[i] >= h.t[i - 1], `${resolution} history out of order`);
     if (resolution !== 'tick') for (const end of h.t) for (const q of [0.5, 0.99]) m.rollupQuantile(resolution, end, q);
+    m.getHistory({ resolution, maxPoints: 7 });
   }
+  debugSnapshot(m);
+  dashboardSource(m).current();
   m.metrics();
   m.metrics(OPENMETRICS);
   m.metrics(PROTOBUF);
