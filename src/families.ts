@@ -6,6 +6,7 @@ import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
+import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
 type CounterOf = (t: Totals) => number;
 
@@ -70,7 +71,21 @@ export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
   ...COUNTERS.map(([name]) => [name, 'counter'] as [string, MetricFamily['type']]),
   ...HISTOGRAMS.map(([name]) => [name, 'histogram'] as [string, MetricFamily['type']]),
   ...WINDOW_FAMILIES,
+  ...RPC_FAMILY_NAMES,
 ];
+
+/** The families whose name an ecosystem fixes: written without the render's prefix (see MetricFamily.prefix). */
+export const UNPREFIXED_FAMILIES: ReadonlySet<string> = new Set(RPC_UNPREFIXED);
+
+export interface CollectOptions {
+  /**
+   * Names of the gRPC families: `'grpc'` (default) for grpc-ecosystem's (`grpc_server_handled_total`,
+   * `grpc_server_handling_seconds`, labels grpc_type, grpc_service, grpc_method, grpc_code), or
+   * `'opentelemetry'` for the OpenTelemetry RPC conventions' (`rpc_server_call_duration_seconds`,
+   * labels rpc_system_name, rpc_method, rpc_response_status_code).
+   */
+  rpcNames?: RpcNames;
+}
 
 /** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
 function inUse(t: Totals): boolean {
@@ -148,29 +163,38 @@ export class CountsArena {
 }
 
 /** Every metric family of `monitor`, read now. */
-export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
-  return collectWith(monitor);
+export function collectFamilies(monitor: StreamPerformanceMonitor, options: CollectOptions = {}): MetricFamily[] {
+  return collectWith(monitor, options);
 }
 
 /**
  * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
  * here) and stay valid until its next collect.
  */
-export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena): MetricFamily[] {
+export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
   arena.reset();
-  return collectWith(monitor, arena);
+  return collectWith(monitor, options, arena);
 }
 
-function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
+function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const rpcNames = options.rpcNames ?? 'grpc';
+  if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
   // The series in use (the default one always), their totals and latency histograms, read once.
+  // The integrations' series (gRPC calls and their stages) go to families of their own.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
   const latency: NativeHistogram[] = [];
   const windows: IntervalFigures[] = [];
+  const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
     const read = monitor.readSeries(s.index, arena?.take);
     const t = read.totals;
+    if (s.kind !== undefined) {
+      if (inUse(t)) kinded.push({ index: s.index, kind: s.kind, labels: exposedLabels(s.labels), totals: t, latency: read.latency });
+      continue;
+    }
     if (s.index !== 0 && !inUse(t)) continue;
     used.push({ ...s, labels: exposedLabels(s.labels) });
     totals.push(t);
@@ -287,7 +311,8 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
   single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
   single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
-  single('series', 'Label sets in use (the overflow series counts once used).', n);
+  for (const f of rpcFamilies(monitor, kinded, rpcNames, arena?.take)) fams.push(f);
+  single('series', 'Label sets in use (the overflow series counts once used).', n + kinded.length);
   single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
   single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
   return fams;

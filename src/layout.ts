@@ -171,6 +171,12 @@ export interface RollupSpec extends RingSpec {
   openPtr: number;
 }
 
+/**
+ * Series slots after the users' maxSeries that the monitor keeps for its own runtime histograms
+ * (event-loop delay, GC pauses by kind): they never count against maxSeries nor into the totals.
+ */
+export const RESERVED_SERIES = 5;
+
 export interface Layout {
   version: number;
   id: number;
@@ -183,7 +189,10 @@ export interface Layout {
   runtimePtr: number;
   seriesTable: TableSpec;
   errorTable: TableSpec;
-  /** Series blocks: maxSeries + 1 (the last is the overflow series). */
+  /**
+   * Series blocks: maxSeries user slots (the default series first), RESERVED_SERIES slots the
+   * monitor records runtime figures into, then the overflow series.
+   */
   seriesPtr: number;
   seriesStride: number;
   seriesCount: number;
@@ -280,7 +289,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     p = align(p + entries * spec.stride);
     return spec;
   };
-  const seriesCount = config.maxSeries + 1;
+  const seriesCount = config.maxSeries + RESERVED_SERIES + 1;
   const seriesTable = table(seriesCount, 512);
   const errorTable = table(config.maxErrorTypes + 1, 128);
 

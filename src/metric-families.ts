@@ -62,6 +62,16 @@ export interface MetricFamily {
   type: 'counter' | 'gauge' | 'histogram' | 'summary';
   /** 'seconds', 'bytes', 'ratio' ... (OpenMetrics UNIT; the name must end with _<unit>). */
   unit?: string;
+  /**
+   * The prefix of this family instead of the render's: `''` for names an ecosystem fixes
+   * (`grpc_server_handled_total`, `process_cpu_user_seconds_total`) that dashboards look for as they are.
+   */
+  prefix?: string;
+  /**
+   * A histogram's classic bucket boundaries in its own unit (bytes, counts), instead of the render's
+   * seconds ladder; snapped to native boundaries like it.
+   */
+  classicBoundaries?: readonly number[];
   metrics: ReadonlyArray<Metric>;
 }
 

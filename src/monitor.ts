@@ -9,7 +9,7 @@ import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, ran
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
-import { type SystemSample, SystemSampler } from './system.js';
+import { RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
 import { TotalsReader, type Totals } from './totals.js';
@@ -40,6 +40,11 @@ export interface SeriesInfo {
   overflow: boolean;
   /** Whether it adds into the monitor-wide totals. */
   inTotals: boolean;
+  /**
+   * For the series an integration makes (`'grpc_server'`, `'grpc_client_handled'`, ...), what it
+   * holds: the exposition writes these into families of their own. Undefined for users' series.
+   */
+  kind?: string;
 }
 
 export interface TickEvent {
@@ -72,8 +77,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private readonly reader: TotalsReader;
   /** The export area, as nativeHistogram reads it: [zero, overflow, buckets...] (largest shape). */
   private readonly exported: Float64Array;
-  /** Each series' labels, parsed once (a series' slot keeps its label set for good). */
-  private readonly labelsOfSeries: Labels[] = [];
+  /** Each series' labels and kind, parsed once (a series' slot keeps its label set for good). */
+  private readonly labelsOfSeries: { labels: Labels; kind: string | undefined }[] = [];
   private readonly aggregator: Aggregator;
   private readonly system: SystemSampler;
   private readonly sessions: SessionTracker;
@@ -101,6 +106,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.series.reserve(0, seriesKey({}));
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
+    // The runtime's own series, after the users' maxSeries: out of the totals and of seriesList().
+    for (const [i, r] of RUNTIME_SERIES.entries()) this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
     this.root = this.ctx.root;
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
@@ -184,9 +191,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return this.ctx.series(labels, options);
   }
 
-  /** Opens a tracked stream session (a connection), optionally in a series. */
-  openSession(connectionId: string, labels?: Labels): Session {
-    return this.sessions.open(connectionId, labels ? this.ctx.series(labels) : this.root);
+  /** Opens a tracked stream session (a connection), optionally in a series (made with `options` if new). */
+  openSession(connectionId: string, labels?: Labels, options?: SeriesOptions): Session {
+    return this.sessions.open(connectionId, labels ? this.ctx.series(labels, options) : this.root);
   }
 
   /** Instruments a Node stream (Readable, Writable, Duplex, Transform) in the series `{ stream: name }`; returns the same stream. */
@@ -259,7 +266,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Indexes of the series in use, the default first and the overflow series last. */
   activeSeries(): number[] {
-    const n = this.ctx.tables.series.used();
+    // Slots are claimed in order; the runtime's reserved slots follow the users' maxSeries.
+    const n = Math.min(this.ctx.tables.series.used(), this.config.maxSeries);
     const out = Array.from({ length: n }, (_, i) => i);
     out.push(this.ctx.tables.series.overflowSlot);
     return out;
@@ -274,13 +282,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** Every series in use with its labels. */
   seriesList(): SeriesInfo[] {
     const table = this.ctx.tables.series;
-    return this.activeSeries().map((index) => ({
-      index,
+    return this.activeSeries().map((index) => {
       // One object per series across calls: writers cache the text of a label set by identity.
-      labels: (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]')),
-      overflow: index === table.overflowSlot,
-      inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
-    }));
+      const parsed = (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]'));
+      const info: SeriesInfo = { index, labels: parsed.labels, overflow: index === table.overflowSlot, inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0 };
+      if (parsed.kind !== undefined) info.kind = parsed.kind;
+      return info;
+    });
   }
 
   /** Cumulative totals of one series, or of all together. */

@@ -1,10 +1,10 @@
 // A bridge into an existing prom-client Registry, so a service that already serves prom-client
 // metrics gets streamgauge's on the same endpoint. prom-client is the caller's: nothing here
 // imports it, the registry is used through the small surface below.
-import { collectFamilies, FAMILY_NAMES } from './families.js';
+import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from './families.js';
 import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { DEFAULT_PREFIX, sanitizeMetricName } from './prometheus.js';
+import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus.js';
 
 /** The part of a prom-client Registry the bridge uses. */
 export interface PromClientRegistryLike {
@@ -60,7 +60,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
     // Registered as prom-client registers its own counters (`x_total`). The name a scrape shows is
     // decided at collection: prom-client appends `_total` to counter samples itself in OpenMetrics
     // mode (only), so the family is then `x` — whenever the registry's content type was set.
-    const family = sanitizeMetricName(prefix + base);
+    const family = sanitizeMetricName((UNPREFIXED_FAMILIES.has(base) ? '' : prefix) + base);
     const key = family + (type === 'counter' ? '_total' : '');
     const metric = {
       name: key,
@@ -87,7 +87,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
         for (const m of f.metrics) {
           // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
           // (a quantile of an empty window) is left out instead.
-          for (const v of toValues(name, m, ladder, shared)) if (!Number.isNaN(v.value)) values.push(v);
+          for (const v of toValues(name, m, familyLadder(f, ladder), shared)) if (!Number.isNaN(v.value)) values.push(v);
         }
         metric.help = f.help;
       }

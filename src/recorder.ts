@@ -22,11 +22,25 @@ export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/**
+ * What a series holds, for series the integrations make (gRPC calls, their stages) and that the
+ * exposition writes into families of their own. Kept in the series' key under a label name users
+ * cannot give (it starts with __), so a user's label set never lands in one of them.
+ */
+export const SERIES_KIND: unique symbol = Symbol('streamgauge.seriesKind');
+const KIND_LABEL = '__kind';
+
+/** SeriesOptions plus the kind, which only this package's integrations set. */
+export interface KindedSeriesOptions extends SeriesOptions {
+  [SERIES_KIND]?: string;
+}
+
 /** What one thread shares between its recorders: the core bound to the memory, the tables, caches. */
 export class RecordingContext {
   readonly tables: { series: StringTable; errors: StringTable };
   private readonly bySeriesKey = new Map<string, SeriesRecorder>();
   private readonly byLabelsObject = new WeakMap<Labels, SeriesRecorder>();
+  private readonly byKindAndLabels = new Map<string, WeakMap<Labels, SeriesRecorder>>();
   private readonly errorSlots = new Map<string, number>();
   private overflowRecorder: SeriesRecorder | undefined;
   readonly root: SeriesRecorder;
@@ -69,7 +83,9 @@ export class RecordingContext {
     return this.seriesPtr(index) + this.layout.histOffset[name];
   }
 
-  series(labels: Labels, options?: SeriesOptions): SeriesRecorder {
+  series(labels: Labels, options?: KindedSeriesOptions): SeriesRecorder {
+    const kind = options?.[SERIES_KIND];
+    if (kind !== undefined) return this.kindedSeries(labels, kind, options as SeriesOptions);
     // A frozen labels object cannot change, so its series is remembered by identity: callers that
     // keep their labels (integrations opening a session per call) skip building the key again.
     let rec = this.byLabelsObject.get(labels);
@@ -90,6 +106,29 @@ export class RecordingContext {
     }
     if (Object.isFrozen(labels)) this.byLabelsObject.set(labels, rec);
     return rec;
+  }
+
+  /** A series of an integration's own kind (see SERIES_KIND), remembered by kind and labels object. */
+  private kindedSeries(labels: Labels, kind: string, options: SeriesOptions): SeriesRecorder {
+    let byLabels = this.byKindAndLabels.get(kind);
+    if (byLabels === undefined) this.byKindAndLabels.set(kind, (byLabels = new WeakMap()));
+    let rec = byLabels.get(labels);
+    if (rec !== undefined) return rec;
+    const key = seriesKey(labels, kind);
+    rec = this.bySeriesKey.get(key);
+    if (rec === undefined) {
+      const index = this.tables.series.lookup(key, 'labels', options.inTotals === false ? SERIES_NOT_IN_TOTALS : 0);
+      if (index === this.tables.series.overflowSlot) return this.overflow();
+      rec = new SeriesRecorder(this, index);
+      this.bySeriesKey.set(key, rec);
+    }
+    if (Object.isFrozen(labels)) byLabels.set(labels, rec);
+    return rec;
+  }
+
+  /** The recorder of a slot the monitor reserved for itself (see RESERVED_SERIES). */
+  reservedSeries(index: number): SeriesRecorder {
+    return new SeriesRecorder(this, index);
   }
 
   private overflow(): SeriesRecorder {
@@ -161,7 +200,7 @@ export class RecordingContext {
 }
 
 /** The canonical key of a label set: sorted [name, value] pairs as JSON. Validates names and values. */
-export function seriesKey(labels: Labels): string {
+export function seriesKey(labels: Labels, kind?: string): string {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
     throw new TypeError(`labels must be an object of label names to string values (got ${labels === null ? 'null' : typeof labels})`);
   }
@@ -175,13 +214,17 @@ export function seriesKey(labels: Labels): string {
     if (typeof value !== 'string') throw new TypeError(`labels.${name} must be a string (got ${typeof value})`);
     pairs.push([name, value]);
   }
+  if (kind !== undefined) pairs.unshift([KIND_LABEL, kind]);
   return JSON.stringify(pairs);
 }
 
 const OVERFLOW_KEY = seriesKey(OVERFLOW_LABELS);
 
-export function labelsFromKey(key: string): Labels {
-  return Object.freeze(Object.fromEntries(JSON.parse(key) as [string, string][]));
+/** A series key's labels and, for an integration's series, its kind. */
+export function labelsFromKey(key: string): { labels: Labels; kind: string | undefined } {
+  const pairs = JSON.parse(key) as [string, string][];
+  const kind = pairs.length > 0 && pairs[0][0] === KIND_LABEL ? (pairs.shift() as [string, string])[1] : undefined;
+  return { labels: Object.freeze(Object.fromEntries(pairs)), kind };
 }
 
 export class SeriesRecorder implements Recorder {

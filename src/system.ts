@@ -1,6 +1,22 @@
 // Process metrics sampled once per tick: memory, CPU, event loop, GC. No user call needed.
 import { type EventLoopUtilization, type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 
+import { RESERVED_SERIES } from './layout.js';
+import type { Labels } from './types.js';
+
+/**
+ * The series the monitor keeps for runtime histograms, in its reserved slots (maxSeries + i):
+ * event-loop delay, then GC pauses by kind (prom-client's kind names).
+ */
+export const RUNTIME_SERIES: readonly { kind: string; labels: Labels }[] = [
+  { kind: 'runtime_eventloop_delay', labels: {} },
+  { kind: 'runtime_gc', labels: { kind: 'minor' } },
+  { kind: 'runtime_gc', labels: { kind: 'major' } },
+  { kind: 'runtime_gc', labels: { kind: 'incremental' } },
+  { kind: 'runtime_gc', labels: { kind: 'weakcb' } },
+];
+if (RUNTIME_SERIES.length > RESERVED_SERIES) throw new Error('more runtime series than reserved slots');
+
 export interface SystemSample {
   rssBytes: number;
   heapUsedBytes: number;
