@@ -1,7 +1,7 @@
 // The monitor's state as metric families: the one place that names what is exposed. Every format
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import type { HistName } from './layout.js';
-import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
+import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
@@ -24,15 +24,17 @@ const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = 
  * Histogram families; `gate` reads from the series' totals whether the histogram can hold
  * anything, so empty ones are not exported at all (an export reads every bucket).
  */
-const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined][] = [
-  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined],
-  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions],
-  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions],
-  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions],
-  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches],
-  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches],
+type Ladder = readonly number[] | undefined;
+const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined, ladder: Ladder][] = [
+  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined, undefined],
+  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions, undefined],
+  // Not seconds: classic buckets that fit the unit (the seconds ladder would put nearly all in +Inf).
+  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions, COUNT_CLASSIC_BOUNDARIES],
+  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions, BYTES_CLASSIC_BOUNDARIES],
+  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches, COUNT_CLASSIC_BOUNDARIES],
+  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches, undefined],
   // A wait is recorded only with a backpressure event (counted first), so no event means no wait.
-  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure],
+  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure, undefined],
 ];
 
 const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
@@ -235,14 +237,14 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   }
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
 
-  for (const [name, help, hist, unit, gate] of HISTOGRAMS) {
+  for (const [name, help, hist, unit, gate, classicBoundaries] of HISTOGRAMS) {
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
       const h = hist === 'latency' ? latency[i] : monitor.nativeHistogram(used[i].index, hist, arena?.take);
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
-    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });
+    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });
   }
 
   // Windowed figures: the summary of the last throughputWindow, per series.

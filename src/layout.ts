@@ -208,6 +208,8 @@ export interface Layout {
   scratchCount: number;
   /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
   exportPtr: number;
+  /** Buckets the export area holds (the widest shape's). */
+  exportBuckets: number;
   /** f64 area where a reader gets a series' counters, histogram stats and quantiles in a few calls (see totals.ts). */
   readPtr: number;
   /** Latency-shaped blocks that threads claim as private lanes of series' latency histograms (see recorder.ts). */
@@ -312,8 +314,11 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const scratchCount = Object.keys(SCRATCH).length;
   const scratchPtr = p;
   p = align(p + scratchCount * shapes.latency.bytes);
+  // Room for the widest shape: below scale 5 the byte and count ranges (2^50, 2^40) have more
+  // buckets than the latency range, and an export must not run into the area after it.
+  const exportBuckets = Math.max(...Object.values(shapes).map((s) => s.nBuckets));
   const exportPtr = p;
-  p = align(p + (shapes.latency.nBuckets + 2) * 8);
+  p = align(p + (exportBuckets + 2) * 8);
   const readPtr = p;
   p = align(p + (COUNTER_SLOTS + 8) * 8);
 
@@ -378,6 +383,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     scratchPtr,
     scratchCount,
     exportPtr,
+    exportBuckets,
     readPtr,
     lanePool,
     counterLanes,

@@ -112,7 +112,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
     this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
-    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.shapes.latency.nBuckets + 2);
+    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.exportBuckets + 2);
     this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
     this.system = new SystemSampler();
     this.startedAt = this.config.clock.now();

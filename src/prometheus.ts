@@ -96,7 +96,7 @@ export function checkFamily(family: MetricFamily, argName: string): void {
 
 /** The classic ladder of one family: its own boundaries (bytes, counts) or the render's seconds ladder. */
 export function familyLadder(family: MetricFamily, ladder: ClassicLadder): ClassicLadder {
-  return family.classicBoundaries === undefined ? ladder : ladderFor(family.classicBoundaries);
+  return family.classicBoundaries === undefined ? ladder : ladderFor(family.classicBoundaries, 'up');
 }
 
 /** The argument checks every writer makes before it renders anything. */
