@@ -6,6 +6,7 @@ import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
+import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
 import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
 type CounterOf = (t: Totals) => number;
@@ -51,15 +52,7 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['cache_hit_ratio', 'gauge'],
   ['peak_requests_per_second', 'gauge'],
   ['uptime_seconds', 'gauge'],
-  ['process_resident_memory_bytes', 'gauge'],
-  ['process_heap_used_bytes', 'gauge'],
-  ['process_cpu_ratio', 'gauge'],
-  ['event_loop_delay_p50_seconds', 'gauge'],
-  ['event_loop_delay_p99_seconds', 'gauge'],
-  ['event_loop_delay_max_seconds', 'gauge'],
   ['event_loop_utilization_ratio', 'gauge'],
-  ['gc_pause_ratio', 'gauge'],
-  ['active_handles', 'gauge'],
   ['sessions_active', 'gauge'],
   ['sessions_evicted', 'counter'],
   ['sessions_dropped', 'counter'],
@@ -74,10 +67,11 @@ export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
   ...HISTOGRAMS.map(([name]) => [name, 'histogram'] as [string, MetricFamily['type']]),
   ...WINDOW_FAMILIES,
   ...RPC_FAMILY_NAMES,
+  ...RUNTIME_FAMILY_NAMES,
 ];
 
 /** The families whose name an ecosystem fixes: written without the render's prefix (see MetricFamily.prefix). */
-export const UNPREFIXED_FAMILIES: ReadonlySet<string> = new Set(RPC_UNPREFIXED);
+export const UNPREFIXED_FAMILIES: ReadonlySet<string> = new Set([...RPC_UNPREFIXED, ...RUNTIME_FAMILIES]);
 
 export interface CollectOptions {
   /**
@@ -87,6 +81,13 @@ export interface CollectOptions {
    * labels rpc_system_name, rpc_method, rpc_response_status_code).
    */
   rpcNames?: RpcNames;
+  /** Include the process and runtime families (`process_*`, `nodejs_*`). Default true. */
+  runtime?: boolean;
+  /**
+   * Prefix of the process and runtime families. Default '' (prom-client's names, which Node
+   * dashboards read); e.g. `'streamgauge_'` to keep them apart from prom-client's default metrics.
+   */
+  runtimePrefix?: string;
 }
 
 /** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
@@ -182,6 +183,10 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const rpcNames = options.rpcNames ?? 'grpc';
   if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
+  const runtime = options.runtime ?? true;
+  if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
+  const runtimePrefix = options.runtimePrefix ?? '';
+  if (typeof runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
   // The series in use (the default one always), their totals and latency histograms, read once.
   // The integrations' series (gRPC calls and their stages) go to families of their own.
   const used: SeriesInfo[] = [];
@@ -295,19 +300,11 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
   single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
 
+  // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
+  // has none there, as ours.
+  if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
   const sys = monitor.lastTickEvent()?.system;
-  if (sys) {
-    single('process_resident_memory_bytes', 'Resident memory of the process.', sys.rssBytes, 'bytes');
-    single('process_heap_used_bytes', 'V8 heap in use.', sys.heapUsedBytes, 'bytes');
-    single('process_cpu_ratio', 'CPU time of the process over the last tick, in cores.', sys.cpuPercent / 100, 'ratio');
-    // Separate gauges, not a `quantile` label: that label belongs to summaries (promtool lints it).
-    single('event_loop_delay_p50_seconds', 'Median event-loop delay over the last tick.', sys.eventLoopDelayP50Ms / 1000, 'seconds');
-    single('event_loop_delay_p99_seconds', '99th percentile of the event-loop delay over the last tick.', sys.eventLoopDelayP99Ms / 1000, 'seconds');
-    single('event_loop_delay_max_seconds', 'Longest event-loop delay over the last tick.', sys.eventLoopDelayMaxMs / 1000, 'seconds');
-    single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
-    single('gc_pause_ratio', 'GC pause time per unit of time over the last tick.', sys.gcPauseMsPerSec / 1000, 'ratio');
-    single('active_handles', 'Active handles and requests of the process.', sys.activeHandles);
-  }
+  if (sys) single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
 
   const sessions = monitor.sessionStats(0);
   single('sessions_active', 'Tracked stream sessions open now.', sessions.active);

@@ -348,7 +348,8 @@ export function computeLayout(config: MonitoringConfig): Layout {
   // Private lanes: one per (thread, series) that records latencies, while they last. As many as
   // series covers the busy series of a few threads; past the pool, records take the atomic path
   // (exact, a few ns slower).
-  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(seriesCount, 8), 256) : 0 };
+  // Sized by the users' series: the reserved runtime series record through atomics, never a lane.
+  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(config.maxSeries + 1, 8), 256) : 0 };
   p = align(p + lanePool.count * shapes.latency.bytes);
   const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
   p = align(p + counterLanes.count * counterLanes.stride);

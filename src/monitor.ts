@@ -9,7 +9,7 @@ import { computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, ran
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, type SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker } from './sessions.js';
-import { RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
+import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
 import { TotalsReader, type Totals } from './totals.js';
@@ -114,7 +114,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
     this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.exportBuckets + 2);
     this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer, () => this.activeSeries(), () => this.totalSeries());
-    this.system = new SystemSampler();
+    const reservedAt = (i: number) => this.config.maxSeries + i;
+    this.system = new SystemSampler({
+      recorders: RUNTIME_SERIES.map((_, i) => this.ctx.reservedSeries(reservedAt(i))),
+      histogram: (i) => this.nativeHistogram(reservedAt(i)),
+      sumMs: (i) => this.reader.read(reservedAt(i)).latencySumMs,
+    });
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
     this.aggregator.baseline(this.startedAt);
@@ -366,6 +371,25 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
+  }
+
+  /**
+   * A runtime histogram (RUNTIME_SERIES order: event-loop delay, then GC pauses by kind), kept in
+   * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
+   */
+  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
+    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length) throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
+    return this.nativeHistogram(this.config.maxSeries + i, 'latency', alloc);
+  }
+
+  /** Event-loop delays recorded since the previous call (what prom-client's lag gauges report), or undefined for none. */
+  eventLoopDelaysSinceLastCollect(): DelayStats | undefined {
+    return this.system.delaysSinceLastCollect();
+  }
+
+  /** The last event-loop delay measured (ms). */
+  lastEventLoopDelayMs(): number {
+    return this.system.lastDelayMs;
   }
 
   /** Highest one-tick request rate since start. */

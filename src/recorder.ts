@@ -126,9 +126,12 @@ export class RecordingContext {
     return rec;
   }
 
-  /** The recorder of a slot the monitor reserved for itself (see RESERVED_SERIES). */
+  /**
+   * The recorder of a slot the monitor reserved for itself (see RESERVED_SERIES). It records
+   * through atomics, never a lane: the lane pool is for the users' threads.
+   */
   reservedSeries(index: number): SeriesRecorder {
-    return new SeriesRecorder(this, index);
+    return new SeriesRecorder(this, index, false);
   }
 
   private overflow(): SeriesRecorder {
@@ -245,7 +248,9 @@ export class SeriesRecorder implements Recorder {
   constructor(
     private readonly ctx: RecordingContext,
     readonly index: number,
+    claimsLane = true,
   ) {
+    this.laneTried = !claimsLane;
     this.core = ctx.core;
     this.recordOwned = ctx.core.recordOwned;
     this.base = ctx.seriesPtr(index);

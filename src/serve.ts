@@ -20,8 +20,8 @@ const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
 export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
-  const { rpcNames, ...renderOptions } = options ?? {};
-  return render(collectFamiliesInto(monitor, arena, { rpcNames }), { ...renderOptions, accept });
+  const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
+  return render(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), { ...renderOptions, accept });
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
