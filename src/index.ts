@@ -35,6 +35,7 @@ export {
   type ServerCallInstruments,
   statusName,
 } from './grpc.js';
+export { type HttpInstrument, type HttpServerOptions, instrumentHttpServer, setHttpRoute } from './http.js';
 export { HistoryFileError, type PersistenceOptions } from './persistence.js';
 export { type PoolLike, type PoolSample, type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
 export { type InstrumentStreamOptions, instrumentStream, type MonitorLike } from './streams.js';

@@ -5,6 +5,7 @@
 // Each family holds one kind of series: server calls, client calls, stages and pool tasks never
 // share one.
 import { GRPC_KINDS } from './grpc.js';
+import { HTTP_KINDS } from './http.js';
 import { POOL_KINDS } from './pool.js';
 import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
@@ -38,11 +39,13 @@ export const RPC_UNPREFIXED: readonly string[] = [
   'grpc_client_msg_sent',
   'rpc_server_call_duration_seconds',
   'rpc_client_call_duration_seconds',
+  'http_server_request_duration_seconds',
+  'http_server_active_requests',
 ];
 
 /** Every family rpcFamilies can produce, with its type. */
 export const RPC_FAMILY_NAMES: readonly [string, Type][] = [
-  ...RPC_UNPREFIXED.map((name): [string, Type] => [name, name.endsWith('_seconds') ? 'histogram' : 'counter']),
+  ...RPC_UNPREFIXED.map((name): [string, Type] => [name, name.endsWith('_seconds') ? 'histogram' : name.endsWith('_active_requests') ? 'gauge' : 'counter']),
   ['rpc_server_started', 'counter'],
   ['rpc_server_msg_received', 'counter'],
   ['rpc_server_msg_sent', 'counter'],
@@ -66,6 +69,12 @@ export const RPC_FAMILY_NAMES: readonly [string, Type][] = [
   ['pool_queue_depth', 'gauge'],
   ['pool_needs_drain_events', 'counter'],
   ['pool_drain_wait_seconds', 'histogram'],
+  ['http_server_request_body_bytes', 'counter'],
+  ['http_server_response_body_bytes', 'counter'],
+  ['http_server_time_to_first_byte_seconds', 'histogram'],
+  ['http_server_write_backpressure_events', 'counter'],
+  ['http_server_write_drain_wait_seconds', 'histogram'],
+  ['http_server_aborted_requests', 'counter'],
 ];
 
 
@@ -171,6 +180,7 @@ export function rpcFamilies(
     metrics: histograms(of(GRPC_KINDS.message), (s) => s.latency),
   });
   poolFamilies(monitor, of, push, take);
+  httpFamilies(monitor, of, push, take);
   const pressured = of(GRPC_KINDS.server).filter((s) => s.totals.backpressure > 0);
   push({ name: 'grpc_server_backpressure_events', help: 'Server writes refused (call.write() returned false).', type: 'counter', metrics: values(pressured, (t) => t.backpressure) });
   push({
@@ -210,4 +220,45 @@ function poolFamilies(
     unit: 'seconds',
     metrics: hist(pressured, (s) => monitor.nativeHistogram(s.index, 'backpressureWait', take)),
   });
+}
+
+function httpFamilies(
+  monitor: StreamPerformanceMonitor,
+  of: (kind: string) => KindedSeries[],
+  push: (family: MetricFamily) => void,
+  take?: (n: number) => Float64Array,
+): void {
+  const hist = (list: KindedSeries[], read: (s: KindedSeries) => NativeHistogram): Metric[] =>
+    list.map((s) => ({ labels: s.labels, histogram: read(s) })).filter((m) => m.histogram.count > 0);
+  const counter = (list: KindedSeries[], get: (t: Totals) => number): Metric[] => list.map((s) => ({ labels: s.labels, value: get(s.totals) }));
+  // Prometheus' and OpenTelemetry's names (http.server.request.duration, http.server.active_requests).
+  push({
+    name: 'http_server_request_duration_seconds',
+    prefix: '',
+    help: 'Duration of HTTP server requests, by method, route and status code.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hist(of(HTTP_KINDS.handled), (s) => s.latency),
+  });
+  push({ name: 'http_server_active_requests', prefix: '', help: 'HTTP server requests in flight.', type: 'gauge', metrics: counter(of(HTTP_KINDS.active), (t) => t.activeConnections) });
+  const requests = of(HTTP_KINDS.requests);
+  push({ name: 'http_server_request_body_bytes', help: 'Bytes of request bodies received.', type: 'counter', unit: 'bytes', metrics: counter(requests, (t) => t.bytesIn) });
+  push({ name: 'http_server_response_body_bytes', help: 'Bytes of response bodies sent.', type: 'counter', unit: 'bytes', metrics: counter(requests, (t) => t.bytesOut) });
+  push({
+    name: 'http_server_time_to_first_byte_seconds',
+    help: 'Time from a request’s arrival to the first write of its response.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hist(of(HTTP_KINDS.firstByte), (s) => s.latency),
+  });
+  const pressured = requests.filter((s) => s.totals.backpressure > 0);
+  push({ name: 'http_server_write_backpressure_events', help: 'Response writes refused (res.write() returned false).', type: 'counter', metrics: counter(pressured, (t) => t.backpressure) });
+  push({
+    name: 'http_server_write_drain_wait_seconds',
+    help: 'Time a refused response write waited for drain.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hist(pressured, (s) => monitor.nativeHistogram(s.index, 'backpressureWait', take)),
+  });
+  push({ name: 'http_server_aborted_requests', help: 'Requests whose connection closed before the response was complete.', type: 'counter', metrics: counter(of(HTTP_KINDS.aborted), (t) => t.requests) });
 }
