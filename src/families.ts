@@ -50,6 +50,9 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['queue_depth', 'gauge'],
   ['reported_memory_bytes', 'gauge'],
   ['cache_hit_ratio', 'gauge'],
+  ['service_requests', 'counter'],
+  ['service_failed_requests', 'counter'],
+  ['service_request_duration_seconds', 'histogram'],
   ['peak_requests_per_second', 'gauge'],
   ['uptime_seconds', 'gauge'],
   ['event_loop_utilization_ratio', 'gauge'],
@@ -299,6 +302,19 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
   single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
   single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
+
+  // The summary's own counts: every request in the totals once, whichever family its series is in
+  // (generic, gRPC, HTTP), so alert rules can read one family for the whole service.
+  const all = monitor.totals();
+  single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family).', all.requests, undefined, 'counter');
+  single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
+  fams.push({
+    name: 'service_request_duration_seconds',
+    help: 'Latency of the requests the summary counts, all series in the totals merged.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: [{ labels: {}, histogram: monitor.totalLatencyHistogram(arena?.take) }],
+  });
 
   // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
   // has none there, as ours.

@@ -347,8 +347,19 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
   nativeHistogram(series: number, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+    return this.exportHistogram(this.reader.histPtr(series, name), name, alloc);
+  }
+
+  /**
+   * The latency histogram of all the series in the totals, merged: the distribution behind the
+   * summary, each request once. `alloc` as for nativeHistogram.
+   */
+  totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+    return this.exportHistogram(this.aggregator.cumulativeTotal(), 'latency', alloc);
+  }
+
+  private exportHistogram(h: number, name: HistName, alloc: (n: number) => Float64Array): NativeHistogram {
     const shape = this.layout.shapes[name];
-    const h = this.reader.histPtr(series, name);
     const core = this.ctx.core;
     const count = core.histExport(h, this.layout.exportPtr);
     const all = this.exported;

@@ -199,6 +199,8 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
     for (const sample of text.samples) assert.not.ok('stage' in sample.labels || 'side' in sample.labels, `${sample.name}: no stage/side labels`);
     // The summary counts each server call once (client calls are the service's dependencies).
     assert.is(monitor.getCurrentMetrics().totalRequests, 4);
+    assert.is(sampleValue(text, 'streamgauge_service_requests_total', {}), 4, 'the summary family too');
+    assert.is(sampleValue(text, 'streamgauge_service_request_duration_seconds_count', {}), 4);
     assert.is(monitor.getCurrentMetrics().activeConnections, 0);
     const lint = promtool(monitor.metrics().body as string);
     assert.is(lint.status, 0, lint.output);

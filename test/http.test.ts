@@ -105,6 +105,9 @@ test('durations by method, route and status code; body bytes both ways; the summ
     assert.is(m.totalRequests, 5);
     assert.is(m.failedRequests, 1);
     assert.equal(monitor.errorsByType(), { 503: 1 });
+    assert.is(sampleValue(t, 'streamgauge_service_requests_total', {}), 5);
+    assert.is(sampleValue(t, 'streamgauge_service_failed_requests_total', {}), 1);
+    assert.is(sampleValue(t, 'streamgauge_service_request_duration_seconds_count', {}), 5);
     assert.equal(pick(t, 'streamgauge_requests_total'), [{ name: 'streamgauge_requests_total', labels: {}, value: 0 }], 'HTTP requests are in their own families');
     const lint = promtool(monitor.metrics().body as string);
     assert.is(lint.output, '', lint.output);
