@@ -22,6 +22,7 @@ export { negotiate, type Rendered, render } from './exposition.js';
 export type { MetricFamily, NativeHistogram } from './metric-families.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './prom-client-bridge.js';
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
+export { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
 // integrations
 export {

@@ -33,6 +33,7 @@ import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } fro
 import type { Rendered } from './exposition.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 import { encodeSnapshot, takeSnapshot } from './snapshot.js';
+import { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 
 export interface SeriesInfo {
   index: number;
@@ -519,6 +520,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   // ---- outputs ------------------------------------------------------------------------------
+
+  /** Prometheus recording and alerting rules (a rules file, YAML) from the configured targets. */
+  prometheusRules(options?: PrometheusRulesOptions): string {
+    return prometheusRules(this.config.targets, options);
+  }
 
   /** The metrics in the format an Accept header asks for (Prometheus text 0.0.4 by default). */
   metrics(accept?: string | null, options?: MetricsOptions): Rendered {
