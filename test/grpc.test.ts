@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GRPC_KINDS, grpcClientInterceptor, grpcServerInterceptor, instrumentServerCall, splitMethodPath, statusName } from '../src/grpc.js';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import { dashboardSource, StreamPerformanceMonitor } from '../src/index.js';
 import type { Totals } from '../src/totals.js';
 import { decodeProtobuf, labelsOf, parseExposition, pick, promtool, sampleValue } from './fixtures/expo-helpers.js';
 import { EchoClient, METHOD_LABELS, PATHS, startServer } from './fixtures/grpc-echo.js';
@@ -200,6 +200,9 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
     // The summary counts each server call once (client calls are the service's dependencies).
     assert.is(monitor.getCurrentMetrics().totalRequests, 4);
     assert.is(sampleValue(text, 'streamgauge_service_requests_total', {}), 4, 'the summary family too');
+    // The dashboard's series table tells a call series from its stages (they share their labels).
+    const rows = dashboardSource(monitor).current().series.filter((r) => r.labels.grpc_method === 'Bidi' && r.labels.grpc_code === undefined);
+    assert.equal(rows.map((r) => r.labels.kind).sort(), [GRPC_KINDS.firstResponse, GRPC_KINDS.message]);
     assert.is(sampleValue(text, 'streamgauge_service_request_duration_seconds_count', {}), 4);
     assert.is(monitor.getCurrentMetrics().activeConnections, 0);
     const lint = promtool(monitor.metrics().body as string);
