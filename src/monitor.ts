@@ -120,7 +120,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       recorders: RUNTIME_SERIES.map((_, i) => this.ctx.reservedSeries(reservedAt(i))),
       histogram: (i) => this.nativeHistogram(reservedAt(i)),
       sumMs: (i) => this.reader.read(reservedAt(i)).latencySumMs,
-    });
+    }, this.config.eventLoopResolution);
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
     this.aggregator.baseline(this.startedAt);

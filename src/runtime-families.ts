@@ -5,7 +5,7 @@
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Metric, MetricFamily } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { countBy, EVENT_LOOP_RESOLUTION_MS, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from './system.js';
+import { countBy, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from './system.js';
 
 type Type = MetricFamily['type'];
 
@@ -128,7 +128,8 @@ export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: strin
 
   // Event-loop delay: prom-client's gauges (the delays since the previous collect), then the
   // histogram of every delay since start.
-  const lag = Math.max(monitor.lastEventLoopDelayMs() - EVENT_LOOP_RESOLUTION_MS, 0) / 1000;
+  const resolution = monitor.config.eventLoopResolution;
+  const lag = Math.max(monitor.lastEventLoopDelayMs() - resolution, 0) / 1000;
   one('nodejs_eventloop_lag_seconds', 'Lag of event loop in seconds.', 'gauge', lag, 'seconds');
   const d = monitor.eventLoopDelaysSinceLastCollect();
   if (d !== undefined) {
@@ -146,7 +147,7 @@ export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: strin
   fams.push({
     name: 'nodejs_eventloop_delay_seconds',
     prefix,
-    help: `Event-loop delays since start: the interval between callbacks of a ${EVENT_LOOP_RESOLUTION_MS} ms timer (about ${EVENT_LOOP_RESOLUTION_MS / 1000} s when the loop is free).`,
+    help: `Event-loop delays since start: the interval between callbacks of a ${resolution} ms timer (about ${resolution / 1000} s when the loop is free).`,
     type: 'histogram',
     unit: 'seconds',
     metrics: [{ labels: NO_LABELS, histogram: monitor.runtimeHistogram(0, take) }],

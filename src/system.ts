@@ -23,8 +23,6 @@ export const RUNTIME_SERIES: readonly { kind: string; labels: Labels }[] = [
 ];
 if (RUNTIME_SERIES.length > RESERVED_SERIES) throw new Error('more runtime series than reserved slots');
 
-/** How often the event-loop timer fires (ms): prom-client's default eventLoopMonitoringPrecision. */
-export const EVENT_LOOP_RESOLUTION_MS = 10;
 
 export interface SystemSample {
   rssBytes: number;
@@ -151,9 +149,13 @@ export class SystemSampler {
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
   peakRss = 0;
 
-  constructor(private readonly source: RuntimeSource) {
+  constructor(
+    private readonly source: RuntimeSource,
+    /** Milliseconds between the event-loop timer's callbacks (config.eventLoopResolution). */
+    readonly resolutionMs: number,
+  ) {
     const delay = source.recorders[0];
-    // The interval between two callbacks of a timer due every EVENT_LOOP_RESOLUTION_MS, as
+    // The interval between two callbacks of a timer due every resolutionMs, as
     // monitorEventLoopDelay measures it: about the resolution when the loop is free, and the
     // whole stall when something blocks it (one sample of 2 s after a 2 s busy loop).
     this.timer = setInterval(() => {
@@ -164,7 +166,7 @@ export class SystemSampler {
       delay.recordLatency(ms);
       this.sinceTick.add(ms);
       this.sinceCollect.add(ms);
-    }, EVENT_LOOP_RESOLUTION_MS);
+    }, resolutionMs);
     this.timer.unref();
     const byKind: (Recorder | undefined)[] = [];
     byKind[perfConstants.NODE_PERFORMANCE_GC_MINOR] = source.recorders[1];
