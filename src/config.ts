@@ -38,6 +38,7 @@ export function defaultConfig(): MonitoringConfig {
     reportFile: undefined,
     reportFileMaxBytes: 10 * 2 ** 20,
     reportFileKeep: 3,
+    eventLoopResolution: 10,
     logger: undefined,
   };
 }
@@ -113,6 +114,7 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === '')) fail('reportFile', c.reportFile, 'a file path');
   num('reportFileMaxBytes', c.reportFileMaxBytes, 1024, 2 ** 40, true);
   num('reportFileKeep', c.reportFileKeep, 1, 1000, true);
+  num('eventLoopResolution', c.eventLoopResolution, 1, 1000);
   if (c.logger !== undefined && c.logger !== false && (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')) {
     fail('logger', c.logger, 'a pino logger, or false for no logging');
   }

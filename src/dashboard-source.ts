@@ -29,7 +29,9 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
         const w = monitor.windowFigures(s.index);
         const requests = monitor.totals(s.index).requests;
         if (requests === 0) return [];
-        return [{ labels: s.labels, requests, rps: w.rps, p50: w.p50, p95: w.p95, p99: w.p99, errorRate: w.errorRate }];
+        // An integration's series shows its kind: a call series and its stages share their labels.
+        const labels = s.kind === undefined ? s.labels : { ...s.labels, kind: s.kind };
+        return [{ labels, requests, rps: w.rps, p50: w.p50, p95: w.p95, p99: w.p99, errorRate: w.errorRate }];
       }),
       anomalies: anomalies(),
       errorsByType: monitor.errorsByType(),

@@ -2,11 +2,13 @@
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import { EXPOSITION_LABELS, exposedName } from './labels.js';
 import type { HistName } from './layout.js';
-import type { Metric, MetricFamily, NativeHistogram } from './metric-families.js';
+import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from './metric-families.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
+import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
+import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
 type CounterOf = (t: Totals) => number;
 
@@ -24,15 +26,17 @@ const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = 
  * Histogram families; `gate` reads from the series' totals whether the histogram can hold
  * anything, so empty ones are not exported at all (an export reads every bucket).
  */
-const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined][] = [
-  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined],
-  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions],
-  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions],
-  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions],
-  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches],
-  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches],
+type Ladder = readonly number[] | undefined;
+const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined, ladder: Ladder][] = [
+  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined, undefined],
+  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions, undefined],
+  // Not seconds: classic buckets that fit the unit (the seconds ladder would put nearly all in +Inf).
+  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions, COUNT_CLASSIC_BOUNDARIES],
+  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions, BYTES_CLASSIC_BOUNDARIES],
+  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches, COUNT_CLASSIC_BOUNDARIES],
+  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches, undefined],
   // A wait is recorded only with a backpressure event (counted first), so no event means no wait.
-  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure],
+  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure, undefined],
 ];
 
 const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
@@ -47,17 +51,12 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['queue_depth', 'gauge'],
   ['reported_memory_bytes', 'gauge'],
   ['cache_hit_ratio', 'gauge'],
+  ['service_requests', 'counter'],
+  ['service_failed_requests', 'counter'],
+  ['service_request_duration_seconds', 'histogram'],
   ['peak_requests_per_second', 'gauge'],
   ['uptime_seconds', 'gauge'],
-  ['process_resident_memory_bytes', 'gauge'],
-  ['process_heap_used_bytes', 'gauge'],
-  ['process_cpu_ratio', 'gauge'],
-  ['event_loop_delay_p50_seconds', 'gauge'],
-  ['event_loop_delay_p99_seconds', 'gauge'],
-  ['event_loop_delay_max_seconds', 'gauge'],
   ['event_loop_utilization_ratio', 'gauge'],
-  ['gc_pause_ratio', 'gauge'],
-  ['active_handles', 'gauge'],
   ['sessions_active', 'gauge'],
   ['sessions_evicted', 'counter'],
   ['sessions_dropped', 'counter'],
@@ -72,7 +71,29 @@ export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
   ...COUNTERS.map(([name]) => [name, 'counter'] as [string, MetricFamily['type']]),
   ...HISTOGRAMS.map(([name]) => [name, 'histogram'] as [string, MetricFamily['type']]),
   ...WINDOW_FAMILIES,
+  ...RPC_FAMILY_NAMES,
+  ...RUNTIME_FAMILY_NAMES,
 ];
+
+/** The families whose name an ecosystem fixes: written without the render's prefix (see MetricFamily.prefix). */
+export const UNPREFIXED_FAMILIES: ReadonlySet<string> = new Set([...RPC_UNPREFIXED, ...RUNTIME_FAMILIES]);
+
+export interface CollectOptions {
+  /**
+   * Names of the gRPC families: `'grpc'` (default) for grpc-ecosystem's (`grpc_server_handled_total`,
+   * `grpc_server_handling_seconds`, labels grpc_type, grpc_service, grpc_method, grpc_code), or
+   * `'opentelemetry'` for the OpenTelemetry RPC conventions' (`rpc_server_call_duration_seconds`,
+   * labels rpc_system_name, rpc_method, rpc_response_status_code).
+   */
+  rpcNames?: RpcNames;
+  /** Include the process and runtime families (`process_*`, `nodejs_*`). Default true. */
+  runtime?: boolean;
+  /**
+   * Prefix of the process and runtime families. Default '' (prom-client's names, which Node
+   * dashboards read); e.g. `'streamgauge_'` to keep them apart from prom-client's default metrics.
+   */
+  runtimePrefix?: string;
+}
 
 /** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
 function inUse(t: Totals): boolean {
@@ -148,29 +169,42 @@ export class CountsArena {
 }
 
 /** Every metric family of `monitor`, read now. */
-export function collectFamilies(monitor: StreamPerformanceMonitor): MetricFamily[] {
-  return collectWith(monitor);
+export function collectFamilies(monitor: StreamPerformanceMonitor, options: CollectOptions = {}): MetricFamily[] {
+  return collectWith(monitor, options);
 }
 
 /**
  * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
  * here) and stay valid until its next collect.
  */
-export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena): MetricFamily[] {
+export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
   arena.reset();
-  return collectWith(monitor, arena);
+  return collectWith(monitor, options, arena);
 }
 
-function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): MetricFamily[] {
+function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const rpcNames = options.rpcNames ?? 'grpc';
+  if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
+  const runtime = options.runtime ?? true;
+  if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
+  const runtimePrefix = options.runtimePrefix ?? '';
+  if (typeof runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
   // The series in use (the default one always), their totals and latency histograms, read once.
+  // The integrations' series (gRPC calls and their stages) go to families of their own.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
   const latency: NativeHistogram[] = [];
   const windows: IntervalFigures[] = [];
+  const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
     const read = monitor.readSeries(s.index, arena?.take);
     const t = read.totals;
+    if (s.kind !== undefined) {
+      if (inUse(t)) kinded.push({ index: s.index, kind: s.kind, labels: exposedLabels(s.labels), totals: t, latency: read.latency });
+      continue;
+    }
     if (s.index !== 0 && !inUse(t)) continue;
     used.push({ ...s, labels: exposedLabels(s.labels) });
     totals.push(t);
@@ -211,14 +245,14 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   }
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
 
-  for (const [name, help, hist, unit, gate] of HISTOGRAMS) {
+  for (const [name, help, hist, unit, gate, classicBoundaries] of HISTOGRAMS) {
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
       const h = hist === 'latency' ? latency[i] : monitor.nativeHistogram(used[i].index, hist, arena?.take);
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
-    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, metrics });
+    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });
   }
 
   // Windowed figures: the summary of the last throughputWindow, per series.
@@ -269,25 +303,31 @@ function collectWith(monitor: StreamPerformanceMonitor, arena?: CountsArena): Me
   single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
   single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
 
+  // The summary's own counts: every request in the totals once, whichever family its series is in
+  // (generic, gRPC, HTTP), so alert rules can read one family for the whole service.
+  const all = monitor.totals();
+  single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family).', all.requests, undefined, 'counter');
+  single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
+  fams.push({
+    name: 'service_request_duration_seconds',
+    help: 'Latency of the requests the summary counts, all series in the totals merged.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: [{ labels: {}, histogram: monitor.totalLatencyHistogram(arena?.take) }],
+  });
+
+  // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
+  // has none there, as ours.
+  if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
   const sys = monitor.lastTickEvent()?.system;
-  if (sys) {
-    single('process_resident_memory_bytes', 'Resident memory of the process.', sys.rssBytes, 'bytes');
-    single('process_heap_used_bytes', 'V8 heap in use.', sys.heapUsedBytes, 'bytes');
-    single('process_cpu_ratio', 'CPU time of the process over the last tick, in cores.', sys.cpuPercent / 100, 'ratio');
-    // Separate gauges, not a `quantile` label: that label belongs to summaries (promtool lints it).
-    single('event_loop_delay_p50_seconds', 'Median event-loop delay over the last tick.', sys.eventLoopDelayP50Ms / 1000, 'seconds');
-    single('event_loop_delay_p99_seconds', '99th percentile of the event-loop delay over the last tick.', sys.eventLoopDelayP99Ms / 1000, 'seconds');
-    single('event_loop_delay_max_seconds', 'Longest event-loop delay over the last tick.', sys.eventLoopDelayMaxMs / 1000, 'seconds');
-    single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
-    single('gc_pause_ratio', 'GC pause time per unit of time over the last tick.', sys.gcPauseMsPerSec / 1000, 'ratio');
-    single('active_handles', 'Active handles and requests of the process.', sys.activeHandles);
-  }
+  if (sys) single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
 
   const sessions = monitor.sessionStats(0);
   single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
   single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
   single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
-  single('series', 'Label sets in use (the overflow series counts once used).', n);
+  for (const f of rpcFamilies(monitor, kinded, rpcNames, arena?.take)) fams.push(f);
+  single('series', 'Label sets in use (the overflow series counts once used).', n + kinded.length);
   single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
   single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
   single('inexact_counters', 'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.', monitor.inexactCounters().length);

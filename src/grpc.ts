@@ -1,14 +1,18 @@
 // gRPC (@grpc/grpc-js ≥ 1.10): a server interceptor and a client interceptor that record every
-// call kind — unary, server streaming, client streaming, bidi — per method.
+// call kind — unary, server streaming, client streaming, bidi — per method, in the shape of
+// grpc-ecosystem's go-grpc-prometheus, which gRPC dashboards and alerts expect.
 //
-// Per method (path `/pkg.Service/Method`) the server records into three series:
-//   { grpc_method }                          calls: started (connections opened), active (sessions),
-//                                            finished with their duration — OK as latency, any other
-//                                            status as an error of that status' name (with the
-//                                            duration) —, messages and bytes in/out, backpressure
-//   { grpc_method, stage: 'first_response' } time from the call's arrival to its first response message
-//   { grpc_method, stage: 'message' }        per-message latency: handler timers or echoLatency
-// The client records `{ grpc_method, side: 'client' }`: call duration, status, messages in/out.
+// Every series carries `grpc_type` (unary, client_stream, server_stream, bidi_stream),
+// `grpc_service` and `grpc_method` (the path `/pkg.Service/Method` split, without the slash). Per
+// method the server records into series of its own kinds, which the exposition writes into
+// families of their own (a family never mixes calls with their stages or with client calls):
+//   grpc_server                  calls started and in flight, messages and bytes in/out, sessions,
+//                                backpressure                      -> grpc_server_started_total, _msg_*
+//   grpc_server_handled          + grpc_code: calls finished with that status and their durations
+//                                (errors by the status' name)      -> grpc_server_handled_total, _handling_seconds
+//   grpc_server_first_response   time from the call's arrival to its first response message
+//   grpc_server_message          per-message latency: handler timers or echoLatency
+// The client records `grpc_client` and `grpc_client_handled` the same way.
 //
 // Each server call is a session (`monitor.openSession`), opened when the call arrives and closed
 // when it ends; the session counts the inbound messages (a Session has no outbound direction).
@@ -23,6 +27,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { labelPairsOf } from './labels.js';
 import { distUrl } from './module-url.js';
+import { type KindedSeriesOptions, SERIES_KIND } from './recorder.js';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
 import type { Labels, Recorder, Session } from './types.js';
 
@@ -31,8 +36,68 @@ export type { MonitorLike } from './streams.js';
 /** Bytes of a message as the interceptor sees it (deserialized): Buffer/typed array lengths, else 0. */
 export type MessageSize = (message: unknown) => number;
 
+/** The series kinds the interceptors record into (see the top of this file). */
+export const GRPC_KINDS = Object.freeze({
+  server: 'grpc_server',
+  serverHandled: 'grpc_server_handled',
+  firstResponse: 'grpc_server_first_response',
+  message: 'grpc_server_message',
+  client: 'grpc_client',
+  clientHandled: 'grpc_client_handled',
+});
+
+function kinded(kind: string, inTotals: boolean): KindedSeriesOptions {
+  return Object.freeze({ inTotals, [SERIES_KIND]: kind });
+}
+
 // Secondary figures of a call (its first response, its messages) are not requests of their own.
-const NOT_IN_TOTALS = Object.freeze({ inTotals: false });
+const FIRST_RESPONSE = kinded(GRPC_KINDS.firstResponse, false);
+const MESSAGE = kinded(GRPC_KINDS.message, false);
+
+/** A method's call type as grpc-ecosystem names it. */
+export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+
+export function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
+  return requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
+}
+
+/**
+ * `/pkg.Service/Method` as `['pkg.Service', 'Method']`; a path without a service part gives
+ * `['unknown', 'unknown']`, as go-grpc-prometheus does.
+ */
+export function splitMethodPath(path: string): [service: string, method: string] {
+  const p = path.charCodeAt(0) === 47 ? path.slice(1) : path;
+  const slash = p.lastIndexOf('/');
+  return slash > 0 && slash < p.length - 1 ? [p.slice(0, slash), p.slice(slash + 1)] : ['unknown', 'unknown'];
+}
+
+/** The labels of a method's series: the extra labels, then grpc_type, grpc_service, grpc_method. */
+function methodLabels(extra: Labels, path: string, type: GrpcType): Labels {
+  const [service, method] = splitMethodPath(path);
+  return Object.freeze({ ...extra, grpc_type: type, grpc_service: service, grpc_method: method });
+}
+
+/** Per status code, the series of calls that ended with it (made on first use). */
+class HandledByCode {
+  private readonly byCode: (Recorder | undefined)[] = [];
+
+  constructor(
+    private readonly monitor: MonitorLike,
+    private readonly labels: Labels,
+    private readonly options: KindedSeriesOptions,
+  ) {}
+
+  /** Records a finished call: OK as a latency, any other status as an error of its name (with the duration). */
+  finish(code: number, durationMs: number): void {
+    let r = this.byCode[code];
+    if (r === undefined) {
+      r = this.monitor.series({ ...this.labels, grpc_code: statusName(code) }, this.options);
+      if (code >= 0 && code < 64) this.byCode[code] = r;
+    }
+    if (code === OK) r.recordLatency(durationMs);
+    else r.recordError(statusName(code), durationMs);
+  }
+}
 
 export interface GrpcServerInterceptorOptions {
   /**
@@ -48,7 +113,7 @@ export interface GrpcServerInterceptorOptions {
    * Default 1 (every message).
    */
   echoSampleEvery?: number;
-  /** Record time to first response message (series `stage: 'first_response'`). Default true. */
+  /** Record time to first response message (`grpc_server_first_response_seconds`). Default true. */
   firstResponse?: boolean;
   /** Track each call as a session (`monitor.openSession`). Default true. */
   sessions?: boolean;
@@ -65,7 +130,7 @@ export interface GrpcServerInterceptorOptions {
 
 export interface GrpcClientInterceptorOptions {
   messageBytes?: MessageSize;
-  /** Extra labels on every series (the client's series also carry `side: 'client'`). */
+  /** Extra labels on every series. */
   labels?: Labels;
   /** Whether outgoing calls add into the monitor-wide totals. Default false: they are the service's dependencies, not its own requests. */
   inTotals?: boolean;
@@ -73,7 +138,7 @@ export interface GrpcClientInterceptorOptions {
 
 /** What a handler gets from `instrumentCall(call)`. */
 export interface ServerCallInstruments {
-  /** A per-message timer in the method's `stage: 'message'` series: call the result when the response is out. */
+  /** A per-message timer (`grpc_server_msg_latency_seconds`): call the result when the response is out. */
   startTimer(): () => number;
 }
 
@@ -168,7 +233,7 @@ function defaultMessageBytes(message: unknown): number {
 function checkLabels(labels: Labels | undefined): Labels {
   if (labels === undefined) return {};
   if (labels === null || typeof labels !== 'object') throw new TypeError('options.labels must be an object of label names to string values');
-  for (const reserved of ['grpc_method', 'stage', 'side']) {
+  for (const reserved of ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code']) {
     if (reserved in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: the interceptor sets it`);
   }
   // Checked now, as series() will check them: a bad label set is a mistake to see at setup, not on every call.
@@ -193,27 +258,32 @@ let callSeq = 0;
 class ServerMethod {
   readonly calls: Recorder;
   readonly labels: Labels;
+  readonly callsOptions: KindedSeriesOptions;
+  readonly handled: HandledByCode;
   private first: Recorder | undefined;
   private message: Recorder | undefined;
 
   constructor(
     private readonly monitor: MonitorLike,
     readonly path: string,
+    type: GrpcType,
     extra: Labels,
     readonly echo: boolean,
     inTotals: boolean,
   ) {
-    this.labels = Object.freeze({ ...extra, grpc_method: path });
-    this.calls = monitor.series(this.labels, { inTotals });
+    this.labels = methodLabels(extra, path, type);
+    this.callsOptions = kinded(GRPC_KINDS.server, inTotals);
+    this.calls = monitor.series(this.labels, this.callsOptions);
+    this.handled = new HandledByCode(monitor, this.labels, kinded(GRPC_KINDS.serverHandled, inTotals));
   }
 
   firstResponse(): Recorder {
-    this.first ??= this.monitor.series({ ...this.labels, stage: 'first_response' }, NOT_IN_TOTALS);
+    this.first ??= this.monitor.series(this.labels, FIRST_RESPONSE);
     return this.first;
   }
 
   messages(): Recorder {
-    this.message ??= this.monitor.series({ ...this.labels, stage: 'message' }, NOT_IN_TOTALS);
+    this.message ??= this.monitor.series(this.labels, MESSAGE);
     return this.message;
   }
 }
@@ -250,7 +320,7 @@ class ServerCall {
     this.every = owner.echoSampleEvery;
     // Unique per process: a session id already open would end that session.
     if (owner.sessions) {
-      this.opened = owner.monitor.openSession(`${m.path}#${++callSeq}`, m.labels);
+      this.opened = owner.monitor.openSession(`${m.path}#${++callSeq}`, m.labels, m.callsOptions);
       this.session = this.opened;
     } else {
       m.calls.connectionOpened();
@@ -315,9 +385,7 @@ class ServerCall {
   finish(code: number): void {
     if (this.finished) return;
     this.finished = true;
-    const duration = performance.now() - this.start;
-    if (code === OK) this.m.calls.recordLatency(duration);
-    else this.m.calls.recordError(statusName(code), duration);
+    this.m.handled.finish(code, performance.now() - this.start);
     this.session = undefined;
     if (this.opened !== undefined) this.opened.close();
     else this.calls.connectionClosed();
@@ -378,10 +446,10 @@ class ServerInterceptorState {
     this.size = size;
   }
 
-  method(path: string): ServerMethod {
+  method(path: string, type: GrpcType): ServerMethod {
     let m = this.methods.get(path);
     if (m === undefined) {
-      m = new ServerMethod(this.monitor, path, this.extra, this.echoFor(path), this.inTotals);
+      m = new ServerMethod(this.monitor, path, type, this.extra, this.echoFor(path), this.inTotals);
       this.methods.set(path, m);
     }
     return m;
@@ -401,7 +469,9 @@ export function grpcServerInterceptor(monitor: MonitorLike, options: GrpcServerI
   const state = new ServerInterceptorState(monitor, options);
   const g = grpcJs();
   const interceptor = ((descriptor: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface) => {
-    const c = new ServerCall(state.method(descriptor.path), state);
+    let m = state.methods.get(descriptor.path);
+    if (m === undefined) m = state.method(descriptor.path, grpcType(descriptor.requestStream, descriptor.responseStream));
+    const c = new ServerCall(m, state);
     state.calls++;
     const listener = new g.ServerListenerBuilder()
       .withOnReceiveMessage((message, next) => {
@@ -434,8 +504,10 @@ function instrumentCallWith(state: ServerInterceptorState, call: { getPath(): st
   }
   const done = state.instrumented.get(call);
   if (done !== undefined) return done;
-  const m = state.method(call.getPath());
   const writable = call as unknown as AnyStream;
+  // Known from the interceptor when it saw the call first; else told by the call object's shape
+  // (grpc-js hands a Duplex, a Writable, a Readable or a plain emitter to the four kinds).
+  const m = state.methods.get(call.getPath()) ?? state.method(call.getPath(), callObjectType(call));
   if (typeof writable.write === 'function' && typeof writable.on === 'function') {
     const stop = watchBackpressure(writable, m.calls);
     writable.on('close', stop);
@@ -443,6 +515,11 @@ function instrumentCallWith(state: ServerInterceptorState, call: { getPath(): st
   const instruments: ServerCallInstruments = { startTimer: () => m.messages().startTimer() };
   state.instrumented.set(call, instruments);
   return instruments;
+}
+
+function callObjectType(call: object): GrpcType {
+  const c = call as { read?: unknown; write?: unknown };
+  return grpcType(typeof c.read === 'function', typeof c.write === 'function');
 }
 
 const defaultServerStates = new WeakMap<MonitorLike, ServerInterceptorState>();
@@ -462,24 +539,30 @@ export function instrumentServerCall(monitor: MonitorLike, call: { getPath(): st
 
 /**
  * A client interceptor (`new Client(address, credentials, { interceptors: [grpcClientInterceptor(monitor)] })`
- * or per call) recording per method into `{ grpc_method, side: 'client' }`: calls started and
- * active, their duration as latency (OK) or as an error of the status' name, messages in and out.
+ * or per call) recording per method: calls started and in flight, messages and bytes in and out
+ * (`grpc_client` series), and per status code the calls finished and their durations
+ * (`grpc_client_handled`, with `grpc_code`).
  */
 export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientInterceptorOptions = {}): GrpcClientInterceptor {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const extra = checkLabels(options.labels);
   const size = options.messageBytes ?? defaultMessageBytes;
   if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
-  const methods = new Map<string, Recorder>();
+  const inTotals = options.inTotals ?? false;
+  const callsOptions = kinded(GRPC_KINDS.client, inTotals);
+  const handledOptions = kinded(GRPC_KINDS.clientHandled, inTotals);
+  const methods = new Map<string, { calls: Recorder; handled: HandledByCode }>();
   const g = grpcJs();
   const interceptor: grpc.Interceptor = (opts, nextCall) => {
-    const path = opts.method_definition.path;
-    let rec = methods.get(path);
+    const def = opts.method_definition;
+    let rec = methods.get(def.path);
     if (rec === undefined) {
-      rec = monitor.series({ ...extra, grpc_method: path, side: 'client' }, { inTotals: options.inTotals ?? false });
-      methods.set(path, rec);
+      const labels = methodLabels(extra, def.path, grpcType(def.requestStream, def.responseStream));
+      rec = { calls: monitor.series(labels, callsOptions), handled: new HandledByCode(monitor, labels, handledOptions) };
+      methods.set(def.path, rec);
     }
-    const r = rec;
+    const r = rec.calls;
+    const handled = rec.handled;
     let start = 0;
     let finished = false;
     const listener = new g.ListenerBuilder()
@@ -490,9 +573,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
       .withOnReceiveStatus((status, next) => {
         if (!finished) {
           finished = true;
-          const duration = performance.now() - start;
-          if (status.code === OK) r.recordLatency(duration);
-          else r.recordError(statusName(status.code), duration);
+          handled.finish(status.code, performance.now() - start);
           r.connectionClosed();
         }
         next(status);
@@ -513,4 +594,3 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
   };
   return interceptor as GrpcClientInterceptor;
 }
-

@@ -23,6 +23,7 @@ export { negotiate, type Rendered, render } from './exposition.js';
 export type { MetricFamily, NativeHistogram } from './metric-families.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './prom-client-bridge.js';
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
+export { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
 // integrations
 export {
@@ -36,6 +37,7 @@ export {
   type ServerCallInstruments,
   statusName,
 } from './grpc.js';
+export { type HttpInstrument, type HttpServerOptions, instrumentHttpServer, setHttpRoute } from './http.js';
 export { HistoryFileError, type PersistenceOptions } from './persistence.js';
 export { type PoolLike, type PoolSample, type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
 export { type InstrumentStreamOptions, instrumentStream, type MonitorLike } from './streams.js';

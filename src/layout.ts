@@ -198,6 +198,12 @@ export interface RollupSpec extends RingSpec {
   openPtr: number;
 }
 
+/**
+ * Series slots after the users' maxSeries that the monitor keeps for its own runtime histograms
+ * (event-loop delay, GC pauses by kind): they never count against maxSeries nor into the totals.
+ */
+export const RESERVED_SERIES = 5;
+
 export interface Layout {
   version: number;
   id: number;
@@ -210,7 +216,10 @@ export interface Layout {
   runtimePtr: number;
   seriesTable: TableSpec;
   errorTable: TableSpec;
-  /** Series blocks: maxSeries + 1 (the last is the overflow series). */
+  /**
+   * Series blocks: maxSeries user slots (the default series first), RESERVED_SERIES slots the
+   * monitor records runtime figures into, then the overflow series.
+   */
   seriesPtr: number;
   seriesStride: number;
   seriesCount: number;
@@ -232,6 +241,8 @@ export interface Layout {
   scratchCount: number;
   /** f64 [zero, overflow, buckets...] export area for reading a histogram from JS. */
   exportPtr: number;
+  /** Buckets the export area holds (the widest shape's). */
+  exportBuckets: number;
   /** f64 area where a reader gets a series' counters, histogram stats and quantiles in a few calls (see totals.ts). */
   readPtr: number;
   /** Latency-shaped headers that threads claim as private lanes of series' latency histograms (see recorder.ts). */
@@ -319,7 +330,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     p = align(p + entries * spec.stride);
     return spec;
   };
-  const seriesCount = config.maxSeries + 1;
+  const seriesCount = config.maxSeries + RESERVED_SERIES + 1;
   const seriesTable = table(seriesCount, 512);
   const errorTable = table(config.maxErrorTypes + 1, 128);
 
@@ -347,8 +358,11 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const scratchCount = Object.keys(SCRATCH).length;
   const scratchPtr = p;
   p = align(p + scratchCount * shapes.latency.bytes);
+  // Room for the widest shape: below scale 5 the byte and count ranges (2^50, 2^40) have more
+  // buckets than the latency range, and an export must not run into the area after it.
+  const exportBuckets = Math.max(...Object.values(shapes).map((s) => s.nBuckets));
   const exportPtr = p;
-  p = align(p + (shapes.latency.nBuckets + 2) * 8);
+  p = align(p + (exportBuckets + 2) * 8);
   const readPtr = p;
   p = align(p + READ_AREA.BYTES);
 
@@ -377,8 +391,9 @@ export function computeLayout(config: MonitoringConfig): Layout {
   };
   // Private lanes: one per (thread, series) that records latencies, while they last. A lane is a
   // header until values arrive (its pages come from the arena), so two per series cost little;
-  // past the pool, records take the atomic path (exact, a few ns slower).
-  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * seriesCount, 8), 4096) : 0 };
+  // past the pool, records take the atomic path (exact, a few ns slower). Sized by the users'
+  // series: the reserved runtime series record through atomics, never a lane.
+  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
   p = align(p + lanePool.count * shapes.latency.headerBytes);
   const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
   p = align(p + counterLanes.count * counterLanes.stride);
@@ -422,6 +437,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
     scratchPtr,
     scratchCount,
     exportPtr,
+    exportBuckets,
     readPtr,
     lanePool,
     arena,

@@ -62,6 +62,16 @@ export interface MetricFamily {
   type: 'counter' | 'gauge' | 'histogram' | 'summary';
   /** 'seconds', 'bytes', 'ratio' ... (OpenMetrics UNIT; the name must end with _<unit>). */
   unit?: string;
+  /**
+   * The prefix of this family instead of the render's: `''` for names an ecosystem fixes
+   * (`grpc_server_handled_total`, `process_cpu_user_seconds_total`) that dashboards look for as they are.
+   */
+  prefix?: string;
+  /**
+   * A histogram's classic bucket boundaries in its own unit (bytes, counts), instead of the render's
+   * seconds ladder; each snapped to the first native boundary at or above it.
+   */
+  classicBoundaries?: readonly number[];
   metrics: ReadonlyArray<Metric>;
 }
 
@@ -100,6 +110,15 @@ export function firstIndexAbove(schema: number, threshold: number): number {
   return upper + 1;
 }
 
+/** Index of the first native boundary at or above `value`. */
+export function nativeIndexAtOrAbove(schema: number, value: number): number {
+  const x = Math.log2(value) * 2 ** schema;
+  const nearest = Math.round(x);
+  // A value on a boundary (a power of two, say) is that boundary, whatever log2's last bit says.
+  const i = Math.abs(x - nearest) < 1e-9 ? nearest : Math.ceil(x);
+  return nativeUpperBound(schema, i) < value ? i + 1 : i;
+}
+
 /** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
 export function nearestNativeIndex(schema: number, value: number): number {
   return Math.round(Math.log2(value) * 2 ** schema);
@@ -118,13 +137,13 @@ export interface SnappedBoundaries {
  * Snaps `boundaries` (positive, finite, ascending) to native boundaries of `schema`. Boundaries
  * that snap to the same native boundary are merged, so the result can be shorter.
  */
-export function snapBoundaries(boundaries: readonly number[], schema: number): SnappedBoundaries {
+export function snapBoundaries(boundaries: readonly number[], schema: number, snap: Snap = 'nearest'): SnappedBoundaries {
   checkSchema(schema);
   checkBoundaries(boundaries);
   const indices: number[] = [];
   const bounds: number[] = [];
   for (const b of boundaries) {
-    const i = nearestNativeIndex(schema, b);
+    const i = snap === 'up' ? nativeIndexAtOrAbove(schema, b) : nearestNativeIndex(schema, b);
     if (indices.length > 0 && indices[indices.length - 1] === i) continue;
     indices.push(i);
     bounds.push(nativeUpperBound(schema, i));
@@ -146,6 +165,18 @@ export function checkBoundaries(boundaries: readonly number[], argName = 'classi
 }
 
 /**
+ * How a classic boundary becomes a native one: the nearest (a seconds ladder), or the first at or
+ * above it (a ladder of counts or bytes, so that `le="5"`'s bucket holds the value 5 itself).
+ */
+export type Snap = 'nearest' | 'up';
+
+/** Classic boundaries for byte sizes: powers of 4 from 64 B to 4 GiB (exact native boundaries at every schema). */
+export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 14 }, (_, k) => 64 * 4 ** k));
+
+/** Classic boundaries for counts (messages, items): 1, 2, 5, 10, 20, 50, … 1,000,000. */
+export const COUNT_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 19 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)));
+
+/**
  * One set of configured boundaries, snapped lazily per schema. Create one per render (or keep it
  * across renders): snapping costs a log2 per boundary, done once per schema, not per series.
  */
@@ -153,7 +184,10 @@ export class ClassicLadder {
   readonly boundaries: readonly number[];
   private readonly bySchema = new Map<number, SnappedBoundaries>();
 
-  constructor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS) {
+  constructor(
+    boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS,
+    readonly snap: Snap = 'nearest',
+  ) {
     checkBoundaries(boundaries);
     this.boundaries = boundaries.slice();
   }
@@ -161,7 +195,7 @@ export class ClassicLadder {
   forSchema(schema: number): SnappedBoundaries {
     let snapped = this.bySchema.get(schema);
     if (snapped === undefined) {
-      snapped = snapBoundaries(this.boundaries, schema);
+      snapped = snapBoundaries(this.boundaries, schema, this.snap);
       this.bySchema.set(schema, snapped);
     }
     return snapped;
@@ -169,16 +203,18 @@ export class ClassicLadder {
 }
 
 const ladderCache = new WeakMap<readonly number[], ClassicLadder>();
+const ladderUpCache = new WeakMap<readonly number[], ClassicLadder>();
 
 /**
  * The ladder for `boundaries`, reused across renders while the caller passes the same array with
  * the same contents (a changed array is re-snapped, so mutating it in place is still safe).
  */
-export function ladderFor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS): ClassicLadder {
-  const cached = ladderCache.get(boundaries);
+export function ladderFor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS, snap: Snap = 'nearest'): ClassicLadder {
+  const cache = snap === 'up' ? ladderUpCache : ladderCache;
+  const cached = cache.get(boundaries);
   if (cached !== undefined && sameNumbers(cached.boundaries, boundaries)) return cached;
-  const ladder = new ClassicLadder(boundaries);
-  ladderCache.set(boundaries, ladder);
+  const ladder = new ClassicLadder(boundaries, snap);
+  cache.set(boundaries, ladder);
   return ladder;
 }
 

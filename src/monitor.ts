@@ -9,7 +9,7 @@ import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, 
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
-import { type SystemSample, SystemSampler } from './system.js';
+import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
 import { TotalsReader, type Totals } from './totals.js';
@@ -35,6 +35,7 @@ import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } fro
 import type { Rendered } from './exposition.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 import { encodeSnapshot, takeSnapshot } from './snapshot.js';
+import { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 
 export interface SeriesInfo {
   index: number;
@@ -42,6 +43,11 @@ export interface SeriesInfo {
   overflow: boolean;
   /** Whether it adds into the monitor-wide totals. */
   inTotals: boolean;
+  /**
+   * For the series an integration makes (`'grpc_server'`, `'grpc_client_handled'`, ...), what it
+   * holds: the exposition writes these into families of their own. Undefined for users' series.
+   */
+  kind?: string;
 }
 
 export interface TickEvent {
@@ -109,8 +115,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private readonly reader: TotalsReader;
   /** The export area, as nativeHistogram reads it: [zero, overflow, buckets...] (largest shape). */
   private readonly exported: Float64Array;
-  /** Each series' labels, parsed once (a series' slot keeps its label set for good). */
-  private readonly labelsOfSeries: Labels[] = [];
+  /** Each series' labels and kind, parsed once (a series' slot keeps its label set for good). */
+  private readonly labelsOfSeries: { labels: Labels; kind: string | undefined }[] = [];
   private readonly aggregator: Aggregator;
   private readonly system: SystemSampler;
   private readonly sessions: SessionTracker;
@@ -138,16 +144,30 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.series.reserve(0, seriesKey({}));
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
+    // The runtime's own series, after the users' maxSeries: out of the totals and of seriesList().
+    for (const [i, r] of RUNTIME_SERIES.entries()) this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
     this.root = this.ctx.root;
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
     this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
-    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.shapes.latency.nBuckets + 2);
-    this.aggregator = new Aggregator(this.ctx.core, this.layout, this.reader, this.memory.buffer,
+    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.exportBuckets + 2);
+    this.aggregator = new Aggregator(
+      this.ctx.core,
+      this.layout,
+      this.reader,
+      this.memory.buffer,
       () => this.activeSeries(),
       (s) => (this.ctx.tables.series.flags(s) & SERIES_NOT_IN_TOTALS) === 0,
     );
-    this.system = new SystemSampler();
+    const reservedAt = (i: number) => this.config.maxSeries + i;
+    this.system = new SystemSampler(
+      {
+        recorders: RUNTIME_SERIES.map((_, i) => this.ctx.reservedSeries(reservedAt(i))),
+        histogram: (i) => this.nativeHistogram(reservedAt(i)),
+        sumMs: (i) => this.reader.read(reservedAt(i)).latencySumMs,
+      },
+      this.config.eventLoopResolution,
+    );
     this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
     this.aggregator.baseline(this.startedAt);
@@ -224,9 +244,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return this.ctx.series(labels, options);
   }
 
-  /** Opens a tracked stream session (a connection), optionally in a series. */
-  openSession(connectionId: string, labels?: Labels): Session {
-    const recorder = labels ? this.ctx.series(labels) : this.root;
+  /** Opens a tracked stream session (a connection), optionally in a series (made with `options` if new). */
+  openSession(connectionId: string, labels?: Labels, options?: SeriesOptions): Session {
+    const recorder = labels ? this.ctx.series(labels, options) : this.root;
     // A label set refused under invalidValues 'count' (counted already): a session that records nothing.
     if (!(recorder instanceof SeriesRecorder)) return UNTRACKED_SESSION;
     return this.sessions.open(connectionId, recorder);
@@ -360,7 +380,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Indexes of the series in use, the default first and the overflow series last. */
   activeSeries(): readonly number[] {
-    const n = this.ctx.tables.series.used();
+    // Slots are claimed in order; the runtime's reserved slots follow the users' maxSeries.
+    const n = Math.min(this.ctx.tables.series.used(), this.config.maxSeries);
     if (this.activeList.length !== n + 1) {
       // Made again only when a series is added: the tick asks for it several times a second.
       this.activeList = Object.freeze([...Array.from({ length: n }, (_, i) => i), this.ctx.tables.series.overflowSlot]);
@@ -385,13 +406,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** Every series in use with its labels. */
   seriesList(): SeriesInfo[] {
     const table = this.ctx.tables.series;
-    return this.activeSeries().map((index) => ({
-      index,
+    return this.activeSeries().map((index) => {
       // One object per series across calls: writers cache the text of a label set by identity.
-      labels: (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]')),
-      overflow: index === table.overflowSlot,
-      inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
-    }));
+      const parsed = (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]'));
+      const info: SeriesInfo = { index, labels: parsed.labels, overflow: index === table.overflowSlot, inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0 };
+      if (parsed.kind !== undefined) info.kind = parsed.kind;
+      return info;
+    });
   }
 
   /**
@@ -458,8 +479,19 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
   nativeHistogram(series: number | Recorder, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+    return this.exportHistogram(this.reader.histPtr(this.seriesIndex(series), name), name, alloc);
+  }
+
+  /**
+   * The latency histogram of all the series in the totals, merged: the distribution behind the
+   * summary, each request once. `alloc` as for nativeHistogram.
+   */
+  totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+    return this.exportHistogram(this.aggregator.cumulativeTotal(), 'latency', alloc);
+  }
+
+  private exportHistogram(h: number, name: HistName, alloc: (n: number) => Float64Array): NativeHistogram {
     const shape = this.layout.shapes[name];
-    const h = this.reader.histPtr(this.seriesIndex(series), name);
     const core = this.ctx.core;
     const count = core.histExport(h, this.layout.exportPtr);
     const all = this.exported;
@@ -482,6 +514,25 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
+  }
+
+  /**
+   * A runtime histogram (RUNTIME_SERIES order: event-loop delay, then GC pauses by kind), kept in
+   * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
+   */
+  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
+    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length) throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
+    return this.nativeHistogram(this.config.maxSeries + i, 'latency', alloc);
+  }
+
+  /** Event-loop delays recorded since the previous call (what prom-client's lag gauges report), or undefined for none. */
+  eventLoopDelaysSinceLastCollect(): DelayStats | undefined {
+    return this.system.delaysSinceLastCollect();
+  }
+
+  /** The last event-loop delay measured (ms). */
+  lastEventLoopDelayMs(): number {
+    return this.system.lastDelayMs;
   }
 
   /** Highest one-tick request rate since start. */
@@ -617,6 +668,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   // ---- outputs ------------------------------------------------------------------------------
+
+  /** Prometheus recording and alerting rules (a rules file, YAML) from the configured targets. */
+  prometheusRules(options?: PrometheusRulesOptions): string {
+    return prometheusRules(this.config.targets, options);
+  }
 
   /** The metrics in the format an Accept header asks for (Prometheus text 0.0.4 by default). */
   metrics(accept?: string | null, options?: MetricsOptions): Rendered {

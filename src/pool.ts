@@ -20,8 +20,15 @@
 //         { pool: name, stage: 'run' }  one request per completed task, latency = run time
 //         { pool: name, stage: 'wait' } latency = time queued before a worker took the task
 import { performance } from 'node:perf_hooks';
+import { type KindedSeriesOptions, SERIES_KIND } from './recorder.js';
 import type { MonitorLike } from './streams.js';
 import type { Labels, Recorder } from './types.js';
+
+/** The series kinds of a tracked pool: the pool itself, its tasks' run times, their wait times. */
+export const POOL_KINDS = Object.freeze({ pool: 'pool', run: 'pool_run', wait: 'pool_wait' });
+const POOL_SERIES: KindedSeriesOptions = Object.freeze({ [SERIES_KIND]: POOL_KINDS.pool });
+const POOL_RUN: KindedSeriesOptions = Object.freeze({ inTotals: false, [SERIES_KIND]: POOL_KINDS.run });
+const POOL_WAIT: KindedSeriesOptions = Object.freeze({ inTotals: false, [SERIES_KIND]: POOL_KINDS.wait });
 
 /** The parts of a piscina pool used here (piscina 4 and 5 have them). */
 export interface PoolLike {
@@ -135,11 +142,12 @@ class Tracker implements PoolTracker {
     sampleIntervalMs: number,
     autoStart: boolean,
   ) {
-    const base = { ...labels, pool: name };
-    this.main = monitor.series(base);
-    // Pool tasks are the pool's own figures, not requests of the service: out of the totals.
-    this.run = monitor.series({ ...base, stage: 'run' }, { inTotals: false });
-    this.wait = monitor.series({ ...base, stage: 'wait' }, { inTotals: false });
+    const base = Object.freeze({ ...labels, pool: name });
+    // Series of the pool's own kinds: the exposition writes them into pool families, apart from
+    // the service's requests. Tasks are the pool's figures, not requests: out of the totals.
+    this.main = monitor.series(base, POOL_SERIES);
+    this.run = monitor.series(base, POOL_RUN);
+    this.wait = monitor.series(base, POOL_WAIT);
     const perWorker = pool.options?.concurrentTasksPerWorker ?? 1;
     this.capacity = Math.max(1, pool.maxThreads * (Number.isInteger(perWorker) && perWorker > 0 ? perWorker : 1));
     this.t0 = performance.now();

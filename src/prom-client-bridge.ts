@@ -1,10 +1,11 @@
 // A bridge into an existing prom-client Registry, so a service that already serves prom-client
 // metrics gets streamgauge's on the same endpoint. prom-client is the caller's: nothing here
 // imports it, the registry is used through the small surface below.
-import { collectFamilies, FAMILY_NAMES } from './families.js';
+import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from './families.js';
 import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { DEFAULT_PREFIX, sanitizeMetricName } from './prometheus.js';
+import { RUNTIME_FAMILIES } from './runtime-families.js';
+import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus.js';
 
 /** The part of a prom-client Registry the bridge uses. */
 export interface PromClientRegistryLike {
@@ -22,6 +23,13 @@ interface Value {
 
 export interface PromClientBridgeOptions {
   prefix?: string;
+  /**
+   * Register the process and runtime families (`process_*`, `nodejs_*`) too. Default false: a
+   * prom-client registry usually has them from `collectDefaultMetrics()`, under the same names.
+   */
+  runtime?: boolean;
+  /** Prefix of the runtime families when `runtime` is true. Default ''. */
+  runtimePrefix?: string;
   classicBoundariesSeconds?: readonly number[];
   /**
    * How long (ms) collected figures are reused. Default 0: once per scrape — prom-client asks every
@@ -45,7 +53,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
   const families = () => {
     const now = Date.now();
     if (cached === undefined || (cacheMs > 0 && now - cachedAt > cacheMs)) {
-      cached = new Map(collectFamilies(monitor).map((f) => [f.name, f]));
+      cached = new Map(collectFamilies(monitor, { runtime, runtimePrefix }).map((f) => [f.name, f]));
       cachedAt = now;
       if (cacheMs === 0) {
         queueMicrotask(() => {
@@ -56,11 +64,15 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
     return cached;
   };
   const names: string[] = [];
+  const runtime = options.runtime ?? false;
+  const runtimePrefix = options.runtimePrefix ?? '';
   for (const [base, type] of FAMILY_NAMES) {
+    if (!runtime && RUNTIME_FAMILIES.has(base)) continue;
     // Registered as prom-client registers its own counters (`x_total`). The name a scrape shows is
     // decided at collection: prom-client appends `_total` to counter samples itself in OpenMetrics
     // mode (only), so the family is then `x` — whenever the registry's content type was set.
-    const family = sanitizeMetricName(prefix + base);
+    const own = RUNTIME_FAMILIES.has(base) ? runtimePrefix : UNPREFIXED_FAMILIES.has(base) ? '' : prefix;
+    const family = sanitizeMetricName(own + base);
     const key = family + (type === 'counter' ? '_total' : '');
     const metric = {
       name: key,
@@ -87,7 +99,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
         for (const m of f.metrics) {
           // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
           // (a quantile of an empty window) is left out instead.
-          for (const v of toValues(name, m, ladder, shared)) if (!Number.isNaN(v.value)) values.push(v);
+          for (const v of toValues(name, m, familyLadder(f, ladder), shared)) if (!Number.isNaN(v.value)) values.push(v);
         }
         metric.help = f.help;
       }

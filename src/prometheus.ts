@@ -67,7 +67,7 @@ export function familyBaseName(prefix: string, family: MetricFamily, argName = '
   if (typeof family.name !== 'string' || family.name.length === 0) {
     throw new TypeError(`${argName}.name must be a non-empty string`);
   }
-  let name = sanitize(prefix + family.name, true);
+  let name = sanitize((family.prefix ?? prefix) + family.name, true);
   if (family.type === 'counter' && name.endsWith('_total')) name = name.slice(0, -6);
   return name;
 }
@@ -91,6 +91,12 @@ export function checkFamily(family: MetricFamily, argName: string): void {
   if (family.unit !== undefined && (typeof family.unit !== 'string' || family.unit.length === 0)) {
     throw new TypeError(`${argName}.unit must be a non-empty string when given`);
   }
+  if (family.prefix !== undefined && typeof family.prefix !== 'string') throw new TypeError(`${argName}.prefix must be a string when given`);
+}
+
+/** The classic ladder of one family: its own boundaries (bytes, counts) or the render's seconds ladder. */
+export function familyLadder(family: MetricFamily, ladder: ClassicLadder): ClassicLadder {
+  return family.classicBoundaries === undefined ? ladder : ladderFor(family.classicBoundaries, 'up');
 }
 
 /** The argument checks every writer makes before it renders anything. */
@@ -241,7 +247,7 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
     if (om && family.unit !== undefined && base.endsWith('_' + family.unit)) {
       out += '# UNIT ' + base + ' ' + family.unit + '\n';
     }
-    out += writeMetrics(family, base, where, ladder, om);
+    out += writeMetrics(family, base, where, familyLadder(family, ladder), om);
   }
   if (om) out += '# EOF\n';
   return out;

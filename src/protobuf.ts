@@ -20,6 +20,7 @@ import {
 } from './metric-families.js';
 import {
   checkedFamilyBase,
+  familyLadder,
   checkRenderArgs,
   checkSummary,
   checkTimestamp,
@@ -111,7 +112,7 @@ export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: P
     if (family.help.length > 0) w.string(F.FamilyHelp, family.help);
     w.tag(F.FamilyType, WIRE_VARINT);
     w.varint(MetricType[family.type]);
-    writeMetrics(w, family, where, ladder);
+    writeMetrics(w, family, where, familyLadder(family, ladder));
     w.endLength(start);
   }
   const out = w.finish();

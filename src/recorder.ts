@@ -22,11 +22,25 @@ export const DEFAULT_SERIES = 0;
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
 
+/**
+ * What a series holds, for series the integrations make (gRPC calls, their stages) and that the
+ * exposition writes into families of their own. Kept in the series' key under a label name users
+ * cannot give (it starts with __), so a user's label set never lands in one of them.
+ */
+export const SERIES_KIND: unique symbol = Symbol('streamgauge.seriesKind');
+const KIND_LABEL = '__kind';
+
+/** SeriesOptions plus the kind, which only this package's integrations set. */
+export interface KindedSeriesOptions extends SeriesOptions {
+  [SERIES_KIND]?: string;
+}
+
 /** What one thread shares between its recorders: the core bound to the memory, the tables, caches. */
 export class RecordingContext {
   readonly tables: { series: StringTable; errors: StringTable };
   private readonly bySeriesKey = new Map<string, SeriesRecorder>();
   private readonly byLabelsObject = new WeakMap<Labels, SeriesRecorder>();
+  private readonly byKindAndLabels = new Map<string, WeakMap<Labels, SeriesRecorder>>();
   private readonly errorSlots = new Map<string, number>();
   private overflowRecorder: SeriesRecorder | undefined;
   readonly root: SeriesRecorder;
@@ -65,7 +79,9 @@ export class RecordingContext {
     return this.seriesPtr(index) + this.layout.histOffset[name];
   }
 
-  series(labels: Labels, options?: SeriesOptions): SeriesRecorder | Recorder {
+  series(labels: Labels, options?: KindedSeriesOptions): SeriesRecorder | Recorder {
+    const kind = options?.[SERIES_KIND];
+    if (kind !== undefined) return this.kindedSeries(labels, kind, options as SeriesOptions);
     // A frozen labels object cannot change, so its series is remembered by identity: callers that
     // keep their labels (integrations opening a session per call) skip building the key again.
     let rec = this.byLabelsObject.get(labels);
@@ -107,6 +123,32 @@ export class RecordingContext {
     return this.discarding;
   }
   private discarding: Recorder | undefined;
+
+  /** A series of an integration's own kind (see SERIES_KIND), remembered by kind and labels object. */
+  private kindedSeries(labels: Labels, kind: string, options: SeriesOptions): SeriesRecorder {
+    let byLabels = this.byKindAndLabels.get(kind);
+    if (byLabels === undefined) this.byKindAndLabels.set(kind, (byLabels = new WeakMap()));
+    let rec = byLabels.get(labels);
+    if (rec !== undefined) return rec;
+    const key = seriesKey(labels, kind);
+    rec = this.bySeriesKey.get(key);
+    if (rec === undefined) {
+      const index = this.tables.series.lookup(key, 'labels', options.inTotals === false ? SERIES_NOT_IN_TOTALS : 0);
+      if (index === this.tables.series.overflowSlot) return this.overflow();
+      rec = new SeriesRecorder(this, index);
+      this.bySeriesKey.set(key, rec);
+    }
+    if (Object.isFrozen(labels)) byLabels.set(labels, rec);
+    return rec;
+  }
+
+  /**
+   * The recorder of a slot the monitor reserved for itself (see RESERVED_SERIES). It records
+   * through atomics, never a lane: the lane pool is for the users' threads.
+   */
+  reservedSeries(index: number): SeriesRecorder {
+    return new SeriesRecorder(this, index, false);
+  }
 
   private overflow(): SeriesRecorder {
     this.overflowRecorder ??= new SeriesRecorder(this, this.tables.series.overflowSlot);
@@ -179,16 +221,21 @@ export class RecordingContext {
 
 /**
  * The canonical key of a label set: its sorted [name, value] pairs as JSON, labels with an empty
- * value left out. Validates names and values (see labels.ts).
+ * value left out, an integration's kind first. Validates names and values (see labels.ts).
  */
-export function seriesKey(labels: Labels): string {
-  return JSON.stringify(labelPairsOf(labels));
+export function seriesKey(labels: Labels, kind?: string): string {
+  const pairs = labelPairsOf(labels);
+  if (kind !== undefined) pairs.unshift([KIND_LABEL, kind]);
+  return JSON.stringify(pairs);
 }
 
 const OVERFLOW_KEY = seriesKey(OVERFLOW_LABELS);
 
-export function labelsFromKey(key: string): Labels {
-  return Object.freeze(Object.fromEntries(JSON.parse(key) as [string, string][]));
+/** A series key's labels and, for an integration's series, its kind. */
+export function labelsFromKey(key: string): { labels: Labels; kind: string | undefined } {
+  const pairs = JSON.parse(key) as [string, string][];
+  const kind = pairs.length > 0 && pairs[0][0] === KIND_LABEL ? (pairs.shift() as [string, string])[1] : undefined;
+  return { labels: Object.freeze(Object.fromEntries(pairs)), kind };
 }
 
 export class SeriesRecorder implements Recorder {
@@ -209,7 +256,9 @@ export class SeriesRecorder implements Recorder {
   constructor(
     readonly ctx: RecordingContext,
     readonly index: number,
+    claimsLane = true,
   ) {
+    this.laneTried = !claimsLane;
     this.core = ctx.core;
     this.recordOwned = ctx.core.recordOwned;
     this.base = ctx.seriesPtr(index);

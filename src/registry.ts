@@ -55,10 +55,10 @@ export class StringTable {
   }
 
   /** Sets a slot's key directly (at creation: the default and the overflow entries). */
-  reserve(slot: number, key: string): void {
+  reserve(slot: number, key: string, flags = 0): void {
     const { bytes, length } = this.encode(key, 'key');
     Atomics.store(this.i32, this.stateIndex(slot), WRITING);
-    this.write(slot, fnv1a(bytes, length), bytes, length);
+    this.write(slot, fnv1a(bytes, length), bytes, length, flags);
   }
 
   /** The flags the slot was claimed with (set once, by whoever claimed it first). */

@@ -112,7 +112,9 @@ export class Reporter {
       const w = m.windowFigures(s.index);
       const periodRequests = t.requests - (this.lastSeriesRequests.get(s.index) ?? 0);
       this.lastSeriesRequests.set(s.index, t.requests);
-      return { labels: s.labels, requests: periodRequests, rps: periodRequests / seconds, p99Ms: w.p99, errorRate: w.errorRate };
+      // An integration's series shows its kind: a call series and its stages share their labels.
+      const labels = s.kind === undefined ? s.labels : { ...s.labels, kind: s.kind };
+      return { labels, requests: periodRequests, rps: periodRequests / seconds, p99Ms: w.p99, errorRate: w.errorRate };
     });
     const active = loads.filter((l) => l.requests > 0);
     const summary = m.getPerformanceSummary();

@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard.js';
 import { dashboardSource } from './dashboard-source.js';
-import { CountsArena, collectFamiliesInto } from './families.js';
+import { type CollectOptions, CountsArena, collectFamiliesInto } from './families.js';
 import { HISTOGRAMS } from './layout.js';
 import { bucketList } from './metric-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
 
-export type MetricsOptions = Omit<RenderOptions, 'accept'>;
+export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
 
 // A scrape renders what it collects at once, so each monitor's scrapes share one arena of counts.
 const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
@@ -20,7 +20,8 @@ const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
 export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
-  return render(collectFamiliesInto(monitor, arena), { ...options, accept });
+  const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
+  return render(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), { ...renderOptions, accept });
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */

@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import { midpoint, upperBound } from './buckets.js';
 import { bucketList, checkNativeHistogram, type NativeHistogram } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { seriesKey } from './recorder.js';
+import { labelsFromKey, seriesKey } from './recorder.js';
 import { COUNTER_FIELDS, type CounterField } from './totals.js';
 import type { Labels } from './types.js';
 
@@ -17,6 +17,8 @@ const SECONDS_PER_MS = 1e-3; // magic u32, version u16, reserved u16, payload le
 
 export interface SnapshotSeries {
   labels: Labels;
+  /** An integration's series kind (see SeriesInfo.kind); series merge by labels and kind. */
+  kind?: string;
   counters: Record<CounterField, number>;
   errorsByType: Record<string, number>;
   /** Latency in seconds (the bucket unit); min/max in ms. */
@@ -42,6 +44,7 @@ export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
       for (const f of COUNTER_FIELDS) counters[f] = t[f];
       return {
         labels: s.labels,
+        ...(s.kind === undefined ? {} : { kind: s.kind }),
         counters,
         errorsByType: monitor.errorsByType(s.index),
         latency: { ...plain(monitor.nativeHistogram(s.index, 'latency')), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
@@ -137,7 +140,7 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   w.u32(snapshot.sources);
   w.u32(snapshot.series.length);
   for (const s of snapshot.series) {
-    w.str(seriesKey(s.labels));
+    w.str(seriesKey(s.labels, s.kind));
     for (const f of COUNTER_FIELDS) w.f64(s.counters[f]);
     const errors = Object.entries(s.errorsByType);
     w.u32(errors.length);
@@ -201,7 +204,7 @@ function readPayload(payload: Buffer): Snapshot {
     if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
       throw new RangeError(`series ${i} has malformed labels`);
     }
-    const labels = Object.fromEntries(pairs as [string, string][]);
+    const { labels, kind } = labelsFromKey(JSON.stringify(pairs));
     const counters = {} as Record<CounterField, number>;
     for (const f of COUNTER_FIELDS) counters[f] = r.f64();
     const errorsByType: Record<string, number> = {};
@@ -214,7 +217,7 @@ function readPayload(payload: Buffer): Snapshot {
     for (let b = 0; b < nb; b++) buckets.push({ index: r.i32(), count: r.f64() });
     const latency = { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs };
     checkNativeHistogram(latency, `series ${i} latency`);
-    series.push({ labels, counters, errorsByType, latency });
+    series.push({ labels, ...(kind === undefined ? {} : { kind }), counters, errorsByType, latency });
   }
   if (r.at !== payload.length) throw new RangeError(`${payload.length - r.at} bytes are left over after its ${n} series`);
   return { takenAt, sources, series };
@@ -252,7 +255,7 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
   const byKey = new Map<string, SnapshotSeries[]>();
   for (const snap of decoded) {
     for (const s of snap.series) {
-      const key = seriesKey(s.labels);
+      const key = seriesKey(s.labels, s.kind);
       const group = byKey.get(key);
       if (group) group.push(s);
       else byKey.set(key, [s]);
@@ -284,6 +287,7 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
     }
     series.push({
       labels: group[0].labels,
+      ...(group[0].kind === undefined ? {} : { kind: group[0].kind }),
       counters,
       errorsByType,
       latency: {

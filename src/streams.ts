@@ -11,7 +11,7 @@ import type { Labels, Recorder, SeriesOptions, Session } from './types.js';
 /** What the integrations need from a monitor (StreamPerformanceMonitor satisfies it). */
 export interface MonitorLike {
   series(labels: Labels, options?: SeriesOptions): Recorder;
-  openSession(connectionId: string, labels?: Labels): Session;
+  openSession(connectionId: string, labels?: Labels, options?: SeriesOptions): Session;
 }
 
 export interface InstrumentStreamOptions {

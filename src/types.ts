@@ -103,6 +103,12 @@ export interface MonitoringConfig {
   reportFileMaxBytes: number;
   /** Rotated report files kept. Default 3. */
   reportFileKeep: number;
+  /**
+   * Milliseconds between the event-loop delay timer's callbacks (prom-client's
+   * eventLoopMonitoringPrecision). Default 10; larger costs less when idle, and a free loop then
+   * reads about this much delay.
+   */
+  eventLoopResolution: number;
   /** A pino logger to log to, or false for none. Default: a pino logger on stdout. */
   logger: import('pino').Logger | false | undefined;
 }

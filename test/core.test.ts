@@ -641,6 +641,7 @@ test('configuration: each bad setting is refused at construction with a message 
     [{ histogramRange: { minMs: 0 } }, /config\.histogramRange\.minMs/, /between/],
     [{ histogramRange: { minMs: 1, maxMs: 1.5 } }, /config\.histogramRange\.maxMs/, /between 2/],
     [{ maxSeries: 0 }, /config\.maxSeries/, /between 1/],
+    [{ eventLoopResolution: 0 }, /config\.eventLoopResolution/, /between 1/],
     [{ maxSeries: 2.5 }, /config\.maxSeries/, /whole number/],
     [{ maxErrorTypes: -1 }, /config\.maxErrorTypes/, /between 1/],
     [{ rollups: { hours: 0 } }, /config\.rollups\.hours/, /between 1/],

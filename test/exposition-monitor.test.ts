@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { render } from '../src/exposition.js';
-import { collectFamilies } from '../src/families.js';
+import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
 import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
@@ -24,6 +24,7 @@ import {
   type Parsed,
   parseExposition,
   pick,
+  PROM_CLIENT_TOTAL_GAUGES,
   promtool,
   sampleValue,
 } from './fixtures/expo-helpers.js';
@@ -237,10 +238,12 @@ test('names and units follow Prometheus conventions (_total, _seconds, _bytes, U
     const om = parseExposition(monitor.metrics(OM_ACCEPT).body as string);
     assert.ok(text.types.size > 30, `${text.types.size} families`);
     for (const [name, type] of text.types) {
-      assert.ok(name.startsWith('streamgauge_'), `${name}: prefix`);
+      // Ours carry the prefix; the process and runtime keep prom-client's names (process_*, nodejs_*).
+      const base = name.replace(/_total$/, '');
+      assert.ok(name.startsWith('streamgauge_') || UNPREFIXED_FAMILIES.has(base) || UNPREFIXED_FAMILIES.has(name), `${name}: prefix`);
       assert.ok(text.help.has(name) && (text.help.get(name) ?? '').length > 0, `${name}: HELP`);
       if (type === 'counter') assert.ok(name.endsWith('_total'), `${name}: counters end in _total`);
-      else assert.not.ok(name.endsWith('_total'), `${name}: only counters end in _total`);
+      else assert.ok(!name.endsWith('_total') || PROM_CLIENT_TOTAL_GAUGES.includes(name), `${name}: only counters end in _total`);
       assert.not.match(name, /_(ms|millis|milliseconds|us|ns|kb|mb|kib|mib|percent)(_|$)/, `${name}: base units only`);
       if (/(duration|wait|delay|uptime|latency)/.test(name)) assert.match(name, /_seconds$/, `${name}: times in seconds`);
       if (/(bytes|memory)/.test(name)) assert.match(name, /_bytes(_total)?$/, `${name}: sizes in bytes`);

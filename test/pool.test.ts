@@ -5,7 +5,8 @@ import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { trackPool } from '../src/pool.js';
+import { POOL_KINDS, trackPool } from '../src/pool.js';
+import { parseExposition, pick, sampleValue } from './fixtures/expo-helpers.js';
 import { seriesIndex } from './fixtures/monitor.js';
 import { sleep, within } from './fixtures/wait.js';
 
@@ -42,17 +43,24 @@ test('utilisation of a 1-thread pool at a ~50 % duty cycle (200 ms busy, ~200 ms
     assert.is(last.threads, 1);
     assert.is(last.running, 0);
 
-    const main = monitor.totals(seriesIndex(monitor, { pool: 'busy' }));
+    const main = monitor.totals(seriesIndex(monitor, { pool: 'busy' }, POOL_KINDS.pool));
     assert.is(main.workerUtilization, last.utilization, 'the gauge holds the last sample');
     assert.is(main.queueDepth, 0);
-    const run = monitor.totals(seriesIndex(monitor, { pool: 'busy', stage: 'run' }));
+    const run = monitor.totals(seriesIndex(monitor, { pool: 'busy' }, POOL_KINDS.run));
     assert.is(run.requests, TASKS, 'one run time per completed task');
     assert.ok(run.latencyMinMs >= BUSY * 0.99, 'run time covers the busy time');
-    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'busy', stage: 'wait' })).requests, TASKS);
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'busy' }, POOL_KINDS.wait)).requests, TASKS);
     // Recorded inside the worker, read here: the same memory.
     const worker = monitor.totals(seriesIndex(monitor, { job: 'busy-wait' }));
     assert.is(worker.requests, TASKS);
     assert.ok(Math.abs(worker.latencySumMs - truthBusyMs) < 1e-3 * TASKS, 'every busy millisecond arrived');
+    // The exposition: the pool's families of its own, with the service's requests apart.
+    const text = parseExposition(monitor.metrics().body as string);
+    assert.is(sampleValue(text, 'streamgauge_pool_tasks_total', { pool: 'busy' }), TASKS);
+    assert.is(sampleValue(text, 'streamgauge_pool_task_run_seconds_count', { pool: 'busy' }), TASKS);
+    assert.is(sampleValue(text, 'streamgauge_pool_task_wait_seconds_count', { pool: 'busy' }), TASKS);
+    assert.is(sampleValue(text, 'streamgauge_pool_utilization_ratio', { pool: 'busy' }), last.utilization);
+    assert.is(pick(text, 'streamgauge_requests_total').filter((x) => 'pool' in x.labels || 'stage' in x.labels).length, 0, 'no pool series among the requests');
     tracker.stop();
   } finally {
     await pool.destroy();
@@ -91,19 +99,19 @@ test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait ti
     await sleep(5);
     const queued = tracker.sample();
     assert.ok(queued.queueSize >= 1 && queued.queueSize <= 4, `tasks queued (${queued.queueSize})`);
-    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' })).queueDepth, queued.queueSize);
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.pool)).queueDepth, queued.queueSize);
     await within(Promise.all(burst), 30_000, 'burst');
     await sleep(20); // drain is emitted on a microtask after the last completion
     const after = tracker.stop();
     assert.ok(episodes >= 1, 'the pool asked for drain');
-    const main = monitor.totals(seriesIndex(monitor, { pool: 'sat' }));
+    const main = monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.pool));
     assert.is(main.backpressure, episodes, 'one event per needsDrain→drain episode');
     assert.is(after.backpressureEvents, episodes);
     assert.ok(main.backpressureWaitSumMs > 0);
-    const wait = monitor.totals(seriesIndex(monitor, { pool: 'sat', stage: 'wait' }));
+    const wait = monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.wait));
     assert.is(wait.requests, 6);
     assert.ok(wait.latencyMaxMs >= 4 * 30 * 0.9, 'the last of the burst waited for the four before it');
-    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat', stage: 'run' })).requests, 6);
+    assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.run)).requests, 6);
     assert.is(after.completed, 6);
     assert.is(monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests, 5, 'recorded in the worker from a task-argument handle');
   } finally {

@@ -4,7 +4,8 @@
 import client from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { collectFamilies, FAMILY_NAMES } from '../src/families.js';
+import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from '../src/families.js';
+import { RUNTIME_FAMILIES } from '../src/runtime-families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { registerWithPromClient } from '../src/prom-client-bridge.js';
 import { ERROR_TYPES, type Parsed, parseExposition, pick, promtool, seededOps, sampleValue } from './fixtures/expo-helpers.js';
@@ -59,7 +60,8 @@ test('one registry serves its own metrics and ours; our histogram buckets are ex
     const known = new Set(FAMILY_NAMES.map(([n]) => n));
     for (const f of collectFamilies(monitor)) assert.ok(known.has(f.name), `${f.name} is in FAMILY_NAMES`);
     for (const [name, type] of FAMILY_NAMES) {
-      const exposed = `streamgauge_${name}${type === 'counter' ? '_total' : ''}`;
+      if (RUNTIME_FAMILIES.has(name)) continue; // registered only with { runtime: true }
+      const exposed = `${UNPREFIXED_FAMILIES.has(name) ? '' : 'streamgauge_'}${name}${type === 'counter' ? '_total' : ''}`;
       assert.is(parsed.types.get(exposed), type, exposed);
     }
   } finally {

@@ -15,6 +15,8 @@ import {
   snapshotQuantile,
   takeSnapshot,
 } from '../src/snapshot.js';
+import { GRPC_KINDS } from '../src/grpc.js';
+import { SERIES_KIND } from '../src/recorder.js';
 import { COUNTER_FIELDS } from '../src/totals.js';
 import { ERROR_TYPES, type Op, seededOps } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
@@ -286,6 +288,31 @@ test('mergeSnapshots refuses an empty list and anything that is not a snapshot',
     () => mergeSnapshots([bytes, 42 as unknown as Uint8Array]),
     (err: Error) => err instanceof SnapshotError && /snapshots\[1\] is neither snapshot bytes/.test(err.message),
   );
+});
+
+test("an integration's series keep their kind through snapshots: merged by labels and kind, never with a same-labelled series of another kind", () => {
+  const labels = { grpc_type: 'unary', grpc_service: 'a.B', grpc_method: 'C' };
+  const make = () => {
+    const m = monitor();
+    m.series(labels, { [SERIES_KIND]: GRPC_KINDS.server } as object).connectionOpened();
+    m.series(labels, { inTotals: false, [SERIES_KIND]: GRPC_KINDS.firstResponse } as object).recordLatency(2);
+    m.series(labels).recordLatency(7);
+    return m;
+  };
+  const a = make();
+  const b = make();
+  try {
+    const merged = mergeSnapshots([a.snapshot(), b.snapshot()]);
+    const of = (kind: string | undefined) => merged.series.filter((s) => s.kind === kind && s.labels.grpc_method === 'C');
+    assert.is(of(GRPC_KINDS.server).length, 1);
+    assert.is(of(GRPC_KINDS.server)[0].counters.connectionsOpened, 2);
+    assert.is(of(GRPC_KINDS.firstResponse)[0].latency.count, 2);
+    assert.is(of(undefined)[0].latency.count, 2, "the user's series with the same labels stays apart");
+    assert.equal(of(undefined)[0].labels, labels);
+  } finally {
+    a.close();
+    b.close();
+  }
 });
 
 test.run();
