@@ -504,16 +504,24 @@ export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, pt
   }
 }
 
-/** Lays a fresh memory out: tables, every histogram header, NaN gauges, the runtime header. */
+/**
+ * Lays out series s's block (in fresh memory: all zeros): its histogram headers, then its gauges as
+ * NaN (not reported yet). A series' block is laid out when its slot is claimed, so memory follows
+ * the series in use; the gauges come last, so that the tick's scan, which notices them, finds the
+ * headers written.
+ */
+export function initSeries(buffer: ArrayBufferLike, layout: Layout, s: number): void {
+  const base = layout.seriesPtr + s * layout.seriesStride;
+  for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);
+  const { i64 } = views(buffer);
+  const nan = new BigInt64Array(new Float64Array([Number.NaN]).buffer)[0];
+  for (const g of GAUGE_SLOTS) Atomics.store(i64, base / 8 + g, nan);
+}
+
+/** Lays a fresh memory out: tables, the histogram headers of the scratch and rollup histograms, the runtime header. */
 export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeBounds(buffer, ptr, Number(scale));
   for (const shape of tableShapes(layout)) writeRangeTable(buffer, shape);
-  for (let s = 0; s < layout.seriesCount; s++) {
-    const base = layout.seriesPtr + s * layout.seriesStride;
-    for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);
-    const gauges = new Float64Array(buffer, base, COUNTER_SLOTS);
-    for (const g of GAUGE_SLOTS) gauges[g] = Number.NaN;
-  }
   const lat = layout.shapes.latency;
   for (let i = 0; i < layout.scratchCount; i++) initHistogram(buffer, layout, layout.scratchPtr + i * lat.bytes, lat, true, true);
   for (const r of Object.values(layout.rollups)) {

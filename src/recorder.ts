@@ -9,7 +9,7 @@
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
 import { performance } from 'node:perf_hooks';
-import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, initSeries, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { DiscardingRecorder, labelPairsOf } from './labels.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
@@ -64,7 +64,7 @@ export class RecordingContext {
     this.i32 = new Int32Array(memory.buffer);
     this.owners = new LaneOwners(memory.buffer, layout);
     this.tables = {
-      series: new StringTable(memory.buffer, layout.seriesTable),
+      series: new StringTable(memory.buffer, layout.seriesTable, (slot) => initSeries(memory.buffer, layout, slot)),
       errors: new StringTable(memory.buffer, layout.errorTable),
     };
     this.root = new SeriesRecorder(this, DEFAULT_SERIES);

@@ -17,9 +17,14 @@ export class StringTable {
   /** Keys read so far, by slot (decoded once). */
   private readonly keys: string[] = [];
 
+  /**
+   * @param onClaim called with a slot this thread has just claimed, before any other thread can
+   *   find it: what a new entry needs laid out (a series' histogram headers) is written there.
+   */
   constructor(
     buffer: ArrayBufferLike,
     private readonly spec: TableSpec,
+    private readonly onClaim?: (slot: number) => void,
   ) {
     this.i32 = new Int32Array(buffer);
     this.u8 = new Uint8Array(buffer);
@@ -44,6 +49,7 @@ export class StringTable {
       if (state === EMPTY) {
         state = Atomics.compareExchange(this.i32, at, EMPTY, WRITING);
         if (state === EMPTY) {
+          this.onClaim?.(slot);
           this.write(slot, hash, bytes, length, flags);
           return slot;
         }
@@ -58,6 +64,7 @@ export class StringTable {
   reserve(slot: number, key: string, flags = 0): void {
     const { bytes, length } = this.encode(key, 'key');
     Atomics.store(this.i32, this.stateIndex(slot), WRITING);
+    this.onClaim?.(slot);
     this.write(slot, fnv1a(bytes, length), bytes, length, flags);
   }
 

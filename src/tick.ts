@@ -5,7 +5,7 @@ import { MEAN_FIELDS } from './fields.js';
 import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
 import { C, COUNTER_LANE_BYTES, GAUGE_SLOTS, type Layout, R, type RollupSpec, SCRATCH } from './layout.js';
 import type { SystemSample } from './system.js';
-import { COUNTER_FIELDS, emptyTotals, type Totals, type TotalsReader, TotalsTable, writeCounters } from './totals.js';
+import { emptyTotals, type Totals, type TotalsReader, TotalsTable } from './totals.js';
 import type { Core } from './wasm.js';
 
 /** Figures over an interval of time (the last tick's interval, or the sliding window). */
@@ -27,8 +27,24 @@ export interface IntervalFigures {
   bytesPerSec: number;
 }
 
-const NF = COUNTER_FIELDS.length;
-const F = Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, i])) as Record<(typeof COUNTER_FIELDS)[number], number>;
+// The counters a window's figures difference, kept at every snapshot: each named outright (a field
+// looked up by a string variable takes V8's slow generic path).
+const F = { requests: 0, errors: 1, cacheHits: 2, cacheMisses: 3, latencyCount: 4, latencySumMs: 5, backpressure: 6, messagesIn: 7, messagesOut: 8, bytesIn: 9, bytesOut: 10 } as const;
+const NF = 11;
+
+function writeWindowCounters(out: Float64Array, at: number, t: Totals): void {
+  out[at + F.requests] = t.requests;
+  out[at + F.errors] = t.errors;
+  out[at + F.cacheHits] = t.cacheHits;
+  out[at + F.cacheMisses] = t.cacheMisses;
+  out[at + F.latencyCount] = t.latencyCount;
+  out[at + F.latencySumMs] = t.latencySumMs;
+  out[at + F.backpressure] = t.backpressure;
+  out[at + F.messagesIn] = t.messagesIn;
+  out[at + F.messagesOut] = t.messagesOut;
+  out[at + F.bytesIn] = t.bytesIn;
+  out[at + F.bytesOut] = t.bytesOut;
+}
 
 /** What the tick keeps besides shared memory, for persistence: enough to continue where it stopped. */
 export interface AggregatorState {
@@ -207,7 +223,7 @@ export class Aggregator {
   }
 
   private storeCounters(row: number, slot: number, t: Totals): void {
-    writeCounters(this.counters, this.snapPtr(row, slot) * NF, t);
+    writeWindowCounters(this.counters, this.snapPtr(row, slot) * NF, t);
   }
 
   /** The oldest snapshot still in the ring: the start of the sliding window. */
@@ -270,7 +286,6 @@ export class Aggregator {
 
   /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
   private figures(now: number, row: number, slot: number, live: Totals, dst: number): IntervalFigures {
-    // Each field named outright: a field looked up by a string variable takes V8's slow generic path.
     const at = this.snapPtr(row, slot) * NF;
     const then = this.counters;
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
