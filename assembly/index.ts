@@ -7,8 +7,8 @@
 // Histogram header (bytes, 8-aligned; src/layout.ts H mirrors these and src/wasm.ts checks the two
 // agree at every instantiation, through the exported H_* globals below):
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
-//   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | min i64 | max i64
-//   zero i64 | overflow i64 | lanes i32 | lane pointers i32 × MAX_LANES | (4 unused) | prevZero u32
+//   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | zero i64 | overflow i64
+//   min i64 | max i64 | lanes i32 | lane pointers i32 × MAX_LANES | (4 unused) | prevZero u32
 //   prevOver u32 | (4 unused) | unplaced i64 | page table u32 × P | window-state page table u32 × P
 // (P = ceil(nBuckets / PAGE_SLOTS))
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
@@ -44,11 +44,12 @@ export const H_CELLS: u32 = 32;
 const H_CELLSHIFT: u32 = 36;
 const H_CELLBASE: u32 = 40;
 const H_CELLCOUNT: u32 = 44;
+// sum and zero share a cache line: the tick's scan of a series reads those two alone.
 export const H_SUM: u32 = 48;
-export const H_MIN: u32 = 56;
-export const H_MAX: u32 = 64;
-export const H_ZERO: u32 = 72;
-export const H_OVER: u32 = 80;
+export const H_ZERO: u32 = 56;
+export const H_OVER: u32 = 64;
+export const H_MIN: u32 = 72;
+export const H_MAX: u32 = 80;
 export const H_LANES: u32 = 88;
 export const H_LANE0: u32 = 92;
 export const MAX_LANES: i32 = 15;
@@ -806,8 +807,8 @@ function fillFrom(v: f64, k: u32, n: u32, dst: u32): f64 {
  * scan and lists at out (u32) those that changed; returns their number. A series' fingerprint is
  * the sum of its monotonic counts, which grows with every record: its i64 counters but the
  * gauge-like `active`, the counter `records` (bumped by every record into its other histograms),
- * its counter lanes, and its latency histogram's sum, zero, overflow and unplaced counts, lanes
- * included; its active count and f64 gauges are compared as they are. 8 × i64 per series at
+ * its counter lanes, and its latency histogram's sum and zero count, lanes included; its active
+ * count and f64 gauges are compared as they are. 8 × i64 per series at
  * `stamps`. A few cache lines per series: no pass over buckets.
  */
 export function scanSeries(
@@ -835,8 +836,10 @@ export function scanSeries(
       const l = lanePtr + t * laneStride + s * laneSeriesBytes;
       for (let i: u32 = 0; i < nCounters; i++) sum += i64(reinterpret<f64>(atomic.load<i64>(l + (i << 3))));
     }
+    // Every latency record adds at least 1 to sum (values are ≥ 1 ns from histogramRange.minMs up)
+    // or 1 to the zero bucket (below it): those two tell a change, overflow and unplaced ones too.
     const h = b + latency;
-    sum += merged(h, H_SUM) + merged(h, H_ZERO) + merged(h, H_OVER) + merged(h, H_UNPLACED);
+    sum += merged(h, H_SUM) + merged(h, H_ZERO);
     const st = stamps + (s << 6);
     const a = atomic.load<i64>(b + (active << 3));
     let differs = sum != load<i64>(st) || a != load<i64>(st + 8);

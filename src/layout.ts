@@ -31,10 +31,10 @@ export const H = {
   /** u32 ×4: the shape's range table (address, then the cell shift, first cell key and cell count; see buckets.ts rangeCells). */
   CELLS: 32,
   SUM: 48,
-  MIN: 56,
-  MAX: 64,
-  ZERO: 72,
-  OVER: 80,
+  ZERO: 56,
+  OVER: 64,
+  MIN: 72,
+  MAX: 80,
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
