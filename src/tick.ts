@@ -94,6 +94,11 @@ export class Aggregator {
   private readonly dirty: Uint8Array;
   /** Ticks each series has been unchanged, up to the ring's length. */
   private readonly quietFor: Uint16Array;
+  /** The series marked dirty since the last tick, each once. */
+  private readonly dirtyList: number[] = [];
+  /** The series that changed within the ring's span, dirty ones included (those the tick visits and the totals add one by one), and a mark of each. */
+  private readonly warm: number[] = [];
+  private readonly inWarm: Uint8Array;
   private readonly changed: Uint32Array;
   private readonly pairs: Uint32Array;
   private readonly live = emptyTotals();
@@ -119,6 +124,7 @@ export class Aggregator {
     this.deltaLength = new Int32Array((layout.seriesCount + 1) * this.slots);
     this.dirty = new Uint8Array(layout.seriesCount);
     this.quietFor = new Uint16Array(layout.seriesCount);
+    this.inWarm = new Uint8Array(layout.seriesCount);
     this.table = new TotalsTable(layout.seriesCount);
     this.inTotalsFlag = new Uint8Array(layout.seriesCount);
     this.changed = new Uint32Array(buffer, layout.changedPtr, layout.seriesCount);
@@ -180,7 +186,14 @@ export class Aggregator {
     );
     for (let i = 0; i < found; i++) {
       const s = first + this.changed[i];
-      this.dirty[s] = 1;
+      if (this.dirty[s] === 0) {
+        this.dirty[s] = 1;
+        this.dirtyList.push(s);
+        if (this.inWarm[s] === 0) {
+          this.inWarm[s] = 1;
+          this.warm.push(s);
+        }
+      }
       if (read) this.readSeries(s);
     }
   }
@@ -197,7 +210,7 @@ export class Aggregator {
   }
 
   private sumTotals(into: Totals): Totals {
-    return this.table.sum(this.activeSeries(), this.counted, into);
+    return this.table.sum(this.activeSeries(), this.warm, this.counted, into);
   }
 
   /** Reads a series into its cached totals and its row of the table. */
@@ -321,9 +334,7 @@ export class Aggregator {
     this.core.histSetClamps(dst, live.latencyMinMs, live.latencyMaxMs);
     const oldest = this.oldestSlot();
     this.addDeltas(this.totalRow, oldest, dst);
-    for (const s of this.activeSeries()) {
-      if (this.dirty[s] === 1 && this.counted(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
-    }
+    for (const s of this.dirtyList) if (this.counted(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
     return this.figures(now, this.totalRow, oldest, live, dst);
   }
 
@@ -348,35 +359,41 @@ export class Aggregator {
     const slot = (this.head + 1) % this.slots;
     const prev = this.head;
     const pairsPtr = this.layout.pairsPtr;
-    const series = this.activeSeries();
     this.deltaEnd = 0;
-    for (let i = 0; i < series.length; i++) {
-      const s = series[i];
-      if (this.dirty[s] === 0) continue;
+    for (const s of this.dirtyList) {
       const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
       this.keepDelta(slot, this.snapPtr(s, slot), n);
       this.readSeries(s, this.lastDeltaCount);
     }
+    this.dirtyList.length = 0;
     const totals = this.sumTotals(this.live);
     const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
     this.core.histReset(ih);
     this.core.histSetClamps(ih, totals.latencyMinMs, totals.latencyMaxMs);
-    for (let i = 0; i < series.length; i++) {
-      const s = series[i];
+    // The series that changed within the ring's span: a series that never records, or has been
+    // quiet for a whole ring (every slot holds its state and no delta), costs the tick nothing.
+    let kept = 0;
+    for (let i = 0; i < this.warm.length; i++) {
+      const s = this.warm[i];
       const at = this.snapPtr(s, slot);
       if (this.dirty[s] === 1) {
         this.dirty[s] = 0;
         this.quietFor[s] = 0;
         if (this.counted(s)) this.addKept(slot, at, ih);
         this.storeCounters(s, slot, this.totalsOf(s));
-      } else if (this.quietFor[s] < this.slots) {
-        // Unchanged: its snapshot carries over. Once it has been quiet for a whole ring, every slot
-        // already holds its state and no delta, and it costs the tick nothing more.
-        if (++this.quietFor[s] === this.slots) this.table.markQuiet(s);
+      } else {
+        // Unchanged: its snapshot carries over.
         this.deltaLength[at] = 0;
         this.counters.copyWithin(at * NF, this.snapPtr(s, prev) * NF, (this.snapPtr(s, prev) + 1) * NF);
+        if (++this.quietFor[s] === this.slots) {
+          this.table.markQuiet(s);
+          this.inWarm[s] = 0;
+          continue;
+        }
       }
+      this.warm[kept++] = s;
     }
+    this.warm.length = kept;
     const interval = this.figures(now, this.totalRow, prev, totals, ih);
     this.keepDelta(slot, this.snapPtr(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
     this.peakRps = Math.max(this.peakRps, interval.rps);

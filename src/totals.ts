@@ -235,8 +235,12 @@ export class TotalsTable {
     }
   }
 
-  /** The rows of `series` for which include(s) holds, added up as sumTotals does. */
-  sum(series: readonly number[], include: (s: number) => boolean, into: Totals): Totals {
+  /**
+   * The rows of `series` for which include(s) holds, added up as sumTotals does. `unquiet` lists
+   * every series of them not marked quiet (others may be there too); the quiet ones are in the
+   * standing partial sum, added up again only when it changes.
+   */
+  sum(series: readonly number[], unquiet: readonly number[], include: (s: number) => boolean, into: Totals): Totals {
     const r = this.rows;
     const W = TotalsTable.WIDTH;
     if (!this.partialValid) {
@@ -249,8 +253,8 @@ export class TotalsTable {
     }
     const acc = this.acc;
     acc.set(this.partial);
-    for (let i = 0; i < series.length; i++) {
-      const s = series[i];
+    for (let i = 0; i < unquiet.length; i++) {
+      const s = unquiet[i];
       if (this.quiet[s] === 0 && include(s)) addRow(acc, r, s * W);
     }
     readCountersFrom(acc, 0, into);

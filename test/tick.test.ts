@@ -365,6 +365,45 @@ test('memoryFootprint() states the shared memory in use and its bound; bucket pa
   m.close();
 });
 
+test('series that go quiet for longer than the window and come back: every window counts exactly what it holds', () => {
+  // 300 series, of which only a few record at a time: the tick visits the ones that changed within
+  // the window's span, and the others' snapshots must still hold.
+  const clock = handClock(T0);
+  const m = quietMonitor(clock, { throughputWindow: 5000 });
+  const series = Array.from({ length: 300 }, (_, i) => m.series({ s: `s${i}` }));
+  const index = (i: number) => m.seriesList().find((x) => x.labels.s === `s${i}`)?.index ?? -1;
+  // Every series records once; then series 0 records 2 values a tick, series 1 stays quiet.
+  for (const r of series) r.recordLatency(1);
+  const expect = (i: number, requests: number, where: string) => assert.is(m.windowFigures(index(i)).requests, requests, where);
+  for (let t = 1; t <= 20; t++) {
+    series[0].recordLatency(2);
+    series[0].recordLatency(3);
+    clock.t += 1000;
+    m.tick();
+  }
+  expect(0, 10, 'series 0: 2 a tick over the 5 s window');
+  expect(1, 0, 'series 1: quiet for 20 ticks');
+  assert.is(m.windowFigures().requests, 10, 'the total window');
+  assert.is(m.totals().requests, 300 + 40);
+  // Series 1 comes back: seen at once, then for as long as the window holds it, then gone.
+  for (let k = 0; k < 3; k++) series[1].recordLatency(4);
+  expect(1, 3, 'before the next tick');
+  assert.is(m.windowFigures().requests, 13);
+  assert.is(m.totals().requests, 343);
+  for (let t = 1; t <= 7; t++) {
+    clock.t += 1000;
+    m.tick();
+    expect(1, t <= 5 ? 3 : 0, `series 1, ${t} ticks later`);
+    const p99 = m.windowFigures().p99;
+    if (t <= 5) assert.ok(Math.abs(p99 / 4 - 1) <= 0.003, `the total window's p99 is series 1's 4 ms (${p99})`);
+    else assert.ok(Number.isNaN(p99), 'an empty window has no quantiles');
+  }
+  assert.is(m.windowFigures().requests, 0, 'nothing left in the window');
+  assert.ok(Number.isNaN(m.windowFigures(index(1)).p50), "an empty series' window has no quantiles");
+  assert.is(m.totals().requests, 343, 'the totals keep everything');
+  m.close();
+});
+
 // ---- 24 hours ------------------------------------------------------------------------------
 
 interface RollupCheck {
