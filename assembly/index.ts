@@ -9,7 +9,8 @@
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
 //   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | zero i64 | overflow i64
 //   min i64 | max i64 | lanes i32 | lane pointers i32 × MAX_LANES | (4 unused) | prevZero u32
-//   prevOver u32 | (4 unused) | unplaced i64 | page table u32 × P | window-state page table u32 × P
+//   prevOver u32 | (4 unused) | unplaced i64 | unplacedSum i64 | page table u32 × P
+//   | window-state page table u32 × P
 // (P = ceil(nBuckets / PAGE_SLOTS))
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
 // bucket unit (value × idxMul, e.g. ms → seconds); slot i - idxMin holds its count. Values below the
@@ -56,7 +57,8 @@ export const MAX_LANES: i32 = 15;
 const H_PREVZERO: u32 = 156;
 const H_PREVOVER: u32 = 160;
 export const H_UNPLACED: u32 = 168;
-export const H_PAGES: u32 = 176;
+export const H_UNPLACEDSUM: u32 = 176;
+export const H_PAGES: u32 = 184;
 
 export const PAGE_SHIFT: u32 = 6;
 export const PAGE_SLOTS: u32 = 1 << PAGE_SHIFT;
@@ -95,7 +97,7 @@ export function record(h: u32, v: f64): void {
     let pg = load<u32>(h + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
     if (pg == 0) pg = claimPage(h, slot >> PAGE_SHIFT);
     if (pg != 0) atomic.add<i64>(pg + ((slot & PAGE_MASK) << 3), 1);
-    else atomic.add<i64>(h + H_UNPLACED, 1);
+    else unplaced(h, s);
   } else atomic.add<i64>(h + H_ZERO + (code << 3), 1);
 }
 
@@ -114,9 +116,17 @@ export function recordOwned(lane: u32, v: f64): void {
     const slot = code - 2;
     let pg = load<u32>(lane + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
     if (pg == 0) pg = claimPage(lane, slot >> PAGE_SHIFT);
-    p = pg != 0 ? pg + ((slot & PAGE_MASK) << 3) : lane + H_UNPLACED;
+    if (pg == 0) return unplaced(lane, s);
+    p = pg + ((slot & PAGE_MASK) << 3);
   }
   store<i64>(p, load<i64>(p) + 1);
+}
+
+// A value whose page could not be had (the arena is used up): counted, and its sum kept apart, so
+// that exports can leave it out of the buckets' histogram and still add up.
+function unplaced(h: u32, s: i64): void {
+  atomic.add<i64>(h + H_UNPLACED, 1);
+  atomic.add<i64>(h + H_UNPLACEDSUM, s);
 }
 
 /**
@@ -423,6 +433,11 @@ export function histUnplaced(h: u32): f64 {
   return f64(merged(h, H_UNPLACED));
 }
 
+/** The sum of the unplaced values, in the API unit. */
+export function histUnplacedSum(h: u32): f64 {
+  return f64(merged(h, H_UNPLACEDSUM)) / load<f64>(h, H_SUMMUL);
+}
+
 export function histSum(h: u32): f64 {
   return f64(merged(h, H_SUM)) / load<f64>(h, H_SUMMUL);
 }
@@ -479,6 +494,7 @@ function resetBlock(b: u32): void {
   atomic.store<i64>(b + H_ZERO, 0);
   atomic.store<i64>(b + H_OVER, 0);
   atomic.store<i64>(b + H_UNPLACED, 0);
+  atomic.store<i64>(b + H_UNPLACEDSUM, 0);
   store<u32>(b + H_PREVZERO, 0);
   store<u32>(b + H_PREVOVER, 0);
   const pages = pageCount(b);
@@ -548,6 +564,7 @@ export function histMerge(dst: u32, src: u32): void {
   store<i64>(dst + H_ZERO, load<i64>(dst + H_ZERO) + merged(src, H_ZERO));
   store<i64>(dst + H_OVER, load<i64>(dst + H_OVER) + merged(src, H_OVER));
   store<i64>(dst + H_UNPLACED, load<i64>(dst + H_UNPLACED) + merged(src, H_UNPLACED));
+  store<i64>(dst + H_UNPLACEDSUM, load<i64>(dst + H_UNPLACEDSUM) + merged(src, H_UNPLACEDSUM));
   findRange(src);
   gather(src, gatherAt);
   addRun(dst, gatherAt);

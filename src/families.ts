@@ -301,6 +301,13 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
     fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
   single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
+  single(
+    'bucket_pages_refused',
+    'Bucket page claims refused because bucketMemory was used up: the value was counted (requests, sums) in no bucket, so native histograms leave it out.',
+    monitor.memoryFootprint().bucketPages.refusedClaims,
+    undefined,
+    'counter',
+  );
   single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
 
   // The summary's own counts: every request in the totals once, whichever family its series is in

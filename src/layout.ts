@@ -38,10 +38,11 @@ export const H = {
   /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
   LANES: 88,
   LANE0: 92,
-  /** i64: values counted in no bucket, for want of a page. */
+  /** i64: values counted in no bucket, for want of a page; then their sum (sum unit). */
   UNPLACED: 168,
-  /** u32 × pages: the page table (0: no page yet). */
-  PAGES: 176,
+  UNPLACEDSUM: 176,
+  /** u32 × pages: the page table (0: no page yet), then the window-state page table. */
+  PAGES: 184,
 } as const;
 
 /** Bucket slots per page, the bytes of a page of counts (a series' or a lane's), and of a window-state page (a series' counts as of the last tick). */

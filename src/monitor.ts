@@ -439,9 +439,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   readSeries(series: number | Recorder, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
     series = this.seriesIndex(series);
     let latency: NativeHistogram | undefined;
-    const totals = this.reader.read(series, undefined, () => {
+    const totals = this.reader.read(series, undefined, (h) => {
       latency = this.nativeHistogram(series, 'latency', alloc);
-      return latency.count;
+      // Values counted without a bucket (bucketMemory used up) are requests all the same.
+      return latency.count + this.ctx.core.histUnplaced(h);
     });
     return { totals, latency: latency as NativeHistogram };
   }
@@ -493,7 +494,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private exportHistogram(h: number, name: HistName, alloc: (n: number) => Float64Array): NativeHistogram {
     const shape = this.layout.shapes[name];
     const core = this.ctx.core;
-    const count = core.histExport(h, this.layout.exportPtr);
+    // Values that found no page (bucketMemory used up) are left out: the buckets add up to the count,
+    // as Prometheus requires of a native histogram (they stay in the totals and the request counts).
+    const unplaced = core.histUnplaced(h);
+    const count = core.histExport(h, this.layout.exportPtr) - unplaced;
     const all = this.exported;
     // The non-zero run, as one Float64Array: no object per bucket (the writers read \`dense\`).
     let first = core.exportedLo() + 2;
@@ -506,7 +510,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     counts.set(all.subarray(first, first + n));
     return withLazyBuckets({
       count,
-      sum: core.histSum(h) * shape.idxMul,
+      sum: (unplaced > 0 ? core.histSum(h) - core.histUnplacedSum(h) : core.histSum(h)) * shape.idxMul,
       schema: shape.scale,
       zeroThreshold: shape.zeroMax,
       zeroCount: all[0],

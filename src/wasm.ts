@@ -44,6 +44,7 @@ export interface Core {
   histPairs(h: number, out: number): number;
   histSetClamps(dst: number, min: number, max: number): void;
   histUnplaced(h: number): number;
+  histUnplacedSum(h: number): number;
   /** The count of the histogram the last histDelta walked. */
   lastDeltaCount(): number;
   /** histStats of a series' nHists histograms (offsets: u32 at `offsets`), 4 f64 each at dst; firstCount ≥ 0: the first one's count. */

@@ -91,12 +91,21 @@ test('bucketMemory used up: values past it are counted (count, sum, min, max) in
     const refIndex = roomy.seriesList().find((s) => s.labels.route === `r${i}`)?.index ?? -1;
     const got = bucketsOf(m, index);
     const want = bucketsOf(roomy, refIndex);
-    assert.is(got.h.count, ladder.length);
-    unplaced += got.unplaced;
+    // The native histogram holds the placed values alone, so that its buckets add up to its count
+    // (as Prometheus requires); the series' request count has them all.
+    assert.is(got.unplaced, 0, 'buckets add up to the native count');
+    assert.is(m.totals(index).latencyCount, ladder.length);
+    assert.is(m.readSeries(index).totals.latencyCount, ladder.length);
+    const left = ladder.length - got.h.count;
+    unplaced += left;
+    if (left === 0) assert.ok(Math.abs(got.h.sum - want.h.sum) <= 1e-9 * want.h.sum, `r${i}: the sum of its values`);
+    else assert.ok(got.h.sum < want.h.sum, `r${i}: the sum of the placed values alone`);
     for (const [index, c] of got.counts) assert.is(c, want.counts.get(index), `bucket ${index} of r${i}`);
     assert.ok(r === series[i]);
   }
   assert.ok(unplaced > 0, 'some values found no page');
+  const refused = /^streamgauge_bucket_pages_refused_total (\d+)$/m.exec(m.metrics('text/plain').body as string);
+  assert.ok(refused && Number(refused[1]) >= unplaced, `the refusals are exposed (${refused?.[1]})`);
   m.tick(); // reads and windows keep working with pages refused
   m.close();
   roomy.close();
