@@ -139,9 +139,8 @@ test('three hosts, one Prometheus: cross-instance p99 and total rate from PromQL
   // rate() takes each host's increase between its first and last sample in the range (here: zero,
   // then its total) and extrapolates it to the range's end when the last sample is under 1.1 scrape
   // intervals from it, else by half an interval (not to the start: a counter is not extrapolated
-  // below zero). So
-  // sum(rate()) = Σ total_i · factor_i exactly, with factor_i from the samples' timestamps, and it
-  // lies between total / 60 s and (1 + 1.1 · interval / sampled span) times that.
+  // below zero). So sum(rate()) = Σ total_i · factor_i exactly, with factor_i from the samples'
+  // timestamps, and it lies between total / 60 s and (1 + 1.1 · interval / sampled span) times that.
   const range = await query(prom.base, `${C}[1m]`, T);
   assert.is(range.length, hosts.length);
   let expected = 0;
