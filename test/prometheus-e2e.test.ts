@@ -23,6 +23,7 @@ import {
   type Op,
   type PrometheusServer,
   query,
+  rateFactor,
   requirePrometheus,
   scalar,
   seededOps,
@@ -137,22 +138,6 @@ function bucketOf(seconds: number, scale: number): [number, number] {
 
 function within(v: number, [lo, hi]: [number, number], what: string): void {
   assert.ok(v >= lo * (1 - 1e-12) && v <= hi * (1 + 1e-12), `${what}: ${v} outside (${lo}, ${hi}]`);
-}
-
-/** Prometheus 2.42's extrapolatedRate factor (promql/functions.go) for samples of a range [T-W, T]. */
-function rateFactor(times: number[], first: number, last: number, T: number, W: number): number {
-  const durationToStartRaw = times[0] - (T - W);
-  const durationToEnd = T - times[times.length - 1];
-  const sampled = times[times.length - 1] - times[0];
-  const average = sampled / (times.length - 1);
-  let durationToStart = durationToStartRaw;
-  const increase = last - first;
-  if (increase > 0 && first >= 0) durationToStart = Math.min(durationToStart, sampled * (first / increase));
-  const threshold = average * 1.1;
-  let extrapolateTo = sampled;
-  extrapolateTo += durationToStart < threshold ? durationToStart : average / 2;
-  extrapolateTo += durationToEnd < threshold ? durationToEnd : average / 2;
-  return extrapolateTo / sampled / W;
 }
 
 // --- (a) a live monitor under a known load ------------------------------------------------------
