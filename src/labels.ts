@@ -1,7 +1,7 @@
 // Series label sets as Prometheus sees them. Every label set that series() accepts must reach every
 // exposition format as a label set of its own: two series exposed with the same labels would be
 // kept as one by Prometheus, silently.
-import { performance } from 'node:perf_hooks';
+import { timer } from './timer.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
 import type { Core } from './wasm.js';
 
@@ -68,15 +68,7 @@ export class DiscardingRecorder implements Recorder {
     this.invalid();
   }
   startTimer(): () => number {
-    const start = performance.now();
-    let elapsed = -1;
-    return () => {
-      if (elapsed < 0) {
-        elapsed = performance.now() - start;
-        this.invalid();
-      }
-      return elapsed;
-    };
+    return timer(() => this.invalid());
   }
   recordStreamSession(): void {
     this.invalid();

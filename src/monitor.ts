@@ -12,7 +12,7 @@ import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions
 import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
 import { Aggregator, type IntervalFigures } from './tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
-import { TotalsReader, type Totals } from './totals.js';
+import { COUNTER_FIELDS, TotalsReader, type Totals } from './totals.js';
 import type {
   Labels,
   MonitoringConfig,
@@ -78,27 +78,8 @@ function defaultLogger(debug: boolean): Logger {
   return pino({ name: 'streamgauge', level: debug ? 'debug' : 'info' });
 }
 
-/** Count figures: exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
-const COUNT_FIGURES = [
-  'requests',
-  'successes',
-  'errors',
-  'latencyCount',
-  'backpressure',
-  'cacheHits',
-  'cacheMisses',
-  'messagesIn',
-  'bytesIn',
-  'messagesOut',
-  'bytesOut',
-  'connectionsOpened',
-  'invalid',
-  'sessions',
-  'sessionMessages',
-  'sessionBytes',
-  'batches',
-  'batchItems',
-] as const satisfies readonly (keyof Totals)[];
+/** Count figures (the counters but the sums of ms): exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
+const COUNT_FIGURES = COUNTER_FIELDS.filter((f) => !f.endsWith('SumMs'));
 
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */

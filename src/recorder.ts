@@ -8,9 +8,9 @@
 // Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
-import { performance } from 'node:perf_hooks';
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, initSeries, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
 import { DiscardingRecorder, labelPairsOf } from './labels.js';
+import { timer } from './timer.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
 import type { Labels, Recorder, SeriesOptions } from './types.js';
@@ -321,15 +321,7 @@ export class SeriesRecorder implements Recorder {
   }
 
   startTimer(): () => number {
-    const start = performance.now();
-    let elapsed = -1;
-    return () => {
-      if (elapsed < 0) {
-        elapsed = performance.now() - start;
-        this.recordLatency(elapsed);
-      }
-      return elapsed;
-    };
+    return timer((ms) => this.recordLatency(ms));
   }
 
   recordStreamSession(connectionId: string, messageCount: number, durationMs: number, bytesProcessed: number): void {
