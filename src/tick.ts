@@ -218,7 +218,8 @@ export class Aggregator {
     this.table.set(s, this.reader.read(s, this.totalsOf(s), countLatency));
   }
 
-  private snapPtr(row: number, slot: number): number {
+  /** Where ring row `row`'s entry of `slot` is (counters × NF, deltas × 1). */
+  private ringIndex(row: number, slot: number): number {
     return row * this.slots + slot;
   }
 
@@ -236,7 +237,7 @@ export class Aggregator {
   }
 
   private storeCounters(row: number, slot: number, t: Totals): void {
-    writeWindowCounters(this.counters, this.snapPtr(row, slot) * NF, t);
+    writeWindowCounters(this.counters, this.ringIndex(row, slot) * NF, t);
   }
 
   /** The oldest snapshot still in the ring: the start of the sliding window. */
@@ -260,7 +261,7 @@ export class Aggregator {
     let count = 0;
     for (let slot = from; slot !== this.head; ) {
       slot = (slot + 1) % this.slots;
-      count += this.addKept(slot, this.snapPtr(row, slot), dst);
+      count += this.addKept(slot, this.ringIndex(row, slot), dst);
     }
     return count;
   }
@@ -299,7 +300,7 @@ export class Aggregator {
 
   /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
   private figures(now: number, row: number, slot: number, live: Totals, dst: number): IntervalFigures {
-    const at = this.snapPtr(row, slot) * NF;
+    const at = this.ringIndex(row, slot) * NF;
     const then = this.counters;
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
     const requests = live.requests - then[at + F.requests];
@@ -362,7 +363,7 @@ export class Aggregator {
     this.deltaEnd = 0;
     for (const s of this.dirtyList) {
       const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
-      this.keepDelta(slot, this.snapPtr(s, slot), n);
+      this.keepDelta(slot, this.ringIndex(s, slot), n);
       this.readSeries(s, this.lastDeltaCount);
     }
     this.dirtyList.length = 0;
@@ -375,7 +376,7 @@ export class Aggregator {
     let kept = 0;
     for (let i = 0; i < this.warm.length; i++) {
       const s = this.warm[i];
-      const at = this.snapPtr(s, slot);
+      const at = this.ringIndex(s, slot);
       if (this.dirty[s] === 1) {
         this.dirty[s] = 0;
         this.quietFor[s] = 0;
@@ -384,7 +385,7 @@ export class Aggregator {
       } else {
         // Unchanged: its snapshot carries over.
         this.deltaLength[at] = 0;
-        this.counters.copyWithin(at * NF, this.snapPtr(s, prev) * NF, (this.snapPtr(s, prev) + 1) * NF);
+        this.counters.copyWithin(at * NF, this.ringIndex(s, prev) * NF, (this.ringIndex(s, prev) + 1) * NF);
         if (++this.quietFor[s] === this.slots) {
           this.table.markQuiet(s);
           this.inWarm[s] = 0;
@@ -395,7 +396,7 @@ export class Aggregator {
     }
     this.warm.length = kept;
     const interval = this.figures(now, this.totalRow, prev, totals, ih);
-    this.keepDelta(slot, this.snapPtr(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
+    this.keepDelta(slot, this.ringIndex(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {
       requests: interval.requests,

@@ -392,44 +392,6 @@ export class TotalsReader {
     into.backpressureWaitSumMs = st[25];
     return into;
   }
-
-  /** Adds series totals up (read now). */
-  sum(series: readonly number[], into: Totals = emptyTotals()): Totals {
-    const t = emptyTotals();
-    return sumTotals(
-      series.map((s) => ({ ...this.read(s, t) })),
-      into,
-    );
-  }
-}
-
-/** Adds totals up. Gauges: memory and queue depth add, utilisation and cache ratio average. */
-export function sumTotals(all: Iterable<Totals>, into: Totals = emptyTotals()): Totals {
-  let utilN = 0;
-  let utilSum = 0;
-  let ratioN = 0;
-  let ratioSum = 0;
-  Object.assign(into, EMPTY);
-  for (const t of all) {
-    addCounters(into, t);
-    into.activeConnections += t.activeConnections;
-    if (t.latencyMinMs < into.latencyMinMs || Number.isNaN(into.latencyMinMs)) into.latencyMinMs = t.latencyMinMs;
-    if (t.latencyMaxMs > into.latencyMaxMs || Number.isNaN(into.latencyMaxMs)) into.latencyMaxMs = t.latencyMaxMs;
-    into.memoryBytes = addGauge(into.memoryBytes, t.memoryBytes);
-    into.peakMemoryBytes = addGauge(into.peakMemoryBytes, t.peakMemoryBytes);
-    into.queueDepth = addGauge(into.queueDepth, t.queueDepth);
-    if (!Number.isNaN(t.workerUtilization)) {
-      utilN++;
-      utilSum += t.workerUtilization;
-    }
-    if (!Number.isNaN(t.cacheRatio)) {
-      ratioN++;
-      ratioSum += t.cacheRatio;
-    }
-  }
-  into.workerUtilization = utilN ? utilSum / utilN : Number.NaN;
-  into.cacheRatio = ratioN ? ratioSum / ratioN : Number.NaN;
-  return into;
 }
 
 const EMPTY = Object.freeze(emptyTotals());
