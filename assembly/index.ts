@@ -825,8 +825,8 @@ function fillFrom(v: f64, k: u32, n: u32, dst: u32): f64 {
  * the sum of its monotonic counts, which grows with every record: its i64 counters but the
  * gauge-like `active`, the counter `records` (bumped by every record into its other histograms),
  * its counter lanes, and its latency histogram's sum and zero count, lanes included; its active
- * count and f64 gauges are compared as they are. 8 × i64 per series at
- * `stamps`. A few cache lines per series: no pass over buckets.
+ * count and f64 gauges are mixed in. One i64 per series at `stamps`. A few cache lines per series:
+ * no pass over buckets.
  */
 export function scanSeries(
   first: u32,
@@ -857,16 +857,13 @@ export function scanSeries(
     // or 1 to the zero bucket (below it): those two tell a change, overflow and unplaced ones too.
     const h = b + latency;
     sum += merged(h, H_SUM) + merged(h, H_ZERO);
-    const st = stamps + (s << 6);
-    const a = atomic.load<i64>(b + (active << 3));
-    let differs = sum != load<i64>(st) || a != load<i64>(st + 8);
-    for (let g: u32 = 0; g < nGauges && !differs; g++) differs = atomic.load<i64>(b + ((nCounters + g) << 3)) != load<i64>(st + 16 + (g << 3));
-    if (differs) {
-      // Written only on a change: a quiet series costs the scan loads alone.
-      store<i64>(st, sum);
-      store<i64>(st + 8, a);
-      for (let g: u32 = 0; g < nGauges; g++) store<i64>(st + 16 + (g << 3), atomic.load<i64>(b + ((nCounters + g) << 3)));
-    }
+    // The gauge-like figures mixed in, each by a multiply and a rotation of its own, so that no
+    // two changes cancel short of a 64-bit coincidence: one word per series to compare.
+    let fp = sum ^ rotl<i64>(atomic.load<i64>(b + (active << 3)) * 0x9e3779b97f4a7c15, 17);
+    for (let g: u32 = 0; g < nGauges; g++) fp ^= rotl<i64>(atomic.load<i64>(b + ((nCounters + g) << 3)) * (0xc2b2ae3d27d4eb4f + (i64(g) << 1)), 23 + g * 7);
+    const st = stamps + (s << 3);
+    const differs = fp != load<i64>(st);
+    if (differs) store<i64>(st, fp);
     if (differs) {
       store<u32>(out + (changed << 2), s);
       changed++;

@@ -227,7 +227,7 @@ export interface Layout {
   histOffset: Record<HistName, number>;
   /** Errors by type: per series, (maxErrorTypes + 1) i64 counters (the last is the overflow type). */
   errorTypesOffset: number;
-  /** Per series, 8 × i64: what the tick's scan saw of it last (see assembly/index.ts scanSeries). */
+  /** Per series, one i64: the fingerprint the tick's scan saw last (see assembly/index.ts scanSeries). */
   stampsPtr: number;
   /** u32 per series: where the scan lists the series that changed. */
   changedPtr: number;
@@ -347,7 +347,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   p = align(p + seriesCount * stride);
 
   const stampsPtr = p;
-  p = align(p + seriesCount * 64);
+  p = align(p + seriesCount * 8);
   const changedPtr = p;
   p = align(p + seriesCount * 4);
   const windowSlots = Math.round(config.throughputWindow / config.collectionInterval) + 1;

@@ -641,7 +641,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       bucketPages: { usedBytes: Math.min(used, L.arena.end - L.arena.ptr), maxBytes: L.arena.end - L.arena.ptr, wastedBytes: Atomics.load(arena, 2), refusedClaims: Atomics.load(arena, 3) },
       parts: {
         series: L.seriesCount * L.seriesStride,
-        windowState: L.seriesCount * 64 + (L.shapes.latency.nBuckets + 2) * 8,
+        windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
         history: ringBytes(L.history),
         rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
         tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,

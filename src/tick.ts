@@ -181,7 +181,7 @@ export class Aggregator {
       lanes.stride,
       claimed,
       COUNTER_LANE_BYTES,
-      layout.stampsPtr + first * 64,
+      layout.stampsPtr + first * 8,
       layout.changedPtr,
     );
     for (let i = 0; i < found; i++) {
