@@ -33,6 +33,9 @@ export interface NativeHistogram {
    * absent, overflow observations are taken to lie above every classic boundary.
    */
   overflowThreshold?: number;
+  /** Smallest and largest observation in the base unit, when known (absent for an empty histogram). */
+  min?: number;
+  max?: number;
 }
 
 /** A run of consecutive native buckets: `counts[k]` is the count of bucket `offset + k` (zeros allowed). */

@@ -504,7 +504,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = alloc(n);
     if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
+    // NaN (nothing recorded) becomes absent: min and max are optional in every format.
+    const min = core.histMin(h) * shape.idxMul;
+    const max = core.histMax(h) * shape.idxMul;
     return withLazyBuckets({
+      ...(Number.isNaN(min) ? {} : { min, max }),
       count,
       sum: core.histSum(h) * shape.idxMul,
       schema: shape.scale,
