@@ -33,7 +33,10 @@ export interface NativeHistogram {
    * absent, overflow observations are taken to lie above every classic boundary.
    */
   overflowThreshold?: number;
-  /** Smallest and largest observation in the base unit, when known (absent for an empty histogram). */
+  /**
+   * Smallest and largest observation in the base unit, when known (a monitor's histograms carry
+   * them as non-enumerable properties; absent when empty).
+   */
   min?: number;
   max?: number;
 }

@@ -504,11 +504,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = alloc(n);
     if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
-    // NaN (nothing recorded) becomes absent: min and max are optional in every format.
-    const min = core.histMin(h) * shape.idxMul;
-    const max = core.histMax(h) * shape.idxMul;
-    return withLazyBuckets({
-      ...(Number.isNaN(min) ? {} : { min, max }),
+    const out = withLazyBuckets({
       count,
       sum: core.histSum(h) * shape.idxMul,
       schema: shape.scale,
@@ -518,6 +514,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
+    // Not enumerable: what a histogram spreads and serialises to stays as it was (a snapshot keeps
+    // min and max its own way). NaN (nothing recorded) leaves them absent.
+    const min = core.histMin(h);
+    if (!Number.isNaN(min)) Object.defineProperties(out, { min: { value: min * shape.idxMul }, max: { value: core.histMax(h) * shape.idxMul } });
+    return out;
   }
 
   /**
