@@ -19,7 +19,8 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openTelemetryProducer, relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import { until } from './fixtures/wait.js';
+import { instrumentHttpServer, openTelemetryProducer, relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -213,6 +214,40 @@ test('values below the range are the zero count, values above it the first bucke
   } finally {
     await provider.shutdown();
     monitor.close();
+  }
+});
+
+test('HTTP requests go out under the semantic conventions: http.server.request.duration with http.request.method, http.route, http.response.status_code', async () => {
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === '/missing' ? 404 : 200;
+    res.end('ok');
+  });
+  instrumentHttpServer(monitor, server, { route: (req) => (req.url === '/missing' ? '/missing' : '/items/:id') });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const r = reader(exporter, monitor);
+  const provider = new MeterProvider({ readers: [r] });
+  try {
+    const { port } = server.address() as AddressInfo;
+    for (const path of ['/items/1', '/items/2', '/missing']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+    // The response is counted when it finishes on the server, which may be just after the client has it.
+    await until('three requests counted', 5000, () => monitor.totals().requests === 3, 5);
+    await r.forceFlush();
+    const ours = exporter.getMetrics()[0].scopeMetrics.find((s) => s.scope.name === 'streamgauge')?.metrics ?? [];
+    const duration = metric(ours, 'http.server.request.duration');
+    assert.is(duration.descriptor.unit, 's');
+    const ok = duration.dataPoints.find((p) => p.attributes['http.route'] === '/items/:id');
+    assert.equal(ok?.attributes, { 'http.request.method': 'GET', 'http.route': '/items/:id', 'http.response.status_code': '200' });
+    assert.is((ok?.value as ExponentialHistogram | undefined)?.count, 2);
+    const missing = duration.dataPoints.find((p) => p.attributes['http.route'] === '/missing');
+    assert.is(missing?.attributes['http.response.status_code'], '404');
+    assert.ok(ours.some((m) => m.descriptor.name === 'http.server.active_requests'));
+  } finally {
+    await provider.shutdown();
+    monitor.close();
+    server.close();
   }
 });
 
