@@ -35,7 +35,7 @@ export interface NativeHistogram {
   overflowThreshold?: number;
   /**
    * Smallest and largest observation in the base unit, when known (a monitor's histograms carry
-   * them as non-enumerable properties; absent when empty).
+   * them when read through withExtremes(); absent when empty).
    */
   min?: number;
   max?: number;

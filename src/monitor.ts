@@ -100,6 +100,21 @@ const COUNT_FIGURES = [
   'batchItems',
 ] as const satisfies readonly (keyof Totals)[];
 
+// Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core
+// calls and a larger object per histogram are not what every scrape should pay.
+let extremes = false;
+
+/** Runs `read` with the histograms it reads carrying their min and max. */
+export function withExtremes<T>(read: () => T): T {
+  const was = extremes;
+  extremes = true;
+  try {
+    return read();
+  } finally {
+    extremes = was;
+  }
+}
+
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
@@ -514,10 +529,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
-    // Not enumerable: what a histogram spreads and serialises to stays as it was (a snapshot keeps
-    // min and max its own way). NaN (nothing recorded) leaves them absent.
-    const min = core.histMin(h);
-    if (!Number.isNaN(min)) Object.defineProperties(out, { min: { value: min * shape.idxMul }, max: { value: core.histMax(h) * shape.idxMul } });
+    if (extremes) {
+      const min = core.histMin(h); // NaN: nothing recorded, and min and max stay absent
+      if (!Number.isNaN(min)) {
+        out.min = min * shape.idxMul;
+        out.max = core.histMax(h) * shape.idxMul;
+      }
+    }
     return out;
   }
 

@@ -8,7 +8,7 @@ import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { CollectionResult, DataPoint, ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { type CollectOptions, collectFamilies } from './families.js';
 import { firstIndexAbove, type MetricFamily, type NativeHistogram } from './metric-families.js';
-import type { StreamPerformanceMonitor } from './monitor.js';
+import { type StreamPerformanceMonitor, withExtremes } from './monitor.js';
 import { distUrl } from './module-url.js';
 
 export interface OpenTelemetryProducerOptions {
@@ -132,7 +132,7 @@ export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options
       const startTime = hrTime(monitor.startedAt);
       const endTime = hrTime(clock.now());
       const metrics: MetricData[] = [];
-      for (const f of collectFamilies(monitor, collect)) {
+      for (const f of withExtremes(() => collectFamilies(monitor, collect))) {
         const m = toMetric(sdk, f, prefix, startTime, endTime);
         if (m !== undefined) metrics.push(m);
       }
