@@ -6,6 +6,9 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { OTLPMetricExporter as OTLPGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as OTLPJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -16,6 +19,7 @@ import {
   MeterProvider,
   type MetricData,
   PeriodicExportingMetricReader,
+  type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -55,7 +59,7 @@ function setup(): { monitor: StreamPerformanceMonitor; values: Map<string, numbe
   return { monitor, values };
 }
 
-function reader(exporter: InMemoryMetricExporter | OTLPMetricExporter, monitor: StreamPerformanceMonitor): PeriodicExportingMetricReader {
+function reader(exporter: PushMetricExporter, monitor: StreamPerformanceMonitor): PeriodicExportingMetricReader {
   // A long interval: the test exports by forceFlush(), never on a timer.
   return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000, metricProducers: [openTelemetryProducer(monitor)] });
 }
@@ -261,16 +265,17 @@ test('bad options are refused, naming the option', () => {
   }
 });
 
+type Num = number | string; // OTLP/JSON may write 64-bit integers as strings
 interface DecodedPoint {
   attributes: Array<{ key: string; value: { stringValue?: string; doubleValue?: number } }>;
-  count?: number;
+  count?: Num;
   sum?: number;
   scale?: number;
-  zeroCount?: number;
+  zeroCount?: Num;
   min?: number;
   max?: number;
-  positive?: { offset?: number; bucketCounts?: number[] };
-  asInt?: number;
+  positive?: { offset?: number; bucketCounts?: Num[] };
+  asInt?: Num;
   asDouble?: number;
 }
 interface DecodedMetric {
@@ -287,25 +292,14 @@ interface DecodedRequest {
   }>;
 }
 
-test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts, sums and quantiles as the monitor has them', async () => {
-  const root = require('otlp-transformer-protobuf/build/src/generated/root.js');
-  const Request = root.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-  const received: DecodedRequest[] = [];
-  const server = createServer(async (req: IncomingMessage, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    if (req.url === '/v1/metrics' && req.headers['content-type'] === 'application/x-protobuf') {
-      received.push(Request.toObject(Request.decode(Buffer.concat(chunks)), { longs: Number, defaults: true }) as DecodedRequest);
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    } else {
-      res.writeHead(400).end();
-    }
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+// The OTLP request message as OpenTelemetry's protobuf definitions generate it.
+const ExportMetricsServiceRequest = require('otlp-transformer-protobuf/build/src/generated/root.js').opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+const decodeProtobuf = (body: Uint8Array): DecodedRequest => ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(body), { longs: Number, defaults: true });
+
+/** Exports once through `exporter` and checks what the receiver decoded against the monitor. */
+async function exportAndCompare(exporter: PushMetricExporter, received: DecodedRequest[]): Promise<void> {
   const { monitor, values } = setup();
-  const { port } = server.address() as AddressInfo;
-  const r = reader(new OTLPMetricExporter({ url: `http://127.0.0.1:${port}/v1/metrics` }), monitor);
+  const r = reader(exporter, monitor);
   const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'chat' }), readers: [r] });
   try {
     await r.forceFlush();
@@ -315,6 +309,12 @@ test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts
     const metrics = rm.scopeMetrics.find((s) => s.scope.name === 'streamgauge')?.metrics ?? [];
     const find = (name: string) => metrics.find((m) => m.name === name) as DecodedMetric;
     const route = (p: DecodedPoint) => p.attributes.find((a) => a.key === 'route')?.value.stringValue;
+    const histogramOf = (p: DecodedPoint) => ({
+      scale: p.scale as number,
+      zeroCount: Number(p.zeroCount),
+      count: Number(p.count),
+      positive: { offset: p.positive?.offset ?? 0, bucketCounts: (p.positive?.bucketCounts ?? []).map(Number) },
+    });
 
     const duration = find('streamgauge.request.duration');
     assert.is(duration.unit, 's');
@@ -323,23 +323,22 @@ test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts
       const p = duration.exponentialHistogram?.dataPoints.find((x) => route(x) === name) as DecodedPoint;
       const series = monitor.series({ route: name });
       const native = monitor.nativeHistogram(series);
-      const summary = monitor.readSeries(series).totals;
+      const totals = monitor.readSeries(series).totals;
       const recorded = (values.get(name) as number[]).map((ms) => ms / 1000);
-      assert.is(p.count, native.count);
-      assert.is(p.count, recorded.length);
+      const h = histogramOf(p);
+      assert.is(h.count, native.count);
+      assert.is(h.count, recorded.length);
       assert.is(p.sum, native.sum);
-      assert.is(p.scale, SCALE);
-      assert.is(p.zeroCount, native.zeroCount);
-      assert.ok(close(p.min as number, summary.latencyMinMs / 1000));
-      assert.ok(close(p.max as number, summary.latencyMaxMs / 1000));
-      const offset = p.positive?.offset as number;
-      const counts = (p.positive?.bucketCounts ?? []).map(Number);
-      for (const b of native.buckets) assert.is(counts[b.index - 1 - offset], b.count);
+      assert.is(h.scale, SCALE);
+      assert.is(h.zeroCount, native.zeroCount);
+      assert.ok(close(p.min as number, totals.latencyMinMs / 1000));
+      assert.ok(close(p.max as number, totals.latencyMaxMs / 1000));
+      const { offset, bucketCounts } = h.positive;
+      for (const b of native.buckets) assert.is(bucketCounts[b.index - 1 - offset], b.count);
       assert.is(
-        counts.reduce((a, b) => a + b, 0),
+        bucketCounts.reduce((a, b) => a + b, 0),
         native.count,
       );
-      const h = { scale: SCALE, zeroCount: p.zeroCount as number, count: p.count as number, positive: { offset, bucketCounts: counts } };
       const sorted = [...recorded].sort((a, b) => a - b);
       for (const q of [0.5, 0.99]) {
         const fromOtlp = quantileOf(h, q);
@@ -349,7 +348,7 @@ test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts
     // The service's histogram (both routes merged): its quantiles, read from the exported buckets
     // as the monitor reads its own (log-midpoint, clamped to min and max), are the summary's.
     const [service] = find('streamgauge.service.request.duration').exponentialHistogram?.dataPoints ?? [];
-    const merged = { scale: SCALE, zeroCount: service.zeroCount as number, count: service.count as number, positive: { offset: service.positive?.offset as number, bucketCounts: (service.positive?.bucketCounts ?? []).map(Number) } };
+    const merged = histogramOf(service);
     const summary = monitor.getPerformanceSummary();
     for (const [q, ms] of [
       [0.5, summary.p50LatencyMs],
@@ -363,13 +362,91 @@ test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts
     assert.is(requests.sum?.isMonotonic, true);
     assert.is(requests.sum?.aggregationTemporality, 2);
     for (const name of ROUTES) {
-      assert.is(requests.sum?.dataPoints.find((x) => route(x) === name)?.asInt, monitor.totals(monitor.series({ route: name })).requests);
+      assert.is(Number(requests.sum?.dataPoints.find((x) => route(x) === name)?.asInt), monitor.totals(monitor.series({ route: name })).requests);
     }
     assert.is(find('streamgauge.cache.hit').gauge?.dataPoints.find((x) => route(x) === 'Chat/Stream')?.asDouble, 0.5);
   } finally {
     await provider.shutdown();
     monitor.close();
-    server.close();
+  }
+}
+
+/** An OTLP/HTTP receiver on 127.0.0.1 that decodes each request by its content type. */
+async function httpReceiver(received: DecodedRequest[]): Promise<{ url: string; close(): void }> {
+  const server = createServer(async (req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const type = req.headers['content-type'];
+    if (req.url !== '/v1/metrics') {
+      res.writeHead(404).end();
+    } else if (type === 'application/x-protobuf') {
+      received.push(decodeProtobuf(body));
+      res.writeHead(200, { 'content-type': type }).end();
+    } else if (type === 'application/json') {
+      received.push(JSON.parse(body.toString('utf8')));
+      res.writeHead(200, { 'content-type': type }).end('{}');
+    } else {
+      res.writeHead(415).end();
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/v1/metrics`, close: () => server.close() };
+}
+
+test('through the OTLP/HTTP protobuf exporter to a receiver on 127.0.0.1: counts, sums and quantiles as the monitor has them', async () => {
+  const received: DecodedRequest[] = [];
+  const receiver = await httpReceiver(received);
+  try {
+    await exportAndCompare(new OTLPMetricExporter({ url: receiver.url }), received);
+  } finally {
+    receiver.close();
+  }
+});
+
+test('through the OTLP/HTTP JSON exporter: the same', async () => {
+  const received: DecodedRequest[] = [];
+  const receiver = await httpReceiver(received);
+  try {
+    await exportAndCompare(new OTLPJsonMetricExporter({ url: receiver.url }), received);
+  } finally {
+    receiver.close();
+  }
+});
+
+test('through the OTLP/gRPC exporter to a MetricsService on 127.0.0.1: the same', async () => {
+  const received: DecodedRequest[] = [];
+  const server = new grpc.Server();
+  // The service by its path, on raw bytes: the request is decoded with the OTLP definitions above.
+  const raw = (b: Buffer) => b;
+  server.addService(
+    {
+      Export: {
+        path: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+        requestStream: false,
+        responseStream: false,
+        requestDeserialize: raw,
+        requestSerialize: raw,
+        responseSerialize: () => Buffer.alloc(0), // an empty ExportMetricsServiceResponse
+        responseDeserialize: raw,
+      },
+    },
+    {
+      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        received.push(decodeProtobuf(call.request));
+        callback(null, Buffer.alloc(0));
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  try {
+    await exportAndCompare(new OTLPGrpcMetricExporter({ url: `http://127.0.0.1:${port}` }), received);
+  } finally {
+    server.forceShutdown();
   }
 });
 
