@@ -132,16 +132,19 @@ export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options
       const startTime = hrTime(monitor.startedAt);
       const endTime = hrTime(clock.now());
       const metrics: MetricData[] = [];
-      for (const f of withExtremes(() => collectFamilies(monitor, collect))) {
-        const m = toMetric(sdk, f, prefix, startTime, endTime);
-        if (m !== undefined) metrics.push(m);
+      const errors: unknown[] = [];
+      try {
+        for (const f of withExtremes(() => collectFamilies(monitor, collect))) metrics.push(toMetric(sdk, f, prefix, startTime, endTime));
+      } catch (err) {
+        // A collection error, as the SDK reports one: the reader logs it and exports the rest.
+        errors.push(err);
       }
-      return { resourceMetrics: { resource: resource as CollectionResult['resourceMetrics']['resource'], scopeMetrics: [{ scope, metrics }] }, errors: [] };
+      return { resourceMetrics: { resource: resource as CollectionResult['resourceMetrics']['resource'], scopeMetrics: errors.length ? [] : [{ scope, metrics }] }, errors };
     },
   };
 }
 
-function toMetric(sdk: SdkMetrics, f: MetricFamily, prefix: string, startTime: HrTime, endTime: HrTime): MetricData | undefined {
+function toMetric(sdk: SdkMetrics, f: MetricFamily, prefix: string, startTime: HrTime, endTime: HrTime): MetricData {
   const { name, unit } = openTelemetryName(f, prefix);
   const description = f.help;
   const cumulative = sdk.AggregationTemporality.CUMULATIVE;

@@ -255,6 +255,30 @@ test('HTTP requests go out under the semantic conventions: http.server.request.d
   }
 });
 
+test("a read that fails is a collection error: the SDK's own metrics still go out", async () => {
+  const { monitor } = setup();
+  const r = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000, metricProducers: [openTelemetryProducer(monitor)] });
+  const provider = new MeterProvider({ readers: [r] });
+  provider.getMeter('app').createCounter('app.jobs').add(1);
+  monitor.seriesList = () => {
+    throw new Error('damaged');
+  };
+  try {
+    const { resourceMetrics, errors } = await r.collect();
+    assert.equal(
+      errors.map((e) => (e as Error).message),
+      ['damaged'],
+    );
+    assert.equal(
+      resourceMetrics.scopeMetrics.map((s) => s.scope.name),
+      ['app'],
+    );
+  } finally {
+    await provider.shutdown();
+    monitor.close();
+  }
+});
+
 test('bad options are refused, naming the option', () => {
   const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
   try {
