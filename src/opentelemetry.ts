@@ -117,12 +117,14 @@ function openTelemetryName(family: MetricFamily, prefix: string): { name: string
  * sums, gauges as gauges, series labels as attributes.
  */
 export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options: OpenTelemetryProducerOptions = {}): OpenTelemetryProducer {
+  if (monitor === null || typeof monitor !== 'object' || typeof monitor.seriesList !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'streamgauge.';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
   const collect: CollectOptions = { rpcNames: options.rpcNames ?? 'opentelemetry', runtime: options.runtime ?? true, runtimePrefix: options.runtimePrefix ?? '' };
-  // Checks the options now rather than at the first export.
-  collectFamilies(monitor, collect);
+  if (collect.rpcNames !== 'grpc' && collect.rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(collect.rpcNames)})`);
+  if (typeof collect.runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
+  if (typeof collect.runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
   const { sdk, emptyResource } = sdkMetrics();
   const resource = options.resource ?? emptyResource();
   const scope = { name: 'streamgauge', version: packageVersion() };

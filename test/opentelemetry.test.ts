@@ -283,7 +283,9 @@ test('bad options are refused, naming the option', () => {
   const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
   try {
     assert.throws(() => openTelemetryProducer(monitor, { prefix: 3 as unknown as string }), /options\.prefix/);
-    assert.throws(() => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }), /rpcNames/);
+    assert.throws(() => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }), /options\.rpcNames must be 'grpc' or 'opentelemetry'/);
+    assert.throws(() => openTelemetryProducer(monitor, { runtime: 'yes' as unknown as boolean }), /options\.runtime/);
+    assert.throws(() => openTelemetryProducer({} as StreamPerformanceMonitor), /monitor must be a StreamPerformanceMonitor/);
   } finally {
     monitor.close();
   }
