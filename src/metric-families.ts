@@ -33,6 +33,12 @@ export interface NativeHistogram {
    * absent, overflow observations are taken to lie above every classic boundary.
    */
   overflowThreshold?: number;
+  /**
+   * Smallest and largest observation in the base unit, when known (a monitor's histograms carry
+   * them when read through withExtremes(); absent when empty).
+   */
+  min?: number;
+  max?: number;
 }
 
 /** A run of consecutive native buckets: `counts[k]` is the count of bucket `offset + k` (zeros allowed). */

@@ -81,6 +81,21 @@ function defaultLogger(debug: boolean): Logger {
 /** Count figures (the counters but the sums of ms): exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
 const COUNT_FIGURES = COUNTER_FIELDS.filter((f) => !f.endsWith('SumMs'));
 
+// Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core
+// calls and a larger object per histogram are not what every scrape should pay.
+let extremes = false;
+
+/** Runs `read` with the histograms it reads carrying their min and max. */
+export function withExtremes<T>(read: () => T): T {
+  const was = extremes;
+  extremes = true;
+  try {
+    return read();
+  } finally {
+    extremes = was;
+  }
+}
+
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
@@ -489,7 +504,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     const counts = alloc(n);
     if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
-    return withLazyBuckets({
+    const out = withLazyBuckets({
       count,
       sum: (unplaced > 0 ? core.histSum(h) - core.histUnplacedSum(h) : core.histSum(h)) * shape.idxMul,
       schema: shape.scale,
@@ -499,6 +514,14 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
+    if (extremes) {
+      const min = core.histMin(h); // NaN: nothing recorded, and min and max stay absent
+      if (!Number.isNaN(min)) {
+        out.min = min * shape.idxMul;
+        out.max = core.histMax(h) * shape.idxMul;
+      }
+    }
+    return out;
   }
 
   /**

@@ -29,7 +29,7 @@ const strictTs = (module: 'nodenext') => ({
 });
 
 // The scrape: the worker's records, read from /metrics; the dashboard page and its uPlot; and
-// what the gRPC interceptor says without @grpc/grpc-js installed.
+// what the gRPC interceptor and the OpenTelemetry bridge say without their peer dependency.
 const mainBody = (workerUrl: string) => `
 const monitor = new StreamPerformanceMonitor({ logger: false });
 const served = await monitor.serve({ port: 0 });
@@ -48,11 +48,17 @@ try {
 } catch (err) {
   grpcError = (err as Error).message;
 }
-console.log(JSON.stringify({ requests: Number(/^streamgauge_requests_total (\\d+)/m.exec(text)?.[1]), dashboard, grpcError }));
+let otelError = '';
+try {
+  openTelemetryProducer(monitor);
+} catch (err) {
+  otelError = (err as Error).message;
+}
+console.log(JSON.stringify({ requests: Number(/^streamgauge_requests_total (\\d+)/m.exec(text)?.[1]), dashboard, grpcError, otelError }));
 `;
 const workerBody = `for (let i = 1; i <= ${RECORDS}; i++) recorder.recordLatency(i / 100);\n`;
 
-test('the packed package installs without gRPC or piscina, compiles under strict TypeScript without DOM, and runs from ESM and CommonJS', async () => {
+test('the packed package installs without gRPC, OpenTelemetry or piscina, compiles under strict TypeScript without DOM, and runs from ESM and CommonJS', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'streamgauge-consumer-'));
   try {
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: root });
@@ -63,26 +69,26 @@ test('the packed package installs without gRPC or piscina, compiles under strict
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev', tarball, `@types/node@${typesNode}`], { cwd: dir });
     const installed = readdirSync(join(dir, 'node_modules'));
     assert.ok(installed.includes('streamgauge'), 'installed');
-    assert.not.ok(installed.includes('@grpc') || installed.includes('piscina'), `optional peers are not installed: ${installed.join(' ')}`);
+    assert.not.ok(installed.includes('@grpc') || installed.includes('piscina') || installed.includes('@opentelemetry'), `optional peers are not installed: ${installed.join(' ')}`);
 
     // ESM TypeScript, strict, lib es2022 only, no skipLibCheck.
     files(join(dir, 'esm-ts'), {
       'package.json': { type: 'module' },
       'tsconfig.json': strictTs('nodenext'),
-      'main.ts': `import { Worker } from 'node:worker_threads';\nimport { grpcServerInterceptor, StreamPerformanceMonitor } from 'streamgauge';\n${mainBody("new URL('./worker.js', import.meta.url)")}`,
+      'main.ts': `import { Worker } from 'node:worker_threads';\nimport { grpcServerInterceptor, openTelemetryProducer, StreamPerformanceMonitor } from 'streamgauge';\n${mainBody("new URL('./worker.js', import.meta.url)")}`,
       'worker.ts': `import { workerData } from 'node:worker_threads';\nimport { attach, type MonitorHandle } from 'streamgauge';\nconst recorder = attach(workerData as MonitorHandle);\n${workerBody}`,
     });
     // CommonJS TypeScript: a project without "type", as `npm init -y` makes it.
     files(join(dir, 'cjs-ts'), {
       'package.json': { name: 'cjs-ts', version: '1.0.0' },
       'tsconfig.json': strictTs('nodenext'),
-      'main.ts': `import { Worker } from 'node:worker_threads';\nimport { join } from 'node:path';\nimport { grpcServerInterceptor, StreamPerformanceMonitor } from 'streamgauge';\nasync function main() {\n${mainBody("join(__dirname, 'worker.js')")}}\nvoid main();\n`,
+      'main.ts': `import { Worker } from 'node:worker_threads';\nimport { join } from 'node:path';\nimport { grpcServerInterceptor, openTelemetryProducer, StreamPerformanceMonitor } from 'streamgauge';\nasync function main() {\n${mainBody("join(__dirname, 'worker.js')")}}\nvoid main();\n`,
       'worker.ts': `import { workerData } from 'node:worker_threads';\nimport { attach, type MonitorHandle } from 'streamgauge';\nconst recorder = attach(workerData as MonitorHandle);\n${workerBody}`,
     });
     // CommonJS JavaScript.
     files(join(dir, 'cjs-js'), {
       'package.json': { name: 'cjs-js', version: '1.0.0' },
-      'main.js': `const { Worker } = require('node:worker_threads');\nconst { join } = require('node:path');\nconst { grpcServerInterceptor, StreamPerformanceMonitor } = require('streamgauge');\nasync function main() {\n${mainBody("join(__dirname, 'worker.js')").replaceAll(' as Error', '')}}\nmain();\n`,
+      'main.js': `const { Worker } = require('node:worker_threads');\nconst { join } = require('node:path');\nconst { grpcServerInterceptor, openTelemetryProducer, StreamPerformanceMonitor } = require('streamgauge');\nasync function main() {\n${mainBody("join(__dirname, 'worker.js')").replaceAll(' as Error', '')}}\nmain();\n`,
       'worker.js': `const { workerData } = require('node:worker_threads');\nconst { attach } = require('streamgauge');\nconst recorder = attach(workerData);\n${workerBody}`,
     });
 
@@ -100,6 +106,7 @@ test('the packed package installs without gRPC or piscina, compiles under strict
       assert.is(result.requests, RECORDS, `${project}: the worker's records, scraped`);
       assert.equal(result.dashboard, [200, 200], `${project}: the dashboard and its assets`);
       assert.match(result.grpcError, /npm install @grpc\/grpc-js/, `${project}: the gRPC interceptor without @grpc/grpc-js`);
+      assert.match(result.otelError, /npm install @opentelemetry\/sdk-metrics/, `${project}: the OpenTelemetry bridge without @opentelemetry/sdk-metrics`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
