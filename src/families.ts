@@ -55,6 +55,7 @@ const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
   ['service_failed_requests', 'counter'],
   ['service_request_duration_seconds', 'histogram'],
   ['peak_requests_per_second', 'gauge'],
+  ['bucket_pages_refused', 'counter'],
   ['uptime_seconds', 'gauge'],
   ['event_loop_utilization_ratio', 'gauge'],
   ['sessions_active', 'gauge'],
