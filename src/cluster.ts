@@ -7,15 +7,16 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { COUNTERS, exposedLabels } from './families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
-import type { Metric, MetricFamily } from './metric-families.js';
+import { bucketList, type Metric, type MetricFamily } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
 import { seriesKey } from './recorder.js';
-import { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot } from './snapshot.js';
-import type { Totals } from './totals.js';
+import { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, takeSnapshot } from './snapshot.js';
+import { COUNTER_FIELDS, type CounterField, type Totals } from './totals.js';
 import type { Labels } from './types.js';
 
 const REQUEST = 'streamgauge:snapshot-request';
 const REPORT = 'streamgauge:snapshot';
+const SERVICE_KIND = 'streamgauge:service';
 
 /** A series' gauges as a worker reports them (JSON over IPC: NaN, "not reported", travels as null). */
 type GaugeRow = [labels: Labels, activeConnections: number | null, queueDepth: number | null, workerUtilization: number | null, memoryBytes: number | null];
@@ -54,7 +55,7 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
       const t = monitor.totals(s.index);
       gauges.push([s.labels, t.activeConnections, t.queueDepth, t.workerUtilization, t.memoryBytes]);
     }
-    const message: ReportMessage = { type: REPORT, id, snapshot: Buffer.from(monitor.snapshot()).toString('base64'), gauges };
+    const message: ReportMessage = { type: REPORT, id, snapshot: Buffer.from(encodeSnapshot(withService(monitor))).toString('base64'), gauges };
     // A channel closing under the send (the primary going away) is not this worker's error.
     process.send?.(message, undefined, undefined, () => {});
   };
@@ -80,6 +81,26 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
   };
   monitor.on('close', onClose);
   return stop;
+}
+
+/**
+ * The monitor's snapshot plus its service totals (each request once, whatever its family: what the
+ * alert rules read) as one more series, so that they merge, and outlive a worker, like the rest.
+ */
+function withService(monitor: StreamPerformanceMonitor): Snapshot {
+  const snapshot = takeSnapshot(monitor);
+  const t = monitor.totals();
+  const counters = {} as Record<CounterField, number>;
+  for (const f of COUNTER_FIELDS) counters[f] = t[f];
+  const { dense: _dense, ...h } = monitor.totalLatencyHistogram();
+  snapshot.series.push({
+    labels: {},
+    kind: SERVICE_KIND,
+    counters,
+    errorsByType: monitor.errorsByType(),
+    latency: { ...h, buckets: bucketList(h), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
+  });
+  return snapshot;
 }
 
 export interface ClusterMetricsOptions extends Omit<RenderOptions, 'accept'> {
@@ -351,6 +372,13 @@ export function clusterFamilies(merged: Snapshot, gaugeReports: ReadonlyArray<Re
   gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1, the mean of live workers.', new Map([...util].map(([k, u]) => [k, u.sum / u.n])), 'ratio');
 
   const single = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge') => fams.push({ name, help, type, metrics: [{ labels: {}, value }] });
+  const service = merged.series.find((s) => s.kind === SERVICE_KIND);
+  if (service) {
+    single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family), all workers together.', service.counters.requests, 'counter');
+    single('service_failed_requests', 'Failed requests the summary counts, all workers together.', service.counters.errors, 'counter');
+    const { minMs: _min, maxMs: _max, ...histogram } = service.latency;
+    fams.push({ name: 'service_request_duration_seconds', help: 'Latency of the requests the summary counts, all series and workers merged.', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram }] });
+  }
   single('cluster_workers', 'Workers whose report is in this exposition now.', gaugeReports.length);
   single('cluster_exited_workers', 'Workers that exited; their last reported counts stay in the counters and histograms.', exitedWorkers, 'counter');
   single('series', 'Label sets in use, all workers together.', series.length);

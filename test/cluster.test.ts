@@ -86,6 +86,10 @@ test('the primary serves one exposition: counters summed, histograms merged buck
     assert.is(sampleValue(parsed, 'streamgauge_active_connections', {}), 5);
     assert.is(sampleValue(parsed, 'streamgauge_worker_utilization_ratio', {}), 0.4);
     assert.is(sampleValue(parsed, 'streamgauge_cluster_workers', {}), 2);
+    // The service totals the alert rules read: every request once.
+    assert.is(sampleValue(parsed, 'streamgauge_service_requests_total', {}), all.length);
+    assert.is(sampleValue(parsed, 'streamgauge_service_failed_requests_total', {}), all.filter((op) => op.error).length);
+    assert.is(sampleValue(parsed, 'streamgauge_service_request_duration_seconds_count', {}), all.length);
 
     // The merged histogram is the one a single monitor recording every op would have.
     const ref = reference(all);
@@ -155,6 +159,7 @@ test('a worker killed and replaced: its counts stay, no counter goes backwards, 
     await exited(c);
     p = await check();
     assert.is(requests(p), seen[1] + 600);
+    assert.is(sampleValue(p, 'streamgauge_service_requests_total', {}), seen[1] + 600);
     assert.is(sampleValue(p, 'streamgauge_cluster_exited_workers_total', {}), 2);
   } finally {
     metrics.close();
