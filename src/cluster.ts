@@ -64,6 +64,9 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
     if (m !== null && typeof m === 'object' && m.type === REQUEST && typeof m.id === 'number') send(m.id);
   };
   process.on('message', onMessage);
+  // A first report at once: the primary asks only workers it has heard from, so a worker still
+  // starting (or one that never reports) does not hold up a scrape.
+  send(0);
   const timer = intervalMs > 0 ? setInterval(() => send(0), intervalMs) : undefined;
   timer?.unref();
   let stopped = false;
@@ -104,7 +107,10 @@ function withService(monitor: StreamPerformanceMonitor): Snapshot {
 }
 
 export interface ClusterMetricsOptions extends Omit<RenderOptions, 'accept'> {
-  /** How long a scrape waits for each worker's answer (ms). A late worker's last report is used. Default 1000. */
+  /**
+   * How long a scrape waits for each worker's answer (ms); a late worker counts with its previous
+   * report. Keep it below the scrape timeout. Default 500.
+   */
   timeoutMs?: number;
 }
 
@@ -143,7 +149,7 @@ interface WorkerState {
 export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetrics {
   if (!cluster.isPrimary) throw new Error('clusterMetrics() runs in the cluster primary; workers call reportToPrimary(monitor)');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const timeoutMs = options.timeoutMs ?? 1000;
+  const timeoutMs = options.timeoutMs ?? 500;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`options.timeoutMs must be a finite number > 0 (got ${String(timeoutMs)})`);
   const renderOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
   const workers = new Map<number, WorkerState>();
@@ -206,7 +212,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 
   const collect = async (): Promise<Snapshot> => {
     if (closed) throw new Error('collect() after close()');
-    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
+    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && workers.has(w.id) && w.isConnected());
     await Promise.all(live.map(ask));
     const parts: Snapshot[] = [];
     if (retired) parts.push(retired);

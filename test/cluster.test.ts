@@ -17,7 +17,14 @@ function fork(): Promise<Worker> {
   workers.add(worker);
   worker.once('exit', () => workers.delete(worker));
   return within(
-    new Promise((resolve) => worker.once('message', (m: { cmd: string }) => m.cmd === 'ready' && resolve(worker))),
+    new Promise((resolve) => {
+      const on = (m: { cmd?: string }) => {
+        if (m.cmd !== 'ready') return;
+        worker.off('message', on);
+        resolve(worker);
+      };
+      worker.on('message', on);
+    }),
     60_000,
     'a cluster worker to start',
   );
