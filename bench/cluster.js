@@ -1,5 +1,5 @@
 // The node:cluster primary's work per scrape, 4 workers × 100 series: streamgauge's clusterMetrics()
-// (decode each worker's snapshot as it arrives over IPC, merge, render) side by side with prom-client's
+// (parse and decode each worker's report as it arrives over IPC, merge, render) side by side with prom-client's
 // AggregatorRegistry (parse each worker's getMetricsAsJSON() as IPC does, aggregate, render) over
 // the same recorded values. Bar: ≤ 1.0× AggregatorRegistry. Ours carries each series' native
 // histogram (about a thousand buckets at scale 7), prom-client its 16 classic buckets.
@@ -8,10 +8,9 @@
 //   node bench/cluster.js --quick    short run
 //   node bench/cluster.js --json     one JSON object of named figures on stdout
 import promClient from 'prom-client';
-import { clusterFamilies } from '../dist/cluster.js';
+import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/cluster.js';
 import { render, StreamPerformanceMonitor } from '../dist/index.js';
 import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/metric-families.js';
-import { decodeSnapshot, encodeSnapshot, mergeSnapshots, takeSnapshot } from '../dist/snapshot.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
 const args = parseArgs();
@@ -26,7 +25,7 @@ const ACCEPT = {
 };
 
 const rand = xorshift(0x2545f491);
-const reports = []; // what each worker sends: its snapshot as base64 (IPC's default serialisation is JSON)
+const reports = []; // what each worker sends, as JSON text (IPC's default serialisation)
 const jsons = []; // prom-client's worker answer, as JSON text
 for (let w = 0; w < WORKERS; w++) {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
@@ -45,20 +44,20 @@ for (let w = 0; w < WORKERS; w++) {
       count.inc({ route });
     }
   }
-  reports.push(Buffer.from(encodeSnapshot(takeSnapshot(monitor))).toString('base64'));
+  reports.push(JSON.stringify({ parts: partsOf(monitor) }));
   jsons.push(JSON.stringify(await registry.getMetricsAsJSON()));
   monitor.close();
 }
 
 let sink = 0;
+/** The primary's side: each report parsed (as IPC does), decoded and merged with the others. */
+const merged = () => mergeAll(reports.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
 const cases = {
   clusterText: async () => {
-    const merged = mergeSnapshots(reports.map((r) => decodeSnapshot(Buffer.from(r, 'base64'))));
-    sink ^= render(clusterFamilies(merged, [], 0), { accept: ACCEPT.text }).body.length;
+    sink ^= render(clusterFamilies(merged(), [], 0), { accept: ACCEPT.text }).body.length;
   },
   clusterProtobuf: async () => {
-    const merged = mergeSnapshots(reports.map((r) => decodeSnapshot(Buffer.from(r, 'base64'))));
-    sink ^= render(clusterFamilies(merged, [], 0), { accept: ACCEPT.protobuf }).body.length;
+    sink ^= render(clusterFamilies(merged(), [], 0), { accept: ACCEPT.protobuf }).body.length;
   },
   aggregatorRegistry: async () => {
     sink ^= (await promClient.AggregatorRegistry.aggregate(jsons.map((j) => JSON.parse(j))).metrics()).length;

@@ -1,32 +1,61 @@
 // node:cluster: each worker keeps its own monitor and answers the primary's requests for its
-// snapshot over the cluster's IPC channel; the primary merges them (mergeSnapshots: counters
-// summed, histograms bucket by bucket) and serves one exposition for all workers.
+// counts over the cluster's IPC channel; the primary merges them (counters summed, histograms
+// bucket by bucket, as mergeSnapshots does) and serves one exposition for all workers.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { COUNTERS, exposedLabels } from './families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
-import { bucketList, type Metric, type MetricFamily } from './metric-families.js';
+import { upperBound } from './buckets.js';
+import { bucketList, type Metric, type MetricFamily, type NativeHistogram, withLazyBuckets } from './metric-families.js';
 import type { StreamPerformanceMonitor } from './monitor.js';
-import { seriesKey } from './recorder.js';
-import { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, takeSnapshot } from './snapshot.js';
+import { labelsFromKey, seriesKey } from './recorder.js';
+import { encodeSnapshot, type Snapshot, type SnapshotSeries } from './snapshot.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from './totals.js';
 import type { Labels } from './types.js';
 
 const REQUEST = 'streamgauge:snapshot-request';
 const REPORT = 'streamgauge:snapshot';
-const SERVICE_KIND = 'streamgauge:service';
+/** The key of the service totals among a worker's parts (no series key is a bare string). */
+const SERVICE_KEY = 'service';
 
 /** A series' gauges as a worker reports them (JSON over IPC: NaN, "not reported", travels as null). */
 type GaugeRow = [labels: Labels, activeConnections: number | null, queueDepth: number | null, workerUtilization: number | null, memoryBytes: number | null];
 
+/**
+ * One series as a worker reports it: its counters, errors and latency histogram with the buckets
+ * as one run of counts (no object per bucket: a primary merges thousands of them per scrape).
+ */
+interface Part {
+  /** seriesKey(labels, kind) */
+  key: string;
+  /** COUNTER_FIELDS order. */
+  counters: number[];
+  errorsByType: Record<string, number>;
+  schema: number;
+  count: number;
+  sum: number;
+  zeroThreshold: number;
+  zeroCount: number;
+  overflowCount: number;
+  overflowThreshold: number;
+  /** null: nothing recorded (NaN does not survive JSON). */
+  minMs: number | null;
+  maxMs: number | null;
+  /** Index of counts[0]. */
+  offset: number;
+  counts: Float64Array;
+}
+
+/** A Part on the channel: the counts as base64 of their bytes. */
+type WirePart = Omit<Part, 'counts'> & { counts: string };
+
 interface ReportMessage {
   type: typeof REPORT;
-  /** The request answered, or 0 for a report the worker sent on its own (periodic, final). */
+  /** The request answered, or 0 for a report the worker sent on its own (first, periodic, final). */
   id: number;
-  /** encodeSnapshot() bytes, base64 (the channel's default serialisation is JSON). */
-  snapshot: string;
+  parts: WirePart[];
   gauges: GaugeRow[];
 }
 
@@ -55,7 +84,7 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
       const t = monitor.totals(s.index);
       gauges.push([s.labels, t.activeConnections, t.queueDepth, t.workerUtilization, t.memoryBytes]);
     }
-    const message: ReportMessage = { type: REPORT, id, snapshot: Buffer.from(encodeSnapshot(withService(monitor))).toString('base64'), gauges };
+    const message: ReportMessage = { type: REPORT, id, parts: partsOf(monitor), gauges };
     // A channel closing under the send (the primary going away) is not this worker's error.
     process.send?.(message, undefined, undefined, () => {});
   };
@@ -87,23 +116,145 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
 }
 
 /**
- * The monitor's snapshot plus its service totals (each request once, whatever its family: what the
- * alert rules read) as one more series, so that they merge, and outlive a worker, like the rest.
+ * The monitor's series, and its service totals (each request once, whatever its family: what the
+ * alert rules read) as one more, so that they merge, and outlive a worker, like the rest.
  */
-function withService(monitor: StreamPerformanceMonitor): Snapshot {
-  const snapshot = takeSnapshot(monitor);
-  const t = monitor.totals();
-  const counters = {} as Record<CounterField, number>;
-  for (const f of COUNTER_FIELDS) counters[f] = t[f];
-  const { dense: _dense, ...h } = monitor.totalLatencyHistogram();
-  snapshot.series.push({
-    labels: {},
-    kind: SERVICE_KIND,
-    counters,
-    errorsByType: monitor.errorsByType(),
-    latency: { ...h, buckets: bucketList(h), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
+export function partsOf(monitor: StreamPerformanceMonitor): WirePart[] {
+  const part = (key: string, t: Totals, errorsByType: Record<string, number>, h: NativeHistogram): WirePart => {
+    const dense = h.dense ?? { offset: 0, counts: new Float64Array(0) };
+    return {
+      key,
+      counters: COUNTER_FIELDS.map((f) => t[f]),
+      errorsByType,
+      schema: h.schema,
+      count: h.count,
+      sum: h.sum,
+      zeroThreshold: h.zeroThreshold,
+      zeroCount: h.zeroCount,
+      overflowCount: h.overflowCount,
+      overflowThreshold: h.overflowThreshold ?? Number.MAX_VALUE,
+      minMs: Number.isNaN(t.latencyMinMs) ? null : t.latencyMinMs,
+      maxMs: Number.isNaN(t.latencyMaxMs) ? null : t.latencyMaxMs,
+      offset: dense.offset,
+      counts: Buffer.from(dense.counts.buffer, dense.counts.byteOffset, dense.counts.byteLength).toString('base64'),
+    };
+  };
+  const out: WirePart[] = [];
+  for (const s of monitor.seriesList()) {
+    const read = monitor.readSeries(s.index);
+    out.push(part(seriesKey(s.labels, s.kind), read.totals, monitor.errorsByType(s.index), read.latency));
+  }
+  out.push(part(SERVICE_KEY, monitor.totals(), monitor.errorsByType(), monitor.totalLatencyHistogram()));
+  return out;
+}
+
+export function fromWire(w: WirePart): Part {
+  const bytes = Buffer.from(w.counts, 'base64');
+  if (bytes.length % 8 !== 0 || !Array.isArray(w.counters) || w.counters.length !== COUNTER_FIELDS.length) throw new RangeError('malformed report');
+  // Copied into a buffer of its own: a decoded Buffer may sit at an offset that is no multiple of 8.
+  return { ...w, counts: new Float64Array(new Uint8Array(bytes).buffer) };
+}
+
+/** Exact combined figures of parts with the same key: counters summed, buckets added at the coarsest scale. */
+function mergeParts(group: readonly Part[]): Part {
+  if (group.length === 1) return group[0];
+  const schema = Math.min(...group.map((p) => p.schema));
+  const coarser = (index: number, shift: number) => (shift === 0 ? index : Math.ceil(index / 2 ** shift));
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const p of group) {
+    if (p.counts.length === 0) continue;
+    const shift = p.schema - schema;
+    lo = Math.min(lo, coarser(p.offset, shift));
+    hi = Math.max(hi, coarser(p.offset + p.counts.length - 1, shift));
+  }
+  const counts = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
+  for (const p of group) {
+    const shift = p.schema - schema;
+    const c = p.counts;
+    if (shift === 0) {
+      const at = p.offset - lo;
+      for (let k = 0; k < c.length; k++) counts[at + k] += c[k];
+    } else for (let k = 0; k < c.length; k++) if (c[k] !== 0) counts[coarser(p.offset + k, shift) - lo] += c[k];
+  }
+  // Every zero bucket holds values <= its own threshold, so <= the largest; a bucket wholly below
+  // that largest threshold joins the zero bucket too (ascending: stop at the first one above it).
+  const zeroThreshold = Math.max(...group.map((p) => p.zeroThreshold));
+  let zeroCount = group.reduce((n, p) => n + p.zeroCount, 0);
+  for (let k = 0; k < counts.length && upperBound(lo + k, schema) <= zeroThreshold; k++) {
+    zeroCount += counts[k];
+    counts[k] = 0;
+  }
+  const errorsByType: Record<string, number> = {};
+  for (const p of group) for (const [t, n] of Object.entries(p.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
+  const mins = group.map((p) => p.minMs).filter((x): x is number => x !== null);
+  const maxs = group.map((p) => p.maxMs).filter((x): x is number => x !== null);
+  return {
+    key: group[0].key,
+    counters: group[0].counters.map((_, f) => group.reduce((n, p) => n + p.counters[f], 0)),
+    errorsByType,
+    schema,
+    count: group.reduce((n, p) => n + p.count, 0),
+    sum: group.reduce((n, p) => n + p.sum, 0),
+    zeroThreshold,
+    zeroCount,
+    overflowCount: group.reduce((n, p) => n + p.overflowCount, 0),
+    overflowThreshold: Math.min(...group.map((p) => p.overflowThreshold)),
+    minMs: mins.length > 0 ? Math.min(...mins) : null,
+    maxMs: maxs.length > 0 ? Math.max(...maxs) : null,
+    offset: Number.isFinite(lo) ? lo : 0,
+    counts,
+  };
+}
+
+/** Parts of many sources merged by key. */
+export function mergeAll(sources: ReadonlyArray<ReadonlyMap<string, Part>>): Map<string, Part> {
+  const groups = new Map<string, Part[]>();
+  for (const src of sources) {
+    for (const [key, p] of src) {
+      const g = groups.get(key);
+      if (g) g.push(p);
+      else groups.set(key, [p]);
+    }
+  }
+  const out = new Map<string, Part>();
+  for (const [key, g] of groups) out.set(key, mergeParts(g));
+  return out;
+}
+
+function histogramOf(p: Part): NativeHistogram {
+  return withLazyBuckets({
+    schema: p.schema,
+    count: p.count,
+    sum: p.sum,
+    zeroThreshold: p.zeroThreshold,
+    zeroCount: p.zeroCount,
+    overflowCount: p.overflowCount,
+    overflowThreshold: p.overflowThreshold,
+    dense: { offset: p.offset, counts: p.counts },
   });
-  return snapshot;
+}
+
+/** The merged parts as a Snapshot (for mergeSnapshots, snapshotQuantile, /snapshot). */
+function toSnapshot(parts: ReadonlyMap<string, Part>, sources: number): Snapshot {
+  const series: SnapshotSeries[] = [];
+  for (const p of parts.values()) {
+    if (p.key === SERVICE_KEY) continue;
+    const { labels, kind } = labelsFromKey(p.key);
+    const counters = {} as Record<CounterField, number>;
+    COUNTER_FIELDS.forEach((f, i) => {
+      counters[f] = p.counters[i];
+    });
+    const h = histogramOf(p);
+    series.push({
+      labels,
+      ...(kind === undefined ? {} : { kind }),
+      counters,
+      errorsByType: p.errorsByType,
+      latency: { schema: h.schema, count: h.count, sum: h.sum, zeroThreshold: h.zeroThreshold, zeroCount: h.zeroCount, overflowCount: h.overflowCount, overflowThreshold: h.overflowThreshold, buckets: bucketList(h), minMs: p.minMs ?? Number.NaN, maxMs: p.maxMs ?? Number.NaN },
+    });
+  }
+  return { takenAt: Date.now(), sources, series };
 }
 
 export interface ClusterMetricsOptions extends Omit<RenderOptions, 'accept'> {
@@ -135,7 +286,7 @@ export interface ClusterMetrics {
 }
 
 interface WorkerState {
-  snapshot?: Snapshot;
+  parts: Map<string, Part>;
   gauges: GaugeRow[];
 }
 
@@ -154,7 +305,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   const renderOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
   const workers = new Map<number, WorkerState>();
   /** Everything the workers that exited had reported last. */
-  let retired: Snapshot | undefined;
+  let retired = new Map<string, Part>();
   let exited = 0;
   let nextId = 1;
   const waiting = new Map<number, Map<number, () => void>>(); // worker id -> request id -> resolve
@@ -164,15 +315,15 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 
   const onMessage = (worker: Worker, msg: unknown) => {
     const m = msg as Partial<ReportMessage> | null;
-    if (m === null || typeof m !== 'object' || m.type !== REPORT || typeof m.snapshot !== 'string' || !Array.isArray(m.gauges)) return;
+    if (m === null || typeof m !== 'object' || m.type !== REPORT || !Array.isArray(m.parts) || !Array.isArray(m.gauges)) return;
     if (gone.has(worker.id)) return;
-    let snapshot: Snapshot;
+    let parts: Map<string, Part>;
     try {
-      snapshot = decodeSnapshot(Buffer.from(m.snapshot, 'base64'));
+      parts = new Map(m.parts.map((w) => [w.key, fromWire(w)]));
     } catch {
       return; // not ours after all, or corrupt: the worker's previous report stands
     }
-    workers.set(worker.id, { snapshot, gauges: m.gauges });
+    workers.set(worker.id, { parts, gauges: m.gauges });
     const resolve = waiting.get(worker.id)?.get(m.id as number);
     resolve?.();
   };
@@ -180,8 +331,8 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     const state = workers.get(worker.id);
     workers.delete(worker.id);
     gone.add(worker.id);
-    if (state?.snapshot) {
-      retired = retired ? mergeSnapshots([retired, state.snapshot]) : state.snapshot;
+    if (state) {
+      retired = mergeAll([retired, state.parts]);
       exited++;
     }
     for (const resolve of waiting.get(worker.id)?.values() ?? []) resolve();
@@ -210,19 +361,18 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
       }
     });
 
-  const collect = async (): Promise<Snapshot> => {
+  /** Fresh reports from every live worker, merged with the retired counts. */
+  const gather = async (): Promise<Map<string, Part>> => {
     if (closed) throw new Error('collect() after close()');
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && workers.has(w.id) && w.isConnected());
     await Promise.all(live.map(ask));
-    const parts: Snapshot[] = [];
-    if (retired) parts.push(retired);
-    for (const s of workers.values()) if (s.snapshot) parts.push(s.snapshot);
-    if (parts.length === 0) return { takenAt: Date.now(), sources: 0, series: [] };
-    return mergeSnapshots(parts);
+    return mergeAll([retired, ...[...workers.values()].map((s) => s.parts)]);
   };
 
+  const collect = async (): Promise<Snapshot> => toSnapshot(await gather(), workers.size + exited);
+
   const metrics = async (accept?: string | null): Promise<Rendered> => {
-    const merged = await collect();
+    const merged = await gather();
     const gauges = [...workers.values()].map((s) => s.gauges);
     return render(clusterFamilies(merged, gauges, exited), { ...renderOptions, accept });
   };
@@ -306,40 +456,54 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 }
 
 /** Anything counted in this series (the unlabelled one is always shown, as a monitor shows it). */
-function counted(s: Snapshot['series'][number]): boolean {
-  if (Object.keys(s.labels).length === 0) return true;
-  for (const v of Object.values(s.counters)) if (v > 0) return true;
+function counted(p: Part, labels: Labels): boolean {
+  if (Object.keys(labels).length === 0) return true;
+  for (const v of p.counters) if (v > 0) return true;
   return false;
 }
 
+// A series' labels parsed once from its key, the same object each scrape (the writers cache the
+// rendered text of a label set by identity). Keys are bounded by the workers' maxSeries.
+const labelCache = new Map<string, { labels: Labels; kind: string | undefined }>();
+function keyLabels(key: string): { labels: Labels; kind: string | undefined } {
+  let out = labelCache.get(key);
+  if (out === undefined) labelCache.set(key, (out = labelsFromKey(key)));
+  return out;
+}
+
 /**
- * The merged snapshot as metric families, under the names a single monitor uses. What a snapshot
- * does not carry (windowed figures, the other histograms, the runtime) is left out.
+ * The merged parts as metric families, under the names a single monitor uses. What a report does
+ * not carry (windowed figures, the other histograms, the runtime) is left out.
  */
-export function clusterFamilies(merged: Snapshot, gaugeReports: ReadonlyArray<ReadonlyArray<GaugeRow>>, exitedWorkers: number): MetricFamily[] {
-  const series = merged.series.filter((s) => s.kind === undefined && counted(s));
-  const labels = series.map((s) => exposedLabels(s.labels));
-  const fams: MetricFamily[] = [];
-  for (const [name, help, get] of COUNTERS) {
-    // The snapshot's counters are Totals' counter fields under the same names.
-    fams.push({ name, help, type: 'counter', metrics: series.map((s, i) => ({ labels: labels[i], value: get(s.counters as unknown as Totals) })) });
+export function clusterFamilies(merged: ReadonlyMap<string, Part>, gaugeReports: ReadonlyArray<ReadonlyArray<GaugeRow>>, exitedWorkers: number): MetricFamily[] {
+  const series: { labels: Labels; c: Totals; part: Part }[] = [];
+  for (const [key, part] of merged) {
+    if (key === SERVICE_KEY) continue;
+    const { labels, kind } = keyLabels(key);
+    if (kind !== undefined || !counted(part, labels)) continue;
+    // The counters under Totals' field names, in COUNTER_FIELDS order.
+    const c = {} as Record<CounterField, number>;
+    COUNTER_FIELDS.forEach((f, i) => {
+      c[f] = part.counters[i];
+    });
+    series.push({ labels: exposedLabels(labels), c: c as Totals, part });
   }
+  const fams: MetricFamily[] = [];
+  for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: series.map((s) => ({ labels: s.labels, value: get(s.c) })) });
   const msgs: Metric[] = [];
   const bytes: Metric[] = [];
   const errors: Metric[] = [];
   const hists: Metric[] = [];
   const cacheRatios: Metric[] = [];
-  series.forEach((s, i) => {
-    const c = s.counters;
-    msgs.push({ labels: { ...labels[i], direction: 'in' }, value: c.messagesIn }, { labels: { ...labels[i], direction: 'out' }, value: c.messagesOut });
-    bytes.push({ labels: { ...labels[i], direction: 'in' }, value: c.bytesIn }, { labels: { ...labels[i], direction: 'out' }, value: c.bytesOut });
-    for (const [type, n] of Object.entries(s.errorsByType)) errors.push({ labels: { ...labels[i], error_type: type }, value: n });
-    const { minMs: _min, maxMs: _max, ...histogram } = s.latency;
-    hists.push({ labels: labels[i], histogram });
+  for (const { labels, c, part } of series) {
+    msgs.push({ labels: { ...labels, direction: 'in' }, value: c.messagesIn }, { labels: { ...labels, direction: 'out' }, value: c.messagesOut });
+    bytes.push({ labels: { ...labels, direction: 'in' }, value: c.bytesIn }, { labels: { ...labels, direction: 'out' }, value: c.bytesOut });
+    for (const [type, n] of Object.entries(part.errorsByType)) errors.push({ labels: { ...labels, error_type: type }, value: n });
+    hists.push({ labels, histogram: histogramOf(part) });
     // A ratio of the whole, from the summed parts: never an average of the workers' ratios.
     const looked = c.cacheHits + c.cacheMisses;
-    if (looked > 0) cacheRatios.push({ labels: labels[i], value: c.cacheHits / looked });
-  });
+    if (looked > 0) cacheRatios.push({ labels, value: c.cacheHits / looked });
+  }
   fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
   fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
@@ -378,12 +542,11 @@ export function clusterFamilies(merged: Snapshot, gaugeReports: ReadonlyArray<Re
   gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1, the mean of live workers.', new Map([...util].map(([k, u]) => [k, u.sum / u.n])), 'ratio');
 
   const single = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge') => fams.push({ name, help, type, metrics: [{ labels: {}, value }] });
-  const service = merged.series.find((s) => s.kind === SERVICE_KIND);
+  const service = merged.get(SERVICE_KEY);
   if (service) {
-    single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family), all workers together.', service.counters.requests, 'counter');
-    single('service_failed_requests', 'Failed requests the summary counts, all workers together.', service.counters.errors, 'counter');
-    const { minMs: _min, maxMs: _max, ...histogram } = service.latency;
-    fams.push({ name: 'service_request_duration_seconds', help: 'Latency of the requests the summary counts, all series and workers merged.', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram }] });
+    single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family), all workers together.', service.counters[COUNTER_FIELDS.indexOf('requests')], 'counter');
+    single('service_failed_requests', 'Failed requests the summary counts, all workers together.', service.counters[COUNTER_FIELDS.indexOf('errors')], 'counter');
+    fams.push({ name: 'service_request_duration_seconds', help: 'Latency of the requests the summary counts, all series and workers merged.', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: histogramOf(service) }] });
   }
   single('cluster_workers', 'Workers whose report is in this exposition now.', gaugeReports.length);
   single('cluster_exited_workers', 'Workers that exited; their last reported counts stay in the counters and histograms.', exitedWorkers, 'counter');
