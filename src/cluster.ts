@@ -61,15 +61,15 @@ interface ReportMessage {
 
 export interface ReportToPrimaryOptions {
   /**
-   * Also send a snapshot every `intervalMs` without being asked (0: only on request). What a
+   * Also report every `intervalMs` without being asked (0: only on request). What a
    * worker recorded after its last report is lost if it is killed; this bounds how much.
    */
   intervalMs?: number;
 }
 
 /**
- * In a cluster worker: answers the primary's `clusterMetrics()` with this monitor's snapshot. Sends
- * a last report when the monitor closes. Returns a function that stops reporting.
+ * In a cluster worker: answers the primary's `clusterMetrics()` with this monitor's counts. Reports
+ * once at once, and a last time when the monitor closes. Returns a function that stops reporting.
  */
 export function reportToPrimary(monitor: StreamPerformanceMonitor, options: ReportToPrimaryOptions = {}): () => void {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');

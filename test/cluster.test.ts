@@ -12,8 +12,8 @@ cluster.setupPrimary({ exec: fileURLToPath(new URL('./fixtures/cluster-worker.ts
 
 const workers = new Set<Worker>();
 
-function fork(): Promise<Worker> {
-  const worker = cluster.fork();
+function fork(env?: Record<string, string>): Promise<Worker> {
+  const worker = cluster.fork(env);
   workers.add(worker);
   worker.once('exit', () => workers.delete(worker));
   return within(
@@ -173,6 +173,31 @@ test('a worker killed and replaced: its counts stay, no counter goes backwards, 
     await served.close();
     for (const w of workers) w.kill();
     await Promise.all([a, b].map(exited));
+  }
+});
+
+test('with intervalMs, a worker reports unasked: killed before any scrape, its counts are kept', async () => {
+  const metrics = clusterMetrics();
+  const a = await fork({ REPORT_INTERVAL_MS: '100' });
+  try {
+    await record(a, seededOps(9, 250, 3, 4));
+    // The next report it sends on its own carries what it recorded.
+    await within(
+      new Promise<void>((resolve) => a.on('message', (m: { type?: string; id?: number }) => m.type === 'streamgauge:snapshot' && m.id === 0 && resolve())),
+      30_000,
+      'a report sent unasked',
+    );
+    a.process.kill('SIGKILL');
+    await exited(a);
+    const merged = await metrics.collect();
+    assert.is(
+      merged.series.reduce((n, s) => n + s.counters.requests, 0),
+      250,
+    );
+  } finally {
+    metrics.close();
+    a.kill();
+    await exited(a);
   }
 });
 
