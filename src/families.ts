@@ -10,9 +10,9 @@ import type { Labels } from './types.js';
 import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
 import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
-type CounterOf = (t: Totals) => number;
+export type CounterOf = (t: Totals) => number;
 
-const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
+export const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
   ['requests', 'Requests (messages) handled, successful or failed.', (t) => t.requests],
   ['failed_requests', 'Requests that failed (see errors_total by error_type).', (t) => t.errors],
   ['backpressure_events', 'Backpressure events (writes refused, queues full).', (t) => t.backpressure],
@@ -113,7 +113,7 @@ function inUse(t: Totals): boolean {
  * histogram and summary families nor yields two samples with the same labels (series() refuses
  * the renamed forms themselves, see labels.ts).
  */
-function exposedLabels(labels: Labels): Labels {
+export function exposedLabels(labels: Labels): Labels {
   let clash = false;
   for (const name in labels) if (EXPOSITION_LABELS.has(name)) clash = true;
   if (!clash) return labels;

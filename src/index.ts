@@ -25,6 +25,7 @@ export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTele
 export { type PromClientBridgeOptions, registerWithPromClient } from './prom-client-bridge.js';
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 export { type PrometheusRulesOptions, prometheusRules } from './rules.js';
+export { type ClusterMetrics, type ClusterMetricsOptions, type ClusterServed, clusterMetrics, type ReportToPrimaryOptions, reportToPrimary } from './cluster.js';
 export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
 // integrations
 export {

@@ -78,7 +78,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
       name: key,
       help: base,
       type,
-      aggregator: 'sum',
+      aggregator: aggregatorFor(base, type),
       reset() {},
       // registry.metrics() asks getForPromString(): bucket and quantile samples share their series'
       // labels by reference (as prom-client's own histograms do), so prom-client formats each
@@ -103,7 +103,7 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
         }
         metric.help = f.help;
       }
-      return { name, help: metric.help, type, values, aggregator: 'sum' };
+      return { name, help: metric.help, type, values, aggregator: metric.aggregator };
     };
     try {
       registry.registerMetric(metric);
@@ -117,6 +117,68 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
   return () => {
     for (const n of names) registry.removeSingleMetric(n);
   };
+}
+
+// How prom-client's AggregatorRegistry combines a family over cluster workers. It applies one
+// function to every sample of a family, so a family gets 'sum' only when its samples add up.
+const ADDITIVE_GAUGES = new Set([
+  'requests_per_second', // rates over the same window add
+  'active_connections',
+  'queue_depth',
+  'reported_memory_bytes',
+  'sessions_active',
+  'grpc_server_in_flight',
+  'grpc_client_in_flight',
+  'pool_queue_depth',
+  'process_resident_memory_bytes',
+  'process_virtual_memory_bytes',
+  'process_heap_bytes',
+  'process_open_fds',
+  'nodejs_heap_size_total_bytes',
+  'nodejs_heap_size_used_bytes',
+  'nodejs_external_memory_bytes',
+  'nodejs_heap_space_size_total_bytes',
+  'nodejs_heap_space_size_used_bytes',
+  'nodejs_heap_space_size_available_bytes',
+  'nodejs_active_handles',
+  'nodejs_active_handles_total',
+  'nodejs_active_requests',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources',
+  'nodejs_active_resources_total',
+]);
+/** Utilisations: each worker weighs the same, so their mean is the pool's busy share. */
+const AVERAGED_GAUGES = new Set(['worker_utilization_ratio', 'event_loop_utilization_ratio', 'pool_utilization_ratio']);
+/** Limits, flags and worst cases: the largest worker's figure. */
+const MAX_GAUGES = new Set([
+  'series',
+  'series_limit',
+  'series_overflow',
+  'inexact_counters',
+  'uptime_seconds',
+  'process_max_fds',
+  'nodejs_eventloop_lag_seconds',
+  'nodejs_eventloop_lag_max_seconds',
+]);
+const MIN_GAUGES = new Set(['nodejs_eventloop_lag_min_seconds']);
+const FIRST_GAUGES = new Set(['nodejs_version_info']);
+
+/**
+ * The prom-client aggregator of a family. Counters and histograms sum (their buckets, sums and
+ * counts add exactly); a summary's quantiles cannot be combined, so summaries are omitted; a
+ * ratio of the whole (error_ratio, cache_hit_ratio) is no function of the workers' ratios, so it is
+ * omitted too (compute it in PromQL from the summed counters); the rest as listed above, and
+ * omitted when no rule fits (peaks, lag quantiles, process start time).
+ */
+export function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' | 'average' | 'max' | 'min' | 'first' | 'omit' {
+  if (type === 'counter' || type === 'histogram') return 'sum';
+  if (type === 'summary') return 'omit';
+  if (ADDITIVE_GAUGES.has(base)) return 'sum';
+  if (AVERAGED_GAUGES.has(base)) return 'average';
+  if (MAX_GAUGES.has(base)) return 'max';
+  if (MIN_GAUGES.has(base)) return 'min';
+  if (FIRST_GAUGES.has(base)) return 'first';
+  return 'omit';
 }
 
 function toValues(name: string, m: MetricFamily['metrics'][number], ladder: ReturnType<typeof ladderFor>, shared: boolean): Value[] {

@@ -121,6 +121,13 @@ class Reader {
     this.at += 8;
     return v;
   }
+  /** Skips `n` bytes (checked), returning where they start. */
+  skip(n: number) {
+    this.need(n);
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
   str() {
     const n = this.u32();
     this.need(n);
@@ -213,8 +220,10 @@ function readPayload(payload: Buffer): Snapshot {
     const schema = r.i32();
     const [count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, minMs, maxMs] = Array.from({ length: 8 }, () => r.f64());
     const nb = r.u32();
-    const buckets: { index: number; count: number }[] = [];
-    for (let b = 0; b < nb; b++) buckets.push({ index: r.i32(), count: r.f64() });
+    // Thousands of buckets per series: read straight from the buffer, bounds checked once.
+    const at = r.skip(nb * 12);
+    const buckets: { index: number; count: number }[] = new Array(nb);
+    for (let b = 0, o = at; b < nb; b++, o += 12) buckets[b] = { index: payload.readInt32LE(o), count: payload.readDoubleLE(o + 4) };
     const latency = { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs };
     checkNativeHistogram(latency, `series ${i} latency`);
     series.push({ labels, ...(kind === undefined ? {} : { kind }), counters, errorsByType, latency });
@@ -232,14 +241,8 @@ function describe(v: unknown): string {
 // ---- merging ----------------------------------------------------------------------------------
 
 /** Bucket i at `from` lies inside bucket ceil(i / 2^(from - to)) at the coarser scale `to`. */
-function downscale(h: NativeHistogram, to: number): Map<number, number> {
-  const shift = h.schema - to;
-  const out = new Map<number, number>();
-  for (const b of h.buckets) {
-    const j = shift === 0 ? b.index : Math.ceil(b.index / 2 ** shift);
-    out.set(j, (out.get(j) ?? 0) + b.count);
-  }
-  return out;
+function coarser(index: number, shift: number): number {
+  return shift === 0 ? index : Math.ceil(index / 2 ** shift);
 }
 
 /** Exact combined totals and histograms of many snapshots (bytes or decoded), by label set. */
@@ -267,10 +270,23 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
     const counters = {} as Record<CounterField, number>;
     for (const f of COUNTER_FIELDS) counters[f] = group.reduce((n, s) => n + s.counters[f], 0);
     const errorsByType: Record<string, number> = {};
-    const buckets = new Map<number, number>();
+    // The buckets added up in one run of counts from the lowest (coarsened) index to the highest.
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
     for (const s of group) {
       for (const [t, n] of Object.entries(s.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
-      for (const [j, c] of downscale(s.latency, schema)) buckets.set(j, (buckets.get(j) ?? 0) + c);
+      // Every bucket, not just the ends: a decoded snapshot built by hand may list them in any order.
+      const shift = s.latency.schema - schema;
+      for (const b of s.latency.buckets) {
+        const j = coarser(b.index, shift);
+        if (j < lo) lo = j;
+        if (j > hi) hi = j;
+      }
+    }
+    const run = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
+    for (const s of group) {
+      const shift = s.latency.schema - schema;
+      for (const b of s.latency.buckets) run[coarser(b.index, shift) - lo] += b.count;
     }
     const lat = group.map((s) => s.latency);
     // NaN (nothing recorded) unless some part recorded something, as the monitor reports it.
@@ -281,9 +297,16 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
     const zeroThreshold = Math.max(...lat.map((h) => h.zeroThreshold));
     let zeroCount = lat.reduce((n, h) => n + h.zeroCount, 0);
     const merged: { index: number; count: number }[] = [];
-    for (const [index, count] of [...buckets].sort((a, b) => a[0] - b[0])) {
-      if (upperBound(index, schema) <= zeroThreshold) zeroCount += count;
-      else merged.push({ index, count });
+    let belowZero = true; // ascending: once a bucket ends above the threshold, all later ones do
+    for (let k = 0; k < run.length; k++) {
+      const count = run[k];
+      if (count === 0) continue;
+      const index = lo + k;
+      if (belowZero && upperBound(index, schema) <= zeroThreshold) zeroCount += count;
+      else {
+        belowZero = false;
+        merged.push({ index, count });
+      }
     }
     series.push({
       labels: group[0].labels,

@@ -164,4 +164,53 @@ test('registerWithPromClient checks its arguments', () => {
   }
 });
 
+test("under prom-client's AggregatorRegistry, counters and histograms add up and ratios, limits and quantiles are not summed", async () => {
+  // Two cluster workers: 10 requests (2 failed, 4 of 4 cache lookups hit) and 10 (0 failed, 0 of 4 hit).
+  const workers = [
+    { errors: 2, hits: 4, misses: 0, connections: 3, utilization: 0.2 },
+    { errors: 0, hits: 0, misses: 4, connections: 2, utilization: 0.6 },
+  ];
+  const monitors: StreamPerformanceMonitor[] = [];
+  try {
+    const json = [];
+    for (const w of workers) {
+      const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, maxSeries: 32 });
+      monitors.push(monitor);
+      for (let i = 0; i < 10; i++) {
+        if (i < w.errors) monitor.recordError('timeout', 5);
+        else monitor.recordLatency(1 + i);
+      }
+      for (let i = 0; i < w.hits; i++) monitor.recordCacheHit();
+      for (let i = 0; i < w.misses; i++) monitor.recordCacheMiss();
+      for (let i = 0; i < w.connections; i++) monitor.connectionOpened();
+      monitor.updateWorkerUtilization(w.utilization);
+      monitor.tick();
+      const registry = new Registry();
+      registerWithPromClient(monitor, registry);
+      json.push(await registry.getMetricsAsJSON());
+    }
+    const parsed = parseExposition(await client.AggregatorRegistry.aggregate(json).metrics());
+    assert.is(sampleValue(parsed, 'streamgauge_requests_total', {}), 20);
+    assert.is(sampleValue(parsed, 'streamgauge_failed_requests_total', {}), 2);
+    assert.is(sampleValue(parsed, 'streamgauge_cache_hits_total', {}), 4);
+    assert.is(sampleValue(parsed, 'streamgauge_request_duration_seconds_count', {}), 20);
+    const own = monitors.map((m) => parseExposition(m.metrics().body as string));
+    for (const b of pick(parsed, 'streamgauge_request_duration_seconds_bucket')) {
+      const parts = own.map((p) => sampleValue(p, 'streamgauge_request_duration_seconds_bucket', b.labels));
+      assert.is(b.value, parts[0] + parts[1], `le=${b.labels.le}`);
+    }
+    assert.is(sampleValue(parsed, 'streamgauge_active_connections', {}), 5);
+    assert.is(sampleValue(parsed, 'streamgauge_worker_utilization_ratio', {}), 0.4);
+    // Summed, these read 0.333, 1 and 64; none of them is a sum of the workers' figures.
+    assert.is(sampleValue(parsed, 'streamgauge_series_limit', {}), 32);
+    assert.is(pick(parsed, 'streamgauge_error_ratio').length, 0);
+    assert.is(pick(parsed, 'streamgauge_cache_hit_ratio').length, 0);
+    assert.is(pick(parsed, 'streamgauge_request_duration_window_seconds').length, 0);
+    // What stands in for them: the ratio from the summed counters (PromQL's sum(a) / sum(b)).
+    assert.is(sampleValue(parsed, 'streamgauge_cache_hits_total', {}) / (sampleValue(parsed, 'streamgauge_cache_hits_total', {}) + sampleValue(parsed, 'streamgauge_cache_misses_total', {})), 0.5);
+  } finally {
+    for (const m of monitors) m.close();
+  }
+});
+
 test.run();
