@@ -111,4 +111,36 @@ test('bucketMemory used up: values past it are counted (count, sum, min, max) in
   roomy.close();
 });
 
+test('a handle from a build with another memory layout is refused with a clear error in the thread that attaches it', async () => {
+  const m = quiet();
+  const handle = m.handle();
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData.entry).then(({ attach }) => {
+      try {
+        attach(workerData.handle);
+        parentPort.postMessage('attached');
+      } catch (e) {
+        parentPort.postMessage(e.constructor.name + ': ' + e.message);
+      }
+    });`;
+  const entry = new URL('../dist/index.js', import.meta.url).href;
+  const said = (h: unknown) =>
+    new Promise<string>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { entry, handle: h } });
+      w.once('message', (msg) => {
+        resolve(String(msg));
+        void w.terminate();
+      });
+      w.once('error', reject);
+    });
+  assert.is(await said(handle), 'attached', 'the same build attaches');
+  const other = { ...handle, layout: { ...handle.layout, version: handle.layout.version - 1 } };
+  const message = await said(other);
+  assert.match(message, /^TypeError: /);
+  assert.match(message, /memory layout \d+/);
+  assert.match(message, /one version of the package in every thread/);
+  m.close();
+});
+
 test.run();
