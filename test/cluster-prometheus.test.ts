@@ -1,51 +1,14 @@
 // A real Prometheus (2.42, native histograms on, 1 s scrapes) scraping the primary of a real
 // node:cluster whose worker is killed and replaced mid-run: no counter reset, the totals exact,
 // and histogram_quantile() of the merged native histogram in the bucket of the exact p99.
-import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:cluster';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bucketIndex, upperBound } from '../src/buckets.js';
 import { clusterMetrics } from '../src/index.js';
 import { FLEET_ROUTES, type Op, query, scalar, seededOps, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
-import { within } from './fixtures/wait.js';
-
-cluster.setupPrimary({ exec: fileURLToPath(new URL('./fixtures/cluster-worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] });
-
-function fork(): Promise<Worker> {
-  const worker = cluster.fork();
-  return within(
-    new Promise((resolve) => {
-      const on = (m: { cmd?: string }) => {
-        if (m.cmd !== 'ready') return;
-        worker.off('message', on);
-        resolve(worker);
-      };
-      worker.on('message', on);
-    }),
-    60_000,
-    'a cluster worker to start',
-  );
-}
-
-let seq = 0;
-function record(worker: Worker, ops: Op[]): Promise<void> {
-  const s = ++seq;
-  const done = new Promise<void>((resolve) => {
-    const on = (m: { cmd: string; seq?: number }) => {
-      if (m.cmd === 'recorded' && m.seq === s) {
-        worker.off('message', on);
-        resolve();
-      }
-    };
-    worker.on('message', on);
-  });
-  worker.send({ cmd: 'record', seq: s, ops });
-  return within(done, 30_000, 'a worker to record its load');
-}
-
-const exited = (worker: Worker) => within(new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))), 30_000, 'a worker to exit');
+import { exited, fork, record } from './fixtures/cluster.js';
 
 test('Prometheus scraping the primary: a worker killed and replaced, no reset, exact totals, p99 in the exact bucket', async () => {
   const metrics = clusterMetrics();

@@ -1,56 +1,11 @@
 // clusterMetrics() / reportToPrimary(): real node:cluster workers, each with its own monitor, and
 // one exposition in the primary for all of them.
-import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterMetrics, decodeSnapshot, snapshotQuantile, StreamPerformanceMonitor } from '../src/index.js';
 import { ERROR_TYPES, FLEET_ROUTES, type Op, parseExposition, pick, sampleValue, seededOps } from './fixtures/expo-helpers.js';
+import { exited, fork, record, workers } from './fixtures/cluster.js';
 import { within } from './fixtures/wait.js';
-
-cluster.setupPrimary({ exec: fileURLToPath(new URL('./fixtures/cluster-worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] });
-
-const workers = new Set<Worker>();
-
-function fork(env?: Record<string, string>): Promise<Worker> {
-  const worker = cluster.fork(env);
-  workers.add(worker);
-  worker.once('exit', () => workers.delete(worker));
-  return within(
-    new Promise((resolve) => {
-      const on = (m: { cmd?: string }) => {
-        if (m.cmd !== 'ready') return;
-        worker.off('message', on);
-        resolve(worker);
-      };
-      worker.on('message', on);
-    }),
-    60_000,
-    'a cluster worker to start',
-  );
-}
-
-let seq = 0;
-/** Has `worker` record `ops` (and open connections, report utilisation); resolves once it has. */
-function record(worker: Worker, ops: Op[], extra: { connections?: number; utilization?: number } = {}): Promise<void> {
-  const s = ++seq;
-  const done = new Promise<void>((resolve, reject) => {
-    const gone = () => reject(new Error('the worker exited before it had recorded'));
-    const on = (m: { cmd: string; seq?: number }) => {
-      if (m.cmd === 'recorded' && m.seq === s) {
-        worker.off('message', on);
-        worker.off('exit', gone);
-        resolve();
-      }
-    };
-    worker.on('message', on);
-    worker.once('exit', gone);
-  });
-  worker.send({ cmd: 'record', seq: s, ops, ...extra });
-  return within(done, 30_000, 'a worker to record its load');
-}
-
-const exited = (worker: Worker) => within(new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))), 30_000, 'a worker to exit');
 
 /** The same ops recorded into one monitor here: what the merge must equal. */
 function reference(ops: Op[]): StreamPerformanceMonitor {
