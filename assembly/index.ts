@@ -424,7 +424,7 @@ function placed(h: u32): i64 {
 }
 
 /** Every value recorded into h: placed in a bucket, or unplaced for want of a page. */
-export function histCount(h: u32): f64 {
+function histCount(h: u32): f64 {
   return f64(placed(h) + merged(h, H_UNPLACED));
 }
 
@@ -446,7 +446,7 @@ export function histSum(h: u32): f64 {
  * count, sum, min and max of h (lanes included, API unit) as four f64 at dst: one call for a reader.
  * A count ≥ 0 is taken as h's count (the caller has just counted it), saving a pass.
  */
-export function histStats(h: u32, count: f64, dst: u32): void {
+function histStats(h: u32, count: f64, dst: u32): void {
   store<f64>(dst, count >= 0 ? count : histCount(h));
   store<f64>(dst + 8, histSum(h));
   store<f64>(dst + 16, histMin(h));

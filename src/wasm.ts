@@ -27,7 +27,6 @@ export interface Core {
   setF64(p: number, v: number): void;
   getF64(p: number): number;
   maxF64(p: number, v: number): void;
-  histStats(h: number, count: number, dst: number): void;
   readCounters(p: number, nCounters: number, nAll: number, dst: number, lane: number, laneStride: number, lanes: number): void;
   histSum(h: number): number;
   histMin(h: number): number;
@@ -47,9 +46,8 @@ export interface Core {
   histUnplacedSum(h: number): number;
   /** The count of the histogram the last histDelta walked. */
   lastDeltaCount(): number;
-  /** histStats of a series' nHists histograms (offsets: u32 at `offsets`), 4 f64 each at dst; firstCount ≥ 0: the first one's count. */
+  /** count, sum, min and max of each of a series' nHists histograms (offsets: u32 at `offsets`), 4 f64 each at dst; firstCount ≥ 0: the first one's count. */
   seriesStats(base: number, offsets: number, nHists: number, firstCount: number, dst: number): void;
-  histCount(h: number): number;
   /** Writes [zero, overflow, buckets in the exported range] as f64 at dst; returns the count. */
   histExport(h: number, dst: number): number;
   exportedLo(): number;
