@@ -125,7 +125,7 @@ function score(dataDir, outDir, perFile) {
 const GRID = [];
 for (const minSurpriseSd of [0.06, 0.09]) {
   for (const spikeTailFraction of [0.02, 0.04]) {
-    for (const noveltyPersistence of [1, 3]) {
+    for (const noveltyPersistence of [1, 2]) {
       for (const levelClip of [0, 2]) GRID.push({ minSurpriseSd, spikeTailFraction, noveltyPersistence, levelClip });
     }
   }

@@ -610,7 +610,7 @@ export interface DetectorTuning {
 }
 
 /** @internal */
-export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02, noveltyPersistence: 1, levelClip: 0 };
+export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02, noveltyPersistence: 2, levelClip: 0 };
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
@@ -658,6 +658,7 @@ export class AnomalyDetector {
   private large = false; // the current episode has had a point outside the usual region
   private calm = RECOVER_POINTS; // consecutive points since the last unusual one
   private improbableRun = 0; // consecutive points whose novelty reached the alarm level
+  private sinceJump = LIKELIHOOD_AVERAGE; // points since the last jump, up to LIKELIHOOD_AVERAGE
 
   /** @internal */
   readonly tuning: Readonly<DetectorTuning>;
@@ -709,6 +710,7 @@ export class AnomalyDetector {
     let iqrSigma = 0;
     let valueKernel = 0;
     let meanKernel = 0;
+    let noise = 0;
     out.expectedLow = Number.NaN;
     out.expectedHigh = Number.NaN;
     const clip = this.tuning.levelClip;
@@ -726,7 +728,7 @@ export class AnomalyDetector {
       const tiny = Math.max(1e-9 * Math.abs(median), 1e-12);
       // Value kernel: the point-to-point noise (robust to level shifts and multimodality).
       this.steps.quantiles(STEP_LEVELS, this.stepQuantile);
-      const noise = this.stepQuantile[0] * MAD_TO_SIGMA_DIFF;
+      noise = this.stepQuantile[0] * MAD_TO_SIGMA_DIFF;
       valueKernel = Math.max(noise, (vq[6] - vq[5]) / SPREAD_DIVISOR, tiny);
       if (clip > 0) {
         // Each point limited to the 5–95 % range widened by (clip − 1) times its width, so that
@@ -746,9 +748,22 @@ export class AnomalyDetector {
     );
     let p = Math.min(spike, novelty);
     // Novelty must persist: an autocorrelated series wanders briefly into rarely visited levels,
-    // and comes back; a new level or a drift stays. A lone spike needs no persistence.
+    // and comes back; a new level or a drift stays. A lone spike needs no persistence. How long
+    // depends on how the move began. After a jump away from the median (a step outside the
+    // central erf(threshold/√2) of recent steps, within the points the likelihood averages) the
+    // tuning's few points. A gradual move is how an autocorrelated series or a random walk
+    // wanders: it must stay improbable for as long as the series remembers, (σ / step noise)²
+    // points (1 for independent noise, about 1/(1 − φ) for AR(1)), at most RECOVER_POINTS.
     this.improbableRun = novelty <= ALARM_P ? this.improbableRun + 1 : 0;
-    if (spike > ALARM_P && p <= ALARM_P && this.improbableRun < this.tuning.noveltyPersistence) p = UNUSUAL_P;
+    const step = value - this.previous;
+    if (this.seen > 0 && step * (value - median) > 0 && this.isJump(Math.abs(step))) this.sinceJump = 0;
+    else if (this.sinceJump < LIKELIHOOD_AVERAGE) this.sinceJump++;
+    let persistence = this.tuning.noveltyPersistence;
+    if (this.sinceJump >= LIKELIHOOD_AVERAGE) {
+      const memory = noise > 0 ? (iqrSigma / noise) ** 2 : RECOVER_POINTS;
+      persistence = Math.max(persistence, Math.min(RECOVER_POINTS, memory));
+    }
+    if (spike > ALARM_P && p <= ALARM_P && this.improbableRun < persistence) p = UNUSUAL_P;
 
     // An episode is a run of unusual points, ended by RECOVER_POINTS calm ones. It alarms once:
     // at its first improbable point, provided one of its points so far lay outside the usual
@@ -798,6 +813,17 @@ export class AnomalyDetector {
     this.large = false;
     this.calm = RECOVER_POINTS;
     this.improbableRun = 0;
+    this.sinceJump = LIKELIHOOD_AVERAGE;
+  }
+
+  /**
+   * Whether a step lies outside the central erf(threshold/√2) of the recent steps (conformal
+   * p-value; below the window's resolution, a step larger than every recent one).
+   */
+  private isJump(step: number): boolean {
+    const s = this.steps;
+    const m = s.length;
+    return m >= MIN_POINTS_FOR_DENSITY && (m - s.rank(step) + 1) / (m + 1) <= Math.max(this.outsideShare, 1 / (m + 1));
   }
 
   /** Two-sided tail probability of `x` under generalised Pareto fits of the window's tails. */
