@@ -94,6 +94,27 @@ function measureSeries(count) {
 const ANALYSIS_POINTS = args.quick ? 40_000 : 200_000;
 const ANALYSIS_SLICE = 10_000;
 
+/**
+ * Bytes of typed arrays (and 8 per slot of plain arrays) reachable from `roots`: the state the
+ * analysis holds, counted the same way early and late in a series.
+ */
+function reachableBytes(...roots) {
+  const seen = new Set();
+  let bytes = 0;
+  const visit = (v) => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    if (ArrayBuffer.isView(v)) {
+      bytes += v.byteLength;
+      return;
+    }
+    if (Array.isArray(v)) bytes += 8 * v.length;
+    for (const x of Object.values(v)) visit(x);
+  };
+  for (const r of roots) visit(r);
+  return bytes;
+}
+
 function measureAnalysis() {
   // A noisy daily cycle with a spike now and then, one point a second; the monitor's defaults:
   // the detector's 1500-point window, a 300-point trend window (5 minutes of 1 s ticks).
@@ -105,6 +126,7 @@ function measureAnalysis() {
   const stateBytes = process.memoryUsage().arrayBuffers - before;
   const slices = [];
   let sink = 0;
+  let earlyStateBytes = 0;
   for (let start = 0; start < ANALYSIS_POINTS; start += ANALYSIS_SLICE) {
     const t0 = performance.now();
     for (let i = start; i < start + ANALYSIS_SLICE; i++) {
@@ -112,7 +134,9 @@ function measureAnalysis() {
       trend.push(i * 1000, value(i));
     }
     slices.push(((performance.now() - t0) * 1e6) / ANALYSIS_SLICE);
+    if (start === 0) earlyStateBytes = reachableBytes(detector, trend);
   }
+  const lateStateBytes = reachableBytes(detector, trend);
   // A trend query (what a report or the dashboard reads), after the last point.
   const q0 = performance.now();
   const queries = 200;
@@ -129,6 +153,9 @@ function measureAnalysis() {
     lateNsPerPoint: slices[slices.length - 1],
     trendQueryUs: queryUs,
     stateBytes,
+    // Reachable state after the first slice and after the whole series (equal: a fixed budget).
+    earlyStateBytes,
+    lateStateBytes,
   };
 }
 
@@ -244,6 +271,8 @@ const bars = {
   summaryWith100SeriesAtMost1ms: results.series[100].summary.medianUs <= 1000,
   // Fixed per-point cost: late in the series no dearer than early, allowing for timer noise.
   analysisCostFlat: analysis.lateNsPerPoint <= 1.5 * analysis.earlyNsPerPoint,
+  // Fixed memory: nothing reachable from the detector or the trend model grows with the series.
+  analysisStateFixed: analysis.lateStateBytes === analysis.earlyStateBytes,
 };
 const out = { suite: 'tick', quick: Boolean(args.quick), machine: machine(), results, bars };
 
@@ -260,7 +289,7 @@ if (args.json) {
   );
   console.log('');
   console.log(
-    `analysis per watched figure (anomaly detector + trend model, monitor defaults): ${analysis.earlyNsPerPoint.toFixed(0)} ns/point at points 10k–20k, ${analysis.lateNsPerPoint.toFixed(0)} ns/point at ${((analysis.points - ANALYSIS_SLICE) / 1000).toFixed(0)}k–${(analysis.points / 1000).toFixed(0)}k; trend query ${analysis.trendQueryUs.toFixed(1)} µs; state ${(analysis.stateBytes / 1024).toFixed(0)} KiB, fixed`,
+    `analysis per watched figure (anomaly detector + trend model, monitor defaults): ${analysis.earlyNsPerPoint.toFixed(0)} ns/point at points 10k–20k, ${analysis.lateNsPerPoint.toFixed(0)} ns/point at ${((analysis.points - ANALYSIS_SLICE) / 1000).toFixed(0)}k–${(analysis.points / 1000).toFixed(0)}k; trend query ${analysis.trendQueryUs.toFixed(1)} µs; state ${(analysis.stateBytes / 1024).toFixed(0)} KiB allocated up front, ${(analysis.earlyStateBytes / 1024).toFixed(0)} KiB reachable after 10k points and ${(analysis.lateStateBytes / 1024).toFixed(0)} KiB after ${(analysis.points / 1000).toFixed(0)}k`,
   );
   console.log('');
   printBars(bars);
