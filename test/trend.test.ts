@@ -350,4 +350,33 @@ test('TrendModel: checks and edges', () => {
   assert.is(m.count, 0);
 });
 
+test('TrendModel: bounded cost, the state after 100 000 points is the state after 10 000', () => {
+  // Typed-array bytes reachable from the model: its three window-sized arrays, nothing more.
+  const reachable = (root: object) => {
+    const seen = new Set<object>();
+    let bytes = 0;
+    const visit = (v: unknown): void => {
+      if (v === null || typeof v !== 'object' || seen.has(v)) return;
+      seen.add(v);
+      if (ArrayBuffer.isView(v)) bytes += v.byteLength;
+      else for (const x of Object.values(v)) visit(x);
+    };
+    visit(root);
+    return bytes;
+  };
+  const g = seededGaussians(40);
+  const m = new TrendModel(300);
+  const point = (i: number) => m.push(T0 + i * 1000, 100 + (i % 5000 < 2500 ? 0 : 50) + g());
+  for (let i = 0; i < 10_000; i++) point(i);
+  m.estimate();
+  const early = reachable(m);
+  for (let i = 10_000; i < 100_000; i++) {
+    point(i);
+    if (i % 1000 === 0) m.forecast(10 * MINUTE);
+  }
+  m.estimate();
+  assert.is(reachable(m), early);
+  assert.is(early, (3 * 300 + 1) * 8, 'times, values and one scratch array of the window');
+});
+
 test.run();
