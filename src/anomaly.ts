@@ -21,6 +21,11 @@
 // points of the episode score at most 0.3 ("still unusual"); `AnomalyTracker` turns results into
 // one start and one recovered transition per incident.
 //
+// The density tests' probabilities assume that neighbouring points are nearly independent. A
+// series that remembers (a random walk, AR(1) with φ near 1) strays into rarely visited levels
+// and comes back, so a novelty that did not begin with a jump must stay improbable for about as
+// many points as the series remembers, (σ / step noise)², before it may alarm.
+//
 // State is O(window); work per point is O(log window): five order-statistic treaps and a few
 // fixed-size rings, nothing allocated after construction.
 
