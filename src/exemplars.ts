@@ -8,6 +8,7 @@
 // histogram with a recent example, the slow tail included, within a fixed bound.
 import { createRequire } from 'node:module';
 import { distUrl } from './module-url.js';
+import { MAX_MS } from './validate.js';
 import type { Clock, ExemplarIds, Labels } from './types.js';
 
 export type { ExemplarIds };
@@ -22,20 +23,29 @@ export interface Exemplar {
   timestampMs?: number;
 }
 
-const TRACE_ID = /^[0-9a-f]{32}$/;
-const SPAN_ID = /^[0-9a-f]{16}$/;
-const ZEROS = /^0+$/;
-
 /** Checks ids given by the caller: lowercase hex of the right length, not all zero (W3C Trace Context). */
 export function checkExemplarIds(ids: unknown, argName = 'exemplar'): asserts ids is ExemplarIds {
   if (ids === null || typeof ids !== 'object') throw new TypeError(`${argName} must be an object { traceId, spanId }`);
   const { traceId, spanId } = ids as Record<string, unknown>;
-  if (typeof traceId !== 'string' || !TRACE_ID.test(traceId) || ZEROS.test(traceId)) {
+  if (!isHexId(traceId, 32)) {
     throw new TypeError(`${argName}.traceId must be 32 lowercase hex digits, not all zero (got ${describeId(traceId)})`);
   }
-  if (typeof spanId !== 'string' || !SPAN_ID.test(spanId) || ZEROS.test(spanId)) {
+  if (!isHexId(spanId, 16)) {
     throw new TypeError(`${argName}.spanId must be 16 lowercase hex digits, not all zero (got ${describeId(spanId)})`);
   }
+}
+
+/** `length` lowercase hex digits, not all zero: both rules in one pass over the string. */
+function isHexId(v: unknown, length: number): boolean {
+  if (typeof v !== 'string' || v.length !== length) return false;
+  let nonZero = false;
+  for (let i = 0; i < length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 48) continue; // '0'
+    if ((c > 48 && c <= 57) || (c >= 97 && c <= 102)) nonZero = true;
+    else return false;
+  }
+  return nonZero;
 }
 
 function describeId(v: unknown): string {
@@ -94,9 +104,17 @@ export function activeSpanIds(): ExemplarIds | undefined {
 // ---- retention -------------------------------------------------------------------------------
 
 interface Kept {
-  readonly labels: Labels;
+  readonly traceId: string;
+  readonly spanId: string;
   readonly ms: number;
   readonly timestampMs: number;
+  /** `{ trace_id, span_id }`, made when first exported. */
+  labels: Labels | undefined;
+}
+
+function exported(k: Kept): Exemplar {
+  k.labels ??= Object.freeze({ trace_id: k.traceId, span_id: k.spanId });
+  return { labels: k.labels, value: k.ms / 1000, timestampMs: k.timestampMs };
 }
 
 /** Slots per series past the ones of the histogram's range: values at or below its bottom share one. */
@@ -110,7 +128,8 @@ function slotOf(ms: number, bottomSlot: number): number {
  * at most 35 - floor(log2(minMs)) exemplars: 45 with the default range (1 µs .. 1 h).
  */
 export class ExemplarStore {
-  private readonly bySeries = new Map<number, Map<number, Kept>>();
+  /** Per series, its slots from bottomSlot up (holes where none was kept). */
+  private readonly bySeries = new Map<number, (Kept | undefined)[]>();
   private readonly bottomSlot: number;
 
   constructor(
@@ -118,51 +137,60 @@ export class ExemplarStore {
     minMs: number,
   ) {
     this.bottomSlot = Math.floor(Math.log2(minMs));
+    this.perSeriesBound = slotOf(MAX_MS, this.bottomSlot) - this.bottomSlot + 1;
   }
 
   /** Most exemplars one series can hold. */
-  get perSeriesBound(): number {
-    return slotOf(1e10, this.bottomSlot) - this.bottomSlot + 1;
-  }
+  readonly perSeriesBound: number;
 
   /** Keeps `ids` as the latest exemplar of `ms`'s slot in `series` (`ms` and `ids` already checked). */
   keep(series: number, ms: number, ids: ExemplarIds): void {
     let slots = this.bySeries.get(series);
-    if (slots === undefined) this.bySeries.set(series, (slots = new Map()));
-    const labels: Labels = Object.freeze({ trace_id: ids.traceId, span_id: ids.spanId });
-    slots.set(slotOf(ms, this.bottomSlot), { labels, ms, timestampMs: Math.round(this.clock.now()) });
+    if (slots === undefined) this.bySeries.set(series, (slots = new Array(this.perSeriesBound).fill(undefined)));
+    slots[slotOf(ms, this.bottomSlot) - this.bottomSlot] = {
+      traceId: ids.traceId,
+      spanId: ids.spanId,
+      ms,
+      timestampMs: Math.round(this.clock.now()),
+      labels: undefined,
+    };
   }
 
-  /** The exemplars of `series` (values in seconds), or undefined when it has none. */
+  /** The exemplars of `series` (values in seconds, ascending), or undefined when it has none. */
   of(series: number): Exemplar[] | undefined {
     const slots = this.bySeries.get(series);
     if (slots === undefined) return undefined;
     const out: Exemplar[] = [];
-    for (const k of slots.values()) out.push({ labels: k.labels, value: k.ms / 1000, timestampMs: k.timestampMs });
+    for (const k of slots) if (k !== undefined) out.push(exported(k));
     return out;
   }
 
   /** The latest exemplar per slot over several series (a merged histogram's), or undefined for none. */
   merged(series: readonly number[]): Exemplar[] | undefined {
-    const latest = new Map<number, Kept>();
+    const latest: (Kept | undefined)[] = new Array(this.perSeriesBound).fill(undefined);
+    let any = false;
     for (const s of series) {
       const slots = this.bySeries.get(s);
       if (slots === undefined) continue;
-      for (const [slot, k] of slots) {
-        const seen = latest.get(slot);
-        if (seen === undefined || k.timestampMs >= seen.timestampMs) latest.set(slot, k);
+      for (let i = 0; i < slots.length; i++) {
+        const k = slots[i];
+        const seen = latest[i];
+        if (k !== undefined && (seen === undefined || k.timestampMs >= seen.timestampMs)) {
+          latest[i] = k;
+          any = true;
+        }
       }
     }
-    if (latest.size === 0) return undefined;
+    if (!any) return undefined;
     const out: Exemplar[] = [];
-    for (const k of latest.values()) out.push({ labels: k.labels, value: k.ms / 1000, timestampMs: k.timestampMs });
+    for (const k of latest) if (k !== undefined) out.push(exported(k));
     return out;
   }
 
   /** Exemplars held, all series together. */
   get size(): number {
     let n = 0;
-    for (const slots of this.bySeries.values()) n += slots.size;
+    for (const slots of this.bySeries.values()) for (const k of slots) if (k !== undefined) n++;
     return n;
   }
 }
