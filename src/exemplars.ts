@@ -125,7 +125,7 @@ function slotOf(ms: number, bottomSlot: number): number {
 /**
  * The latest exemplar per series and power of two of the value. Values are at most 1e10 ms (2^33.3)
  * and those at or below the histogram's smallest resolved value share one slot, so a series holds
- * at most 35 - floor(log2(minMs)) exemplars: 45 with the default range (1 µs .. 1 h).
+ * at most 34 - floor(log2(minMs)) exemplars: 44 with the default range (1 µs .. 1 h).
  */
 export class ExemplarStore {
   /** Per series, its slots from bottomSlot up (holes where none was kept). */
