@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { grpcClientInterceptor, grpcServerInterceptor, instrumentHttpServer, StreamPerformanceMonitor } from '../src/index.js';
+import { grpcClientInterceptor, grpcServerInterceptor, instrumentHttpServer, type MetricFamily, render, StreamPerformanceMonitor } from '../src/index.js';
 import { type Decoded, decodeProtobuf, labelsOf } from './fixtures/expo-helpers.js';
 import { EchoClient, startServer } from './fixtures/grpc-echo.js';
 import { inSpan } from './fixtures/otel-context.js';
@@ -171,6 +171,34 @@ test('malformed ids are refused with a TypeError naming the argument, and nothin
   assert.is(counting.totals().invalid, 1);
   assert.is(counting.totals().latencyCount, 0);
   counting.close();
+});
+
+test('render(): exemplars given in the model are checked before anything is written', () => {
+  const family = (exemplars: unknown): MetricFamily[] => [
+    {
+      name: 'lookup_duration_seconds',
+      help: 'Lookups.',
+      type: 'histogram',
+      metrics: [
+        {
+          labels: {},
+          histogram: { count: 1, sum: 0.1, schema: 3, zeroThreshold: 0, zeroCount: 0, buckets: [{ index: -26, count: 1 }], overflowCount: 0, exemplars } as MetricFamily['metrics'][0]['histogram'],
+        },
+      ],
+    },
+  ];
+  const ok = render(family([{ labels: { trace_id: A.traceId }, value: 0.1 }]), { accept: OPENMETRICS, prefix: '' }).body as string;
+  assert.match(ok, `lookup_duration_seconds_bucket{le="0.25"} 1 # {trace_id="${A.traceId}"} 0.1\n`);
+  const at = 'families[0].metrics[0].histogram.exemplars[0]';
+  for (const accept of [OPENMETRICS, PROTOBUF]) {
+    assert.throws(() => render(family([{ labels: {}, value: 'slow' }]), { accept }), (e: Error) => e instanceof TypeError && e.message === `${at}.value must be a number`);
+    assert.throws(() => render(family([{ labels: { trace_id: 7 }, value: 1 }]), { accept }), (e: Error) => e instanceof TypeError && e.message === `${at}.labels.trace_id must be a string`);
+    assert.throws(
+      () => render(family([{ labels: { note: 'x'.repeat(130) }, value: 1 }]), { accept }),
+      (e: Error) => e instanceof RangeError && e.message.startsWith(`${at}.labels: names and values together must be at most 128 characters`),
+    );
+    assert.throws(() => render(family([{ labels: {}, value: 1, timestampMs: 1.5 }]), { accept }), (e: Error) => e instanceof RangeError && e.message === `${at}.timestampMs must be an integer number of milliseconds`);
+  }
 });
 
 test('a failed request keeps its exemplar too', () => {
