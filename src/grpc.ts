@@ -25,11 +25,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { activeSpanIds } from './exemplars.js';
 import { labelPairsOf } from './labels.js';
 import { distUrl } from './module-url.js';
 import { type KindedSeriesOptions, SERIES_KIND } from './recorder.js';
 import { type AnyStream, type MonitorLike, watchBackpressure } from './streams.js';
-import type { Labels, Recorder, Session } from './types.js';
+import type { ExemplarIds, Labels, Recorder, Session } from './types.js';
 
 export type { MonitorLike } from './streams.js';
 
@@ -87,14 +88,20 @@ class HandledByCode {
     private readonly options: KindedSeriesOptions,
   ) {}
 
-  /** Records a finished call: OK as a latency, any other status as an error of its name (with the duration). */
-  finish(code: number, durationMs: number): void {
+  /**
+   * Records a finished call: OK as a latency, any other status as an error of its name (with the
+   * duration); linked to the trace `ids` when given (an exemplar).
+   */
+  finish(code: number, durationMs: number, ids?: ExemplarIds): void {
     let r = this.byCode[code];
     if (r === undefined) {
       r = this.monitor.series({ ...this.labels, grpc_code: statusName(code) }, this.options);
       if (code >= 0 && code < 64) this.byCode[code] = r;
     }
-    if (code === OK) r.recordLatency(durationMs);
+    if (ids !== undefined) {
+      if (code === OK) r.recordLatencyWithExemplar(durationMs, ids);
+      else r.recordErrorWithExemplar(statusName(code), durationMs, ids);
+    } else if (code === OK) r.recordLatency(durationMs);
     else r.recordError(statusName(code), durationMs);
   }
 }
@@ -126,6 +133,11 @@ export interface GrpcServerInterceptorOptions {
   labels?: Labels;
   /** Whether calls add into the monitor-wide totals (requests, latency, errors). Default true. */
   inTotals?: boolean;
+  /**
+   * Link each call's duration to the OpenTelemetry span active when its status is sent (an
+   * exemplar), when `@opentelemetry/api` is installed and that span is sampled. Default true.
+   */
+  exemplars?: boolean;
 }
 
 export interface GrpcClientInterceptorOptions {
@@ -134,6 +146,8 @@ export interface GrpcClientInterceptorOptions {
   labels?: Labels;
   /** Whether outgoing calls add into the monitor-wide totals. Default false: they are the service's dependencies, not its own requests. */
   inTotals?: boolean;
+  /** Link each call's duration to the OpenTelemetry span active when it started (as for the server). Default true. */
+  exemplars?: boolean;
 }
 
 /** What a handler gets from `instrumentCall(call)`. */
@@ -239,6 +253,11 @@ function checkLabels(labels: Labels | undefined): Labels {
   // Checked now, as series() will check them: a bad label set is a mistake to see at setup, not on every call.
   labelPairsOf(labels);
   return labels;
+}
+
+function checkFlag(value: boolean | undefined, name: string): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`options.${name} must be a boolean`);
+  return value ?? true;
 }
 
 function echoPredicate(opt: GrpcServerInterceptorOptions['echoLatency']): (path: string) => boolean {
@@ -385,7 +404,7 @@ class ServerCall {
   finish(code: number): void {
     if (this.finished) return;
     this.finished = true;
-    this.m.handled.finish(code, performance.now() - this.start);
+    this.m.handled.finish(code, performance.now() - this.start, this.owner.exemplars ? activeSpanIds() : undefined);
     this.session = undefined;
     if (this.opened !== undefined) this.opened.close();
     else this.calls.connectionClosed();
@@ -415,6 +434,7 @@ class ServerInterceptorState {
   readonly sessions: boolean;
   readonly inTotals: boolean;
   readonly firstResponse: boolean;
+  readonly exemplars: boolean;
   readonly echoWindow: number;
   readonly echoSampleEvery: number;
   readonly echoFor: (path: string) => boolean;
@@ -432,6 +452,7 @@ class ServerInterceptorState {
     this.sessions = options.sessions ?? true;
     this.inTotals = options.inTotals ?? true;
     this.firstResponse = options.firstResponse ?? true;
+    this.exemplars = checkFlag(options.exemplars, 'exemplars');
     this.echoFor = echoPredicate(options.echoLatency);
     this.echoWindow = options.echoWindow ?? 1024;
     if (!Number.isInteger(this.echoWindow) || this.echoWindow < 1 || this.echoWindow > 1 << 20) {
@@ -549,6 +570,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
   const size = options.messageBytes ?? defaultMessageBytes;
   if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
   const inTotals = options.inTotals ?? false;
+  const exemplars = checkFlag(options.exemplars, 'exemplars');
   const callsOptions = kinded(GRPC_KINDS.client, inTotals);
   const handledOptions = kinded(GRPC_KINDS.clientHandled, inTotals);
   const methods = new Map<string, { calls: Recorder; handled: HandledByCode }>();
@@ -565,6 +587,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
     const handled = rec.handled;
     let start = 0;
     let finished = false;
+    let ids: ExemplarIds | undefined;
     const listener = new g.ListenerBuilder()
       .withOnReceiveMessage((message, next) => {
         r.recordMessages(1, size(message), 'in');
@@ -573,7 +596,7 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
       .withOnReceiveStatus((status, next) => {
         if (!finished) {
           finished = true;
-          handled.finish(status.code, performance.now() - start);
+          handled.finish(status.code, performance.now() - start, ids);
           r.connectionClosed();
         }
         next(status);
@@ -582,6 +605,8 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
     const requester = new g.RequesterBuilder()
       .withStart((metadata, _listener, next) => {
         start = performance.now();
+        // The caller's span: the status arrives later, outside it.
+        if (exemplars) ids = activeSpanIds();
         r.connectionOpened();
         next(metadata, listener);
       })

@@ -13,9 +13,10 @@
 // 'drain'); no 'data' listener, so a request body nobody reads stays unread.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { activeSpanIds } from './exemplars.js';
 import { type KindedSeriesOptions, SERIES_KIND } from './recorder.js';
 import type { MonitorLike } from './streams.js';
-import type { Labels, Recorder } from './types.js';
+import type { ExemplarIds, Labels, Recorder } from './types.js';
 
 /** The series kinds of the HTTP instrument (see integration-families.ts for their families). */
 export const HTTP_KINDS = Object.freeze({
@@ -39,6 +40,12 @@ export interface HttpServerOptions {
   labels?: Labels;
   /** Whether requests add into the monitor-wide totals (requests, latency, 5xx as errors). Default true. */
   inTotals?: boolean;
+  /**
+   * Link each request's duration to its OpenTelemetry span (an exemplar), when `@opentelemetry/api`
+   * is installed: the sampled span active when the response is ended, else when the request
+   * arrived (where OpenTelemetry's HTTP instrumentation makes it). Default true.
+   */
+  exemplars?: boolean;
 }
 
 export interface HttpInstrument {
@@ -97,14 +104,17 @@ class Route {
     this.firstByte = monitor.series(labels, kinded(HTTP_KINDS.firstByte, false));
   }
 
-  /** A finished response: 5xx counts as a failed request (of its status), anything else as a success. */
-  finish(status: number, durationMs: number): void {
+  /** A finished response: 5xx counts as a failed request (of its status), anything else as a success; linked to `ids` when given. */
+  finish(status: number, durationMs: number, ids: ExemplarIds | undefined): void {
     let r = this.handled.get(status);
     if (r === undefined) {
       r = this.monitor.series({ ...this.labels, http_response_status_code: String(status) }, kinded(HTTP_KINDS.handled, this.inTotals));
       this.handled.set(status, r);
     }
-    if (status >= 500) r.recordError(String(status), durationMs);
+    if (ids !== undefined) {
+      if (status >= 500) r.recordErrorWithExemplar(String(status), durationMs, ids);
+      else r.recordLatencyWithExemplar(durationMs, ids);
+    } else if (status >= 500) r.recordError(String(status), durationMs);
     else r.recordLatency(durationMs);
   }
 
@@ -118,6 +128,7 @@ class Route {
 class State {
   readonly extra: Labels;
   readonly inTotals: boolean;
+  readonly exemplars: boolean;
   readonly unmatched: string;
   readonly route: (req: IncomingMessage, res: ServerResponse) => string | undefined;
   private readonly routes = new Map<string, Route>();
@@ -135,6 +146,8 @@ class State {
     }
     this.extra = labels;
     this.inTotals = options.inTotals ?? true;
+    if (options.exemplars !== undefined && typeof options.exemplars !== 'boolean') throw new TypeError('options.exemplars must be a boolean');
+    this.exemplars = options.exemplars ?? true;
     this.unmatched = options.unmatchedRoute ?? 'unmatched';
     if (typeof this.unmatched !== 'string') throw new TypeError('options.unmatchedRoute must be a string');
     const route = options.route;
@@ -175,6 +188,8 @@ class Exchange {
   private done = false;
   private readonly active: Recorder;
   private readonly method: string;
+  /** The trace of the request, for an exemplar (see HttpServerOptions.exemplars). */
+  private ids: ExemplarIds | undefined;
 
   constructor(
     private readonly state: State,
@@ -185,6 +200,7 @@ class Exchange {
     this.method = METHODS.has(m) ? m : '_OTHER';
     this.active = state.activeFor(this.method);
     this.active.connectionOpened();
+    if (state.exemplars) this.ids = activeSpanIds();
     this.wrap();
     res.on('finish', () => this.end(false));
     // 'close' without 'finish': the connection went away before the response was complete.
@@ -217,6 +233,7 @@ class Exchange {
     res.end = ((...args: unknown[]) => {
       if (typeof args[0] !== 'function') this.out(args[0], args[1]);
       else this.out(undefined, undefined);
+      if (this.state.exemplars) this.ids = activeSpanIds() ?? this.ids;
       return (end as (...a: unknown[]) => ServerResponse).apply(res, args);
     }) as ServerResponse['end'];
   }
@@ -250,7 +267,7 @@ class Exchange {
     if (this.waits !== undefined) for (const w of this.waits) r.recordBackpressureEvent(w);
     if (this.firstByteMs >= 0) route.firstByte.recordLatency(this.firstByteMs);
     if (aborted) route.aborted(duration);
-    else route.finish(this.res.statusCode, duration);
+    else route.finish(this.res.statusCode, duration, this.ids);
   }
 }
 

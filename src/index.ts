@@ -21,6 +21,7 @@ export { dashboardSource } from './dashboard-source.js';
 export { collectFamilies } from './families.js';
 export { negotiate, type Rendered, render } from './exposition.js';
 export type { MetricFamily, NativeHistogram } from './metric-families.js';
+export type { Exemplar } from './exemplars.js';
 export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTelemetryProducer } from './opentelemetry.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './prom-client-bridge.js';
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';

@@ -67,6 +67,12 @@ export class DiscardingRecorder implements Recorder {
   recordError(): void {
     this.invalid();
   }
+  recordLatencyWithExemplar(): void {
+    this.invalid();
+  }
+  recordErrorWithExemplar(): void {
+    this.invalid();
+  }
   startTimer(): () => number {
     return timer(() => this.invalid());
   }

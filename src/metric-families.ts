@@ -2,6 +2,7 @@
 // classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
 
 import { upperBound } from './buckets.js';
+import type { Exemplar } from './exemplars.js';
 import type { Labels } from './types.js';
 
 export interface NativeHistogram {
@@ -39,6 +40,12 @@ export interface NativeHistogram {
    */
   min?: number;
   max?: number;
+  /**
+   * Observations linked to traces (see exemplars.ts): OpenMetrics writes the latest one of each
+   * classic bucket after that bucket's line; protobuf puts it on the classic Bucket and all of them
+   * on the histogram (its native exemplars). Text format 0.0.4 has no place for them.
+   */
+  exemplars?: ReadonlyArray<Exemplar>;
 }
 
 /** A run of consecutive native buckets: `counts[k]` is the count of bucket `offset + k` (zeros allowed). */
@@ -469,4 +476,48 @@ function denseClassic(
   }
   sum += add(dense, j, dense.length, where);
   return { classic: { bounds, counts }, total: sum };
+}
+
+/** OpenMetrics' bound on an exemplar's label names and values together (UTF-8 characters). */
+export const EXEMPLAR_LABELS_MAX_CHARS = 128;
+
+/** Checks a histogram's exemplars (when it has any) before a writer writes them. */
+export function checkExemplars(exemplars: ReadonlyArray<Exemplar> | undefined, argName: string): void {
+  if (exemplars === undefined) return;
+  if (!Array.isArray(exemplars as unknown)) throw new TypeError(`${argName} must be an array when given`);
+  for (let k = 0; k < exemplars.length; k++) {
+    const e = exemplars[k];
+    const at = `${argName}[${k}]`;
+    if (e === null || typeof e !== 'object') throw new TypeError(`${at} must be an object`);
+    if (typeof e.value !== 'number' || Number.isNaN(e.value)) throw new TypeError(`${at}.value must be a number`);
+    if (e.timestampMs !== undefined && !Number.isSafeInteger(e.timestampMs)) {
+      throw new RangeError(`${at}.timestampMs must be an integer number of milliseconds`);
+    }
+    if (e.labels === null || typeof e.labels !== 'object') throw new TypeError(`${at}.labels must be an object`);
+    let chars = 0;
+    for (const name in e.labels) {
+      const value = e.labels[name];
+      if (typeof value !== 'string') throw new TypeError(`${at}.labels.${name} must be a string`);
+      chars += [...name].length + [...value].length;
+    }
+    if (chars > EXEMPLAR_LABELS_MAX_CHARS) {
+      throw new RangeError(`${at}.labels: names and values together must be at most ${EXEMPLAR_LABELS_MAX_CHARS} characters (got ${chars})`);
+    }
+  }
+}
+
+/**
+ * The exemplar each classic bucket shows: the latest (by timestamp, then by position) of those whose
+ * value lies in the bucket, i.e. above the bound before it and at or below its own; index
+ * `bounds.length` is the +Inf bucket. Undefined where a bucket has none.
+ */
+export function exemplarsByBucket(exemplars: ReadonlyArray<Exemplar>, bounds: readonly number[]): (Exemplar | undefined)[] {
+  const out: (Exemplar | undefined)[] = new Array(bounds.length + 1).fill(undefined);
+  for (const e of exemplars) {
+    let k = 0;
+    while (k < bounds.length && e.value > bounds[k]) k++;
+    const seen = out[k];
+    if (seen === undefined || (e.timestampMs ?? 0) >= (seen.timestampMs ?? 0)) out[k] = e;
+  }
+  return out;
 }

@@ -20,6 +20,7 @@ import type {
   PerformanceSummary,
   PerformanceTargets,
   Recorder,
+  ExemplarIds,
   SeriesOptions,
   Session,
   TargetComparison,
@@ -35,6 +36,7 @@ import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } fro
 import type { Rendered } from './exposition.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 import { encodeSnapshot, takeSnapshot } from './snapshot.js';
+import { ExemplarStore } from './exemplars.js';
 import { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 
 export interface SeriesInfo {
@@ -126,6 +128,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   readonly logger: Logger | undefined;
 
   private readonly persistence: HistoryPersistence | undefined;
+  private readonly exemplars: ExemplarStore;
 
   constructor(config: UserConfig & PersistenceOptions = {}) {
     super();
@@ -142,6 +145,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     // The runtime's own series, after the users' maxSeries: out of the totals and of seriesList().
     for (const [i, r] of RUNTIME_SERIES.entries()) this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
+    this.exemplars = new ExemplarStore(this.config.clock, this.config.histogramRange.minMs);
+    this.ctx.exemplars = this.exemplars;
     this.root = this.ctx.root;
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
@@ -194,6 +199,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
   recordError(type: string, latencyMs?: number): void {
     this.root.recordError(type, latencyMs);
+  }
+  recordLatencyWithExemplar(ms: number, exemplar?: ExemplarIds): void {
+    this.root.recordLatencyWithExemplar(ms, exemplar);
+  }
+  recordErrorWithExemplar(type: string, latencyMs: number, exemplar?: ExemplarIds): void {
+    this.root.recordErrorWithExemplar(type, latencyMs, exemplar);
   }
   startTimer(): () => number {
     return this.root.startTimer();
@@ -476,7 +487,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
   nativeHistogram(series: number | Recorder, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
-    return this.exportHistogram(this.reader.histPtr(this.seriesIndex(series), name), name, alloc);
+    const index = this.seriesIndex(series);
+    const h = this.exportHistogram(this.reader.histPtr(index, name), name, alloc);
+    if (name === 'latency') {
+      const exemplars = this.exemplars.of(index);
+      if (exemplars !== undefined) h.exemplars = exemplars;
+    }
+    return h;
   }
 
   /**
@@ -484,7 +501,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * summary, each request once. `alloc` as for nativeHistogram.
    */
   totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
-    return this.exportHistogram(this.aggregator.cumulativeTotal(), 'latency', alloc);
+    const h = this.exportHistogram(this.aggregator.cumulativeTotal(), 'latency', alloc);
+    const exemplars = this.exemplars.merged(this.totalSeries());
+    if (exemplars !== undefined) h.exemplars = exemplars;
+    return h;
   }
 
   private exportHistogram(h: number, name: HistName, alloc: (n: number) => Float64Array): NativeHistogram {

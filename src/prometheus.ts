@@ -4,11 +4,14 @@
 import {
   type ClassicLadder,
   checkedClassicBuckets,
+  checkExemplars,
+  exemplarsByBucket,
   ladderFor,
   type Metric,
   type MetricFamily,
   type Summary,
 } from './metric-families.js';
+import type { Exemplar } from './exemplars.js';
 import type { Labels } from './types.js';
 
 export const DEFAULT_PREFIX = 'streamgauge_';
@@ -308,6 +311,12 @@ function writeHistogram(
   const h = metric.histogram;
   if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
   const { bounds, counts } = checkedClassicBuckets(h, ladder, `${at}.histogram`);
+  // Exemplars exist in OpenMetrics only; text 0.0.4 leaves them out.
+  let picks: (Exemplar | undefined)[] | undefined;
+  if (om && h.exemplars !== undefined && h.exemplars.length > 0) {
+    checkExemplars(h.exemplars, `${at}.histogram.exemplars`);
+    picks = exemplarsByBucket(h.exemplars, bounds);
+  }
   const bucket = base + '_bucket' + open + 'le="';
   const leText = om ? leOpenMetrics : leText004;
   let out = '';
@@ -319,12 +328,19 @@ function writeHistogram(
       le = om ? formatCanonical(bound) : formatValue(bound);
       leText.set(bound, le);
     }
-    out += bucket + le + '"} ' + counts[k] + ts + '\n';
+    out += bucket + le + '"} ' + counts[k] + ts + (picks === undefined ? '' : exemplarText(picks[k], at)) + '\n';
   }
-  out += bucket + '+Inf"} ' + h.count + ts + '\n';
+  out += bucket + '+Inf"} ' + h.count + ts + (picks === undefined ? '' : exemplarText(picks[bounds.length], at)) + '\n';
   out += base + '_sum' + plain + formatValue(h.sum) + ts + '\n';
   out += base + '_count' + plain + h.count + ts + '\n';
   return out;
+}
+
+/** ` # {labels} value timestamp` (OpenMetrics' exemplar after a bucket's sample), '' for none. */
+function exemplarText(e: Exemplar | undefined, at: string): string {
+  if (e === undefined) return '';
+  const ts = e.timestampMs === undefined ? '' : ' ' + formatValue(e.timestampMs / 1000);
+  return ' # {' + labelText(e.labels, `${at}.histogram.exemplar`, '') + '} ' + formatValue(e.value) + ts;
 }
 
 function writeSummary(metric: Metric, at: string, base: string, plain: string, open: string, ts: string, om: boolean): string {

@@ -12,12 +12,15 @@ import {
   bucketList,
   type ClassicBuckets,
   checkedClassicBuckets,
+  checkExemplars,
   type DenseBuckets,
+  exemplarsByBucket,
   firstIndexAbove,
   ladderFor,
   type MetricFamily,
   type NativeHistogram,
 } from './metric-families.js';
+import type { Exemplar } from './exemplars.js';
 import {
   checkedFamilyBase,
   familyLadder,
@@ -71,9 +74,17 @@ const F = {
   HistZeroCount: 7,
   HistPositiveSpan: 12,
   HistPositiveDelta: 13,
+  HistExemplars: 16,
   // Bucket
   BucketCumulativeCount: 1,
   BucketUpperBound: 2,
+  BucketExemplar: 3,
+  // Exemplar (its labels are field 1, as a Metric's)
+  ExemplarValue: 2,
+  ExemplarTimestamp: 3,
+  // google.protobuf.Timestamp
+  TimestampSeconds: 1,
+  TimestampNanos: 2,
   // BucketSpan
   SpanOffset: 1,
   SpanLength: 2,
@@ -185,9 +196,11 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
         if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
         // Checked (with the classic buckets worked out in the same pass) before anything is written.
         const classic = checkedClassicBuckets(h, ladder, `${at}.histogram`);
+        const exemplars = h.exemplars !== undefined && h.exemplars.length > 0 ? h.exemplars : undefined;
+        checkExemplars(exemplars, `${at}.histogram.exemplars`);
         w.tag(F.MetricHistogram, WIRE_LEN);
         const s = w.beginLength();
-        writeHistogram(w, h, classic);
+        writeHistogram(w, h, classic, exemplars, at);
         w.endLength(s);
         break;
       }
@@ -226,12 +239,13 @@ function writeValueMetric(w: Writer, labels: Uint8Array, typeTag: number, value:
   w.position = pos + 8;
 }
 
-function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets): void {
+function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets, exemplars: ReadonlyArray<Exemplar> | undefined, at: string): void {
   w.tag(F.HistCount, WIRE_VARINT);
   w.varint(h.count);
   w.double(F.HistSum, h.sum);
   // Classic buckets; +Inf is implied by the count (scrapers add it), so it is not sent.
-  writeClassicBuckets(w, classic);
+  if (exemplars === undefined) writeClassicBuckets(w, classic);
+  else writeClassicBucketsWithExemplars(w, h, classic, exemplars, at);
   w.tag(F.HistSchema, WIRE_VARINT);
   w.varint(zigzag(h.schema));
   w.double(F.HistZeroThreshold, h.zeroThreshold);
@@ -247,6 +261,61 @@ function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets):
     writeSpansAndDeltas(w, buckets);
   } else if (h.dense !== undefined) writeDenseSpansAndDeltas(w, h as NativeHistogram & { dense: DenseBuckets });
   else writeSpansAndDeltas(w, h.buckets);
+  // The native histogram's own exemplars (Prometheus 2.42 reads only the classic buckets' ones;
+  // later versions read these first).
+  if (exemplars !== undefined) {
+    for (const e of exemplars) {
+      w.tag(F.HistExemplars, WIRE_LEN);
+      const start = w.beginLength();
+      writeExemplar(w, e, at);
+      w.endLength(start);
+    }
+  }
+}
+
+/**
+ * The classic buckets when exemplars are to go with them: each bucket carries the latest exemplar
+ * whose value it holds, and a +Inf bucket is written when one lies above the last bound.
+ */
+function writeClassicBucketsWithExemplars(w: Writer, h: NativeHistogram, classic: ClassicBuckets, exemplars: ReadonlyArray<Exemplar>, at: string): void {
+  const { counts, bounds } = classic;
+  const picks = exemplarsByBucket(exemplars, bounds);
+  for (let k = 0; k <= bounds.length; k++) {
+    const e = picks[k];
+    if (k === bounds.length && e === undefined) break;
+    w.tag(F.HistBucket, WIRE_LEN);
+    const start = w.beginLength();
+    w.tag(F.BucketCumulativeCount, WIRE_VARINT);
+    w.varint(k < bounds.length ? counts[k] : h.count);
+    w.double(F.BucketUpperBound, k < bounds.length ? bounds[k] : Infinity);
+    if (e !== undefined) {
+      w.tag(F.BucketExemplar, WIRE_LEN);
+      const ex = w.beginLength();
+      writeExemplar(w, e, at);
+      w.endLength(ex);
+    }
+    w.endLength(start);
+  }
+}
+
+/** An Exemplar message's fields: labels, value, timestamp (when known). */
+function writeExemplar(w: Writer, e: Exemplar, at: string): void {
+  w.raw(encodedLabels(e.labels, `${at}.histogram.exemplar`, ''));
+  w.double(F.ExemplarValue, e.value);
+  const t = e.timestampMs;
+  if (t !== undefined) {
+    const seconds = Math.floor(t / 1000);
+    w.tag(F.ExemplarTimestamp, WIRE_LEN);
+    const start = w.beginLength();
+    w.tag(F.TimestampSeconds, WIRE_VARINT);
+    w.int64(seconds);
+    const nanos = (t - seconds * 1000) * 1_000_000;
+    if (nanos > 0) {
+      w.tag(F.TimestampNanos, WIRE_VARINT);
+      w.varint(nanos);
+    }
+    w.endLength(start);
+  }
 }
 
 const BUCKET_TAG = F.HistBucket * 8 + WIRE_LEN;

@@ -9,11 +9,12 @@
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
 import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, initSeries, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from './layout.js';
+import { activeSpanIds, checkExemplarIds, type ExemplarStore } from './exemplars.js';
 import { DiscardingRecorder, labelPairsOf } from './labels.js';
 import { timer } from './timer.js';
 import { LaneOwners } from './lane-owners.js';
 import { StringTable } from './registry.js';
-import type { Labels, Recorder, SeriesOptions } from './types.js';
+import type { ExemplarIds, Labels, Recorder, SeriesOptions } from './types.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from './validate.js';
 import { type Core, instantiate, type WasmMemory, type WasmModule } from './wasm.js';
 
@@ -47,6 +48,8 @@ export class RecordingContext {
   private readonly rt: Int32Array;
   private readonly i32: Int32Array;
   private readonly owners: LaneOwners;
+  /** Where exemplars are kept: the monitor's thread only (an attached recorder has none, see exemplars.ts). */
+  exemplars: ExemplarStore | undefined;
 
   constructor(
     readonly core: Core,
@@ -297,6 +300,36 @@ export class SeriesRecorder implements Recorder {
     }
     if (this.lane !== 0) this.core.recordOwned(this.lane, ms);
     else this.core.record(this.latency, ms);
+  }
+
+  recordLatencyWithExemplar(ms: number, exemplar?: ExemplarIds): void {
+    const ids = this.exemplarIds(exemplar);
+    if (ids === null) return;
+    this.recordLatency(ms);
+    if (ids !== undefined && isMs(ms)) this.ctx.exemplars?.keep(this.index, ms, ids);
+  }
+
+  recordErrorWithExemplar(type: string, latencyMs: number, exemplar?: ExemplarIds): void {
+    const ids = this.exemplarIds(exemplar);
+    if (ids === null) return;
+    if (latencyMs === undefined) return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
+    this.recordError(type, latencyMs);
+    if (ids !== undefined && isMs(latencyMs) && typeof type === 'string' && type.length > 0) this.ctx.exemplars?.keep(this.index, latencyMs, ids);
+  }
+
+  /**
+   * The ids an exemplar is to carry: `given` once checked (null when refused: rejected already),
+   * else the active span's; undefined for none, or where nothing keeps exemplars (an attached thread).
+   */
+  private exemplarIds(given: ExemplarIds | undefined): ExemplarIds | undefined | null {
+    if (given === undefined) return this.ctx.exemplars === undefined ? undefined : activeSpanIds();
+    try {
+      checkExemplarIds(given);
+    } catch (e) {
+      this.ctx.reject(this.index, e as Error);
+      return null;
+    }
+    return given;
   }
 
   recordError(type: string, latencyMs?: number): void {

@@ -8,12 +8,31 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * The trace an observation belongs to, for an exemplar: the shape of OpenTelemetry's SpanContext,
+ * so `span.spanContext()` can be passed as it is.
+ */
+export interface ExemplarIds {
+  /** 32 lowercase hex digits, not all zero. */
+  traceId: string;
+  /** 16 lowercase hex digits, not all zero. */
+  spanId: string;
+}
+
 /** What every recorder — the monitor, a series, a worker's attached recorder — can record. */
 export interface Recorder {
   /** A successful request (message) and its latency in milliseconds. */
   recordLatency(ms: number): void;
+  /**
+   * recordLatency, linked to a trace: `exemplar`'s ids, or without it those of the active sampled
+   * span when `@opentelemetry/api` is installed (none active: a plain record). Kept as the latest
+   * exemplar of its value's range in this series (monitor's thread only; see the README's Exemplars).
+   */
+  recordLatencyWithExemplar(ms: number, exemplar?: ExemplarIds): void;
   /** A failed request, counted by `type`; its latency too when known. */
   recordError(type: string, latencyMs?: number): void;
+  /** recordError with its latency linked to a trace, as recordLatencyWithExemplar. */
+  recordErrorWithExemplar(type: string, latencyMs: number, exemplar?: ExemplarIds): void;
   /** Starts a timer; calling the returned function records the elapsed time as a success and returns it (ms). */
   startTimer(): () => number;
   /** A finished stream session: its duration, the messages and bytes it carried. */
