@@ -3,11 +3,15 @@
 // AggregatorRegistry (parse each worker's getMetricsAsJSON() as IPC does, aggregate, render) over
 // the same recorded values. Bar: ≤ 1.0× AggregatorRegistry. Ours carries each series' native
 // histogram (about a thousand buckets at scale 7), prom-client its 16 classic buckets.
+// clusterSample is the dashboard's per-interval work on the primary (merge, then each series'
+// interval figures from the difference with the previous sample); clusterTextWindowed a scrape
+// with the windowed families added.
 //
 //   node bench/cluster.js            full run
 //   node bench/cluster.js --quick    short run
 //   node bench/cluster.js --json     one JSON object of named figures on stdout
 import promClient from 'prom-client';
+import { ClusterWindow } from '../dist/cluster-dashboard.js';
 import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/cluster.js';
 import { render, StreamPerformanceMonitor } from '../dist/index.js';
 import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/metric-families.js';
@@ -52,7 +56,24 @@ for (let w = 0; w < WORKERS; w++) {
 let sink = 0;
 /** The primary's side: each report parsed (as IPC does), decoded and merged with the others. */
 const merged = () => mergeAll(reports.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
+const window = new ClusterWindow(async () => {
+  throw new Error('fed by advance()');
+});
+const sample = () => {
+  const series = merged();
+  const service = series.get('service');
+  series.delete('service');
+  return { t: performance.now(), series, service, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] };
+};
+window.advance(sample());
 const cases = {
+  clusterSample: async () => {
+    window.advance(sample());
+    sink ^= window.current().series.length;
+  },
+  clusterTextWindowed: async () => {
+    sink ^= render([...clusterFamilies(merged(), [], 0), ...window.families()], { accept: ACCEPT.text }).body.length;
+  },
   clusterText: async () => {
     sink ^= render(clusterFamilies(merged(), [], 0), { accept: ACCEPT.text }).body.length;
   },
@@ -85,7 +106,12 @@ const figures = {
   workers: WORKERS,
   series: SERIES,
   msPerScrape: Object.fromEntries(names.map((n) => [n, median(perRound[n])])),
-  ratios: { clusterTextVsAggregatorRegistry: ratio('clusterText'), clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf') },
+  ratios: {
+    clusterTextVsAggregatorRegistry: ratio('clusterText'),
+    clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf'),
+    clusterSampleVsAggregatorRegistry: ratio('clusterSample'),
+    clusterTextWindowedVsAggregatorRegistry: ratio('clusterTextWindowed'),
+  },
   reportBytes: reports[0].length,
   promClientBytes: jsons[0].length,
   sink,

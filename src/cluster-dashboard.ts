@@ -101,13 +101,10 @@ export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefine
     hi = Math.max(hi, coarser(p.offset + p.counts.length - 1, p.schema));
   }
   const counts = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
-  const add = (p: MergedPart, sign: number) => {
-    for (let k = 0; k < p.counts.length; k++) if (p.counts[k] !== 0) counts[coarser(p.offset + k, p.schema) - lo] += sign * p.counts[k];
-  };
-  add(cur, 1);
+  addInto(counts, lo, schema, cur, 1);
   let zero = cur.zeroCount;
   if (prev) {
-    add(prev, -1);
+    addInto(counts, lo, schema, prev, -1);
     zero -= prev.zeroCount;
   }
   zero = Math.max(0, zero);
@@ -129,6 +126,19 @@ export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefine
     }
     return max;
   });
+}
+
+/** Adds `sign` × the part's bucket counts into `counts` (index `lo` first) at `schema` (<= the part's). */
+function addInto(counts: Float64Array, lo: number, schema: number, p: MergedPart, sign: number): void {
+  const c = p.counts;
+  const n = c.length;
+  if (p.schema === schema) {
+    const at = p.offset - lo;
+    for (let k = 0; k < n; k++) counts[at + k] += sign * c[k];
+    return;
+  }
+  const div = 2 ** (p.schema - schema);
+  for (let k = 0; k < n; k++) if (c[k] !== 0) counts[Math.ceil((p.offset + k) / div) - lo] += sign * c[k];
 }
 
 interface Interval {
@@ -163,6 +173,9 @@ export class ClusterWindow implements DashboardSource {
   private readonly capacity: number;
   private readonly t: Float64Array;
   private readonly columns: Record<DashboardField, Float64Array>;
+  /** Requests and failed requests of each point's interval: what a reduced error rate is made of. */
+  private readonly requests: Float64Array;
+  private readonly errors: Float64Array;
   private stored = 0;
   private next = 0;
   private prev: ClusterSample | undefined;
@@ -189,6 +202,8 @@ export class ClusterWindow implements DashboardSource {
     this.t = new Float64Array(historyPoints);
     this.columns = {} as Record<DashboardField, Float64Array>;
     for (const f of DASHBOARD_FIELDS) this.columns[f] = new Float64Array(historyPoints);
+    this.requests = new Float64Array(historyPoints);
+    this.errors = new Float64Array(historyPoints);
     this.startedAt = Date.now();
   }
 
@@ -227,7 +242,8 @@ export class ClusterWindow implements DashboardSource {
     this.advance(s);
   }
 
-  private advance(s: ClusterSample): void {
+  /** Takes in one sample: a new interval from the previous one. */
+  advance(s: ClusterSample): void {
     const prev = this.prev;
     this.prev = s;
     const seconds = prev ? (s.t - prev.t) / 1000 : 0;
@@ -265,6 +281,8 @@ export class ClusterWindow implements DashboardSource {
     if (prev) {
       this.t[this.next] = s.t;
       for (const f of DASHBOARD_FIELDS) this.columns[f][this.next] = point[f];
+      this.requests[this.next] = w?.requests ?? 0;
+      this.errors[this.next] = w?.errors ?? 0;
       this.next = (this.next + 1) % this.capacity;
       this.stored = Math.min(this.stored + 1, this.capacity);
       for (const listener of this.listeners) listener(this.last);
@@ -338,15 +356,21 @@ export class ClusterWindow implements DashboardSource {
       if (query?.untilMs !== undefined && time > query.untilMs) continue;
       picked.push(at);
     }
-    // Past maxPoints, runs of consecutive points become one: their mean, at the run's last time.
+    // Past maxPoints, runs of consecutive points become one, at the run's last time, as a monitor
+    // reduces its own: quantiles and event-loop delay at their highest (never an average of
+    // quantiles), the error rate as the run's errors over its requests, rates and gauges averaged.
     const per = Math.max(1, Math.ceil(picked.length / (query?.maxPoints ?? picked.length)));
     for (let k = 0; k < picked.length; k += per) {
       const run = picked.slice(k, k + per);
       t.push(this.t[run[run.length - 1]]);
       for (const f of DASHBOARD_FIELDS) {
-        let sum = 0;
-        for (const at of run) sum += this.columns[f][at];
-        fields[f].push(sum / run.length);
+        const values = run.map((at) => this.columns[f][at]);
+        if (run.length === 1) fields[f].push(values[0]);
+        else if (f === 'p50' || f === 'p95' || f === 'p99' || f === 'eventLoopDelayMs') fields[f].push(values.reduce((a, b) => (Number.isNaN(b) || b <= a ? a : b), Number.NaN));
+        else if (f === 'errorRate') {
+          const requests = run.reduce((n, at) => n + this.requests[at], 0);
+          fields[f].push(requests > 0 ? run.reduce((n, at) => n + this.errors[at], 0) / requests : 0);
+        } else fields[f].push(values.reduce((a, b) => a + b, 0) / values.length);
       }
     }
     out.pointsPerValue = per;

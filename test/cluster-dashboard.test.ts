@@ -103,6 +103,12 @@ test("the primary's dashboard shows every worker's records: exact totals, merged
     assert.ok(Math.abs(counted.requests - all.length) < 1e-6, `${counted.requests} requests in the history's rates`);
     assert.ok(Math.abs(counted.failed - failed.length) < 1e-6, `${counted.failed} failures in the history's error ratios`);
 
+    // Reduced to one value, the history's error rate is every failure over every request.
+    const one = await json<HistoryColumns & { pointsPerValue: number }>(`${served.url}/api/history?resolution=tick&maxPoints=1`);
+    assert.is(one.t.length, 1);
+    assert.ok(one.pointsPerValue > 1);
+    assert.is(one.fields.errorRate[0], failed.length / all.length);
+
     // /metrics carries what a monitor's carries: the rate and error ratio of the last interval, and the peak.
     const parsed = parseExposition(await (await fetch(`${served.url}/metrics`)).text());
     const rates = pick(parsed, 'streamgauge_requests_per_second');
