@@ -161,6 +161,28 @@ test("a worker killed mid-run: its last counts stay, it is listed as exited, and
   }
 });
 
+test('bad sampling options are refused at creation, naming the option', () => {
+  assert.throws(() => clusterMetrics({ intervalMs: 0 }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
+  assert.throws(() => clusterMetrics({ intervalMs: Number.NaN }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
+  assert.throws(() => clusterMetrics({ historyPoints: 1.5 }), (e: Error) => e instanceof RangeError && /options\.historyPoints/.test(e.message));
+  assert.throws(() => clusterMetrics({ targets: { targetRps: -1 } }), (e: Error) => e instanceof RangeError && /targets\.targetRps/.test(e.message));
+});
+
+test('dashboard: false serves no page, and /metrics then has no windowed figures (nothing samples the workers)', async () => {
+  const metrics = clusterMetrics({ intervalMs: INTERVAL_MS });
+  const served = await metrics.serve({ dashboard: false });
+  try {
+    assert.is((await fetch(`${served.url}/`)).status, 404);
+    assert.is((await fetch(`${served.url}/api/current`)).status, 404);
+    const text = await (await fetch(`${served.url}/metrics`)).text();
+    assert.ok(text.includes('streamgauge_cluster_workers'));
+    assert.not.ok(text.includes('streamgauge_requests_per_second'));
+  } finally {
+    metrics.close();
+    await served.close();
+  }
+});
+
 test("Chromium opens the primary's dashboard and shows the merged figures and the workers", async () => {
   const metrics = clusterMetrics({ intervalMs: INTERVAL_MS });
   const served = await metrics.serve();
