@@ -31,6 +31,7 @@ const ACCEPT = {
 const rand = xorshift(0x2545f491);
 const reports = []; // what each worker sends, as JSON text (IPC's default serialisation)
 const jsons = []; // prom-client's worker answer, as JSON text
+const later = []; // each worker's next report, for the dashboard's sampling
 for (let w = 0; w < WORKERS; w++) {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
   const registry = new promClient.Registry();
@@ -49,18 +50,26 @@ for (let w = 0; w < WORKERS; w++) {
     }
   }
   reports.push(JSON.stringify({ parts: partsOf(monitor) }));
+  // A little more, for the dashboard's next sample to differ from the first in every series.
+  for (let s = 0; s < SERIES; s++) {
+    const rec = monitor.series({ route: `Service${s % 7}/Method${s}` });
+    for (let i = 0; i < 10; i++) rec.recordLatency(0.5 + 20 * rand());
+  }
+  later.push(JSON.stringify({ parts: partsOf(monitor) }));
   jsons.push(JSON.stringify(await registry.getMetricsAsJSON()));
   monitor.close();
 }
 
 let sink = 0;
 /** The primary's side: each report parsed (as IPC does), decoded and merged with the others. */
-const merged = () => mergeAll(reports.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
+const merged = (from = reports) => mergeAll(from.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
 const window = new ClusterWindow(async () => {
   throw new Error('fed by advance()');
 });
+let samples = 0;
 const sample = () => {
-  const series = merged();
+  // Alternately the first reports and the later ones: every series differs from the previous sample.
+  const series = merged(samples++ % 2 === 0 ? reports : later);
   const service = series.get('service');
   series.delete('service');
   return { t: performance.now(), series, service, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] };

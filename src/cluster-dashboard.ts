@@ -91,6 +91,8 @@ const QUANTILES = [0.5, 0.95, 0.99, 0.999];
  * NaN when the interval holds no record.
  */
 export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefined, qs: readonly number[]): number[] {
+  // A series nothing was recorded into since the last sample costs nothing more.
+  if (cur.count === 0 || (prev !== undefined && prev.count === cur.count)) return qs.map(() => Number.NaN);
   const schema = prev ? Math.min(cur.schema, prev.schema) : cur.schema;
   const coarser = (index: number, s: number) => (s === schema ? index : Math.ceil(index / 2 ** (s - schema)));
   let lo = Number.POSITIVE_INFINITY;
