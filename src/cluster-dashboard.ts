@@ -20,7 +20,7 @@ import type { Metric, MetricFamily } from './metric-families.js';
 import { compareWithTargets } from './monitor.js';
 import { labelsFromKey } from './recorder.js';
 import { COUNTER_FIELDS } from './totals.js';
-import type { Labels, PerformanceSummary, PerformanceTargets } from './types.js';
+import type { Clock, Labels, PerformanceSummary, PerformanceTargets } from './types.js';
 
 /** One series' merged counts as the primary holds them (cluster.ts builds these from the reports). */
 export interface MergedPart {
@@ -75,6 +75,91 @@ export interface ClusterWindowOptions {
   historyPoints?: number;
   /** Targets the summary is compared with; defaults as a monitor's. */
   targets?: Partial<PerformanceTargets>;
+  /** The primary's time (ms since the epoch): samples and rollup periods are stamped with it. Default Date. */
+  clock?: Clock;
+}
+
+/** Rollup periods, and how many of each the primary keeps (a day of minutes, a week of hours, 30 days). */
+const ROLLUPS = [
+  ['minute', 60_000, 1440],
+  ['hour', 3_600_000, 168],
+  ['day', 86_400_000, 30],
+] as const;
+
+const GAUGE_FIELDS = ['activeConnections', 'memoryBytes', 'workerUtilization', 'queueDepth'] as const;
+
+/** Chart points in a fixed ring, with each point's requests and failures for reducing runs of them. */
+class PointRing {
+  private readonly t: Float64Array;
+  private readonly columns: Record<DashboardField, Float64Array>;
+  private readonly requests: Float64Array;
+  private readonly errors: Float64Array;
+  private stored = 0;
+  private next = 0;
+
+  constructor(private readonly capacity: number) {
+    this.t = new Float64Array(capacity);
+    this.columns = {} as Record<DashboardField, Float64Array>;
+    for (const f of DASHBOARD_FIELDS) this.columns[f] = new Float64Array(capacity);
+    this.requests = new Float64Array(capacity);
+    this.errors = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.stored;
+  }
+
+  push(t: number, point: Record<DashboardField, number>, requests: number, errors: number): void {
+    this.t[this.next] = t;
+    for (const f of DASHBOARD_FIELDS) this.columns[f][this.next] = point[f];
+    this.requests[this.next] = requests;
+    this.errors[this.next] = errors;
+    this.next = (this.next + 1) % this.capacity;
+    this.stored = Math.min(this.stored + 1, this.capacity);
+  }
+
+  read(resolution: Resolution, sinceMs: number | undefined, query: HistoryQuery | undefined): HistoryColumns {
+    const fields = {} as Record<DashboardField, number[]>;
+    for (const f of DASHBOARD_FIELDS) fields[f] = [];
+    const t: number[] = [];
+    const picked: number[] = [];
+    for (let k = 0; k < this.stored; k++) {
+      const at = (this.next - this.stored + k + this.capacity) % this.capacity;
+      const time = this.t[at];
+      if (sinceMs !== undefined && time < sinceMs) continue;
+      if (query?.untilMs !== undefined && time > query.untilMs) continue;
+      picked.push(at);
+    }
+    // Past maxPoints, runs of consecutive points become one, at the run's last time, as a monitor
+    // reduces its own: quantiles and event-loop delay at their highest (never an average of
+    // quantiles), the error rate as the run's errors over its requests, rates and gauges averaged.
+    const per = Math.max(1, Math.ceil(picked.length / (query?.maxPoints ?? picked.length)));
+    for (let k = 0; k < picked.length; k += per) {
+      const run = picked.slice(k, k + per);
+      t.push(this.t[run[run.length - 1]]);
+      for (const f of DASHBOARD_FIELDS) {
+        const values = run.map((at) => this.columns[f][at]);
+        if (run.length === 1) fields[f].push(values[0]);
+        else if (f === 'p50' || f === 'p95' || f === 'p99' || f === 'eventLoopDelayMs') fields[f].push(values.reduce((a, b) => (Number.isNaN(b) || b <= a ? a : b), Number.NaN));
+        else if (f === 'errorRate') {
+          const requests = run.reduce((n, at) => n + this.requests[at], 0);
+          fields[f].push(requests > 0 ? run.reduce((n, at) => n + this.errors[at], 0) / requests : 0);
+        } else fields[f].push(values.reduce((a, b) => a + b, 0) / values.length);
+      }
+    }
+    return { resolution, t, fields, anomalies: [], pointsPerValue: per, pointsInRange: picked.length };
+  }
+}
+
+/** A rollup in progress: the sample its period starts from, and its gauges' running sums. */
+interface Rollup {
+  resolution: Exclude<Resolution, 'tick'>;
+  ms: number;
+  ring: PointRing;
+  base: ClusterSample | undefined;
+  period: number;
+  gaugeSums: Record<(typeof GAUGE_FIELDS)[number], number>;
+  gaugeCounts: Record<(typeof GAUGE_FIELDS)[number], number>;
 }
 
 const REQUESTS = COUNTER_FIELDS.indexOf('requests');
@@ -172,14 +257,9 @@ const delta = (cur: MergedPart, prev: MergedPart | undefined, field: number) => 
 export class ClusterWindow implements DashboardSource {
   readonly intervalMs: number;
   private readonly targets: PerformanceTargets;
-  private readonly capacity: number;
-  private readonly t: Float64Array;
-  private readonly columns: Record<DashboardField, Float64Array>;
-  /** Requests and failed requests of each point's interval: what a reduced error rate is made of. */
-  private readonly requests: Float64Array;
-  private readonly errors: Float64Array;
-  private stored = 0;
-  private next = 0;
+  private readonly clock: Clock;
+  private readonly ticks: PointRing;
+  private readonly rollups: Rollup[];
   private prev: ClusterSample | undefined;
   private last: ClusterDashboardFrame | undefined;
   private rows = new Map<string, { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }>();
@@ -198,15 +278,27 @@ export class ClusterWindow implements DashboardSource {
     if (typeof intervalMs !== 'number' || !(intervalMs >= 10) || !Number.isFinite(intervalMs)) throw new RangeError(`options.intervalMs must be a finite number >= 10 (got ${String(intervalMs)})`);
     const historyPoints = options.historyPoints ?? 300;
     if (!Number.isInteger(historyPoints) || historyPoints < 1 || historyPoints > 100_000) throw new RangeError(`options.historyPoints must be a whole number from 1 to 100000 (got ${String(historyPoints)})`);
+    const clock = options.clock ?? Date;
+    if (clock === null || (typeof clock !== 'object' && typeof clock !== 'function') || typeof clock.now !== 'function') throw new TypeError('options.clock must be an object with a now() method returning milliseconds');
     this.intervalMs = intervalMs;
     this.targets = resolveTargets(options.targets ?? {});
-    this.capacity = historyPoints;
-    this.t = new Float64Array(historyPoints);
-    this.columns = {} as Record<DashboardField, Float64Array>;
-    for (const f of DASHBOARD_FIELDS) this.columns[f] = new Float64Array(historyPoints);
-    this.requests = new Float64Array(historyPoints);
-    this.errors = new Float64Array(historyPoints);
-    this.startedAt = Date.now();
+    this.clock = clock;
+    this.ticks = new PointRing(historyPoints);
+    this.rollups = ROLLUPS.map(([resolution, ms, capacity]) => ({
+      resolution,
+      ms,
+      ring: new PointRing(capacity),
+      base: undefined,
+      period: 0,
+      gaugeSums: { activeConnections: 0, memoryBytes: 0, workerUtilization: 0, queueDepth: 0 },
+      gaugeCounts: { activeConnections: 0, memoryBytes: 0, workerUtilization: 0, queueDepth: 0 },
+    }));
+    this.startedAt = clock.now();
+  }
+
+  /** The primary's time now, as samples are stamped. */
+  now(): number {
+    return this.clock.now();
   }
 
   get running(): boolean {
@@ -279,15 +371,51 @@ export class ClusterWindow implements DashboardSource {
     point.workerUtilization = s.workerUtilization;
     point.queueDepth = s.queueDepth;
     this.last = this.frame(s, point, w, service);
+    this.roll(s, prev, point);
     // The first sample is only the baseline: a point needs an interval.
     if (prev) {
-      this.t[this.next] = s.t;
-      for (const f of DASHBOARD_FIELDS) this.columns[f][this.next] = point[f];
-      this.requests[this.next] = w?.requests ?? 0;
-      this.errors[this.next] = w?.errors ?? 0;
-      this.next = (this.next + 1) % this.capacity;
-      this.stored = Math.min(this.stored + 1, this.capacity);
+      this.ticks.push(s.t, point, w?.requests ?? 0, w?.errors ?? 0);
       for (const listener of this.listeners) listener(this.last);
+    }
+  }
+
+  /**
+   * Closes the rollup periods that `s` is past: a period's point is the difference between the
+   * last sample before it and the last sample in it (so its quantiles are exact for the records
+   * between them), stamped with the period's end; gauges are the mean of its samples.
+   */
+  private roll(s: ClusterSample, prev: ClusterSample | undefined, point: Record<DashboardField, number>): void {
+    for (const r of this.rollups) {
+      const period = Math.floor(s.t / r.ms);
+      if (r.base !== undefined && prev !== undefined && period !== r.period && prev !== r.base) {
+        const seconds = (prev.t - r.base.t) / 1000;
+        const out = {} as Record<DashboardField, number>;
+        for (const f of DASHBOARD_FIELDS) out[f] = Number.NaN;
+        const w = prev.service ? interval(prev.service, r.base.service, seconds) : undefined;
+        if (prev.service) {
+          const hits = delta(prev.service, r.base.service, CACHE_HITS);
+          const misses = delta(prev.service, r.base.service, CACHE_MISSES);
+          out.cacheHitRatio = hits + misses > 0 ? hits / (hits + misses) : Number.NaN;
+          out.backpressure = delta(prev.service, r.base.service, BACKPRESSURE) / seconds;
+        }
+        Object.assign(out, { rps: w ? w.rps : 0, p50: w?.p50 ?? Number.NaN, p95: w?.p95 ?? Number.NaN, p99: w?.p99 ?? Number.NaN, errorRate: w ? w.errorRate : 0 });
+        for (const f of GAUGE_FIELDS) {
+          out[f] = r.gaugeCounts[f] > 0 ? r.gaugeSums[f] / r.gaugeCounts[f] : Number.NaN;
+          r.gaugeSums[f] = 0;
+          r.gaugeCounts[f] = 0;
+        }
+        r.ring.push((r.period + 1) * r.ms, out, w?.requests ?? 0, w?.errors ?? 0);
+        r.base = prev;
+      }
+      if (r.base === undefined || period !== r.period) {
+        r.base ??= s;
+        r.period = period;
+      }
+      for (const f of GAUGE_FIELDS) {
+        if (Number.isNaN(point[f])) continue;
+        r.gaugeSums[f] += point[f];
+        r.gaugeCounts[f]++;
+      }
     }
   }
 
@@ -340,44 +468,17 @@ export class ClusterWindow implements DashboardSource {
     // Before the first sample: a frame with nothing in it yet.
     const point = {} as Record<DashboardField, number>;
     for (const f of DASHBOARD_FIELDS) point[f] = Number.NaN;
-    return this.frame({ t: Date.now(), series: new Map(), service: undefined, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] }, point, undefined, undefined);
+    return this.frame({ t: this.clock.now(), series: new Map(), service: undefined, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] }, point, undefined, undefined);
   }
 
-  /** Points of the last `historyPoints` intervals. Only `tick` resolution: the primary keeps no rollups. */
+  /**
+   * Points of the last `historyPoints` intervals (`tick`), or of closed rollup periods: a day of
+   * minutes, a week of hours, 30 days.
+   */
   history(resolution: Resolution, sinceMs?: number, query?: HistoryQuery): HistoryColumns {
-    const fields = {} as Record<DashboardField, number[]>;
-    for (const f of DASHBOARD_FIELDS) fields[f] = [];
-    const t: number[] = [];
-    const out: HistoryColumns = { resolution, t, fields, anomalies: [] };
-    if (resolution !== 'tick') return out;
-    const picked: number[] = [];
-    for (let k = 0; k < this.stored; k++) {
-      const at = (this.next - this.stored + k + this.capacity) % this.capacity;
-      const time = this.t[at];
-      if (sinceMs !== undefined && time < sinceMs) continue;
-      if (query?.untilMs !== undefined && time > query.untilMs) continue;
-      picked.push(at);
-    }
-    // Past maxPoints, runs of consecutive points become one, at the run's last time, as a monitor
-    // reduces its own: quantiles and event-loop delay at their highest (never an average of
-    // quantiles), the error rate as the run's errors over its requests, rates and gauges averaged.
-    const per = Math.max(1, Math.ceil(picked.length / (query?.maxPoints ?? picked.length)));
-    for (let k = 0; k < picked.length; k += per) {
-      const run = picked.slice(k, k + per);
-      t.push(this.t[run[run.length - 1]]);
-      for (const f of DASHBOARD_FIELDS) {
-        const values = run.map((at) => this.columns[f][at]);
-        if (run.length === 1) fields[f].push(values[0]);
-        else if (f === 'p50' || f === 'p95' || f === 'p99' || f === 'eventLoopDelayMs') fields[f].push(values.reduce((a, b) => (Number.isNaN(b) || b <= a ? a : b), Number.NaN));
-        else if (f === 'errorRate') {
-          const requests = run.reduce((n, at) => n + this.requests[at], 0);
-          fields[f].push(requests > 0 ? run.reduce((n, at) => n + this.errors[at], 0) / requests : 0);
-        } else fields[f].push(values.reduce((a, b) => a + b, 0) / values.length);
-      }
-    }
-    out.pointsPerValue = per;
-    out.pointsInRange = picked.length;
-    return out;
+    const ring = resolution === 'tick' ? this.ticks : this.rollups.find((r) => r.resolution === resolution)?.ring;
+    if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
+    return ring.read(resolution, sinceMs, query);
   }
 
   onTick(listener: (frame: DashboardFrame) => void): () => void {
@@ -391,7 +492,7 @@ export class ClusterWindow implements DashboardSource {
    * None before the first interval.
    */
   families(): MetricFamily[] {
-    if (this.stored === 0) return [];
+    if (this.ticks.size === 0) return [];
     const summaries: Metric[] = [];
     const rates: Metric[] = [];
     const ratios: Metric[] = [];

@@ -319,9 +319,9 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   const timeoutMs = options.timeoutMs ?? 500;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`options.timeoutMs must be a finite number > 0 (got ${String(timeoutMs)})`);
   const renderOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
-  const { intervalMs, historyPoints, targets } = options;
+  const { intervalMs, historyPoints, targets, clock } = options;
   // Checked now, started only when a dashboard is served: until then nothing asks workers unprompted.
-  const sampler = new ClusterWindow(() => sample(), { intervalMs, historyPoints, targets });
+  const sampler = new ClusterWindow(() => sample(), { intervalMs, historyPoints, targets, clock });
   const exitedRows: WorkerRow[] = [];
   const workers = new Map<number, WorkerState>();
   /** Everything the workers that exited had reported last. */
@@ -420,7 +420,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
       }
       rows.push({ ...workerRow(id, state), state: state.at >= asked ? 'live' : 'late' });
     }
-    return { t: Date.now(), series, service, activeConnections, queueDepth, memoryBytes, workerUtilization: utilized > 0 ? utilization / utilized : Number.NaN, workers: [...rows.sort((x, y) => x.id - y.id), ...exitedRows] };
+    return { t: sampler.now(), series, service, activeConnections, queueDepth, memoryBytes, workerUtilization: utilized > 0 ? utilization / utilized : Number.NaN, workers: [...rows.sort((x, y) => x.id - y.id), ...exitedRows] };
   };
 
   const metrics = async (accept?: string | null): Promise<Rendered> => {

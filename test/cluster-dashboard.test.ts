@@ -161,6 +161,42 @@ test("a worker killed mid-run: its last counts stay, it is listed as exited, and
   }
 });
 
+test('a closed minute on the primary holds its records exactly: the 1-hour range has points', async () => {
+  // The primary's clock starts just past a minute's start, and is moved to the next minute once
+  // the load is in: the next sample closes the minute.
+  let offset = Math.ceil(Date.now() / 60_000) * 60_000 + 200 - Date.now();
+  const clock = { now: () => Date.now() + offset };
+  const metrics = clusterMetrics({ intervalMs: INTERVAL_MS, clock });
+  const served = await metrics.serve();
+  const [a, b] = await Promise.all([fork(), fork()]);
+  const opsA = seededOps(41, 900, FLEET_ROUTES.length, 4);
+  const opsB = seededOps(42, 700, FLEET_ROUTES.length, 40);
+  const all = [...opsA, ...opsB];
+  const ref = reference(all);
+  try {
+    await Promise.all([record(a, opsA), record(b, opsB)]);
+    await frameWith(served.url, all.length);
+    assert.is((await json<HistoryColumns>(`${served.url}/api/history?resolution=minute`)).t.length, 0, 'no minute closed yet');
+    offset += 60_000;
+    const minute = await until('a closed minute', 20_000, async () => {
+      const h = await json<HistoryColumns>(`${served.url}/api/history?resolution=minute`);
+      return h.t.length > 0 ? h : undefined;
+    });
+    assert.is(minute.t.length, 1);
+    assert.is(minute.t[0] % 60_000, 0, 'stamped with the end of its minute');
+    const exact = decodeSnapshot(ref.snapshot());
+    assert.is(minute.fields.p99[0], snapshotQuantile(exact, 0.99));
+    assert.is(minute.fields.p50[0], snapshotQuantile(exact, 0.5));
+    assert.is(minute.fields.errorRate[0], all.filter((op) => op.error).length / all.length);
+  } finally {
+    ref.close();
+    metrics.close();
+    await served.close();
+    for (const w of workers) w.kill();
+    await Promise.all([a, b].map(exited));
+  }
+});
+
 test('bad sampling options are refused at creation, naming the option', () => {
   assert.throws(() => clusterMetrics({ intervalMs: 0 }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
   assert.throws(() => clusterMetrics({ intervalMs: Number.NaN }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
