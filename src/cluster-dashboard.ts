@@ -363,7 +363,7 @@ export class ClusterWindow implements DashboardSource {
         p99: w?.p99 ?? Number.NaN,
         errorRate: w ? w.errorRate : 0,
         cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : Number.NaN,
-        backpressure: service ? delta(service, prev.service, BACKPRESSURE) / seconds : 0,
+        backpressure: service && seconds > 0 ? delta(service, prev.service, BACKPRESSURE) / seconds : 0,
       });
     }
     point.activeConnections = s.activeConnections;
@@ -396,7 +396,7 @@ export class ClusterWindow implements DashboardSource {
           const hits = delta(prev.service, r.base.service, CACHE_HITS);
           const misses = delta(prev.service, r.base.service, CACHE_MISSES);
           out.cacheHitRatio = hits + misses > 0 ? hits / (hits + misses) : Number.NaN;
-          out.backpressure = delta(prev.service, r.base.service, BACKPRESSURE) / seconds;
+          out.backpressure = seconds > 0 ? delta(prev.service, r.base.service, BACKPRESSURE) / seconds : Number.NaN;
         }
         Object.assign(out, { rps: w ? w.rps : 0, p50: w?.p50 ?? Number.NaN, p95: w?.p95 ?? Number.NaN, p99: w?.p99 ?? Number.NaN, errorRate: w ? w.errorRate : 0 });
         for (const f of GAUGE_FIELDS) {
