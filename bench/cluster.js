@@ -3,11 +3,15 @@
 // AggregatorRegistry (parse each worker's getMetricsAsJSON() as IPC does, aggregate, render) over
 // the same recorded values. Bar: ≤ 1.0× AggregatorRegistry. Ours carries each series' native
 // histogram (about a thousand buckets at scale 7), prom-client its 16 classic buckets.
+// clusterSample is the dashboard's per-interval work on the primary (merge, then each series'
+// interval figures from the difference with the previous sample); clusterTextWindowed a scrape
+// with the windowed families added.
 //
 //   node bench/cluster.js            full run
 //   node bench/cluster.js --quick    short run
 //   node bench/cluster.js --json     one JSON object of named figures on stdout
 import promClient from 'prom-client';
+import { ClusterWindow } from '../dist/cluster-dashboard.js';
 import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/cluster.js';
 import { render, StreamPerformanceMonitor } from '../dist/index.js';
 import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/metric-families.js';
@@ -27,6 +31,7 @@ const ACCEPT = {
 const rand = xorshift(0x2545f491);
 const reports = []; // what each worker sends, as JSON text (IPC's default serialisation)
 const jsons = []; // prom-client's worker answer, as JSON text
+const later = []; // each worker's next report, for the dashboard's sampling
 for (let w = 0; w < WORKERS; w++) {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
   const registry = new promClient.Registry();
@@ -45,14 +50,39 @@ for (let w = 0; w < WORKERS; w++) {
     }
   }
   reports.push(JSON.stringify({ parts: partsOf(monitor) }));
+  // A little more, for the dashboard's next sample to differ from the first in every series.
+  for (let s = 0; s < SERIES; s++) {
+    const rec = monitor.series({ route: `Service${s % 7}/Method${s}` });
+    for (let i = 0; i < 10; i++) rec.recordLatency(0.5 + 20 * rand());
+  }
+  later.push(JSON.stringify({ parts: partsOf(monitor) }));
   jsons.push(JSON.stringify(await registry.getMetricsAsJSON()));
   monitor.close();
 }
 
 let sink = 0;
 /** The primary's side: each report parsed (as IPC does), decoded and merged with the others. */
-const merged = () => mergeAll(reports.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
+const merged = (from = reports) => mergeAll(from.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
+const window = new ClusterWindow(async () => {
+  throw new Error('fed by advance()');
+});
+let samples = 0;
+const sample = () => {
+  // Alternately the first reports and the later ones: every series differs from the previous sample.
+  const series = merged(samples++ % 2 === 0 ? reports : later);
+  const service = series.get('service');
+  series.delete('service');
+  return { t: performance.now(), series, service, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] };
+};
+window.advance(sample());
 const cases = {
+  clusterSample: async () => {
+    window.advance(sample());
+    sink ^= window.current().series.length;
+  },
+  clusterTextWindowed: async () => {
+    sink ^= render([...clusterFamilies(merged(), [], 0), ...window.families()], { accept: ACCEPT.text }).body.length;
+  },
   clusterText: async () => {
     sink ^= render(clusterFamilies(merged(), [], 0), { accept: ACCEPT.text }).body.length;
   },
@@ -85,7 +115,12 @@ const figures = {
   workers: WORKERS,
   series: SERIES,
   msPerScrape: Object.fromEntries(names.map((n) => [n, median(perRound[n])])),
-  ratios: { clusterTextVsAggregatorRegistry: ratio('clusterText'), clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf') },
+  ratios: {
+    clusterTextVsAggregatorRegistry: ratio('clusterText'),
+    clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf'),
+    clusterSampleVsAggregatorRegistry: ratio('clusterSample'),
+    clusterTextWindowedVsAggregatorRegistry: ratio('clusterTextWindowed'),
+  },
   reportBytes: reports[0].length,
   promClientBytes: jsons[0].length,
   sink,

@@ -4,7 +4,7 @@
 
 import { CHARTS, createCharts } from './charts.js';
 import { fmtTime } from './format.js';
-import { renderAnomalies, renderErrors, renderSeries, renderSummary } from './tables.js';
+import { renderAnomalies, renderErrors, renderSeries, renderSummary, renderWorkers } from './tables.js';
 
 const RANGES = {
   '5m': { resolution: 'tick', spanMs: 5 * 60_000, bucketMs: 0 },
@@ -75,6 +75,7 @@ function showFrame(frame) {
   renderSummary(frame);
   renderSeries(frame);
   renderErrors(frame);
+  renderWorkers(frame);
   renderAnomalies(view.anomalies, UNITS);
   document.getElementById('updated').textContent = `updated ${fmtTime(frame.t)}`;
 }

@@ -145,3 +145,28 @@ export function renderAnomalies(anomalies, units) {
     }),
   );
 }
+
+/** A cluster primary's workers (its frames carry them; a monitor's do not, and the panel stays hidden). */
+export function renderWorkers(frame) {
+  const panel = document.getElementById('workers-panel');
+  const list = Array.isArray(frame.workers) ? frame.workers : null;
+  panel.hidden = list === null;
+  if (list === null) return;
+  const tbody = body('workers');
+  if (list.length === 0) return tbody.replaceChildren(emptyRow(6, 'no worker has reported'));
+  tbody.replaceChildren(
+    ...list.map((w) => {
+      const state = cell(String(w.state), 'state');
+      // A late worker counts with its previous report; an exited one with its last, kept for good.
+      state.dataset.state = w.state === 'live' ? 'ok' : w.state === 'late' ? 'near' : 'ended';
+      return row(
+        cell(`#${fmtNumber(w.id)}`),
+        cell(isValue(w.pid) ? String(w.pid) : '—', 'num'),
+        cell(fmtNumber(w.requests), 'num'),
+        cell(fmtNumber(w.activeConnections), 'num'),
+        cell(fmtTime(w.lastReportAt)),
+        state,
+      );
+    }),
+  );
+}

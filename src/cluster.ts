@@ -5,6 +5,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { type ClusterSample, ClusterWindow, type ClusterWindowOptions, type WorkerRow } from './cluster-dashboard.js';
+import { createDashboardHandler, type DashboardOptions } from './dashboard.js';
 import { COUNTERS, exposedLabels } from './families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
 import { upperBound } from './buckets.js';
@@ -257,7 +259,7 @@ function toSnapshot(parts: ReadonlyMap<string, Part>, sources: number): Snapshot
   return { takenAt: Date.now(), sources, series };
 }
 
-export interface ClusterMetricsOptions extends Omit<RenderOptions, 'accept'> {
+export interface ClusterMetricsOptions extends Omit<RenderOptions, 'accept'>, ClusterWindowOptions {
   /**
    * How long a scrape waits for each worker's answer (ms); a late worker counts with its previous
    * report. Keep it below the scrape timeout. Default 500.
@@ -279,8 +281,16 @@ export interface ClusterMetrics {
   metrics(accept?: string | null): Promise<Rendered>;
   /** A `node:http` handler for `/metrics` (or `path`); returns false for other paths. */
   handler(path?: string): (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** An HTTP server with `/metrics` and `/snapshot` (the merged snapshot's bytes); 127.0.0.1 unless told otherwise. */
-  serve(options?: { port?: number; host?: string }): Promise<ClusterServed>;
+  /**
+   * An HTTP server with `/metrics`, `/snapshot` (the merged snapshot's bytes) and, unless
+   * `dashboard: false`, the dashboard of the whole cluster at `/`; 127.0.0.1 unless told otherwise.
+   */
+  serve(options?: { port?: number; host?: string; dashboard?: boolean | DashboardOptions }): Promise<ClusterServed>;
+  /**
+   * A `node:http` handler for the cluster's dashboard (returns false for other paths). Serving it
+   * starts the primary's sampling every `intervalMs`, which also adds the windowed figures to `/metrics`.
+   */
+  dashboardHandler(options?: DashboardOptions): (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Stops listening to the workers. */
   close(): void;
 }
@@ -288,7 +298,13 @@ export interface ClusterMetrics {
 interface WorkerState {
   parts: Map<string, Part>;
   gauges: GaugeRow[];
+  /** When its last report arrived (ms since the epoch). */
+  at: number;
+  pid: number | null;
 }
+
+/** Exited workers the dashboard still lists. */
+const EXITED_ROWS = 16;
 
 /**
  * In the cluster primary: one exposition for all workers that call `reportToPrimary()`.
@@ -303,6 +319,10 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   const timeoutMs = options.timeoutMs ?? 500;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`options.timeoutMs must be a finite number > 0 (got ${String(timeoutMs)})`);
   const renderOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
+  const { intervalMs, historyPoints, targets, clock } = options;
+  // Checked now, started only when a dashboard is served: until then nothing asks workers unprompted.
+  const sampler = new ClusterWindow(() => sample(), { intervalMs, historyPoints, targets, clock });
+  const exitedRows: WorkerRow[] = [];
   const workers = new Map<number, WorkerState>();
   /** Everything the workers that exited had reported last. */
   let retired = new Map<string, Part>();
@@ -323,7 +343,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     } catch {
       return; // not ours after all, or corrupt: the worker's previous report stands
     }
-    workers.set(worker.id, { parts, gauges: m.gauges });
+    workers.set(worker.id, { parts, gauges: m.gauges, at: Date.now(), pid: worker.process.pid ?? null });
     const resolve = waiting.get(worker.id)?.get(m.id as number);
     resolve?.();
   };
@@ -334,6 +354,8 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     if (state) {
       retired = mergeAll([retired, state.parts]);
       exited++;
+      exitedRows.push({ ...workerRow(worker.id, state), state: 'exited' });
+      if (exitedRows.length > EXITED_ROWS) exitedRows.shift();
     }
     for (const resolve of waiting.get(worker.id)?.values() ?? []) resolve();
     waiting.delete(worker.id);
@@ -371,10 +393,48 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 
   const collect = async (): Promise<Snapshot> => toSnapshot(await gather(), workers.size + exited);
 
+  /** The merge now, with the workers' gauges and liveness, for the dashboard's sampler. */
+  const sample = async (): Promise<ClusterSample> => {
+    const asked = Date.now();
+    const merged = await gather();
+    const series = new Map(merged);
+    const service = series.get(SERVICE_KEY);
+    series.delete(SERVICE_KEY);
+    let activeConnections = 0;
+    let queueDepth = 0;
+    let memoryBytes = 0;
+    let utilization = 0;
+    let utilized = 0;
+    const rows: WorkerRow[] = [];
+    for (const [id, state] of workers) {
+      // The unlabelled series' gauges are the worker's own (what a monitor's summary shows).
+      const own = state.gauges.find((g) => Object.keys(g[0]).length === 0);
+      if (own) {
+        activeConnections += own[1] ?? 0;
+        queueDepth += own[2] ?? 0;
+        memoryBytes += own[4] ?? 0;
+        if (own[3] !== null && Number.isFinite(own[3])) {
+          utilization += own[3];
+          utilized++;
+        }
+      }
+      rows.push({ ...workerRow(id, state), state: state.at >= asked ? 'live' : 'late' });
+    }
+    return { t: sampler.now(), series, service, activeConnections, queueDepth, memoryBytes, workerUtilization: utilized > 0 ? utilization / utilized : Number.NaN, workers: [...rows.sort((x, y) => x.id - y.id), ...exitedRows] };
+  };
+
   const metrics = async (accept?: string | null): Promise<Rendered> => {
     const merged = await gather();
     const gauges = [...workers.values()].map((s) => s.gauges);
-    return render(clusterFamilies(merged, gauges, exited), { ...renderOptions, accept });
+    const fams = clusterFamilies(merged, gauges, exited);
+    if (sampler.running) fams.push(...sampler.families());
+    return render(fams, { ...renderOptions, accept });
+  };
+
+  const dashboardHandler = (dashboardOptions: DashboardOptions = {}) => {
+    const handle = createDashboardHandler(sampler, dashboardOptions);
+    if (!closed) sampler.start();
+    return handle;
   };
 
   const handler =
@@ -413,12 +473,14 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     };
 
   const servers = new Set<() => Promise<void>>();
-  const serve = async ({ port = 0, host = '127.0.0.1' }: { port?: number; host?: string } = {}): Promise<ClusterServed> => {
+  const serve = async ({ port = 0, host = '127.0.0.1', dashboard = true }: { port?: number; host?: string; dashboard?: boolean | DashboardOptions } = {}): Promise<ClusterServed> => {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
     if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
     const handle = handler();
+    const dash = dashboard ? dashboardHandler(dashboard === true ? {} : dashboard) : undefined;
     const server = createServer((req, res) => {
-      if (!handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics or /snapshot\n');
+      if (handle(req, res) || dash?.(req, res)) return;
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`not found: try /metrics${dash ? ', /snapshot or /' : ' or /snapshot'}\n`);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -444,15 +506,23 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     metrics,
     handler,
     serve,
+    dashboardHandler,
     close() {
       if (closed) return;
       closed = true;
+      sampler.stop();
       cluster.off('message', onMessage);
       cluster.off('exit', onExit);
       for (const close of servers) void close();
       for (const pending of waiting.values()) for (const resolve of pending.values()) resolve();
     },
   };
+}
+
+function workerRow(id: number, state: WorkerState): Omit<WorkerRow, 'state'> {
+  const service = state.parts.get(SERVICE_KEY);
+  const own = state.gauges.find((g) => Object.keys(g[0]).length === 0);
+  return { id, pid: state.pid, lastReportAt: state.at, requests: service?.counters[COUNTER_FIELDS.indexOf('requests')] ?? 0, activeConnections: own?.[1] ?? 0 };
 }
 
 /** Anything counted in this series (the unlabelled one is always shown, as a monitor shows it). */

@@ -27,6 +27,7 @@ export { type PromClientBridgeOptions, registerWithPromClient } from './prom-cli
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
 export { type PrometheusRulesOptions, prometheusRules } from './rules.js';
 export { type ClusterMetrics, type ClusterMetricsOptions, type ClusterServed, clusterMetrics, type ReportToPrimaryOptions, reportToPrimary } from './cluster.js';
+export { type ClusterDashboardFrame, type ClusterWindowOptions, type WorkerRow } from './cluster-dashboard.js';
 export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './snapshot.js';
 // integrations
 export {
