@@ -2,6 +2,7 @@
 // classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
 
 import { upperBound } from './buckets.js';
+import { PackedCounts } from './packed-counts.js';
 import type { Labels } from './types.js';
 
 export interface NativeHistogram {
@@ -432,7 +433,7 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
-  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts ? sumCounts : checkDenseCounts, where);
+  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts || h.dense instanceof PackedCounts ? sumCounts : checkDenseCounts, where);
   checkTotal(h, total, argName);
   return classic;
 }
