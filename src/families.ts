@@ -7,6 +7,7 @@ import type { SeriesInfo, StreamPerformanceMonitor } from './monitor.js';
 import type { IntervalFigures } from './tick.js';
 import type { Totals } from './totals.js';
 import type { Labels } from './types.js';
+import { PackedCountsStore } from './packed-counts.js';
 import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
 import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
@@ -147,14 +148,18 @@ function withLabel(labels: Labels, name: string, value: string): Labels {
 /**
  * Storage for the bucket counts of one collect, handed out again by the next: for a caller that
  * renders the families at once and keeps nothing (a scrape), so that scrapes allocate no counts.
+ * The series' histograms (one or more per series, all read before anything is written) are kept
+ * packed (see PackedCounts); the few others in plain arrays.
  */
 export class CountsArena {
-  private buf = new Float64Array(1 << 14);
+  private buf = new Float64Array(1 << 12);
   private used = 0;
+  private readonly packed = new PackedCountsStore();
 
   /** Starts over: counts handed out before may be overwritten from now on. */
   reset(): void {
     this.used = 0;
+    this.packed.reset();
   }
 
   readonly take = (n: number): Float64Array => {
@@ -167,6 +172,15 @@ export class CountsArena {
     this.used += n;
     return view;
   };
+
+  /** Where a histogram that goes to pack() next is exported to: one reused array. */
+  readonly takeForPacking = this.packed.take;
+
+  /** `h` (exported through takeForPacking) with its counts packed, readable until the next reset(). */
+  pack(h: NativeHistogram): NativeHistogram {
+    if (h.dense !== undefined) h.dense = this.packed.pack(h.dense.offset, h.dense.counts);
+    return h;
+  }
 }
 
 /** Every metric family of `monitor`, read now. */
@@ -200,7 +214,8 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
-    const read = monitor.readSeries(s.index, arena?.take);
+    const read = monitor.readSeries(s.index, arena?.takeForPacking);
+    if (arena !== undefined) arena.pack(read.latency);
     const t = read.totals;
     if (s.kind !== undefined) {
       if (inUse(t)) kinded.push({ index: s.index, kind: s.kind, labels: exposedLabels(s.labels), totals: t, latency: read.latency });
@@ -250,7 +265,7 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
-      const h = hist === 'latency' ? latency[i] : monitor.nativeHistogram(used[i].index, hist, arena?.take);
+      const h = hist === 'latency' ? latency[i] : arena === undefined ? monitor.nativeHistogram(used[i].index, hist) : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
     if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });

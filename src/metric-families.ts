@@ -3,6 +3,7 @@
 
 import { upperBound } from './buckets.js';
 import type { Exemplar } from './exemplars.js';
+import { PackedCounts } from './packed-counts.js';
 import type { Labels } from './types.js';
 
 export interface NativeHistogram {
@@ -439,7 +440,7 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
-  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts ? sumCounts : checkDenseCounts, where);
+  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts || h.dense instanceof PackedCounts ? sumCounts : checkDenseCounts, where);
   checkTotal(h, total, argName);
   return classic;
 }

@@ -152,21 +152,29 @@ export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
  * are written in every family of every scrape, and a frozen label set (a monitor's) cannot change.
  * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
  */
-export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, at: string, reserved: '' | 'le' | 'quantile') => T {
+export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, where: string, m: number, reserved: '' | 'le' | 'quantile') => T {
   const plain = new WeakMap<Labels, T>();
   const le = new WeakMap<Labels, T>();
   const quantile = new WeakMap<Labels, T>();
-  return (labels, at, reserved) => {
+  return (labels, where, m, reserved) => {
     // Picked by comparison: an object looked up by a string variable is the slow generic path.
     const kept = reserved === '' ? plain : reserved === 'le' ? le : quantile;
     const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept : undefined;
     let made = cache?.get(labels);
     if (made === undefined) {
-      made = make(labelPairs(labels, `${at}.labels`, reserved || undefined));
+      made = make(labelPairs(labels, `${metricAt(where, m)}.labels`, reserved || undefined));
       cache?.set(labels, made);
     }
     return made;
   };
+}
+
+/**
+ * `families[f].metrics[m]`, the name of a metric in error messages: made only for a message or a
+ * nested check, not for each of the tens of thousands of metrics a scrape writes.
+ */
+export function metricAt(where: string, m: number): string {
+  return `${where}.metrics[${m}]`;
 }
 
 /** Escapes a label value for both text formats: backslash, double quote, newline. */
@@ -258,27 +266,27 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
 
 function writeMetrics(family: MetricFamily, base: string, where: string, ladder: ClassicLadder, om: boolean): string {
   const metrics = family.metrics;
+  const reserved = reservedLabel(family);
   let out = '';
   for (let m = 0; m < metrics.length; m++) {
     const metric = metrics[m];
-    const at = `${where}.metrics[${m}]`;
-    if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
-    const labels = labelText(metric.labels, at, reservedLabel(family));
-    const ts = timestampSuffix(metric, at, om);
+    if (metric === null || typeof metric !== 'object') throw new TypeError(`${metricAt(where, m)} must be an object`);
+    const labels = labelText(metric.labels, where, m, reserved);
+    const ts = metric.timestampMs === undefined ? '' : timestampSuffix(metric, metricAt(where, m), om);
     const plain = labels.length === 0 ? ' ' : '{' + labels + '} ';
     const open = labels.length === 0 ? '{' : '{' + labels + ',';
     switch (family.type) {
       case 'counter':
       case 'gauge': {
-        const value = checkValue(metric, at);
+        const value = typeof metric.value === 'number' ? metric.value : checkValue(metric, metricAt(where, m));
         out += (family.type === 'counter' ? base + '_total' : base) + plain + formatValue(value) + ts + '\n';
         break;
       }
       case 'histogram':
-        out += writeHistogram(metric, at, base, plain, open, ts, ladder, om);
+        out += writeHistogram(metric, metricAt(where, m), base, plain, open, ts, ladder, om);
         break;
       case 'summary':
-        out += writeSummary(metric, at, base, plain, open, ts, om);
+        out += writeSummary(metric, metricAt(where, m), base, plain, open, ts, om);
         break;
     }
   }
@@ -287,11 +295,12 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
 
 /** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
 const labelText = labelCache((pairs) => {
-  let text = '';
+  // Joined, not appended: a cached text is kept flat, not as a rope of its pieces.
+  const parts: string[] = [];
   for (let p = 0; p < pairs.length; p += 2) {
-    text += (p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"';
+    parts.push((p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"');
   }
-  return text;
+  return parts.join('');
 });
 
 // The same few boundaries are printed for every series on every scrape: keep their text.

@@ -29,6 +29,7 @@ import {
   checkTimestamp,
   checkValue,
   labelCache,
+  metricAt,
   reservedLabel,
   resolvePrefix,
   type TextRenderOptions,
@@ -131,9 +132,17 @@ export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: P
   return out;
 }
 
+// The encoded label sets are kept for as long as their label set lives: cut from shared slabs, not
+// each in an ArrayBuffer of its own (whose bookkeeping outweighs the few bytes it holds).
+const LABEL_SLAB_BYTES = 64 * 1024;
+let labelSlab = new Uint8Array(LABEL_SLAB_BYTES);
+let labelSlabUsed = 0;
+let labelScratch: Writer | undefined;
+
 /** A metric's labels (checked, sanitised) as encoded Metric.label fields. */
 const encodedLabels = labelCache((pairs) => {
-  const w = new Writer(64);
+  const w = (labelScratch ??= new Writer(256));
+  w.position = 0;
   for (let p = 0; p < pairs.length; p += 2) {
     w.tag(F.MetricLabel, WIRE_LEN);
     const s = w.beginLength();
@@ -141,21 +150,31 @@ const encodedLabels = labelCache((pairs) => {
     w.string(F.LabelValue, pairs[p + 1]);
     w.endLength(s);
   }
-  return w.finish().slice();
+  const bytes = w.finish();
+  if (bytes.length > LABEL_SLAB_BYTES >>> 4) return bytes.slice(); // a large one alone
+  if (labelSlabUsed + bytes.length > LABEL_SLAB_BYTES) {
+    labelSlab = new Uint8Array(LABEL_SLAB_BYTES);
+    labelSlabUsed = 0;
+  }
+  const kept = labelSlab.subarray(labelSlabUsed, labelSlabUsed + bytes.length);
+  kept.set(bytes);
+  labelSlabUsed += bytes.length;
+  return kept;
 });
 
 function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: ClassicLadder): void {
   const reserved = reservedLabel(family);
   for (let m = 0; m < family.metrics.length; m++) {
     const metric = family.metrics[m];
-    const at = `${where}.metrics[${m}]`;
-    if (metric === null || typeof metric !== 'object') throw new TypeError(`${at} must be an object`);
-    const labels = encodedLabels(metric.labels, at, reserved);
-    const timestamp = checkTimestamp(metric, at);
-    if (timestamp === undefined && (family.type === 'counter' || family.type === 'gauge')) {
-      writeValueMetric(w, labels, family.type === 'counter' ? COUNTER_TAG : GAUGE_TAG, checkValue(metric, at));
+    if (metric === null || typeof metric !== 'object') throw new TypeError(`${metricAt(where, m)} must be an object`);
+    const labels = encodedLabels(metric.labels, where, m, reserved);
+    if (metric.timestampMs === undefined && (family.type === 'counter' || family.type === 'gauge')) {
+      const value = metric.value;
+      writeValueMetric(w, labels, family.type === 'counter' ? COUNTER_TAG : GAUGE_TAG, typeof value === 'number' ? value : checkValue(metric, metricAt(where, m)));
       continue;
     }
+    const at = metricAt(where, m);
+    const timestamp = checkTimestamp(metric, at);
     w.tag(F.FamilyMetric, WIRE_LEN);
     const metricStart = w.beginLength();
     w.raw(labels);

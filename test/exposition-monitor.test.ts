@@ -717,4 +717,31 @@ test('metricsHandler() serves /metrics on an existing node:http server and leave
   }
 });
 
+test('a scrape holds every series\' counts packed until it writes them: counts past one, two and four bytes come out exact', () => {
+  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  // Each series a different largest count per bucket: under 2^8, under 2^16, and past 2^16.
+  const sizes = [200, 300, 70_000];
+  const series = sizes.map((n, i) => {
+    const s = monitor.series({ size: String(i) });
+    for (let k = 0; k < n; k++) s.recordLatency(5);
+    for (let k = 0; k < 3; k++) s.recordLatency(0.7 + k * 3);
+    return s;
+  });
+  const scraped = monitor.metrics('text/plain;version=0.0.4').body as string;
+  const text = parseExposition(scraped);
+  // The same lines as the text of families collected without the scrape's storage.
+  const latencyLines = (t: string) => t.split('\n').filter((line) => line.startsWith('streamgauge_request_duration_seconds_'));
+  assert.equal(latencyLines(scraped), latencyLines(renderPrometheusText(collectFamilies(monitor))));
+  const families = decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array);
+  const latency = families.find((f: Decoded) => f.name === 'streamgauge_request_duration_seconds');
+  sizes.forEach((n, i) => {
+    const fresh = monitor.nativeHistogram(series[i]);
+    const metric = latency.metric.find((m: Decoded) => labelsOf(m).size === String(i));
+    assert.equal(nativeBuckets(metric.histogram), bucketList(fresh), `series ${i}, protobuf`);
+    assert.is(sampleValue(text, 'streamgauge_request_duration_seconds_count', { size: String(i) }), n + 3, `series ${i}, text`);
+    assert.is(sampleValue(text, 'streamgauge_request_duration_seconds_bucket', { size: String(i), le: '+Inf' }), n + 3, `series ${i}, +Inf`);
+  });
+  monitor.close();
+});
+
 test.run();
