@@ -162,7 +162,7 @@ export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, wh
     const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept : undefined;
     let made = cache?.get(labels);
     if (made === undefined) {
-      made = make(labelPairs(labels, `${metricAt(where, m)}.labels`, reserved || undefined));
+      made = make(labelPairs(labels, `${m < 0 ? where : metricAt(where, m)}.labels`, reserved || undefined));
       cache?.set(labels, made);
     }
     return made;
@@ -349,7 +349,7 @@ function writeHistogram(
 function exemplarText(e: Exemplar | undefined, at: string): string {
   if (e === undefined) return '';
   const ts = e.timestampMs === undefined ? '' : ' ' + formatValue(e.timestampMs / 1000);
-  return ' # {' + labelText(e.labels, `${at}.histogram.exemplar`, '') + '} ' + formatValue(e.value) + ts;
+  return ' # {' + labelText(e.labels, `${at}.histogram.exemplar`, -1, '') + '} ' + formatValue(e.value) + ts;
 }
 
 function writeSummary(metric: Metric, at: string, base: string, plain: string, open: string, ts: string, om: boolean): string {

@@ -319,7 +319,7 @@ function writeClassicBucketsWithExemplars(w: Writer, h: NativeHistogram, classic
 
 /** An Exemplar message's fields: labels, value, timestamp (when known). */
 function writeExemplar(w: Writer, e: Exemplar, at: string): void {
-  w.raw(encodedLabels(e.labels, `${at}.histogram.exemplar`, ''));
+  w.raw(encodedLabels(e.labels, `${at}.histogram.exemplar`, -1, ''));
   w.double(F.ExemplarValue, e.value);
   const t = e.timestampMs;
   if (t !== undefined) {
