@@ -24,7 +24,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ALARM_SCORE, AnomalyDetector, TUNING } from '../src/anomaly.js';
+import { ALARM_SCORE, AnomalyDetector, TUNING } from '../src/analysis/anomaly.js';
 import { QUIET_FAMILIES } from '../test/fixtures/generated.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -86,8 +86,8 @@ const CFG = QUICK
 /** dist/ when it is built and not older than src/ (a stale build would measure old code), else src/ through tsx. */
 async function load() {
   const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-  const fresh = readdirSync(here('../src'))
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  const fresh = readdirSync(here('../src'), { recursive: true })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('cjs'))
     .every((f) => {
       try {
         return statSync(here(`../dist/${f.replace(/\.ts$/, '.js')}`)).mtimeMs >= statSync(here(`../src/${f}`)).mtimeMs;
@@ -97,7 +97,7 @@ async function load() {
     });
   if (fresh && !argv.includes('--src')) {
     try {
-      const [g, m] = await Promise.all([import('../dist/grpc.js'), import('../dist/monitor.js')]);
+      const [g, m] = await Promise.all([import('../dist/integrations/grpc.js'), import('../dist/monitor.js')]);
       return { ...g, ...m, from: 'dist' };
     } catch {
       // a half-built dist/: use the sources
@@ -105,7 +105,7 @@ async function load() {
   }
   const { register } = await import('tsx/esm/api');
   register();
-  const [g, m] = await Promise.all([import('../src/grpc.ts'), import('../src/monitor.ts')]);
+  const [g, m] = await Promise.all([import('../src/integrations/grpc.ts'), import('../src/monitor.ts')]);
   return { ...g, ...m, from: 'src (through tsx: dist/ missing or older than src/)' };
 }
 const lib = await load();

@@ -20,7 +20,7 @@ import Benchmark from 'benchmark';
 import * as hdr from 'hdr-histogram-js';
 import promClient from 'prom-client';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { R } from '../dist/layout.js';
+import { R } from '../dist/core/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
 const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
@@ -51,7 +51,7 @@ monitor.recordLatency(1); // each takes its thread's lane of its series now
 series.recordLatency(1);
 thousandth.recordLatency(1);
 // The path a thread takes when no private lane is left for it (atomics on the shared block): the
-// lane pool is marked used up (an internal slot, see src/layout.ts), then one more series made.
+// lane pool is marked used up (an internal slot, see src/core/layout.ts), then one more series made.
 {
   const { memory, layout } = monitor.handle();
   new Int32Array(memory.buffer, layout.runtimePtr, 64)[R.LANES_CLAIMED] = layout.lanePool.count;

@@ -12,11 +12,11 @@
 import { gzipSync } from 'node:zlib';
 import Benchmark from 'benchmark';
 import promClient from 'prom-client';
-import { render } from '../dist/exposition.js';
-import { collectFamilies } from '../dist/families.js';
+import { render } from '../dist/export/exposition.js';
+import { collectFamilies } from '../dist/export/collect-families.js';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/metric-families.js';
-import { registerWithPromClient } from '../dist/prom-client-bridge.js';
+import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/export/family-model.js';
+import { registerWithPromClient } from '../dist/export/prom-client-bridge.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
 const args = parseArgs();

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { H, R } from '../dist/layout.js';
+import { H, R } from '../dist/core/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, workerSaid } from './common.js';
 
 const args = parseArgs();

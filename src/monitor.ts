@@ -2,17 +2,17 @@
 // tick, and answers reads. Outputs (exposition, dashboard, reports) read from it; nothing here
 // reaches back into the record path.
 import { EventEmitter } from 'node:events';
-import { describe, resolveConfig, resolveTargets, type UserConfig } from './config.js';
-import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './history.js';
-import { fieldBytes, HISTORY_FIELDS } from './fields.js';
-import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './layout.js';
-import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './metric-families.js';
-import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './recorder.js';
-import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './sessions.js';
-import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './system.js';
-import { Aggregator, type IntervalFigures } from './tick.js';
-import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './persistence.js';
-import { COUNTER_FIELDS, TotalsReader, type Totals } from './totals.js';
+import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
+import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
+import { fieldBytes, HISTORY_FIELDS } from './core/fields.js';
+import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './core/layout.js';
+import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './export/family-model.js';
+import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
+import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
+import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './time/system.js';
+import { Aggregator, type IntervalFigures } from './time/tick.js';
+import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './time/persistence.js';
+import { COUNTER_FIELDS, TotalsReader, type Totals } from './time/totals.js';
 import type {
   Labels,
   MonitoringConfig,
@@ -24,20 +24,20 @@ import type {
   SeriesOptions,
   Session,
   TargetComparison,
-} from './types.js';
-import { type Core, coreModule, createMemory, instantiate, type WasmMemory } from './wasm.js';
+} from './core/types.js';
+import { type Core, coreModule, createMemory, instantiate, type WasmMemory } from './core/wasm.js';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { distUrl } from './module-url.js';
-import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis.js';
-import { type Report, Reporter } from './report.js';
-import { type InstrumentStreamOptions, instrumentStream } from './streams.js';
-import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './pool.js';
-import type { Rendered } from './exposition.js';
-import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve.js';
-import { encodeSnapshot, takeSnapshot } from './snapshot.js';
-import { ExemplarStore } from './exemplars.js';
-import { type PrometheusRulesOptions, prometheusRules } from './rules.js';
+import { distUrl } from './core/module-url.js';
+import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis/analysis.js';
+import { type Report, Reporter } from './analysis/report.js';
+import { type InstrumentStreamOptions, instrumentStream } from './integrations/streams.js';
+import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
+import type { Rendered } from './export/exposition.js';
+import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
+import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
+import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
+import { ExemplarStore } from './core/exemplars.js';
 
 export interface SeriesInfo {
   index: number;

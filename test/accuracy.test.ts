@@ -5,10 +5,10 @@
 // the zero and overflow buckets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/buckets.js';
+import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/core/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/layout.js';
-import { coreModule, createMemory, instantiate } from '../src/wasm.js';
+import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/core/layout.js';
+import { coreModule, createMemory, instantiate } from '../src/core/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
 

@@ -10,7 +10,7 @@ import {
   OrderStatisticWindow,
   TUNING,
   UNUSUAL_SCORE,
-} from '../src/anomaly.js';
+} from '../src/analysis/anomaly.js';
 import { QUIET_FAMILIES } from './fixtures/generated.js';
 import { gaussian, seededGaussians, seededRandom } from './fixtures/random.js';
 import { isA } from './fixtures/throws.js';

@@ -4,7 +4,7 @@
 import type { Worker } from 'node:cluster';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bucketIndex, upperBound } from '../src/buckets.js';
+import { bucketIndex, upperBound } from '../src/core/buckets.js';
 import { clusterMetrics } from '../src/index.js';
 import { FLEET_ROUTES, type Op, query, scalar, seededOps, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';

@@ -17,7 +17,7 @@ import {
   type HistoryColumns,
   type Resolution,
   type SeriesRow,
-} from '../src/dashboard.js';
+} from '../src/serve/dashboard-handler.js';
 import { launchChromium } from './fixtures/browser.js';
 import { anomalyBandPixels, catchAlerts, injected, points, seriesPixels, watchPage } from './fixtures/dashboard-page.js';
 import { until } from './fixtures/wait.js';
@@ -379,7 +379,7 @@ test('methods, HEAD, foreign paths and path tricks', async () => {
     const metrics = await fetchBounded(`${base}/metrics`);
     assert.is(await metrics.text(), 'not the dashboard', 'other paths are left to the caller');
 
-    for (const path of ['/assets/../package.json', '/assets/..%2fpackage.json', '/assets/%2e%2e/src/dashboard.ts', '/assets/sub/app.js']) {
+    for (const path of ['/assets/../package.json', '/assets/..%2fpackage.json', '/assets/%2e%2e/src/serve/dashboard-handler.ts', '/assets/sub/app.js']) {
       const res = await rawGet(base, path);
       assert.ok(res.status === 404, `${path} -> ${res.status}`);
       assert.not.match(res.body, '"name"', path);

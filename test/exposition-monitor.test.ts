@@ -8,14 +8,14 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { render } from '../src/exposition.js';
-import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/families.js';
+import { render } from '../src/export/exposition.js';
+import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
-import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
-import { renderProtobuf } from '../src/protobuf.js';
-import { metricsHandler } from '../src/serve.js';
-import { decodeSnapshot } from '../src/snapshot.js';
+import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/export/family-model.js';
+import { renderOpenMetrics, renderPrometheusText } from '../src/export/prometheus-text.js';
+import { renderProtobuf } from '../src/export/prometheus-protobuf.js';
+import { metricsHandler } from '../src/serve/serve.js';
+import { decodeSnapshot } from '../src/export/snapshot.js';
 import {
   type Decoded,
   decodeProtobuf,

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { H } from '../src/layout.js';
+import { H } from '../src/core/layout.js';
 import { handClock } from './fixtures/monitor.js';
 import { until } from './fixtures/wait.js';
 

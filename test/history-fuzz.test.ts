@@ -10,10 +10,10 @@ import { crc32 } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
-import { dashboardSource } from '../src/dashboard-source.js';
-import { H } from '../src/layout.js';
-import { HEADER_BYTES, type HistoryFileError, historyRegions } from '../src/persistence.js';
-import { debugSnapshot } from '../src/serve.js';
+import { dashboardSource } from '../src/serve/dashboard-source.js';
+import { H } from '../src/core/layout.js';
+import { HEADER_BYTES, type HistoryFileError, historyRegions } from '../src/time/persistence.js';
+import { debugSnapshot } from '../src/serve/serve.js';
 import { seededRandom } from './fixtures/random.js';
 
 const T0 = Date.UTC(2025, 0, 1, 23, 50); // ten minutes before a day (and an hour) ends

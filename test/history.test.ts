@@ -263,7 +263,7 @@ test('history lives in shared memory: another thread reads the same points', asy
      });`,
     {
       eval: true,
-      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/history.ts')).href, handle: m.handle() },
+      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/time/history.ts')).href, handle: m.handle() },
     },
   );
   try {

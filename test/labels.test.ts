@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.js';
-import type { Labels } from '../src/types.js';
+import type { Labels } from '../src/core/types.js';
 import { type Decoded, decodeProtobuf, labelsOf, type Parsed, parseExposition, sampleValue } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
 

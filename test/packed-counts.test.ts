@@ -2,7 +2,7 @@
 // width (1, 2, 4, 8 bytes) gives back exactly the counts it was given.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PackedCountsStore } from '../src/packed-counts.js';
+import { PackedCountsStore } from '../src/core/packed-counts.js';
 
 test('packed counts read back exactly at every width, and stay valid while the store grows', () => {
   const store = new PackedCountsStore();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
-import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, historyFingerprint, persistenceHooks } from '../src/persistence.js';
+import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, historyFingerprint, persistenceHooks } from '../src/time/persistence.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
 import { within } from './fixtures/wait.js';

@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { POOL_KINDS, trackPool } from '../src/pool.js';
+import { POOL_KINDS, trackPool } from '../src/integrations/pool.js';
 import { parseExposition, pick, sampleValue } from './fixtures/expo-helpers.js';
 import { seriesIndex } from './fixtures/monitor.js';
 import { sleep, within } from './fixtures/wait.js';

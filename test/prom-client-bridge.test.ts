@@ -4,10 +4,10 @@
 import client from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from '../src/families.js';
-import { RUNTIME_FAMILIES } from '../src/runtime-families.js';
+import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
+import { RUNTIME_FAMILIES } from '../src/export/runtime-families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { registerWithPromClient } from '../src/prom-client-bridge.js';
+import { registerWithPromClient } from '../src/export/prom-client-bridge.js';
 import { ERROR_TYPES, type Parsed, parseExposition, pick, promtool, seededOps, sampleValue } from './fixtures/expo-helpers.js';
 
 const { Counter, Registry } = client;

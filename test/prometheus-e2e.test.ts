@@ -13,10 +13,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bucketIndex, upperBound } from '../src/buckets.js';
+import { bucketIndex, upperBound } from '../src/core/buckets.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import type { Served } from '../src/serve.js';
-import { mergeSnapshots, snapshotQuantile } from '../src/snapshot.js';
+import type { Served } from '../src/serve/serve.js';
+import { mergeSnapshots, snapshotQuantile } from '../src/export/snapshot.js';
 import {
   FLEET_ROUTES,
   jobsUp,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bucketIndex, relativeErrorBound, upperBound } from '../src/buckets.js';
+import { bucketIndex, relativeErrorBound, upperBound } from '../src/core/buckets.js';
 import {
   type PrometheusServer,
   type PromSample,

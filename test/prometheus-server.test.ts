@@ -3,13 +3,13 @@
 //   job "proto": the Accept header Prometheus sends (protobuf, native histograms)
 //   job "om":    OpenMetrics text;   job "text": text format 0.0.4 (both carry the classic buckets)
 
-import { upperBound } from '../src/buckets.js';
+import { upperBound } from '../src/core/buckets.js';
 import http from 'node:http';
 import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { negotiate, render } from '../src/exposition.js';
-import type { MetricFamily, NativeHistogram } from '../src/metric-families.js';
+import { negotiate, render } from '../src/export/exposition.js';
+import type { MetricFamily, NativeHistogram } from '../src/export/family-model.js';
 import { jobsUp, type PrometheusServer, query, scalar, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';

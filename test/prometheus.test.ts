@@ -1,10 +1,10 @@
 // Text format 0.0.4, OpenMetrics 1.0, the classic buckets derived from native ones, and the
 // Accept-header negotiation that picks between them.
 
-import { upperBound } from '../src/buckets.js';
+import { upperBound } from '../src/core/buckets.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { negotiate, render } from '../src/exposition.js';
+import { negotiate, render } from '../src/export/exposition.js';
 import {
   ClassicLadder,
   classicBuckets,
@@ -12,7 +12,7 @@ import {
   type MetricFamily,
   type NativeHistogram,
   snapBoundaries,
-} from '../src/metric-families.js';
+} from '../src/export/family-model.js';
 import {
   escapeHelpOpenMetrics,
   escapeHelpText,
@@ -23,8 +23,8 @@ import {
   renderPrometheusText,
   sanitizeLabelName,
   sanitizeMetricName,
-} from '../src/prometheus.js';
-import { PROTOBUF_CONTENT_TYPE } from '../src/protobuf.js';
+} from '../src/export/prometheus-text.js';
+import { PROTOBUF_CONTENT_TYPE } from '../src/export/prometheus-protobuf.js';
 
 // Exactly what Prometheus 2.42 sends (captured from a scrape), with and without native histograms.
 const ACCEPT_2_42_NATIVE =

@@ -5,8 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MetricFamily, NativeHistogram } from '../src/metric-families.js';
-import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
+import type { MetricFamily, NativeHistogram } from '../src/export/family-model.js';
+import { renderOpenMetrics, renderPrometheusText } from '../src/export/prometheus-text.js';
 
 const HOSTILE = [
   '',

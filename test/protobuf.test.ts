@@ -8,8 +8,8 @@ import {
   classicBuckets,
   type MetricFamily,
   type NativeHistogram,
-} from '../src/metric-families.js';
-import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/protobuf.js';
+} from '../src/export/family-model.js';
+import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/export/prometheus-protobuf.js';
 import { type Decoded, decodeProtobuf as decodeAll, nativeBuckets } from './fixtures/expo-helpers.js';
 
 

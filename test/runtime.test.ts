@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { upperBound } from '../src/buckets.js';
+import { upperBound } from '../src/core/buckets.js';
 import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.js';
 import { decodeProtobuf, labelsOf, nativeBuckets, type Parsed, parseExposition, pick, promtool } from './fixtures/expo-helpers.js';
 import { sleep, until } from './fixtures/wait.js';

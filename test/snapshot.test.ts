@@ -14,10 +14,10 @@ import {
   type SnapshotSeries,
   snapshotQuantile,
   takeSnapshot,
-} from '../src/snapshot.js';
-import { GRPC_KINDS } from '../src/grpc.js';
-import { SERIES_KIND } from '../src/recorder.js';
-import { COUNTER_FIELDS } from '../src/totals.js';
+} from '../src/export/snapshot.js';
+import { GRPC_KINDS } from '../src/integrations/grpc.js';
+import { SERIES_KIND } from '../src/record/recorder.js';
+import { COUNTER_FIELDS } from '../src/time/totals.js';
 import { ERROR_TYPES, type Op, seededOps } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
 

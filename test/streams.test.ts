@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { chunkBytes, instrumentStream } from '../src/streams.js';
+import { chunkBytes, instrumentStream } from '../src/integrations/streams.js';
 import { seriesIndex } from './fixtures/monitor.js';
 import { within } from './fixtures/wait.js';
 

@@ -10,9 +10,9 @@ import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Labels, type Recorder, StreamPerformanceMonitor } from '../src/index.js';
-import { LaneOwners, ownerOf, ownerWord } from '../src/lane-owners.js';
-import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/layout.js';
-import { currentThread, isRunning } from '../src/thread-identity.js';
+import { LaneOwners, ownerOf, ownerWord } from '../src/core/lane-owners.js';
+import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/core/layout.js';
+import { currentThread, isRunning } from '../src/core/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
 
 const N = 1_000_000;

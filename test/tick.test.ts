@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addCounters, COUNTER_FIELDS, emptyTotals, writeCounters } from '../src/totals.js';
+import { addCounters, COUNTER_FIELDS, emptyTotals, writeCounters } from '../src/time/totals.js';
 import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';

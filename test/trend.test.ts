@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TrendModel } from '../src/index.js';
-import { Ewma, HoltForecaster, LinearTrend, Meter, SimpleMovingAverage } from '../src/trend.js';
+import { Ewma, HoltForecaster, LinearTrend, Meter, SimpleMovingAverage } from '../src/analysis/trend.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { isA } from './fixtures/throws.js';
 

@@ -1,6 +1,0 @@
-// module-url for the CommonJS build (dist/cjs/): the URL of the ESM build's module-url, so that
-// paths relative to it are the same in both builds.
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-export const distUrl: string = pathToFileURL(join(__dirname, '..', 'module-url.js')).href;

@@ -1,0 +1,358 @@
+// The monitor's state as metric families: the one place that names what is exposed. Every format
+// (text, OpenMetrics, protobuf, prom-client) is written from this.
+import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
+import type { HistName } from '../core/layout.js';
+import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from './family-model.js';
+import type { SeriesInfo, StreamPerformanceMonitor } from '../monitor.js';
+import type { IntervalFigures } from '../time/tick.js';
+import type { Totals } from '../time/totals.js';
+import type { Labels } from '../core/types.js';
+import { PackedCountsStore } from '../core/packed-counts.js';
+import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
+import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
+
+export type CounterOf = (t: Totals) => number;
+
+export const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
+  ['requests', 'Requests (messages) handled, successful or failed.', (t) => t.requests],
+  ['failed_requests', 'Requests that failed (see errors_total by error_type).', (t) => t.errors],
+  ['backpressure_events', 'Backpressure events (writes refused, queues full).', (t) => t.backpressure],
+  ['cache_hits', 'Cache hits.', (t) => t.cacheHits],
+  ['cache_misses', 'Cache misses.', (t) => t.cacheMisses],
+  ['connections_opened', 'Connections (streams, sessions) opened.', (t) => t.connectionsOpened],
+  ['invalid_values', 'Values rejected and skipped on the record path.', (t) => t.invalid],
+];
+
+/**
+ * Histogram families; `gate` reads from the series' totals whether the histogram can hold
+ * anything, so empty ones are not exported at all (an export reads every bucket).
+ */
+type Ladder = readonly number[] | undefined;
+const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined, ladder: Ladder][] = [
+  ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined, undefined],
+  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions, undefined],
+  // Not seconds: classic buckets that fit the unit (the seconds ladder would put nearly all in +Inf).
+  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions, COUNT_CLASSIC_BOUNDARIES],
+  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions, BYTES_CLASSIC_BOUNDARIES],
+  ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches, COUNT_CLASSIC_BOUNDARIES],
+  ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches, undefined],
+  // A wait is recorded only with a backpressure event (counted first), so no event means no wait.
+  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure, undefined],
+];
+
+const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
+  ['messages', 'counter'],
+  ['message_bytes', 'counter'],
+  ['errors', 'counter'],
+  ['request_duration_window_seconds', 'summary'],
+  ['requests_per_second', 'gauge'],
+  ['error_ratio', 'gauge'],
+  ['active_connections', 'gauge'],
+  ['worker_utilization_ratio', 'gauge'],
+  ['queue_depth', 'gauge'],
+  ['reported_memory_bytes', 'gauge'],
+  ['cache_hit_ratio', 'gauge'],
+  ['service_requests', 'counter'],
+  ['service_failed_requests', 'counter'],
+  ['service_request_duration_seconds', 'histogram'],
+  ['peak_requests_per_second', 'gauge'],
+  ['bucket_pages_refused', 'counter'],
+  ['uptime_seconds', 'gauge'],
+  ['event_loop_utilization_ratio', 'gauge'],
+  ['sessions_active', 'gauge'],
+  ['sessions_evicted', 'counter'],
+  ['sessions_dropped', 'counter'],
+  ['series', 'gauge'],
+  ['series_limit', 'gauge'],
+  ['series_overflow', 'gauge'],
+  ['inexact_counters', 'gauge'],
+];
+
+/** Every family collectFamilies() can produce, with its type (some appear only once there is data). */
+export const FAMILY_NAMES: readonly [string, MetricFamily['type']][] = [
+  ...COUNTERS.map(([name]) => [name, 'counter'] as [string, MetricFamily['type']]),
+  ...HISTOGRAMS.map(([name]) => [name, 'histogram'] as [string, MetricFamily['type']]),
+  ...WINDOW_FAMILIES,
+  ...RPC_FAMILY_NAMES,
+  ...RUNTIME_FAMILY_NAMES,
+];
+
+/** The families whose name an ecosystem fixes: written without the render's prefix (see MetricFamily.prefix). */
+export const UNPREFIXED_FAMILIES: ReadonlySet<string> = new Set([...RPC_UNPREFIXED, ...RUNTIME_FAMILIES]);
+
+export interface CollectOptions {
+  /**
+   * Names of the gRPC families: `'grpc'` (default) for grpc-ecosystem's (`grpc_server_handled_total`,
+   * `grpc_server_handling_seconds`, labels grpc_type, grpc_service, grpc_method, grpc_code), or
+   * `'opentelemetry'` for the OpenTelemetry RPC conventions' (`rpc_server_call_duration_seconds`,
+   * labels rpc_system_name, rpc_method, rpc_response_status_code).
+   */
+  rpcNames?: RpcNames;
+  /** Include the process and runtime families (`process_*`, `nodejs_*`). Default true. */
+  runtime?: boolean;
+  /**
+   * Prefix of the process and runtime families. Default '' (prom-client's names, which Node
+   * dashboards read); e.g. `'streamgauge_'` to keep them apart from prom-client's default metrics.
+   */
+  runtimePrefix?: string;
+}
+
+/** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
+function inUse(t: Totals): boolean {
+  return (
+    t.requests + t.messagesIn + t.messagesOut + t.sessions + t.batches + t.backpressure + t.cacheHits + t.cacheMisses + t.connectionsOpened + t.invalid > 0 ||
+    !Number.isNaN(t.memoryBytes) ||
+    !Number.isNaN(t.workerUtilization) ||
+    !Number.isNaN(t.queueDepth) ||
+    !Number.isNaN(t.cacheRatio)
+  );
+}
+
+/**
+ * A series' labels as exposed: a user label with a name the exposition uses itself is renamed
+ * `exported_<name>` (Prometheus' convention for clashing labels), so it neither breaks the
+ * histogram and summary families nor yields two samples with the same labels (series() refuses
+ * the renamed forms themselves, see labels.ts).
+ */
+export function exposedLabels(labels: Labels): Labels {
+  let clash = false;
+  for (const name in labels) if (EXPOSITION_LABELS.has(name)) clash = true;
+  if (!clash) return labels;
+  let out = renamed.get(labels);
+  if (out === undefined) {
+    const o: Record<string, string> = {};
+    for (const [name, value] of Object.entries(labels)) o[exposedName(name)] = value;
+    out = Object.freeze(o);
+    renamed.set(labels, out);
+  }
+  return out;
+}
+
+// Label sets derived from a series' (frozen, one object per series) labels are made once and kept
+// with it: the writers cache the rendered text of a frozen label set by identity.
+const renamed = new WeakMap<Labels, Labels>();
+const derived = new WeakMap<Labels, Map<string, Map<string, Labels>>>();
+
+/** `labels` plus `name="value"`, frozen, the same object every time. */
+function withLabel(labels: Labels, name: string, value: string): Labels {
+  let byName = derived.get(labels);
+  if (byName === undefined) derived.set(labels, (byName = new Map()));
+  // Keyed by name, then value: a joined key would be a new string to hash on every call.
+  let byValue = byName.get(name);
+  if (byValue === undefined) byName.set(name, (byValue = new Map()));
+  let out = byValue.get(value);
+  if (out === undefined) byValue.set(value, (out = Object.freeze({ ...labels, [name]: value })));
+  return out;
+}
+
+/**
+ * Storage for the bucket counts of one collect, handed out again by the next: for a caller that
+ * renders the families at once and keeps nothing (a scrape), so that scrapes allocate no counts.
+ * The series' histograms (one or more per series, all read before anything is written) are kept
+ * packed (see PackedCounts); the few others in plain arrays.
+ */
+export class CountsArena {
+  private buf = new Float64Array(1 << 12);
+  private used = 0;
+  private readonly packed = new PackedCountsStore();
+
+  /** Starts over: counts handed out before may be overwritten from now on. */
+  reset(): void {
+    this.used = 0;
+    this.packed.reset();
+  }
+
+  readonly take = (n: number): Float64Array => {
+    if (this.used + n > this.buf.length) {
+      // Views already handed out keep the old buffer; the next collect starts in the larger one.
+      this.buf = new Float64Array(Math.max(this.buf.length * 2, n));
+      this.used = 0;
+    }
+    const view = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return view;
+  };
+
+  /** Where a histogram that goes to pack() next is exported to: one reused array. */
+  readonly takeForPacking = this.packed.take;
+
+  /** `h` (exported through takeForPacking) with its counts packed, readable until the next reset(). */
+  pack(h: NativeHistogram): NativeHistogram {
+    if (h.dense !== undefined) h.dense = this.packed.pack(h.dense.offset, h.dense.counts);
+    return h;
+  }
+}
+
+/** Every metric family of `monitor`, read now. */
+export function collectFamilies(monitor: StreamPerformanceMonitor, options: CollectOptions = {}): MetricFamily[] {
+  return collectWith(monitor, options);
+}
+
+/**
+ * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
+ * here) and stay valid until its next collect.
+ */
+export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
+  arena.reset();
+  return collectWith(monitor, options, arena);
+}
+
+function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const rpcNames = options.rpcNames ?? 'grpc';
+  if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
+  const runtime = options.runtime ?? true;
+  if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
+  const runtimePrefix = options.runtimePrefix ?? '';
+  if (typeof runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
+  // The series in use (the default one always), their totals and latency histograms, read once.
+  // The integrations' series (gRPC calls and their stages) go to families of their own.
+  const used: SeriesInfo[] = [];
+  const totals: Totals[] = [];
+  const latency: NativeHistogram[] = [];
+  const windows: IntervalFigures[] = [];
+  const kinded: KindedSeries[] = [];
+  let overflowUsed = false;
+  for (const s of monitor.seriesList()) {
+    const read = monitor.readSeries(s.index, arena?.takeForPacking);
+    if (arena !== undefined) arena.pack(read.latency);
+    const t = read.totals;
+    if (s.kind !== undefined) {
+      if (inUse(t)) kinded.push({ index: s.index, kind: s.kind, labels: exposedLabels(s.labels), totals: t, latency: read.latency });
+      continue;
+    }
+    if (s.index !== 0 && !inUse(t)) continue;
+    used.push({ ...s, labels: exposedLabels(s.labels) });
+    totals.push(t);
+    latency.push(read.latency);
+    // Right after the export: the window walks the same buckets while they are still in cache.
+    windows.push(monitor.windowFigures(s.index, t));
+    if (s.overflow) overflowUsed = true;
+  }
+  const n = used.length;
+  const fams: MetricFamily[] = [];
+  const per = (get: CounterOf): Metric[] => {
+    const out: Metric[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = { labels: used[i].labels, value: get(totals[i]) };
+    return out;
+  };
+
+  for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: per(get) });
+
+  const msgs: Metric[] = [];
+  const bytes: Metric[] = [];
+  for (let i = 0; i < n; i++) {
+    const labels = used[i].labels;
+    const t = totals[i];
+    const inLabels = withLabel(labels, 'direction', 'in');
+    const outLabels = withLabel(labels, 'direction', 'out');
+    msgs.push({ labels: inLabels, value: t.messagesIn }, { labels: outLabels, value: t.messagesOut });
+    bytes.push({ labels: inLabels, value: t.bytesIn }, { labels: outLabels, value: t.bytesOut });
+  }
+  fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
+  fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
+
+  const errors: Metric[] = [];
+  for (let i = 0; i < n; i++) {
+    if (totals[i].errors === 0) continue; // no failed request, no error type to list
+    for (const [type, count] of Object.entries(monitor.errorsByType(used[i].index))) {
+      errors.push({ labels: withLabel(used[i].labels, 'error_type', type), value: count });
+    }
+  }
+  fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
+
+  for (const [name, help, hist, unit, gate, classicBoundaries] of HISTOGRAMS) {
+    const metrics: Metric[] = [];
+    for (let i = 0; i < n; i++) {
+      if (gate !== undefined && gate(totals[i]) === 0) continue;
+      const h = hist === 'latency' ? latency[i] : arena === undefined ? monitor.nativeHistogram(used[i].index, hist) : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
+      if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
+    }
+    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });
+  }
+
+  // Windowed figures: the summary of the last throughputWindow, per series.
+  const summaries: Metric[] = [];
+  const rates: Metric[] = [];
+  const errorRatios: Metric[] = [];
+  for (let i = 0; i < n; i++) {
+    const labels = used[i].labels;
+    const w = windows[i];
+    const t = totals[i];
+    summaries.push({
+      labels,
+      summary: {
+        count: t.latencyCount,
+        sum: t.latencySumMs / 1000,
+        quantiles: [
+          { quantile: 0.5, value: w.p50 / 1000 },
+          { quantile: 0.95, value: w.p95 / 1000 },
+          { quantile: 0.99, value: w.p99 / 1000 },
+          { quantile: 0.999, value: w.p999 / 1000 },
+        ],
+      },
+    });
+    rates.push({ labels, value: w.rps });
+    errorRatios.push({ labels, value: w.errorRate });
+  }
+  const windowSeconds = monitor.config.throughputWindow / 1000;
+  fams.push({ name: 'request_duration_window_seconds', help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`, type: 'summary', unit: 'seconds', metrics: summaries });
+  fams.push({ name: 'requests_per_second', help: `Request rate over the last ${windowSeconds} s.`, type: 'gauge', metrics: rates });
+  fams.push({ name: 'error_ratio', help: `Share of requests that failed over the last ${windowSeconds} s.`, type: 'gauge', unit: 'ratio', metrics: errorRatios });
+
+  const gauge = (name: string, help: string, get: (t: Totals) => number, unit?: string) => {
+    const metrics: Metric[] = [];
+    for (let i = 0; i < n; i++) {
+      const value = get(totals[i]);
+      if (!Number.isNaN(value)) metrics.push({ labels: used[i].labels, value });
+    }
+    if (metrics.length) fams.push({ name, help, type: 'gauge', unit, metrics });
+  };
+  gauge('active_connections', 'Connections (streams, sessions) open now.', (t) => t.activeConnections);
+  gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1.', (t) => t.workerUtilization, 'ratio');
+  gauge('queue_depth', 'Reported queue depth.', (t) => t.queueDepth);
+  gauge('reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes');
+  gauge('cache_hit_ratio', 'Cache hits / (hits + misses) since start, or the reported ratio.', (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio), 'ratio');
+
+  const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
+    fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
+  single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
+  single(
+    'bucket_pages_refused',
+    'Bucket page claims refused because bucketMemory was used up: the value was counted (requests, sums) in no bucket, so native histograms leave it out.',
+    monitor.memoryFootprint().bucketPages.refusedClaims,
+    undefined,
+    'counter',
+  );
+  single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
+
+  // The summary's own counts: every request in the totals once, whichever family its series is in
+  // (generic, gRPC, HTTP), so alert rules can read one family for the whole service.
+  const all = monitor.totals();
+  single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family).', all.requests, undefined, 'counter');
+  single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
+  fams.push({
+    name: 'service_request_duration_seconds',
+    help: 'Latency of the requests the summary counts, all series in the totals merged.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: [{ labels: {}, histogram: monitor.totalLatencyHistogram(arena?.take) }],
+  });
+
+  // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
+  // has none there, as ours.
+  if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
+  const sys = monitor.lastTickEvent()?.system;
+  if (sys) single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
+
+  const sessions = monitor.sessionStats(0);
+  single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
+  single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
+  single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
+  for (const f of rpcFamilies(monitor, kinded, rpcNames, arena?.take)) fams.push(f);
+  single('series', 'Label sets in use (the overflow series counts once used).', n + kinded.length);
+  single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
+  single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
+  single('inexact_counters', 'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.', monitor.inexactCounters().length);
+  return fams;
+}

@@ -1,0 +1,408 @@
+// Prometheus text format 0.0.4 and OpenMetrics 1.0 text, written from the neutral model.
+// Also the naming rules (prefix, sanitising, label checks) the protobuf writer shares.
+
+import {
+  type ClassicLadder,
+  checkedClassicBuckets,
+  checkExemplars,
+  exemplarsByBucket,
+  ladderFor,
+  type Metric,
+  type MetricFamily,
+  type Summary,
+} from './family-model.js';
+import type { Labels } from '../core/types.js';
+import type { Exemplar } from '../core/exemplars.js';
+
+export const DEFAULT_PREFIX = 'streamgauge_';
+export const PROMETHEUS_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+export interface TextRenderOptions {
+  /** Prepended to every family name before sanitising. Default `streamgauge_`; '' for none. */
+  prefix?: string;
+  /** Classic histogram boundaries in seconds, snapped to native boundaries. Default: 0.5 ms .. 60 s. */
+  classicBoundariesSeconds?: readonly number[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and labels
+
+function isNameChar(c: number, first: boolean, colon: boolean): boolean {
+  if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95) return true; // a-z A-Z _
+  if (colon && c === 58) return true; // ':' (metric names only)
+  return !first && c >= 48 && c <= 57; // 0-9
+}
+
+function sanitize(name: string, colon: boolean): string {
+  const n = name.length;
+  let i = 0;
+  while (i < n && isNameChar(name.charCodeAt(i), i === 0, colon)) i++;
+  if (i === n) return name;
+  // A leading digit is kept behind an underscore (`5xx` -> `_5xx`) rather than lost.
+  const c0 = name.charCodeAt(0);
+  let out = c0 >= 48 && c0 <= 57 ? '_' : '';
+  for (let k = 0; k < n; k++) {
+    out += isNameChar(name.charCodeAt(k), out.length === 0, colon) ? name[k] : '_';
+  }
+  return out;
+}
+
+/** Makes `name` a valid metric name `[a-zA-Z_:][a-zA-Z0-9_:]*`; invalid characters become `_`. */
+export function sanitizeMetricName(name: string): string {
+  if (typeof name !== 'string') throw new TypeError('name must be a string');
+  if (name.length === 0) throw new RangeError('name must not be empty');
+  return sanitize(name, true);
+}
+
+/** Makes `name` a valid label name `[a-zA-Z_][a-zA-Z0-9_]*`; invalid characters become `_`. */
+export function sanitizeLabelName(name: string): string {
+  if (typeof name !== 'string') throw new TypeError('name must be a string');
+  if (name.length === 0) throw new RangeError('name must not be empty');
+  return sanitize(name, false);
+}
+
+/**
+ * The exposed base name of a family: prefix + name, sanitised; for counters without a trailing
+ * `_total` (it is added per format). Throws when the name is unusable.
+ */
+export function familyBaseName(prefix: string, family: MetricFamily, argName = 'family'): string {
+  if (typeof family.name !== 'string' || family.name.length === 0) {
+    throw new TypeError(`${argName}.name must be a non-empty string`);
+  }
+  let name = sanitize((family.prefix ?? prefix) + family.name, true);
+  if (family.type === 'counter' && name.endsWith('_total')) name = name.slice(0, -6);
+  return name;
+}
+
+export function resolvePrefix(prefix: string | undefined): string {
+  if (prefix === undefined) return DEFAULT_PREFIX;
+  if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
+  return prefix;
+}
+
+const FAMILY_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
+
+/** Shape checks of one family that every writer needs before it writes anything of it. */
+export function checkFamily(family: MetricFamily, argName: string): void {
+  if (family === null || typeof family !== 'object') throw new TypeError(`${argName} must be an object`);
+  if (!FAMILY_TYPES.has(family.type)) {
+    throw new TypeError(`${argName}.type must be counter, gauge, histogram or summary, got ${String(family.type)}`);
+  }
+  if (typeof family.help !== 'string') throw new TypeError(`${argName}.help must be a string`);
+  if (!Array.isArray(family.metrics as unknown)) throw new TypeError(`${argName}.metrics must be an array`);
+  if (family.unit !== undefined && (typeof family.unit !== 'string' || family.unit.length === 0)) {
+    throw new TypeError(`${argName}.unit must be a non-empty string when given`);
+  }
+  if (family.prefix !== undefined && typeof family.prefix !== 'string') throw new TypeError(`${argName}.prefix must be a string when given`);
+}
+
+/** The classic ladder of one family: its own boundaries (bytes, counts) or the render's seconds ladder. */
+export function familyLadder(family: MetricFamily, ladder: ClassicLadder): ClassicLadder {
+  return family.classicBoundaries === undefined ? ladder : ladderFor(family.classicBoundaries, 'up');
+}
+
+/** The argument checks every writer makes before it renders anything. */
+export function checkRenderArgs(families: ReadonlyArray<MetricFamily>, options: object): void {
+  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+}
+
+/**
+ * checkFamily and familyBaseName of the family at `where`, whose base name must not be in `seen`
+ * (another family of the same render); it is added there.
+ */
+export function checkedFamilyBase(prefix: string, family: MetricFamily, where: string, seen: Set<string>): string {
+  checkFamily(family, where);
+  const base = familyBaseName(prefix, family, where);
+  if (seen.has(base)) throw new RangeError(`${where}.name: metric family ${base} appears twice`);
+  seen.add(base);
+  return base;
+}
+
+/** The label set as sanitised [name, value] pairs, in the given order. */
+export function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
+  if (labels === null || typeof labels !== 'object') throw new TypeError(`${argName} must be an object`);
+  const pairs: string[] = [];
+  for (const key in labels) {
+    const value = labels[key];
+    if (typeof value !== 'string') throw new TypeError(`${argName}.${key} must be a string`);
+    if (key.length === 0) throw new RangeError(`${argName} has an empty label name`);
+    const name = sanitize(key, false);
+    if (name.charCodeAt(0) === 95 && name.charCodeAt(1) === 95) {
+      throw new RangeError(`${argName}.${key}: label names starting with __ are reserved by Prometheus`);
+    }
+    if (name === reserved) throw new RangeError(`${argName}.${key}: label ${reserved} is reserved for this metric type`);
+    // Label sets are small: a linear scan beats building a Set per series.
+    for (let p = 0; p < pairs.length; p += 2) {
+      if (pairs[p] === name) throw new RangeError(`${argName}: duplicate label ${name} (after sanitising ${key})`);
+    }
+    pairs.push(name, value);
+  }
+  return pairs;
+}
+
+/** The label a family's type keeps for itself: `le` for histograms, `quantile` for summaries. */
+export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
+  return family.type === 'histogram' ? 'le' : family.type === 'summary' ? 'quantile' : '';
+}
+
+/**
+ * What a writer makes of a metric's labels (from labelPairs), kept per label set: a series' labels
+ * are written in every family of every scrape, and a frozen label set (a monitor's) cannot change.
+ * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
+ */
+export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, where: string, m: number, reserved: '' | 'le' | 'quantile') => T {
+  const plain = new WeakMap<Labels, T>();
+  const le = new WeakMap<Labels, T>();
+  const quantile = new WeakMap<Labels, T>();
+  return (labels, where, m, reserved) => {
+    // Picked by comparison: an object looked up by a string variable is the slow generic path.
+    const kept = reserved === '' ? plain : reserved === 'le' ? le : quantile;
+    const cache = labels !== null && typeof labels === 'object' && Object.isFrozen(labels) ? kept : undefined;
+    let made = cache?.get(labels);
+    if (made === undefined) {
+      made = make(labelPairs(labels, `${m < 0 ? where : metricAt(where, m)}.labels`, reserved || undefined));
+      cache?.set(labels, made);
+    }
+    return made;
+  };
+}
+
+/**
+ * `families[f].metrics[m]`, the name of a metric in error messages: made only for a message or a
+ * nested check, not for each of the tens of thousands of metrics a scrape writes.
+ */
+export function metricAt(where: string, m: number): string {
+  return `${where}.metrics[${m}]`;
+}
+
+/** Escapes a label value for both text formats: backslash, double quote, newline. */
+export function escapeLabelValue(value: string): string {
+  return escapeText(value, true);
+}
+
+/** Escapes HELP text for text format 0.0.4 (backslash and newline only). */
+export function escapeHelpText(help: string): string {
+  return escapeText(help, false);
+}
+
+/** Escapes HELP text for OpenMetrics (backslash, double quote, newline). */
+export function escapeHelpOpenMetrics(help: string): string {
+  return escapeText(help, true);
+}
+
+function escapeText(s: string, quote: boolean): string {
+  const n = s.length;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    let rep: string;
+    if (c === 92) rep = '\\\\';
+    else if (c === 10) rep = '\\n';
+    else if (c === 34 && quote) rep = '\\"';
+    else continue;
+    out += s.slice(from, i) + rep;
+    from = i + 1;
+  }
+  return from === 0 ? s : out + s.slice(from);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+
+/** A sample value as both formats spell it: `+Inf`, `-Inf`, `NaN`, else the shortest round-trip form. */
+export function formatValue(v: number): string {
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (Number.isNaN(v)) return 'NaN';
+  return '' + v;
+}
+
+/** OpenMetrics wants `le` and `quantile` values canonical: integers carry `.0` (`1.0`, not `1`). */
+function formatCanonical(v: number): string {
+  const s = formatValue(v);
+  return Number.isInteger(v) && Math.abs(v) < 1e21 ? s + '.0' : s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writers
+
+/** Renders text format 0.0.4 (`text/plain; version=0.0.4`). */
+export function renderPrometheusText(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions = {}): string {
+  return renderTextFormat(families, options, false);
+}
+
+/** Renders OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`), ending in `# EOF`. */
+export function renderOpenMetrics(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions = {}): string {
+  return renderTextFormat(families, options, true);
+}
+
+function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions, om: boolean): string {
+  checkRenderArgs(families, options);
+  const prefix = resolvePrefix(options.prefix);
+  const ladder = ladderFor(options.classicBoundariesSeconds);
+  const seen = new Set<string>();
+  let out = '';
+  for (let f = 0; f < families.length; f++) {
+    const family = families[f];
+    const where = `families[${f}]`;
+    const base = checkedFamilyBase(prefix, family, where, seen);
+    // Text 0.0.4 names a counter family by its sample (`x_total`); OpenMetrics by its base (`x`).
+    const described = family.type === 'counter' && !om ? base + '_total' : base;
+    if (family.help.length > 0) {
+      out += '# HELP ' + described + ' ' + (om ? escapeHelpOpenMetrics(family.help) : escapeHelpText(family.help)) + '\n';
+    }
+    out += '# TYPE ' + described + ' ' + family.type + '\n';
+    if (om && family.unit !== undefined && base.endsWith('_' + family.unit)) {
+      out += '# UNIT ' + base + ' ' + family.unit + '\n';
+    }
+    out += writeMetrics(family, base, where, familyLadder(family, ladder), om);
+  }
+  if (om) out += '# EOF\n';
+  return out;
+}
+
+function writeMetrics(family: MetricFamily, base: string, where: string, ladder: ClassicLadder, om: boolean): string {
+  const metrics = family.metrics;
+  const reserved = reservedLabel(family);
+  let out = '';
+  for (let m = 0; m < metrics.length; m++) {
+    const metric = metrics[m];
+    if (metric === null || typeof metric !== 'object') throw new TypeError(`${metricAt(where, m)} must be an object`);
+    const labels = labelText(metric.labels, where, m, reserved);
+    const ts = metric.timestampMs === undefined ? '' : timestampSuffix(metric, metricAt(where, m), om);
+    const plain = labels.length === 0 ? ' ' : '{' + labels + '} ';
+    const open = labels.length === 0 ? '{' : '{' + labels + ',';
+    switch (family.type) {
+      case 'counter':
+      case 'gauge': {
+        const value = typeof metric.value === 'number' ? metric.value : checkValue(metric, metricAt(where, m));
+        out += (family.type === 'counter' ? base + '_total' : base) + plain + formatValue(value) + ts + '\n';
+        break;
+      }
+      case 'histogram':
+        out += writeHistogram(metric, metricAt(where, m), base, plain, open, ts, ladder, om);
+        break;
+      case 'summary':
+        out += writeSummary(metric, metricAt(where, m), base, plain, open, ts, om);
+        break;
+    }
+  }
+  return out;
+}
+
+/** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
+const labelText = labelCache((pairs) => {
+  // Joined, not appended: a cached text is kept flat, not as a rope of its pieces.
+  const parts: string[] = [];
+  for (let p = 0; p < pairs.length; p += 2) {
+    parts.push((p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"');
+  }
+  return parts.join('');
+});
+
+// The same few boundaries are printed for every series on every scrape: keep their text.
+const leText004 = new Map<number, string>();
+const leOpenMetrics = new Map<number, string>();
+
+function writeHistogram(
+  metric: Metric,
+  at: string,
+  base: string,
+  plain: string,
+  open: string,
+  ts: string,
+  ladder: ClassicLadder,
+  om: boolean,
+): string {
+  const h = metric.histogram;
+  if (h === undefined) throw new TypeError(`${at}.histogram is required in a histogram family`);
+  const { bounds, counts } = checkedClassicBuckets(h, ladder, `${at}.histogram`);
+  // Exemplars exist in OpenMetrics only; text 0.0.4 leaves them out.
+  let picks: (Exemplar | undefined)[] | undefined;
+  if (om && h.exemplars !== undefined && h.exemplars.length > 0) {
+    checkExemplars(h.exemplars, `${at}.histogram.exemplars`);
+    picks = exemplarsByBucket(h.exemplars, bounds);
+  }
+  const bucket = base + '_bucket' + open + 'le="';
+  const leText = om ? leOpenMetrics : leText004;
+  let out = '';
+  for (let k = 0; k < bounds.length; k++) {
+    const bound = bounds[k];
+    let le = leText.get(bound);
+    if (le === undefined) {
+      if (leText.size >= 4096) leText.clear();
+      le = om ? formatCanonical(bound) : formatValue(bound);
+      leText.set(bound, le);
+    }
+    out += bucket + le + '"} ' + counts[k] + ts + (picks === undefined ? '' : exemplarText(picks[k], at)) + '\n';
+  }
+  out += bucket + '+Inf"} ' + h.count + ts + (picks === undefined ? '' : exemplarText(picks[bounds.length], at)) + '\n';
+  out += base + '_sum' + plain + formatValue(h.sum) + ts + '\n';
+  out += base + '_count' + plain + h.count + ts + '\n';
+  return out;
+}
+
+/** ` # {labels} value timestamp` (OpenMetrics' exemplar after a bucket's sample), '' for none. */
+function exemplarText(e: Exemplar | undefined, at: string): string {
+  if (e === undefined) return '';
+  const ts = e.timestampMs === undefined ? '' : ' ' + formatValue(e.timestampMs / 1000);
+  return ' # {' + labelText(e.labels, `${at}.histogram.exemplar`, -1, '') + '} ' + formatValue(e.value) + ts;
+}
+
+function writeSummary(metric: Metric, at: string, base: string, plain: string, open: string, ts: string, om: boolean): string {
+  const s = metric.summary;
+  if (s === undefined || s === null || typeof s !== 'object') {
+    throw new TypeError(`${at}.summary is required in a summary family`);
+  }
+  checkSummary(s, `${at}.summary`);
+  const quantile = base + open + 'quantile="';
+  let out = '';
+  for (let q = 0; q < s.quantiles.length; q++) {
+    const { quantile: phi, value } = s.quantiles[q];
+    out += quantile + (om ? formatCanonical(phi) : formatValue(phi)) + '"} ' + formatValue(value) + ts + '\n';
+  }
+  out += base + '_sum' + plain + formatValue(s.sum) + ts + '\n';
+  out += base + '_count' + plain + s.count + ts + '\n';
+  return out;
+}
+
+export function checkSummary(s: Summary, argName: string): void {
+  if (typeof s.count !== 'number' || !Number.isSafeInteger(s.count) || s.count < 0) {
+    throw new RangeError(`${argName}.count must be a non-negative safe integer`);
+  }
+  if (typeof s.sum !== 'number') throw new TypeError(`${argName}.sum must be a number`);
+  if (!Array.isArray(s.quantiles as unknown)) throw new TypeError(`${argName}.quantiles must be an array`);
+  for (let q = 0; q < s.quantiles.length; q++) {
+    const { quantile, value } = s.quantiles[q];
+    if (typeof quantile !== 'number' || !(quantile >= 0 && quantile <= 1)) {
+      throw new RangeError(`${argName}.quantiles[${q}].quantile must be in 0..1`);
+    }
+    if (typeof value !== 'number') throw new TypeError(`${argName}.quantiles[${q}].value must be a number`);
+  }
+}
+
+export function checkValue(metric: Metric, at: string): number {
+  const v = metric.value;
+  if (typeof v !== 'number') throw new TypeError(`${at}.value must be a number`);
+  return v;
+}
+
+/** Validated timestampMs, or undefined. */
+export function checkTimestamp(metric: Metric, at: string): number | undefined {
+  const t = metric.timestampMs;
+  if (t === undefined) return undefined;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t)) {
+    throw new RangeError(`${at}.timestampMs must be an integer number of milliseconds`);
+  }
+  return t;
+}
+
+// Text 0.0.4 timestamps are integer milliseconds; OpenMetrics timestamps are seconds.
+function timestampSuffix(metric: Metric, at: string, om: boolean): string {
+  const t = checkTimestamp(metric, at);
+  if (t === undefined) return '';
+  return ' ' + (om ? formatValue(t / 1000) : '' + t);
+}

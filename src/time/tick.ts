@@ -1,0 +1,571 @@
+// The tick: one aggregation step on one thread. It reads only cumulative shared state and keeps a
+// ring of past cumulative snapshots; every windowed figure is a difference against a snapshot, so
+// recording threads never rotate or reset anything.
+import { MEAN_FIELDS } from '../core/fields.js';
+import { type HistoryPoint, HistoryRing, type Resolution } from './history.js';
+import { C, COUNTER_LANE_BYTES, GAUGE_SLOTS, type Layout, R, type RollupSpec, SCRATCH } from '../core/layout.js';
+import type { SystemSample } from './system.js';
+import { emptyTotals, type Totals, type TotalsReader, TotalsTable } from './totals.js';
+import type { Core } from '../core/wasm.js';
+
+/** Figures over an interval of time (the last tick's interval, or the sliding window). */
+export interface IntervalFigures {
+  /** Seconds the figures cover. */
+  seconds: number;
+  requests: number;
+  errors: number;
+  rps: number;
+  errorRate: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  meanLatencyMs: number;
+  cacheHitRatio: number;
+  backpressurePerSec: number;
+  messagesPerSec: number;
+  bytesPerSec: number;
+}
+
+// The counters a window's figures difference, kept at every snapshot: each named outright (a field
+// looked up by a string variable takes V8's slow generic path).
+const F = { requests: 0, errors: 1, cacheHits: 2, cacheMisses: 3, latencyCount: 4, latencySumMs: 5, backpressure: 6, messagesIn: 7, messagesOut: 8, bytesIn: 9, bytesOut: 10 } as const;
+const NF = 11;
+
+function writeWindowCounters(out: Float64Array, at: number, t: Totals): void {
+  out[at + F.requests] = t.requests;
+  out[at + F.errors] = t.errors;
+  out[at + F.cacheHits] = t.cacheHits;
+  out[at + F.cacheMisses] = t.cacheMisses;
+  out[at + F.latencyCount] = t.latencyCount;
+  out[at + F.latencySumMs] = t.latencySumMs;
+  out[at + F.backpressure] = t.backpressure;
+  out[at + F.messagesIn] = t.messagesIn;
+  out[at + F.messagesOut] = t.messagesOut;
+  out[at + F.bytesIn] = t.bytesIn;
+  out[at + F.bytesOut] = t.bytesOut;
+}
+
+/** What the tick keeps besides shared memory, for persistence: enough to continue where it stopped. */
+export interface AggregatorState {
+  peakRps: number;
+  ticks: number;
+  rollups: Record<Exclude<Resolution, 'tick'>, RollupState>;
+}
+
+export interface RollupState {
+  /** The open period (null: none). */
+  period: number | null;
+  acc: Record<string, number>;
+  sums: Record<string, number>;
+  counts: Record<string, number>;
+}
+
+export class Aggregator {
+  readonly history: HistoryRing;
+  readonly rollups: Record<Exclude<Resolution, 'tick'>, Rollup>;
+  private readonly slots: number;
+  private readonly times: Float64Array;
+  /** Per ring row (series…, total) and slot: the cumulative counters at that snapshot. */
+  private readonly counters: Float64Array;
+  /**
+   * Per slot, the latency counts each ring row took in that slot's tick, as (code, count) pairs:
+   * all rows' pairs in one array per slot (reused from tick to tick), each row's at its start, for
+   * its length (0: none). A few arrays, not an object per series and tick.
+   */
+  private readonly deltaData: Uint32Array[];
+  private readonly deltaStart: Int32Array;
+  private readonly deltaLength: Int32Array;
+  private head = 0;
+  private filled = 0;
+  private readonly totalRow: number;
+  private readonly scratch: (i: number) => number;
+  /** Each series' totals as last read: the tick rereads only the series that changed since. */
+  private readonly cached: Totals[] = [];
+  private readonly table: TotalsTable;
+  /** Per series: 0 not looked up yet, 1 in the totals, 2 not (a series' flag never changes). */
+  private readonly inTotalsFlag: Uint8Array;
+  private readonly counted = (s: number): boolean => {
+    let f = this.inTotalsFlag[s];
+    if (f === 0) this.inTotalsFlag[s] = f = this.inTotals(s) ? 1 : 2;
+    return f === 1;
+  };
+  /** Series that changed since the last tick (their latency deltas are taken at the next one). */
+  private readonly dirty: Uint8Array;
+  /** Ticks each series has been unchanged, up to the ring's length. */
+  private readonly quietFor: Uint16Array;
+  /** The series marked dirty since the last tick, each once. */
+  private readonly dirtyList: number[] = [];
+  /** The series that changed within the ring's span, dirty ones included (those the tick visits and the totals add one by one), and a mark of each. */
+  private readonly warm: number[] = [];
+  private readonly inWarm: Uint8Array;
+  private readonly changed: Uint32Array;
+  private readonly pairs: Uint32Array;
+  private readonly live = emptyTotals();
+  peakRps = 0;
+  ticks = 0;
+
+  constructor(
+    private readonly core: Core,
+    private readonly layout: Layout,
+    private readonly reader: TotalsReader,
+    buffer: ArrayBufferLike,
+    /** Every series in use: each keeps its own window. */
+    private readonly activeSeries: () => readonly number[],
+    /** Whether a series adds into the monitor-wide totals. */
+    private readonly inTotals: (series: number) => boolean = () => true,
+  ) {
+    this.slots = layout.windowSlots;
+    this.totalRow = layout.seriesCount;
+    this.times = new Float64Array(this.slots);
+    this.counters = new Float64Array((layout.seriesCount + 1) * this.slots * NF);
+    this.deltaData = Array.from({ length: this.slots }, () => new Uint32Array(64));
+    this.deltaStart = new Int32Array((layout.seriesCount + 1) * this.slots);
+    this.deltaLength = new Int32Array((layout.seriesCount + 1) * this.slots);
+    this.dirty = new Uint8Array(layout.seriesCount);
+    this.quietFor = new Uint16Array(layout.seriesCount);
+    this.inWarm = new Uint8Array(layout.seriesCount);
+    this.table = new TotalsTable(layout.seriesCount);
+    this.inTotalsFlag = new Uint8Array(layout.seriesCount);
+    this.changed = new Uint32Array(buffer, layout.changedPtr, layout.seriesCount);
+    this.pairs = new Uint32Array(buffer, layout.pairsPtr, 2 * (layout.shapes.latency.nBuckets + 2));
+    this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
+    this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
+    // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
+    // feeds the next resolution's open one, so a tick merges into one histogram, not three.
+    const day = new Rollup(core, reader, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes);
+    const hour = new Rollup(core, reader, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes, day);
+    const minute = new Rollup(core, reader, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes, hour);
+    this.rollups = { minute, hour, day };
+  }
+
+  /** The JS-side state worth keeping across a restart (the rings and open histograms are in shared memory). */
+  state(): AggregatorState {
+    return {
+      peakRps: this.peakRps,
+      ticks: this.ticks,
+      rollups: { minute: this.rollups.minute.state(), hour: this.rollups.hour.state(), day: this.rollups.day.state() },
+    };
+  }
+
+  restoreState(s: AggregatorState): void {
+    this.peakRps = s.peakRps;
+    this.ticks = s.ticks;
+    for (const k of ['minute', 'hour', 'day'] as const) this.rollups[k].restoreState(s.rollups[k]);
+  }
+
+  /**
+   * Rereads the series that changed since the last look (the core compares a fingerprint of each:
+   * a few loads per series, no pass over buckets) and marks them for the next tick.
+   */
+  private refresh(read = true): void {
+    // activeSeries(): the used series from 0, then the overflow series (the last block).
+    this.scan(0, this.activeSeries().length - 1, read);
+    this.scan(this.layout.seriesCount - 1, 1, read);
+  }
+
+  private scan(first: number, n: number, read: boolean): void {
+    const { core, layout } = this;
+    const lanes = layout.counterLanes;
+    const claimed = this.reader.counterLanesClaimed();
+    const found = core.scanSeries(
+      layout.seriesPtr + first * layout.seriesStride,
+      layout.seriesStride,
+      n,
+      C.MEMORY,
+      C.ACTIVE_CONNECTIONS,
+      GAUGE_SLOTS.length,
+      C.RECORDS,
+      layout.histOffset.latency,
+      lanes.ptr + first * COUNTER_LANE_BYTES,
+      lanes.stride,
+      claimed,
+      COUNTER_LANE_BYTES,
+      layout.stampsPtr + first * 8,
+      layout.changedPtr,
+    );
+    for (let i = 0; i < found; i++) {
+      const s = first + this.changed[i];
+      if (this.dirty[s] === 0) {
+        this.dirty[s] = 1;
+        this.dirtyList.push(s);
+        if (this.inWarm[s] === 0) {
+          this.inWarm[s] = 1;
+          this.warm.push(s);
+        }
+      }
+      if (read) this.readSeries(s);
+    }
+  }
+
+  /** A series' totals as last read (empty before its first record). */
+  private totalsOf(s: number): Totals {
+    return (this.cached[s] ??= emptyTotals());
+  }
+
+  /** The monitor-wide totals, read now (only the series that changed are read again). */
+  totals(into: Totals = emptyTotals()): Totals {
+    this.refresh();
+    return this.sumTotals(into);
+  }
+
+  private sumTotals(into: Totals): Totals {
+    return this.table.sum(this.activeSeries(), this.warm, this.counted, into);
+  }
+
+  /** Reads a series into its cached totals and its row of the table. */
+  private readSeries(s: number, countLatency?: (h: number) => number): void {
+    this.table.set(s, this.reader.read(s, this.totalsOf(s), countLatency));
+  }
+
+  /** Where ring row `row`'s entry of `slot` is (counters × NF, deltas × 1). */
+  private ringIndex(row: number, slot: number): number {
+    return row * this.slots + slot;
+  }
+
+  /** Merges every series' cumulative latency histogram that adds into the totals into the CUMULATIVE_TOTAL scratch. */
+  cumulativeTotal(): number {
+    const cum = this.scratch(SCRATCH.CUMULATIVE_TOTAL);
+    this.core.histReset(cum);
+    for (const s of this.activeSeries()) {
+      if (!this.counted(s)) continue;
+      const h = this.reader.histPtr(s, 'latency');
+      // An empty series adds nothing (its max is set by its first record: no pass over buckets).
+      if (!Number.isNaN(this.core.histMax(h))) this.core.histMerge(cum, h);
+    }
+    return cum;
+  }
+
+  private storeCounters(row: number, slot: number, t: Totals): void {
+    writeWindowCounters(this.counters, this.ringIndex(row, slot) * NF, t);
+  }
+
+  /** The oldest snapshot still in the ring: the start of the sliding window. */
+  private oldestSlot(): number {
+    return this.filled < this.slots ? 0 : (this.head + 1) % this.slots;
+  }
+
+  /** The first snapshot (memory starts empty: every series' window state is at zero). */
+  baseline(now: number): void {
+    for (let row = 0; row <= this.totalRow; row++) this.storeCounters(row, 0, emptyTotals());
+    this.times[0] = now;
+    this.head = 0;
+    this.filled = 1;
+  }
+
+  /**
+   * Adds the deltas of ring row `row` taken after snapshot `from` into dst (whose clamps are set);
+   * returns their count.
+   */
+  private addDeltas(row: number, from: number, dst: number): number {
+    let count = 0;
+    for (let slot = from; slot !== this.head; ) {
+      slot = (slot + 1) % this.slots;
+      count += this.addKept(slot, this.ringIndex(row, slot), dst);
+    }
+    return count;
+  }
+
+  private deltaEnd = 0;
+  private readonly lastDeltaCount = (): number => this.core.lastDeltaCount();
+
+  /** Adds ring entry `at` of `slot` into dst. */
+  private addKept(slot: number, at: number, dst: number): number {
+    const length = this.deltaLength[at];
+    if (length === 0) return 0;
+    const start = this.deltaStart[at];
+    const data = this.deltaData[slot];
+    const pairs = this.pairs;
+    for (let i = 0; i < length; i++) pairs[i] = data[start + i];
+    return this.core.histAddPairs(dst, this.layout.pairsPtr, length / 2);
+  }
+
+  /** Keeps the n pairs just written to the pairs area as ring entry `at` of `slot`. */
+  private keepDelta(slot: number, at: number, n: number): void {
+    const length = 2 * n;
+    this.deltaLength[at] = length;
+    if (length === 0) return;
+    let data = this.deltaData[slot];
+    if (this.deltaEnd + length > data.length) {
+      const grown = new Uint32Array(Math.max(2 * data.length, this.deltaEnd + length));
+      grown.set(data.subarray(0, this.deltaEnd));
+      this.deltaData[slot] = data = grown;
+    }
+    const pairs = this.pairs;
+    const start = this.deltaEnd;
+    for (let i = 0; i < length; i++) data[start + i] = pairs[i];
+    this.deltaStart[at] = start;
+    this.deltaEnd = start + length;
+  }
+
+  /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
+  private figures(now: number, row: number, slot: number, live: Totals, dst: number): IntervalFigures {
+    const at = this.ringIndex(row, slot) * NF;
+    const then = this.counters;
+    const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
+    const requests = live.requests - then[at + F.requests];
+    const errors = live.errors - then[at + F.errors];
+    const hits = live.cacheHits - then[at + F.cacheHits];
+    const misses = live.cacheMisses - then[at + F.cacheMisses];
+    const latencyCount = live.latencyCount - then[at + F.latencyCount];
+    const { p50, p95, p99, p999 } = this.reader.quantiles(dst);
+    return {
+      seconds,
+      requests,
+      errors,
+      rps: requests / seconds,
+      errorRate: requests > 0 ? errors / requests : 0,
+      p50,
+      p95,
+      p99,
+      p999,
+      meanLatencyMs: latencyCount > 0 ? (live.latencySumMs - then[at + F.latencySumMs]) / latencyCount : Number.NaN,
+      cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : live.cacheRatio,
+      backpressurePerSec: (live.backpressure - then[at + F.backpressure]) / seconds,
+      messagesPerSec: (live.messagesIn - then[at + F.messagesIn] + live.messagesOut - then[at + F.messagesOut]) / seconds,
+      bytesPerSec: (live.bytesIn - then[at + F.bytesIn] + live.bytesOut - then[at + F.bytesOut]) / seconds,
+    };
+  }
+
+  /** Window figures of all series together, read now (records are visible at once). */
+  window(now: number, live?: Totals): IntervalFigures {
+    live ??= this.totals(emptyTotals());
+    const dst = this.scratch(SCRATCH.WINDOW_TOTAL);
+    this.core.histReset(dst);
+    this.core.histSetClamps(dst, live.latencyMinMs, live.latencyMaxMs);
+    const oldest = this.oldestSlot();
+    this.addDeltas(this.totalRow, oldest, dst);
+    for (const s of this.dirtyList) if (this.counted(s)) this.core.histAddLive(this.reader.histPtr(s, 'latency'), dst);
+    return this.figures(now, this.totalRow, oldest, live, dst);
+  }
+
+  /** Window figures of one series; its window histogram is left in the SERIES_WINDOW scratch. */
+  seriesWindow(now: number, series: number, live: Totals = this.reader.read(series, emptyTotals())): IntervalFigures {
+    const dst = this.scratch(SCRATCH.SERIES_WINDOW);
+    this.core.histReset(dst);
+    this.core.histSetClamps(dst, live.latencyMinMs, live.latencyMaxMs);
+    const oldest = this.oldestSlot();
+    this.addDeltas(series, oldest, dst);
+    this.core.histAddLive(this.reader.histPtr(series, 'latency'), dst);
+    return this.figures(now, series, oldest, live, dst);
+  }
+
+  /**
+   * One aggregation step: interval figures, a history point, rollups. Visits only the series that
+   * changed since the last tick; the others' snapshots carry over. Returns the point and the totals.
+   */
+  tick(now: number, system: SystemSample): { point: HistoryPoint; interval: IntervalFigures; totals: Totals } {
+    // Which series changed; each is read where its latency delta is taken (which counts it too).
+    this.refresh(false);
+    const slot = (this.head + 1) % this.slots;
+    const prev = this.head;
+    const pairsPtr = this.layout.pairsPtr;
+    this.deltaEnd = 0;
+    for (const s of this.dirtyList) {
+      const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
+      this.keepDelta(slot, this.ringIndex(s, slot), n);
+      this.readSeries(s, this.lastDeltaCount);
+    }
+    this.dirtyList.length = 0;
+    const totals = this.sumTotals(this.live);
+    const ih = this.scratch(SCRATCH.INTERVAL_TOTAL);
+    this.core.histReset(ih);
+    this.core.histSetClamps(ih, totals.latencyMinMs, totals.latencyMaxMs);
+    // The series that changed within the ring's span: a series that never records, or has been
+    // quiet for a whole ring (every slot holds its state and no delta), costs the tick nothing.
+    let kept = 0;
+    for (let i = 0; i < this.warm.length; i++) {
+      const s = this.warm[i];
+      const at = this.ringIndex(s, slot);
+      if (this.dirty[s] === 1) {
+        this.dirty[s] = 0;
+        this.quietFor[s] = 0;
+        if (this.counted(s)) this.addKept(slot, at, ih);
+        this.storeCounters(s, slot, this.totalsOf(s));
+      } else {
+        // Unchanged: its snapshot carries over.
+        this.deltaLength[at] = 0;
+        this.counters.copyWithin(at * NF, this.ringIndex(s, prev) * NF, (this.ringIndex(s, prev) + 1) * NF);
+        if (++this.quietFor[s] === this.slots) {
+          this.table.markQuiet(s);
+          this.inWarm[s] = 0;
+          continue;
+        }
+      }
+      this.warm[kept++] = s;
+    }
+    this.warm.length = kept;
+    const interval = this.figures(now, this.totalRow, prev, totals, ih);
+    this.keepDelta(slot, this.ringIndex(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
+    this.peakRps = Math.max(this.peakRps, interval.rps);
+    const point: HistoryPoint = {
+      requests: interval.requests,
+      errors: interval.errors,
+      rps: interval.rps,
+      errorRate: interval.errorRate,
+      p50: interval.p50,
+      p95: interval.p95,
+      p99: interval.p99,
+      p999: interval.p999,
+      meanLatency: interval.meanLatencyMs,
+      memoryBytes: Number.isNaN(totals.memoryBytes) ? system.rssBytes : totals.memoryBytes,
+      heapBytes: system.heapUsedBytes,
+      cpuPercent: system.cpuPercent,
+      eventLoopDelayMs: system.eventLoopDelayP99Ms,
+      activeConnections: totals.activeConnections,
+      workerUtilization: totals.workerUtilization,
+      queueDepth: totals.queueDepth,
+      cacheHitRatio: interval.cacheHitRatio,
+      backpressure: interval.backpressurePerSec,
+      messagesPerSec: interval.messagesPerSec,
+      bytesPerSec: interval.bytesPerSec,
+    };
+    this.history.push(now, point);
+    // Finer first: a minute that closes here feeds the hour's open histogram before the hour looks.
+    this.rollups.minute.add(now, interval, point, ih, totals);
+    this.rollups.hour.add(now, interval, point, ih, totals);
+    this.rollups.day.add(now, interval, point, ih, totals);
+    this.storeCounters(this.totalRow, slot, totals);
+    this.times[slot] = now;
+    this.head = slot;
+    this.filled = Math.min(this.filled + 1, this.slots);
+    this.ticks++;
+    return { point, interval, totals };
+  }
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+
+/**
+ * Minute/hour/day rollups. Each period's latency histogram is the merge of its ticks' interval
+ * histograms (the minute merges the ticks, the hour its closed minutes, the day its closed hours),
+ * so an hour's p99 is the true p99 of that hour (within the bucket error), never an average of
+ * per-second p99s.
+ */
+export class Rollup {
+  readonly ring: HistoryRing;
+  /** The open period's number (see periodOf), when `open`. */
+  private period = 0;
+  private open = false;
+  /** Set when a finer rollup feeds this one's open histogram with its closed periods. */
+  private fed = false;
+  private readonly acc = { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 };
+  private readonly sums: Record<string, number> = {};
+  private readonly counts: Record<string, number> = {};
+  private readonly lastTotals = { latencySumMs: 0, latencyCount: 0 };
+
+  /**
+   * @param next the coarser rollup whose periods are whole periods of this one: each period closed
+   *   here is merged into its open histogram. A rollup that no finer one feeds merges every tick's
+   *   interval histogram itself.
+   */
+  constructor(
+    private readonly core: Core,
+    private readonly reader: TotalsReader,
+    buffer: ArrayBufferLike,
+    readonly spec: RollupSpec,
+    runtimePtr: number,
+    headSlot: number,
+    private readonly histBytes: number,
+    private readonly next?: Rollup,
+  ) {
+    this.ring = new HistoryRing(buffer, spec, runtimePtr, headSlot);
+    this.resetAcc();
+    if (next) {
+      if (next.spec.periodMs % spec.periodMs !== 0) throw new RangeError('rollup periods must nest');
+      next.fed = true;
+    }
+  }
+
+  histPtr(slot: number): number {
+    return this.spec.histPtr + slot * this.histBytes;
+  }
+
+  /** The period (k·P, (k+1)·P] that a point stamped t belongs to. */
+  periodOf(t: number): number {
+    return Math.ceil(t / this.spec.periodMs) - 1;
+  }
+
+  add(t: number, interval: IntervalFigures, point: HistoryPoint, intervalHist: number, totals: Totals): void {
+    const k = this.periodOf(t);
+    if (this.open && k !== this.period) this.close();
+    this.period = k;
+    this.open = true;
+    const a = this.acc;
+    a.seconds += interval.seconds;
+    a.requests += interval.requests;
+    a.errors += interval.errors;
+    a.latencySum += totals.latencySumMs - this.lastTotals.latencySumMs;
+    a.latencyCount += totals.latencyCount - this.lastTotals.latencyCount;
+    this.lastTotals.latencySumMs = totals.latencySumMs;
+    this.lastTotals.latencyCount = totals.latencyCount;
+    a.backpressure += interval.backpressurePerSec * interval.seconds;
+    a.messages += interval.messagesPerSec * interval.seconds;
+    a.bytes += interval.bytesPerSec * interval.seconds;
+    for (const f of MEAN_FIELDS) {
+      const v = point[f];
+      if (!Number.isNaN(v)) {
+        this.sums[f] += v;
+        this.counts[f]++;
+      }
+    }
+    if (!this.fed) this.core.histMerge(this.spec.openPtr, intervalHist);
+  }
+
+  /** Closes the open period into the ring. */
+  close(): void {
+    if (!this.open) return;
+    const a = this.acc;
+    const slot = this.ring.head;
+    const hist = this.histPtr(slot);
+    this.core.histReset(hist);
+    this.core.histMerge(hist, this.spec.openPtr);
+    const seconds = Math.max(a.seconds, 1e-9);
+    const point = {
+      requests: a.requests,
+      errors: a.errors,
+      rps: a.requests / seconds,
+      errorRate: a.requests > 0 ? a.errors / a.requests : 0,
+      ...this.reader.quantiles(hist),
+      meanLatency: a.latencyCount > 0 ? a.latencySum / a.latencyCount : Number.NaN,
+      backpressure: a.backpressure / seconds,
+      messagesPerSec: a.messages / seconds,
+      bytesPerSec: a.bytes / seconds,
+    } as HistoryPoint;
+    for (const f of MEAN_FIELDS) point[f] = this.counts[f] > 0 ? this.sums[f] / this.counts[f] : Number.NaN;
+    this.ring.push((this.period + 1) * this.spec.periodMs, point);
+    if (this.next) this.core.histMerge(this.next.spec.openPtr, hist);
+    this.core.histReset(this.spec.openPtr);
+    this.open = false;
+    this.resetAcc();
+  }
+
+  state(): RollupState {
+    return { period: this.open ? this.period : null, acc: { ...this.acc }, sums: { ...this.sums }, counts: { ...this.counts } };
+  }
+
+  /** Continues an open period saved by state() (its histogram is restored with the shared memory). */
+  restoreState(s: RollupState): void {
+    this.open = typeof s.period === 'number' && Number.isInteger(s.period);
+    this.period = this.open ? (s.period as number) : 0;
+    for (const k of Object.keys(this.acc) as (keyof typeof this.acc)[]) this.acc[k] = num(s.acc[k]);
+    for (const f of MEAN_FIELDS) {
+      this.sums[f] = num(s.sums[f]);
+      this.counts[f] = num(s.counts[f]);
+    }
+  }
+
+  private resetAcc(): void {
+    Object.assign(this.acc, { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 });
+    for (const f of MEAN_FIELDS) {
+      this.sums[f] = 0;
+      this.counts[f] = 0;
+    }
+  }
+
+  /** The quantile q of a closed period stored in `slot`. */
+  quantileAt(slot: number, q: number): number {
+    return this.core.histQuantile(this.histPtr(slot), q);
+  }
+}
+
