@@ -10,7 +10,7 @@
 import promClient from 'prom-client';
 import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/export/cluster.js';
 import { render, StreamPerformanceMonitor } from '../dist/index.js';
-import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/export/family-model.js';
+import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/core/family-model.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
 const args = parseArgs();

@@ -20,7 +20,7 @@ export { createDashboardHandler, type DashboardOptions, type DashboardSource } f
 export { dashboardSource } from './serve/dashboard-source.js';
 export { collectFamilies } from './export/collect-families.js';
 export { negotiate, type Rendered, render } from './export/exposition.js';
-export type { MetricFamily, NativeHistogram } from './export/family-model.js';
+export type { MetricFamily, NativeHistogram } from './core/family-model.js';
 export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTelemetryProducer } from './export/opentelemetry.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './export/prom-client-bridge.js';
 export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';

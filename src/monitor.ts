@@ -6,7 +6,7 @@ import { describe, resolveConfig, resolveTargets, type UserConfig } from './core
 import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
 import { fieldBytes, HISTORY_FIELDS } from './core/fields.js';
 import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './core/layout.js';
-import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './export/family-model.js';
+import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
 import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
 import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './time/system.js';

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { COUNTERS, exposedLabels } from './collect-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
 import { upperBound } from '../core/buckets.js';
-import { bucketList, type Metric, type MetricFamily, type NativeHistogram, withLazyBuckets } from './family-model.js';
+import { bucketList, type Metric, type MetricFamily, type NativeHistogram, withLazyBuckets } from '../core/family-model.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { encodeSnapshot, type Snapshot, type SnapshotSeries } from './snapshot.js';

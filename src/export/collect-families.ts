@@ -2,7 +2,7 @@
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
 import type { HistName } from '../core/layout.js';
-import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from './family-model.js';
+import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
 import type { SeriesInfo, StreamPerformanceMonitor } from '../monitor.js';
 import type { IntervalFigures } from '../time/tick.js';
 import type { Totals } from '../time/totals.js';

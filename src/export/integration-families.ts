@@ -7,7 +7,7 @@
 import { GRPC_KINDS } from '../integrations/grpc.js';
 import { HTTP_KINDS } from '../integrations/http.js';
 import { POOL_KINDS } from '../integrations/pool.js';
-import type { Metric, MetricFamily, NativeHistogram } from './family-model.js';
+import type { Metric, MetricFamily, NativeHistogram } from '../core/family-model.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { CollectionResult, DataPoint, ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { type CollectOptions, collectFamilies } from './collect-families.js';
-import { firstIndexAbove, type MetricFamily, type NativeHistogram } from './family-model.js';
+import { firstIndexAbove, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
 import { type StreamPerformanceMonitor, withExtremes } from '../monitor.js';
 import { distUrl } from '../core/module-url.js';
 

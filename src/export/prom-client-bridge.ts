@@ -2,7 +2,7 @@
 // metrics gets streamgauge's on the same endpoint. prom-client is the caller's: nothing here
 // imports it, the registry is used through the small surface below.
 import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from './collect-families.js';
-import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from './family-model.js';
+import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from '../core/family-model.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 import { RUNTIME_FAMILIES } from './runtime-families.js';
 import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus-text.js';

@@ -17,7 +17,7 @@ import {
   ladderFor,
   type MetricFamily,
   type NativeHistogram,
-} from './family-model.js';
+} from '../core/family-model.js';
 import {
   checkedFamilyBase,
   familyLadder,

@@ -8,7 +8,7 @@ import {
   type Metric,
   type MetricFamily,
   type Summary,
-} from './family-model.js';
+} from '../core/family-model.js';
 import type { Labels } from '../core/types.js';
 
 export const DEFAULT_PREFIX = 'streamgauge_';

@@ -3,7 +3,7 @@
 // counters; event-loop delay and GC pauses are histograms (native and classic) of everything
 // since start, so nothing between two scrapes is lost. `runtimePrefix` puts them apart.
 import { getHeapSpaceStatistics } from 'node:v8';
-import type { Metric, MetricFamily } from './family-model.js';
+import type { Metric, MetricFamily } from '../core/family-model.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 import { countBy, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from '../time/system.js';
 

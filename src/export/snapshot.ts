@@ -3,7 +3,7 @@
 // bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
 import { crc32 } from 'node:zlib';
 import { midpoint, upperBound } from '../core/buckets.js';
-import { bucketList, checkNativeHistogram, type NativeHistogram } from './family-model.js';
+import { bucketList, checkNativeHistogram, type NativeHistogram } from '../core/family-model.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { COUNTER_FIELDS, type CounterField } from '../time/totals.js';

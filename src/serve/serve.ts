@@ -7,7 +7,7 @@ import { createDashboardHandler, type DashboardOptions, toSafeJson } from './das
 import { dashboardSource } from './dashboard-source.js';
 import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export/collect-families.js';
 import { HISTOGRAMS } from '../core/layout.js';
-import { bucketList } from '../export/family-model.js';
+import { bucketList } from '../core/family-model.js';
 import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
 import type { StreamPerformanceMonitor } from '../monitor.js';
 

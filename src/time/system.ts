@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { type EventLoopUtilization, PerformanceObserver, performance, constants as perfConstants } from 'node:perf_hooks';
 import { midpoint } from '../core/buckets.js';
 import { RESERVED_SERIES } from '../core/layout.js';
-import type { NativeHistogram } from '../export/family-model.js';
+import type { NativeHistogram } from '../core/family-model.js';
 import type { Labels, Recorder } from '../core/types.js';
 
 /** prom-client's names of the GC kinds (perf_hooks' NODE_PERFORMANCE_GC_* constants). */

@@ -1,8 +1,8 @@
 // The neutral model every exposition format is written from, and the one derivation they share:
 // classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
 
-import { upperBound } from '../core/buckets.js';
-import type { Labels } from '../core/types.js';
+import { upperBound } from './buckets.js';
+import type { Labels } from './types.js';
 
 export interface NativeHistogram {
   /** All observations, including the zero bucket and overflow. */
