@@ -1,22 +1,22 @@
 // StreamPerformanceMonitor: owns the shared memory, records through its default series, runs the
-// tick, and answers reads. Outputs (exposition, dashboard, reports) read from it; nothing here
-// reaches back into the record path.
+// tick, and answers reads. Outputs (exposition, dashboard, reports, bridges) read it through
+// MonitorReader (analysis/monitor-reader.ts), never through this class; nothing here reaches back
+// into the record path.
 import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
-import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
+import { type HistoryColumns, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
 import { fieldBytes, HISTORY_FIELDS } from './core/fields.js';
 import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './core/layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
 import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
-import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './time/system.js';
+import { type DelayStats, RUNTIME_SERIES, SystemSampler } from './time/system.js';
 import { Aggregator, type IntervalFigures } from './time/tick.js';
 import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './time/persistence.js';
 import { COUNTER_FIELDS, TotalsReader, type Totals } from './time/totals.js';
 import type {
   Labels,
   MonitoringConfig,
-  PerformanceMetrics,
   PerformanceSummary,
   PerformanceTargets,
   Recorder,
@@ -33,40 +33,10 @@ import { type Report, Reporter } from './analysis/report.js';
 import { type InstrumentStreamOptions, instrumentStream } from './integrations/streams.js';
 import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
 import type { Rendered } from './export/exposition.js';
+import { type CurrentMetrics, extremesWanted, type MemoryFootprint, type MonitorReader, type SeriesInfo, type TickEvent } from './analysis/monitor-reader.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
 import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
 import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
-
-export interface SeriesInfo {
-  index: number;
-  labels: Labels;
-  overflow: boolean;
-  /** Whether it adds into the monitor-wide totals. */
-  inTotals: boolean;
-  /**
-   * For the series an integration makes (`'grpc_server'`, `'grpc_client_handled'`, ...), what it
-   * holds: the exposition writes these into families of their own. Undefined for users' series.
-   */
-  kind?: string;
-}
-
-export interface TickEvent {
-  t: number;
-  point: HistoryPoint;
-  interval: IntervalFigures;
-  system: SystemSample;
-}
-
-export interface MemoryFootprint {
-  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
-  sharedBytes: number;
-  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
-  maxSharedBytes: number;
-  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
-  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
-  /** The fixed part, by what it holds, and the bucket pages in use. */
-  parts: Record<string, number>;
-}
 
 const CAP = 2;
 
@@ -81,22 +51,7 @@ function defaultLogger(debug: boolean): Logger {
 /** Count figures (the counters but the sums of ms): exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
 const COUNT_FIGURES = COUNTER_FIELDS.filter((f) => !f.endsWith('SumMs'));
 
-// Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core
-// calls and a larger object per histogram are not what every scrape should pay.
-let extremes = false;
-
-/** Runs `read` with the histograms it reads carrying their min and max. */
-export function withExtremes<T>(read: () => T): T {
-  const was = extremes;
-  extremes = true;
-  try {
-    return read();
-  } finally {
-    extremes = was;
-  }
-}
-
-export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
+export class StreamPerformanceMonitor extends EventEmitter implements Recorder, MonitorReader {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
   readonly layout: Layout;
@@ -176,7 +131,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.reporter = new Reporter(this, this.logger, this.config, {
       anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
       trends: () => this.trends(),
-    });
+    }, (report) => this.emit('report', report));
     if (this.config.autoStart) this.start();
   }
 
@@ -514,7 +469,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
-    if (extremes) {
+    if (extremesWanted()) {
       const min = core.histMin(h); // NaN: nothing recorded, and min and max stay absent
       if (!Number.isNaN(min)) {
         out.min = min * shape.idxMul;
@@ -554,7 +509,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return this.ctx.core.histQuantile(h, q);
   }
 
-  getCurrentMetrics(): PerformanceMetrics & { latencySinceStart: { p50: number; p95: number; p99: number; p999: number }; latencyCount: number } {
+  getCurrentMetrics(): CurrentMetrics {
     const now = this.config.clock.now();
     // One read of the totals and one merge of the histograms serve every figure below.
     const t = this.totals();

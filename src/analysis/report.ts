@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, renameSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AnomalyEvent, TrendReport } from './analysis.js';
-import type { StreamPerformanceMonitor, TickEvent } from '../monitor.js';
+import type { MonitorReader, TickEvent } from './monitor-reader.js';
 import type { SessionStats } from '../record/sessions.js';
 import type { Labels, PerformanceSummary, PerformanceTargets, TargetComparison } from '../core/types.js';
 
@@ -57,10 +57,12 @@ export class Reporter {
   private lastSeriesRequests = new Map<number, number>();
 
   constructor(
-    private readonly monitor: StreamPerformanceMonitor,
+    private readonly monitor: MonitorReader,
     private readonly logger: Logger | undefined,
     private readonly options: ReportOptions,
     private readonly analysis: { anomaliesBetween(from: number, to: number): AnomalyEvent[]; trends(): TrendReport[] },
+    /** Where a report goes once written (the monitor's 'report' event). */
+    private readonly publish: (report: Report) => void,
   ) {
     this.lastReportAt = monitor.config.clock.now();
     this.lastLogAt = this.lastReportAt;
@@ -144,7 +146,7 @@ export class Reporter {
     this.lastErrors = errorsByType;
     this.logger?.info({ report }, 'performance report');
     if (this.options.reportFile) this.append(this.options.reportFile, report);
-    m.emit('report', report);
+    this.publish(report);
     return report;
   }
 

@@ -9,7 +9,7 @@ import { COUNTERS, exposedLabels } from './collect-families.js';
 import { type Rendered, type RenderOptions, render } from './exposition.js';
 import { upperBound } from '../core/buckets.js';
 import { bucketList, type Metric, type MetricFamily, type NativeHistogram, withLazyBuckets } from '../core/family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { encodeSnapshot, type Snapshot, type SnapshotSeries } from './snapshot.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from '../time/totals.js';
@@ -71,7 +71,7 @@ export interface ReportToPrimaryOptions {
  * In a cluster worker: answers the primary's `clusterMetrics()` with this monitor's counts. Reports
  * once at once, and a last time when the monitor closes. Returns a function that stops reporting.
  */
-export function reportToPrimary(monitor: StreamPerformanceMonitor, options: ReportToPrimaryOptions = {}): () => void {
+export function reportToPrimary(monitor: MonitorReader, options: ReportToPrimaryOptions = {}): () => void {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');
   if (typeof process.send !== 'function') throw new Error('reportToPrimary() needs an IPC channel to the primary: call it in a node:cluster worker');
   const intervalMs = options.intervalMs ?? 0;
@@ -119,7 +119,7 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
  * The monitor's series, and its service totals (each request once, whatever its family: what the
  * alert rules read) as one more, so that they merge, and outlive a worker, like the rest.
  */
-export function partsOf(monitor: StreamPerformanceMonitor): WirePart[] {
+export function partsOf(monitor: MonitorReader): WirePart[] {
   const part = (key: string, t: Totals, errorsByType: Record<string, number>, h: NativeHistogram): WirePart => {
     const dense = h.dense ?? { offset: 0, counts: new Float64Array(0) };
     return {

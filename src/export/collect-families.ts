@@ -3,7 +3,7 @@
 import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
 import type { HistName } from '../core/layout.js';
 import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
-import type { SeriesInfo, StreamPerformanceMonitor } from '../monitor.js';
+import type { SeriesInfo, MonitorReader } from '../analysis/monitor-reader.js';
 import type { IntervalFigures } from '../time/tick.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
@@ -170,7 +170,7 @@ export class CountsArena {
 }
 
 /** Every metric family of `monitor`, read now. */
-export function collectFamilies(monitor: StreamPerformanceMonitor, options: CollectOptions = {}): MetricFamily[] {
+export function collectFamilies(monitor: MonitorReader, options: CollectOptions = {}): MetricFamily[] {
   return collectWith(monitor, options);
 }
 
@@ -178,12 +178,12 @@ export function collectFamilies(monitor: StreamPerformanceMonitor, options: Coll
  * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
  * here) and stay valid until its next collect.
  */
-export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
+export function collectFamiliesInto(monitor: MonitorReader, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
   arena.reset();
   return collectWith(monitor, options, arena);
 }
 
-function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const rpcNames = options.rpcNames ?? 'grpc';
   if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);

@@ -8,7 +8,7 @@ import { GRPC_KINDS } from '../integrations/grpc.js';
 import { HTTP_KINDS } from '../integrations/http.js';
 import { POOL_KINDS } from '../integrations/pool.js';
 import type { Metric, MetricFamily, NativeHistogram } from '../core/family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
@@ -103,7 +103,7 @@ function toOtel(labels: Labels): Labels {
 }
 
 export function rpcFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   series: readonly KindedSeries[],
   names: RpcNames,
   take?: (n: number) => Float64Array,
@@ -194,7 +194,7 @@ export function rpcFamilies(
 }
 
 function poolFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   of: (kind: string) => KindedSeries[],
   push: (family: MetricFamily) => void,
   take?: (n: number) => Float64Array,
@@ -223,7 +223,7 @@ function poolFamilies(
 }
 
 function httpFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   of: (kind: string) => KindedSeries[],
   push: (family: MetricFamily) => void,
   take?: (n: number) => Float64Array,

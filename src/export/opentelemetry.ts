@@ -8,7 +8,7 @@ import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { CollectionResult, DataPoint, ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { type CollectOptions, collectFamilies } from './collect-families.js';
 import { firstIndexAbove, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
-import { type StreamPerformanceMonitor, withExtremes } from '../monitor.js';
+import { type MonitorReader, withExtremes } from '../analysis/monitor-reader.js';
 import { distUrl } from '../core/module-url.js';
 
 export interface OpenTelemetryProducerOptions {
@@ -116,7 +116,7 @@ function openTelemetryName(family: MetricFamily, prefix: string): { name: string
  * histograms as exponential histograms (exact: the same buckets), counters as cumulative monotonic
  * sums, gauges as gauges, series labels as attributes.
  */
-export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options: OpenTelemetryProducerOptions = {}): OpenTelemetryProducer {
+export function openTelemetryProducer(monitor: MonitorReader, options: OpenTelemetryProducerOptions = {}): OpenTelemetryProducer {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.seriesList !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'streamgauge.';

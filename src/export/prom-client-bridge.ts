@@ -3,7 +3,7 @@
 // imports it, the registry is used through the small surface below.
 import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from './collect-families.js';
 import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from '../core/family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { RUNTIME_FAMILIES } from './runtime-families.js';
 import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus-text.js';
 
@@ -42,7 +42,7 @@ export interface PromClientBridgeOptions {
  * Registers every streamgauge family in `registry`. Returns a function that removes them again.
  * Histograms appear as classic buckets (exact: the bounds are native bucket boundaries).
  */
-export function registerWithPromClient(monitor: StreamPerformanceMonitor, registry: PromClientRegistryLike, options: PromClientBridgeOptions = {}): () => void {
+export function registerWithPromClient(monitor: MonitorReader, registry: PromClientRegistryLike, options: PromClientBridgeOptions = {}): () => void {
   if (!registry || typeof registry.registerMetric !== 'function') throw new TypeError('registry must be a prom-client Registry');
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const ladder = ladderFor(options.classicBoundariesSeconds ?? DEFAULT_CLASSIC_BOUNDARIES_SECONDS);

@@ -4,7 +4,7 @@
 // since start, so nothing between two scrapes is lost. `runtimePrefix` puts them apart.
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Metric, MetricFamily } from '../core/family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { countBy, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from '../time/system.js';
 
 type Type = MetricFamily['type'];
@@ -68,7 +68,7 @@ function byConstructor(read: (() => unknown[]) | undefined): Map<string, number>
   return countBy(read().map((o) => (o as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'Object'));
 }
 
-export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: string, take?: (n: number) => Float64Array): MetricFamily[] {
+export function runtimeFamilies(monitor: MonitorReader, prefix: string, take?: (n: number) => Float64Array): MetricFamily[] {
   const fams: MetricFamily[] = [];
   const one = (name: string, help: string, type: Type, value: number | undefined, unit?: string) => {
     if (value !== undefined && !Number.isNaN(value)) fams.push({ name, prefix, help, type, unit, metrics: [{ labels: NO_LABELS, value }] });

@@ -4,7 +4,7 @@
 import { crc32 } from 'node:zlib';
 import { midpoint, upperBound } from '../core/buckets.js';
 import { bucketList, checkNativeHistogram, type NativeHistogram } from '../core/family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { COUNTER_FIELDS, type CounterField } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
@@ -34,7 +34,7 @@ export interface Snapshot {
 }
 
 /** The monitor's state now. */
-export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
+export function takeSnapshot(monitor: MonitorReader): Snapshot {
   return {
     takenAt: monitor.config.clock.now(),
     sources: 1,

@@ -11,9 +11,9 @@ import {
   type Resolution,
 } from './dashboard-handler.js';
 import type { HistoryPoint } from '../time/history.js';
-import type { StreamPerformanceMonitor, TickEvent } from '../monitor.js';
+import type { MonitorReader, TickEvent } from '../analysis/monitor-reader.js';
 
-export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSource {
+export function dashboardSource(monitor: MonitorReader): DashboardSource {
   const anomalies = () => monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
   const frame = (tick: TickEvent | undefined): DashboardFrame => {
     const point = {} as Record<DashboardField, number>;

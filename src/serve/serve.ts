@@ -9,15 +9,15 @@ import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export
 import { HISTOGRAMS } from '../core/layout.js';
 import { bucketList } from '../core/family-model.js';
 import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
 
 // A scrape renders what it collects at once, so each monitor's scrapes share one arena of counts.
-const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
+const arenas = new WeakMap<MonitorReader, CountsArena>();
 
 /** The monitor's metrics in the format an Accept header asks for (text 0.0.4 by default). */
-export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
+export function renderMetrics(monitor: MonitorReader, accept?: string | null, options: MetricsOptions = {}): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
   const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
@@ -26,7 +26,7 @@ export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
 export function metricsHandler(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   options: MetricsOptions & { path?: string } = {},
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const path = options.path ?? '/metrics';
@@ -58,7 +58,7 @@ export function metricsHandler(
 }
 
 /** Everything the monitor knows, for debugging: layout, every series with every bucket, counters. */
-export function debugSnapshot(monitor: StreamPerformanceMonitor): unknown {
+export function debugSnapshot(monitor: MonitorReader): unknown {
   const series = monitor.seriesList().map((s) => {
     const histograms: Record<string, unknown> = {};
     for (const name of HISTOGRAMS) {
@@ -104,7 +104,7 @@ export interface Served {
 }
 
 /** Starts an HTTP server with /metrics, /debug, /snapshot (for mergeSnapshots) and the dashboard. */
-export async function serve(monitor: StreamPerformanceMonitor, options: ServeOptions = {}): Promise<Served> {
+export async function serve(monitor: MonitorReader, options: ServeOptions = {}): Promise<Served> {
   if (monitor.isClosed) throw new Error('serve() after monitor.close(): the monitor is closed');
   const { port = 0, host = '127.0.0.1', dashboard = true, ...metricsOptions } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
