@@ -19,15 +19,14 @@ export { type TrendEstimate, type TrendKind, TrendModel } from './analysis/trend
 // outputs
 export { createDashboardHandler, type DashboardOptions, type DashboardSource } from './serve/dashboard-handler.js';
 export { dashboardSource } from './serve/dashboard-source.js';
-export { collectFamilies } from './export/collect-families.js';
-export { negotiate, type Rendered, render } from './export/exposition.js';
+export type { Rendered } from './export/exposition.js';
 export type { MetricFamily, NativeHistogram } from './core/family-model.js';
 export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTelemetryProducer } from './export/opentelemetry.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './export/prom-client-bridge.js';
-export { debugSnapshot, type MetricsOptions, metricsHandler, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
+export { type MetricsOptions, metricsHandler, type ServeOptions, type Served, serve } from './serve/serve.js';
 export { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
 export { type ClusterMetrics, type ClusterMetricsOptions, type ClusterServed, clusterMetrics, type ReportToPrimaryOptions, reportToPrimary } from './export/cluster.js';
-export { decodeSnapshot, encodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile, takeSnapshot } from './export/snapshot.js';
+export { decodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile } from './export/snapshot.js';
 // integrations
 export {
   type GrpcClientInterceptorOptions,
