@@ -7,11 +7,12 @@ import type { MonitoringConfig } from './types.js';
 /**
  * The whole layout's version, which assembly/index.ts exports too (checked at instantiation): a
  * handle from a memory of another version is refused. Bump it (in both) when any offset changes.
+ * The four version numbers and when to bump which: README, "Version numbers".
  */
 export const LAYOUT_VERSION = 7;
 /**
  * The version of the history regions' layout (rings and rollups), which saved history files
- * depend on: bump it when those change, not for other parts of the memory.
+ * depend on: bump it when those change, not for other parts of the memory (README, "Version numbers").
  */
 export const HISTORY_LAYOUT_VERSION = 5;
 /** Bytes of a WebAssembly memory page. */
@@ -20,7 +21,7 @@ const WASM_PAGE = 65536;
 export const MAX_PAGES = 16384;
 
 // Histogram header (bytes): assembly/index.ts exports the same offsets as H_* globals, and
-// src/wasm.ts refuses a core whose offsets differ from these.
+// src/core/wasm.ts refuses a core whose offsets differ from these.
 export const H = {
   SCALE: 0,
   IDXMIN: 4,

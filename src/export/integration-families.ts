@@ -1,7 +1,7 @@
-// The integrations' series as metric families. gRPC (src/grpc.ts): grpc-ecosystem's names by
+// The integrations' series as metric families. gRPC (src/integrations/grpc.ts): grpc-ecosystem's names by
 // default, OpenTelemetry's RPC conventions on request, and our own figures (bytes, calls in
 // flight, first response, per-message latency, backpressure) beside them with the same labels.
-// Worker pools (src/pool.ts): tasks, their run and wait times, utilisation, queue.
+// Worker pools (src/integrations/pool.ts): tasks, their run and wait times, utilisation, queue.
 // Each family holds one kind of series: server calls, client calls, stages and pool tasks never
 // share one.
 import { GRPC_KINDS } from '../integrations/grpc.js';

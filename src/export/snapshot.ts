@@ -10,6 +10,7 @@ import { COUNTER_FIELDS, type CounterField } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
 const MAGIC = 0x4e534753; // "SGSN" little-endian
+/** The encoding of snapshot bytes, shared by every process of a cluster: README, "Version numbers". */
 const VERSION = 1;
 const HEADER = 16;
 /** Seconds (the bucket unit) per ms, divided by exactly as the monitor does, so quantiles agree to the bit. */

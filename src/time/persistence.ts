@@ -45,6 +45,7 @@ export interface PersistenceOptions {
 }
 
 export const DEFAULT_SAVE_INTERVAL = 60_000;
+/** The history file's container format (header, checksums, state record): README, "Version numbers". */
 export const FORMAT_VERSION = 1;
 export const FILE_MAGIC = Buffer.from('SGHIST\r\n', 'latin1');
 export const HEADER_BYTES = 64;
