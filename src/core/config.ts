@@ -3,6 +3,9 @@ import type { Clock, MonitoringConfig, PerformanceTargets } from './types.js';
 
 const HOUR = 3_600_000;
 
+/** Largest duration accepted, in ms (about 115 days): keeps integer-nanosecond sums exact. */
+export const MAX_MS = 1e10;
+
 export const realClock: Clock = { now: () => Date.now() };
 
 export const DEFAULT_TARGETS: PerformanceTargets = Object.freeze({
@@ -99,7 +102,7 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('anomalyMinChange', c.anomalyMinChange, 0, 100);
   num('scale', c.scale, 0, 8, true);
   num('histogramRange.minMs', c.histogramRange.minMs, 1e-6, 1e9);
-  num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, 1e10);
+  num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, MAX_MS);
   num('maxSeries', c.maxSeries, 1, 10_000, true);
   if (c.bucketMemory !== null) num('bucketMemory', c.bucketMemory, 65536, 2 ** 30, true);
   num('maxErrorTypes', c.maxErrorTypes, 1, 10_000, true);

@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { type KindedSeriesOptions, SERIES_KIND } from '../record/recorder.js';
 import type { MonitorLike } from './streams.js';
+import { MAX_MS } from '../core/config.js';
 import type { Labels, Recorder } from '../core/types.js';
 
 /** The series kinds of a tracked pool: the pool itself, its tasks' run times, their wait times. */
@@ -225,7 +226,7 @@ class Tracker implements PoolTracker {
     const now = performance.now();
     this.integrate(now);
     this.running++;
-    if (waitMs >= 0 && waitMs <= 1e10) this.wait.recordLatency(waitMs);
+    if (waitMs >= 0 && waitMs <= MAX_MS) this.wait.recordLatency(waitMs);
   }
 
   /** A task's result is back after `runMs`. */
@@ -238,7 +239,7 @@ class Tracker implements PoolTracker {
     } else if (this.running > 0) {
       this.running--;
     }
-    if (runMs >= 0 && runMs <= 1e10) this.run.recordLatency(runMs);
+    if (runMs >= 0 && runMs <= MAX_MS) this.run.recordLatency(runMs);
   }
 
   sample(): PoolSample {

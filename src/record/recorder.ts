@@ -14,6 +14,7 @@ import { timer } from '../core/timer.js';
 import { LaneOwners } from '../core/lane-owners.js';
 import { StringTable } from '../core/string-table.js';
 import type { Labels, Recorder, SeriesOptions } from '../core/types.js';
+import { MAX_MS } from '../core/config.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from '../core/validate.js';
 import { type Core, instantiate, type WasmMemory, type WasmModule } from '../core/wasm.js';
 
@@ -338,7 +339,7 @@ export class SeriesRecorder implements Recorder {
 
   /** A session's own figures, without its messages (a tracked session counted those as they came). */
   recordSessionEnd(durationMs: number, messageCount: number, bytesProcessed: number): void {
-    this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, 1e10));
+    this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, MAX_MS));
     this.core.record(this.ctx.histPtr(this.index, 'sessionMessages'), messageCount);
     this.core.record(this.ctx.histPtr(this.index, 'sessionBytes'), bytesProcessed);
     this.core.inc(this.base + C.RECORDS * 8); // after the values: the tick that sees this reads them
