@@ -200,8 +200,14 @@ export function bucketIndex(x: number, scale: number): number {
   return exponent * (1 << scale) + j;
 }
 
-/** Upper bound of bucket `index` at `scale` (the stored boundary: the float at or below 2^(index/2^s)). */
+/**
+ * Upper bound of bucket `index` at `scale` (Prometheus' schema): the stored boundary, the float at
+ * or below 2^(index/2^s), exactly the boundary the core buckets by (a `2 ** x` can be an ulp off,
+ * and a classic `le` must be the same double). Negative scales (coarser schemas, reached by
+ * merging) have power-of-two bounds, exact either way.
+ */
 export function upperBound(index: number, scale: number): number {
+  if (scale < 0) return 2 ** (index * 2 ** -scale);
   const n = 1 << scale;
   const e = Math.floor(index / n);
   const j = index - e * n;

@@ -96,15 +96,6 @@ export function checkSchema(schema: number, argName = 'schema'): void {
 }
 
 /**
- * Upper bound of native bucket `index`: 2^(index * 2^-schema), exactly the boundary the core
- * buckets by (a `2 ** x` here can be an ulp off, and a classic `le` must be the same double).
- * Negative schemas have power-of-two bounds, exact either way.
- */
-export function nativeUpperBound(schema: number, index: number): number {
-  return schema >= 0 ? upperBound(index, schema) : 2 ** (index * 2 ** -schema);
-}
-
-/**
  * Index of the first native bucket wholly above `threshold` (its lower bound >= threshold): where a
  * native exposition puts observations known only to be above it.
  */
@@ -122,7 +113,7 @@ export function nativeIndexAtOrAbove(schema: number, value: number): number {
   const nearest = Math.round(x);
   // A value on a boundary (a power of two, say) is that boundary, whatever log2's last bit says.
   const i = Math.abs(x - nearest) < 1e-9 ? nearest : Math.ceil(x);
-  return nativeUpperBound(schema, i) < value ? i + 1 : i;
+  return upperBound(i, schema) < value ? i + 1 : i;
 }
 
 /** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
@@ -152,7 +143,7 @@ export function snapBoundaries(boundaries: readonly number[], schema: number, sn
     const i = snap === 'up' ? nativeIndexAtOrAbove(schema, b) : nearestNativeIndex(schema, b);
     if (indices.length > 0 && indices[indices.length - 1] === i) continue;
     indices.push(i);
-    bounds.push(nativeUpperBound(schema, i));
+    bounds.push(upperBound(i, schema));
   }
   return { schema, indices, bounds };
 }
