@@ -330,7 +330,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   // ---- reads --------------------------------------------------------------------------------
 
   /** Indexes of the series in use, the default first and the overflow series last. */
-  activeSeries(): readonly number[] {
+  private activeSeries(): readonly number[] {
     // Slots are claimed in order; the runtime's reserved slots follow the users' maxSeries.
     const n = Math.min(this.ctx.tables.series.used(), this.config.maxSeries);
     if (this.activeList.length !== n + 1) {
@@ -343,7 +343,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   private activeList: readonly number[] = [];
 
   /** The series that add into the monitor-wide totals (all but those created with `inTotals: false`). */
-  totalSeries(): readonly number[] {
+  private totalSeries(): readonly number[] {
     const active = this.activeSeries();
     if (this.totalList.from !== active) {
       const table = this.ctx.tables.series;
