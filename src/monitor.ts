@@ -5,8 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
 import { type HistoryColumns, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
-import { fieldBytes, HISTORY_FIELDS } from './core/fields.js';
-import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './core/layout.js';
+import { C, computeLayout, type HistName, initMemory, type Layout, type MemoryFootprint, memoryFootprint } from './core/layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
 import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
@@ -30,15 +29,14 @@ import type { Logger } from 'pino';
 import { distUrl } from './core/module-url.js';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis/analysis.js';
 import { type Report, Reporter } from './analysis/report.js';
+import { compareWithTargets } from './analysis/targets.js';
 import { type InstrumentStreamOptions, instrumentStream } from './integrations/streams.js';
 import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
 import type { Rendered } from './export/exposition.js';
-import { type CurrentMetrics, extremesWanted, type MemoryFootprint, type MonitorReader, type SeriesInfo, type TickEvent } from './analysis/monitor-reader.js';
+import { type CurrentMetrics, extremesWanted, type MonitorReader, type SeriesInfo, type TickEvent } from './analysis/monitor-reader.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
 import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
 import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
-
-const CAP = 2;
 
 // pino is loaded when a monitor first needs its own logger: a service that passes its logger, or
 // false, does not pay for loading a second one (about 6 MB of RSS).
@@ -609,25 +607,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   }
 
   memoryFootprint(): MemoryFootprint {
-    const L = this.layout;
-    const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
-    const arena = new Uint32Array(this.memory.buffer, L.runtimePtr + R.ARENA * 4, 4);
-    const used = Atomics.load(arena, 0) - L.arena.ptr;
-    return {
-      sharedBytes: this.memory.buffer.byteLength,
-      maxSharedBytes: L.pages * 65536,
-      bucketPages: { usedBytes: Math.min(used, L.arena.end - L.arena.ptr), maxBytes: L.arena.end - L.arena.ptr, wastedBytes: Atomics.load(arena, 2), refusedClaims: Atomics.load(arena, 3) },
-      parts: {
-        series: L.seriesCount * L.seriesStride,
-        windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
-        history: ringBytes(L.history),
-        rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
-        tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
-        recordingLanes: L.lanePool.count * L.shapes.latency.headerBytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
-        bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
-        bucketPages: Math.min(used, L.arena.end - L.arena.ptr),
-      },
-    };
+    return memoryFootprint(this.layout, this.memory.buffer);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
@@ -691,26 +671,6 @@ function cacheRatio(t: Totals): number {
  * Achievement ratios, each capped at 2 so one outstanding figure cannot hide a poor one; a zero
  * p95 or memory counts as the cap, a missing p95 (no requests) as 0.
  */
-export function compareWithTargets(summary: PerformanceSummary, targets: PerformanceTargets = resolveTargets()): TargetComparison {
-  const cap = (v: number) => (Number.isNaN(v) ? 0 : Math.min(v, CAP));
-  const throughputAchievement = cap(summary.throughputRps / targets.targetRps);
-  const latencyAchievement = Number.isNaN(summary.p95LatencyMs) ? 0 : summary.p95LatencyMs <= 0 ? CAP : cap(targets.targetP95LatencyMs / summary.p95LatencyMs);
-  const memoryEfficiency = summary.memoryUsageMb <= 0 ? CAP : cap(targets.targetMemoryMb / summary.memoryUsageMb);
-  const successRate = Number.isNaN(summary.successRate) ? 0 : summary.successRate;
-  return {
-    throughputAchievement,
-    latencyAchievement,
-    memoryEfficiency,
-    successRate,
-    overallScore: (throughputAchievement + latencyAchievement + memoryEfficiency + successRate) / 4,
-    meetsTargets:
-      summary.throughputRps >= targets.targetRps &&
-      summary.p95LatencyMs <= targets.targetP95LatencyMs &&
-      summary.memoryUsageMb <= targets.targetMemoryMb &&
-      successRate >= targets.targetSuccessRate,
-  };
-}
-
 export const attach = attachToHandle;
 
 function newCounts(n: number): Float64Array {

@@ -2,7 +2,7 @@
 // the cluster and OpenTelemetry bridges, the prom-client bridge and the HTTP server depend on this
 // interface only, never on the monitor's class, so their imports run down the layers and the
 // monitor (the facade above them) can hand itself to them.
-import type { HistName, Layout } from '../core/layout.js';
+import type { HistName, Layout, MemoryFootprint } from '../core/layout.js';
 import type { NativeHistogram } from '../core/family-model.js';
 import type {
   Labels,
@@ -39,17 +39,6 @@ export interface TickEvent {
   point: HistoryPoint;
   interval: IntervalFigures;
   system: SystemSample;
-}
-
-export interface MemoryFootprint {
-  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
-  sharedBytes: number;
-  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
-  maxSharedBytes: number;
-  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
-  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
-  /** The fixed part, by what it holds, and the bucket pages in use. */
-  parts: Record<string, number>;
 }
 
 /** The figures of `getCurrentMetrics()`: the interval's, plus the latency quantiles since start. */

@@ -536,3 +536,36 @@ export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   rt[R.VERSION] = layout.version;
   Atomics.store(rt, R.MAGIC, MAGIC);
 }
+
+export interface MemoryFootprint {
+  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
+  sharedBytes: number;
+  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
+  maxSharedBytes: number;
+  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
+  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
+  /** The fixed part, by what it holds, and the bucket pages in use. */
+  parts: Record<string, number>;
+}
+
+/** What the shared memory holds and may grow to, from the layout and the arena's counters in it. */
+export function memoryFootprint(L: Layout, buffer: ArrayBufferLike): MemoryFootprint {
+  const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
+  const arena = new Uint32Array(buffer, L.runtimePtr + R.ARENA * 4, 4);
+  const used = Atomics.load(arena, 0) - L.arena.ptr;
+  return {
+    sharedBytes: buffer.byteLength,
+    maxSharedBytes: L.pages * WASM_PAGE,
+    bucketPages: { usedBytes: Math.min(used, L.arena.end - L.arena.ptr), maxBytes: L.arena.end - L.arena.ptr, wastedBytes: Atomics.load(arena, 2), refusedClaims: Atomics.load(arena, 3) },
+    parts: {
+      series: L.seriesCount * L.seriesStride,
+      windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
+      history: ringBytes(L.history),
+      rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
+      tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
+      recordingLanes: L.lanePool.count * L.shapes.latency.headerBytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
+      bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
+      bucketPages: Math.min(used, L.arena.end - L.arena.ptr),
+    },
+  };
+}
