@@ -7,7 +7,7 @@ import { Ewma, Meter, SimpleMovingAverage, type TrendKind, TrendModel } from './
 import type { MonitoringConfig } from '../core/types.js';
 
 /** The series watched for anomalies and trends, with their units. */
-export const WATCHED = [
+const WATCHED = [
   { series: 'rps', unit: 'requests/s' },
   { series: 'p95', unit: 'ms' },
   { series: 'p99', unit: 'ms' },
@@ -15,7 +15,7 @@ export const WATCHED = [
   { series: 'memoryBytes', unit: 'bytes' },
   { series: 'eventLoopDelayMs', unit: 'ms' },
 ] as const satisfies readonly { series: keyof HistoryPoint; unit: string }[];
-export type WatchedSeries = (typeof WATCHED)[number]['series'];
+type WatchedSeries = (typeof WATCHED)[number]['series'];
 
 export interface AnomalyEvent {
   series: WatchedSeries;

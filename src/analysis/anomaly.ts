@@ -552,7 +552,7 @@ class NoveltyTest {
 // ---------------------------------------------------------------------------------------------
 // The detector
 
-export interface AnomalyDetectorOptions {
+interface AnomalyDetectorOptions {
   /**
    * How far out a point must lie to alarm, in standard deviations: it must fall outside the
    * region holding the central erf(threshold/√2) of recent values (95.45 % for 2), which for
@@ -845,9 +845,9 @@ function paretoTail(y: number, k: number, mean: number, variance: number, scaleF
 // ---------------------------------------------------------------------------------------------
 // Incidents
 
-export type AnomalyTransition = 'start' | 'recovered' | null;
+type AnomalyTransition = 'start' | 'recovered' | null;
 
-export interface AnomalyTrackerOptions {
+interface AnomalyTrackerOptions {
   /** Consecutive calm points (score below `calmBelow`) that end an incident. Default 30. */
   recoverAfter?: number;
   /** Score under which a point counts as calm. Default UNUSUAL_SCORE (0.3). */

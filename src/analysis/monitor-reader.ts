@@ -45,7 +45,7 @@ export interface TickEvent {
 export type CurrentMetrics = PerformanceMetrics & { latencySinceStart: { p50: number; p95: number; p99: number; p999: number }; latencyCount: number };
 
 /** A series by index, or the recorder bound to it. */
-export type SeriesRef = number | Recorder;
+type SeriesRef = number | Recorder;
 
 export interface MonitorReader {
   readonly config: MonitoringConfig & PersistenceOptions;

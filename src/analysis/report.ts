@@ -38,7 +38,7 @@ export interface Report {
   trends: TrendReport[];
 }
 
-export interface ReportOptions {
+interface ReportOptions {
   reportInterval: number;
   logInterval: number;
   reportFile?: string;
@@ -170,6 +170,6 @@ function rotate(file: string, keep: number): void {
 }
 
 /** JSON has no NaN or Infinity: write them as null. */
-export function finiteOrNull(_key: string, value: unknown): unknown {
+function finiteOrNull(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? null : value;
 }

@@ -113,7 +113,7 @@ export function writeBounds(buffer: ArrayBufferLike, ptr: number, scale: number)
  * from the cell of the zero bucket's last float to the cell of the last bucket's; floats below it
  * are in the zero bucket, above it in the overflow.
  */
-export interface RangeCells {
+interface RangeCells {
   /** A float's cell is (its bits >> shift) - base. */
   shift: number;
   base: number;

@@ -6,7 +6,7 @@ const HOUR = 3_600_000;
 /** Largest duration accepted, in ms (about 115 days): keeps integer-nanosecond sums exact. */
 export const MAX_MS = 1e10;
 
-export const realClock: Clock = { now: () => Date.now() };
+const realClock: Clock = { now: () => Date.now() };
 
 export const DEFAULT_TARGETS: PerformanceTargets = Object.freeze({
   targetRps: 2000,
@@ -15,7 +15,7 @@ export const DEFAULT_TARGETS: PerformanceTargets = Object.freeze({
   targetSuccessRate: 0.99,
 });
 
-export function defaultConfig(): MonitoringConfig {
+function defaultConfig(): MonitoringConfig {
   return {
     collectionInterval: 1000,
     historyRetention: 24 * HOUR,

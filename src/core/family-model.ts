@@ -86,10 +86,10 @@ export const DEFAULT_CLASSIC_BOUNDARIES_SECONDS: readonly number[] = Object.free
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ]);
 
-export const MIN_SCHEMA = -4;
-export const MAX_SCHEMA = 8;
+const MIN_SCHEMA = -4;
+const MAX_SCHEMA = 8;
 
-export function checkSchema(schema: number, argName = 'schema'): void {
+function checkSchema(schema: number, argName = 'schema'): void {
   if (!Number.isInteger(schema) || schema < MIN_SCHEMA || schema > MAX_SCHEMA) {
     throw new RangeError(`${argName} must be an integer in ${MIN_SCHEMA}..${MAX_SCHEMA}, got ${schema}`);
   }
@@ -108,7 +108,7 @@ export function firstIndexAbove(schema: number, threshold: number): number {
 }
 
 /** Index of the first native boundary at or above `value`. */
-export function nativeIndexAtOrAbove(schema: number, value: number): number {
+function nativeIndexAtOrAbove(schema: number, value: number): number {
   const x = Math.log2(value) * 2 ** schema;
   const nearest = Math.round(x);
   // A value on a boundary (a power of two, say) is that boundary, whatever log2's last bit says.
@@ -117,12 +117,12 @@ export function nativeIndexAtOrAbove(schema: number, value: number): number {
 }
 
 /** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
-export function nearestNativeIndex(schema: number, value: number): number {
+function nearestNativeIndex(schema: number, value: number): number {
   return Math.round(Math.log2(value) * 2 ** schema);
 }
 
 /** Classic boundaries snapped to one schema's native boundaries: ascending, distinct. */
-export interface SnappedBoundaries {
+interface SnappedBoundaries {
   readonly schema: number;
   /** Native bucket index whose upper bound each boundary is. */
   readonly indices: readonly number[];
@@ -148,7 +148,7 @@ export function snapBoundaries(boundaries: readonly number[], schema: number, sn
   return { schema, indices, bounds };
 }
 
-export function checkBoundaries(boundaries: readonly number[], argName = 'classicBoundariesSeconds'): void {
+function checkBoundaries(boundaries: readonly number[], argName = 'classicBoundariesSeconds'): void {
   if (!Array.isArray(boundaries as unknown)) throw new TypeError(`${argName} must be an array of numbers`);
   let prev = 0;
   for (let k = 0; k < boundaries.length; k++) {
@@ -165,7 +165,7 @@ export function checkBoundaries(boundaries: readonly number[], argName = 'classi
  * How a classic boundary becomes a native one: the nearest (a seconds ladder), or the first at or
  * above it (a ladder of counts or bytes, so that `le="5"`'s bucket holds the value 5 itself).
  */
-export type Snap = 'nearest' | 'up';
+type Snap = 'nearest' | 'up';
 
 /** Classic boundaries for byte sizes: powers of 4 from 64 B to 4 GiB (exact native boundaries at every schema). */
 export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 14 }, (_, k) => 64 * 4 ** k));

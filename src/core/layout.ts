@@ -18,7 +18,7 @@ export const HISTORY_LAYOUT_VERSION = 5;
 /** Bytes of a WebAssembly memory page. */
 const WASM_PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
-export const MAX_PAGES = 16384;
+const MAX_PAGES = 16384;
 
 // Histogram header (bytes): assembly/index.ts exports the same offsets as H_* globals, and
 // src/core/wasm.ts refuses a core whose offsets differ from these.
@@ -106,12 +106,12 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
 }
 
 /** One shape for each range table of the layout (shapes alike share a table). */
-export function tableShapes(layout: Layout): HistShape[] {
+function tableShapes(layout: Layout): HistShape[] {
   return [...new Map(Object.values(layout.shapes).map((shape) => [shape.cells.ptr, shape])).values()];
 }
 
 /** Bytes of a shape's range table. */
-export function rangeTableBytes(shape: HistShape): number {
+function rangeTableBytes(shape: HistShape): number {
   return shape.cells.count * CELL_BYTES;
 }
 

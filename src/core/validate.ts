@@ -3,7 +3,7 @@
 import { describe, MAX_MS } from './config.js';
 
 /** Largest count or byte figure accepted (exact in f64). */
-export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
 export function invalid(name: string, value: unknown, what: string): Error {
   const E = typeof value === 'number' ? RangeError : TypeError;

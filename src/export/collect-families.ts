@@ -10,7 +10,7 @@ import type { Labels } from '../core/types.js';
 import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
 import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
 
-export type CounterOf = (t: Totals) => number;
+type CounterOf = (t: Totals) => number;
 
 export const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
   ['requests', 'Requests (messages) handled, successful or failed.', (t) => t.requests],

@@ -15,9 +15,9 @@ import {
 } from './prometheus-text.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './prometheus-protobuf.js';
 
-export type ExpositionFormat = 'protobuf' | 'openmetrics' | 'text';
+type ExpositionFormat = 'protobuf' | 'openmetrics' | 'text';
 
-export interface Negotiated {
+interface Negotiated {
   format: ExpositionFormat;
   /** The Content-Type to answer with. */
   contentType: string;

@@ -8,7 +8,7 @@ import { RUNTIME_FAMILIES } from './runtime-families.js';
 import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus-text.js';
 
 /** The part of a prom-client Registry the bridge uses. */
-export interface PromClientRegistryLike {
+interface PromClientRegistryLike {
   registerMetric(metric: unknown): void;
   removeSingleMetric(name: string): void;
   readonly contentType?: string;
@@ -170,7 +170,7 @@ const FIRST_GAUGES = new Set(['nodejs_version_info']);
  * omitted too (compute it in PromQL from the summed counters); the rest as listed above, and
  * omitted when no rule fits (peaks, lag quantiles, process start time).
  */
-export function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' | 'average' | 'max' | 'min' | 'first' | 'omit' {
+function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' | 'average' | 'max' | 'min' | 'first' | 'omit' {
   if (type === 'counter' || type === 'histogram') return 'sum';
   if (type === 'summary') return 'omit';
   if (ADDITIVE_GAUGES.has(base)) return 'sum';

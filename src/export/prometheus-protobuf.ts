@@ -34,7 +34,7 @@ import {
 export const PROTOBUF_CONTENT_TYPE =
   'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
-export type ProtobufRenderOptions = TextRenderOptions;
+type ProtobufRenderOptions = TextRenderOptions;
 
 // Field numbers of io.prometheus.client (metrics.proto).
 const F = {

@@ -63,7 +63,7 @@ export function sanitizeLabelName(name: string): string {
  * The exposed base name of a family: prefix + name, sanitised; for counters without a trailing
  * `_total` (it is added per format). Throws when the name is unusable.
  */
-export function familyBaseName(prefix: string, family: MetricFamily, argName = 'family'): string {
+function familyBaseName(prefix: string, family: MetricFamily, argName = 'family'): string {
   if (typeof family.name !== 'string' || family.name.length === 0) {
     throw new TypeError(`${argName}.name must be a non-empty string`);
   }
@@ -81,7 +81,7 @@ export function resolvePrefix(prefix: string | undefined): string {
 const FAMILY_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
 
 /** Shape checks of one family that every writer needs before it writes anything of it. */
-export function checkFamily(family: MetricFamily, argName: string): void {
+function checkFamily(family: MetricFamily, argName: string): void {
   if (family === null || typeof family !== 'object') throw new TypeError(`${argName} must be an object`);
   if (!FAMILY_TYPES.has(family.type)) {
     throw new TypeError(`${argName}.type must be counter, gauge, histogram or summary, got ${String(family.type)}`);
@@ -118,7 +118,7 @@ export function checkedFamilyBase(prefix: string, family: MetricFamily, where: s
 }
 
 /** The label set as sanitised [name, value] pairs, in the given order. */
-export function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
+function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
   if (labels === null || typeof labels !== 'object') throw new TypeError(`${argName} must be an object`);
   const pairs: string[] = [];
   for (const key in labels) {
@@ -202,7 +202,7 @@ function escapeText(s: string, quote: boolean): string {
 // Numbers
 
 /** A sample value as both formats spell it: `+Inf`, `-Inf`, `NaN`, else the shortest round-trip form. */
-export function formatValue(v: number): string {
+function formatValue(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (Number.isNaN(v)) return 'NaN';

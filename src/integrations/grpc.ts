@@ -55,9 +55,9 @@ const FIRST_RESPONSE = kinded(GRPC_KINDS.firstResponse, false);
 const MESSAGE = kinded(GRPC_KINDS.message, false);
 
 /** A method's call type as grpc-ecosystem names it. */
-export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
 
-export function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
+function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
   return requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
 }
 
@@ -147,13 +147,13 @@ export interface ServerCallInstruments {
 // the parameters ask only for what grpc-js passes, and the results are grpc-js's own call objects,
 // which cannot be named without importing it.
 /** A grpc-js `ServerInterceptor`. */
-export type GrpcServerInterceptorFunction = (
+type GrpcServerInterceptorFunction = (
   methodDescriptor: { readonly path: string },
   call: object,
   // biome-ignore lint/suspicious/noExplicitAny: a grpc-js ServerInterceptingCall
 ) => any;
 /** A grpc-js client `Interceptor`. */
-export type GrpcClientInterceptor = (
+type GrpcClientInterceptor = (
   options: { readonly method_definition: { readonly path: string } },
   nextCall: (...args: never[]) => unknown,
   // biome-ignore lint/suspicious/noExplicitAny: a grpc-js InterceptingCall
@@ -171,7 +171,7 @@ export interface GrpcServerInterceptor extends GrpcServerInterceptorFunction {
 }
 
 /** A cancel this close to the call's deadline (ms) counts as DEADLINE_EXCEEDED (see ServerCall.cancelled). */
-export const DEADLINE_SLACK_MS = 25;
+const DEADLINE_SLACK_MS = 25;
 
 // @grpc/grpc-js, loaded when the first interceptor is made: a program that never uses gRPC does not
 // pay for loading it (most of this package's load time).

@@ -18,7 +18,7 @@ import { MAX_MS } from '../core/config.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from '../core/validate.js';
 import { type Core, instantiate, type WasmMemory, type WasmModule } from '../core/wasm.js';
 
-export const DEFAULT_SERIES = 0;
+const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });

@@ -51,9 +51,9 @@ export interface HistoryColumns {
 }
 
 /** Points /api/history answers with unless `maxPoints` says otherwise: what a chart can show. */
-export const DEFAULT_MAX_POINTS = 2000;
+const DEFAULT_MAX_POINTS = 2000;
 /** The most `maxPoints` may ask for: the cost of one request stays bounded whatever the history holds. */
-export const MAX_POINTS = 10_000;
+const MAX_POINTS = 10_000;
 
 /** What /api/history asks of the source besides the resolution. */
 export interface HistoryQuery {

@@ -62,7 +62,7 @@ export function dashboardSource(monitor: MonitorReader): DashboardSource {
  * read back from the range's width. (The detector's own score is a tail probability on a 0..1
  * scale, not a distance.) A zero-width range gives no σ: the score is then NaN (shown as a dash).
  */
-export function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
+function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
   const value = Number.isFinite(a.peak) ? a.peak : a.value;
   const sigma = (a.expectedHigh - a.expectedLow) / (2 * threshold);
   const centre = (a.expectedHigh + a.expectedLow) / 2;

@@ -44,15 +44,15 @@ export interface PersistenceOptions {
   historySaveInterval?: number;
 }
 
-export const DEFAULT_SAVE_INTERVAL = 60_000;
+const DEFAULT_SAVE_INTERVAL = 60_000;
 /** The history file's container format (header, checksums, state record): README, "Version numbers". */
-export const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 1;
 export const FILE_MAGIC = Buffer.from('SGHIST\r\n', 'latin1');
 export const HEADER_BYTES = 64;
 const WRITE_CHUNK = 1 << 20;
 
 /** Why a history file was not used. */
-export type HistoryFileProblem = 'empty' | 'truncated' | 'corrupt' | 'inconsistent' | 'foreign' | 'version' | 'config' | 'not-a-file' | 'unreadable';
+type HistoryFileProblem = 'empty' | 'truncated' | 'corrupt' | 'inconsistent' | 'foreign' | 'version' | 'config' | 'not-a-file' | 'unreadable';
 
 /** A history file that could not be restored (or saved). `keptAs` is where the bad file now is. */
 export class HistoryFileError extends Error {
@@ -80,7 +80,7 @@ export const persistenceHooks: {
 } = {};
 
 /** What persistence reads and restores: the monitor's memory, layout, configuration and tick. */
-export interface PersistenceTarget {
+interface PersistenceTarget {
   buffer: ArrayBufferLike;
   layout: Layout;
   config: MonitoringConfig;
@@ -174,7 +174,7 @@ function ringOf(aggregator: Aggregator, name: RingName): HistoryRing {
 }
 
 /** The file's bytes for the history now (synchronous: a consistent copy, taken on the tick's thread). */
-export function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): Buffer {
+function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): Buffer {
   const { layout, config, aggregator } = target;
   const regions = historyRegions(layout);
   const { hash, settings } = historyFingerprint(layout, config);
@@ -207,7 +207,7 @@ export function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): 
 }
 
 /** Checks a file's bytes against this monitor's configuration; throws HistoryFileError saying what is wrong. */
-export function decodeHistory(file: string, data: Buffer, target: PersistenceTarget): { binary: Buffer; state: SavedState } {
+function decodeHistory(file: string, data: Buffer, target: PersistenceTarget): { binary: Buffer; state: SavedState } {
   const bad = (problem: HistoryFileProblem, what: string) => new HistoryFileError(`history file ${file} ${what}`, file, problem);
   if (data.length === 0) throw bad('empty', 'is empty');
   const magicPart = Math.min(data.length, FILE_MAGIC.length);
@@ -318,7 +318,7 @@ const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite
  * positions must be those a ring reaches, times finite and ascending (rollup times whole periods,
  * before the open period), every rollup histogram one the core can walk, the state's figures numbers.
  */
-export function restoredProblem(binary: Uint8Array, state: SavedState, layout: Layout): string | undefined {
+function restoredProblem(binary: Uint8Array, state: SavedState, layout: Layout): string | undefined {
   // A copy at offset 0, so that typed-array views are aligned whatever the file buffer's offset.
   const bytes = new Uint8Array(binary.length);
   bytes.set(binary);
@@ -391,7 +391,7 @@ function validState(s: SavedState, target: PersistenceTarget): boolean {
 }
 
 /** Copies decoded history into the monitor's memory and state. */
-export function applyHistory(decoded: { binary: Buffer; state: SavedState }, target: PersistenceTarget): void {
+function applyHistory(decoded: { binary: Buffer; state: SavedState }, target: PersistenceTarget): void {
   const { layout, aggregator } = target;
   let at = 0;
   for (const r of historyRegions(layout)) {
@@ -441,7 +441,7 @@ function unlinkQuietly(path: string): void {
 }
 
 /** Writes `data` to `file` atomically, synchronously: temp file, write, fsync, rename, fsync the directory. */
-export function writeFileAtomicSync(file: string, data: Uint8Array): void {
+function writeFileAtomicSync(file: string, data: Uint8Array): void {
   const tmp = tempName(file);
   const fd = openSync(tmp, 'wx', 0o644);
   try {
@@ -472,7 +472,7 @@ export function writeFileAtomicSync(file: string, data: Uint8Array): void {
  * The same without blocking the event loop for the write and fsync. `stillWanted()` is asked just
  * before the (synchronous) rename: a save made meanwhile wins, and this one's temp file is removed.
  */
-export async function writeFileAtomic(file: string, data: Uint8Array, stillWanted: () => boolean = () => true): Promise<boolean> {
+async function writeFileAtomic(file: string, data: Uint8Array, stillWanted: () => boolean = () => true): Promise<boolean> {
   const tmp = tempName(file);
   const fh = await open(tmp, 'wx', 0o644);
   try {
@@ -506,7 +506,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array, stillWante
 }
 
 /** Renames a bad file (or directory) aside, never over an existing name. Returns the new path. */
-export function keepAside(file: string, now = Date.now()): string {
+function keepAside(file: string, now = Date.now()): string {
   let aside = `${file}.corrupt-${now}`;
   for (let i = 1; existsSync(aside); i++) aside = `${file}.corrupt-${now}-${i}`;
   renameSync(file, aside);

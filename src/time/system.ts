@@ -11,7 +11,6 @@ import type { Labels, Recorder } from '../core/types.js';
 
 /** prom-client's names of the GC kinds (perf_hooks' NODE_PERFORMANCE_GC_* constants). */
 export const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
-export type GcKind = (typeof GC_KINDS)[number];
 
 /**
  * The series the monitor keeps for runtime histograms, in its reserved slots (maxSeries + i):
@@ -53,7 +52,7 @@ export interface DelayStats {
 }
 
 /** What the sampler reads from the monitor. */
-export interface RuntimeSource {
+interface RuntimeSource {
   /** Recorders of the reserved series, in RUNTIME_SERIES order. */
   recorders: readonly Recorder[];
   /** The latency histogram of reserved series i (RUNTIME_SERIES order), read now. */

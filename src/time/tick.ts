@@ -442,7 +442,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
  * so an hour's p99 is the true p99 of that hour (within the bucket error), never an average of
  * per-second p99s.
  */
-export class Rollup {
+class Rollup {
   readonly ring: HistoryRing;
   /** The open period's number (see periodOf), when `open`. */
   private period = 0;

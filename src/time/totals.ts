@@ -91,7 +91,7 @@ export const addCounters = compile<(into: Totals, t: Totals) => void>(['into', '
 export const writeCounters = compile<(out: Float64Array, at: number, t: Totals) => void>(['out', 'at', 't'], (f, i) => `out[at + ${i}] = t.${f};`);
 
 /** into's counter fields := those in COUNTER_FIELDS order at `at` of `from` (writeCounters' inverse). */
-export const readCountersFrom = compile<(from: Float64Array, at: number, into: Totals) => void>(['from', 'at', 'into'], (f, i) => `into.${f} = from[at + ${i}];`);
+const readCountersFrom = compile<(from: Float64Array, at: number, into: Totals) => void>(['from', 'at', 'into'], (f, i) => `into.${f} = from[at + ${i}];`);
 
 // An accumulator of totals rows: the counter fields, then active connections, min, max, memory,
 // peak memory, queue depth (NaN until one is reported), and count and sum of utilisation and of the
