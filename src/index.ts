@@ -23,11 +23,22 @@ export { createDashboardHandler, type DashboardOptions, type DashboardSource } f
 export { dashboardSource } from './serve/dashboard-source.js';
 export type { Rendered } from './export/exposition.js';
 export type { MetricFamily, NativeHistogram } from './core/family-model.js';
-export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTelemetryProducer } from './export/opentelemetry.js';
+export {
+  type OpenTelemetryProducer,
+  type OpenTelemetryProducerOptions,
+  openTelemetryProducer,
+} from './export/opentelemetry.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './export/prom-client-bridge.js';
 export { type MetricsOptions, metricsHandler, type ServeOptions, type Served, serve } from './serve/serve.js';
 export { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
-export { type ClusterMetrics, type ClusterMetricsOptions, type ClusterServed, clusterMetrics, type ReportToPrimaryOptions, reportToPrimary } from './export/cluster.js';
+export {
+  type ClusterMetrics,
+  type ClusterMetricsOptions,
+  type ClusterServed,
+  clusterMetrics,
+  type ReportToPrimaryOptions,
+  reportToPrimary,
+} from './export/cluster.js';
 export { decodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile } from './export/snapshot.js';
 // integrations
 export {
@@ -41,7 +52,18 @@ export {
   type ServerCallInstruments,
   statusName,
 } from './integrations/grpc.js';
-export { type HttpInstrument, type HttpServerOptions, instrumentHttpServer, setHttpRoute } from './integrations/http.js';
+export {
+  type HttpInstrument,
+  type HttpServerOptions,
+  instrumentHttpServer,
+  setHttpRoute,
+} from './integrations/http.js';
 export { HistoryFileError, type PersistenceOptions } from './time/persistence.js';
-export { type PoolLike, type PoolSample, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
+export {
+  type PoolLike,
+  type PoolSample,
+  type PoolTracker,
+  type TrackPoolOptions,
+  trackPool,
+} from './integrations/pool.js';
 export { type InstrumentStreamOptions, instrumentStream, type MonitorLike } from './integrations/streams.js';

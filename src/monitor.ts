@@ -5,13 +5,37 @@
 import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
 import { type HistoryColumns, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
-import { C, computeLayout, type HistName, initMemory, type Layout, type MemoryFootprint, memoryFootprint } from './core/layout.js';
+import {
+  C,
+  computeLayout,
+  type HistName,
+  initMemory,
+  type Layout,
+  type MemoryFootprint,
+  memoryFootprint,
+} from './core/layout.js';
 import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
-import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
+import {
+  attach as attachToHandle,
+  LOCAL_CONTEXT,
+  labelsFromKey,
+  type MonitorHandle,
+  OVERFLOW_LABELS,
+  RecordingContext,
+  SERIES_NOT_IN_TOTALS,
+  SeriesRecorder,
+  seriesKey,
+} from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
 import { type DelayStats, RUNTIME_SERIES, SystemSampler } from './time/system.js';
 import { Aggregator, type IntervalFigures } from './time/tick.js';
-import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './time/persistence.js';
+import {
+  checkPersistenceOptions,
+  type HistoryPersistence,
+  type PersistenceOptions,
+  setupPersistence,
+  splitPersistenceOptions,
+} from './time/persistence.js';
 import { COUNTER_FIELDS, TotalsReader, type Totals } from './time/totals.js';
 import type {
   Labels,
@@ -33,7 +57,13 @@ import { compareWithTargets } from './analysis/targets.js';
 import { type InstrumentStreamOptions, instrumentStream } from './integrations/streams.js';
 import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
 import type { Rendered } from './export/exposition.js';
-import { type CurrentMetrics, extremesWanted, type MonitorReader, type SeriesInfo, type TickEvent } from './analysis/monitor-reader.js';
+import {
+  type CurrentMetrics,
+  extremesWanted,
+  type MonitorReader,
+  type SeriesInfo,
+  type TickEvent,
+} from './analysis/monitor-reader.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
 import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
 import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
@@ -89,12 +119,19 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     this.memory = createMemory(this.layout);
     initMemory(this.memory.buffer, this.layout);
     const module = coreModule();
-    this.ctx = new RecordingContext(instantiate(module, this.memory, this.layout), this.memory, module, this.layout, this.config.invalidValues === 'count');
+    this.ctx = new RecordingContext(
+      instantiate(module, this.memory, this.layout),
+      this.memory,
+      module,
+      this.layout,
+      this.config.invalidValues === 'count',
+    );
     this.ctx.tables.series.reserve(0, seriesKey({}));
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     // The runtime's own series, after the users' maxSeries: out of the totals and of seriesList().
-    for (const [i, r] of RUNTIME_SERIES.entries()) this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
+    for (const [i, r] of RUNTIME_SERIES.entries())
+      this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
     this.root = this.ctx.root;
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
@@ -118,18 +155,33 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       this.config.eventLoopResolution,
     );
     this.startedAt = this.config.clock.now();
-    this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
+    this.sessions = new SessionTracker(
+      () => this.config.clock.now(),
+      this.config.sessionIdleTimeout,
+      this.config.maxSessions,
+    );
     this.aggregator.baseline(this.startedAt);
     // historyFile: restore the saved history now, save it every historySaveInterval and on close().
-    const target = { buffer: this.memory.buffer, layout: this.layout, config: this.config, aggregator: this.aggregator };
+    const target = {
+      buffer: this.memory.buffer,
+      layout: this.layout,
+      config: this.config,
+      aggregator: this.aggregator,
+    };
     this.persistence = saved === undefined ? undefined : setupPersistence(this, target, saved);
     const { logger } = this.config;
     this.logger = logger === false ? undefined : (logger ?? defaultLogger(this.config.enableDetailedLogging));
     this.analysis = new Analysis(this.config, (event, a) => this.emit(event, a), this.logger);
-    this.reporter = new Reporter(this, this.logger, this.config, {
-      anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
-      trends: () => this.trends(),
-    }, (report) => this.emit('report', report));
+    this.reporter = new Reporter(
+      this,
+      this.logger,
+      this.config,
+      {
+        anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
+        trends: () => this.trends(),
+      },
+      (report) => this.emit('report', report),
+    );
     if (this.config.autoStart) this.start();
   }
 
@@ -139,7 +191,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   // this.root costs the hottest call one more object hop, about 1 ns of 9.
   recordLatency(ms: number): void {
     const lane = this.rootLane;
-    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */) this.recordOwned(lane, ms);
+    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */)
+      this.recordOwned(lane, ms);
     else {
       this.root.recordLatency(ms);
       this.rootLane = this.root.latencyLane;
@@ -249,14 +302,21 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       if (cause.message === this.tickProblem) return;
       this.tickProblem = cause.message;
       this.logger?.error({ err: cause }, 'tick failed');
-      const err = Object.assign(new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, { cause }), {
-        code: 'ERR_STREAMGAUGE_TICK',
-      });
+      const err = Object.assign(
+        new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, {
+          cause,
+        }),
+        {
+          code: 'ERR_STREAMGAUGE_TICK',
+        },
+      );
       try {
         this.emitProblem(err);
       } catch (listenerError) {
         // An 'error' listener that throws: still nothing escapes the timer.
-        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, { code: 'STREAMGAUGE' });
+        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, {
+          code: 'STREAMGAUGE',
+        });
       }
     }
   }
@@ -289,7 +349,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       if (totals[f] > Number.MAX_SAFE_INTEGER && !this.inexact.includes(f)) {
         this.inexact.push(f);
         const err = Object.assign(
-          new Error(`streamgauge: the total of ${f} passed 2^53 - 1 (${Number.MAX_SAFE_INTEGER}); from here it is read as the nearest double, not exactly`),
+          new Error(
+            `streamgauge: the total of ${f} passed 2^53 - 1 (${Number.MAX_SAFE_INTEGER}); from here it is read as the nearest double, not exactly`,
+          ),
           { code: 'ERR_STREAMGAUGE_INEXACT' },
         );
         this.emitProblem(err);
@@ -345,7 +407,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     const active = this.activeSeries();
     if (this.totalList.from !== active) {
       const table = this.ctx.tables.series;
-      this.totalList = { from: active, list: Object.freeze(active.filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0)) };
+      this.totalList = {
+        from: active,
+        list: Object.freeze(active.filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0)),
+      };
     }
     return this.totalList.list;
   }
@@ -358,7 +423,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     return this.activeSeries().map((index) => {
       // One object per series across calls: writers cache the text of a label set by identity.
       const parsed = (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]'));
-      const info: SeriesInfo = { index, labels: parsed.labels, overflow: index === table.overflowSlot, inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0 };
+      const info: SeriesInfo = {
+        index,
+        labels: parsed.labels,
+        overflow: index === table.overflowSlot,
+        inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
+      };
       if (parsed.kind !== undefined) info.kind = parsed.kind;
       return info;
     });
@@ -372,7 +442,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     if (typeof series === 'number') {
       if (Number.isInteger(series) && series >= 0 && series < this.layout.seriesCount) return series;
     } else if (series instanceof SeriesRecorder && series.ctx === this.ctx) return series.index;
-    throw new TypeError(`series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`);
+    throw new TypeError(
+      `series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`,
+    );
   }
 
   /** Cumulative totals of one series (a recorder from series(), or an index), or of all together. */
@@ -385,7 +457,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * `latency.count`, even while threads record (and the histogram is walked once, not twice).
    * `alloc` as for nativeHistogram.
    */
-  readSeries(series: number | Recorder, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
+  readSeries(
+    series: number | Recorder,
+    alloc?: (n: number) => Float64Array,
+  ): { totals: Totals; latency: NativeHistogram } {
     series = this.seriesIndex(series);
     let latency: NativeHistogram | undefined;
     const totals = this.reader.read(series, undefined, (h) => {
@@ -399,7 +474,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
   windowFigures(series?: number | Recorder, totals?: Totals): IntervalFigures {
     const now = this.config.clock.now();
-    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, this.seriesIndex(series), totals);
+    return series === undefined
+      ? this.aggregator.window(now)
+      : this.aggregator.seriesWindow(now, this.seriesIndex(series), totals);
   }
 
   /** Failed requests by error type, all series together (or one). */
@@ -428,7 +505,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * bucket unit (seconds for durations): the exact data behind every exposition format.
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
-  nativeHistogram(series: number | Recorder, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+  nativeHistogram(
+    series: number | Recorder,
+    name: HistName = 'latency',
+    alloc: (n: number) => Float64Array = newCounts,
+  ): NativeHistogram {
     return this.exportHistogram(this.reader.histPtr(this.seriesIndex(series), name), name, alloc);
   }
 
@@ -455,7 +536,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     while (last >= first && all[last] === 0) last--;
     const n = Math.max(last + 1 - first, 0);
     const counts = alloc(n);
-    if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
+    if (!(counts instanceof Float64Array) || counts.length !== n)
+      throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
     const out = withLazyBuckets({
       count,
@@ -482,7 +564,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
    */
   runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
-    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length) throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
+    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length)
+      throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
     return this.nativeHistogram(this.config.maxSeries + i, 'latency', alloc);
   }
 
@@ -503,7 +586,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
 
   /** Latency quantile since start (all series, or one), in ms. */
   quantileSinceStart(q: number, series?: number | Recorder): number {
-    const h = series === undefined ? this.aggregator.cumulativeTotal() : this.reader.histPtr(this.seriesIndex(series), 'latency');
+    const h =
+      series === undefined
+        ? this.aggregator.cumulativeTotal()
+        : this.reader.histPtr(this.seriesIndex(series), 'latency');
     return this.ctx.core.histQuantile(h, q);
   }
 
@@ -569,7 +655,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   }
 
   /** Compares a summary (default: the current one) with targets (default: the configured ones). */
-  compareWithTargets(summary: PerformanceSummary = this.getPerformanceSummary(), targets?: Partial<PerformanceTargets>): TargetComparison {
+  compareWithTargets(
+    summary: PerformanceSummary = this.getPerformanceSummary(),
+    targets?: Partial<PerformanceTargets>,
+  ): TargetComparison {
     return compareWithTargets(summary, targets ? resolveTargets(targets) : this.config.targets);
   }
 
@@ -578,15 +667,24 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * `maxPoints` the answer: past it, runs of consecutive points are reduced to one value each
    * (see HistoryColumns.pointsPerValue).
    */
-  getHistory(options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {}): HistoryColumns {
+  getHistory(
+    options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {},
+  ): HistoryColumns {
     const { resolution = 'tick', since, until, maxPoints } = options;
     if (maxPoints !== undefined && (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_POINTS_LIMIT)) {
       throw new RangeError(`maxPoints must be a whole number from 1 to ${MAX_POINTS_LIMIT} (got ${String(maxPoints)})`);
     }
-    const ring = resolution === 'tick' ? this.aggregator.history : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
+    const ring =
+      resolution === 'tick'
+        ? this.aggregator.history
+        : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
     if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
-    for (const [name, v] of [['since', since], ['until', until]] as const) {
-      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`${name} must be a time in ms`);
+    for (const [name, v] of [
+      ['since', since],
+      ['until', until],
+    ] as const) {
+      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v)))
+        throw new TypeError(`${name} must be a time in ms`);
     }
     return ring.read(resolution, since, until, maxPoints);
   }
@@ -653,7 +751,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       for (const r of Object.values(this.aggregator.rollups)) r.close();
     } catch (e) {
       // The fault the timed tick already reported (see timedTick): close still stops everything.
-      this.emitProblem(new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, { cause: e }));
+      this.emitProblem(
+        new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, {
+          cause: e,
+        }),
+      );
     }
     this.system.close();
     this.closed = true;

@@ -610,7 +610,12 @@ export interface DetectorTuning {
 }
 
 /** @internal */
-export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02, noveltyPersistence: 1, levelClip: 0 };
+export const TUNING: Readonly<DetectorTuning> = {
+  minSurpriseSd: 0.06,
+  spikeTailFraction: 0.02,
+  noveltyPersistence: 1,
+  levelClip: 0,
+};
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;
@@ -770,7 +775,8 @@ export class AnomalyDetector {
       this.calm = 0;
       if (outside) this.large = true;
       if (p <= ALARM_P) {
-        if (this.reported || !this.large) p = UNUSUAL_P; // already raised / too small to matter
+        if (this.reported || !this.large)
+          p = UNUSUAL_P; // already raised / too small to matter
         else this.reported = true;
       }
     }

@@ -42,7 +42,10 @@ export interface TickEvent {
 }
 
 /** The figures of `getCurrentMetrics()`: the interval's, plus the latency quantiles since start. */
-export type CurrentMetrics = PerformanceMetrics & { latencySinceStart: { p50: number; p95: number; p99: number; p999: number }; latencyCount: number };
+export type CurrentMetrics = PerformanceMetrics & {
+  latencySinceStart: { p50: number; p95: number; p99: number; p999: number };
+  latencyCount: number;
+};
 
 /** A series by index, or the recorder bound to it. */
 type SeriesRef = number | Recorder;

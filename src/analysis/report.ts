@@ -69,7 +69,8 @@ export class Reporter {
   }
 
   onTick(tick: TickEvent): void {
-    if (this.logger && this.monitor.config.enableDetailedLogging) this.logger.debug({ t: tick.t, point: tick.point, system: tick.system }, 'tick');
+    if (this.logger && this.monitor.config.enableDetailedLogging)
+      this.logger.debug({ t: tick.t, point: tick.point, system: tick.system }, 'tick');
     this.aggregateNoise(tick.t);
     if (tick.t - this.lastReportAt >= this.options.reportInterval) this.report(tick.t);
   }
@@ -90,7 +91,10 @@ export class Reporter {
     const bp = this.monitor.totals().backpressure;
     const bpDelta = bp - this.logged.backpressure;
     if ((any || bpDelta > 0) && this.logger) {
-      this.logger.warn({ seconds: (now - this.lastLogAt) / 1000, errors: delta, backpressureEvents: bpDelta }, 'errors and backpressure');
+      this.logger.warn(
+        { seconds: (now - this.lastLogAt) / 1000, errors: delta, backpressureEvents: bpDelta },
+        'errors and backpressure',
+      );
     }
     this.logged = { errors, backpressure: bp };
     this.lastLogAt = now;
@@ -136,7 +140,10 @@ export class Reporter {
       comparison: m.compareWithTargets(summary),
       targets: m.config.targets,
       topSeriesByLoad: [...active].sort((a, b) => b.requests - a.requests).slice(0, TOP),
-      topSeriesByLatency: active.filter((l) => !Number.isNaN(l.p99Ms)).sort((a, b) => b.p99Ms - a.p99Ms).slice(0, TOP),
+      topSeriesByLatency: active
+        .filter((l) => !Number.isNaN(l.p99Ms))
+        .sort((a, b) => b.p99Ms - a.p99Ms)
+        .slice(0, TOP),
       sessions: m.sessionStats(TOP),
       anomalies: this.analysis.anomaliesBetween(this.lastReportAt, now),
       trends: this.analysis.trends(),
@@ -152,7 +159,8 @@ export class Reporter {
 
   private append(file: string, report: Report): void {
     try {
-      if (existsSync(file) && statSync(file).size >= this.options.reportFileMaxBytes) rotate(file, this.options.reportFileKeep);
+      if (existsSync(file) && statSync(file).size >= this.options.reportFileMaxBytes)
+        rotate(file, this.options.reportFileKeep);
       appendFileSync(file, `${JSON.stringify(report, finiteOrNull)}\n`);
     } catch (err) {
       this.logger?.error({ err, file }, 'report file could not be written');

@@ -7,10 +7,17 @@ import type { PerformanceSummary, PerformanceTargets, TargetComparison } from '.
 const CAP = 2;
 
 /** A summary against performance targets (by default DEFAULT_TARGETS). */
-export function compareWithTargets(summary: PerformanceSummary, targets: PerformanceTargets = resolveTargets()): TargetComparison {
+export function compareWithTargets(
+  summary: PerformanceSummary,
+  targets: PerformanceTargets = resolveTargets(),
+): TargetComparison {
   const cap = (v: number) => (Number.isNaN(v) ? 0 : Math.min(v, CAP));
   const throughputAchievement = cap(summary.throughputRps / targets.targetRps);
-  const latencyAchievement = Number.isNaN(summary.p95LatencyMs) ? 0 : summary.p95LatencyMs <= 0 ? CAP : cap(targets.targetP95LatencyMs / summary.p95LatencyMs);
+  const latencyAchievement = Number.isNaN(summary.p95LatencyMs)
+    ? 0
+    : summary.p95LatencyMs <= 0
+      ? CAP
+      : cap(targets.targetP95LatencyMs / summary.p95LatencyMs);
   const memoryEfficiency = summary.memoryUsageMb <= 0 ? CAP : cap(targets.targetMemoryMb / summary.memoryUsageMb);
   const successRate = Number.isNaN(summary.successRate) ? 0 : summary.successRate;
   return {

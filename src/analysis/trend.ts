@@ -651,7 +651,8 @@ export class TrendModel {
       const before = p[split] / split;
       const after = this.line(split, n, yRef);
       const m = n - split;
-      const sloped = m >= MIN_SLOPE_POINTS && Number.isFinite(after.slope) && significant(after.rssFlat, after.rssLine, m, 2, 0);
+      const sloped =
+        m >= MIN_SLOPE_POINTS && Number.isFinite(after.slope) && significant(after.rssFlat, after.rssLine, m, 2, 0);
       return {
         kind: 'levelShift',
         level: yRef + (sloped ? after.valueAt(tEnd) : after.mean),

@@ -111,17 +111,24 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('rollups.days', c.rollups.days, 1, 10_000, true);
   num('sessionIdleTimeout', c.sessionIdleTimeout, 1, 366 * 24 * HOUR);
   num('maxSessions', c.maxSessions, 1, 10_000_000, true);
-  if (c.invalidValues !== 'throw' && c.invalidValues !== 'count') fail('invalidValues', c.invalidValues, "'throw' or 'count'");
+  if (c.invalidValues !== 'throw' && c.invalidValues !== 'count')
+    fail('invalidValues', c.invalidValues, "'throw' or 'count'");
   num('reportInterval', c.reportInterval, c.collectionInterval, 366 * 24 * HOUR);
   num('logInterval', c.logInterval, c.collectionInterval, 366 * 24 * HOUR);
-  if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === '')) fail('reportFile', c.reportFile, 'a file path');
+  if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === ''))
+    fail('reportFile', c.reportFile, 'a file path');
   num('reportFileMaxBytes', c.reportFileMaxBytes, 1024, 2 ** 40, true);
   num('reportFileKeep', c.reportFileKeep, 1, 1000, true);
   num('eventLoopResolution', c.eventLoopResolution, 1, 1000);
-  if (c.logger !== undefined && c.logger !== false && (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')) {
+  if (
+    c.logger !== undefined &&
+    c.logger !== false &&
+    (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')
+  ) {
     fail('logger', c.logger, 'a pino logger, or false for no logging');
   }
-  if (!c.clock || typeof c.clock.now !== 'function') fail('clock', c.clock, 'an object with a now() method returning milliseconds');
+  if (!c.clock || typeof c.clock.now !== 'function')
+    fail('clock', c.clock, 'an object with a now() method returning milliseconds');
   return c;
 }
 
@@ -136,7 +143,8 @@ export function resolveTargets(user: Partial<PerformanceTargets> = {}): Performa
   if (user === null || typeof user !== 'object') throw new TypeError('targets must be an object');
   const t = { ...DEFAULT_TARGETS, ...stripUndefined(user) };
   for (const key of Object.keys(t)) {
-    if (!(key in DEFAULT_TARGETS)) throw new RangeError(`targets.${key} is not a target (known: ${Object.keys(DEFAULT_TARGETS).join(', ')})`);
+    if (!(key in DEFAULT_TARGETS))
+      throw new RangeError(`targets.${key} is not a target (known: ${Object.keys(DEFAULT_TARGETS).join(', ')})`);
   }
   const pos = (name: keyof PerformanceTargets) => {
     const v = t[name];
@@ -148,6 +156,7 @@ export function resolveTargets(user: Partial<PerformanceTargets> = {}): Performa
   pos('targetP95LatencyMs');
   pos('targetMemoryMb');
   pos('targetSuccessRate');
-  if (t.targetSuccessRate > 1) throw new RangeError(`targets.targetSuccessRate must be at most 1 (got ${t.targetSuccessRate})`);
+  if (t.targetSuccessRate > 1)
+    throw new RangeError(`targets.targetSuccessRate must be at most 1 (got ${t.targetSuccessRate})`);
   return t;
 }

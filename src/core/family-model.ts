@@ -134,7 +134,11 @@ interface SnappedBoundaries {
  * Snaps `boundaries` (positive, finite, ascending) to native boundaries of `schema`. Boundaries
  * that snap to the same native boundary are merged, so the result can be shorter.
  */
-export function snapBoundaries(boundaries: readonly number[], schema: number, snap: Snap = 'nearest'): SnappedBoundaries {
+export function snapBoundaries(
+  boundaries: readonly number[],
+  schema: number,
+  snap: Snap = 'nearest',
+): SnappedBoundaries {
   checkSchema(schema);
   checkBoundaries(boundaries);
   const indices: number[] = [];
@@ -168,10 +172,14 @@ function checkBoundaries(boundaries: readonly number[], argName = 'classicBounda
 type Snap = 'nearest' | 'up';
 
 /** Classic boundaries for byte sizes: powers of 4 from 64 B to 4 GiB (exact native boundaries at every schema). */
-export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 14 }, (_, k) => 64 * 4 ** k));
+export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(
+  Array.from({ length: 14 }, (_, k) => 64 * 4 ** k),
+);
 
 /** Classic boundaries for counts (messages, items): 1, 2, 5, 10, 20, 50, … 1,000,000. */
-export const COUNT_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 19 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)));
+export const COUNT_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(
+  Array.from({ length: 19 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)),
+);
 
 /**
  * One set of configured boundaries, snapped lazily per schema. Create one per render (or keep it
@@ -206,7 +214,10 @@ const ladderUpCache = new WeakMap<readonly number[], ClassicLadder>();
  * The ladder for `boundaries`, reused across renders while the caller passes the same array with
  * the same contents (a changed array is re-snapped, so mutating it in place is still safe).
  */
-export function ladderFor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS, snap: Snap = 'nearest'): ClassicLadder {
+export function ladderFor(
+  boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS,
+  snap: Snap = 'nearest',
+): ClassicLadder {
   const cache = snap === 'up' ? ladderUpCache : ladderCache;
   const cached = cache.get(boundaries);
   if (cached !== undefined && sameNumbers(cached.boundaries, boundaries)) return cached;
@@ -415,7 +426,11 @@ export class MonitorCounts implements DenseBuckets {
  * checks them and cumulates them at the classic bounds (what a writer does for every histogram of
  * every scrape).
  */
-export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder, argName = 'histogram'): ClassicBuckets {
+export function checkedClassicBuckets(
+  h: NativeHistogram,
+  ladder: ClassicLadder,
+  argName = 'histogram',
+): ClassicBuckets {
   if (h === null || typeof h !== 'object' || h.dense === undefined) {
     checkNativeHistogram(h, argName);
     return classicBuckets(h, ladder);
@@ -423,7 +438,13 @@ export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder,
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
-  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts ? sumCounts : checkDenseCounts, where);
+  const { classic, total } = denseClassic(
+    h,
+    h.dense,
+    ladder,
+    h.dense instanceof MonitorCounts ? sumCounts : checkDenseCounts,
+    where,
+  );
   checkTotal(h, total, argName);
   return classic;
 }

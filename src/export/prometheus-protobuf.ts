@@ -409,7 +409,14 @@ function denseSpans(counts: Float64Array, end: number): number[] {
  * until an empty block of four shows where a gap might be long: it is measured, and when too long
  * its deltas so far are taken back and the span ends before it.
  */
-function putSmallDeltas(buf: Uint8Array, view: DataView, pos: number, counts: Float64Array, end: number, spans: number[]): number {
+function putSmallDeltas(
+  buf: Uint8Array,
+  view: DataView,
+  pos: number,
+  counts: Float64Array,
+  end: number,
+  spans: number[],
+): number {
   let k = 0;
   while (counts[k] === 0) k++;
   let spanStart = k;
@@ -481,7 +488,14 @@ function varintLength(n: number): number {
 }
 
 /** The same for any counts, in exact arithmetic. */
-function putDeltas(buf: Uint8Array, pos: number, counts: Float64Array, start: number, end: number, prev: number): number {
+function putDeltas(
+  buf: Uint8Array,
+  pos: number,
+  counts: Float64Array,
+  start: number,
+  end: number,
+  prev: number,
+): number {
   for (let k = start; k < end; k++) {
     pos = putVarint(buf, pos, zigzag(counts[k] - prev));
     prev = counts[k];

@@ -91,7 +91,8 @@ function checkFamily(family: MetricFamily, argName: string): void {
   if (family.unit !== undefined && (typeof family.unit !== 'string' || family.unit.length === 0)) {
     throw new TypeError(`${argName}.unit must be a non-empty string when given`);
   }
-  if (family.prefix !== undefined && typeof family.prefix !== 'string') throw new TypeError(`${argName}.prefix must be a string when given`);
+  if (family.prefix !== undefined && typeof family.prefix !== 'string')
+    throw new TypeError(`${argName}.prefix must be a string when given`);
 }
 
 /** The classic ladder of one family: its own boundaries (bytes, counts) or the render's seconds ladder. */
@@ -129,7 +130,8 @@ function labelPairs(labels: Labels, argName: string, reserved?: string): string[
     if (name.charCodeAt(0) === 95 && name.charCodeAt(1) === 95) {
       throw new RangeError(`${argName}.${key}: label names starting with __ are reserved by Prometheus`);
     }
-    if (name === reserved) throw new RangeError(`${argName}.${key}: label ${reserved} is reserved for this metric type`);
+    if (name === reserved)
+      throw new RangeError(`${argName}.${key}: label ${reserved} is reserved for this metric type`);
     // Label sets are small: a linear scan beats building a Set per series.
     for (let p = 0; p < pairs.length; p += 2) {
       if (pairs[p] === name) throw new RangeError(`${argName}: duplicate label ${name} (after sanitising ${key})`);
@@ -149,7 +151,9 @@ export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
  * are written in every family of every scrape, and a frozen label set (a monitor's) cannot change.
  * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
  */
-export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, at: string, reserved: '' | 'le' | 'quantile') => T {
+export function labelCache<T>(
+  make: (pairs: string[]) => T,
+): (labels: Labels, at: string, reserved: '' | 'le' | 'quantile') => T {
   const plain = new WeakMap<Labels, T>();
   const le = new WeakMap<Labels, T>();
   const quantile = new WeakMap<Labels, T>();
@@ -241,7 +245,8 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
     // Text 0.0.4 names a counter family by its sample (`x_total`); OpenMetrics by its base (`x`).
     const described = family.type === 'counter' && !om ? base + '_total' : base;
     if (family.help.length > 0) {
-      out += '# HELP ' + described + ' ' + (om ? escapeHelpOpenMetrics(family.help) : escapeHelpText(family.help)) + '\n';
+      out +=
+        '# HELP ' + described + ' ' + (om ? escapeHelpOpenMetrics(family.help) : escapeHelpText(family.help)) + '\n';
     }
     out += '# TYPE ' + described + ' ' + family.type + '\n';
     if (om && family.unit !== undefined && base.endsWith('_' + family.unit)) {
@@ -327,7 +332,15 @@ function writeHistogram(
   return out;
 }
 
-function writeSummary(metric: Metric, at: string, base: string, plain: string, open: string, ts: string, om: boolean): string {
+function writeSummary(
+  metric: Metric,
+  at: string,
+  base: string,
+  plain: string,
+  open: string,
+  ts: string,
+  om: boolean,
+): string {
   const s = metric.summary;
   if (s === undefined || s === null || typeof s !== 'object') {
     throw new TypeError(`${at}.summary is required in a summary family`);

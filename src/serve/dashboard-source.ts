@@ -14,7 +14,8 @@ import type { HistoryPoint } from '../time/history.js';
 import type { MonitorReader, TickEvent } from '../analysis/monitor-reader.js';
 
 export function dashboardSource(monitor: MonitorReader): DashboardSource {
-  const anomalies = () => monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
+  const anomalies = () =>
+    monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
   const frame = (tick: TickEvent | undefined): DashboardFrame => {
     const point = {} as Record<DashboardField, number>;
     for (const f of DASHBOARD_FIELDS) point[f] = tick ? tick.point[f as keyof HistoryPoint] : Number.NaN;
@@ -44,7 +45,8 @@ export function dashboardSource(monitor: MonitorReader): DashboardSource {
       const fields = {} as Record<DashboardField, number[]>;
       for (const f of DASHBOARD_FIELDS) fields[f] = h.fields[f];
       const out: HistoryColumns = { resolution, t: h.t, fields, anomalies: anomalies() };
-      if (h.pointsPerValue !== undefined) Object.assign(out, { pointsPerValue: h.pointsPerValue, pointsInRange: h.pointsInRange });
+      if (h.pointsPerValue !== undefined)
+        Object.assign(out, { pointsPerValue: h.pointsPerValue, pointsInRange: h.pointsInRange });
       return out;
     },
     onTick(listener) {
@@ -67,7 +69,15 @@ function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
   const sigma = (a.expectedHigh - a.expectedLow) / (2 * threshold);
   const centre = (a.expectedHigh + a.expectedLow) / 2;
   const score = sigma > 0 ? Math.abs(value - centre) / sigma : Number.NaN;
-  const mark: AnomalyMark = { series: a.series, value, expectedLow: a.expectedLow, expectedHigh: a.expectedHigh, score, direction: a.direction, start: a.start };
+  const mark: AnomalyMark = {
+    series: a.series,
+    value,
+    expectedLow: a.expectedLow,
+    expectedHigh: a.expectedHigh,
+    score,
+    direction: a.direction,
+    start: a.start,
+  };
   if (a.end !== undefined) mark.end = a.end;
   return mark;
 }

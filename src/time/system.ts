@@ -3,7 +3,12 @@
 // scrape sees whatever happened since the one before, however rarely it comes. The tick's
 // per-interval view (history, dashboard) is read from the same histograms as differences.
 import { readdirSync, readFileSync } from 'node:fs';
-import { type EventLoopUtilization, PerformanceObserver, performance, constants as perfConstants } from 'node:perf_hooks';
+import {
+  type EventLoopUtilization,
+  PerformanceObserver,
+  performance,
+  constants as perfConstants,
+} from 'node:perf_hooks';
 import { midpoint } from '../core/buckets.js';
 import { RESERVED_SERIES } from '../core/layout.js';
 import type { NativeHistogram } from '../core/family-model.js';
@@ -21,7 +26,6 @@ export const RUNTIME_SERIES: readonly { kind: string; labels: Labels }[] = [
   ...GC_KINDS.map((kind) => ({ kind: 'runtime_gc', labels: { kind } })),
 ];
 if (RUNTIME_SERIES.length > RESERVED_SERIES) throw new Error('more runtime series than reserved slots');
-
 
 export interface SystemSample {
   rssBytes: number;

@@ -1,5 +1,14 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, HISTOGRAMS, type HistName, type Layout, R, READ_AREA } from '../core/layout.js';
+import {
+  C,
+  COUNTER_LANE_BYTES,
+  COUNTER_SLOTS,
+  HISTOGRAMS,
+  type HistName,
+  type Layout,
+  R,
+  READ_AREA,
+} from '../core/layout.js';
 
 import type { Core } from '../core/wasm.js';
 
@@ -88,16 +97,34 @@ const compile = <F>(params: string[], line: (field: CounterField, i: number) => 
 export const addCounters = compile<(into: Totals, t: Totals) => void>(['into', 't'], (f) => `into.${f} += t.${f};`);
 
 /** The counter fields of t, in COUNTER_FIELDS order, into out from index `at`. */
-export const writeCounters = compile<(out: Float64Array, at: number, t: Totals) => void>(['out', 'at', 't'], (f, i) => `out[at + ${i}] = t.${f};`);
+export const writeCounters = compile<(out: Float64Array, at: number, t: Totals) => void>(
+  ['out', 'at', 't'],
+  (f, i) => `out[at + ${i}] = t.${f};`,
+);
 
 /** into's counter fields := those in COUNTER_FIELDS order at `at` of `from` (writeCounters' inverse). */
-const readCountersFrom = compile<(from: Float64Array, at: number, into: Totals) => void>(['from', 'at', 'into'], (f, i) => `into.${f} = from[at + ${i}];`);
+const readCountersFrom = compile<(from: Float64Array, at: number, into: Totals) => void>(
+  ['from', 'at', 'into'],
+  (f, i) => `into.${f} = from[at + ${i}];`,
+);
 
 // An accumulator of totals rows: the counter fields, then active connections, min, max, memory,
 // peak memory, queue depth (NaN until one is reported), and count and sum of utilisation and of the
 // cache ratio (they average).
 const N = COUNTER_FIELDS.length;
-const ACC = { ACTIVE: N, MIN: N + 1, MAX: N + 2, MEMORY: N + 3, PEAK: N + 4, QUEUE: N + 5, UTIL_N: N + 6, UTIL: N + 7, RATIO_N: N + 8, RATIO: N + 9, WIDTH: N + 10 };
+const ACC = {
+  ACTIVE: N,
+  MIN: N + 1,
+  MAX: N + 2,
+  MEMORY: N + 3,
+  PEAK: N + 4,
+  QUEUE: N + 5,
+  UTIL_N: N + 6,
+  UTIL: N + 7,
+  RATIO_N: N + 8,
+  RATIO: N + 9,
+  WIDTH: N + 10,
+};
 
 function clearAcc(acc: Float64Array): void {
   acc.fill(0);
@@ -256,7 +283,9 @@ export class TotalsReader {
     this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
     this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4 * HISTOGRAMS.length);
     // The histograms' offsets in a series block, where the core's series-wide calls read them.
-    new Uint32Array(buffer, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length).set(HISTOGRAMS.map((h) => layout.histOffset[h]));
+    new Uint32Array(buffer, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length).set(
+      HISTOGRAMS.map((h) => layout.histOffset[h]),
+    );
     this.q = new Float64Array(buffer, layout.readPtr + QUANTILES_AT, QUANTILES.length);
     this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
@@ -290,7 +319,15 @@ export class TotalsReader {
     // the marks of a failure), so a read racing a failed request sees at most one success too many.
     const lanes = layout.counterLanes;
     const claimed = Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), lanes.count);
-    core.readCounters(base, FIRST_GAUGE, COUNTER_SLOTS, layout.readPtr, lanes.ptr + series * COUNTER_LANE_BYTES, lanes.stride, claimed);
+    core.readCounters(
+      base,
+      FIRST_GAUGE,
+      COUNTER_SLOTS,
+      layout.readPtr,
+      lanes.ptr + series * COUNTER_LANE_BYTES,
+      lanes.stride,
+      claimed,
+    );
     into.errors = out[C.ERRORS];
     const errorsWithLatency = out[C.ERRORS_WITH_LATENCY];
     into.backpressure = out[C.BACKPRESSURE];
@@ -310,7 +347,13 @@ export class TotalsReader {
     into.cacheRatio = out[C.CACHE_RATIO];
     // Every histogram's count, sum, min and max in one call: 4 f64 each, in HISTOGRAMS order.
     const st = this.stats;
-    core.seriesStats(base, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length, countLatency?.(this.histPtr(series, 'latency')) ?? -1, layout.readPtr + STATS_AT);
+    core.seriesStats(
+      base,
+      layout.readPtr + READ_AREA.OFFSETS,
+      HISTOGRAMS.length,
+      countLatency?.(this.histPtr(series, 'latency')) ?? -1,
+      layout.readPtr + STATS_AT,
+    );
     into.latencyCount = st[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;
