@@ -28,7 +28,7 @@
 //
 // Lanes. A histogram that threads record into at a high rate (a series' latencies) can have up to
 // MAX_LANES lanes: headers of the same shape with pages of their own, each owned by one thread
-// (claimed by the facade, see src/recorder.ts), which that thread alone writes with plain loads and
+// (claimed by the facade, see src/record/recorder.ts), which that thread alone writes with plain loads and
 // stores — no lock prefix, no lost update, since nobody else writes there. Every read sees a histogram as its own pages plus its lanes', merged; the series' own
 // pages take records from any thread with atomics. Lanes are only used where an aligned 64-bit store
 // is a single store (64-bit hosts), so a reader's load never sees half of one.

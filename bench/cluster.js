@@ -12,9 +12,9 @@
 //   node bench/cluster.js --json     one JSON object of named figures on stdout
 import promClient from 'prom-client';
 import { ClusterWindow } from '../dist/serve/cluster-dashboard.js';
-import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/export/cluster.js';
+import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/serve/cluster.js';
 import { render, StreamPerformanceMonitor } from '../dist/index.js';
-import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/export/family-model.js';
+import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/core/family-model.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 
 const args = parseArgs();

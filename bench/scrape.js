@@ -15,7 +15,7 @@ import promClient from 'prom-client';
 import { render } from '../dist/export/exposition.js';
 import { collectFamilies } from '../dist/export/collect-families.js';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/export/family-model.js';
+import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/core/family-model.js';
 import { registerWithPromClient } from '../dist/export/prom-client-bridge.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 

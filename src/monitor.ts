@@ -1,22 +1,45 @@
 // StreamPerformanceMonitor: owns the shared memory, records through its default series, runs the
-// tick, and answers reads. Outputs (exposition, dashboard, reports) read from it; nothing here
-// reaches back into the record path.
+// tick, and answers reads. Outputs (exposition, dashboard, reports, bridges) read it through
+// MonitorReader (analysis/monitor-reader.ts), never through this class; nothing here reaches back
+// into the record path.
 import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
-import { type HistoryColumns, type HistoryPoint, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
-import { fieldBytes, HISTORY_FIELDS } from './core/fields.js';
-import { C, computeLayout, type HistName, initMemory, type Layout, OWNER_BYTES, R, rangeTableBytes, tableShapes } from './core/layout.js';
-import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './export/family-model.js';
-import { attach as attachToHandle, LOCAL_CONTEXT, labelsFromKey, type MonitorHandle, OVERFLOW_LABELS, RecordingContext, SERIES_NOT_IN_TOTALS, SeriesRecorder, seriesKey } from './record/recorder.js';
+import { type HistoryColumns, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
+import {
+  C,
+  computeLayout,
+  type HistName,
+  initMemory,
+  type Layout,
+  type MemoryFootprint,
+  memoryFootprint,
+} from './core/layout.js';
+import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
+import {
+  attach as attachToHandle,
+  LOCAL_CONTEXT,
+  labelsFromKey,
+  type MonitorHandle,
+  OVERFLOW_LABELS,
+  RecordingContext,
+  SERIES_NOT_IN_TOTALS,
+  SeriesRecorder,
+  seriesKey,
+} from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
-import { type DelayStats, RUNTIME_SERIES, type SystemSample, SystemSampler } from './time/system.js';
+import { type DelayStats, RUNTIME_SERIES, SystemSampler } from './time/system.js';
 import { Aggregator, type IntervalFigures } from './time/tick.js';
-import { checkPersistenceOptions, type HistoryPersistence, type PersistenceOptions, setupPersistence, splitPersistenceOptions } from './time/persistence.js';
+import {
+  checkPersistenceOptions,
+  type HistoryPersistence,
+  type PersistenceOptions,
+  setupPersistence,
+  splitPersistenceOptions,
+} from './time/persistence.js';
 import { COUNTER_FIELDS, TotalsReader, type Totals } from './time/totals.js';
 import type {
   Labels,
   MonitoringConfig,
-  PerformanceMetrics,
   PerformanceSummary,
   PerformanceTargets,
   Recorder,
@@ -31,46 +54,21 @@ import type { Logger } from 'pino';
 import { distUrl } from './core/module-url.js';
 import { Analysis, type AnomalyEvent, type MovingAverages, type TrendReport } from './analysis/analysis.js';
 import { type Report, Reporter } from './analysis/report.js';
+import { compareWithTargets } from './analysis/targets.js';
 import { type InstrumentStreamOptions, instrumentStream } from './integrations/streams.js';
 import { type PoolLike, type PoolTracker, type TrackPoolOptions, trackPool } from './integrations/pool.js';
 import type { Rendered } from './export/exposition.js';
+import {
+  type CurrentMetrics,
+  extremesWanted,
+  type MonitorReader,
+  type SeriesInfo,
+  type TickEvent,
+} from './analysis/monitor-reader.js';
 import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, serve } from './serve/serve.js';
 import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
 import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
 import { ExemplarStore } from './core/exemplars.js';
-
-export interface SeriesInfo {
-  index: number;
-  labels: Labels;
-  overflow: boolean;
-  /** Whether it adds into the monitor-wide totals. */
-  inTotals: boolean;
-  /**
-   * For the series an integration makes (`'grpc_server'`, `'grpc_client_handled'`, ...), what it
-   * holds: the exposition writes these into families of their own. Undefined for users' series.
-   */
-  kind?: string;
-}
-
-export interface TickEvent {
-  t: number;
-  point: HistoryPoint;
-  interval: IntervalFigures;
-  system: SystemSample;
-}
-
-export interface MemoryFootprint {
-  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
-  sharedBytes: number;
-  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
-  maxSharedBytes: number;
-  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
-  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
-  /** The fixed part, by what it holds, and the bucket pages in use. */
-  parts: Record<string, number>;
-}
-
-const CAP = 2;
 
 // pino is loaded when a monitor first needs its own logger: a service that passes its logger, or
 // false, does not pay for loading a second one (about 6 MB of RSS).
@@ -83,22 +81,7 @@ function defaultLogger(debug: boolean): Logger {
 /** Count figures (the counters but the sums of ms): exact up to 2^53 − 1 (Number.MAX_SAFE_INTEGER); past it, read as the nearest double. */
 const COUNT_FIGURES = COUNTER_FIELDS.filter((f) => !f.endsWith('SumMs'));
 
-// Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core
-// calls and a larger object per histogram are not what every scrape should pay.
-let extremes = false;
-
-/** Runs `read` with the histograms it reads carrying their min and max. */
-export function withExtremes<T>(read: () => T): T {
-  const was = extremes;
-  extremes = true;
-  try {
-    return read();
-  } finally {
-    extremes = was;
-  }
-}
-
-export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
+export class StreamPerformanceMonitor extends EventEmitter implements Recorder, MonitorReader {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
   readonly layout: Layout;
@@ -139,7 +122,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     this.memory = createMemory(this.layout);
     initMemory(this.memory.buffer, this.layout);
     const module = coreModule();
-    this.ctx = new RecordingContext(instantiate(module, this.memory, this.layout), this.memory, module, this.layout, this.config.invalidValues === 'count');
+    this.ctx = new RecordingContext(
+      instantiate(module, this.memory, this.layout),
+      this.memory,
+      module,
+      this.layout,
+      this.config.invalidValues === 'count',
+    );
     this.ctx.tables.series.reserve(0, seriesKey({}));
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
@@ -170,18 +159,33 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       this.config.eventLoopResolution,
     );
     this.startedAt = this.config.clock.now();
-    this.sessions = new SessionTracker(() => this.config.clock.now(), this.config.sessionIdleTimeout, this.config.maxSessions);
+    this.sessions = new SessionTracker(
+      () => this.config.clock.now(),
+      this.config.sessionIdleTimeout,
+      this.config.maxSessions,
+    );
     this.aggregator.baseline(this.startedAt);
     // historyFile: restore the saved history now, save it every historySaveInterval and on close().
-    const target = { buffer: this.memory.buffer, layout: this.layout, config: this.config, aggregator: this.aggregator };
+    const target = {
+      buffer: this.memory.buffer,
+      layout: this.layout,
+      config: this.config,
+      aggregator: this.aggregator,
+    };
     this.persistence = saved === undefined ? undefined : setupPersistence(this, target, saved);
     const { logger } = this.config;
     this.logger = logger === false ? undefined : (logger ?? defaultLogger(this.config.enableDetailedLogging));
     this.analysis = new Analysis(this.config, (event, a) => this.emit(event, a), this.logger);
-    this.reporter = new Reporter(this, this.logger, this.config, {
-      anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
-      trends: () => this.trends(),
-    });
+    this.reporter = new Reporter(
+      this,
+      this.logger,
+      this.config,
+      {
+        anomaliesBetween: (from, to) => this.analysis.anomaliesBetween(from, to),
+        trends: () => this.trends(),
+      },
+      (report) => this.emit('report', report),
+    );
     if (this.config.autoStart) this.start();
   }
 
@@ -191,7 +195,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   // this.root costs the hottest call one more object hop, about 1 ns of 9.
   recordLatency(ms: number): void {
     const lane = this.rootLane;
-    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */) this.recordOwned(lane, ms);
+    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */)
+      this.recordOwned(lane, ms);
     else {
       this.root.recordLatency(ms);
       this.rootLane = this.root.latencyLane;
@@ -307,14 +312,21 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       if (cause.message === this.tickProblem) return;
       this.tickProblem = cause.message;
       this.logger?.error({ err: cause }, 'tick failed');
-      const err = Object.assign(new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, { cause }), {
-        code: 'ERR_STREAMGAUGE_TICK',
-      });
+      const err = Object.assign(
+        new Error(`streamgauge: the monitor's tick failed (${cause.name}: ${cause.message}); it keeps ticking`, {
+          cause,
+        }),
+        {
+          code: 'ERR_STREAMGAUGE_TICK',
+        },
+      );
       try {
         this.emitProblem(err);
       } catch (listenerError) {
         // An 'error' listener that throws: still nothing escapes the timer.
-        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, { code: 'STREAMGAUGE' });
+        process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, {
+          code: 'STREAMGAUGE',
+        });
       }
     }
   }
@@ -347,7 +359,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       if (totals[f] > Number.MAX_SAFE_INTEGER && !this.inexact.includes(f)) {
         this.inexact.push(f);
         const err = Object.assign(
-          new Error(`streamgauge: the total of ${f} passed 2^53 - 1 (${Number.MAX_SAFE_INTEGER}); from here it is read as the nearest double, not exactly`),
+          new Error(
+            `streamgauge: the total of ${f} passed 2^53 - 1 (${Number.MAX_SAFE_INTEGER}); from here it is read as the nearest double, not exactly`,
+          ),
           { code: 'ERR_STREAMGAUGE_INEXACT' },
         );
         this.emitProblem(err);
@@ -386,7 +400,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   // ---- reads --------------------------------------------------------------------------------
 
   /** Indexes of the series in use, the default first and the overflow series last. */
-  activeSeries(): readonly number[] {
+  private activeSeries(): readonly number[] {
     // Slots are claimed in order; the runtime's reserved slots follow the users' maxSeries.
     const n = Math.min(this.ctx.tables.series.used(), this.config.maxSeries);
     if (this.activeList.length !== n + 1) {
@@ -399,11 +413,14 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   private activeList: readonly number[] = [];
 
   /** The series that add into the monitor-wide totals (all but those created with `inTotals: false`). */
-  totalSeries(): readonly number[] {
+  private totalSeries(): readonly number[] {
     const active = this.activeSeries();
     if (this.totalList.from !== active) {
       const table = this.ctx.tables.series;
-      this.totalList = { from: active, list: Object.freeze(active.filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0)) };
+      this.totalList = {
+        from: active,
+        list: Object.freeze(active.filter((s) => (table.flags(s) & SERIES_NOT_IN_TOTALS) === 0)),
+      };
     }
     return this.totalList.list;
   }
@@ -416,7 +433,12 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     return this.activeSeries().map((index) => {
       // One object per series across calls: writers cache the text of a label set by identity.
       const parsed = (this.labelsOfSeries[index] ??= labelsFromKey(table.key(index) ?? '[]'));
-      const info: SeriesInfo = { index, labels: parsed.labels, overflow: index === table.overflowSlot, inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0 };
+      const info: SeriesInfo = {
+        index,
+        labels: parsed.labels,
+        overflow: index === table.overflowSlot,
+        inTotals: (table.flags(index) & SERIES_NOT_IN_TOTALS) === 0,
+      };
       if (parsed.kind !== undefined) info.kind = parsed.kind;
       return info;
     });
@@ -430,7 +452,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     if (typeof series === 'number') {
       if (Number.isInteger(series) && series >= 0 && series < this.layout.seriesCount) return series;
     } else if (series instanceof SeriesRecorder && series.ctx === this.ctx) return series.index;
-    throw new TypeError(`series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`);
+    throw new TypeError(
+      `series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`,
+    );
   }
 
   /** Cumulative totals of one series (a recorder from series(), or an index), or of all together. */
@@ -443,7 +467,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `latency.count`, even while threads record (and the histogram is walked once, not twice).
    * `alloc` as for nativeHistogram.
    */
-  readSeries(series: number | Recorder, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram } {
+  readSeries(
+    series: number | Recorder,
+    alloc?: (n: number) => Float64Array,
+  ): { totals: Totals; latency: NativeHistogram } {
     series = this.seriesIndex(series);
     let latency: NativeHistogram | undefined;
     const totals = this.reader.read(series, undefined, (h) => {
@@ -457,7 +484,9 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   /** Figures over the sliding window (`throughputWindow`), read now: all series, or one. */
   windowFigures(series?: number | Recorder, totals?: Totals): IntervalFigures {
     const now = this.config.clock.now();
-    return series === undefined ? this.aggregator.window(now) : this.aggregator.seriesWindow(now, this.seriesIndex(series), totals);
+    return series === undefined
+      ? this.aggregator.window(now)
+      : this.aggregator.seriesWindow(now, this.seriesIndex(series), totals);
   }
 
   /** Failed requests by error type, all series together (or one). */
@@ -522,7 +551,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
     while (last >= first && all[last] === 0) last--;
     const n = Math.max(last + 1 - first, 0);
     const counts = alloc(n);
-    if (!(counts instanceof Float64Array) || counts.length !== n) throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
+    if (!(counts instanceof Float64Array) || counts.length !== n)
+      throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
     counts.set(all.subarray(first, first + n));
     const out = withLazyBuckets({
       count,
@@ -534,7 +564,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       overflowCount: all[1],
       overflowThreshold: shape.topMax,
     });
-    if (extremes) {
+    if (extremesWanted()) {
       const min = core.histMin(h); // NaN: nothing recorded, and min and max stay absent
       if (!Number.isNaN(min)) {
         out.min = min * shape.idxMul;
@@ -549,7 +579,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
    */
   runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
-    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length) throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
+    if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length)
+      throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
     return this.nativeHistogram(this.config.maxSeries + i, 'latency', alloc);
   }
 
@@ -570,11 +601,14 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
 
   /** Latency quantile since start (all series, or one), in ms. */
   quantileSinceStart(q: number, series?: number | Recorder): number {
-    const h = series === undefined ? this.aggregator.cumulativeTotal() : this.reader.histPtr(this.seriesIndex(series), 'latency');
+    const h =
+      series === undefined
+        ? this.aggregator.cumulativeTotal()
+        : this.reader.histPtr(this.seriesIndex(series), 'latency');
     return this.ctx.core.histQuantile(h, q);
   }
 
-  getCurrentMetrics(): PerformanceMetrics & { latencySinceStart: { p50: number; p95: number; p99: number; p999: number }; latencyCount: number } {
+  getCurrentMetrics(): CurrentMetrics {
     const now = this.config.clock.now();
     // One read of the totals and one merge of the histograms serve every figure below.
     const t = this.totals();
@@ -636,7 +670,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   /** Compares a summary (default: the current one) with targets (default: the configured ones). */
-  compareWithTargets(summary: PerformanceSummary = this.getPerformanceSummary(), targets?: Partial<PerformanceTargets>): TargetComparison {
+  compareWithTargets(
+    summary: PerformanceSummary = this.getPerformanceSummary(),
+    targets?: Partial<PerformanceTargets>,
+  ): TargetComparison {
     return compareWithTargets(summary, targets ? resolveTargets(targets) : this.config.targets);
   }
 
@@ -645,15 +682,24 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
    * `maxPoints` the answer: past it, runs of consecutive points are reduced to one value each
    * (see HistoryColumns.pointsPerValue).
    */
-  getHistory(options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {}): HistoryColumns {
+  getHistory(
+    options: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number } = {},
+  ): HistoryColumns {
     const { resolution = 'tick', since, until, maxPoints } = options;
     if (maxPoints !== undefined && (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_POINTS_LIMIT)) {
       throw new RangeError(`maxPoints must be a whole number from 1 to ${MAX_POINTS_LIMIT} (got ${String(maxPoints)})`);
     }
-    const ring = resolution === 'tick' ? this.aggregator.history : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
+    const ring =
+      resolution === 'tick'
+        ? this.aggregator.history
+        : this.aggregator.rollups[resolution as Exclude<Resolution, 'tick'>]?.ring;
     if (!ring) throw new RangeError(`resolution must be 'tick', 'minute', 'hour' or 'day' (got ${String(resolution)})`);
-    for (const [name, v] of [['since', since], ['until', until]] as const) {
-      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`${name} must be a time in ms`);
+    for (const [name, v] of [
+      ['since', since],
+      ['until', until],
+    ] as const) {
+      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v)))
+        throw new TypeError(`${name} must be a time in ms`);
     }
     return ring.read(resolution, since, until, maxPoints);
   }
@@ -674,25 +720,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
   }
 
   memoryFootprint(): MemoryFootprint {
-    const L = this.layout;
-    const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
-    const arena = new Uint32Array(this.memory.buffer, L.runtimePtr + R.ARENA * 4, 4);
-    const used = Atomics.load(arena, 0) - L.arena.ptr;
-    return {
-      sharedBytes: this.memory.buffer.byteLength,
-      maxSharedBytes: L.pages * 65536,
-      bucketPages: { usedBytes: Math.min(used, L.arena.end - L.arena.ptr), maxBytes: L.arena.end - L.arena.ptr, wastedBytes: Atomics.load(arena, 2), refusedClaims: Atomics.load(arena, 3) },
-      parts: {
-        series: L.seriesCount * L.seriesStride,
-        windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
-        history: ringBytes(L.history),
-        rollups: Object.values(L.rollups).reduce((n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes, 0),
-        tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
-        recordingLanes: L.lanePool.count * L.shapes.latency.headerBytes + L.counterLanes.count * L.counterLanes.stride + L.laneOwners.count * OWNER_BYTES,
-        bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
-        bucketPages: Math.min(used, L.arena.end - L.arena.ptr),
-      },
-    };
+    return memoryFootprint(this.layout, this.memory.buffer);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
@@ -738,7 +766,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder {
       for (const r of Object.values(this.aggregator.rollups)) r.close();
     } catch (e) {
       // The fault the timed tick already reported (see timedTick): close still stops everything.
-      this.emitProblem(new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, { cause: e }));
+      this.emitProblem(
+        new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, {
+          cause: e,
+        }),
+      );
     }
     this.system.close();
     this.closed = true;
@@ -756,26 +788,6 @@ function cacheRatio(t: Totals): number {
  * Achievement ratios, each capped at 2 so one outstanding figure cannot hide a poor one; a zero
  * p95 or memory counts as the cap, a missing p95 (no requests) as 0.
  */
-export function compareWithTargets(summary: PerformanceSummary, targets: PerformanceTargets = resolveTargets()): TargetComparison {
-  const cap = (v: number) => (Number.isNaN(v) ? 0 : Math.min(v, CAP));
-  const throughputAchievement = cap(summary.throughputRps / targets.targetRps);
-  const latencyAchievement = Number.isNaN(summary.p95LatencyMs) ? 0 : summary.p95LatencyMs <= 0 ? CAP : cap(targets.targetP95LatencyMs / summary.p95LatencyMs);
-  const memoryEfficiency = summary.memoryUsageMb <= 0 ? CAP : cap(targets.targetMemoryMb / summary.memoryUsageMb);
-  const successRate = Number.isNaN(summary.successRate) ? 0 : summary.successRate;
-  return {
-    throughputAchievement,
-    latencyAchievement,
-    memoryEfficiency,
-    successRate,
-    overallScore: (throughputAchievement + latencyAchievement + memoryEfficiency + successRate) / 4,
-    meetsTargets:
-      summary.throughputRps >= targets.targetRps &&
-      summary.p95LatencyMs <= targets.targetP95LatencyMs &&
-      summary.memoryUsageMb <= targets.targetMemoryMb &&
-      successRate >= targets.targetSuccessRate,
-  };
-}
-
 export const attach = attachToHandle;
 
 function newCounts(n: number): Float64Array {

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES } from '../src/export/family-model.js';
+import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES } from '../src/core/family-model.js';
 import { decodeProtobuf, parseExposition, pick } from './fixtures/expo-helpers.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';

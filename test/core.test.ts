@@ -4,7 +4,7 @@
 // and configuration checks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MAX_MS } from '../src/core/validate.js';
+import { MAX_MS } from '../src/core/config.js';
 import { attach, compareWithTargets, DEFAULT_TARGETS, type PerformanceSummary, type Recorder, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
 import { nextUp } from './fixtures/floats.js';
 

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { render } from '../src/export/exposition.js';
 import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/export/family-model.js';
+import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/core/family-model.js';
 import { renderOpenMetrics, renderPrometheusText } from '../src/export/prometheus-text.js';
 import { renderProtobuf } from '../src/export/prometheus-protobuf.js';
 import { metricsHandler } from '../src/serve/serve.js';

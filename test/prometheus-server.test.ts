@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { negotiate, render } from '../src/export/exposition.js';
-import type { MetricFamily, NativeHistogram } from '../src/export/family-model.js';
+import type { MetricFamily, NativeHistogram } from '../src/core/family-model.js';
 import { jobsUp, type PrometheusServer, query, scalar, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';

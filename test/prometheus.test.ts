@@ -12,7 +12,7 @@ import {
   type MetricFamily,
   type NativeHistogram,
   snapBoundaries,
-} from '../src/export/family-model.js';
+} from '../src/core/family-model.js';
 import {
   escapeHelpOpenMetrics,
   escapeHelpText,

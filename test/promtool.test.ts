@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MetricFamily, NativeHistogram } from '../src/export/family-model.js';
+import type { MetricFamily, NativeHistogram } from '../src/core/family-model.js';
 import { renderOpenMetrics, renderPrometheusText } from '../src/export/prometheus-text.js';
 
 const HOSTILE = [

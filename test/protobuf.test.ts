@@ -8,7 +8,7 @@ import {
   classicBuckets,
   type MetricFamily,
   type NativeHistogram,
-} from '../src/export/family-model.js';
+} from '../src/core/family-model.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/export/prometheus-protobuf.js';
 import { type Decoded, decodeProtobuf as decodeAll, nativeBuckets } from './fixtures/expo-helpers.js';
 

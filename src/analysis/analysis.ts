@@ -7,7 +7,7 @@ import { Ewma, Meter, SimpleMovingAverage, type TrendKind, TrendModel } from './
 import type { MonitoringConfig } from '../core/types.js';
 
 /** The series watched for anomalies and trends, with their units. */
-export const WATCHED = [
+const WATCHED = [
   { series: 'rps', unit: 'requests/s' },
   { series: 'p95', unit: 'ms' },
   { series: 'p99', unit: 'ms' },
@@ -15,7 +15,7 @@ export const WATCHED = [
   { series: 'memoryBytes', unit: 'bytes' },
   { series: 'eventLoopDelayMs', unit: 'ms' },
 ] as const satisfies readonly { series: keyof HistoryPoint; unit: string }[];
-export type WatchedSeries = (typeof WATCHED)[number]['series'];
+type WatchedSeries = (typeof WATCHED)[number]['series'];
 
 export interface AnomalyEvent {
   series: WatchedSeries;
@@ -113,7 +113,8 @@ export class Analysis {
         inRange: 0,
         calmFor: 0,
       });
-      const points = series === 'memoryBytes' ? Math.max(3, Math.round(MEMORY_TREND_WINDOW_MS / interval)) : trendPoints;
+      const points =
+        series === 'memoryBytes' ? Math.max(3, Math.round(MEMORY_TREND_WINDOW_MS / interval)) : trendPoints;
       this.trends.set(series, { model: new TrendModel(points), last: Number.NaN });
     }
     this.rpsSma = new SimpleMovingAverage(windowPoints);
@@ -191,7 +192,10 @@ export class Analysis {
     d.calmFor = 0;
     this.recent.push(a);
     if (this.recent.length > RECENT) this.recent.shift();
-    this.logger?.warn({ anomaly: a }, `anomaly in ${series}: ${fmt(value)} ${unit}, expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)}`);
+    this.logger?.warn(
+      { anomaly: a },
+      `anomaly in ${series}: ${fmt(value)} ${unit}, expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)}`,
+    );
     this.emit('anomaly', a);
   }
 
@@ -202,7 +206,12 @@ export class Analysis {
     d.open = undefined;
     if (d.tracker.active) d.tracker.reset();
     const after = `after ${((t - a.start) / 1000).toFixed(0)} s`;
-    this.logger?.info({ anomaly: a }, a.newLevel ? `${a.series} settled at a new level (${fmt(value)} ${a.unit}) ${after}` : `${a.series} recovered ${after}`);
+    this.logger?.info(
+      { anomaly: a },
+      a.newLevel
+        ? `${a.series} settled at a new level (${fmt(value)} ${a.unit}) ${after}`
+        : `${a.series} recovered ${after}`,
+    );
     this.emit('recovered', a);
   }
 

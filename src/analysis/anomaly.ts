@@ -557,7 +557,7 @@ class NoveltyTest {
 // ---------------------------------------------------------------------------------------------
 // The detector
 
-export interface AnomalyDetectorOptions {
+interface AnomalyDetectorOptions {
   /**
    * How far out a point must lie to alarm, in standard deviations: it must fall outside the
    * region holding the central erf(threshold/√2) of recent values (95.45 % for 2), which for
@@ -790,7 +790,8 @@ export class AnomalyDetector {
       this.calm = 0;
       if (outside) this.large = true;
       if (p <= ALARM_P) {
-        if (this.reported || !this.large) p = UNUSUAL_P; // already raised / too small to matter
+        if (this.reported || !this.large)
+          p = UNUSUAL_P; // already raised / too small to matter
         else this.reported = true;
       }
     }
@@ -876,9 +877,9 @@ function paretoTail(y: number, k: number, mean: number, variance: number, scaleF
 // ---------------------------------------------------------------------------------------------
 // Incidents
 
-export type AnomalyTransition = 'start' | 'recovered' | null;
+type AnomalyTransition = 'start' | 'recovered' | null;
 
-export interface AnomalyTrackerOptions {
+interface AnomalyTrackerOptions {
   /** Consecutive calm points (score below `calmBelow`) that end an incident. Default 30. */
   recoverAfter?: number;
   /** Score under which a point counts as calm. Default UNUSUAL_SCORE (0.3). */

@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, renameSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AnomalyEvent, TrendReport } from './analysis.js';
-import type { StreamPerformanceMonitor, TickEvent } from '../monitor.js';
+import type { MonitorReader, TickEvent } from './monitor-reader.js';
 import type { SessionStats } from '../record/sessions.js';
 import type { Labels, PerformanceSummary, PerformanceTargets, TargetComparison } from '../core/types.js';
 
@@ -38,7 +38,7 @@ export interface Report {
   trends: TrendReport[];
 }
 
-export interface ReportOptions {
+interface ReportOptions {
   reportInterval: number;
   logInterval: number;
   reportFile?: string;
@@ -57,17 +57,20 @@ export class Reporter {
   private lastSeriesRequests = new Map<number, number>();
 
   constructor(
-    private readonly monitor: StreamPerformanceMonitor,
+    private readonly monitor: MonitorReader,
     private readonly logger: Logger | undefined,
     private readonly options: ReportOptions,
     private readonly analysis: { anomaliesBetween(from: number, to: number): AnomalyEvent[]; trends(): TrendReport[] },
+    /** Where a report goes once written (the monitor's 'report' event). */
+    private readonly publish: (report: Report) => void,
   ) {
     this.lastReportAt = monitor.config.clock.now();
     this.lastLogAt = this.lastReportAt;
   }
 
   onTick(tick: TickEvent): void {
-    if (this.logger && this.monitor.config.enableDetailedLogging) this.logger.debug({ t: tick.t, point: tick.point, system: tick.system }, 'tick');
+    if (this.logger && this.monitor.config.enableDetailedLogging)
+      this.logger.debug({ t: tick.t, point: tick.point, system: tick.system }, 'tick');
     this.aggregateNoise(tick.t);
     if (tick.t - this.lastReportAt >= this.options.reportInterval) this.report(tick.t);
   }
@@ -88,7 +91,10 @@ export class Reporter {
     const bp = this.monitor.totals().backpressure;
     const bpDelta = bp - this.logged.backpressure;
     if ((any || bpDelta > 0) && this.logger) {
-      this.logger.warn({ seconds: (now - this.lastLogAt) / 1000, errors: delta, backpressureEvents: bpDelta }, 'errors and backpressure');
+      this.logger.warn(
+        { seconds: (now - this.lastLogAt) / 1000, errors: delta, backpressureEvents: bpDelta },
+        'errors and backpressure',
+      );
     }
     this.logged = { errors, backpressure: bp };
     this.lastLogAt = now;
@@ -134,7 +140,10 @@ export class Reporter {
       comparison: m.compareWithTargets(summary),
       targets: m.config.targets,
       topSeriesByLoad: [...active].sort((a, b) => b.requests - a.requests).slice(0, TOP),
-      topSeriesByLatency: active.filter((l) => !Number.isNaN(l.p99Ms)).sort((a, b) => b.p99Ms - a.p99Ms).slice(0, TOP),
+      topSeriesByLatency: active
+        .filter((l) => !Number.isNaN(l.p99Ms))
+        .sort((a, b) => b.p99Ms - a.p99Ms)
+        .slice(0, TOP),
       sessions: m.sessionStats(TOP),
       anomalies: this.analysis.anomaliesBetween(this.lastReportAt, now),
       trends: this.analysis.trends(),
@@ -144,13 +153,14 @@ export class Reporter {
     this.lastErrors = errorsByType;
     this.logger?.info({ report }, 'performance report');
     if (this.options.reportFile) this.append(this.options.reportFile, report);
-    m.emit('report', report);
+    this.publish(report);
     return report;
   }
 
   private append(file: string, report: Report): void {
     try {
-      if (existsSync(file) && statSync(file).size >= this.options.reportFileMaxBytes) rotate(file, this.options.reportFileKeep);
+      if (existsSync(file) && statSync(file).size >= this.options.reportFileMaxBytes)
+        rotate(file, this.options.reportFileKeep);
       appendFileSync(file, `${JSON.stringify(report, finiteOrNull)}\n`);
     } catch (err) {
       this.logger?.error({ err, file }, 'report file could not be written');
@@ -168,6 +178,6 @@ function rotate(file: string, keep: number): void {
 }
 
 /** JSON has no NaN or Infinity: write them as null. */
-export function finiteOrNull(_key: string, value: unknown): unknown {
+function finiteOrNull(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? null : value;
 }

@@ -78,7 +78,7 @@ export class SimpleMovingAverage {
 
 // ---------------------------------------------------------------------------------------------
 
-export interface EwmaOptions {
+interface EwmaOptions {
   /** Weight of each new value, in (0, 1]. */
   alpha?: number;
   /**
@@ -139,13 +139,13 @@ export class Ewma {
 
 // ---------------------------------------------------------------------------------------------
 
-export interface MeterOptions {
+interface MeterOptions {
   /** Time between ticks in ms. Default 5000 (as Dropwizard's meters; the monitor uses its tick). */
   tickIntervalMs?: number;
 }
 
 /** The three rates of a meter, in events per second. */
-export interface MeterRatesSnapshot {
+interface MeterRatesSnapshot {
   m1: number;
   m5: number;
   m15: number;
@@ -372,7 +372,7 @@ export class LinearTrend {
 
 // ---------------------------------------------------------------------------------------------
 
-export interface HoltOptions {
+interface HoltOptions {
   /** Level smoothing per point, in (0, 1]. Give with `beta`, instead of the half-lives. */
   alpha?: number;
   /** Trend smoothing per point, in (0, 1]. */
@@ -651,7 +651,8 @@ export class TrendModel {
       const before = p[split] / split;
       const after = this.line(split, n, yRef);
       const m = n - split;
-      const sloped = m >= MIN_SLOPE_POINTS && Number.isFinite(after.slope) && significant(after.rssFlat, after.rssLine, m, 2, 0);
+      const sloped =
+        m >= MIN_SLOPE_POINTS && Number.isFinite(after.slope) && significant(after.rssFlat, after.rssLine, m, 2, 0);
       return {
         kind: 'levelShift',
         level: yRef + (sloped ? after.valueAt(tEnd) : after.mean),

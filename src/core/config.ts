@@ -3,7 +3,10 @@ import type { Clock, MonitoringConfig, PerformanceTargets } from './types.js';
 
 const HOUR = 3_600_000;
 
-export const realClock: Clock = { now: () => Date.now() };
+/** Largest duration accepted, in ms (about 115 days): keeps integer-nanosecond sums exact. */
+export const MAX_MS = 1e10;
+
+const realClock: Clock = { now: () => Date.now() };
 
 export const DEFAULT_TARGETS: PerformanceTargets = Object.freeze({
   targetRps: 2000,
@@ -12,7 +15,7 @@ export const DEFAULT_TARGETS: PerformanceTargets = Object.freeze({
   targetSuccessRate: 0.99,
 });
 
-export function defaultConfig(): MonitoringConfig {
+function defaultConfig(): MonitoringConfig {
   return {
     collectionInterval: 1000,
     historyRetention: 24 * HOUR,
@@ -99,7 +102,7 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('anomalyMinChange', c.anomalyMinChange, 0, 100);
   num('scale', c.scale, 0, 8, true);
   num('histogramRange.minMs', c.histogramRange.minMs, 1e-6, 1e9);
-  num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, 1e10);
+  num('histogramRange.maxMs', c.histogramRange.maxMs, c.histogramRange.minMs * 2, MAX_MS);
   num('maxSeries', c.maxSeries, 1, 10_000, true);
   if (c.bucketMemory !== null) num('bucketMemory', c.bucketMemory, 65536, 2 ** 30, true);
   num('maxErrorTypes', c.maxErrorTypes, 1, 10_000, true);
@@ -108,17 +111,24 @@ export function resolveConfig(user: UserConfig = {}): MonitoringConfig {
   num('rollups.days', c.rollups.days, 1, 10_000, true);
   num('sessionIdleTimeout', c.sessionIdleTimeout, 1, 366 * 24 * HOUR);
   num('maxSessions', c.maxSessions, 1, 10_000_000, true);
-  if (c.invalidValues !== 'throw' && c.invalidValues !== 'count') fail('invalidValues', c.invalidValues, "'throw' or 'count'");
+  if (c.invalidValues !== 'throw' && c.invalidValues !== 'count')
+    fail('invalidValues', c.invalidValues, "'throw' or 'count'");
   num('reportInterval', c.reportInterval, c.collectionInterval, 366 * 24 * HOUR);
   num('logInterval', c.logInterval, c.collectionInterval, 366 * 24 * HOUR);
-  if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === '')) fail('reportFile', c.reportFile, 'a file path');
+  if (c.reportFile !== undefined && (typeof c.reportFile !== 'string' || c.reportFile === ''))
+    fail('reportFile', c.reportFile, 'a file path');
   num('reportFileMaxBytes', c.reportFileMaxBytes, 1024, 2 ** 40, true);
   num('reportFileKeep', c.reportFileKeep, 1, 1000, true);
   num('eventLoopResolution', c.eventLoopResolution, 1, 1000);
-  if (c.logger !== undefined && c.logger !== false && (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')) {
+  if (
+    c.logger !== undefined &&
+    c.logger !== false &&
+    (typeof c.logger !== 'object' || typeof c.logger.info !== 'function')
+  ) {
     fail('logger', c.logger, 'a pino logger, or false for no logging');
   }
-  if (!c.clock || typeof c.clock.now !== 'function') fail('clock', c.clock, 'an object with a now() method returning milliseconds');
+  if (!c.clock || typeof c.clock.now !== 'function')
+    fail('clock', c.clock, 'an object with a now() method returning milliseconds');
   return c;
 }
 
@@ -133,7 +143,8 @@ export function resolveTargets(user: Partial<PerformanceTargets> = {}): Performa
   if (user === null || typeof user !== 'object') throw new TypeError('targets must be an object');
   const t = { ...DEFAULT_TARGETS, ...stripUndefined(user) };
   for (const key of Object.keys(t)) {
-    if (!(key in DEFAULT_TARGETS)) throw new RangeError(`targets.${key} is not a target (known: ${Object.keys(DEFAULT_TARGETS).join(', ')})`);
+    if (!(key in DEFAULT_TARGETS))
+      throw new RangeError(`targets.${key} is not a target (known: ${Object.keys(DEFAULT_TARGETS).join(', ')})`);
   }
   const pos = (name: keyof PerformanceTargets) => {
     const v = t[name];
@@ -145,6 +156,7 @@ export function resolveTargets(user: Partial<PerformanceTargets> = {}): Performa
   pos('targetP95LatencyMs');
   pos('targetMemoryMb');
   pos('targetSuccessRate');
-  if (t.targetSuccessRate > 1) throw new RangeError(`targets.targetSuccessRate must be at most 1 (got ${t.targetSuccessRate})`);
+  if (t.targetSuccessRate > 1)
+    throw new RangeError(`targets.targetSuccessRate must be at most 1 (got ${t.targetSuccessRate})`);
   return t;
 }

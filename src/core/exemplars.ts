@@ -8,7 +8,7 @@
 // histogram with a recent example, the slow tail included, within a fixed bound.
 import { createRequire } from 'node:module';
 import { distUrl } from './module-url.js';
-import { MAX_MS } from './validate.js';
+import { MAX_MS } from './config.js';
 import type { Clock, ExemplarIds, Labels } from './types.js';
 
 export type { ExemplarIds };

@@ -30,7 +30,7 @@ export const HISTORY_FIELDS = [
 export type HistoryField = (typeof HISTORY_FIELDS)[number];
 
 /** Counts kept as f64 (exact to 2^53); the other figures are f32, ample for rates and gauges. */
-export const WIDE_FIELDS: ReadonlySet<HistoryField> = new Set(['requests', 'errors']);
+const WIDE_FIELDS: ReadonlySet<HistoryField> = new Set(['requests', 'errors']);
 
 /** Bytes of one value of a history column. */
 export const fieldBytes = (f: HistoryField): number => (WIDE_FIELDS.has(f) ? 8 : 4);

@@ -7,20 +7,21 @@ import type { MonitoringConfig } from './types.js';
 /**
  * The whole layout's version, which assembly/index.ts exports too (checked at instantiation): a
  * handle from a memory of another version is refused. Bump it (in both) when any offset changes.
+ * The four version numbers and when to bump which: README, "Version numbers".
  */
 export const LAYOUT_VERSION = 7;
 /**
  * The version of the history regions' layout (rings and rollups), which saved history files
- * depend on: bump it when those change, not for other parts of the memory.
+ * depend on: bump it when those change, not for other parts of the memory (README, "Version numbers").
  */
 export const HISTORY_LAYOUT_VERSION = 5;
 /** Bytes of a WebAssembly memory page. */
 const WASM_PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
-export const MAX_PAGES = 16384;
+const MAX_PAGES = 16384;
 
 // Histogram header (bytes): assembly/index.ts exports the same offsets as H_* globals, and
-// src/wasm.ts refuses a core whose offsets differ from these.
+// src/core/wasm.ts refuses a core whose offsets differ from these.
 export const H = {
   SCALE: 0,
   IDXMIN: 4,
@@ -105,12 +106,12 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
 }
 
 /** One shape for each range table of the layout (shapes alike share a table). */
-export function tableShapes(layout: Layout): HistShape[] {
+function tableShapes(layout: Layout): HistShape[] {
   return [...new Map(Object.values(layout.shapes).map((shape) => [shape.cells.ptr, shape])).values()];
 }
 
 /** Bytes of a shape's range table. */
-export function rangeTableBytes(shape: HistShape): number {
+function rangeTableBytes(shape: HistShape): number {
   return shape.cells.count * CELL_BYTES;
 }
 
@@ -169,11 +170,24 @@ export const OWNER_BYTES = 8;
  * The read area (layout.readPtr), in bytes: a series' counters, then its histograms' stats (4 f64 each),
  * then the quantiles (4 f64), then the histograms' offsets in a series block (u32 each, for the scan).
  */
-export const READ_AREA = { STATS: COUNTER_SLOTS * 8, QUANTILES: COUNTER_SLOTS * 8 + 224, OFFSETS: COUNTER_SLOTS * 8 + 256, BYTES: COUNTER_SLOTS * 8 + 288 } as const;
+export const READ_AREA = {
+  STATS: COUNTER_SLOTS * 8,
+  QUANTILES: COUNTER_SLOTS * 8 + 224,
+  OFFSETS: COUNTER_SLOTS * 8 + 256,
+  BYTES: COUNTER_SLOTS * 8 + 288,
+} as const;
 export const GAUGE_SLOTS = [C.MEMORY, C.PEAK_MEMORY, C.WORKER_UTILIZATION, C.QUEUE_DEPTH, C.CACHE_RATIO];
 
 /** The histograms every series keeps, and their shapes' inputs. */
-export const HISTOGRAMS = ['latency', 'sessionDuration', 'sessionMessages', 'sessionBytes', 'batchSize', 'batchDuration', 'backpressureWait'] as const;
+export const HISTOGRAMS = [
+  'latency',
+  'sessionDuration',
+  'sessionMessages',
+  'sessionBytes',
+  'batchSize',
+  'batchDuration',
+  'backpressureWait',
+] as const;
 export type HistName = (typeof HISTOGRAMS)[number];
 
 /** A string table (series label keys, error types): fixed entries of state, hash, length, bytes. */
@@ -396,15 +410,23 @@ export function computeLayout(config: MonitoringConfig): Layout {
   // series: the reserved runtime series record through atomics, never a lane.
   const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
   p = align(p + lanePool.count * shapes.latency.headerBytes);
-  const counterLanes = { ptr: p, count: LANES_SUPPORTED ? COUNTER_LANES : 0, stride: align(seriesCount * COUNTER_LANE_BYTES) };
+  const counterLanes = {
+    ptr: p,
+    count: LANES_SUPPORTED ? COUNTER_LANES : 0,
+    stride: align(seriesCount * COUNTER_LANE_BYTES),
+  };
   p = align(p + counterLanes.count * counterLanes.stride);
   const laneOwners = { ptr: p, count: lanePool.count + counterLanes.count };
   p = align(p + laneOwners.count * OWNER_BYTES);
   const fixed = align(p, WASM_PAGE);
   // The arena holds at most every page of every series and lane histogram (and never more than the
   // memory allows, or than bucketMemory when set); it is touched only as values arrive.
-  const pagesOf = (names: readonly HistName[], count: number, bytes: number) => count * names.reduce((n, k) => n + shapes[k].pages * bytes, 0);
-  const worst = pagesOf(HISTOGRAMS, seriesCount, PAGE.BYTES) + pagesOf(['latency'], seriesCount, PAGE.PREV_BYTES) + pagesOf(['latency'], lanePool.count, PAGE.BYTES);
+  const pagesOf = (names: readonly HistName[], count: number, bytes: number) =>
+    count * names.reduce((n, k) => n + shapes[k].pages * bytes, 0);
+  const worst =
+    pagesOf(HISTOGRAMS, seriesCount, PAGE.BYTES) +
+    pagesOf(['latency'], seriesCount, PAGE.PREV_BYTES) +
+    pagesOf(['latency'], lanePool.count, PAGE.BYTES);
   const arenaBytes = Math.min(worst, config.bucketMemory ?? worst, MAX_PAGES * WASM_PAGE - fixed);
   if (arenaBytes < Math.min(worst, PAGE.BYTES * 64)) {
     throw new RangeError(
@@ -451,12 +473,21 @@ export function computeLayout(config: MonitoringConfig): Layout {
 }
 
 // Whole-buffer views, made once per buffer: a header written through them allocates nothing.
-const viewsOf = new WeakMap<ArrayBufferLike, { u8: Uint8Array; i32: Int32Array; u32: Uint32Array; f64: Float64Array; i64: BigInt64Array }>();
+const viewsOf = new WeakMap<
+  ArrayBufferLike,
+  { u8: Uint8Array; i32: Int32Array; u32: Uint32Array; f64: Float64Array; i64: BigInt64Array }
+>();
 function views(buffer: ArrayBufferLike) {
   let v = viewsOf.get(buffer);
   if (v === undefined) {
     const b = buffer as ArrayBuffer;
-    v = { u8: new Uint8Array(b), i32: new Int32Array(b), u32: new Uint32Array(b), f64: new Float64Array(b), i64: new BigInt64Array(b) };
+    v = {
+      u8: new Uint8Array(b),
+      i32: new Int32Array(b),
+      u32: new Uint32Array(b),
+      f64: new Float64Array(b),
+      i64: new BigInt64Array(b),
+    };
     viewsOf.set(buffer, v);
   }
   return v;
@@ -466,7 +497,14 @@ function views(buffer: ArrayBufferLike) {
  * Writes a histogram's header (its configuration) and empties it. `paged`: its pages follow the
  * header (a reader's scratch, a rollup period), else it has none until values arrive.
  */
-export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape, paged = false, fresh = false): void {
+export function initHistogram(
+  buffer: ArrayBufferLike,
+  layout: Layout,
+  ptr: number,
+  shape: HistShape,
+  paged = false,
+  fresh = false,
+): void {
   const v = views(buffer);
   // A fresh memory is all zeros already: its pages stay untouched until values arrive.
   v.u8.fill(0, ptr + H.LANES, ptr + (paged && !fresh ? shape.bytes : shape.headerBytes));
@@ -482,7 +520,13 @@ export function initHistogram(buffer: ArrayBufferLike, layout: Layout, ptr: numb
  * Writes a histogram's header (its configuration) and leaves its counts as they are; `paged`, its
  * page table too (pointing at the pages that follow the header), with no lanes.
  */
-export function writeHistogramHeader(buffer: ArrayBufferLike, layout: Layout, ptr: number, shape: HistShape, paged = false): void {
+export function writeHistogramHeader(
+  buffer: ArrayBufferLike,
+  layout: Layout,
+  ptr: number,
+  shape: HistShape,
+  paged = false,
+): void {
   const { i32, u32, f64 } = views(buffer);
   const at = ptr / 4;
   i32[at] = shape.scale;
@@ -524,7 +568,8 @@ export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeBounds(buffer, ptr, Number(scale));
   for (const shape of tableShapes(layout)) writeRangeTable(buffer, shape);
   const lat = layout.shapes.latency;
-  for (let i = 0; i < layout.scratchCount; i++) initHistogram(buffer, layout, layout.scratchPtr + i * lat.bytes, lat, true, true);
+  for (let i = 0; i < layout.scratchCount; i++)
+    initHistogram(buffer, layout, layout.scratchPtr + i * lat.bytes, lat, true, true);
   for (const r of Object.values(layout.rollups)) {
     for (let i = 0; i < r.capacity; i++) initHistogram(buffer, layout, r.histPtr + i * lat.bytes, lat, true, true);
     initHistogram(buffer, layout, r.openPtr, lat, true, true);
@@ -534,4 +579,48 @@ export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   new Uint32Array(buffer, layout.runtimePtr + R.ARENA * 4, 2).set([layout.arena.ptr, layout.arena.end]);
   rt[R.VERSION] = layout.version;
   Atomics.store(rt, R.MAGIC, MAGIC);
+}
+
+export interface MemoryFootprint {
+  /** Shared memory now: the fixed part laid out at creation, plus the bucket pages handed out so far (it grows with them). */
+  sharedBytes: number;
+  /** What the shared memory may grow to: every bucket of every series and lane histogram in use. */
+  maxSharedBytes: number;
+  /** Bucket pages: bytes handed out, bytes the arena allows, bytes lost to threads racing for one page, claims refused (arena used up). */
+  bucketPages: { usedBytes: number; maxBytes: number; wastedBytes: number; refusedClaims: number };
+  /** The fixed part, by what it holds, and the bucket pages in use. */
+  parts: Record<string, number>;
+}
+
+/** What the shared memory holds and may grow to, from the layout and the arena's counters in it. */
+export function memoryFootprint(L: Layout, buffer: ArrayBufferLike): MemoryFootprint {
+  const ringBytes = (r: { capacity: number }) => r.capacity * HISTORY_FIELDS.reduce((n, f) => n + fieldBytes(f), 8);
+  const arena = new Uint32Array(buffer, L.runtimePtr + R.ARENA * 4, 4);
+  const used = Atomics.load(arena, 0) - L.arena.ptr;
+  return {
+    sharedBytes: buffer.byteLength,
+    maxSharedBytes: L.pages * WASM_PAGE,
+    bucketPages: {
+      usedBytes: Math.min(used, L.arena.end - L.arena.ptr),
+      maxBytes: L.arena.end - L.arena.ptr,
+      wastedBytes: Atomics.load(arena, 2),
+      refusedClaims: Atomics.load(arena, 3),
+    },
+    parts: {
+      series: L.seriesCount * L.seriesStride,
+      windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
+      history: ringBytes(L.history),
+      rollups: Object.values(L.rollups).reduce(
+        (n, r) => n + ringBytes(r) + (r.capacity + 1) * L.shapes.latency.bytes,
+        0,
+      ),
+      tables: L.seriesTable.entries * L.seriesTable.stride + L.errorTable.entries * L.errorTable.stride,
+      recordingLanes:
+        L.lanePool.count * L.shapes.latency.headerBytes +
+        L.counterLanes.count * L.counterLanes.stride +
+        L.laneOwners.count * OWNER_BYTES,
+      bucketTables: tableShapes(L).reduce((n, s) => n + rangeTableBytes(s), 0),
+      bucketPages: Math.min(used, L.arena.end - L.arena.ptr),
+    },
+  };
 }

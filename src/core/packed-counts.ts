@@ -6,14 +6,14 @@
 // width its largest count needs (1, 2, 4 or 8 bytes), a histogram takes a fraction of that, and is
 // unpacked into one reused Float64Array when a writer reads it.
 
-import type { DenseBuckets } from '../export/family-model.js';
-
 /**
  * Dense buckets whose `counts` are unpacked on read into the store's one shared array: valid until
  * another PackedCounts of the same store is read, or the store is reset. For writers that read one
  * histogram at a time (every exposition writer), never for counts handed to a caller.
  */
-export class PackedCounts implements DenseBuckets {
+// The family model's DenseBuckets by shape (it checks `instanceof PackedCounts`, so an import
+// back would be a cycle); the assignment to NativeHistogram.dense checks the shape.
+export class PackedCounts {
   readonly offset: number;
   /** Number of buckets. */
   readonly length: number;

@@ -106,7 +106,9 @@ export class StringTable {
     const { read, written } = encoder.encodeInto(key, scratch);
     if (read !== key.length || written > max) {
       // encodeInto stops at the scratch's end: the whole length is counted again for the message.
-      throw new RangeError(`${argument} is too long: at most ${max} bytes of UTF-8 (got ${Buffer.byteLength(key, 'utf8')} bytes)`);
+      throw new RangeError(
+        `${argument} is too long: at most ${max} bytes of UTF-8 (got ${Buffer.byteLength(key, 'utf8')} bytes)`,
+      );
     }
     return { bytes: scratch, length: written };
   }

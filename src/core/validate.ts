@@ -1,18 +1,16 @@
 // Argument checks for the record path: cheap comparisons that also reject NaN and non-numbers,
 // with messages that name the argument. The throwing parts live out of line so the checks inline.
-import { describe } from './config.js';
+import { describe, MAX_MS } from './config.js';
 
-/** Largest duration accepted, in ms (about 115 days): keeps integer-nanosecond sums exact. */
-export const MAX_MS = 1e10;
 /** Largest count or byte figure accepted (exact in f64). */
-export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
 export function invalid(name: string, value: unknown, what: string): Error {
   const E = typeof value === 'number' ? RangeError : TypeError;
   return new E(`${name} must be ${what} (got ${describe(value)})`);
 }
 
-// The two record fast paths (monitor.ts, recorder.ts) write this check out with MAX_MS as a
+// The two record fast paths (monitor.ts, record/recorder.ts) write this check out with MAX_MS as a
 // literal: an imported function or constant is reloaded and checked on every call (~8 % of a record).
 export function isMs(v: unknown): v is number {
   return typeof v === 'number' && v >= 0 && v <= MAX_MS;

@@ -27,7 +27,15 @@ export interface Core {
   setF64(p: number, v: number): void;
   getF64(p: number): number;
   maxF64(p: number, v: number): void;
-  readCounters(p: number, nCounters: number, nAll: number, dst: number, lane: number, laneStride: number, lanes: number): void;
+  readCounters(
+    p: number,
+    nCounters: number,
+    nAll: number,
+    dst: number,
+    lane: number,
+    laneStride: number,
+    lanes: number,
+  ): void;
   histSum(h: number): number;
   histMin(h: number): number;
   histMax(h: number): number;
@@ -101,11 +109,16 @@ const CORE_CONSTANTS: [string, number][] = [
 ];
 
 export function instantiate(module: WasmModule, memory: WasmMemory, layout: Layout): Core {
-  const instance = new WebAssembly.Instance(module as WebAssembly.Module, { env: { memory: memory as WebAssembly.Memory } });
+  const instance = new WebAssembly.Instance(module as WebAssembly.Module, {
+    env: { memory: memory as WebAssembly.Memory },
+  });
   const exports = instance.exports as Record<string, unknown>;
   for (const [name, want] of CORE_CONSTANTS) {
     const got = (exports[name] as { value?: unknown } | undefined)?.value;
-    if (got !== want) throw new TypeError(`the WebAssembly core does not match this build of streamgauge (${name} is ${String(got)}, expected ${want}): rebuild it (npm run build)`);
+    if (got !== want)
+      throw new TypeError(
+        `the WebAssembly core does not match this build of streamgauge (${name} is ${String(got)}, expected ${want}): rebuild it (npm run build)`,
+      );
   }
   const core = instance.exports as unknown as Core;
   core.setWideReads(LANES_SUPPORTED ? 1 : 0);

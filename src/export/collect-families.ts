@@ -2,16 +2,28 @@
 // (text, OpenMetrics, protobuf, prom-client) is written from this.
 import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
 import type { HistName } from '../core/layout.js';
-import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES, type Metric, type MetricFamily, type NativeHistogram } from './family-model.js';
-import type { SeriesInfo, StreamPerformanceMonitor } from '../monitor.js';
+import {
+  BYTES_CLASSIC_BOUNDARIES,
+  COUNT_CLASSIC_BOUNDARIES,
+  type Metric,
+  type MetricFamily,
+  type NativeHistogram,
+} from '../core/family-model.js';
+import type { SeriesInfo, MonitorReader } from '../analysis/monitor-reader.js';
 import type { IntervalFigures } from '../time/tick.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 import { PackedCountsStore } from '../core/packed-counts.js';
 import { RUNTIME_FAMILIES, RUNTIME_FAMILY_NAMES, runtimeFamilies } from './runtime-families.js';
-import { type KindedSeries, RPC_FAMILY_NAMES, RPC_UNPREFIXED, type RpcNames, rpcFamilies } from './integration-families.js';
+import {
+  type KindedSeries,
+  RPC_FAMILY_NAMES,
+  RPC_UNPREFIXED,
+  type RpcNames,
+  rpcFamilies,
+} from './integration-families.js';
 
-export type CounterOf = (t: Totals) => number;
+type CounterOf = (t: Totals) => number;
 
 export const COUNTERS: [name: string, help: string, get: CounterOf, unit?: string][] = [
   ['requests', 'Requests (messages) handled, successful or failed.', (t) => t.requests],
@@ -28,16 +40,51 @@ export const COUNTERS: [name: string, help: string, get: CounterOf, unit?: strin
  * anything, so empty ones are not exported at all (an export reads every bucket).
  */
 type Ladder = readonly number[] | undefined;
-const HISTOGRAMS: [name: string, help: string, hist: HistName, unit: string | undefined, gate: CounterOf | undefined, ladder: Ladder][] = [
+const HISTOGRAMS: [
+  name: string,
+  help: string,
+  hist: HistName,
+  unit: string | undefined,
+  gate: CounterOf | undefined,
+  ladder: Ladder,
+][] = [
   ['request_duration_seconds', 'Request (message) latency.', 'latency', 'seconds', undefined, undefined],
-  ['session_duration_seconds', 'Duration of finished stream sessions.', 'sessionDuration', 'seconds', (t) => t.sessions, undefined],
+  [
+    'session_duration_seconds',
+    'Duration of finished stream sessions.',
+    'sessionDuration',
+    'seconds',
+    (t) => t.sessions,
+    undefined,
+  ],
   // Not seconds: classic buckets that fit the unit (the seconds ladder would put nearly all in +Inf).
-  ['session_messages', 'Messages per finished stream session.', 'sessionMessages', undefined, (t) => t.sessions, COUNT_CLASSIC_BOUNDARIES],
-  ['session_bytes', 'Bytes per finished stream session.', 'sessionBytes', 'bytes', (t) => t.sessions, BYTES_CLASSIC_BOUNDARIES],
+  [
+    'session_messages',
+    'Messages per finished stream session.',
+    'sessionMessages',
+    undefined,
+    (t) => t.sessions,
+    COUNT_CLASSIC_BOUNDARIES,
+  ],
+  [
+    'session_bytes',
+    'Bytes per finished stream session.',
+    'sessionBytes',
+    'bytes',
+    (t) => t.sessions,
+    BYTES_CLASSIC_BOUNDARIES,
+  ],
   ['batch_size', 'Items per processed batch.', 'batchSize', undefined, (t) => t.batches, COUNT_CLASSIC_BOUNDARIES],
   ['batch_duration_seconds', 'Time to process a batch.', 'batchDuration', 'seconds', (t) => t.batches, undefined],
   // A wait is recorded only with a backpressure event (counted first), so no event means no wait.
-  ['backpressure_wait_seconds', 'Time until backpressure cleared (drain).', 'backpressureWait', 'seconds', (t) => t.backpressure, undefined],
+  [
+    'backpressure_wait_seconds',
+    'Time until backpressure cleared (drain).',
+    'backpressureWait',
+    'seconds',
+    (t) => t.backpressure,
+    undefined,
+  ],
 ];
 
 const WINDOW_FAMILIES: [string, MetricFamily['type']][] = [
@@ -100,7 +147,17 @@ export interface CollectOptions {
 /** Anything recorded or reported in this series (a series nobody used stays out of the exposition). */
 function inUse(t: Totals): boolean {
   return (
-    t.requests + t.messagesIn + t.messagesOut + t.sessions + t.batches + t.backpressure + t.cacheHits + t.cacheMisses + t.connectionsOpened + t.invalid > 0 ||
+    t.requests +
+      t.messagesIn +
+      t.messagesOut +
+      t.sessions +
+      t.batches +
+      t.backpressure +
+      t.cacheHits +
+      t.cacheMisses +
+      t.connectionsOpened +
+      t.invalid >
+      0 ||
     !Number.isNaN(t.memoryBytes) ||
     !Number.isNaN(t.workerUtilization) ||
     !Number.isNaN(t.queueDepth) ||
@@ -184,7 +241,7 @@ export class CountsArena {
 }
 
 /** Every metric family of `monitor`, read now. */
-export function collectFamilies(monitor: StreamPerformanceMonitor, options: CollectOptions = {}): MetricFamily[] {
+export function collectFamilies(monitor: MonitorReader, options: CollectOptions = {}): MetricFamily[] {
   return collectWith(monitor, options);
 }
 
@@ -192,15 +249,20 @@ export function collectFamilies(monitor: StreamPerformanceMonitor, options: Coll
  * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
  * here) and stay valid until its next collect.
  */
-export function collectFamiliesInto(monitor: StreamPerformanceMonitor, arena: CountsArena, options: CollectOptions = {}): MetricFamily[] {
+export function collectFamiliesInto(
+  monitor: MonitorReader,
+  arena: CountsArena,
+  options: CollectOptions = {},
+): MetricFamily[] {
   arena.reset();
   return collectWith(monitor, options, arena);
 }
 
-function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const rpcNames = options.rpcNames ?? 'grpc';
-  if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
+  if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry')
+    throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(rpcNames)})`);
   const runtime = options.runtime ?? true;
   if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
   const runtimePrefix = options.runtimePrefix ?? '';
@@ -218,7 +280,14 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     if (arena !== undefined) arena.pack(read.latency);
     const t = read.totals;
     if (s.kind !== undefined) {
-      if (inUse(t)) kinded.push({ index: s.index, kind: s.kind, labels: exposedLabels(s.labels), totals: t, latency: read.latency });
+      if (inUse(t))
+        kinded.push({
+          index: s.index,
+          kind: s.kind,
+          labels: exposedLabels(s.labels),
+          totals: t,
+          latency: read.latency,
+        });
       continue;
     }
     if (s.index !== 0 && !inUse(t)) continue;
@@ -250,7 +319,13 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     bytes.push({ labels: inLabels, value: t.bytesIn }, { labels: outLabels, value: t.bytesOut });
   }
   fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
-  fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
+  fams.push({
+    name: 'message_bytes',
+    help: 'Bytes of stream messages, by direction.',
+    type: 'counter',
+    unit: 'bytes',
+    metrics: bytes,
+  });
 
   const errors: Metric[] = [];
   for (let i = 0; i < n; i++) {
@@ -296,9 +371,26 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     errorRatios.push({ labels, value: w.errorRate });
   }
   const windowSeconds = monitor.config.throughputWindow / 1000;
-  fams.push({ name: 'request_duration_window_seconds', help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`, type: 'summary', unit: 'seconds', metrics: summaries });
-  fams.push({ name: 'requests_per_second', help: `Request rate over the last ${windowSeconds} s.`, type: 'gauge', metrics: rates });
-  fams.push({ name: 'error_ratio', help: `Share of requests that failed over the last ${windowSeconds} s.`, type: 'gauge', unit: 'ratio', metrics: errorRatios });
+  fams.push({
+    name: 'request_duration_window_seconds',
+    help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`,
+    type: 'summary',
+    unit: 'seconds',
+    metrics: summaries,
+  });
+  fams.push({
+    name: 'requests_per_second',
+    help: `Request rate over the last ${windowSeconds} s.`,
+    type: 'gauge',
+    metrics: rates,
+  });
+  fams.push({
+    name: 'error_ratio',
+    help: `Share of requests that failed over the last ${windowSeconds} s.`,
+    type: 'gauge',
+    unit: 'ratio',
+    metrics: errorRatios,
+  });
 
   const gauge = (name: string, help: string, get: (t: Totals) => number, unit?: string) => {
     const metrics: Metric[] = [];
@@ -312,7 +404,12 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1.', (t) => t.workerUtilization, 'ratio');
   gauge('queue_depth', 'Reported queue depth.', (t) => t.queueDepth);
   gauge('reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes');
-  gauge('cache_hit_ratio', 'Cache hits / (hits + misses) since start, or the reported ratio.', (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio), 'ratio');
+  gauge(
+    'cache_hit_ratio',
+    'Cache hits / (hits + misses) since start, or the reported ratio.',
+    (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio),
+    'ratio',
+  );
 
   const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
     fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
@@ -324,12 +421,23 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
     undefined,
     'counter',
   );
-  single('uptime_seconds', 'Seconds since the monitor started.', (monitor.config.clock.now() - monitor.startedAt) / 1000, 'seconds');
+  single(
+    'uptime_seconds',
+    'Seconds since the monitor started.',
+    (monitor.config.clock.now() - monitor.startedAt) / 1000,
+    'seconds',
+  );
 
   // The summary's own counts: every request in the totals once, whichever family its series is in
   // (generic, gRPC, HTTP), so alert rules can read one family for the whole service.
   const all = monitor.totals();
-  single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family).', all.requests, undefined, 'counter');
+  single(
+    'service_requests',
+    'Requests the summary counts (each once: the series in the totals, whatever their family).',
+    all.requests,
+    undefined,
+    'counter',
+  );
   single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
   fams.push({
     name: 'service_request_duration_seconds',
@@ -343,16 +451,42 @@ function collectWith(monitor: StreamPerformanceMonitor, options: CollectOptions,
   // has none there, as ours.
   if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
   const sys = monitor.lastTickEvent()?.system;
-  if (sys) single('event_loop_utilization_ratio', 'Share of the last tick the event loop was busy.', sys.eventLoopUtilization, 'ratio');
+  if (sys)
+    single(
+      'event_loop_utilization_ratio',
+      'Share of the last tick the event loop was busy.',
+      sys.eventLoopUtilization,
+      'ratio',
+    );
 
   const sessions = monitor.sessionStats(0);
   single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
-  single('sessions_evicted', 'Tracked sessions evicted after the idle timeout.', sessions.evictedIdle, undefined, 'counter');
-  single('sessions_dropped', 'Tracked sessions dropped past the maxSessions bound.', sessions.droppedOverBound, undefined, 'counter');
+  single(
+    'sessions_evicted',
+    'Tracked sessions evicted after the idle timeout.',
+    sessions.evictedIdle,
+    undefined,
+    'counter',
+  );
+  single(
+    'sessions_dropped',
+    'Tracked sessions dropped past the maxSessions bound.',
+    sessions.droppedOverBound,
+    undefined,
+    'counter',
+  );
   for (const f of rpcFamilies(monitor, kinded, rpcNames, arena?.take)) fams.push(f);
   single('series', 'Label sets in use (the overflow series counts once used).', n + kinded.length);
   single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
-  single('series_overflow', '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.', overflowUsed ? 1 : 0);
-  single('inexact_counters', 'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.', monitor.inexactCounters().length);
+  single(
+    'series_overflow',
+    '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.',
+    overflowUsed ? 1 : 0,
+  );
+  single(
+    'inexact_counters',
+    'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.',
+    monitor.inexactCounters().length,
+  );
   return fams;
 }

@@ -6,7 +6,7 @@
 //   text/plain;version=0.0.4;q=0.5,*/*;q=0.1
 // and without it the same list minus the protobuf entry (OpenMetrics 1.0.0 then has q=1).
 
-import type { MetricFamily } from './family-model.js';
+import type { MetricFamily } from '../core/family-model.js';
 import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_TEXT_CONTENT_TYPE,
@@ -15,9 +15,9 @@ import {
 } from './prometheus-text.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './prometheus-protobuf.js';
 
-export type ExpositionFormat = 'protobuf' | 'openmetrics' | 'text';
+type ExpositionFormat = 'protobuf' | 'openmetrics' | 'text';
 
-export interface Negotiated {
+interface Negotiated {
   format: ExpositionFormat;
   /** The Content-Type to answer with. */
   contentType: string;

@@ -1,14 +1,14 @@
-// The integrations' series as metric families. gRPC (src/grpc.ts): grpc-ecosystem's names by
+// The integrations' series as metric families. gRPC (src/integrations/grpc.ts): grpc-ecosystem's names by
 // default, OpenTelemetry's RPC conventions on request, and our own figures (bytes, calls in
 // flight, first response, per-message latency, backpressure) beside them with the same labels.
-// Worker pools (src/pool.ts): tasks, their run and wait times, utilisation, queue.
+// Worker pools (src/integrations/pool.ts): tasks, their run and wait times, utilisation, queue.
 // Each family holds one kind of series: server calls, client calls, stages and pool tasks never
 // share one.
 import { GRPC_KINDS } from '../integrations/grpc.js';
 import { HTTP_KINDS } from '../integrations/http.js';
 import { POOL_KINDS } from '../integrations/pool.js';
-import type { Metric, MetricFamily, NativeHistogram } from './family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { Metric, MetricFamily, NativeHistogram } from '../core/family-model.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
@@ -45,7 +45,10 @@ export const RPC_UNPREFIXED: readonly string[] = [
 
 /** Every family rpcFamilies can produce, with its type. */
 export const RPC_FAMILY_NAMES: readonly [string, Type][] = [
-  ...RPC_UNPREFIXED.map((name): [string, Type] => [name, name.endsWith('_seconds') ? 'histogram' : name.endsWith('_active_requests') ? 'gauge' : 'counter']),
+  ...RPC_UNPREFIXED.map((name): [string, Type] => [
+    name,
+    name.endsWith('_seconds') ? 'histogram' : name.endsWith('_active_requests') ? 'gauge' : 'counter',
+  ]),
   ['rpc_server_started', 'counter'],
   ['rpc_server_msg_received', 'counter'],
   ['rpc_server_msg_sent', 'counter'],
@@ -77,7 +80,6 @@ export const RPC_FAMILY_NAMES: readonly [string, Type][] = [
   ['http_server_aborted_requests', 'counter'],
 ];
 
-
 // OpenTelemetry's labels of a series, made once per (frozen) label set.
 const otelLabels = new WeakMap<Labels, Labels>();
 
@@ -103,7 +105,7 @@ function toOtel(labels: Labels): Labels {
 }
 
 export function rpcFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   series: readonly KindedSeries[],
   names: RpcNames,
   take?: (n: number) => Float64Array,
@@ -116,8 +118,12 @@ export function rpcFamilies(
   const push = (family: MetricFamily) => {
     if (family.metrics.length > 0) fams.push(family);
   };
-  const values = (list: readonly KindedSeries[], get: (t: Totals) => number): Metric[] => list.map((s) => ({ labels: labelsOf(s), value: get(s.totals) }));
-  const histograms = (list: readonly KindedSeries[], read: (s: KindedSeries) => NativeHistogram | undefined): Metric[] => {
+  const values = (list: readonly KindedSeries[], get: (t: Totals) => number): Metric[] =>
+    list.map((s) => ({ labels: labelsOf(s), value: get(s.totals) }));
+  const histograms = (
+    list: readonly KindedSeries[],
+    read: (s: KindedSeries) => NativeHistogram | undefined,
+  ): Metric[] => {
     const out: Metric[] = [];
     for (const s of list) {
       const h = read(s);
@@ -141,8 +147,20 @@ export function rpcFamilies(
         metrics: histograms(handled, (s) => s.latency),
       });
     } else {
-      push({ name: `grpc_${side}_started`, prefix: '', help: `RPCs started on ${who}.`, type: 'counter', metrics: values(calls, (t) => t.connectionsOpened) });
-      push({ name: `grpc_${side}_handled`, prefix: '', help: `RPCs completed on ${who}, by status code.`, type: 'counter', metrics: values(handled, (t) => t.requests) });
+      push({
+        name: `grpc_${side}_started`,
+        prefix: '',
+        help: `RPCs started on ${who}.`,
+        type: 'counter',
+        metrics: values(calls, (t) => t.connectionsOpened),
+      });
+      push({
+        name: `grpc_${side}_handled`,
+        prefix: '',
+        help: `RPCs completed on ${who}, by status code.`,
+        type: 'counter',
+        metrics: values(handled, (t) => t.requests),
+      });
       push({
         name: `grpc_${side}_handling_seconds`,
         prefix: '',
@@ -155,14 +173,49 @@ export function rpcFamilies(
     // grpc-ecosystem's message counters; under OpenTelemetry's names, which have none, ours.
     const base = otel ? `rpc_${side}` : `grpc_${side}`;
     const own = otel ? {} : { prefix: '' };
-    push({ ...own, name: `${base}_msg_received`, help: `Stream messages received by ${who}.`, type: 'counter', metrics: values(calls, (t) => t.messagesIn) });
-    push({ ...own, name: `${base}_msg_sent`, help: `Stream messages sent by ${who}.`, type: 'counter', metrics: values(calls, (t) => t.messagesOut) });
-    if (otel) push({ name: `${base}_started`, help: `RPCs started on ${who}.`, type: 'counter', metrics: values(calls, (t) => t.connectionsOpened) });
+    push({
+      ...own,
+      name: `${base}_msg_received`,
+      help: `Stream messages received by ${who}.`,
+      type: 'counter',
+      metrics: values(calls, (t) => t.messagesIn),
+    });
+    push({
+      ...own,
+      name: `${base}_msg_sent`,
+      help: `Stream messages sent by ${who}.`,
+      type: 'counter',
+      metrics: values(calls, (t) => t.messagesOut),
+    });
+    if (otel)
+      push({
+        name: `${base}_started`,
+        help: `RPCs started on ${who}.`,
+        type: 'counter',
+        metrics: values(calls, (t) => t.connectionsOpened),
+      });
 
     // Ours, with the render's prefix.
-    push({ name: `grpc_${side}_msg_received_bytes`, help: `Bytes of messages received by ${who}.`, type: 'counter', unit: 'bytes', metrics: values(calls, (t) => t.bytesIn) });
-    push({ name: `grpc_${side}_msg_sent_bytes`, help: `Bytes of messages sent by ${who}.`, type: 'counter', unit: 'bytes', metrics: values(calls, (t) => t.bytesOut) });
-    push({ name: `grpc_${side}_in_flight`, help: `RPCs started on ${who} and not completed yet.`, type: 'gauge', metrics: values(calls, (t) => t.activeConnections) });
+    push({
+      name: `grpc_${side}_msg_received_bytes`,
+      help: `Bytes of messages received by ${who}.`,
+      type: 'counter',
+      unit: 'bytes',
+      metrics: values(calls, (t) => t.bytesIn),
+    });
+    push({
+      name: `grpc_${side}_msg_sent_bytes`,
+      help: `Bytes of messages sent by ${who}.`,
+      type: 'counter',
+      unit: 'bytes',
+      metrics: values(calls, (t) => t.bytesOut),
+    });
+    push({
+      name: `grpc_${side}_in_flight`,
+      help: `RPCs started on ${who} and not completed yet.`,
+      type: 'gauge',
+      metrics: values(calls, (t) => t.activeConnections),
+    });
   }
 
   push({
@@ -182,7 +235,12 @@ export function rpcFamilies(
   poolFamilies(monitor, of, push, take);
   httpFamilies(monitor, of, push, take);
   const pressured = of(GRPC_KINDS.server).filter((s) => s.totals.backpressure > 0);
-  push({ name: 'grpc_server_backpressure_events', help: 'Server writes refused (call.write() returned false).', type: 'counter', metrics: values(pressured, (t) => t.backpressure) });
+  push({
+    name: 'grpc_server_backpressure_events',
+    help: 'Server writes refused (call.write() returned false).',
+    type: 'counter',
+    metrics: values(pressured, (t) => t.backpressure),
+  });
   push({
     name: 'grpc_server_backpressure_wait_seconds',
     help: 'Time a refused server write waited for drain.',
@@ -194,7 +252,7 @@ export function rpcFamilies(
 }
 
 function poolFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   of: (kind: string) => KindedSeries[],
   push: (family: MetricFamily) => void,
   take?: (n: number) => Float64Array,
@@ -206,13 +264,46 @@ function poolFamilies(
     list.map((s) => ({ labels: s.labels, histogram: read(s) })).filter((m) => m.histogram.count > 0);
   const gauge = (get: (t: Totals) => number): Metric[] =>
     pools.filter((s) => !Number.isNaN(get(s.totals))).map((s) => ({ labels: s.labels, value: get(s.totals) }));
-  push({ name: 'pool_tasks', help: 'Tasks the pool has run to completion.', type: 'counter', metrics: run.map((s) => ({ labels: s.labels, value: s.totals.requests })) });
-  push({ name: 'pool_task_run_seconds', help: 'Time a task ran on a worker.', type: 'histogram', unit: 'seconds', metrics: hist(run, (s) => s.latency) });
-  push({ name: 'pool_task_wait_seconds', help: 'Time a task waited in the queue.', type: 'histogram', unit: 'seconds', metrics: hist(wait, (s) => s.latency) });
-  push({ name: 'pool_utilization_ratio', help: 'Share of the pool’s capacity busy over the last sample, 0..1.', type: 'gauge', unit: 'ratio', metrics: gauge((t) => t.workerUtilization) });
-  push({ name: 'pool_queue_depth', help: 'Tasks queued in the pool.', type: 'gauge', metrics: gauge((t) => t.queueDepth) });
+  push({
+    name: 'pool_tasks',
+    help: 'Tasks the pool has run to completion.',
+    type: 'counter',
+    metrics: run.map((s) => ({ labels: s.labels, value: s.totals.requests })),
+  });
+  push({
+    name: 'pool_task_run_seconds',
+    help: 'Time a task ran on a worker.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hist(run, (s) => s.latency),
+  });
+  push({
+    name: 'pool_task_wait_seconds',
+    help: 'Time a task waited in the queue.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hist(wait, (s) => s.latency),
+  });
+  push({
+    name: 'pool_utilization_ratio',
+    help: 'Share of the pool’s capacity busy over the last sample, 0..1.',
+    type: 'gauge',
+    unit: 'ratio',
+    metrics: gauge((t) => t.workerUtilization),
+  });
+  push({
+    name: 'pool_queue_depth',
+    help: 'Tasks queued in the pool.',
+    type: 'gauge',
+    metrics: gauge((t) => t.queueDepth),
+  });
   const pressured = pools.filter((s) => s.totals.backpressure > 0);
-  push({ name: 'pool_needs_drain_events', help: 'Times the pool asked callers to wait (needsDrain).', type: 'counter', metrics: pressured.map((s) => ({ labels: s.labels, value: s.totals.backpressure })) });
+  push({
+    name: 'pool_needs_drain_events',
+    help: 'Times the pool asked callers to wait (needsDrain).',
+    type: 'counter',
+    metrics: pressured.map((s) => ({ labels: s.labels, value: s.totals.backpressure })),
+  });
   push({
     name: 'pool_drain_wait_seconds',
     help: 'Time from needsDrain to drain.',
@@ -223,14 +314,15 @@ function poolFamilies(
 }
 
 function httpFamilies(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   of: (kind: string) => KindedSeries[],
   push: (family: MetricFamily) => void,
   take?: (n: number) => Float64Array,
 ): void {
   const hist = (list: KindedSeries[], read: (s: KindedSeries) => NativeHistogram): Metric[] =>
     list.map((s) => ({ labels: s.labels, histogram: read(s) })).filter((m) => m.histogram.count > 0);
-  const counter = (list: KindedSeries[], get: (t: Totals) => number): Metric[] => list.map((s) => ({ labels: s.labels, value: get(s.totals) }));
+  const counter = (list: KindedSeries[], get: (t: Totals) => number): Metric[] =>
+    list.map((s) => ({ labels: s.labels, value: get(s.totals) }));
   // Prometheus' and OpenTelemetry's names (http.server.request.duration, http.server.active_requests).
   push({
     name: 'http_server_request_duration_seconds',
@@ -240,10 +332,28 @@ function httpFamilies(
     unit: 'seconds',
     metrics: hist(of(HTTP_KINDS.handled), (s) => s.latency),
   });
-  push({ name: 'http_server_active_requests', prefix: '', help: 'HTTP server requests in flight.', type: 'gauge', metrics: counter(of(HTTP_KINDS.active), (t) => t.activeConnections) });
+  push({
+    name: 'http_server_active_requests',
+    prefix: '',
+    help: 'HTTP server requests in flight.',
+    type: 'gauge',
+    metrics: counter(of(HTTP_KINDS.active), (t) => t.activeConnections),
+  });
   const requests = of(HTTP_KINDS.requests);
-  push({ name: 'http_server_request_body_bytes', help: 'Bytes of request bodies received.', type: 'counter', unit: 'bytes', metrics: counter(requests, (t) => t.bytesIn) });
-  push({ name: 'http_server_response_body_bytes', help: 'Bytes of response bodies sent.', type: 'counter', unit: 'bytes', metrics: counter(requests, (t) => t.bytesOut) });
+  push({
+    name: 'http_server_request_body_bytes',
+    help: 'Bytes of request bodies received.',
+    type: 'counter',
+    unit: 'bytes',
+    metrics: counter(requests, (t) => t.bytesIn),
+  });
+  push({
+    name: 'http_server_response_body_bytes',
+    help: 'Bytes of response bodies sent.',
+    type: 'counter',
+    unit: 'bytes',
+    metrics: counter(requests, (t) => t.bytesOut),
+  });
   push({
     name: 'http_server_time_to_first_byte_seconds',
     help: 'Time from a request’s arrival to the first write of its response.',
@@ -252,7 +362,12 @@ function httpFamilies(
     metrics: hist(of(HTTP_KINDS.firstByte), (s) => s.latency),
   });
   const pressured = requests.filter((s) => s.totals.backpressure > 0);
-  push({ name: 'http_server_write_backpressure_events', help: 'Response writes refused (res.write() returned false).', type: 'counter', metrics: counter(pressured, (t) => t.backpressure) });
+  push({
+    name: 'http_server_write_backpressure_events',
+    help: 'Response writes refused (res.write() returned false).',
+    type: 'counter',
+    metrics: counter(pressured, (t) => t.backpressure),
+  });
   push({
     name: 'http_server_write_drain_wait_seconds',
     help: 'Time a refused response write waited for drain.',
@@ -260,5 +375,10 @@ function httpFamilies(
     unit: 'seconds',
     metrics: hist(pressured, (s) => monitor.nativeHistogram(s.index, 'backpressureWait', take)),
   });
-  push({ name: 'http_server_aborted_requests', help: 'Requests whose connection closed before the response was complete.', type: 'counter', metrics: counter(of(HTTP_KINDS.aborted), (t) => t.requests) });
+  push({
+    name: 'http_server_aborted_requests',
+    help: 'Requests whose connection closed before the response was complete.',
+    type: 'counter',
+    metrics: counter(of(HTTP_KINDS.aborted), (t) => t.requests),
+  });
 }

@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { CollectionResult, DataPoint, ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { type CollectOptions, collectFamilies } from './collect-families.js';
-import { firstIndexAbove, type MetricFamily, type NativeHistogram } from './family-model.js';
-import { type StreamPerformanceMonitor, withExtremes } from '../monitor.js';
+import { firstIndexAbove, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
+import { type MonitorReader, withExtremes } from '../analysis/monitor-reader.js';
 import { distUrl } from '../core/module-url.js';
 
 export interface OpenTelemetryProducerOptions {
@@ -59,10 +59,15 @@ function sdkMetrics(): { sdk: SdkMetrics; emptyResource: () => unknown } {
       sdk = requireHere('@opentelemetry/sdk-metrics') as SdkMetrics;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-      throw new Error('the OpenTelemetry bridge needs @opentelemetry/sdk-metrics (an optional peer dependency): npm install @opentelemetry/sdk-metrics', { cause: err });
+      throw new Error(
+        'the OpenTelemetry bridge needs @opentelemetry/sdk-metrics (an optional peer dependency): npm install @opentelemetry/sdk-metrics',
+        { cause: err },
+      );
     }
     // @opentelemetry/resources as sdk-metrics itself resolves it (its dependency, not ours).
-    const resources = createRequire(requireHere.resolve('@opentelemetry/sdk-metrics'))('@opentelemetry/resources') as { emptyResource: () => unknown };
+    const resources = createRequire(requireHere.resolve('@opentelemetry/sdk-metrics'))('@opentelemetry/resources') as {
+      emptyResource: () => unknown;
+    };
     sdkModule = { sdk, emptyResource: resources.emptyResource };
   }
   return sdkModule;
@@ -116,13 +121,22 @@ function openTelemetryName(family: MetricFamily, prefix: string): { name: string
  * histograms as exponential histograms (exact: the same buckets), counters as cumulative monotonic
  * sums, gauges as gauges, series labels as attributes.
  */
-export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options: OpenTelemetryProducerOptions = {}): OpenTelemetryProducer {
-  if (monitor === null || typeof monitor !== 'object' || typeof monitor.seriesList !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');
+export function openTelemetryProducer(
+  monitor: MonitorReader,
+  options: OpenTelemetryProducerOptions = {},
+): OpenTelemetryProducer {
+  if (monitor === null || typeof monitor !== 'object' || typeof monitor.seriesList !== 'function')
+    throw new TypeError('monitor must be a StreamPerformanceMonitor');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'streamgauge.';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
-  const collect: CollectOptions = { rpcNames: options.rpcNames ?? 'opentelemetry', runtime: options.runtime ?? true, runtimePrefix: options.runtimePrefix ?? '' };
-  if (collect.rpcNames !== 'grpc' && collect.rpcNames !== 'opentelemetry') throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(collect.rpcNames)})`);
+  const collect: CollectOptions = {
+    rpcNames: options.rpcNames ?? 'opentelemetry',
+    runtime: options.runtime ?? true,
+    runtimePrefix: options.runtimePrefix ?? '',
+  };
+  if (collect.rpcNames !== 'grpc' && collect.rpcNames !== 'opentelemetry')
+    throw new RangeError(`options.rpcNames must be 'grpc' or 'opentelemetry' (got ${String(collect.rpcNames)})`);
   if (typeof collect.runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
   if (typeof collect.runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
   const { sdk, emptyResource } = sdkMetrics();
@@ -136,12 +150,19 @@ export function openTelemetryProducer(monitor: StreamPerformanceMonitor, options
       const metrics: MetricData[] = [];
       const errors: unknown[] = [];
       try {
-        for (const f of withExtremes(() => collectFamilies(monitor, collect))) metrics.push(toMetric(sdk, f, prefix, startTime, endTime));
+        for (const f of withExtremes(() => collectFamilies(monitor, collect)))
+          metrics.push(toMetric(sdk, f, prefix, startTime, endTime));
       } catch (err) {
         // A collection error, as the SDK reports one: the reader logs it and exports the rest.
         errors.push(err);
       }
-      return { resourceMetrics: { resource: resource as CollectionResult['resourceMetrics']['resource'], scopeMetrics: errors.length ? [] : [{ scope, metrics }] }, errors };
+      return {
+        resourceMetrics: {
+          resource: resource as CollectionResult['resourceMetrics']['resource'],
+          scopeMetrics: errors.length ? [] : [{ scope, metrics }],
+        },
+        errors,
+      };
     },
   };
 }
@@ -152,8 +173,15 @@ function toMetric(sdk: SdkMetrics, f: MetricFamily, prefix: string, startTime: H
   const cumulative = sdk.AggregationTemporality.CUMULATIVE;
   if (f.type === 'histogram') {
     const dataPoints: DataPoint<ExponentialHistogram>[] = [];
-    for (const m of f.metrics) if (m.histogram) dataPoints.push({ startTime, endTime, attributes: attributes(m.labels), value: exponential(m.histogram) });
-    return { descriptor: { name, description, unit, valueType: DOUBLE }, aggregationTemporality: cumulative, dataPointType: sdk.DataPointType.EXPONENTIAL_HISTOGRAM, dataPoints } as MetricData;
+    for (const m of f.metrics)
+      if (m.histogram)
+        dataPoints.push({ startTime, endTime, attributes: attributes(m.labels), value: exponential(m.histogram) });
+    return {
+      descriptor: { name, description, unit, valueType: DOUBLE },
+      aggregationTemporality: cumulative,
+      dataPointType: sdk.DataPointType.EXPONENTIAL_HISTOGRAM,
+      dataPoints,
+    } as MetricData;
   }
   if (f.type === 'summary') {
     // The SDK has no summary: the window's quantiles go out as a gauge with a `quantile`
@@ -161,10 +189,21 @@ function toMetric(sdk: SdkMetrics, f: MetricFamily, prefix: string, startTime: H
     const dataPoints: DataPoint<number>[] = [];
     for (const m of f.metrics) {
       for (const q of m.summary?.quantiles ?? []) {
-        if (!Number.isNaN(q.value)) dataPoints.push({ startTime, endTime, attributes: { ...attributes(m.labels), quantile: q.quantile }, value: q.value });
+        if (!Number.isNaN(q.value))
+          dataPoints.push({
+            startTime,
+            endTime,
+            attributes: { ...attributes(m.labels), quantile: q.quantile },
+            value: q.value,
+          });
       }
     }
-    return { descriptor: { name, description, unit, valueType: DOUBLE }, aggregationTemporality: cumulative, dataPointType: sdk.DataPointType.GAUGE, dataPoints } as MetricData;
+    return {
+      descriptor: { name, description, unit, valueType: DOUBLE },
+      aggregationTemporality: cumulative,
+      dataPointType: sdk.DataPointType.GAUGE,
+      dataPoints,
+    } as MetricData;
   }
   const dataPoints: DataPoint<number>[] = [];
   let whole = true;
@@ -183,7 +222,12 @@ function toMetric(sdk: SdkMetrics, f: MetricFamily, prefix: string, startTime: H
       dataPoints,
     } as MetricData;
   }
-  return { descriptor: { name, description, unit, valueType: DOUBLE }, aggregationTemporality: cumulative, dataPointType: sdk.DataPointType.GAUGE, dataPoints } as MetricData;
+  return {
+    descriptor: { name, description, unit, valueType: DOUBLE },
+    aggregationTemporality: cumulative,
+    dataPointType: sdk.DataPointType.GAUGE,
+    dataPoints,
+  } as MetricData;
 }
 
 const attributeCache = new WeakMap<object, Attributes>();
@@ -217,7 +261,8 @@ function exponential(h: NativeHistogram): ExponentialHistogram {
   }
   if (h.overflowCount > 0) {
     const top = h.overflowThreshold;
-    const above = top !== undefined && top > 0 && Number.isFinite(top) ? firstIndexAbove(h.schema, top) : offset + counts.length;
+    const above =
+      top !== undefined && top > 0 && Number.isFinite(top) ? firstIndexAbove(h.schema, top) : offset + counts.length;
     if (counts.length === 0) offset = above;
     const at = Math.max(above, offset + counts.length);
     while (offset + counts.length <= at) counts.push(0);

@@ -2,13 +2,18 @@
 // metrics gets streamgauge's on the same endpoint. prom-client is the caller's: nothing here
 // imports it, the registry is used through the small surface below.
 import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from './collect-families.js';
-import { classicBuckets, DEFAULT_CLASSIC_BOUNDARIES_SECONDS, ladderFor, type MetricFamily } from './family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import {
+  classicBuckets,
+  DEFAULT_CLASSIC_BOUNDARIES_SECONDS,
+  ladderFor,
+  type MetricFamily,
+} from '../core/family-model.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { RUNTIME_FAMILIES } from './runtime-families.js';
 import { DEFAULT_PREFIX, familyLadder, sanitizeMetricName } from './prometheus-text.js';
 
 /** The part of a prom-client Registry the bridge uses. */
-export interface PromClientRegistryLike {
+interface PromClientRegistryLike {
   registerMetric(metric: unknown): void;
   removeSingleMetric(name: string): void;
   readonly contentType?: string;
@@ -42,12 +47,18 @@ export interface PromClientBridgeOptions {
  * Registers every streamgauge family in `registry`. Returns a function that removes them again.
  * Histograms appear as classic buckets (exact: the bounds are native bucket boundaries).
  */
-export function registerWithPromClient(monitor: StreamPerformanceMonitor, registry: PromClientRegistryLike, options: PromClientBridgeOptions = {}): () => void {
-  if (!registry || typeof registry.registerMetric !== 'function') throw new TypeError('registry must be a prom-client Registry');
+export function registerWithPromClient(
+  monitor: MonitorReader,
+  registry: PromClientRegistryLike,
+  options: PromClientBridgeOptions = {},
+): () => void {
+  if (!registry || typeof registry.registerMetric !== 'function')
+    throw new TypeError('registry must be a prom-client Registry');
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const ladder = ladderFor(options.classicBoundariesSeconds ?? DEFAULT_CLASSIC_BOUNDARIES_SECONDS);
   const cacheMs = options.cacheMs ?? 0;
-  if (typeof cacheMs !== 'number' || !(cacheMs >= 0)) throw new RangeError(`cacheMs must be a number >= 0 (got ${String(cacheMs)})`);
+  if (typeof cacheMs !== 'number' || !(cacheMs >= 0))
+    throw new RangeError(`cacheMs must be a number >= 0 (got ${String(cacheMs)})`);
   let cached: Map<string, MetricFamily> | undefined;
   let cachedAt = 0;
   const families = () => {
@@ -99,7 +110,8 @@ export function registerWithPromClient(monitor: StreamPerformanceMonitor, regist
         for (const m of f.metrics) {
           // prom-client prints NaN as "Nan", which OpenMetrics parsers refuse: an unknown value
           // (a quantile of an empty window) is left out instead.
-          for (const v of toValues(name, m, familyLadder(f, ladder), shared)) if (!Number.isNaN(v.value)) values.push(v);
+          for (const v of toValues(name, m, familyLadder(f, ladder), shared))
+            if (!Number.isNaN(v.value)) values.push(v);
         }
         metric.help = f.help;
       }
@@ -170,7 +182,7 @@ const FIRST_GAUGES = new Set(['nodejs_version_info']);
  * omitted too (compute it in PromQL from the summed counters); the rest as listed above, and
  * omitted when no rule fits (peaks, lag quantiles, process start time).
  */
-export function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' | 'average' | 'max' | 'min' | 'first' | 'omit' {
+function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' | 'average' | 'max' | 'min' | 'first' | 'omit' {
   if (type === 'counter' || type === 'histogram') return 'sum';
   if (type === 'summary') return 'omit';
   if (ADDITIVE_GAUGES.has(base)) return 'sum';
@@ -181,18 +193,28 @@ export function aggregatorFor(base: string, type: MetricFamily['type']): 'sum' |
   return 'omit';
 }
 
-function toValues(name: string, m: MetricFamily['metrics'][number], ladder: ReturnType<typeof ladderFor>, shared: boolean): Value[] {
+function toValues(
+  name: string,
+  m: MetricFamily['metrics'][number],
+  ladder: ReturnType<typeof ladderFor>,
+  shared: boolean,
+): Value[] {
   const labels = { ...m.labels };
   // One label per sample plus the series' labels: shared by reference, or merged into each sample.
   const sample = (metricName: string | undefined, label: string, value: string | number, v: number): Value =>
-    shared ? { metricName, labels: { [label]: value }, sharedLabels: labels, value: v } : { metricName, labels: { ...labels, [label]: value }, value: v };
+    shared
+      ? { metricName, labels: { [label]: value }, sharedLabels: labels, value: v }
+      : { metricName, labels: { ...labels, [label]: value }, value: v };
   if (m.histogram) {
     const h = m.histogram;
     const { bounds, counts } = classicBuckets(h, ladder);
     const bucket = `${name}_bucket`;
     const out: Value[] = bounds.map((le, i) => sample(bucket, 'le', le, counts[i]));
     out.push(sample(bucket, 'le', '+Inf', h.count));
-    out.push({ metricName: `${name}_sum`, labels, value: h.sum }, { metricName: `${name}_count`, labels, value: h.count });
+    out.push(
+      { metricName: `${name}_sum`, labels, value: h.sum },
+      { metricName: `${name}_count`, labels, value: h.count },
+    );
     return out;
   }
   if (m.summary) {

@@ -19,7 +19,7 @@ import {
   ladderFor,
   type MetricFamily,
   type NativeHistogram,
-} from './family-model.js';
+} from '../core/family-model.js';
 import type { Exemplar } from '../core/exemplars.js';
 import {
   checkedFamilyBase,
@@ -38,7 +38,7 @@ import {
 export const PROTOBUF_CONTENT_TYPE =
   'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
-export type ProtobufRenderOptions = TextRenderOptions;
+type ProtobufRenderOptions = TextRenderOptions;
 
 // Field numbers of io.prometheus.client (metrics.proto).
 const F = {
@@ -497,7 +497,14 @@ function denseSpans(counts: Float64Array, end: number): number[] {
  * until an empty block of four shows where a gap might be long: it is measured, and when too long
  * its deltas so far are taken back and the span ends before it.
  */
-function putSmallDeltas(buf: Uint8Array, view: DataView, pos: number, counts: Float64Array, end: number, spans: number[]): number {
+function putSmallDeltas(
+  buf: Uint8Array,
+  view: DataView,
+  pos: number,
+  counts: Float64Array,
+  end: number,
+  spans: number[],
+): number {
   let k = 0;
   while (counts[k] === 0) k++;
   let spanStart = k;
@@ -569,7 +576,14 @@ function varintLength(n: number): number {
 }
 
 /** The same for any counts, in exact arithmetic. */
-function putDeltas(buf: Uint8Array, pos: number, counts: Float64Array, start: number, end: number, prev: number): number {
+function putDeltas(
+  buf: Uint8Array,
+  pos: number,
+  counts: Float64Array,
+  start: number,
+  end: number,
+  prev: number,
+): number {
   for (let k = start; k < end; k++) {
     pos = putVarint(buf, pos, zigzag(counts[k] - prev));
     prev = counts[k];

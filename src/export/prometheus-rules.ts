@@ -46,23 +46,29 @@ export function prometheusRules(targets: PerformanceTargets, options: Prometheus
     ['prefix', prefix],
     ['runtimePrefix', runtime],
   ] as const) {
-    if (typeof v !== 'string' || !/^[a-zA-Z_:]?[a-zA-Z0-9_:]*$/.test(v)) throw new TypeError(`options.${name} must be a metric name prefix`);
+    if (typeof v !== 'string' || !/^[a-zA-Z_:]?[a-zA-Z0-9_:]*$/.test(v))
+      throw new TypeError(`options.${name} must be a metric name prefix`);
   }
   const native = (options.histograms ?? 'native') === 'native';
   if (options.histograms !== undefined && options.histograms !== 'native' && options.histograms !== 'classic') {
     throw new RangeError(`options.histograms must be 'native' or 'classic' (got ${String(options.histograms)})`);
   }
   const by = options.by ?? ['job'];
-  if (!Array.isArray(by) || !by.every((l) => typeof l === 'string' && LABEL.test(l))) throw new TypeError('options.by must be a list of label names');
+  if (!Array.isArray(by) || !by.every((l) => typeof l === 'string' && LABEL.test(l)))
+    throw new TypeError('options.by must be a list of label names');
   const sel = options.selector ?? '';
-  if (typeof sel !== 'string' || /[{}]/.test(sel)) throw new TypeError('options.selector must be label matchers without braces, e.g. job="chat"');
+  if (typeof sel !== 'string' || /[{}]/.test(sel))
+    throw new TypeError('options.selector must be label matchers without braces, e.g. job="chat"');
   const stall = options.stallSeconds ?? 1;
-  if (typeof stall !== 'number' || !(stall > 0) || !Number.isFinite(stall)) throw new RangeError('options.stallSeconds must be a positive number');
+  if (typeof stall !== 'number' || !(stall > 0) || !Number.isFinite(stall))
+    throw new RangeError('options.stallSeconds must be a positive number');
   // Classic buckets hold exact counts at bounds that are native boundaries: of the default seconds
   // ladder, 0.5 and 1 print exactly.
-  if (!native && stall !== 0.5 && stall !== 1) throw new RangeError("options.stallSeconds must be 0.5 or 1 with histograms: 'classic'");
+  if (!native && stall !== 0.5 && stall !== 1)
+    throw new RangeError("options.stallSeconds must be 0.5 or 1 with histograms: 'classic'");
   const saturation = options.saturation ?? 0.9;
-  if (typeof saturation !== 'number' || !(saturation > 0 && saturation <= 1)) throw new RangeError('options.saturation must be in (0, 1]');
+  if (typeof saturation !== 'number' || !(saturation > 0 && saturation <= 1))
+    throw new RangeError('options.saturation must be in (0, 1]');
   const budget = 1 - targets.targetSuccessRate;
   if (!(budget > 0)) throw new RangeError('targets.targetSuccessRate must be below 1 for an error budget');
 
@@ -131,14 +137,20 @@ export function prometheusRules(targets: PerformanceTargets, options: Prometheus
       expr: `max by (${byList}) (${s(`${runtime}process_resident_memory_bytes`)}) > ${targets.targetMemoryMb * 1_048_576}`,
       for: '10m',
       labels: { severity: 'ticket' },
-      annotations: { summary: `Resident memory above its ${targets.targetMemoryMb} MB target`, description: '{{ $value | humanize1024 }}B resident.' },
+      annotations: {
+        summary: `Resident memory above its ${targets.targetMemoryMb} MB target`,
+        description: '{{ $value | humanize1024 }}B resident.',
+      },
     },
     {
       alert: 'StreamgaugeWorkersSaturated',
       expr: `max by (${byList}) (${s(`${prefix}worker_utilization_ratio`)}) > ${saturation} or max by (${[...by, 'pool'].join(', ')}) (${s(`${prefix}pool_utilization_ratio`)}) > ${saturation}`,
       for: '10m',
       labels: { severity: 'ticket' },
-      annotations: { summary: `Workers busy more than ${pct(saturation)} of the time`, description: 'Utilisation {{ $value | humanizePercentage }}.' },
+      annotations: {
+        summary: `Workers busy more than ${pct(saturation)} of the time`,
+        description: 'Utilisation {{ $value | humanizePercentage }}.',
+      },
     },
     {
       alert: 'StreamgaugeEventLoopStall',
@@ -148,12 +160,14 @@ export function prometheusRules(targets: PerformanceTargets, options: Prometheus
       labels: { severity: 'ticket' },
       annotations: {
         summary: `The event loop stalled for more than ${stall} s in the last 5 minutes`,
-        description: '{{ $value }} delays longer than the threshold: a blocking call on the loop (sync I/O, a long computation, a large JSON parse).',
+        description:
+          '{{ $value }} delays longer than the threshold: a blocking call on the loop (sync I/O, a long computation, a large JSON parse).',
       },
     },
   ];
   if (options.for !== undefined) {
-    if (typeof options.for !== 'string' || !/^(\d+(ms|s|m|h|d|w|y))+$/.test(options.for)) throw new TypeError("options.for must be a Prometheus duration, e.g. '0s' or '5m'");
+    if (typeof options.for !== 'string' || !/^(\d+(ms|s|m|h|d|w|y))+$/.test(options.for))
+      throw new TypeError("options.for must be a Prometheus duration, e.g. '0s' or '5m'");
     for (const a of alerts) a.for = options.for;
   }
   return toYaml([

@@ -10,7 +10,7 @@ import {
   type Metric,
   type MetricFamily,
   type Summary,
-} from './family-model.js';
+} from '../core/family-model.js';
 import type { Labels } from '../core/types.js';
 import type { Exemplar } from '../core/exemplars.js';
 
@@ -66,7 +66,7 @@ export function sanitizeLabelName(name: string): string {
  * The exposed base name of a family: prefix + name, sanitised; for counters without a trailing
  * `_total` (it is added per format). Throws when the name is unusable.
  */
-export function familyBaseName(prefix: string, family: MetricFamily, argName = 'family'): string {
+function familyBaseName(prefix: string, family: MetricFamily, argName = 'family'): string {
   if (typeof family.name !== 'string' || family.name.length === 0) {
     throw new TypeError(`${argName}.name must be a non-empty string`);
   }
@@ -84,7 +84,7 @@ export function resolvePrefix(prefix: string | undefined): string {
 const FAMILY_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
 
 /** Shape checks of one family that every writer needs before it writes anything of it. */
-export function checkFamily(family: MetricFamily, argName: string): void {
+function checkFamily(family: MetricFamily, argName: string): void {
   if (family === null || typeof family !== 'object') throw new TypeError(`${argName} must be an object`);
   if (!FAMILY_TYPES.has(family.type)) {
     throw new TypeError(`${argName}.type must be counter, gauge, histogram or summary, got ${String(family.type)}`);
@@ -94,7 +94,8 @@ export function checkFamily(family: MetricFamily, argName: string): void {
   if (family.unit !== undefined && (typeof family.unit !== 'string' || family.unit.length === 0)) {
     throw new TypeError(`${argName}.unit must be a non-empty string when given`);
   }
-  if (family.prefix !== undefined && typeof family.prefix !== 'string') throw new TypeError(`${argName}.prefix must be a string when given`);
+  if (family.prefix !== undefined && typeof family.prefix !== 'string')
+    throw new TypeError(`${argName}.prefix must be a string when given`);
 }
 
 /** The classic ladder of one family: its own boundaries (bytes, counts) or the render's seconds ladder. */
@@ -121,7 +122,7 @@ export function checkedFamilyBase(prefix: string, family: MetricFamily, where: s
 }
 
 /** The label set as sanitised [name, value] pairs, in the given order. */
-export function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
+function labelPairs(labels: Labels, argName: string, reserved?: string): string[] {
   if (labels === null || typeof labels !== 'object') throw new TypeError(`${argName} must be an object`);
   const pairs: string[] = [];
   for (const key in labels) {
@@ -132,7 +133,8 @@ export function labelPairs(labels: Labels, argName: string, reserved?: string): 
     if (name.charCodeAt(0) === 95 && name.charCodeAt(1) === 95) {
       throw new RangeError(`${argName}.${key}: label names starting with __ are reserved by Prometheus`);
     }
-    if (name === reserved) throw new RangeError(`${argName}.${key}: label ${reserved} is reserved for this metric type`);
+    if (name === reserved)
+      throw new RangeError(`${argName}.${key}: label ${reserved} is reserved for this metric type`);
     // Label sets are small: a linear scan beats building a Set per series.
     for (let p = 0; p < pairs.length; p += 2) {
       if (pairs[p] === name) throw new RangeError(`${argName}: duplicate label ${name} (after sanitising ${key})`);
@@ -213,7 +215,7 @@ function escapeText(s: string, quote: boolean): string {
 // Numbers
 
 /** A sample value as both formats spell it: `+Inf`, `-Inf`, `NaN`, else the shortest round-trip form. */
-export function formatValue(v: number): string {
+function formatValue(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (Number.isNaN(v)) return 'NaN';
@@ -252,7 +254,8 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
     // Text 0.0.4 names a counter family by its sample (`x_total`); OpenMetrics by its base (`x`).
     const described = family.type === 'counter' && !om ? base + '_total' : base;
     if (family.help.length > 0) {
-      out += '# HELP ' + described + ' ' + (om ? escapeHelpOpenMetrics(family.help) : escapeHelpText(family.help)) + '\n';
+      out +=
+        '# HELP ' + described + ' ' + (om ? escapeHelpOpenMetrics(family.help) : escapeHelpText(family.help)) + '\n';
     }
     out += '# TYPE ' + described + ' ' + family.type + '\n';
     if (om && family.unit !== undefined && base.endsWith('_' + family.unit)) {

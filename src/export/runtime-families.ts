@@ -3,8 +3,8 @@
 // counters; event-loop delay and GC pauses are histograms (native and classic) of everything
 // since start, so nothing between two scrapes is lost. `runtimePrefix` puts them apart.
 import { getHeapSpaceStatistics } from 'node:v8';
-import type { Metric, MetricFamily } from './family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { Metric, MetricFamily } from '../core/family-model.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { countBy, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from '../time/system.js';
 
 type Type = MetricFamily['type'];
@@ -68,10 +68,15 @@ function byConstructor(read: (() => unknown[]) | undefined): Map<string, number>
   return countBy(read().map((o) => (o as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'Object'));
 }
 
-export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: string, take?: (n: number) => Float64Array): MetricFamily[] {
+export function runtimeFamilies(
+  monitor: MonitorReader,
+  prefix: string,
+  take?: (n: number) => Float64Array,
+): MetricFamily[] {
   const fams: MetricFamily[] = [];
   const one = (name: string, help: string, type: Type, value: number | undefined, unit?: string) => {
-    if (value !== undefined && !Number.isNaN(value)) fams.push({ name, prefix, help, type, unit, metrics: [{ labels: NO_LABELS, value }] });
+    if (value !== undefined && !Number.isNaN(value))
+      fams.push({ name, prefix, help, type, unit, metrics: [{ labels: NO_LABELS, value }] });
   };
   // Written even without samples (no request in flight now), as prom-client writes them.
   const many = (name: string, help: string, metrics: Metric[], unit?: string) => {
@@ -81,8 +86,20 @@ export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: strin
   const cpu = process.cpuUsage();
   one('process_cpu_user_seconds', 'Total user CPU time spent in seconds.', 'counter', cpu.user / 1e6, 'seconds');
   one('process_cpu_system_seconds', 'Total system CPU time spent in seconds.', 'counter', cpu.system / 1e6, 'seconds');
-  one('process_cpu_seconds', 'Total user and system CPU time spent in seconds.', 'counter', (cpu.user + cpu.system) / 1e6, 'seconds');
-  one('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', 'gauge', PROCESS_START_SECONDS, 'seconds');
+  one(
+    'process_cpu_seconds',
+    'Total user and system CPU time spent in seconds.',
+    'counter',
+    (cpu.user + cpu.system) / 1e6,
+    'seconds',
+  );
+  one(
+    'process_start_time_seconds',
+    'Start time of the process since unix epoch in seconds.',
+    'gauge',
+    PROCESS_START_SECONDS,
+    'seconds',
+  );
   const status = procStatus();
   const mem = process.memoryUsage();
   one('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', status?.rss ?? mem.rss, 'bytes');
@@ -114,15 +131,36 @@ export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: strin
 
   const proc = process as unknown as { _getActiveHandles?: () => unknown[]; _getActiveRequests?: () => unknown[] };
   const byType = (counts: Map<string, number> | undefined): Metric[] =>
-    counts === undefined ? [] : [...counts].map(([type, value]) => ({ labels: labelled(typeLabels, type, () => Object.freeze({ type })), value }));
+    counts === undefined
+      ? []
+      : [...counts].map(([type, value]) => ({
+          labels: labelled(typeLabels, type, () => Object.freeze({ type })),
+          value,
+        }));
   const handles = byConstructor(proc._getActiveHandles?.bind(process));
-  if (handles !== undefined) many('nodejs_active_handles', 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.', byType(handles));
-  if (handles !== undefined) one('nodejs_active_handles_total', 'Total number of active handles.', 'gauge', sum(handles));
+  if (handles !== undefined)
+    many(
+      'nodejs_active_handles',
+      'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
+      byType(handles),
+    );
+  if (handles !== undefined)
+    one('nodejs_active_handles_total', 'Total number of active handles.', 'gauge', sum(handles));
   const requests = byConstructor(proc._getActiveRequests?.bind(process));
-  if (requests !== undefined) many('nodejs_active_requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', byType(requests));
-  if (requests !== undefined) one('nodejs_active_requests_total', 'Total number of active requests.', 'gauge', sum(requests));
+  if (requests !== undefined)
+    many(
+      'nodejs_active_requests',
+      'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
+      byType(requests),
+    );
+  if (requests !== undefined)
+    one('nodejs_active_requests_total', 'Total number of active requests.', 'gauge', sum(requests));
   const resources = countBy(process.getActiveResourcesInfo());
-  many('nodejs_active_resources', 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.', byType(resources));
+  many(
+    'nodejs_active_resources',
+    'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
+    byType(resources),
+  );
   one('nodejs_active_resources_total', 'Total number of active resources.', 'gauge', sum(resources));
   many('nodejs_version_info', 'Node.js version info.', [{ labels: VERSION_LABELS, value: 1 }]);
 
@@ -142,7 +180,8 @@ export function runtimeFamilies(monitor: StreamPerformanceMonitor, prefix: strin
       p90: [d.quantileMs(0.9), 'The 90th percentile of the recorded event loop delays.'],
       p99: [d.quantileMs(0.99), 'The 99th percentile of the recorded event loop delays.'],
     };
-    for (const g of LAG_GAUGES) one(`nodejs_eventloop_lag_${g}_seconds`, values[g][1], 'gauge', values[g][0] / 1000, 'seconds');
+    for (const g of LAG_GAUGES)
+      one(`nodejs_eventloop_lag_${g}_seconds`, values[g][1], 'gauge', values[g][0] / 1000, 'seconds');
   }
   fams.push({
     name: 'nodejs_eventloop_delay_seconds',

@@ -3,13 +3,14 @@
 // bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
 import { crc32 } from 'node:zlib';
 import { midpoint, upperBound } from '../core/buckets.js';
-import { bucketList, checkNativeHistogram, type NativeHistogram } from './family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import { bucketList, checkNativeHistogram, type NativeHistogram } from '../core/family-model.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { COUNTER_FIELDS, type CounterField } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
 const MAGIC = 0x4e534753; // "SGSN" little-endian
+/** The encoding of snapshot bytes, shared by every process of a cluster: README, "Version numbers". */
 const VERSION = 1;
 const HEADER = 16;
 /** Seconds (the bucket unit) per ms, divided by exactly as the monitor does, so quantiles agree to the bit. */
@@ -34,7 +35,7 @@ export interface Snapshot {
 }
 
 /** The monitor's state now. */
-export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
+export function takeSnapshot(monitor: MonitorReader): Snapshot {
   return {
     takenAt: monitor.config.clock.now(),
     sources: 1,
@@ -47,7 +48,11 @@ export function takeSnapshot(monitor: StreamPerformanceMonitor): Snapshot {
         ...(s.kind === undefined ? {} : { kind: s.kind }),
         counters,
         errorsByType: monitor.errorsByType(s.index),
-        latency: { ...plain(monitor.nativeHistogram(s.index, 'latency')), minMs: t.latencyMinMs, maxMs: t.latencyMaxMs },
+        latency: {
+          ...plain(monitor.nativeHistogram(s.index, 'latency')),
+          minMs: t.latencyMinMs,
+          maxMs: t.latencyMaxMs,
+        },
       };
     }),
   };
@@ -157,7 +162,17 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
     }
     const h = s.latency;
     w.i32(h.schema);
-    for (const v of [h.count, h.sum, h.zeroThreshold, h.zeroCount, h.overflowCount, h.overflowThreshold ?? Number.NaN, h.minMs, h.maxMs]) w.f64(v);
+    for (const v of [
+      h.count,
+      h.sum,
+      h.zeroThreshold,
+      h.zeroCount,
+      h.overflowCount,
+      h.overflowThreshold ?? Number.NaN,
+      h.minMs,
+      h.maxMs,
+    ])
+      w.f64(v);
     w.u32(h.buckets.length);
     for (const b of h.buckets) {
       w.i32(b.index);
@@ -181,16 +196,23 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magicOk = buf.length >= 4 && buf.readUInt32LE(0) === MAGIC;
-  if (!magicOk) throw new SnapshotError('not a streamgauge snapshot (its first bytes are not the snapshot magic "SGSN")');
-  if (buf.length < HEADER) throw new SnapshotError(`snapshot is truncated: ${buf.length} bytes, shorter than its ${HEADER}-byte header`);
+  if (!magicOk)
+    throw new SnapshotError('not a streamgauge snapshot (its first bytes are not the snapshot magic "SGSN")');
+  if (buf.length < HEADER)
+    throw new SnapshotError(`snapshot is truncated: ${buf.length} bytes, shorter than its ${HEADER}-byte header`);
   const version = buf.readUInt16LE(4);
-  if (version !== VERSION) throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads version ${VERSION})`);
+  if (version !== VERSION)
+    throw new SnapshotError(
+      `snapshot format version ${version} is not supported (this build reads version ${VERSION})`,
+    );
   const length = buf.readUInt32LE(8);
   const have = buf.length - HEADER;
   if (have < length) throw new SnapshotError(`snapshot is truncated: ${have} payload bytes, the header says ${length}`);
-  if (have > length) throw new SnapshotError(`snapshot has ${have - length} trailing bytes after its ${length}-byte payload`);
+  if (have > length)
+    throw new SnapshotError(`snapshot has ${have - length} trailing bytes after its ${length}-byte payload`);
   const payload = buf.subarray(HEADER);
-  if (crc32(payload) !== buf.readUInt32LE(12)) throw new SnapshotError('snapshot checksum does not match: the bytes are corrupt');
+  if (crc32(payload) !== buf.readUInt32LE(12))
+    throw new SnapshotError('snapshot checksum does not match: the bytes are corrupt');
   try {
     return readPayload(payload);
   } catch (err) {
@@ -208,7 +230,10 @@ function readPayload(payload: Buffer): Snapshot {
   const series: SnapshotSeries[] = [];
   for (let i = 0; i < n; i++) {
     const pairs = JSON.parse(r.str()) as unknown;
-    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
+    if (
+      !Array.isArray(pairs) ||
+      !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')
+    ) {
       throw new RangeError(`series ${i} has malformed labels`);
     }
     const { labels, kind } = labelsFromKey(JSON.stringify(pairs));
@@ -218,17 +243,33 @@ function readPayload(payload: Buffer): Snapshot {
     const ne = r.u32();
     for (let e = 0; e < ne; e++) errorsByType[r.str()] = r.f64();
     const schema = r.i32();
-    const [count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, minMs, maxMs] = Array.from({ length: 8 }, () => r.f64());
+    const [count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, minMs, maxMs] = Array.from(
+      { length: 8 },
+      () => r.f64(),
+    );
     const nb = r.u32();
     // Thousands of buckets per series: read straight from the buffer, bounds checked once.
     const at = r.skip(nb * 12);
     const buckets: { index: number; count: number }[] = new Array(nb);
-    for (let b = 0, o = at; b < nb; b++, o += 12) buckets[b] = { index: payload.readInt32LE(o), count: payload.readDoubleLE(o + 4) };
-    const latency = { schema, count, sum, zeroThreshold, zeroCount, overflowCount, overflowThreshold, buckets, minMs, maxMs };
+    for (let b = 0, o = at; b < nb; b++, o += 12)
+      buckets[b] = { index: payload.readInt32LE(o), count: payload.readDoubleLE(o + 4) };
+    const latency = {
+      schema,
+      count,
+      sum,
+      zeroThreshold,
+      zeroCount,
+      overflowCount,
+      overflowThreshold,
+      buckets,
+      minMs,
+      maxMs,
+    };
     checkNativeHistogram(latency, `series ${i} latency`);
     series.push({ labels, ...(kind === undefined ? {} : { kind }), counters, errorsByType, latency });
   }
-  if (r.at !== payload.length) throw new RangeError(`${payload.length - r.at} bytes are left over after its ${n} series`);
+  if (r.at !== payload.length)
+    throw new RangeError(`${payload.length - r.at} bytes are left over after its ${n} series`);
   return { takenAt, sources, series };
 }
 
@@ -247,11 +288,14 @@ function coarser(index: number, shift: number): number {
 
 /** Exact combined totals and histograms of many snapshots (bytes or decoded), by label set. */
 export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>): Snapshot {
-  if (!Array.isArray(snapshots) || snapshots.length === 0) throw new TypeError('mergeSnapshots needs a non-empty array of snapshots');
+  if (!Array.isArray(snapshots) || snapshots.length === 0)
+    throw new TypeError('mergeSnapshots needs a non-empty array of snapshots');
   const decoded = snapshots.map((s, i) => {
     if (s instanceof Uint8Array) return decodeSnapshot(s);
     if (s === null || typeof s !== 'object' || !Array.isArray((s as Snapshot).series)) {
-      throw new SnapshotError(`snapshots[${i}] is neither snapshot bytes (Uint8Array) nor a decoded snapshot (got ${describe(s)})`);
+      throw new SnapshotError(
+        `snapshots[${i}] is neither snapshot bytes (Uint8Array) nor a decoded snapshot (got ${describe(s)})`,
+      );
     }
     return s;
   });
@@ -327,7 +371,11 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
       },
     });
   }
-  return { takenAt: Math.max(...decoded.map((d) => d.takenAt)), sources: decoded.reduce((n, d) => n + d.sources, 0), series };
+  return {
+    takenAt: Math.max(...decoded.map((d) => d.takenAt)),
+    sources: decoded.reduce((n, d) => n + d.sources, 0),
+    series,
+  };
 }
 
 /**
@@ -337,7 +385,10 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
 export function snapshotQuantile(snapshot: Snapshot, q: number, labels?: Labels): number {
   if (typeof q !== 'number' || !(q >= 0 && q <= 1)) throw new RangeError(`q must be a number from 0 to 1 (got ${q})`);
   const picked = labels ? snapshot.series.filter((s) => seriesKey(s.labels) === seriesKey(labels)) : snapshot.series;
-  const merged = picked.length > 1 ? mergeSnapshots([{ takenAt: 0, sources: 1, series: picked.map((s) => ({ ...s, labels: {} })) }]).series[0] : picked[0];
+  const merged =
+    picked.length > 1
+      ? mergeSnapshots([{ takenAt: 0, sources: 1, series: picked.map((s) => ({ ...s, labels: {} })) }]).series[0]
+      : picked[0];
   if (!merged || merged.latency.count === 0) return Number.NaN;
   const h = merged.latency;
   const lo = h.minMs;

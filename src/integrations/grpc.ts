@@ -56,10 +56,16 @@ const FIRST_RESPONSE = kinded(GRPC_KINDS.firstResponse, false);
 const MESSAGE = kinded(GRPC_KINDS.message, false);
 
 /** A method's call type as grpc-ecosystem names it. */
-export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
 
-export function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
-  return requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
+function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
+  return requestStream
+    ? responseStream
+      ? 'bidi_stream'
+      : 'client_stream'
+    : responseStream
+      ? 'server_stream'
+      : 'unary';
 }
 
 /**
@@ -161,13 +167,13 @@ export interface ServerCallInstruments {
 // the parameters ask only for what grpc-js passes, and the results are grpc-js's own call objects,
 // which cannot be named without importing it.
 /** A grpc-js `ServerInterceptor`. */
-export type GrpcServerInterceptorFunction = (
+type GrpcServerInterceptorFunction = (
   methodDescriptor: { readonly path: string },
   call: object,
   // biome-ignore lint/suspicious/noExplicitAny: a grpc-js ServerInterceptingCall
 ) => any;
 /** A grpc-js client `Interceptor`. */
-export type GrpcClientInterceptor = (
+type GrpcClientInterceptor = (
   options: { readonly method_definition: { readonly path: string } },
   nextCall: (...args: never[]) => unknown,
   // biome-ignore lint/suspicious/noExplicitAny: a grpc-js InterceptingCall
@@ -185,7 +191,7 @@ export interface GrpcServerInterceptor extends GrpcServerInterceptorFunction {
 }
 
 /** A cancel this close to the call's deadline (ms) counts as DEADLINE_EXCEEDED (see ServerCall.cancelled). */
-export const DEADLINE_SLACK_MS = 25;
+const DEADLINE_SLACK_MS = 25;
 
 // @grpc/grpc-js, loaded when the first interceptor is made: a program that never uses gRPC does not
 // pay for loading it (most of this package's load time).
@@ -197,7 +203,10 @@ function grpcJs(): typeof grpc {
       grpcModule = requireHere('@grpc/grpc-js') as typeof grpc;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-      throw new Error('the gRPC interceptors need @grpc/grpc-js (an optional peer dependency): npm install @grpc/grpc-js', { cause: err });
+      throw new Error(
+        'the gRPC interceptors need @grpc/grpc-js (an optional peer dependency): npm install @grpc/grpc-js',
+        { cause: err },
+      );
     }
   }
   return grpcModule;
@@ -246,9 +255,11 @@ function defaultMessageBytes(message: unknown): number {
 
 function checkLabels(labels: Labels | undefined): Labels {
   if (labels === undefined) return {};
-  if (labels === null || typeof labels !== 'object') throw new TypeError('options.labels must be an object of label names to string values');
+  if (labels === null || typeof labels !== 'object')
+    throw new TypeError('options.labels must be an object of label names to string values');
   for (const reserved of ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code']) {
-    if (reserved in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: the interceptor sets it`);
+    if (reserved in labels)
+      throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: the interceptor sets it`);
   }
   // Checked now, as series() will check them: a bad label set is a mistake to see at setup, not on every call.
   labelPairsOf(labels);
@@ -456,11 +467,15 @@ class ServerInterceptorState {
     this.echoFor = echoPredicate(options.echoLatency);
     this.echoWindow = options.echoWindow ?? 1024;
     if (!Number.isInteger(this.echoWindow) || this.echoWindow < 1 || this.echoWindow > 1 << 20) {
-      throw new RangeError(`options.echoWindow must be a whole number from 1 to ${1 << 20} (got ${String(options.echoWindow)})`);
+      throw new RangeError(
+        `options.echoWindow must be a whole number from 1 to ${1 << 20} (got ${String(options.echoWindow)})`,
+      );
     }
     this.echoSampleEvery = options.echoSampleEvery ?? 1;
     if (!Number.isInteger(this.echoSampleEvery) || this.echoSampleEvery < 1 || this.echoSampleEvery > 1_000_000) {
-      throw new RangeError(`options.echoSampleEvery must be a whole number from 1 to 1000000 (got ${String(options.echoSampleEvery)})`);
+      throw new RangeError(
+        `options.echoSampleEvery must be a whole number from 1 to 1000000 (got ${String(options.echoSampleEvery)})`,
+      );
     }
     const size = options.messageBytes ?? defaultMessageBytes;
     if (typeof size !== 'function') throw new TypeError('options.messageBytes must be a function (message) => bytes');
@@ -486,12 +501,19 @@ class ServerInterceptorState {
  * at a time, so the interceptor never sees the buffer fill up. Handlers that want it call
  * `interceptor.instrumentCall(call)` (or `instrumentServerCall(monitor, call)`) once.
  */
-export function grpcServerInterceptor(monitor: MonitorLike, options: GrpcServerInterceptorOptions = {}): GrpcServerInterceptor {
+export function grpcServerInterceptor(
+  monitor: MonitorLike,
+  options: GrpcServerInterceptorOptions = {},
+): GrpcServerInterceptor {
   const state = new ServerInterceptorState(monitor, options);
   const g = grpcJs();
-  const interceptor = ((descriptor: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface) => {
+  const interceptor = ((
+    descriptor: grpc.ServerMethodDefinition<unknown, unknown>,
+    call: grpc.ServerInterceptingCallInterface,
+  ) => {
     let m = state.methods.get(descriptor.path);
-    if (m === undefined) m = state.method(descriptor.path, grpcType(descriptor.requestStream, descriptor.responseStream));
+    if (m === undefined)
+      m = state.method(descriptor.path, grpcType(descriptor.requestStream, descriptor.responseStream));
     const c = new ServerCall(m, state);
     state.calls++;
     const listener = new g.ServerListenerBuilder()
@@ -549,7 +571,11 @@ const defaultServerStates = new WeakMap<MonitorLike, ServerInterceptorState>();
  * The handler-side helper without holding the interceptor: backpressure of `call.write()` and
  * per-message timers, in the same series as `grpcServerInterceptor(monitor, options)`.
  */
-export function instrumentServerCall(monitor: MonitorLike, call: { getPath(): string }, options: Pick<GrpcServerInterceptorOptions, 'labels'> = {}): ServerCallInstruments {
+export function instrumentServerCall(
+  monitor: MonitorLike,
+  call: { getPath(): string },
+  options: Pick<GrpcServerInterceptorOptions, 'labels'> = {},
+): ServerCallInstruments {
   let state = options.labels === undefined ? defaultServerStates.get(monitor) : undefined;
   if (state === undefined) {
     state = new ServerInterceptorState(monitor, { labels: options.labels });
@@ -564,7 +590,10 @@ export function instrumentServerCall(monitor: MonitorLike, call: { getPath(): st
  * (`grpc_client` series), and per status code the calls finished and their durations
  * (`grpc_client_handled`, with `grpc_code`).
  */
-export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientInterceptorOptions = {}): GrpcClientInterceptor {
+export function grpcClientInterceptor(
+  monitor: MonitorLike,
+  options: GrpcClientInterceptorOptions = {},
+): GrpcClientInterceptor {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const extra = checkLabels(options.labels);
   const size = options.messageBytes ?? defaultMessageBytes;
@@ -580,7 +609,10 @@ export function grpcClientInterceptor(monitor: MonitorLike, options: GrpcClientI
     let rec = methods.get(def.path);
     if (rec === undefined) {
       const labels = methodLabels(extra, def.path, grpcType(def.requestStream, def.responseStream));
-      rec = { calls: monitor.series(labels, callsOptions), handled: new HandledByCode(monitor, labels, handledOptions) };
+      rec = {
+        calls: monitor.series(labels, callsOptions),
+        handled: new HandledByCode(monitor, labels, handledOptions),
+      };
       methods.set(def.path, rec);
     }
     const r = rec.calls;

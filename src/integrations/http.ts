@@ -83,7 +83,8 @@ function knownRoute(req: IncomingMessage): string | undefined {
 }
 
 function chunkBytes(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   if (chunk instanceof Uint8Array) return chunk.byteLength;
   return 0;
 }
@@ -108,7 +109,10 @@ class Route {
   finish(status: number, durationMs: number, ids: ExemplarIds | undefined): void {
     let r = this.handled.get(status);
     if (r === undefined) {
-      r = this.monitor.series({ ...this.labels, http_response_status_code: String(status) }, kinded(HTTP_KINDS.handled, this.inTotals));
+      r = this.monitor.series(
+        { ...this.labels, http_response_status_code: String(status) },
+        kinded(HTTP_KINDS.handled, this.inTotals),
+      );
       this.handled.set(status, r);
     }
     if (ids !== undefined) {
@@ -140,9 +144,11 @@ class State {
   ) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const labels = options.labels ?? {};
-    if (labels === null || typeof labels !== 'object') throw new TypeError('options.labels must be an object of label names to string values');
+    if (labels === null || typeof labels !== 'object')
+      throw new TypeError('options.labels must be an object of label names to string values');
     for (const name of RESERVED) {
-      if (name in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(name)}: the instrument sets it`);
+      if (name in labels)
+        throw new RangeError(`options.labels must not set ${JSON.stringify(name)}: the instrument sets it`);
     }
     this.extra = labels;
     this.inTotals = options.inTotals ?? true;
@@ -151,14 +157,18 @@ class State {
     this.unmatched = options.unmatchedRoute ?? 'unmatched';
     if (typeof this.unmatched !== 'string') throw new TypeError('options.unmatchedRoute must be a string');
     const route = options.route;
-    if (route !== undefined && typeof route !== 'function') throw new TypeError('options.route must be a function (req, res) => route');
+    if (route !== undefined && typeof route !== 'function')
+      throw new TypeError('options.route must be a function (req, res) => route');
     this.route = route ?? knownRoute;
   }
 
   activeFor(method: string): Recorder {
     let r = this.active.get(method);
     if (r === undefined) {
-      r = this.monitor.series(Object.freeze({ ...this.extra, http_request_method: method }), kinded(HTTP_KINDS.active, false));
+      r = this.monitor.series(
+        Object.freeze({ ...this.extra, http_request_method: method }),
+        kinded(HTTP_KINDS.active, false),
+      );
       this.active.set(method, r);
     }
     return r;
@@ -168,7 +178,11 @@ class State {
     const key = `${method} ${route}`;
     let r = this.routes.get(key);
     if (r === undefined) {
-      r = new Route(this.monitor, Object.freeze({ ...this.extra, http_request_method: method, http_route: route }), this.inTotals);
+      r = new Route(
+        this.monitor,
+        Object.freeze({ ...this.extra, http_request_method: method, http_route: route }),
+        this.inTotals,
+      );
       this.routes.set(key, r);
     }
     return r;
@@ -260,7 +274,10 @@ class Exchange {
     this.active.connectionClosed();
     this.drained();
     const name = this.state.route(this.req, this.res);
-    const route = this.state.routeFor(this.method, typeof name === 'string' && name.length > 0 ? name : this.state.unmatched);
+    const route = this.state.routeFor(
+      this.method,
+      typeof name === 'string' && name.length > 0 ? name : this.state.unmatched,
+    );
     const r = route.requests;
     if (this.chunksIn > 0) r.recordMessages(this.chunksIn, this.bytesIn, 'in');
     if (this.chunksOut > 0) r.recordMessages(this.chunksOut, this.bytesOut, 'out');
@@ -276,7 +293,11 @@ class Exchange {
  * the top of this file). Works under Express, Fastify and plain handlers, whatever answers the
  * request: the instrument listens first on the server's 'request' event.
  */
-export function instrumentHttpServer(monitor: MonitorLike, server: Server, options: HttpServerOptions = {}): HttpInstrument {
+export function instrumentHttpServer(
+  monitor: MonitorLike,
+  server: Server,
+  options: HttpServerOptions = {},
+): HttpInstrument {
   if (server === null || typeof server !== 'object' || typeof (server as Server).prependListener !== 'function') {
     throw new TypeError('server must be a node:http Server');
   }

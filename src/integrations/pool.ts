@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { type KindedSeriesOptions, SERIES_KIND } from '../record/recorder.js';
 import type { MonitorLike } from './streams.js';
+import { MAX_MS } from '../core/config.js';
 import type { Labels, Recorder } from '../core/types.js';
 
 /** The series kinds of a tracked pool: the pool itself, its tasks' run times, their wait times. */
@@ -99,7 +100,9 @@ function timingObject(pool: PoolLike): (TimingHooks & Record<string, unknown>) |
   }
   if (h === null || typeof h !== 'object') return undefined;
   const t = h as Record<string, unknown>;
-  return typeof t.recordWaitTime === 'function' && typeof t.recordRunTime === 'function' ? (t as TimingHooks & Record<string, unknown>) : undefined;
+  return typeof t.recordWaitTime === 'function' && typeof t.recordRunTime === 'function'
+    ? (t as TimingHooks & Record<string, unknown>)
+    : undefined;
 }
 
 class Tracker implements PoolTracker {
@@ -225,7 +228,7 @@ class Tracker implements PoolTracker {
     const now = performance.now();
     this.integrate(now);
     this.running++;
-    if (waitMs >= 0 && waitMs <= 1e10) this.wait.recordLatency(waitMs);
+    if (waitMs >= 0 && waitMs <= MAX_MS) this.wait.recordLatency(waitMs);
   }
 
   /** A task's result is back after `runMs`. */
@@ -238,7 +241,7 @@ class Tracker implements PoolTracker {
     } else if (this.running > 0) {
       this.running--;
     }
-    if (runMs >= 0 && runMs <= 1e10) this.run.recordLatency(runMs);
+    if (runMs >= 0 && runMs <= MAX_MS) this.run.recordLatency(runMs);
   }
 
   sample(): PoolSample {
@@ -250,7 +253,8 @@ class Tracker implements PoolTracker {
     if (this.unhook) {
       // A task aborted on a worker that is then terminated may never report a run time.
       this.integrate(now);
-      if (this.running > threads * (this.capacity / this.pool.maxThreads)) this.running = threads * (this.capacity / this.pool.maxThreads);
+      if (this.running > threads * (this.capacity / this.pool.maxThreads))
+        this.running = threads * (this.capacity / this.pool.maxThreads);
       const dt = now - this.lastSampleT;
       utilization = dt > 0 ? (this.busy - this.lastSampleBusy) / (dt * this.capacity) : (this.last?.utilization ?? 0);
     } else {
@@ -316,17 +320,25 @@ export function trackPool(monitor: MonitorLike, pool: PoolLike, options: TrackPo
   if (pool === null || typeof pool !== 'object' || typeof pool.on !== 'function' || !Array.isArray(pool.threads)) {
     throw new TypeError('trackPool needs a piscina pool');
   }
-  if (options === null || typeof options !== 'object' || typeof options.name !== 'string' || options.name.length === 0) {
+  if (
+    options === null ||
+    typeof options !== 'object' ||
+    typeof options.name !== 'string' ||
+    options.name.length === 0
+  ) {
     throw new TypeError('options.name must be a non-empty string');
   }
   const interval = options.sampleIntervalMs ?? 1000;
   if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 10 || interval > 3_600_000) {
-    throw new RangeError(`options.sampleIntervalMs must be a number of milliseconds from 10 to 3600000 (got ${String(interval)})`);
+    throw new RangeError(
+      `options.sampleIntervalMs must be a number of milliseconds from 10 to 3600000 (got ${String(interval)})`,
+    );
   }
   const labels = options.labels ?? {};
   if (labels === null || typeof labels !== 'object') throw new TypeError('options.labels must be an object');
   for (const reserved of ['pool', 'stage']) {
-    if (reserved in labels) throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: trackPool sets it`);
+    if (reserved in labels)
+      throw new RangeError(`options.labels must not set ${JSON.stringify(reserved)}: trackPool sets it`);
   }
   return new Tracker(monitor, pool, options.name, labels, interval, options.autoStart ?? true);
 }

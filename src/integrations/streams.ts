@@ -56,7 +56,11 @@ export function chunkBytes(chunk: unknown, encoding?: string): number {
  * timer, the next 'drain' records one event with the wait. One clock read per episode, none per
  * write. Returns a function that records a still-open episode (without a wait) and stops.
  */
-export function watchBackpressure(stream: AnyStream, recorder: Recorder, onWrite?: (chunk: unknown, encoding: unknown) => void): () => void {
+export function watchBackpressure(
+  stream: AnyStream,
+  recorder: Recorder,
+  onWrite?: (chunk: unknown, encoding: unknown) => void,
+): () => void {
   const write = stream.write;
   if (typeof write !== 'function') throw new TypeError('watchBackpressure needs a writable stream');
   let blockedAt = -1;
@@ -70,7 +74,8 @@ export function watchBackpressure(stream: AnyStream, recorder: Recorder, onWrite
   };
   stream.write = function instrumentedWrite(this: AnyStream, chunk: unknown, encoding?: unknown) {
     // A write after end() or destroy() is refused with an error: not a message.
-    if (onWrite !== undefined && !stopped && this.writableEnded !== true && this.destroyed !== true) onWrite(chunk, encoding);
+    if (onWrite !== undefined && !stopped && this.writableEnded !== true && this.destroyed !== true)
+      onWrite(chunk, encoding);
     // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments
     const ok = write.apply(this, arguments as unknown as unknown[]);
     // writableNeedDrain tells a full buffer apart from a write after end/destroy.
@@ -152,15 +157,25 @@ function errorType(err: unknown): string {
  * - the stream is a session from now until 'close' (or 'end'/'finish' for streams that never
  *   emit 'close', or the first error). The session counts the inbound chunks.
  */
-export function instrumentStream<S extends object>(monitor: MonitorLike, stream: S, options: InstrumentStreamOptions): S {
+export function instrumentStream<S extends object>(
+  monitor: MonitorLike,
+  stream: S,
+  options: InstrumentStreamOptions,
+): S {
   const s = stream as unknown as AnyStream;
   if (s === null || typeof s !== 'object' || typeof s.on !== 'function') {
     throw new TypeError('instrumentStream needs a node:stream Readable, Writable, Duplex or Transform');
   }
-  if (options === null || typeof options !== 'object' || typeof options.name !== 'string' || options.name.length === 0) {
+  if (
+    options === null ||
+    typeof options !== 'object' ||
+    typeof options.name !== 'string' ||
+    options.name.length === 0
+  ) {
     throw new TypeError('options.name must be a non-empty string');
   }
-  if ((s as unknown as Record<symbol, unknown>)[INSTRUMENTED]) throw new TypeError(`stream ${JSON.stringify(options.name)} is already instrumented`);
+  if ((s as unknown as Record<symbol, unknown>)[INSTRUMENTED])
+    throw new TypeError(`stream ${JSON.stringify(options.name)} is already instrumented`);
   if (s.destroyed === true) throw new RangeError(`stream ${JSON.stringify(options.name)} is already destroyed`);
   const isReadable = typeof s.push === 'function';
   const isWritable = typeof s.write === 'function';
@@ -168,7 +183,8 @@ export function instrumentStream<S extends object>(monitor: MonitorLike, stream:
 
   const labels = options.labels ?? { stream: options.name };
   const recorder = monitor.series(labels);
-  const session = options.session === false ? undefined : monitor.openSession(`${options.name}#${++nextStreamId}`, labels);
+  const session =
+    options.session === false ? undefined : monitor.openSession(`${options.name}#${++nextStreamId}`, labels);
   const state = new StreamState(recorder, session);
   Object.defineProperty(s, INSTRUMENTED, { value: true });
 
@@ -200,7 +216,13 @@ export function instrumentStream<S extends object>(monitor: MonitorLike, stream:
     if (typeof end === 'function') {
       // end(chunk) writes its chunk through an internal path, not through write().
       s.end = function instrumentedEnd(this: AnyStream, chunk?: unknown, encoding?: unknown) {
-        if (chunk !== null && chunk !== undefined && typeof chunk !== 'function' && this.writableEnded !== true && this.destroyed !== true) {
+        if (
+          chunk !== null &&
+          chunk !== undefined &&
+          typeof chunk !== 'function' &&
+          this.writableEnded !== true &&
+          this.destroyed !== true
+        ) {
           state.chunk(writeDirection, chunk, encoding, objectMode);
         }
         // biome-ignore lint/complexity/noArguments: forward the caller's exact arguments

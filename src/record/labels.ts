@@ -22,20 +22,27 @@ const EXPORTED = 'exported_';
  */
 export function labelPairsOf(labels: unknown): [string, string][] {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw new TypeError(`labels must be an object of label names to string values (got ${labels === null ? 'null' : Array.isArray(labels) ? 'an array' : typeof labels})`);
+    throw new TypeError(
+      `labels must be an object of label names to string values (got ${labels === null ? 'null' : Array.isArray(labels) ? 'an array' : typeof labels})`,
+    );
   }
   const names = Object.keys(labels).sort();
   const pairs: [string, string][] = [];
   for (const name of names) {
     const value = (labels as Record<string, unknown>)[name];
     if (!LABEL_NAME.test(name) || name.startsWith('__')) {
-      throw new RangeError(`labels: ${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`);
+      throw new RangeError(
+        `labels: ${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`,
+      );
     }
     if (name.startsWith(EXPORTED) && EXPOSITION_LABELS.has(name.slice(EXPORTED.length))) {
       const own = name.slice(EXPORTED.length);
-      throw new RangeError(`labels: ${name} is reserved: a series label named ${own} is exposed as ${name} (the exposition uses ${own} itself)`);
+      throw new RangeError(
+        `labels: ${name} is reserved: a series label named ${own} is exposed as ${name} (the exposition uses ${own} itself)`,
+      );
     }
-    if (typeof value !== 'string') throw new TypeError(`labels.${name} must be a string (got ${value === null ? 'null' : typeof value})`);
+    if (typeof value !== 'string')
+      throw new TypeError(`labels.${name} must be a string (got ${value === null ? 'null' : typeof value})`);
     if (value !== '') pairs.push([name, value]);
   }
   return pairs;

@@ -15,10 +15,11 @@ import { timer } from '../core/timer.js';
 import { LaneOwners } from '../core/lane-owners.js';
 import { StringTable } from '../core/string-table.js';
 import type { ExemplarIds, Labels, Recorder, SeriesOptions } from '../core/types.js';
+import { MAX_MS } from '../core/config.js';
 import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from '../core/validate.js';
 import { type Core, instantiate, type WasmMemory, type WasmModule } from '../core/wasm.js';
 
-export const DEFAULT_SERIES = 0;
+const DEFAULT_SERIES = 0;
 /** Series table flag: the series stays out of the monitor-wide totals. */
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
@@ -103,9 +104,14 @@ export class RecordingContext {
     if (rec === undefined) {
       let index: number;
       try {
-        if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError('options must be an object');
+        if (options !== undefined && (options === null || typeof options !== 'object'))
+          throw new TypeError('options must be an object');
         const flags = options?.inTotals === false ? SERIES_NOT_IN_TOTALS : 0;
-        index = this.tables.series.lookup(key, 'labels (their names and values, as the JSON of the sorted pairs)', flags);
+        index = this.tables.series.lookup(
+          key,
+          'labels (their names and values, as the JSON of the sorted pairs)',
+          flags,
+        );
       } catch (e) {
         this.reject(DEFAULT_SERIES, e as Error);
         return this.discard;
@@ -122,7 +128,11 @@ export class RecordingContext {
 
   /** What series() gives for a label set it refused under invalidValues 'count': records through it are counted as invalid. */
   private get discard(): Recorder {
-    this.discarding ??= new DiscardingRecorder(this.core, this.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8, (labels, options) => this.series(labels, options));
+    this.discarding ??= new DiscardingRecorder(
+      this.core,
+      this.seriesPtr(DEFAULT_SERIES) + C.INVALID * 8,
+      (labels, options) => this.series(labels, options),
+    );
     return this.discarding;
   }
   private discarding: Recorder | undefined;
@@ -210,7 +220,8 @@ export class RecordingContext {
         t = Atomics.add(this.rt, R.COUNTER_LANES_CLAIMED, 1);
         if (t < lanes.count) this.owners.own(owner + t);
       }
-      this.counterLaneView = t < lanes.count ? new Float64Array(this.memory.buffer, lanes.ptr + t * lanes.stride, lanes.stride / 8) : null;
+      this.counterLaneView =
+        t < lanes.count ? new Float64Array(this.memory.buffer, lanes.ptr + t * lanes.stride, lanes.stride / 8) : null;
     }
     return this.counterLaneView;
   }
@@ -278,7 +289,8 @@ export class SeriesRecorder implements Recorder {
   // Kept tiny so that it inlines into the caller: the common case is one check and one wasm call.
   recordLatency(ms: number): void {
     const lane = this.lane;
-    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */) this.recordOwned(lane, ms);
+    if (lane !== 0 && typeof ms === 'number' && ms >= 0 && ms <= 1e10 /* MAX_MS, see isMs */)
+      this.recordOwned(lane, ms);
     else this.recordLatencySlow(ms);
   }
 
@@ -334,9 +346,15 @@ export class SeriesRecorder implements Recorder {
 
   recordError(type: string, latencyMs?: number): void {
     if (typeof type !== 'string' || type.length === 0) {
-      return this.ctx.reject(this.index, new TypeError(`type must be a non-empty string (got ${typeof type === 'string' ? 'an empty string' : typeof type})`));
+      return this.ctx.reject(
+        this.index,
+        new TypeError(
+          `type must be a non-empty string (got ${typeof type === 'string' ? 'an empty string' : typeof type})`,
+        ),
+      );
     }
-    if (latencyMs !== undefined && !isMs(latencyMs)) return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
+    if (latencyMs !== undefined && !isMs(latencyMs))
+      return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
     let slot: number;
     try {
       slot = this.ctx.errorSlot(type);
@@ -359,7 +377,10 @@ export class SeriesRecorder implements Recorder {
 
   recordStreamSession(connectionId: string, messageCount: number, durationMs: number, bytesProcessed: number): void {
     if (typeof connectionId !== 'string' || connectionId.length === 0) {
-      return this.ctx.reject(this.index, new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`));
+      return this.ctx.reject(
+        this.index,
+        new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId})`),
+      );
     }
     if (!isCount(messageCount)) return this.ctx.reject(this.index, invalid('messageCount', messageCount, COUNT));
     if (!isMs(durationMs)) return this.ctx.reject(this.index, invalid('durationMs', durationMs, MS));
@@ -371,7 +392,7 @@ export class SeriesRecorder implements Recorder {
 
   /** A session's own figures, without its messages (a tracked session counted those as they came). */
   recordSessionEnd(durationMs: number, messageCount: number, bytesProcessed: number): void {
-    this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, 1e10));
+    this.core.record(this.ctx.histPtr(this.index, 'sessionDuration'), Math.min(durationMs, MAX_MS));
     this.core.record(this.ctx.histPtr(this.index, 'sessionMessages'), messageCount);
     this.core.record(this.ctx.histPtr(this.index, 'sessionBytes'), bytesProcessed);
     this.core.inc(this.base + C.RECORDS * 8); // after the values: the tick that sees this reads them
@@ -524,7 +545,13 @@ export function attach(handle: MonitorHandle): Recorder {
   let ctx = handle[LOCAL_CONTEXT] ?? attached.get(handle.layout.id);
   if (ctx === undefined) {
     checkLayoutVersion(handle.layout);
-    ctx = new RecordingContext(instantiate(handle.module, handle.memory, handle.layout), handle.memory, handle.module, handle.layout, handle.countInvalid);
+    ctx = new RecordingContext(
+      instantiate(handle.module, handle.memory, handle.layout),
+      handle.memory,
+      handle.module,
+      handle.layout,
+      handle.countInvalid,
+    );
     Atomics.add(new Int32Array(handle.memory.buffer, handle.layout.runtimePtr, 64), R.ATTACHED, 1);
     attached.set(handle.layout.id, ctx);
   }

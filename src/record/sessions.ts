@@ -71,7 +71,11 @@ class LiveSession implements Session {
   close(errorType?: string): void {
     if (errorType !== undefined && (typeof errorType !== 'string' || errorType.length === 0)) {
       // Thrown; or, under invalidValues 'count', counted, and the session closed without it.
-      this.recorder.invalid(new TypeError(`errorType must be a non-empty string when given (got ${typeof errorType === 'string' ? 'an empty string' : typeof errorType})`));
+      this.recorder.invalid(
+        new TypeError(
+          `errorType must be a non-empty string when given (got ${typeof errorType === 'string' ? 'an empty string' : typeof errorType})`,
+        ),
+      );
       errorType = undefined;
     }
     // Ended by the tracker already (idle, over the bound): the failure still counts.
@@ -110,7 +114,11 @@ export class SessionTracker {
   open(connectionId: string, recorder: SeriesRecorder): Session {
     if (typeof connectionId !== 'string' || connectionId.length === 0) {
       // Thrown; or, under invalidValues 'count', counted, and a session that is not tracked returned.
-      recorder.invalid(new TypeError(`connectionId must be a non-empty string (got ${typeof connectionId === 'string' ? 'an empty string' : typeof connectionId})`));
+      recorder.invalid(
+        new TypeError(
+          `connectionId must be a non-empty string (got ${typeof connectionId === 'string' ? 'an empty string' : typeof connectionId})`,
+        ),
+      );
       return UNTRACKED_SESSION;
     }
     const existing = this.live.get(connectionId);

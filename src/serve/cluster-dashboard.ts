@@ -16,8 +16,8 @@ import {
   type SeriesRow,
 } from './dashboard-handler.js';
 import { exposedLabels } from '../export/collect-families.js';
-import type { Metric, MetricFamily } from '../export/family-model.js';
-import { compareWithTargets } from '../monitor.js';
+import type { Metric, MetricFamily } from '../core/family-model.js';
+import { compareWithTargets } from '../analysis/targets.js';
 import { labelsFromKey } from '../record/recorder.js';
 import { COUNTER_FIELDS } from '../time/totals.js';
 import type { Clock, Labels, PerformanceSummary, PerformanceTargets } from '../core/types.js';

@@ -51,9 +51,9 @@ export interface HistoryColumns {
 }
 
 /** Points /api/history answers with unless `maxPoints` says otherwise: what a chart can show. */
-export const DEFAULT_MAX_POINTS = 2000;
+const DEFAULT_MAX_POINTS = 2000;
 /** The most `maxPoints` may ask for: the cost of one request stays bounded whatever the history holds. */
-export const MAX_POINTS = 10_000;
+const MAX_POINTS = 10_000;
 
 /** What /api/history asks of the source besides the resolution. */
 export interface HistoryQuery {
@@ -177,7 +177,10 @@ function findAsset(name: string): Asset | undefined {
  * characters, and `\u003c` is the same string to a JSON parser.
  */
 export function toSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 class BadRequest extends Error {}
@@ -257,14 +260,21 @@ class AssetCache {
   }
 }
 
-async function sendAsset(cache: AssetCache, res: ServerResponse, asset: Asset, head: boolean, csp: boolean): Promise<void> {
+async function sendAsset(
+  cache: AssetCache,
+  res: ServerResponse,
+  asset: Asset,
+  head: boolean,
+  csp: boolean,
+): Promise<void> {
   const { path } = asset;
   let body: Buffer;
   try {
     body = await cache.get(path);
   } catch (error) {
     // An unknown name is the client's mistake; a missing page or vendor file is the install's.
-    if (asset.guessable && (error as NodeJS.ErrnoException).code === 'ENOENT') sendText(res, 404, 'no such dashboard asset');
+    if (asset.guessable && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      sendText(res, 404, 'no such dashboard asset');
     else sendText(res, 500, `dashboard asset missing: ${path} (${(error as Error).message})`);
     return;
   }

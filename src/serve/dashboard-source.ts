@@ -11,10 +11,11 @@ import {
   type Resolution,
 } from './dashboard-handler.js';
 import type { HistoryPoint } from '../time/history.js';
-import type { StreamPerformanceMonitor, TickEvent } from '../monitor.js';
+import type { MonitorReader, TickEvent } from '../analysis/monitor-reader.js';
 
-export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSource {
-  const anomalies = () => monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
+export function dashboardSource(monitor: MonitorReader): DashboardSource {
+  const anomalies = () =>
+    monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
   const frame = (tick: TickEvent | undefined): DashboardFrame => {
     const point = {} as Record<DashboardField, number>;
     for (const f of DASHBOARD_FIELDS) point[f] = tick ? tick.point[f as keyof HistoryPoint] : Number.NaN;
@@ -44,7 +45,8 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
       const fields = {} as Record<DashboardField, number[]>;
       for (const f of DASHBOARD_FIELDS) fields[f] = h.fields[f];
       const out: HistoryColumns = { resolution, t: h.t, fields, anomalies: anomalies() };
-      if (h.pointsPerValue !== undefined) Object.assign(out, { pointsPerValue: h.pointsPerValue, pointsInRange: h.pointsInRange });
+      if (h.pointsPerValue !== undefined)
+        Object.assign(out, { pointsPerValue: h.pointsPerValue, pointsInRange: h.pointsInRange });
       return out;
     },
     onTick(listener) {
@@ -62,12 +64,20 @@ export function dashboardSource(monitor: StreamPerformanceMonitor): DashboardSou
  * read back from the range's width. (The detector's own score is a tail probability on a 0..1
  * scale, not a distance.) A zero-width range gives no σ: the score is then NaN (shown as a dash).
  */
-export function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
+function anomalyMark(a: AnomalyEvent, threshold: number): AnomalyMark {
   const value = Number.isFinite(a.peak) ? a.peak : a.value;
   const sigma = (a.expectedHigh - a.expectedLow) / (2 * threshold);
   const centre = (a.expectedHigh + a.expectedLow) / 2;
   const score = sigma > 0 ? Math.abs(value - centre) / sigma : Number.NaN;
-  const mark: AnomalyMark = { series: a.series, value, expectedLow: a.expectedLow, expectedHigh: a.expectedHigh, score, direction: a.direction, start: a.start };
+  const mark: AnomalyMark = {
+    series: a.series,
+    value,
+    expectedLow: a.expectedLow,
+    expectedHigh: a.expectedHigh,
+    score,
+    direction: a.direction,
+    start: a.start,
+  };
   if (a.end !== undefined) mark.end = a.end;
   return mark;
 }

@@ -7,26 +7,29 @@ import { createDashboardHandler, type DashboardOptions, toSafeJson } from './das
 import { dashboardSource } from './dashboard-source.js';
 import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export/collect-families.js';
 import { HISTOGRAMS } from '../core/layout.js';
-import { bucketList } from '../export/family-model.js';
+import { bucketList } from '../core/family-model.js';
 import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
 
 // A scrape renders what it collects at once, so each monitor's scrapes share one arena of counts.
-const arenas = new WeakMap<StreamPerformanceMonitor, CountsArena>();
+const arenas = new WeakMap<MonitorReader, CountsArena>();
 
 /** The monitor's metrics in the format an Accept header asks for (text 0.0.4 by default). */
-export function renderMetrics(monitor: StreamPerformanceMonitor, accept?: string | null, options: MetricsOptions = {}): Rendered {
+export function renderMetrics(monitor: MonitorReader, accept?: string | null, options: MetricsOptions = {}): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
   const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
-  return render(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), { ...renderOptions, accept });
+  return render(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), {
+    ...renderOptions,
+    accept,
+  });
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
 export function metricsHandler(
-  monitor: StreamPerformanceMonitor,
+  monitor: MonitorReader,
   options: MetricsOptions & { path?: string } = {},
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const path = options.path ?? '/metrics';
@@ -40,11 +43,17 @@ export function metricsHandler(
     try {
       out = renderMetrics(monitor, req.headers.accept, options);
     } catch (err) {
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics could not be rendered: ${(err as Error).message}\n`);
+      res
+        .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(`metrics could not be rendered: ${(err as Error).message}\n`);
       return true;
     }
     let body: Uint8Array = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
-    const headers: Record<string, string | number> = { 'content-type': out.contentType, 'cache-control': 'no-store', vary: 'accept, accept-encoding' };
+    const headers: Record<string, string | number> = {
+      'content-type': out.contentType,
+      'cache-control': 'no-store',
+      vary: 'accept, accept-encoding',
+    };
     // Prometheus asks for gzip; a scrape of many series shrinks several-fold.
     if (body.byteLength > 1024 && acceptsGzip(req.headers['accept-encoding'])) {
       body = gzipSync(body, { level: 1 });
@@ -58,7 +67,7 @@ export function metricsHandler(
 }
 
 /** Everything the monitor knows, for debugging: layout, every series with every bucket, counters. */
-export function debugSnapshot(monitor: StreamPerformanceMonitor): unknown {
+export function debugSnapshot(monitor: MonitorReader): unknown {
   const series = monitor.seriesList().map((s) => {
     const histograms: Record<string, unknown> = {};
     for (const name of HISTOGRAMS) {
@@ -104,13 +113,16 @@ export interface Served {
 }
 
 /** Starts an HTTP server with /metrics, /debug, /snapshot (for mergeSnapshots) and the dashboard. */
-export async function serve(monitor: StreamPerformanceMonitor, options: ServeOptions = {}): Promise<Served> {
+export async function serve(monitor: MonitorReader, options: ServeOptions = {}): Promise<Served> {
   if (monitor.isClosed) throw new Error('serve() after monitor.close(): the monitor is closed');
   const { port = 0, host = '127.0.0.1', dashboard = true, ...metricsOptions } = options;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
   if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
   const metrics = metricsHandler(monitor, metricsOptions);
-  const dash = dashboard ? createDashboardHandler(dashboardSource(monitor), dashboard === true ? {} : dashboard) : undefined;
+  const dash = dashboard
+    ? createDashboardHandler(dashboardSource(monitor), dashboard === true ? {} : dashboard)
+    : undefined;
   const server = createServer((req, res) => {
     try {
       if (metrics(req, res)) return;
@@ -121,18 +133,29 @@ export async function serve(monitor: StreamPerformanceMonitor, options: ServeOpt
       }
       if (path === '/debug') {
         const json = Buffer.from(toSafeJson(debugSnapshot(monitor)), 'utf8');
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': json.byteLength, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+        res.writeHead(200, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': json.byteLength,
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+        });
         res.end(req.method === 'HEAD' ? undefined : json);
         return;
       }
       if (path === '/snapshot') {
         const bytes = monitor.snapshot();
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, 'cache-control': 'no-store' });
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': bytes.byteLength,
+          'cache-control': 'no-store',
+        });
         res.end(req.method === 'HEAD' ? undefined : bytes);
         return;
       }
       if (dash?.(req, res)) return;
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics, /debug, /snapshot or /\n');
+      res
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('not found: try /metrics, /debug, /snapshot or /\n');
     } catch (err) {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`internal error: ${(err as Error).message}\n`);
@@ -141,7 +164,11 @@ export async function serve(monitor: StreamPerformanceMonitor, options: ServeOpt
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') {
-        reject(new Error(`port ${port} on ${host} is in use (another server listens there); port: 0 picks a free port`, { cause: err }));
+        reject(
+          new Error(`port ${port} on ${host} is in use (another server listens there); port: 0 picks a free port`, {
+            cause: err,
+          }),
+        );
       } else reject(err);
     };
     server.once('error', failed);

@@ -56,7 +56,9 @@ export class HistoryRing {
   ) {
     this.t = new Float64Array(buffer, spec.columns.t, spec.capacity);
     this.columns = HISTORY_FIELDS.map((f) =>
-      fieldBytes(f) === 8 ? new Float64Array(buffer, spec.columns[f], spec.capacity) : new Float32Array(buffer, spec.columns[f], spec.capacity),
+      fieldBytes(f) === 8
+        ? new Float64Array(buffer, spec.columns[f], spec.capacity)
+        : new Float32Array(buffer, spec.columns[f], spec.capacity),
     );
     this.rt = new Int32Array(buffer, runtimePtr, 64);
   }

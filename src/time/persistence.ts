@@ -23,13 +23,32 @@
 // `<file>.corrupt-<time>` (never overwritten, never deleted) and the monitor starts empty.
 import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { fieldBytes, HISTORY_FIELDS } from '../core/fields.js';
 import type { HistoryRing } from './history.js';
-import { H, type HistShape, HISTORY_LAYOUT_VERSION, initHistogram, type Layout, PAGE, type RingSpec, writeHistogramHeader } from '../core/layout.js';
+import {
+  H,
+  type HistShape,
+  HISTORY_LAYOUT_VERSION,
+  initHistogram,
+  type Layout,
+  PAGE,
+  type RingSpec,
+  writeHistogramHeader,
+} from '../core/layout.js';
 import type { Aggregator, AggregatorState, RollupState } from './tick.js';
 import type { MonitoringConfig } from '../core/types.js';
 
@@ -44,14 +63,24 @@ export interface PersistenceOptions {
   historySaveInterval?: number;
 }
 
-export const DEFAULT_SAVE_INTERVAL = 60_000;
-export const FORMAT_VERSION = 1;
+const DEFAULT_SAVE_INTERVAL = 60_000;
+/** The history file's container format (header, checksums, state record): README, "Version numbers". */
+const FORMAT_VERSION = 1;
 export const FILE_MAGIC = Buffer.from('SGHIST\r\n', 'latin1');
 export const HEADER_BYTES = 64;
 const WRITE_CHUNK = 1 << 20;
 
 /** Why a history file was not used. */
-export type HistoryFileProblem = 'empty' | 'truncated' | 'corrupt' | 'inconsistent' | 'foreign' | 'version' | 'config' | 'not-a-file' | 'unreadable';
+type HistoryFileProblem =
+  | 'empty'
+  | 'truncated'
+  | 'corrupt'
+  | 'inconsistent'
+  | 'foreign'
+  | 'version'
+  | 'config'
+  | 'not-a-file'
+  | 'unreadable';
 
 /** A history file that could not be restored (or saved). `keptAs` is where the bad file now is. */
 export class HistoryFileError extends Error {
@@ -79,7 +108,7 @@ export const persistenceHooks: {
 } = {};
 
 /** What persistence reads and restores: the monitor's memory, layout, configuration and tick. */
-export interface PersistenceTarget {
+interface PersistenceTarget {
   buffer: ArrayBufferLike;
   layout: Layout;
   config: MonitoringConfig;
@@ -96,15 +125,20 @@ export function splitPersistenceOptions<T>(config: T): [T, PersistenceOptions] {
 /** The persistence settings checked, the file made absolute and the interval defaulted; undefined without a file. */
 export function checkPersistenceOptions(o: PersistenceOptions): Required<PersistenceOptions> | undefined {
   if (o.historyFile === undefined) {
-    if (o.historySaveInterval !== undefined) throw new RangeError('config.historySaveInterval needs config.historyFile (the file to save to)');
+    if (o.historySaveInterval !== undefined)
+      throw new RangeError('config.historySaveInterval needs config.historyFile (the file to save to)');
     return undefined;
   }
   if (typeof o.historyFile !== 'string' || o.historyFile.length === 0 || o.historyFile.includes('\0')) {
-    throw new TypeError(`config.historyFile must be a file path (got ${typeof o.historyFile === 'string' ? JSON.stringify(o.historyFile) : typeof o.historyFile})`);
+    throw new TypeError(
+      `config.historyFile must be a file path (got ${typeof o.historyFile === 'string' ? JSON.stringify(o.historyFile) : typeof o.historyFile})`,
+    );
   }
   const interval = o.historySaveInterval ?? DEFAULT_SAVE_INTERVAL;
   if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 10 || interval > 2 ** 31 - 1) {
-    throw new RangeError(`config.historySaveInterval must be a number of milliseconds from 10 to ${2 ** 31 - 1} (got ${String(interval)})`);
+    throw new RangeError(
+      `config.historySaveInterval must be a number of milliseconds from 10 to ${2 ** 31 - 1} (got ${String(interval)})`,
+    );
   }
   return { historyFile: resolve(o.historyFile), historySaveInterval: interval };
 }
@@ -128,7 +162,9 @@ function ringEnd(r: RingSpec): number {
 
 /** The history regions of the shared memory, each contiguous. */
 export function historyRegions(layout: Layout): Region[] {
-  const out: Region[] = [{ name: 'tick', start: layout.history.ptr, bytes: ringEnd(layout.history) - layout.history.ptr }];
+  const out: Region[] = [
+    { name: 'tick', start: layout.history.ptr, bytes: ringEnd(layout.history) - layout.history.ptr },
+  ];
   for (const name of ['minute', 'hour', 'day'] as const) {
     const r = layout.rollups[name];
     out.push({ name, start: r.ptr, bytes: r.openPtr + layout.shapes.latency.bytes - r.ptr });
@@ -137,7 +173,10 @@ export function historyRegions(layout: Layout): Region[] {
 }
 
 /** The configuration that decides what the saved bytes mean, and its fingerprint. */
-export function historyFingerprint(layout: Layout, config: MonitoringConfig): { hash: Buffer; settings: Record<string, unknown> } {
+export function historyFingerprint(
+  layout: Layout,
+  config: MonitoringConfig,
+): { hash: Buffer; settings: Record<string, unknown> } {
   const settings = {
     scale: config.scale,
     histogramRange: { minMs: config.histogramRange.minMs, maxMs: config.histogramRange.maxMs },
@@ -151,10 +190,20 @@ export function historyFingerprint(layout: Layout, config: MonitoringConfig): { 
     format: FORMAT_VERSION,
     layout: HISTORY_LAYOUT_VERSION,
     fields: HISTORY_FIELDS,
-    latency: { scale: lat.scale, idxMin: lat.idxMin, nBuckets: lat.nBuckets, bytes: lat.bytes, idxMul: lat.idxMul, sumMul: lat.sumMul },
+    latency: {
+      scale: lat.scale,
+      idxMin: lat.idxMin,
+      nBuckets: lat.nBuckets,
+      bytes: lat.bytes,
+      idxMul: lat.idxMul,
+      sumMul: lat.sumMul,
+    },
     tick: rel(layout.history),
     rollups: Object.fromEntries(
-      Object.entries(layout.rollups).map(([k, r]) => [k, { columns: rel(r), hist: r.histPtr - r.ptr, open: r.openPtr - r.ptr, periodMs: r.periodMs }]),
+      Object.entries(layout.rollups).map(([k, r]) => [
+        k,
+        { columns: rel(r), hist: r.histPtr - r.ptr, open: r.openPtr - r.ptr, periodMs: r.periodMs },
+      ]),
     ),
   };
   const hash = createHash('sha256').update(JSON.stringify({ settings, shape })).digest().subarray(0, 16);
@@ -173,7 +222,7 @@ function ringOf(aggregator: Aggregator, name: RingName): HistoryRing {
 }
 
 /** The file's bytes for the history now (synchronous: a consistent copy, taken on the tick's thread). */
-export function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): Buffer {
+function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): Buffer {
   const { layout, config, aggregator } = target;
   const regions = historyRegions(layout);
   const { hash, settings } = historyFingerprint(layout, config);
@@ -206,26 +255,32 @@ export function encodeHistory(target: PersistenceTarget, savedAt = Date.now()): 
 }
 
 /** Checks a file's bytes against this monitor's configuration; throws HistoryFileError saying what is wrong. */
-export function decodeHistory(file: string, data: Buffer, target: PersistenceTarget): { binary: Buffer; state: SavedState } {
-  const bad = (problem: HistoryFileProblem, what: string) => new HistoryFileError(`history file ${file} ${what}`, file, problem);
+function decodeHistory(file: string, data: Buffer, target: PersistenceTarget): { binary: Buffer; state: SavedState } {
+  const bad = (problem: HistoryFileProblem, what: string) =>
+    new HistoryFileError(`history file ${file} ${what}`, file, problem);
   if (data.length === 0) throw bad('empty', 'is empty');
   const magicPart = Math.min(data.length, FILE_MAGIC.length);
   if (!data.subarray(0, magicPart).equals(FILE_MAGIC.subarray(0, magicPart))) {
     throw bad('foreign', 'is not a streamgauge history file (unknown magic)');
   }
-  if (data.length < HEADER_BYTES) throw bad('truncated', `is truncated (${data.length} bytes, shorter than its ${HEADER_BYTES}-byte header)`);
-  if (crc32(data.subarray(0, 60)) !== data.readUInt32LE(60)) throw bad('corrupt', 'has a damaged header (checksum mismatch)');
+  if (data.length < HEADER_BYTES)
+    throw bad('truncated', `is truncated (${data.length} bytes, shorter than its ${HEADER_BYTES}-byte header)`);
+  if (crc32(data.subarray(0, 60)) !== data.readUInt32LE(60))
+    throw bad('corrupt', 'has a damaged header (checksum mismatch)');
   const version = data.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw bad('version', `is format version ${version}; this streamgauge reads version ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION)
+    throw bad('version', `is format version ${version}; this streamgauge reads version ${FORMAT_VERSION}`);
   const headerBytes = data.readUInt32LE(12);
   const binaryBig = data.readBigUInt64LE(32);
   const jsonBytes = data.readUInt32LE(40);
-  if (headerBytes !== HEADER_BYTES || binaryBig > BigInt(Number.MAX_SAFE_INTEGER)) throw bad('corrupt', 'has a damaged header');
+  if (headerBytes !== HEADER_BYTES || binaryBig > BigInt(Number.MAX_SAFE_INTEGER))
+    throw bad('corrupt', 'has a damaged header');
   const binary = Number(binaryBig);
   const expected = headerBytes + binary + jsonBytes;
   if (data.length < expected) throw bad('truncated', `is truncated (${data.length} of ${expected} bytes)`);
   if (data.length > expected) throw bad('corrupt', `has ${data.length - expected} unexpected bytes after its end`);
-  if (crc32(data.subarray(HEADER_BYTES)) !== data.readUInt32LE(44)) throw bad('corrupt', 'is damaged (checksum mismatch)');
+  if (crc32(data.subarray(HEADER_BYTES)) !== data.readUInt32LE(44))
+    throw bad('corrupt', 'is damaged (checksum mismatch)');
   let state: SavedState;
   try {
     state = JSON.parse(data.toString('utf8', HEADER_BYTES + binary)) as SavedState;
@@ -235,21 +290,29 @@ export function decodeHistory(file: string, data: Buffer, target: PersistenceTar
   const { hash, settings } = historyFingerprint(target.layout, target.config);
   if (!data.subarray(16, 32).equals(hash)) {
     const diffs = describeDifferences(state?.settings, settings);
-    throw bad('config', `was saved under another configuration${diffs ? ` (${diffs})` : ''}; its history cannot be laid out in this one`);
+    throw bad(
+      'config',
+      `was saved under another configuration${diffs ? ` (${diffs})` : ''}; its history cannot be laid out in this one`,
+    );
   }
   const regions = historyRegions(target.layout);
-  if (binary !== regions.reduce((n, r) => n + r.bytes, 0)) throw bad('corrupt', 'has history regions of the wrong size');
+  if (binary !== regions.reduce((n, r) => n + r.bytes, 0))
+    throw bad('corrupt', 'has history regions of the wrong size');
   if (!validState(state, target)) throw bad('corrupt', 'has an inconsistent state record');
   const restored = data.subarray(HEADER_BYTES, HEADER_BYTES + binary);
   // Checksums say the bytes are those written, not that the writer wrote what this version would
   // (a bug, a hand edit, a disk returning another sector with its checksum): what the core would
   // trust is checked before it is used.
   const problem = restoredProblem(restored, state, target.layout);
-  if (problem !== undefined) throw bad('inconsistent', `passes its checksums but its contents do not hold together (${problem})`);
+  if (problem !== undefined)
+    throw bad('inconsistent', `passes its checksums but its contents do not hold together (${problem})`);
   return { binary: restored, state };
 }
 
-const RING_SPECS = (layout: Layout): Record<RingName, RingSpec & { periodMs?: number }> => ({ tick: layout.history, ...layout.rollups });
+const RING_SPECS = (layout: Layout): Record<RingName, RingSpec & { periodMs?: number }> => ({
+  tick: layout.history,
+  ...layout.rollups,
+});
 
 /** A fresh histogram block of `shape` as initHistogram lays it out (header and empty counts), made once per layout shape. */
 const freshBlocks = new WeakMap<HistShape, Uint8Array>();
@@ -302,7 +365,8 @@ function histogramProblem(bytes: Uint8Array, at: number, layout: Layout, shape: 
   if (sum < 0n) return `a negative sum (${sum})`;
   if (max < 0n) {
     // Nothing recorded: the empty marks, no counts.
-    if (max !== -1n || min !== 0x7fffffffffffffffn || total !== 0 || sum !== 0n) return `min ${min}, max ${max} with ${total} values`;
+    if (max !== -1n || min !== 0x7fffffffffffffffn || total !== 0 || sum !== 0n)
+      return `min ${min}, max ${max} with ${total} values`;
   } else if (min < 0n || min > max) {
     return `min ${min} and max ${max} out of order`;
   }
@@ -317,7 +381,7 @@ const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite
  * positions must be those a ring reaches, times finite and ascending (rollup times whole periods,
  * before the open period), every rollup histogram one the core can walk, the state's figures numbers.
  */
-export function restoredProblem(binary: Uint8Array, state: SavedState, layout: Layout): string | undefined {
+function restoredProblem(binary: Uint8Array, state: SavedState, layout: Layout): string | undefined {
   // A copy at offset 0, so that typed-array views are aligned whatever the file buffer's offset.
   const bytes = new Uint8Array(binary.length);
   bytes.set(binary);
@@ -331,14 +395,17 @@ export function restoredProblem(binary: Uint8Array, state: SavedState, layout: L
     at += region.bytes;
     const { head, length } = state.rings[name];
     const cap = spec.capacity;
-    if (length < cap && head !== length) return `the ${name} ring's next slot ${head} does not follow its ${length} points`;
+    if (length < cap && head !== length)
+      return `the ${name} ring's next slot ${head} does not follow its ${length} points`;
     const t = new DataView(bytes.buffer, spec.columns.t + base, cap * 8);
     let last = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < length; i++) {
       const slot = (head - length + i + cap) % cap;
       const v = t.getFloat64(slot * 8, true);
-      if (!Number.isFinite(v) || v < last) return `the ${name} ring's point ${i} has time ${v}, not finite and ascending`;
-      if (spec.periodMs !== undefined && v % spec.periodMs !== 0) return `the ${name} ring's point ${i} ends at ${v}, not at a whole ${name}`;
+      if (!Number.isFinite(v) || v < last)
+        return `the ${name} ring's point ${i} has time ${v}, not finite and ascending`;
+      if (spec.periodMs !== undefined && v % spec.periodMs !== 0)
+        return `the ${name} ring's point ${i} ends at ${v}, not at a whole ${name}`;
       last = v;
     }
     if (name === 'tick') continue;
@@ -349,13 +416,16 @@ export function restoredProblem(binary: Uint8Array, state: SavedState, layout: L
     }
     for (const part of [rs.acc, rs.sums, rs.counts]) {
       if (part === null || typeof part !== 'object') return `the open ${name}'s figures are missing`;
-      for (const [k, v] of Object.entries(part)) if (!finite(v)) return `the open ${name}'s ${k} is ${JSON.stringify(v)}`;
+      for (const [k, v] of Object.entries(part))
+        if (!finite(v)) return `the open ${name}'s ${k} is ${JSON.stringify(v)}`;
     }
-    for (const v of Object.values(rs.counts)) if (!Number.isSafeInteger(v) || (v as number) < 0) return `the open ${name} counts ${v} points`;
+    for (const v of Object.values(rs.counts))
+      if (!Number.isSafeInteger(v) || (v as number) < 0) return `the open ${name} counts ${v} points`;
     for (let i = 0; i <= r.capacity; i++) {
       const ptr = i < r.capacity ? r.histPtr + i * shape.bytes : r.openPtr;
       const why = histogramProblem(bytes, ptr + base, layout, shape);
-      if (why !== undefined) return `the ${name} histogram ${i < r.capacity ? `in slot ${i}` : 'of the open period'}: ${why}`;
+      if (why !== undefined)
+        return `the ${name} histogram ${i < r.capacity ? `in slot ${i}` : 'of the open period'}: ${why}`;
     }
   }
   const { peakRps, ticks } = state.aggregator;
@@ -369,7 +439,12 @@ function describeDifferences(saved: unknown, now: Record<string, unknown>): stri
   const out: string[] = [];
   const walk = (a: unknown, b: unknown, path: string) => {
     if (b !== null && typeof b === 'object') {
-      for (const k of Object.keys(b)) walk((a as Record<string, unknown> | undefined)?.[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      for (const k of Object.keys(b))
+        walk(
+          (a as Record<string, unknown> | undefined)?.[k],
+          (b as Record<string, unknown>)[k],
+          path ? `${path}.${k}` : k,
+        );
     } else if (a !== b) {
       out.push(`${path} ${JSON.stringify(a)} there, ${JSON.stringify(b)} here`);
     }
@@ -383,14 +458,24 @@ function validState(s: SavedState, target: PersistenceTarget): boolean {
   for (const name of RING_NAMES) {
     const r = s.rings[name];
     const cap = ringOf(target.aggregator, name).capacity;
-    if (!r || !Number.isInteger(r.head) || !Number.isInteger(r.length) || r.head < 0 || r.head >= cap || r.length < 0 || r.length > cap) return false;
-    if (name !== 'tick' && (typeof s.aggregator.rollups[name] !== 'object' || s.aggregator.rollups[name] === null)) return false;
+    if (
+      !r ||
+      !Number.isInteger(r.head) ||
+      !Number.isInteger(r.length) ||
+      r.head < 0 ||
+      r.head >= cap ||
+      r.length < 0 ||
+      r.length > cap
+    )
+      return false;
+    if (name !== 'tick' && (typeof s.aggregator.rollups[name] !== 'object' || s.aggregator.rollups[name] === null))
+      return false;
   }
   return typeof s.aggregator.peakRps === 'number' && typeof s.aggregator.ticks === 'number';
 }
 
 /** Copies decoded history into the monitor's memory and state. */
-export function applyHistory(decoded: { binary: Buffer; state: SavedState }, target: PersistenceTarget): void {
+function applyHistory(decoded: { binary: Buffer; state: SavedState }, target: PersistenceTarget): void {
   const { layout, aggregator } = target;
   let at = 0;
   for (const r of historyRegions(layout)) {
@@ -401,10 +486,12 @@ export function applyHistory(decoded: { binary: Buffer; state: SavedState }, tar
   // stamp them again rather than trust the file for it.
   const lat = layout.shapes.latency;
   for (const r of Object.values(layout.rollups)) {
-    for (let i = 0; i < r.capacity; i++) writeHistogramHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat, true);
+    for (let i = 0; i < r.capacity; i++)
+      writeHistogramHeader(target.buffer, layout, r.histPtr + i * lat.bytes, lat, true);
     writeHistogramHeader(target.buffer, layout, r.openPtr, lat, true);
   }
-  for (const name of RING_NAMES) ringOf(aggregator, name).setPosition(decoded.state.rings[name].head, decoded.state.rings[name].length);
+  for (const name of RING_NAMES)
+    ringOf(aggregator, name).setPosition(decoded.state.rings[name].head, decoded.state.rings[name].length);
   aggregator.restoreState(decoded.state.aggregator);
 }
 
@@ -440,7 +527,7 @@ function unlinkQuietly(path: string): void {
 }
 
 /** Writes `data` to `file` atomically, synchronously: temp file, write, fsync, rename, fsync the directory. */
-export function writeFileAtomicSync(file: string, data: Uint8Array): void {
+function writeFileAtomicSync(file: string, data: Uint8Array): void {
   const tmp = tempName(file);
   const fd = openSync(tmp, 'wx', 0o644);
   try {
@@ -471,7 +558,11 @@ export function writeFileAtomicSync(file: string, data: Uint8Array): void {
  * The same without blocking the event loop for the write and fsync. `stillWanted()` is asked just
  * before the (synchronous) rename: a save made meanwhile wins, and this one's temp file is removed.
  */
-export async function writeFileAtomic(file: string, data: Uint8Array, stillWanted: () => boolean = () => true): Promise<boolean> {
+async function writeFileAtomic(
+  file: string,
+  data: Uint8Array,
+  stillWanted: () => boolean = () => true,
+): Promise<boolean> {
   const tmp = tempName(file);
   const fh = await open(tmp, 'wx', 0o644);
   try {
@@ -505,7 +596,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array, stillWante
 }
 
 /** Renames a bad file (or directory) aside, never over an existing name. Returns the new path. */
-export function keepAside(file: string, now = Date.now()): string {
+function keepAside(file: string, now = Date.now()): string {
   let aside = `${file}.corrupt-${now}`;
   for (let i = 1; existsSync(aside); i++) aside = `${file}.corrupt-${now}-${i}`;
   renameSync(file, aside);
@@ -598,7 +689,11 @@ export class HistoryPersistence {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return 0;
       if (code === 'EISDIR') {
-        this.reject(new HistoryFileError(`history file ${this.file} is a directory, not a file`, this.file, 'not-a-file', { cause: e }));
+        this.reject(
+          new HistoryFileError(`history file ${this.file} is a directory, not a file`, this.file, 'not-a-file', {
+            cause: e,
+          }),
+        );
         return 0;
       }
       // Nothing says the file is bad: it stays where it is, and is not saved over.
@@ -618,7 +713,15 @@ export class HistoryPersistence {
       applyHistory(decoded, this.target);
       return decoded.state.rings.tick.length;
     } catch (e) {
-      const err = e instanceof HistoryFileError ? e : new HistoryFileError(`history file ${this.file} cannot be restored: ${(e as Error).message}`, this.file, 'corrupt', { cause: e });
+      const err =
+        e instanceof HistoryFileError
+          ? e
+          : new HistoryFileError(
+              `history file ${this.file} cannot be restored: ${(e as Error).message}`,
+              this.file,
+              'corrupt',
+              { cause: e },
+            );
       this.clearHistory();
       this.reject(err);
       return 0;
@@ -629,8 +732,13 @@ export class HistoryPersistence {
     // Only reached if applying a checked file failed half-way: start from empty rings and open periods.
     const { aggregator, layout, buffer } = this.target;
     for (const name of RING_NAMES) ringOf(aggregator, name).clear();
-    for (const r of Object.values(layout.rollups)) initHistogram(buffer, layout, r.openPtr, layout.shapes.latency, true);
-    aggregator.restoreState({ peakRps: 0, ticks: 0, rollups: { minute: EMPTY_ROLLUP, hour: EMPTY_ROLLUP, day: EMPTY_ROLLUP } });
+    for (const r of Object.values(layout.rollups))
+      initHistogram(buffer, layout, r.openPtr, layout.shapes.latency, true);
+    aggregator.restoreState({
+      peakRps: 0,
+      ticks: 0,
+      rollups: { minute: EMPTY_ROLLUP, hour: EMPTY_ROLLUP, day: EMPTY_ROLLUP },
+    });
   }
 
   /**
@@ -704,7 +812,9 @@ export class HistoryPersistence {
     // One report per kind of failure, not one every interval.
     if (code === this.lastSaveProblem) return;
     this.lastSaveProblem = code;
-    this.report(new HistoryFileError(`history could not be saved to ${this.file} (${code})`, this.file, 'save', { cause: e }));
+    this.report(
+      new HistoryFileError(`history could not be saved to ${this.file} (${code})`, this.file, 'save', { cause: e }),
+    );
   }
 
   /** Stops the timer and saves a last time (synchronously). Idempotent. */
@@ -718,8 +828,15 @@ export class HistoryPersistence {
 }
 
 /** Sets persistence up for a monitor (checked options): restores, starts saving. */
-export function setupPersistence(emitter: EventEmitter, target: PersistenceTarget, options: Required<PersistenceOptions>): HistoryPersistence {
-  const p = new HistoryPersistence(emitter, target, { file: options.historyFile, interval: options.historySaveInterval });
+export function setupPersistence(
+  emitter: EventEmitter,
+  target: PersistenceTarget,
+  options: Required<PersistenceOptions>,
+): HistoryPersistence {
+  const p = new HistoryPersistence(emitter, target, {
+    file: options.historyFile,
+    interval: options.historySaveInterval,
+  });
   p.restore();
   p.start();
   return p;

@@ -3,15 +3,19 @@
 // scrape sees whatever happened since the one before, however rarely it comes. The tick's
 // per-interval view (history, dashboard) is read from the same histograms as differences.
 import { readdirSync, readFileSync } from 'node:fs';
-import { type EventLoopUtilization, PerformanceObserver, performance, constants as perfConstants } from 'node:perf_hooks';
+import {
+  type EventLoopUtilization,
+  PerformanceObserver,
+  performance,
+  constants as perfConstants,
+} from 'node:perf_hooks';
 import { midpoint } from '../core/buckets.js';
 import { RESERVED_SERIES } from '../core/layout.js';
-import type { NativeHistogram } from '../export/family-model.js';
+import type { NativeHistogram } from '../core/family-model.js';
 import type { Labels, Recorder } from '../core/types.js';
 
 /** prom-client's names of the GC kinds (perf_hooks' NODE_PERFORMANCE_GC_* constants). */
 export const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'] as const;
-export type GcKind = (typeof GC_KINDS)[number];
 
 /**
  * The series the monitor keeps for runtime histograms, in its reserved slots (maxSeries + i):
@@ -22,7 +26,6 @@ export const RUNTIME_SERIES: readonly { kind: string; labels: Labels }[] = [
   ...GC_KINDS.map((kind) => ({ kind: 'runtime_gc', labels: { kind } })),
 ];
 if (RUNTIME_SERIES.length > RESERVED_SERIES) throw new Error('more runtime series than reserved slots');
-
 
 export interface SystemSample {
   rssBytes: number;
@@ -53,7 +56,7 @@ export interface DelayStats {
 }
 
 /** What the sampler reads from the monitor. */
-export interface RuntimeSource {
+interface RuntimeSource {
   /** Recorders of the reserved series, in RUNTIME_SERIES order. */
   recorders: readonly Recorder[];
   /** The latency histogram of reserved series i (RUNTIME_SERIES order), read now. */

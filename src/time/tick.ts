@@ -29,7 +29,19 @@ export interface IntervalFigures {
 
 // The counters a window's figures difference, kept at every snapshot: each named outright (a field
 // looked up by a string variable takes V8's slow generic path).
-const F = { requests: 0, errors: 1, cacheHits: 2, cacheMisses: 3, latencyCount: 4, latencySumMs: 5, backpressure: 6, messagesIn: 7, messagesOut: 8, bytesIn: 9, bytesOut: 10 } as const;
+const F = {
+  requests: 0,
+  errors: 1,
+  cacheHits: 2,
+  cacheMisses: 3,
+  latencyCount: 4,
+  latencySumMs: 5,
+  backpressure: 6,
+  messagesIn: 7,
+  messagesOut: 8,
+  bytesIn: 9,
+  bytesOut: 10,
+} as const;
 const NF = 11;
 
 function writeWindowCounters(out: Float64Array, at: number, t: Totals): void {
@@ -133,9 +145,35 @@ export class Aggregator {
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
     // feeds the next resolution's open one, so a tick merges into one histogram, not three.
-    const day = new Rollup(core, reader, buffer, layout.rollups.day, layout.runtimePtr, R.DAY_HEAD, layout.shapes.latency.bytes);
-    const hour = new Rollup(core, reader, buffer, layout.rollups.hour, layout.runtimePtr, R.HOUR_HEAD, layout.shapes.latency.bytes, day);
-    const minute = new Rollup(core, reader, buffer, layout.rollups.minute, layout.runtimePtr, R.MINUTE_HEAD, layout.shapes.latency.bytes, hour);
+    const day = new Rollup(
+      core,
+      reader,
+      buffer,
+      layout.rollups.day,
+      layout.runtimePtr,
+      R.DAY_HEAD,
+      layout.shapes.latency.bytes,
+    );
+    const hour = new Rollup(
+      core,
+      reader,
+      buffer,
+      layout.rollups.hour,
+      layout.runtimePtr,
+      R.HOUR_HEAD,
+      layout.shapes.latency.bytes,
+      day,
+    );
+    const minute = new Rollup(
+      core,
+      reader,
+      buffer,
+      layout.rollups.minute,
+      layout.runtimePtr,
+      R.MINUTE_HEAD,
+      layout.shapes.latency.bytes,
+      hour,
+    );
     this.rollups = { minute, hour, day };
   }
 
@@ -322,7 +360,8 @@ export class Aggregator {
       meanLatencyMs: latencyCount > 0 ? (live.latencySumMs - then[at + F.latencySumMs]) / latencyCount : Number.NaN,
       cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : live.cacheRatio,
       backpressurePerSec: (live.backpressure - then[at + F.backpressure]) / seconds,
-      messagesPerSec: (live.messagesIn - then[at + F.messagesIn] + live.messagesOut - then[at + F.messagesOut]) / seconds,
+      messagesPerSec:
+        (live.messagesIn - then[at + F.messagesIn] + live.messagesOut - then[at + F.messagesOut]) / seconds,
       bytesPerSec: (live.bytesIn - then[at + F.bytesIn] + live.bytesOut - then[at + F.bytesOut]) / seconds,
     };
   }
@@ -442,14 +481,23 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
  * so an hour's p99 is the true p99 of that hour (within the bucket error), never an average of
  * per-second p99s.
  */
-export class Rollup {
+class Rollup {
   readonly ring: HistoryRing;
   /** The open period's number (see periodOf), when `open`. */
   private period = 0;
   private open = false;
   /** Set when a finer rollup feeds this one's open histogram with its closed periods. */
   private fed = false;
-  private readonly acc = { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 };
+  private readonly acc = {
+    seconds: 0,
+    requests: 0,
+    errors: 0,
+    latencySum: 0,
+    latencyCount: 0,
+    backpressure: 0,
+    messages: 0,
+    bytes: 0,
+  };
   private readonly sums: Record<string, number> = {};
   private readonly counts: Record<string, number> = {};
   private readonly lastTotals = { latencySumMs: 0, latencyCount: 0 };
@@ -541,7 +589,12 @@ export class Rollup {
   }
 
   state(): RollupState {
-    return { period: this.open ? this.period : null, acc: { ...this.acc }, sums: { ...this.sums }, counts: { ...this.counts } };
+    return {
+      period: this.open ? this.period : null,
+      acc: { ...this.acc },
+      sums: { ...this.sums },
+      counts: { ...this.counts },
+    };
   }
 
   /** Continues an open period saved by state() (its histogram is restored with the shared memory). */
@@ -556,7 +609,16 @@ export class Rollup {
   }
 
   private resetAcc(): void {
-    Object.assign(this.acc, { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 });
+    Object.assign(this.acc, {
+      seconds: 0,
+      requests: 0,
+      errors: 0,
+      latencySum: 0,
+      latencyCount: 0,
+      backpressure: 0,
+      messages: 0,
+      bytes: 0,
+    });
     for (const f of MEAN_FIELDS) {
       this.sums[f] = 0;
       this.counts[f] = 0;
@@ -568,4 +630,3 @@ export class Rollup {
     return this.core.histQuantile(this.histPtr(slot), q);
   }
 }
-

@@ -1,5 +1,14 @@
 // Reading a series' cumulative state out of shared memory into plain numbers.
-import { C, COUNTER_LANE_BYTES, COUNTER_SLOTS, HISTOGRAMS, type HistName, type Layout, R, READ_AREA } from '../core/layout.js';
+import {
+  C,
+  COUNTER_LANE_BYTES,
+  COUNTER_SLOTS,
+  HISTOGRAMS,
+  type HistName,
+  type Layout,
+  R,
+  READ_AREA,
+} from '../core/layout.js';
 
 import type { Core } from '../core/wasm.js';
 
@@ -76,93 +85,46 @@ export const COUNTER_FIELDS = [
 ] as const satisfies readonly (keyof Totals)[];
 export type CounterField = (typeof COUNTER_FIELDS)[number];
 
-// The two helpers below name every counter field outright, in COUNTER_FIELDS order: a loop over the
-// names would look each field up by a string variable, V8's slow generic path (~50× slower for a
-// sum over 100 series). A test checks both against COUNTER_FIELDS.
+// The helpers below name every counter field outright, generated once from COUNTER_FIELDS (so
+// neither the names nor their positions are written twice): a loop over the names would look each
+// field up by a string variable, V8's slow generic path (~50× slower for a sum over 100 series),
+// while a body with the names written in it reads each at a known offset. A test checks them
+// against COUNTER_FIELDS.
+const compile = <F>(params: string[], line: (field: CounterField, i: number) => string): F =>
+  new Function(...params, COUNTER_FIELDS.map(line).join('\n')) as F;
 
 /** into += t, for every counter field. */
-export function addCounters(into: Totals, t: Totals): void {
-  into.requests += t.requests;
-  into.successes += t.successes;
-  into.errors += t.errors;
-  into.latencyCount += t.latencyCount;
-  into.latencySumMs += t.latencySumMs;
-  into.backpressure += t.backpressure;
-  into.backpressureWaitSumMs += t.backpressureWaitSumMs;
-  into.cacheHits += t.cacheHits;
-  into.cacheMisses += t.cacheMisses;
-  into.messagesIn += t.messagesIn;
-  into.bytesIn += t.bytesIn;
-  into.messagesOut += t.messagesOut;
-  into.bytesOut += t.bytesOut;
-  into.connectionsOpened += t.connectionsOpened;
-  into.invalid += t.invalid;
-  into.sessions += t.sessions;
-  into.sessionMessages += t.sessionMessages;
-  into.sessionBytes += t.sessionBytes;
-  into.sessionDurationSumMs += t.sessionDurationSumMs;
-  into.batches += t.batches;
-  into.batchItems += t.batchItems;
-  into.batchDurationSumMs += t.batchDurationSumMs;
-}
+export const addCounters = compile<(into: Totals, t: Totals) => void>(['into', 't'], (f) => `into.${f} += t.${f};`);
 
 /** The counter fields of t, in COUNTER_FIELDS order, into out from index `at`. */
-export function writeCounters(out: Float64Array, at: number, t: Totals): void {
-  out[at + 0] = t.requests;
-  out[at + 1] = t.successes;
-  out[at + 2] = t.errors;
-  out[at + 3] = t.latencyCount;
-  out[at + 4] = t.latencySumMs;
-  out[at + 5] = t.backpressure;
-  out[at + 6] = t.backpressureWaitSumMs;
-  out[at + 7] = t.cacheHits;
-  out[at + 8] = t.cacheMisses;
-  out[at + 9] = t.messagesIn;
-  out[at + 10] = t.bytesIn;
-  out[at + 11] = t.messagesOut;
-  out[at + 12] = t.bytesOut;
-  out[at + 13] = t.connectionsOpened;
-  out[at + 14] = t.invalid;
-  out[at + 15] = t.sessions;
-  out[at + 16] = t.sessionMessages;
-  out[at + 17] = t.sessionBytes;
-  out[at + 18] = t.sessionDurationSumMs;
-  out[at + 19] = t.batches;
-  out[at + 20] = t.batchItems;
-  out[at + 21] = t.batchDurationSumMs;
-}
+export const writeCounters = compile<(out: Float64Array, at: number, t: Totals) => void>(
+  ['out', 'at', 't'],
+  (f, i) => `out[at + ${i}] = t.${f};`,
+);
 
 /** into's counter fields := those in COUNTER_FIELDS order at `at` of `from` (writeCounters' inverse). */
-export function readCountersFrom(from: Float64Array, at: number, into: Totals): void {
-  into.requests = from[at + 0];
-  into.successes = from[at + 1];
-  into.errors = from[at + 2];
-  into.latencyCount = from[at + 3];
-  into.latencySumMs = from[at + 4];
-  into.backpressure = from[at + 5];
-  into.backpressureWaitSumMs = from[at + 6];
-  into.cacheHits = from[at + 7];
-  into.cacheMisses = from[at + 8];
-  into.messagesIn = from[at + 9];
-  into.bytesIn = from[at + 10];
-  into.messagesOut = from[at + 11];
-  into.bytesOut = from[at + 12];
-  into.connectionsOpened = from[at + 13];
-  into.invalid = from[at + 14];
-  into.sessions = from[at + 15];
-  into.sessionMessages = from[at + 16];
-  into.sessionBytes = from[at + 17];
-  into.sessionDurationSumMs = from[at + 18];
-  into.batches = from[at + 19];
-  into.batchItems = from[at + 20];
-  into.batchDurationSumMs = from[at + 21];
-}
+const readCountersFrom = compile<(from: Float64Array, at: number, into: Totals) => void>(
+  ['from', 'at', 'into'],
+  (f, i) => `into.${f} = from[at + ${i}];`,
+);
 
 // An accumulator of totals rows: the counter fields, then active connections, min, max, memory,
 // peak memory, queue depth (NaN until one is reported), and count and sum of utilisation and of the
 // cache ratio (they average).
 const N = COUNTER_FIELDS.length;
-const ACC = { ACTIVE: N, MIN: N + 1, MAX: N + 2, MEMORY: N + 3, PEAK: N + 4, QUEUE: N + 5, UTIL_N: N + 6, UTIL: N + 7, RATIO_N: N + 8, RATIO: N + 9, WIDTH: N + 10 };
+const ACC = {
+  ACTIVE: N,
+  MIN: N + 1,
+  MAX: N + 2,
+  MEMORY: N + 3,
+  PEAK: N + 4,
+  QUEUE: N + 5,
+  UTIL_N: N + 6,
+  UTIL: N + 7,
+  RATIO_N: N + 8,
+  RATIO: N + 9,
+  WIDTH: N + 10,
+};
 
 function clearAcc(acc: Float64Array): void {
   acc.fill(0);
@@ -321,7 +283,9 @@ export class TotalsReader {
     this.out = new Float64Array(buffer, layout.readPtr, COUNTER_SLOTS);
     this.stats = new Float64Array(buffer, layout.readPtr + STATS_AT, 4 * HISTOGRAMS.length);
     // The histograms' offsets in a series block, where the core's series-wide calls read them.
-    new Uint32Array(buffer, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length).set(HISTOGRAMS.map((h) => layout.histOffset[h]));
+    new Uint32Array(buffer, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length).set(
+      HISTOGRAMS.map((h) => layout.histOffset[h]),
+    );
     this.q = new Float64Array(buffer, layout.readPtr + QUANTILES_AT, QUANTILES.length);
     this.rt = new Int32Array(buffer, layout.runtimePtr, 64);
   }
@@ -355,7 +319,15 @@ export class TotalsReader {
     // the marks of a failure), so a read racing a failed request sees at most one success too many.
     const lanes = layout.counterLanes;
     const claimed = Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), lanes.count);
-    core.readCounters(base, FIRST_GAUGE, COUNTER_SLOTS, layout.readPtr, lanes.ptr + series * COUNTER_LANE_BYTES, lanes.stride, claimed);
+    core.readCounters(
+      base,
+      FIRST_GAUGE,
+      COUNTER_SLOTS,
+      layout.readPtr,
+      lanes.ptr + series * COUNTER_LANE_BYTES,
+      lanes.stride,
+      claimed,
+    );
     into.errors = out[C.ERRORS];
     const errorsWithLatency = out[C.ERRORS_WITH_LATENCY];
     into.backpressure = out[C.BACKPRESSURE];
@@ -375,7 +347,13 @@ export class TotalsReader {
     into.cacheRatio = out[C.CACHE_RATIO];
     // Every histogram's count, sum, min and max in one call: 4 f64 each, in HISTOGRAMS order.
     const st = this.stats;
-    core.seriesStats(base, layout.readPtr + READ_AREA.OFFSETS, HISTOGRAMS.length, countLatency?.(this.histPtr(series, 'latency')) ?? -1, layout.readPtr + STATS_AT);
+    core.seriesStats(
+      base,
+      layout.readPtr + READ_AREA.OFFSETS,
+      HISTOGRAMS.length,
+      countLatency?.(this.histPtr(series, 'latency')) ?? -1,
+      layout.readPtr + STATS_AT,
+    );
     into.latencyCount = st[0];
     into.successes = Math.max(0, into.latencyCount - errorsWithLatency);
     into.requests = into.successes + into.errors;

@@ -5,15 +5,21 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { type ClusterSample, ClusterWindow, type ClusterWindowOptions, type WorkerRow } from '../serve/cluster-dashboard.js';
-import { createDashboardHandler, type DashboardOptions } from '../serve/dashboard-handler.js';
-import { COUNTERS, exposedLabels } from './collect-families.js';
-import { type Rendered, type RenderOptions, render } from './exposition.js';
+import { type ClusterSample, ClusterWindow, type ClusterWindowOptions, type WorkerRow } from './cluster-dashboard.js';
+import { createDashboardHandler, type DashboardOptions } from './dashboard-handler.js';
+import { COUNTERS, exposedLabels } from '../export/collect-families.js';
+import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
 import { upperBound } from '../core/buckets.js';
-import { bucketList, type Metric, type MetricFamily, type NativeHistogram, withLazyBuckets } from './family-model.js';
-import type { StreamPerformanceMonitor } from '../monitor.js';
+import {
+  bucketList,
+  type Metric,
+  type MetricFamily,
+  type NativeHistogram,
+  withLazyBuckets,
+} from '../core/family-model.js';
+import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
-import { encodeSnapshot, type Snapshot, type SnapshotSeries } from './snapshot.js';
+import { encodeSnapshot, type Snapshot, type SnapshotSeries } from '../export/snapshot.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
@@ -23,7 +29,13 @@ const REPORT = 'streamgauge:snapshot';
 const SERVICE_KEY = 'service';
 
 /** A series' gauges as a worker reports them (JSON over IPC: NaN, "not reported", travels as null). */
-type GaugeRow = [labels: Labels, activeConnections: number | null, queueDepth: number | null, workerUtilization: number | null, memoryBytes: number | null];
+type GaugeRow = [
+  labels: Labels,
+  activeConnections: number | null,
+  queueDepth: number | null,
+  workerUtilization: number | null,
+  memoryBytes: number | null,
+];
 
 /**
  * One series as a worker reports it: its counters, errors and latency histogram with the buckets
@@ -73,11 +85,14 @@ export interface ReportToPrimaryOptions {
  * In a cluster worker: answers the primary's `clusterMetrics()` with this monitor's counts. Reports
  * once at once, and a last time when the monitor closes. Returns a function that stops reporting.
  */
-export function reportToPrimary(monitor: StreamPerformanceMonitor, options: ReportToPrimaryOptions = {}): () => void {
-  if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') throw new TypeError('monitor must be a StreamPerformanceMonitor');
-  if (typeof process.send !== 'function') throw new Error('reportToPrimary() needs an IPC channel to the primary: call it in a node:cluster worker');
+export function reportToPrimary(monitor: MonitorReader, options: ReportToPrimaryOptions = {}): () => void {
+  if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function')
+    throw new TypeError('monitor must be a StreamPerformanceMonitor');
+  if (typeof process.send !== 'function')
+    throw new Error('reportToPrimary() needs an IPC channel to the primary: call it in a node:cluster worker');
   const intervalMs = options.intervalMs ?? 0;
-  if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs)) throw new RangeError(`options.intervalMs must be a finite number >= 0 (got ${String(intervalMs)})`);
+  if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs))
+    throw new RangeError(`options.intervalMs must be a finite number >= 0 (got ${String(intervalMs)})`);
   const send = (id: number, final = false) => {
     if ((monitor.isClosed && !final) || !process.connected) return;
     const gauges: GaugeRow[] = [];
@@ -121,7 +136,7 @@ export function reportToPrimary(monitor: StreamPerformanceMonitor, options: Repo
  * The monitor's series, and its service totals (each request once, whatever its family: what the
  * alert rules read) as one more, so that they merge, and outlive a worker, like the rest.
  */
-export function partsOf(monitor: StreamPerformanceMonitor): WirePart[] {
+export function partsOf(monitor: MonitorReader): WirePart[] {
   const part = (key: string, t: Totals, errorsByType: Record<string, number>, h: NativeHistogram): WirePart => {
     const dense = h.dense ?? { offset: 0, counts: new Float64Array(0) };
     return {
@@ -152,7 +167,8 @@ export function partsOf(monitor: StreamPerformanceMonitor): WirePart[] {
 
 export function fromWire(w: WirePart): Part {
   const bytes = Buffer.from(w.counts, 'base64');
-  if (bytes.length % 8 !== 0 || !Array.isArray(w.counters) || w.counters.length !== COUNTER_FIELDS.length) throw new RangeError('malformed report');
+  if (bytes.length % 8 !== 0 || !Array.isArray(w.counters) || w.counters.length !== COUNTER_FIELDS.length)
+    throw new RangeError('malformed report');
   // Copied into a buffer of its own: a decoded Buffer may sit at an offset that is no multiple of 8.
   return { ...w, counts: new Float64Array(new Uint8Array(bytes).buffer) };
 }
@@ -188,7 +204,8 @@ function mergeParts(group: readonly Part[]): Part {
     counts[k] = 0;
   }
   const errorsByType: Record<string, number> = {};
-  for (const p of group) for (const [t, n] of Object.entries(p.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
+  for (const p of group)
+    for (const [t, n] of Object.entries(p.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
   const mins = group.map((p) => p.minMs).filter((x): x is number => x !== null);
   const maxs = group.map((p) => p.maxMs).filter((x): x is number => x !== null);
   return {
@@ -253,7 +270,18 @@ function toSnapshot(parts: ReadonlyMap<string, Part>, sources: number): Snapshot
       ...(kind === undefined ? {} : { kind }),
       counters,
       errorsByType: p.errorsByType,
-      latency: { schema: h.schema, count: h.count, sum: h.sum, zeroThreshold: h.zeroThreshold, zeroCount: h.zeroCount, overflowCount: h.overflowCount, overflowThreshold: h.overflowThreshold, buckets: bucketList(h), minMs: p.minMs ?? Number.NaN, maxMs: p.maxMs ?? Number.NaN },
+      latency: {
+        schema: h.schema,
+        count: h.count,
+        sum: h.sum,
+        zeroThreshold: h.zeroThreshold,
+        zeroCount: h.zeroCount,
+        overflowCount: h.overflowCount,
+        overflowThreshold: h.overflowThreshold,
+        buckets: bucketList(h),
+        minMs: p.minMs ?? Number.NaN,
+        maxMs: p.maxMs ?? Number.NaN,
+      },
     });
   }
   return { takenAt: Date.now(), sources, series };
@@ -314,10 +342,12 @@ const EXITED_ROWS = 16;
  * live workers only: connections, queue depth and memory summed, utilisation averaged.
  */
 export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetrics {
-  if (!cluster.isPrimary) throw new Error('clusterMetrics() runs in the cluster primary; workers call reportToPrimary(monitor)');
+  if (!cluster.isPrimary)
+    throw new Error('clusterMetrics() runs in the cluster primary; workers call reportToPrimary(monitor)');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const timeoutMs = options.timeoutMs ?? 500;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`options.timeoutMs must be a finite number > 0 (got ${String(timeoutMs)})`);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs))
+    throw new RangeError(`options.timeoutMs must be a finite number > 0 (got ${String(timeoutMs)})`);
   const renderOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
   const { intervalMs, historyPoints, targets, clock } = options;
   // Checked now, started only when a dashboard is served: until then nothing asks workers unprompted.
@@ -335,7 +365,8 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 
   const onMessage = (worker: Worker, msg: unknown) => {
     const m = msg as Partial<ReportMessage> | null;
-    if (m === null || typeof m !== 'object' || m.type !== REPORT || !Array.isArray(m.parts) || !Array.isArray(m.gauges)) return;
+    if (m === null || typeof m !== 'object' || m.type !== REPORT || !Array.isArray(m.parts) || !Array.isArray(m.gauges))
+      return;
     if (gone.has(worker.id)) return;
     let parts: Map<string, Part>;
     try {
@@ -386,7 +417,9 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   /** Fresh reports from every live worker, merged with the retired counts. */
   const gather = async (): Promise<Map<string, Part>> => {
     if (closed) throw new Error('collect() after close()');
-    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && workers.has(w.id) && w.isConnected());
+    const live = Object.values(cluster.workers ?? {}).filter(
+      (w): w is Worker => w !== undefined && workers.has(w.id) && w.isConnected(),
+    );
     await Promise.all(live.map(ask));
     return mergeAll([retired, ...[...workers.values()].map((s) => s.parts)]);
   };
@@ -545,7 +578,11 @@ function keyLabels(key: string): { labels: Labels; kind: string | undefined } {
  * The merged parts as metric families, under the names a single monitor uses. What a report does
  * not carry (windowed figures, the other histograms, the runtime) is left out.
  */
-export function clusterFamilies(merged: ReadonlyMap<string, Part>, gaugeReports: ReadonlyArray<ReadonlyArray<GaugeRow>>, exitedWorkers: number): MetricFamily[] {
+export function clusterFamilies(
+  merged: ReadonlyMap<string, Part>,
+  gaugeReports: ReadonlyArray<ReadonlyArray<GaugeRow>>,
+  exitedWorkers: number,
+): MetricFamily[] {
   const series: { labels: Labels; c: Totals; part: Part }[] = [];
   for (const [key, part] of merged) {
     if (key === SERVICE_KEY) continue;
@@ -559,26 +596,53 @@ export function clusterFamilies(merged: ReadonlyMap<string, Part>, gaugeReports:
     series.push({ labels: exposedLabels(labels), c: c as Totals, part });
   }
   const fams: MetricFamily[] = [];
-  for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: series.map((s) => ({ labels: s.labels, value: get(s.c) })) });
+  for (const [name, help, get] of COUNTERS)
+    fams.push({ name, help, type: 'counter', metrics: series.map((s) => ({ labels: s.labels, value: get(s.c) })) });
   const msgs: Metric[] = [];
   const bytes: Metric[] = [];
   const errors: Metric[] = [];
   const hists: Metric[] = [];
   const cacheRatios: Metric[] = [];
   for (const { labels, c, part } of series) {
-    msgs.push({ labels: { ...labels, direction: 'in' }, value: c.messagesIn }, { labels: { ...labels, direction: 'out' }, value: c.messagesOut });
-    bytes.push({ labels: { ...labels, direction: 'in' }, value: c.bytesIn }, { labels: { ...labels, direction: 'out' }, value: c.bytesOut });
-    for (const [type, n] of Object.entries(part.errorsByType)) errors.push({ labels: { ...labels, error_type: type }, value: n });
+    msgs.push(
+      { labels: { ...labels, direction: 'in' }, value: c.messagesIn },
+      { labels: { ...labels, direction: 'out' }, value: c.messagesOut },
+    );
+    bytes.push(
+      { labels: { ...labels, direction: 'in' }, value: c.bytesIn },
+      { labels: { ...labels, direction: 'out' }, value: c.bytesOut },
+    );
+    for (const [type, n] of Object.entries(part.errorsByType))
+      errors.push({ labels: { ...labels, error_type: type }, value: n });
     hists.push({ labels, histogram: histogramOf(part) });
     // A ratio of the whole, from the summed parts: never an average of the workers' ratios.
     const looked = c.cacheHits + c.cacheMisses;
     if (looked > 0) cacheRatios.push({ labels, value: c.cacheHits / looked });
   }
   fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
-  fams.push({ name: 'message_bytes', help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics: bytes });
+  fams.push({
+    name: 'message_bytes',
+    help: 'Bytes of stream messages, by direction.',
+    type: 'counter',
+    unit: 'bytes',
+    metrics: bytes,
+  });
   fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
-  fams.push({ name: 'request_duration_seconds', help: 'Request (message) latency.', type: 'histogram', unit: 'seconds', metrics: hists });
-  if (cacheRatios.length) fams.push({ name: 'cache_hit_ratio', help: 'Cache hits / (hits + misses) since start, all workers together.', type: 'gauge', unit: 'ratio', metrics: cacheRatios });
+  fams.push({
+    name: 'request_duration_seconds',
+    help: 'Request (message) latency.',
+    type: 'histogram',
+    unit: 'seconds',
+    metrics: hists,
+  });
+  if (cacheRatios.length)
+    fams.push({
+      name: 'cache_hit_ratio',
+      help: 'Cache hits / (hits + misses) since start, all workers together.',
+      type: 'gauge',
+      unit: 'ratio',
+      metrics: cacheRatios,
+    });
 
   // Gauges describe the present, so only live workers' count: sums of the additive ones, the mean
   // of utilisation (each worker weighs the same).
@@ -609,17 +673,44 @@ export function clusterFamilies(merged: ReadonlyMap<string, Part>, gaugeReports:
   gauge('active_connections', 'Connections (streams, sessions) open now, summed over live workers.', sums[0]);
   gauge('queue_depth', 'Reported queue depth, summed over live workers.', sums[1]);
   gauge('reported_memory_bytes', 'Memory use reported by the application, summed over live workers.', sums[2], 'bytes');
-  gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1, the mean of live workers.', new Map([...util].map(([k, u]) => [k, u.sum / u.n])), 'ratio');
+  gauge(
+    'worker_utilization_ratio',
+    'Reported worker utilisation, 0..1, the mean of live workers.',
+    new Map([...util].map(([k, u]) => [k, u.sum / u.n])),
+    'ratio',
+  );
 
-  const single = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge') => fams.push({ name, help, type, metrics: [{ labels: {}, value }] });
+  const single = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge') =>
+    fams.push({ name, help, type, metrics: [{ labels: {}, value }] });
   const service = merged.get(SERVICE_KEY);
   if (service) {
-    single('service_requests', 'Requests the summary counts (each once: the series in the totals, whatever their family), all workers together.', service.counters[COUNTER_FIELDS.indexOf('requests')], 'counter');
-    single('service_failed_requests', 'Failed requests the summary counts, all workers together.', service.counters[COUNTER_FIELDS.indexOf('errors')], 'counter');
-    fams.push({ name: 'service_request_duration_seconds', help: 'Latency of the requests the summary counts, all series and workers merged.', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: histogramOf(service) }] });
+    single(
+      'service_requests',
+      'Requests the summary counts (each once: the series in the totals, whatever their family), all workers together.',
+      service.counters[COUNTER_FIELDS.indexOf('requests')],
+      'counter',
+    );
+    single(
+      'service_failed_requests',
+      'Failed requests the summary counts, all workers together.',
+      service.counters[COUNTER_FIELDS.indexOf('errors')],
+      'counter',
+    );
+    fams.push({
+      name: 'service_request_duration_seconds',
+      help: 'Latency of the requests the summary counts, all series and workers merged.',
+      type: 'histogram',
+      unit: 'seconds',
+      metrics: [{ labels: {}, histogram: histogramOf(service) }],
+    });
   }
   single('cluster_workers', 'Workers whose report is in this exposition now.', gaugeReports.length);
-  single('cluster_exited_workers', 'Workers that exited; their last reported counts stay in the counters and histograms.', exitedWorkers, 'counter');
+  single(
+    'cluster_exited_workers',
+    'Workers that exited; their last reported counts stay in the counters and histograms.',
+    exitedWorkers,
+    'counter',
+  );
   single('series', 'Label sets in use, all workers together.', series.length);
   return fams;
 }

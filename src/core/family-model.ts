@@ -1,10 +1,10 @@
 // The neutral model every exposition format is written from, and the one derivation they share:
 // classic (cumulative `le`) buckets computed exactly from native base-2 exponential buckets.
 
-import { upperBound } from '../core/buckets.js';
-import type { Exemplar } from '../core/exemplars.js';
-import { PackedCounts } from '../core/packed-counts.js';
-import type { Labels } from '../core/types.js';
+import { upperBound } from './buckets.js';
+import type { Exemplar } from './exemplars.js';
+import { PackedCounts } from './packed-counts.js';
+import type { Labels } from './types.js';
 
 export interface NativeHistogram {
   /** All observations, including the zero bucket and overflow. */
@@ -94,22 +94,13 @@ export const DEFAULT_CLASSIC_BOUNDARIES_SECONDS: readonly number[] = Object.free
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ]);
 
-export const MIN_SCHEMA = -4;
-export const MAX_SCHEMA = 8;
+const MIN_SCHEMA = -4;
+const MAX_SCHEMA = 8;
 
-export function checkSchema(schema: number, argName = 'schema'): void {
+function checkSchema(schema: number, argName = 'schema'): void {
   if (!Number.isInteger(schema) || schema < MIN_SCHEMA || schema > MAX_SCHEMA) {
     throw new RangeError(`${argName} must be an integer in ${MIN_SCHEMA}..${MAX_SCHEMA}, got ${schema}`);
   }
-}
-
-/**
- * Upper bound of native bucket `index`: 2^(index * 2^-schema), exactly the boundary the core
- * buckets by (a `2 ** x` here can be an ulp off, and a classic `le` must be the same double).
- * Negative schemas have power-of-two bounds, exact either way.
- */
-export function nativeUpperBound(schema: number, index: number): number {
-  return schema >= 0 ? upperBound(index, schema) : 2 ** (index * 2 ** -schema);
 }
 
 /**
@@ -125,21 +116,21 @@ export function firstIndexAbove(schema: number, threshold: number): number {
 }
 
 /** Index of the first native boundary at or above `value`. */
-export function nativeIndexAtOrAbove(schema: number, value: number): number {
+function nativeIndexAtOrAbove(schema: number, value: number): number {
   const x = Math.log2(value) * 2 ** schema;
   const nearest = Math.round(x);
   // A value on a boundary (a power of two, say) is that boundary, whatever log2's last bit says.
   const i = Math.abs(x - nearest) < 1e-9 ? nearest : Math.ceil(x);
-  return nativeUpperBound(schema, i) < value ? i + 1 : i;
+  return upperBound(i, schema) < value ? i + 1 : i;
 }
 
 /** Index of the native boundary nearest to `value` (nearest on the log scale, where buckets are even). */
-export function nearestNativeIndex(schema: number, value: number): number {
+function nearestNativeIndex(schema: number, value: number): number {
   return Math.round(Math.log2(value) * 2 ** schema);
 }
 
 /** Classic boundaries snapped to one schema's native boundaries: ascending, distinct. */
-export interface SnappedBoundaries {
+interface SnappedBoundaries {
   readonly schema: number;
   /** Native bucket index whose upper bound each boundary is. */
   readonly indices: readonly number[];
@@ -151,7 +142,11 @@ export interface SnappedBoundaries {
  * Snaps `boundaries` (positive, finite, ascending) to native boundaries of `schema`. Boundaries
  * that snap to the same native boundary are merged, so the result can be shorter.
  */
-export function snapBoundaries(boundaries: readonly number[], schema: number, snap: Snap = 'nearest'): SnappedBoundaries {
+export function snapBoundaries(
+  boundaries: readonly number[],
+  schema: number,
+  snap: Snap = 'nearest',
+): SnappedBoundaries {
   checkSchema(schema);
   checkBoundaries(boundaries);
   const indices: number[] = [];
@@ -160,12 +155,12 @@ export function snapBoundaries(boundaries: readonly number[], schema: number, sn
     const i = snap === 'up' ? nativeIndexAtOrAbove(schema, b) : nearestNativeIndex(schema, b);
     if (indices.length > 0 && indices[indices.length - 1] === i) continue;
     indices.push(i);
-    bounds.push(nativeUpperBound(schema, i));
+    bounds.push(upperBound(i, schema));
   }
   return { schema, indices, bounds };
 }
 
-export function checkBoundaries(boundaries: readonly number[], argName = 'classicBoundariesSeconds'): void {
+function checkBoundaries(boundaries: readonly number[], argName = 'classicBoundariesSeconds'): void {
   if (!Array.isArray(boundaries as unknown)) throw new TypeError(`${argName} must be an array of numbers`);
   let prev = 0;
   for (let k = 0; k < boundaries.length; k++) {
@@ -182,13 +177,17 @@ export function checkBoundaries(boundaries: readonly number[], argName = 'classi
  * How a classic boundary becomes a native one: the nearest (a seconds ladder), or the first at or
  * above it (a ladder of counts or bytes, so that `le="5"`'s bucket holds the value 5 itself).
  */
-export type Snap = 'nearest' | 'up';
+type Snap = 'nearest' | 'up';
 
 /** Classic boundaries for byte sizes: powers of 4 from 64 B to 4 GiB (exact native boundaries at every schema). */
-export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 14 }, (_, k) => 64 * 4 ** k));
+export const BYTES_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(
+  Array.from({ length: 14 }, (_, k) => 64 * 4 ** k),
+);
 
 /** Classic boundaries for counts (messages, items): 1, 2, 5, 10, 20, 50, … 1,000,000. */
-export const COUNT_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(Array.from({ length: 19 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)));
+export const COUNT_CLASSIC_BOUNDARIES: readonly number[] = Object.freeze(
+  Array.from({ length: 19 }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)),
+);
 
 /**
  * One set of configured boundaries, snapped lazily per schema. Create one per render (or keep it
@@ -223,7 +222,10 @@ const ladderUpCache = new WeakMap<readonly number[], ClassicLadder>();
  * The ladder for `boundaries`, reused across renders while the caller passes the same array with
  * the same contents (a changed array is re-snapped, so mutating it in place is still safe).
  */
-export function ladderFor(boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS, snap: Snap = 'nearest'): ClassicLadder {
+export function ladderFor(
+  boundaries: readonly number[] = DEFAULT_CLASSIC_BOUNDARIES_SECONDS,
+  snap: Snap = 'nearest',
+): ClassicLadder {
   const cache = snap === 'up' ? ladderUpCache : ladderCache;
   const cached = cache.get(boundaries);
   if (cached !== undefined && sameNumbers(cached.boundaries, boundaries)) return cached;
@@ -432,7 +434,11 @@ export class MonitorCounts implements DenseBuckets {
  * checks them and cumulates them at the classic bounds (what a writer does for every histogram of
  * every scrape).
  */
-export function checkedClassicBuckets(h: NativeHistogram, ladder: ClassicLadder, argName = 'histogram'): ClassicBuckets {
+export function checkedClassicBuckets(
+  h: NativeHistogram,
+  ladder: ClassicLadder,
+  argName = 'histogram',
+): ClassicBuckets {
   if (h === null || typeof h !== 'object' || h.dense === undefined) {
     checkNativeHistogram(h, argName);
     return classicBuckets(h, ladder);

@@ -1,0 +1,105 @@
+// What the outputs read of a monitor: the exposition, the dashboard source, reports, snapshots,
+// the cluster and OpenTelemetry bridges, the prom-client bridge and the HTTP server depend on this
+// interface only, never on the monitor's class, so their imports run down the layers and the
+// monitor (the facade above them) can hand itself to them.
+import type { HistName, Layout, MemoryFootprint } from '../core/layout.js';
+import type { NativeHistogram } from '../core/family-model.js';
+import type {
+  Labels,
+  MonitoringConfig,
+  PerformanceMetrics,
+  PerformanceSummary,
+  PerformanceTargets,
+  Recorder,
+  TargetComparison,
+} from '../core/types.js';
+import type { SessionStats } from '../record/sessions.js';
+import type { HistoryColumns, HistoryPoint, Resolution } from '../time/history.js';
+import type { PersistenceOptions } from '../time/persistence.js';
+import type { DelayStats, SystemSample } from '../time/system.js';
+import type { IntervalFigures } from '../time/tick.js';
+import type { Totals } from '../time/totals.js';
+import type { AnomalyEvent } from './analysis.js';
+
+export interface SeriesInfo {
+  index: number;
+  labels: Labels;
+  overflow: boolean;
+  /** Whether it adds into the monitor-wide totals. */
+  inTotals: boolean;
+  /**
+   * For the series an integration makes (`'grpc_server'`, `'grpc_client_handled'`, ...), what it
+   * holds: the exposition writes these into families of their own. Undefined for users' series.
+   */
+  kind?: string;
+}
+
+export interface TickEvent {
+  t: number;
+  point: HistoryPoint;
+  interval: IntervalFigures;
+  system: SystemSample;
+}
+
+/** The figures of `getCurrentMetrics()`: the interval's, plus the latency quantiles since start. */
+export type CurrentMetrics = PerformanceMetrics & {
+  latencySinceStart: { p50: number; p95: number; p99: number; p999: number };
+  latencyCount: number;
+};
+
+/** A series by index, or the recorder bound to it. */
+type SeriesRef = number | Recorder;
+
+export interface MonitorReader {
+  readonly config: MonitoringConfig & PersistenceOptions;
+  readonly layout: Layout;
+  readonly startedAt: number;
+  readonly isClosed: boolean;
+  seriesList(): SeriesInfo[];
+  totals(series?: SeriesRef): Totals;
+  readSeries(series: SeriesRef, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram };
+  windowFigures(series?: SeriesRef, totals?: Totals): IntervalFigures;
+  errorsByType(series?: SeriesRef): Record<string, number>;
+  nativeHistogram(series: SeriesRef, name?: HistName, alloc?: (n: number) => Float64Array): NativeHistogram;
+  totalLatencyHistogram(alloc?: (n: number) => Float64Array): NativeHistogram;
+  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram;
+  inexactCounters(): readonly string[];
+  eventLoopDelaysSinceLastCollect(): DelayStats | undefined;
+  lastEventLoopDelayMs(): number;
+  peakRps(): number;
+  recentAnomalies(): AnomalyEvent[];
+  getCurrentMetrics(): CurrentMetrics;
+  getPerformanceSummary(): PerformanceSummary;
+  compareWithTargets(summary?: PerformanceSummary, targets?: Partial<PerformanceTargets>): TargetComparison;
+  getHistory(options?: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number }): HistoryColumns;
+  sessionStats(top?: number): SessionStats;
+  lastTickEvent(): TickEvent | undefined;
+  memoryFootprint(): MemoryFootprint;
+  /** The cumulative state as compact bytes (see export/snapshot). */
+  snapshot(): Uint8Array;
+  /** A problem outside the record path: an 'error' event if anyone listens, else a process warning. */
+  emitProblem(err: Error): void;
+  on(event: 'tick', listener: (tick: TickEvent) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'tick', listener: (tick: TickEvent) => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
+// Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core
+// calls and a larger object per histogram are not what every scrape should pay.
+let extremes = false;
+
+/** Whether the histograms read now should carry their min and max. */
+export const extremesWanted = (): boolean => extremes;
+
+/** Runs `read` with the histograms it reads carrying their min and max. */
+export function withExtremes<T>(read: () => T): T {
+  const was = extremes;
+  extremes = true;
+  try {
+    return read();
+  } finally {
+    extremes = was;
+  }
+}
