@@ -35,8 +35,19 @@ const later = []; // each worker's next report, for the dashboard's sampling
 for (let w = 0; w < WORKERS; w++) {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
   const registry = new promClient.Registry();
-  const hist = new promClient.Histogram({ name: 'request_duration_seconds', help: 'Request latency.', labelNames: ['route'], buckets: [...DEFAULT_CLASSIC_BOUNDARIES_SECONDS], registers: [registry] });
-  const count = new promClient.Counter({ name: 'requests_total', help: 'Requests.', labelNames: ['route'], registers: [registry] });
+  const hist = new promClient.Histogram({
+    name: 'request_duration_seconds',
+    help: 'Request latency.',
+    labelNames: ['route'],
+    buckets: [...DEFAULT_CLASSIC_BOUNDARIES_SECONDS],
+    registers: [registry],
+  });
+  const count = new promClient.Counter({
+    name: 'requests_total',
+    help: 'Requests.',
+    labelNames: ['route'],
+    registers: [registry],
+  });
   for (let s = 0; s < SERIES; s++) {
     const route = `Service${s % 7}/Method${s}`;
     const rec = monitor.series({ route });
@@ -62,7 +73,8 @@ for (let w = 0; w < WORKERS; w++) {
 
 let sink = 0;
 /** The primary's side: each report parsed (as IPC does), decoded and merged with the others. */
-const merged = (from = reports) => mergeAll(from.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
+const merged = (from = reports) =>
+  mergeAll(from.map((r) => new Map(JSON.parse(r).parts.map((w) => [w.key, fromWire(w)]))));
 const window = new ClusterWindow(async () => {
   throw new Error('fed by advance()');
 });
@@ -72,7 +84,16 @@ const sample = () => {
   const series = merged(samples++ % 2 === 0 ? reports : later);
   const service = series.get('service');
   series.delete('service');
-  return { t: performance.now(), series, service, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] };
+  return {
+    t: performance.now(),
+    series,
+    service,
+    activeConnections: 0,
+    queueDepth: 0,
+    memoryBytes: 0,
+    workerUtilization: Number.NaN,
+    workers: [],
+  };
 };
 window.advance(sample());
 const cases = {
@@ -127,7 +148,10 @@ const figures = {
 };
 if (args.json) console.log(JSON.stringify(figures));
 else {
-  printTable(['case', 'ms per scrape (median of rounds)'], names.map((n) => [n, figures.msPerScrape[n].toFixed(2)]));
+  printTable(
+    ['case', 'ms per scrape (median of rounds)'],
+    names.map((n) => [n, figures.msPerScrape[n].toFixed(2)]),
+  );
   printRatios(figures.ratios);
   printBars({ 'primary scrape ≤ 1.0× AggregatorRegistry (text)': figures.ratios.clusterTextVsAggregatorRegistry <= 1 });
 }

@@ -24,11 +24,22 @@ export { dashboardSource } from './serve/dashboard-source.js';
 export type { Rendered } from './export/exposition.js';
 export type { MetricFamily, NativeHistogram } from './core/family-model.js';
 export type { Exemplar } from './core/exemplars.js';
-export { type OpenTelemetryProducer, type OpenTelemetryProducerOptions, openTelemetryProducer } from './export/opentelemetry.js';
+export {
+  type OpenTelemetryProducer,
+  type OpenTelemetryProducerOptions,
+  openTelemetryProducer,
+} from './export/opentelemetry.js';
 export { type PromClientBridgeOptions, registerWithPromClient } from './export/prom-client-bridge.js';
 export { type MetricsOptions, metricsHandler, type ServeOptions, type Served, serve } from './serve/serve.js';
 export { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
-export { type ClusterMetrics, type ClusterMetricsOptions, type ClusterServed, clusterMetrics, type ReportToPrimaryOptions, reportToPrimary } from './serve/cluster.js';
+export {
+  type ClusterMetrics,
+  type ClusterMetricsOptions,
+  type ClusterServed,
+  clusterMetrics,
+  type ReportToPrimaryOptions,
+  reportToPrimary,
+} from './serve/cluster.js';
 export { decodeSnapshot, mergeSnapshots, type Snapshot, SnapshotError, snapshotQuantile } from './export/snapshot.js';
 export type { ClusterDashboardFrame, ClusterWindowOptions, WorkerRow } from './serve/cluster-dashboard.js';
 // integrations

@@ -133,7 +133,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     this.ctx.tables.series.reserve(this.ctx.tables.series.overflowSlot, seriesKey(OVERFLOW_LABELS));
     this.ctx.tables.errors.reserve(this.ctx.tables.errors.overflowSlot, 'other');
     // The runtime's own series, after the users' maxSeries: out of the totals and of seriesList().
-    for (const [i, r] of RUNTIME_SERIES.entries()) this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
+    for (const [i, r] of RUNTIME_SERIES.entries())
+      this.ctx.tables.series.reserve(this.config.maxSeries + i, seriesKey(r.labels, r.kind), SERIES_NOT_IN_TOTALS);
     this.exemplars = new ExemplarStore(this.config.clock, this.config.histogramRange.minMs);
     this.ctx.exemplars = this.exemplars;
     this.root = this.ctx.root;
@@ -515,7 +516,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * bucket unit (seconds for durations): the exact data behind every exposition format.
    * `alloc(n)` gives the Float64Array of n elements that the counts go into (default: a new one).
    */
-  nativeHistogram(series: number | Recorder, name: HistName = 'latency', alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+  nativeHistogram(
+    series: number | Recorder,
+    name: HistName = 'latency',
+    alloc: (n: number) => Float64Array = newCounts,
+  ): NativeHistogram {
     const index = this.seriesIndex(series);
     const h = this.exportHistogram(this.reader.histPtr(index, name), name, alloc);
     if (name === 'latency') {

@@ -2,7 +2,13 @@
 // own monitor, and one dashboard (and one /metrics with windowed figures) for all of them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ClusterDashboardFrame, clusterMetrics, decodeSnapshot, snapshotQuantile, StreamPerformanceMonitor } from '../src/index.js';
+import {
+  type ClusterDashboardFrame,
+  clusterMetrics,
+  decodeSnapshot,
+  snapshotQuantile,
+  StreamPerformanceMonitor,
+} from '../src/index.js';
 import { launchChromium } from './fixtures/browser.js';
 import { exited, fork, record, workers } from './fixtures/cluster.js';
 import { points, watchPage } from './fixtures/dashboard-page.js';
@@ -38,10 +44,11 @@ const current = (url: string) => json<ClusterDashboardFrame>(`${url}/api/current
 const history = (url: string) => json<HistoryColumns>(`${url}/api/history?resolution=tick`);
 
 /** The first frame whose totals hold `n` requests. */
-const frameWith = (url: string, n: number) => until(`the primary's dashboard to count ${n} requests`, 20_000, async () => {
-  const f = await current(url);
-  return f.summary.totalRequests === n ? f : undefined;
-});
+const frameWith = (url: string, n: number) =>
+  until(`the primary's dashboard to count ${n} requests`, 20_000, async () => {
+    const f = await current(url);
+    return f.summary.totalRequests === n ? f : undefined;
+  });
 
 /**
  * Requests (and failed ones) the history's points account for: each point's rate times its
@@ -72,12 +79,16 @@ test("the primary's dashboard shows every worker's records: exact totals, merged
   try {
     // Records made after the first point are all in the points that follow it.
     await until('a first point in the history', 20_000, async () => (await history(served.url)).t.length >= 1);
-    await Promise.all([record(a, opsA, { connections: 3, utilization: 0.2 }), record(b, opsB, { connections: 2, utilization: 0.6 })]);
+    await Promise.all([
+      record(a, opsA, { connections: 3, utilization: 0.2 }),
+      record(b, opsB, { connections: 2, utilization: 0.6 }),
+    ]);
     const frame = await frameWith(served.url, all.length);
 
     const failed = all.filter((op) => op.error);
     assert.is(frame.summary.failedRequests, failed.length);
-    for (const type of ERROR_TYPES) assert.is(frame.errorsByType[type] ?? 0, failed.filter((op) => op.error === type).length, type);
+    for (const type of ERROR_TYPES)
+      assert.is(frame.errorsByType[type] ?? 0, failed.filter((op) => op.error === type).length, type);
     for (const [i, route] of FLEET_ROUTES.entries()) {
       const row = frame.series.find((s) => s.labels.route === route);
       assert.is(row?.requests, all.filter((op) => op.route === i).length, route);
@@ -101,10 +112,15 @@ test("the primary's dashboard shows every worker's records: exact totals, merged
     // error ratio to every failure.
     const counted = countedByHistory(await history(served.url));
     assert.ok(Math.abs(counted.requests - all.length) < 1e-6, `${counted.requests} requests in the history's rates`);
-    assert.ok(Math.abs(counted.failed - failed.length) < 1e-6, `${counted.failed} failures in the history's error ratios`);
+    assert.ok(
+      Math.abs(counted.failed - failed.length) < 1e-6,
+      `${counted.failed} failures in the history's error ratios`,
+    );
 
     // Reduced to one value, the history's error rate is every failure over every request.
-    const one = await json<HistoryColumns & { pointsPerValue: number }>(`${served.url}/api/history?resolution=tick&maxPoints=1`);
+    const one = await json<HistoryColumns & { pointsPerValue: number }>(
+      `${served.url}/api/history?resolution=tick&maxPoints=1`,
+    );
     assert.is(one.t.length, 1);
     assert.ok(one.pointsPerValue > 1);
     assert.is(one.fields.errorRate[0], failed.length / all.length);
@@ -127,7 +143,7 @@ test("the primary's dashboard shows every worker's records: exact totals, merged
   }
 });
 
-test("a worker killed mid-run: its last counts stay, it is listed as exited, and no rate goes negative", async () => {
+test('a worker killed mid-run: its last counts stay, it is listed as exited, and no rate goes negative', async () => {
   const metrics = clusterMetrics({ intervalMs: INTERVAL_MS });
   const served = await metrics.serve();
   const [a, b] = await Promise.all([fork(), fork()]);
@@ -176,7 +192,11 @@ test('a closed minute on the primary holds its records exactly: the 1-hour range
   try {
     await Promise.all([record(a, opsA), record(b, opsB)]);
     await frameWith(served.url, all.length);
-    assert.is((await json<HistoryColumns>(`${served.url}/api/history?resolution=minute`)).t.length, 0, 'no minute closed yet');
+    assert.is(
+      (await json<HistoryColumns>(`${served.url}/api/history?resolution=minute`)).t.length,
+      0,
+      'no minute closed yet',
+    );
     offset += 60_000;
     const minute = await until('a closed minute', 20_000, async () => {
       const h = await json<HistoryColumns>(`${served.url}/api/history?resolution=minute`);
@@ -198,10 +218,22 @@ test('a closed minute on the primary holds its records exactly: the 1-hour range
 });
 
 test('bad sampling options are refused at creation, naming the option', () => {
-  assert.throws(() => clusterMetrics({ intervalMs: 0 }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
-  assert.throws(() => clusterMetrics({ intervalMs: Number.NaN }), (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message));
-  assert.throws(() => clusterMetrics({ historyPoints: 1.5 }), (e: Error) => e instanceof RangeError && /options\.historyPoints/.test(e.message));
-  assert.throws(() => clusterMetrics({ targets: { targetRps: -1 } }), (e: Error) => e instanceof RangeError && /targets\.targetRps/.test(e.message));
+  assert.throws(
+    () => clusterMetrics({ intervalMs: 0 }),
+    (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message),
+  );
+  assert.throws(
+    () => clusterMetrics({ intervalMs: Number.NaN }),
+    (e: Error) => e instanceof RangeError && /options\.intervalMs/.test(e.message),
+  );
+  assert.throws(
+    () => clusterMetrics({ historyPoints: 1.5 }),
+    (e: Error) => e instanceof RangeError && /options\.historyPoints/.test(e.message),
+  );
+  assert.throws(
+    () => clusterMetrics({ targets: { targetRps: -1 } }),
+    (e: Error) => e instanceof RangeError && /targets\.targetRps/.test(e.message),
+  );
 });
 
 test('dashboard: false serves no page, and /metrics then has no windowed figures (nothing samples the workers)', async () => {
@@ -236,26 +268,56 @@ test("Chromium opens the primary's dashboard and shows the merged figures and th
     const frame = await frameWith(served.url, all.length);
 
     // The series table: each route's requests summed over both workers.
-    const text = (selector: string) => page.$$eval(selector, (rows) => rows.map((r) => (r.textContent ?? '').replace(/\s+/g, ' ').trim()));
+    const text = (selector: string) =>
+      page.$$eval(selector, (rows) => rows.map((r) => (r.textContent ?? '').replace(/\s+/g, ' ').trim()));
     for (const [i, route] of FLEET_ROUTES.entries()) {
       const n = all.filter((op) => op.route === i).length.toLocaleString('en-US');
       await page.waitForFunction(
-        ([route, n]) => Array.from(document.querySelectorAll('#series tbody tr')).some((r) => r.textContent?.includes(route) && r.children[1]?.textContent === n),
+        ([route, n]) =>
+          Array.from(document.querySelectorAll('#series tbody tr')).some(
+            (r) => r.textContent?.includes(route) && r.children[1]?.textContent === n,
+          ),
         [route, n] as const,
       );
     }
     // The workers panel: both, live, with their own requests.
-    await page.waitForFunction((n) => Array.from(document.querySelectorAll('#workers tbody tr')).filter((r) => r.textContent?.includes('live')).length === n, 2);
+    await page.waitForFunction(
+      (n) =>
+        Array.from(document.querySelectorAll('#workers tbody tr')).filter((r) => r.textContent?.includes('live'))
+          .length === n,
+      2,
+    );
     const rows = await text('#workers tbody tr');
-    assert.ok(rows.some((r) => r.includes(opsA.length.toLocaleString('en-US'))), rows.join(' | '));
-    assert.ok(rows.some((r) => r.includes(opsB.length.toLocaleString('en-US'))), rows.join(' | '));
+    assert.ok(
+      rows.some((r) => r.includes(opsA.length.toLocaleString('en-US'))),
+      rows.join(' | '),
+    );
+    assert.ok(
+      rows.some((r) => r.includes(opsB.length.toLocaleString('en-US'))),
+      rows.join(' | '),
+    );
     assert.not.ok(await page.$eval('#workers-panel', (el) => (el as HTMLElement).hidden));
     // The summary: the merged p99 (the exact one of every record), never an average of the workers'.
-    const p99 = await page.$eval('#summary tbody', (el) => Array.from(el.querySelectorAll('tr')).find((r) => r.textContent?.startsWith('Latency p99'))?.textContent ?? '');
-    const shown = (v: number) => (v < 1 ? v.toPrecision(2) : v >= 1000 || Number.isInteger(v) ? Math.round(v).toLocaleString('en-US') : v >= 99.95 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2).replace(/\.?0+$/, ''));
+    const p99 = await page.$eval(
+      '#summary tbody',
+      (el) =>
+        Array.from(el.querySelectorAll('tr')).find((r) => r.textContent?.startsWith('Latency p99'))?.textContent ?? '',
+    );
+    const shown = (v: number) =>
+      v < 1
+        ? v.toPrecision(2)
+        : v >= 1000 || Number.isInteger(v)
+          ? Math.round(v).toLocaleString('en-US')
+          : v >= 99.95
+            ? v.toFixed(0)
+            : v >= 10
+              ? v.toFixed(1)
+              : v.toFixed(2).replace(/\.?0+$/, '');
     assert.ok(p99.includes(shown(frame.summary.p99LatencyMs)), `${p99} shows p99 ${frame.summary.p99LatencyMs}`);
     // The throughput chart (rps) draws the primary's points.
-    await page.waitForFunction(() => Number((document.querySelector('[data-chart="rps"]') as HTMLElement | null)?.dataset.points ?? 0) >= 2);
+    await page.waitForFunction(
+      () => Number((document.querySelector('[data-chart="rps"]') as HTMLElement | null)?.dataset.points ?? 0) >= 2,
+    );
     assert.ok((await points(page, 'rps')) >= 2);
     assert.equal(seen.problems, []);
   } finally {

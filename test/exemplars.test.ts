@@ -9,7 +9,13 @@ import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { render } from '../src/export/exposition.js';
-import { grpcClientInterceptor, grpcServerInterceptor, instrumentHttpServer, type MetricFamily, StreamPerformanceMonitor } from '../src/index.js';
+import {
+  grpcClientInterceptor,
+  grpcServerInterceptor,
+  instrumentHttpServer,
+  type MetricFamily,
+  StreamPerformanceMonitor,
+} from '../src/index.js';
 import { type Decoded, decodeProtobuf, labelsOf } from './fixtures/expo-helpers.js';
 import { EchoClient, startServer } from './fixtures/grpc-echo.js';
 import { inSpan } from './fixtures/otel-context.js';
@@ -41,7 +47,14 @@ function exemplarLines(text: string, family: string): ExemplarLine[] {
   for (const line of text.split('\n')) {
     const m = re.exec(line);
     if (m === null || m[1] !== family) continue;
-    out.push({ sample: `${m[1]}{${m[2]}}`, le: m[3], traceId: m[4], spanId: m[5], value: Number(m[6]), timestampSeconds: Number(m[7]) });
+    out.push({
+      sample: `${m[1]}{${m[2]}}`,
+      le: m[3],
+      traceId: m[4],
+      spanId: m[5],
+      value: Number(m[6]),
+      timestampSeconds: Number(m[7]),
+    });
   }
   return out;
 }
@@ -116,7 +129,12 @@ test('protobuf: the exemplar on its classic Bucket and every exemplar on the nat
   const h = metric.histogram;
   const withExemplar = h.bucket.filter((b: Decoded) => b.exemplar);
   assert.equal(
-    withExemplar.map((b: Decoded) => ({ le: b.upperBound, count: Number(b.cumulativeCount), trace: labelsOf(b.exemplar).trace_id, value: b.exemplar.value })),
+    withExemplar.map((b: Decoded) => ({
+      le: b.upperBound,
+      count: Number(b.cumulativeCount),
+      trace: labelsOf(b.exemplar).trace_id,
+      value: b.exemplar.value,
+    })),
     [
       { le: 0.25, count: 2, trace: A.traceId, value: 0.18 },
       // Written only to carry its exemplar: +Inf, the whole count.
@@ -124,7 +142,12 @@ test('protobuf: the exemplar on its classic Bucket and every exemplar on the nat
     ],
   );
   assert.equal(
-    h.exemplars.map((e: Decoded) => ({ ...labelsOf(e), value: e.value, seconds: Number(e.timestamp.seconds), nanos: e.timestamp.nanos })),
+    h.exemplars.map((e: Decoded) => ({
+      ...labelsOf(e),
+      value: e.value,
+      seconds: Number(e.timestamp.seconds),
+      nanos: e.timestamp.nanos,
+    })),
     [
       { trace_id: A.traceId, span_id: A.spanId, value: 0.18, seconds: 1_700_000_000, nanos: 250_000_000 },
       { trace_id: B.traceId, span_id: B.spanId, value: 90, seconds: 1_700_000_000, nanos: 250_000_000 },
@@ -157,12 +180,18 @@ test('malformed ids are refused with a TypeError naming the argument, and nothin
       (e: Error) => e instanceof TypeError && message.test(e.message),
       JSON.stringify(exemplar),
     );
-    assert.throws(() => monitor.series({ route: 'x' }).recordErrorWithExemplar('timeout', 5, exemplar as typeof A), (e: Error) => e instanceof TypeError && message.test(e.message));
+    assert.throws(
+      () => monitor.series({ route: 'x' }).recordErrorWithExemplar('timeout', 5, exemplar as typeof A),
+      (e: Error) => e instanceof TypeError && message.test(e.message),
+    );
   }
   assert.is(monitor.totals().latencyCount, 0);
   assert.is(monitor.totals().errors, 0);
   // A bad latency with good ids: the usual RangeError, and no exemplar kept.
-  assert.throws(() => monitor.recordLatencyWithExemplar(-1, A), (e: Error) => e instanceof RangeError && /^ms must be/.test(e.message));
+  assert.throws(
+    () => monitor.recordLatencyWithExemplar(-1, A),
+    (e: Error) => e instanceof RangeError && /^ms must be/.test(e.message),
+  );
   assert.not.match(openMetrics(monitor), 'trace_id');
   monitor.close();
 
@@ -183,22 +212,44 @@ test('render(): exemplars given in the model are checked before anything is writ
       metrics: [
         {
           labels: {},
-          histogram: { count: 1, sum: 0.1, schema: 3, zeroThreshold: 0, zeroCount: 0, buckets: [{ index: -26, count: 1 }], overflowCount: 0, exemplars } as MetricFamily['metrics'][0]['histogram'],
+          histogram: {
+            count: 1,
+            sum: 0.1,
+            schema: 3,
+            zeroThreshold: 0,
+            zeroCount: 0,
+            buckets: [{ index: -26, count: 1 }],
+            overflowCount: 0,
+            exemplars,
+          } as MetricFamily['metrics'][0]['histogram'],
         },
       ],
     },
   ];
-  const ok = render(family([{ labels: { trace_id: A.traceId }, value: 0.1 }]), { accept: OPENMETRICS, prefix: '' }).body as string;
+  const ok = render(family([{ labels: { trace_id: A.traceId }, value: 0.1 }]), { accept: OPENMETRICS, prefix: '' })
+    .body as string;
   assert.match(ok, `lookup_duration_seconds_bucket{le="0.25"} 1 # {trace_id="${A.traceId}"} 0.1\n`);
   const at = 'families[0].metrics[0].histogram.exemplars[0]';
   for (const accept of [OPENMETRICS, PROTOBUF]) {
-    assert.throws(() => render(family([{ labels: {}, value: 'slow' }]), { accept }), (e: Error) => e instanceof TypeError && e.message === `${at}.value must be a number`);
-    assert.throws(() => render(family([{ labels: { trace_id: 7 }, value: 1 }]), { accept }), (e: Error) => e instanceof TypeError && e.message === `${at}.labels.trace_id must be a string`);
+    assert.throws(
+      () => render(family([{ labels: {}, value: 'slow' }]), { accept }),
+      (e: Error) => e instanceof TypeError && e.message === `${at}.value must be a number`,
+    );
+    assert.throws(
+      () => render(family([{ labels: { trace_id: 7 }, value: 1 }]), { accept }),
+      (e: Error) => e instanceof TypeError && e.message === `${at}.labels.trace_id must be a string`,
+    );
     assert.throws(
       () => render(family([{ labels: { note: 'x'.repeat(130) }, value: 1 }]), { accept }),
-      (e: Error) => e instanceof RangeError && e.message.startsWith(`${at}.labels: names and values together must be at most 128 characters`),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`${at}.labels: names and values together must be at most 128 characters`),
     );
-    assert.throws(() => render(family([{ labels: {}, value: 1, timestampMs: 1.5 }]), { accept }), (e: Error) => e instanceof RangeError && e.message === `${at}.timestampMs must be an integer number of milliseconds`);
+    assert.throws(
+      () => render(family([{ labels: {}, value: 1, timestampMs: 1.5 }]), { accept }),
+      (e: Error) =>
+        e instanceof RangeError && e.message === `${at}.timestampMs must be an integer number of milliseconds`,
+    );
   }
 });
 
@@ -219,10 +270,13 @@ test('retention: the latest exemplar per power of two of the value, at most 44 p
   const monitor = newMonitor({ clock: { now: () => now } });
   const s = monitor.series({ route: 'churn' });
   // 20,000 records spread over the whole accepted range (0 .. 1e10 ms), each with its own ids.
-  const ids = (i: number) => ({ traceId: (i + 1).toString(16).padStart(32, '0'), spanId: (i + 1).toString(16).padStart(16, '0') });
+  const ids = (i: number) => ({
+    traceId: (i + 1).toString(16).padStart(32, '0'),
+    spanId: (i + 1).toString(16).padStart(16, '0'),
+  });
   for (let i = 0; i < 20_000; i++) {
     now++;
-    const ms = i % 100 === 0 ? 0 : 10 ** (-4 + 14 * ((i * 7919) % 20_000) / 20_000);
+    const ms = i % 100 === 0 ? 0 : 10 ** (-4 + (14 * ((i * 7919) % 20_000)) / 20_000);
     s.recordLatencyWithExemplar(ms, ids(i));
   }
   const h = monitor.nativeHistogram(s);
@@ -233,7 +287,10 @@ test('retention: the latest exemplar per power of two of the value, at most 44 p
   const slot = (seconds: number) => Math.max(Math.floor(Math.log2(seconds * 1000)), Math.floor(Math.log2(0.001)));
   const slots = kept.map((e) => slot(e.value));
   assert.is(new Set(slots).size, kept.length);
-  assert.ok(kept.every((e) => (e.timestampMs ?? 0) > 20_000 - 2000), 'each slot holds one of the latest records');
+  assert.ok(
+    kept.every((e) => (e.timestampMs ?? 0) > 20_000 - 2000),
+    'each slot holds one of the latest records',
+  );
 
   // Same range again: replaced, not added.
   s.recordLatencyWithExemplar(3, A);
@@ -241,7 +298,9 @@ test('retention: the latest exemplar per power of two of the value, at most 44 p
   const again = monitor.nativeHistogram(s).exemplars ?? [];
   assert.is(again.length, kept.length);
   assert.equal(
-    again.filter((e) => e.labels.trace_id === A.traceId || e.labels.trace_id === B.traceId).map((e) => e.labels.trace_id),
+    again
+      .filter((e) => e.labels.trace_id === A.traceId || e.labels.trace_id === B.traceId)
+      .map((e) => e.labels.trace_id),
     [B.traceId],
   );
   monitor.close();
@@ -265,9 +324,17 @@ test('without ids: the active sampled OpenTelemetry span, if any', () => {
 test('a recorder attached in a worker thread records the latency but keeps no exemplar (exemplars live in the monitor thread)', async () => {
   const monitor = newMonitor();
   const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
-    workerData: { entry: new URL('./fixtures/exemplar-worker.ts', import.meta.url).href, handle: monitor.handle(), ...A },
+    workerData: {
+      entry: new URL('./fixtures/exemplar-worker.ts', import.meta.url).href,
+      handle: monitor.handle(),
+      ...A,
+    },
   });
-  const refused = await within(new Promise<string>((resolve, reject) => worker.once('message', resolve).once('error', reject)), 30_000, 'the worker');
+  const refused = await within(
+    new Promise<string>((resolve, reject) => worker.once('message', resolve).once('error', reject)),
+    30_000,
+    'the worker',
+  );
   await worker.terminate();
   assert.match(refused, /^TypeError: exemplar\.traceId must be 32 lowercase hex digits/);
   assert.is(monitor.totals().latencyCount, 1);
@@ -289,12 +356,17 @@ test('gRPC: the server records each call with the span active when it answered; 
     },
     { interceptors: [grpcServerInterceptor(monitor)] },
   );
-  const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { interceptors: [grpcClientInterceptor(monitor)] });
+  const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    interceptors: [grpcClientInterceptor(monitor)],
+  });
   try {
     await inSpan(B.traceId, B.spanId, () =>
       within(
         new Promise<void>((resolve, reject) => {
-          (client as unknown as { Unary: (b: Buffer, cb: (err: Error | null) => void) => void }).Unary(Buffer.from('hi'), (err) => (err ? reject(err) : resolve()));
+          (client as unknown as { Unary: (b: Buffer, cb: (err: Error | null) => void) => void }).Unary(
+            Buffer.from('hi'),
+            (err) => (err ? reject(err) : resolve()),
+          );
         }),
         10_000,
         'the unary call',
@@ -306,7 +378,14 @@ test('gRPC: the server records each call with the span active when it answered; 
   }
   const text = openMetrics(monitor);
   const serverSide = exemplarLines(text, 'grpc_server_handling_seconds');
-  assert.is(serverSide.length, 1, text.split('\n').filter((l) => l.includes('trace_id')).join('\n'));
+  assert.is(
+    serverSide.length,
+    1,
+    text
+      .split('\n')
+      .filter((l) => l.includes('trace_id'))
+      .join('\n'),
+  );
   assert.equal([serverSide[0].traceId, serverSide[0].spanId], [A.traceId, A.spanId]);
   assert.match(serverSide[0].sample, 'grpc_method="Unary"');
   const clientSide = exemplarLines(text, 'grpc_client_handling_seconds');
@@ -330,7 +409,10 @@ test('gRPC and HTTP: exemplars: false records plain latencies', async () => {
   }
   assert.is(monitor.totals().requests, 1);
   assert.not.match(openMetrics(monitor), 'trace_id');
-  assert.throws(() => grpcServerInterceptor(monitor, { exemplars: 'yes' as unknown as boolean }), (e: Error) => e instanceof TypeError && e.message === 'options.exemplars must be a boolean');
+  assert.throws(
+    () => grpcServerInterceptor(monitor, { exemplars: 'yes' as unknown as boolean }),
+    (e: Error) => e instanceof TypeError && e.message === 'options.exemplars must be a boolean',
+  );
   monitor.close();
 });
 

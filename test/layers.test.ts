@@ -42,12 +42,15 @@ test('the parser sees the imports: the facade imports from every layer, the core
   const monitor = graph.get(join(src, 'monitor.ts'));
   assert.ok(monitor, 'src/monitor.ts is read');
   const layers = new Set(monitor.map(layerOf));
-  for (const layer of ['core', 'record', 'time', 'analysis', 'export', 'serve']) assert.ok(layers.has(layer), `monitor.ts imports from ${layer}/`);
-  for (const [file, imports] of graph) for (const i of imports) assert.ok(graph.has(i), `${name(file)} imports ${name(i)}, a source file`);
+  for (const layer of ['core', 'record', 'time', 'analysis', 'export', 'serve'])
+    assert.ok(layers.has(layer), `monitor.ts imports from ${layer}/`);
+  for (const [file, imports] of graph)
+    for (const i of imports) assert.ok(graph.has(i), `${name(file)} imports ${name(i)}, a source file`);
 });
 
 test('every folder of src/ is a layer, and every file is in one', () => {
-  for (const file of sources) assert.ok(LAYERS.includes(layerOf(file)), `${name(file)} is in a layer of ${LAYERS.join(', ')}`);
+  for (const file of sources)
+    assert.ok(LAYERS.includes(layerOf(file)), `${name(file)} is in a layer of ${LAYERS.join(', ')}`);
 });
 
 test('imports run down the layers, never up', () => {

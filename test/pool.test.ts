@@ -36,7 +36,10 @@ test('utilisation of a 1-thread pool at a ~50 % duty cycle (200 ms busy, ~200 ms
     const last = tracker.sample();
     const truth = truthBusyMs / (last.t - first.t);
     const relErr = Math.abs(last.utilization - truth) / truth;
-    assert.ok(relErr <= 0.05, `measured ${last.utilization.toFixed(4)} vs truth ${truth.toFixed(4)} (${(relErr * 100).toFixed(2)} %)`);
+    assert.ok(
+      relErr <= 0.05,
+      `measured ${last.utilization.toFixed(4)} vs truth ${truth.toFixed(4)} (${(relErr * 100).toFixed(2)} %)`,
+    );
     assert.ok(Math.abs(last.utilizationSinceStart - truth) / truth <= 0.05);
     assert.is(last.mode, 'task-timing');
     assert.is(last.completed, TASKS);
@@ -60,7 +63,11 @@ test('utilisation of a 1-thread pool at a ~50 % duty cycle (200 ms busy, ~200 ms
     assert.is(sampleValue(text, 'streamgauge_pool_task_run_seconds_count', { pool: 'busy' }), TASKS);
     assert.is(sampleValue(text, 'streamgauge_pool_task_wait_seconds_count', { pool: 'busy' }), TASKS);
     assert.is(sampleValue(text, 'streamgauge_pool_utilization_ratio', { pool: 'busy' }), last.utilization);
-    assert.is(pick(text, 'streamgauge_requests_total').filter((x) => 'pool' in x.labels || 'stage' in x.labels).length, 0, 'no pool series among the requests');
+    assert.is(
+      pick(text, 'streamgauge_requests_total').filter((x) => 'pool' in x.labels || 'stage' in x.labels).length,
+      0,
+      'no pool series among the requests',
+    );
     tracker.stop();
   } finally {
     await pool.destroy();
@@ -113,7 +120,11 @@ test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait ti
     assert.ok(wait.latencyMaxMs >= 4 * 30 * 0.9, 'the last of the burst waited for the four before it');
     assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.run)).requests, 6);
     assert.is(after.completed, 6);
-    assert.is(monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests, 5, 'recorded in the worker from a task-argument handle');
+    assert.is(
+      monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests,
+      5,
+      'recorded in the worker from a task-argument handle',
+    );
   } finally {
     await pool.destroy();
     monitor.close();

@@ -69,9 +69,20 @@ test('a real Prometheus 2.42 with exemplar-storage returns the exemplars of both
 
   // Trace id -> [value, series name], per job, once both exemplars are in.
   const found = async (job: string) => {
-    const result = await queryExemplars(prom.base, `{__name__=~"streamgauge_request_duration_seconds.*",job="${job}",route="checkout"}`, startSeconds, Date.now() / 1000 + 60);
+    const result = await queryExemplars(
+      prom.base,
+      `{__name__=~"streamgauge_request_duration_seconds.*",job="${job}",route="checkout"}`,
+      startSeconds,
+      Date.now() / 1000 + 60,
+    );
     const byTrace = new Map<string, { value: number; series: string; spanId: string }>();
-    for (const r of result) for (const e of r.exemplars) byTrace.set(e.labels.trace_id, { value: Number(e.value), series: r.seriesLabels.__name__, spanId: e.labels.span_id });
+    for (const r of result)
+      for (const e of r.exemplars)
+        byTrace.set(e.labels.trace_id, {
+          value: Number(e.value),
+          series: r.seriesLabels.__name__,
+          spanId: e.labels.span_id,
+        });
     return byTrace;
   };
   let openmetrics = new Map<string, { value: number; series: string; spanId: string }>();
@@ -79,8 +90,16 @@ test('a real Prometheus 2.42 with exemplar-storage returns the exemplars of both
     openmetrics = await found('openmetrics');
     return openmetrics.size >= 2;
   });
-  assert.equal(openmetrics.get(EXPLICIT.traceId), { value: 0.18, series: 'streamgauge_request_duration_seconds_bucket', spanId: EXPLICIT.spanId });
-  assert.equal(openmetrics.get(ACTIVE.traceId), { value: 2.5, series: 'streamgauge_request_duration_seconds_bucket', spanId: ACTIVE.spanId });
+  assert.equal(openmetrics.get(EXPLICIT.traceId), {
+    value: 0.18,
+    series: 'streamgauge_request_duration_seconds_bucket',
+    spanId: EXPLICIT.spanId,
+  });
+  assert.equal(openmetrics.get(ACTIVE.traceId), {
+    value: 2.5,
+    series: 'streamgauge_request_duration_seconds_bucket',
+    spanId: ACTIVE.spanId,
+  });
 
   // Protobuf: the native histogram's exemplar. 2.42 takes one per histogram and scrape, the first
   // classic bucket's that has one (prometheus/prometheus#12553, fixed in 2.46): the 180 ms request's.
@@ -89,7 +108,11 @@ test('a real Prometheus 2.42 with exemplar-storage returns the exemplars of both
     native = await found('native');
     return native.size >= 1;
   });
-  assert.equal(native.get(EXPLICIT.traceId), { value: 0.18, series: 'streamgauge_request_duration_seconds', spanId: EXPLICIT.spanId });
+  assert.equal(native.get(EXPLICIT.traceId), {
+    value: 0.18,
+    series: 'streamgauge_request_duration_seconds',
+    spanId: EXPLICIT.spanId,
+  });
 });
 
 test.run();

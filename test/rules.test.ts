@@ -24,7 +24,11 @@ function checkRules(yaml: string): { status: number | null; output: string } {
 }
 
 test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } });
+  const monitor = new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
+    targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 },
+  });
   try {
     for (const options of [
       {},
@@ -39,17 +43,29 @@ test('promtool check rules accepts them: native and classic, with prefixes, a se
     }
     const yaml = monitor.prometheusRules();
     // The targets are in the thresholds: a 0.1 % error budget, a 40 ms p95.
-    assert.match(yaml, /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/);
+    assert.match(
+      yaml,
+      /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/,
+    );
     assert.match(yaml, /streamgauge:service_request_duration_seconds:p95_5m > 0\.04"/);
-    assert.match(yaml, /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/);
-    assert.match(monitor.prometheusRules({ histograms: 'classic' }), /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/);
-    assert.match(monitor.prometheusRules({ selector: 'job="chat"' }), /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/);
+    assert.match(
+      yaml,
+      /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/,
+    );
+    assert.match(
+      monitor.prometheusRules({ histograms: 'classic' }),
+      /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/,
+    );
+    assert.match(
+      monitor.prometheusRules({ selector: 'job="chat"' }),
+      /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/,
+    );
   } finally {
     monitor.close();
   }
 });
 
-test('the rules file in the package is the default configuration\'s', () => {
+test("the rules file in the package is the default configuration's", () => {
   const shipped = readFileSync(join(ROOT, 'rules', 'streamgauge.rules.yml'), 'utf8');
   assert.is(shipped, prometheusRules(DEFAULT_TARGETS));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
@@ -75,7 +91,10 @@ test('a real Prometheus loads them and fires the error-budget alert on injected 
       monitor.recordError('unavailable', 3);
     }
   }, 50);
-  const prom = await startPrometheus([{ name: 'svc', targets: [new URL(served.url).host] }], monitor.prometheusRules({ for: '0s' }));
+  const prom = await startPrometheus(
+    [{ name: 'svc', targets: [new URL(served.url).host] }],
+    monitor.prometheusRules({ for: '0s' }),
+  );
   try {
     await waitFor(prom, 'a first scrape', () => jobsUp(prom.base, ['svc']));
     await waitFor(
@@ -83,8 +102,13 @@ test('a real Prometheus loads them and fires the error-budget alert on injected 
       'StreamgaugeErrorBudgetBurnFast firing',
       async () => {
         const res = await fetch(`${prom.base}/api/v1/alerts`);
-        const alerts = ((await res.json()) as { data: { alerts: { labels: { alertname: string; job: string }; state: string }[] } }).data.alerts;
-        return alerts.some((a) => a.labels.alertname === 'StreamgaugeErrorBudgetBurnFast' && a.labels.job === 'svc' && a.state === 'firing');
+        const alerts = (
+          (await res.json()) as { data: { alerts: { labels: { alertname: string; job: string }; state: string }[] } }
+        ).data.alerts;
+        return alerts.some(
+          (a) =>
+            a.labels.alertname === 'StreamgaugeErrorBudgetBurnFast' && a.labels.job === 'svc' && a.state === 'firing',
+        );
       },
       60_000,
     );

@@ -229,7 +229,13 @@ test('per-series windows: each series has its own exact window figures', () => {
   assert.is(w.requests, wa.requests + wb.requests);
   near(w.p95, exactQuantile(all, 0.95), 'total p95');
   // Reading one counter per load (the path of hosts without single 64-bit accesses) gives the same.
-  const read = () => JSON.stringify([m.windowFigures(index('Chat/Stream')), m.windowFigures(), m.totals(), m.nativeHistogram(index('Feed/Subscribe')).buckets]);
+  const read = () =>
+    JSON.stringify([
+      m.windowFigures(index('Chat/Stream')),
+      m.windowFigures(),
+      m.totals(),
+      m.nativeHistogram(index('Feed/Subscribe')).buckets,
+    ]);
   const wide = read();
   (m as unknown as { ctx: { core: { setWideReads(on: number): void } } }).ctx.core.setWideReads(0);
   assert.is(read(), wide);
@@ -257,7 +263,11 @@ test('a record made in a worker thread is visible to getCurrentMetrics() at once
      });`,
     {
       eval: true,
-      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/index.ts')).href, handle: m.handle() },
+      workerData: {
+        tsx: import.meta.resolve('tsx/esm/api'),
+        src: pathToFileURL(join(ROOT, 'src/index.ts')).href,
+        handle: m.handle(),
+      },
     },
   );
   const said = (what: string) =>
@@ -317,7 +327,10 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
   assert.ok(system.heapUsedBytes > 2 ** 20, `heap ${system.heapUsedBytes}`);
   assert.ok(system.heapTotalBytes >= system.heapUsedBytes);
   assert.ok(system.cpuPercent > 0 && Number.isFinite(system.cpuPercent), `cpu ${system.cpuPercent}`);
-  assert.ok(system.eventLoopDelayMaxMs > 30, `event-loop delay max ${system.eventLoopDelayMaxMs} ms after an 80 ms block`);
+  assert.ok(
+    system.eventLoopDelayMaxMs > 30,
+    `event-loop delay max ${system.eventLoopDelayMaxMs} ms after an 80 ms block`,
+  );
   assert.ok(system.eventLoopDelayP99Ms > 30, `event-loop delay p99 ${system.eventLoopDelayP99Ms}`);
   assert.ok(system.eventLoopUtilization > 0 && system.eventLoopUtilization <= 1);
   assert.ok(system.activeHandles >= 0);
@@ -374,7 +387,8 @@ test('series that go quiet for longer than the window and come back: every windo
   const index = (i: number) => m.seriesList().find((x) => x.labels.s === `s${i}`)?.index ?? -1;
   // Every series records once; then series 0 records 2 values a tick, series 1 stays quiet.
   for (const r of series) r.recordLatency(1);
-  const expect = (i: number, requests: number, where: string) => assert.is(m.windowFigures(index(i)).requests, requests, where);
+  const expect = (i: number, requests: number, where: string) =>
+    assert.is(m.windowFigures(index(i)).requests, requests, where);
   for (let t = 1; t <= 20; t++) {
     series[0].recordLatency(2);
     series[0].recordLatency(3);
@@ -430,7 +444,14 @@ interface DayRun {
   records: number;
   heapAfterHour1: number;
   heapAfterRun: number;
-  tick: { length: number; capacity: number; first: number; last: number; evenlySpaced: boolean; matchesRecorded: boolean };
+  tick: {
+    length: number;
+    capacity: number;
+    first: number;
+    last: number;
+    evenlySpaced: boolean;
+    matchesRecorded: boolean;
+  };
   minutes: RollupCheck[];
   hours: RollupCheck[];
   days: RollupCheck[];
@@ -548,7 +569,14 @@ function simulateDay(): DayRun {
     records: offset[ticks + 1],
     heapAfterHour1,
     heapAfterRun,
-    tick: { length: th.t.length, capacity: m.layout.history.capacity, first: th.t[0], last: th.t.at(-1)!, evenlySpaced, matchesRecorded },
+    tick: {
+      length: th.t.length,
+      capacity: m.layout.history.capacity,
+      first: th.t[0],
+      last: th.t.at(-1)!,
+      evenlySpaced,
+      matchesRecorded,
+    },
     minutes,
     hours,
     days,
@@ -566,7 +594,8 @@ function runDay(): DayRun {
     encoding: 'utf8',
     maxBuffer: 64 * 2 ** 20,
   });
-  if (child.status !== 0) throw new Error(`the 24-hour child run failed (${child.status ?? child.signal}): ${child.stderr}`);
+  if (child.status !== 0)
+    throw new Error(`the 24-hour child run failed (${child.status ?? child.signal}): ${child.stderr}`);
   const line = child.stdout.trim().split('\n').at(-1)!;
   return JSON.parse(line) as DayRun;
 }
@@ -587,7 +616,11 @@ test('a simulated 24-hour run: the history holds exactly the retention period, r
 
   // rollups: the ring sizes, and each period against its ticks and its values
   assert.is(run.minutes.length, 60);
-  assert.is(run.minutes.at(-1)!.end, T0 + DAY_TICKS * 1000, 'the last closed minute ends the day (the extra minute is still open)');
+  assert.is(
+    run.minutes.at(-1)!.end,
+    T0 + DAY_TICKS * 1000,
+    'the last closed minute ends the day (the extra minute is still open)',
+  );
   assert.is(run.hours.length, 24);
   assert.is(run.hours[0].end, T0 + 3_600_000);
   assert.is(run.days.length, 1);
@@ -608,7 +641,10 @@ test('a simulated 24-hour run: the history holds exactly the retention period, r
       }
       near(r.p99, r.exactP99, `${at}: p99`);
       near(r.p50, r.exactP50, `${at}: p50`);
-      assert.ok(Math.abs(r.meanLatency - r.exactMean) / r.exactMean < 1e-6, `${at}: mean ${r.meanLatency} vs ${r.exactMean}`);
+      assert.ok(
+        Math.abs(r.meanLatency - r.exactMean) / r.exactMean < 1e-6,
+        `${at}: mean ${r.meanLatency} vs ${r.exactMean}`,
+      );
     }
   }
   // all hours but the first are fully covered by tick points

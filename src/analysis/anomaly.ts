@@ -615,7 +615,12 @@ export interface DetectorTuning {
 }
 
 /** @internal */
-export const TUNING: Readonly<DetectorTuning> = { minSurpriseSd: 0.06, spikeTailFraction: 0.02, noveltyPersistence: 2, levelClip: 0 };
+export const TUNING: Readonly<DetectorTuning> = {
+  minSurpriseSd: 0.06,
+  spikeTailFraction: 0.02,
+  noveltyPersistence: 2,
+  levelClip: 0,
+};
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
 const MIN_POINTS_FOR_TAIL = 100;

@@ -28,7 +28,9 @@ export function checkExemplarIds(ids: unknown, argName = 'exemplar'): asserts id
   if (ids === null || typeof ids !== 'object') throw new TypeError(`${argName} must be an object { traceId, spanId }`);
   const { traceId, spanId } = ids as Record<string, unknown>;
   if (!isHexId(traceId, 32)) {
-    throw new TypeError(`${argName}.traceId must be 32 lowercase hex digits, not all zero (got ${describeId(traceId)})`);
+    throw new TypeError(
+      `${argName}.traceId must be 32 lowercase hex digits, not all zero (got ${describeId(traceId)})`,
+    );
   }
   if (!isHexId(spanId, 16)) {
     throw new TypeError(`${argName}.spanId must be 16 lowercase hex digits, not all zero (got ${describeId(spanId)})`);

@@ -446,7 +446,13 @@ export function checkedClassicBuckets(
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
-  const { classic, total } = denseClassic(h, h.dense, ladder, h.dense instanceof MonitorCounts || h.dense instanceof PackedCounts ? sumCounts : checkDenseCounts, where);
+  const { classic, total } = denseClassic(
+    h,
+    h.dense,
+    ladder,
+    h.dense instanceof MonitorCounts || h.dense instanceof PackedCounts ? sumCounts : checkDenseCounts,
+    where,
+  );
   checkTotal(h, total, argName);
   return classic;
 }
@@ -508,7 +514,9 @@ export function checkExemplars(exemplars: ReadonlyArray<Exemplar> | undefined, a
       chars += [...name].length + [...value].length;
     }
     if (chars > EXEMPLAR_LABELS_MAX_CHARS) {
-      throw new RangeError(`${at}.labels: names and values together must be at most ${EXEMPLAR_LABELS_MAX_CHARS} characters (got ${chars})`);
+      throw new RangeError(
+        `${at}.labels: names and values together must be at most ${EXEMPLAR_LABELS_MAX_CHARS} characters (got ${chars})`,
+      );
     }
   }
 }
@@ -518,7 +526,10 @@ export function checkExemplars(exemplars: ReadonlyArray<Exemplar> | undefined, a
  * value lies in the bucket, i.e. above the bound before it and at or below its own; index
  * `bounds.length` is the +Inf bucket. Undefined where a bucket has none.
  */
-export function exemplarsByBucket(exemplars: ReadonlyArray<Exemplar>, bounds: readonly number[]): (Exemplar | undefined)[] {
+export function exemplarsByBucket(
+  exemplars: ReadonlyArray<Exemplar>,
+  bounds: readonly number[],
+): (Exemplar | undefined)[] {
   const out: (Exemplar | undefined)[] = new Array(bounds.length + 1).fill(undefined);
   for (const e of exemplars) {
     let k = 0;

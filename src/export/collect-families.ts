@@ -340,7 +340,12 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
     const metrics: Metric[] = [];
     for (let i = 0; i < n; i++) {
       if (gate !== undefined && gate(totals[i]) === 0) continue;
-      const h = hist === 'latency' ? latency[i] : arena === undefined ? monitor.nativeHistogram(used[i].index, hist) : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
+      const h =
+        hist === 'latency'
+          ? latency[i]
+          : arena === undefined
+            ? monitor.nativeHistogram(used[i].index, hist)
+            : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
       if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
     }
     if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });

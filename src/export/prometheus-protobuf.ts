@@ -170,7 +170,12 @@ function writeMetrics(w: Writer, family: MetricFamily, where: string, ladder: Cl
     const labels = encodedLabels(metric.labels, where, m, reserved);
     if (metric.timestampMs === undefined && (family.type === 'counter' || family.type === 'gauge')) {
       const value = metric.value;
-      writeValueMetric(w, labels, family.type === 'counter' ? COUNTER_TAG : GAUGE_TAG, typeof value === 'number' ? value : checkValue(metric, metricAt(where, m)));
+      writeValueMetric(
+        w,
+        labels,
+        family.type === 'counter' ? COUNTER_TAG : GAUGE_TAG,
+        typeof value === 'number' ? value : checkValue(metric, metricAt(where, m)),
+      );
       continue;
     }
     const at = metricAt(where, m);
@@ -258,7 +263,13 @@ function writeValueMetric(w: Writer, labels: Uint8Array, typeTag: number, value:
   w.position = pos + 8;
 }
 
-function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets, exemplars: ReadonlyArray<Exemplar> | undefined, at: string): void {
+function writeHistogram(
+  w: Writer,
+  h: NativeHistogram,
+  classic: ClassicBuckets,
+  exemplars: ReadonlyArray<Exemplar> | undefined,
+  at: string,
+): void {
   w.tag(F.HistCount, WIRE_VARINT);
   w.varint(h.count);
   w.double(F.HistSum, h.sum);
@@ -296,7 +307,13 @@ function writeHistogram(w: Writer, h: NativeHistogram, classic: ClassicBuckets, 
  * The classic buckets when exemplars are to go with them: each bucket carries the latest exemplar
  * whose value it holds, and a +Inf bucket is written when one lies above the last bound.
  */
-function writeClassicBucketsWithExemplars(w: Writer, h: NativeHistogram, classic: ClassicBuckets, exemplars: ReadonlyArray<Exemplar>, at: string): void {
+function writeClassicBucketsWithExemplars(
+  w: Writer,
+  h: NativeHistogram,
+  classic: ClassicBuckets,
+  exemplars: ReadonlyArray<Exemplar>,
+  at: string,
+): void {
   const { counts, bounds } = classic;
   const picks = exemplarsByBucket(exemplars, bounds);
   for (let k = 0; k <= bounds.length; k++) {

@@ -154,7 +154,9 @@ export function reservedLabel(family: MetricFamily): '' | 'le' | 'quantile' {
  * are written in every family of every scrape, and a frozen label set (a monitor's) cannot change.
  * Kept apart by the label the family reserves ('' for none), which labelPairs checks.
  */
-export function labelCache<T>(make: (pairs: string[]) => T): (labels: Labels, where: string, m: number, reserved: '' | 'le' | 'quantile') => T {
+export function labelCache<T>(
+  make: (pairs: string[]) => T,
+): (labels: Labels, where: string, m: number, reserved: '' | 'le' | 'quantile') => T {
   const plain = new WeakMap<Labels, T>();
   const le = new WeakMap<Labels, T>();
   const quantile = new WeakMap<Labels, T>();
@@ -355,7 +357,15 @@ function exemplarText(e: Exemplar | undefined, at: string): string {
   return ' # {' + labelText(e.labels, `${at}.histogram.exemplar`, -1, '') + '} ' + formatValue(e.value) + ts;
 }
 
-function writeSummary(metric: Metric, at: string, base: string, plain: string, open: string, ts: string, om: boolean): string {
+function writeSummary(
+  metric: Metric,
+  at: string,
+  base: string,
+  plain: string,
+  open: string,
+  ts: string,
+  om: boolean,
+): string {
   const s = metric.summary;
   if (s === undefined || s === null || typeof s !== 'object') {
     throw new TypeError(`${at}.summary is required in a summary family`);

@@ -152,7 +152,8 @@ class State {
     }
     this.extra = labels;
     this.inTotals = options.inTotals ?? true;
-    if (options.exemplars !== undefined && typeof options.exemplars !== 'boolean') throw new TypeError('options.exemplars must be a boolean');
+    if (options.exemplars !== undefined && typeof options.exemplars !== 'boolean')
+      throw new TypeError('options.exemplars must be a boolean');
     this.exemplars = options.exemplars ?? true;
     this.unmatched = options.unmatchedRoute ?? 'unmatched';
     if (typeof this.unmatched !== 'string') throw new TypeError('options.unmatchedRoute must be a string');

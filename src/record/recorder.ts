@@ -8,7 +8,20 @@
 // Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
-import { C, COUNTER_LANE_BYTES, COUNTER_LANE_LIMIT, H, type HistName, initHistogram, initSeries, LAYOUT_VERSION, type Layout, MAGIC, MAX_LANES, R } from '../core/layout.js';
+import {
+  C,
+  COUNTER_LANE_BYTES,
+  COUNTER_LANE_LIMIT,
+  H,
+  type HistName,
+  initHistogram,
+  initSeries,
+  LAYOUT_VERSION,
+  type Layout,
+  MAGIC,
+  MAX_LANES,
+  R,
+} from '../core/layout.js';
 import { activeSpanIds, checkExemplarIds, type ExemplarStore } from '../core/exemplars.js';
 import { DiscardingRecorder, labelPairsOf } from './labels.js';
 import { timer } from '../core/timer.js';
@@ -326,7 +339,8 @@ export class SeriesRecorder implements Recorder {
     if (ids === null) return;
     if (latencyMs === undefined) return this.ctx.reject(this.index, invalid('latencyMs', latencyMs, MS));
     this.recordError(type, latencyMs);
-    if (ids !== undefined && isMs(latencyMs) && typeof type === 'string' && type.length > 0) this.ctx.exemplars?.keep(this.index, latencyMs, ids);
+    if (ids !== undefined && isMs(latencyMs) && typeof type === 'string' && type.length > 0)
+      this.ctx.exemplars?.keep(this.index, latencyMs, ids);
   }
 
   /**

@@ -140,7 +140,8 @@ class PointRing {
       for (const f of DASHBOARD_FIELDS) {
         const values = run.map((at) => this.columns[f][at]);
         if (run.length === 1) fields[f].push(values[0]);
-        else if (f === 'p50' || f === 'p95' || f === 'p99' || f === 'eventLoopDelayMs') fields[f].push(values.reduce((a, b) => (Number.isNaN(b) || b <= a ? a : b), Number.NaN));
+        else if (f === 'p50' || f === 'p95' || f === 'p99' || f === 'eventLoopDelayMs')
+          fields[f].push(values.reduce((a, b) => (Number.isNaN(b) || b <= a ? a : b), Number.NaN));
         else if (f === 'errorRate') {
           const requests = run.reduce((n, at) => n + this.requests[at], 0);
           fields[f].push(requests > 0 ? run.reduce((n, at) => n + this.errors[at], 0) / requests : 0);
@@ -244,10 +245,21 @@ function interval(cur: MergedPart, prev: MergedPart | undefined, seconds: number
   const requests = Math.max(0, cur.counters[REQUESTS] - (prev?.counters[REQUESTS] ?? 0));
   const errors = Math.max(0, cur.counters[ERRORS] - (prev?.counters[ERRORS] ?? 0));
   const [p50, p95, p99, p999] = differenceQuantiles(cur, prev, QUANTILES);
-  return { seconds, requests, errors, rps: seconds > 0 ? requests / seconds : Number.NaN, errorRate: requests > 0 ? errors / requests : 0, p50, p95, p99, p999 };
+  return {
+    seconds,
+    requests,
+    errors,
+    rps: seconds > 0 ? requests / seconds : Number.NaN,
+    errorRate: requests > 0 ? errors / requests : 0,
+    p50,
+    p95,
+    p99,
+    p999,
+  };
 }
 
-const delta = (cur: MergedPart, prev: MergedPart | undefined, field: number) => Math.max(0, cur.counters[field] - (prev?.counters[field] ?? 0));
+const delta = (cur: MergedPart, prev: MergedPart | undefined, field: number) =>
+  Math.max(0, cur.counters[field] - (prev?.counters[field] ?? 0));
 
 /**
  * Samples a cluster primary's merged reports every `intervalMs` and serves them as a
@@ -262,7 +274,10 @@ export class ClusterWindow implements DashboardSource {
   private readonly rollups: Rollup[];
   private prev: ClusterSample | undefined;
   private last: ClusterDashboardFrame | undefined;
-  private rows = new Map<string, { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }>();
+  private rows = new Map<
+    string,
+    { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }
+  >();
   private peak = 0;
   private readonly startedAt: number;
   private readonly listeners = new Set<(frame: DashboardFrame) => void>();
@@ -275,11 +290,16 @@ export class ClusterWindow implements DashboardSource {
   ) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const intervalMs = options.intervalMs ?? 1000;
-    if (typeof intervalMs !== 'number' || !(intervalMs >= 10) || !Number.isFinite(intervalMs)) throw new RangeError(`options.intervalMs must be a finite number >= 10 (got ${String(intervalMs)})`);
+    if (typeof intervalMs !== 'number' || !(intervalMs >= 10) || !Number.isFinite(intervalMs))
+      throw new RangeError(`options.intervalMs must be a finite number >= 10 (got ${String(intervalMs)})`);
     const historyPoints = options.historyPoints ?? 300;
-    if (!Number.isInteger(historyPoints) || historyPoints < 1 || historyPoints > 100_000) throw new RangeError(`options.historyPoints must be a whole number from 1 to 100000 (got ${String(historyPoints)})`);
+    if (!Number.isInteger(historyPoints) || historyPoints < 1 || historyPoints > 100_000)
+      throw new RangeError(
+        `options.historyPoints must be a whole number from 1 to 100000 (got ${String(historyPoints)})`,
+      );
     const clock = options.clock ?? Date;
-    if (clock === null || (typeof clock !== 'object' && typeof clock !== 'function') || typeof clock.now !== 'function') throw new TypeError('options.clock must be an object with a now() method returning milliseconds');
+    if (clock === null || (typeof clock !== 'object' && typeof clock !== 'function') || typeof clock.now !== 'function')
+      throw new TypeError('options.clock must be an object with a now() method returning milliseconds');
     this.intervalMs = intervalMs;
     this.targets = resolveTargets(options.targets ?? {});
     this.clock = clock;
@@ -341,10 +361,19 @@ export class ClusterWindow implements DashboardSource {
     const prev = this.prev;
     this.prev = s;
     const seconds = prev ? (s.t - prev.t) / 1000 : 0;
-    const rows = new Map<string, { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }>();
+    const rows = new Map<
+      string,
+      { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }
+    >();
     for (const [key, part] of s.series) {
       const { labels, kind } = this.rows.get(key) ?? labelsFromKey(key);
-      rows.set(key, { labels, exposed: exposedLabels(labels), kind, w: interval(part, prev?.series.get(key), seconds), part });
+      rows.set(key, {
+        labels,
+        exposed: exposedLabels(labels),
+        kind,
+        w: interval(part, prev?.series.get(key), seconds),
+        part,
+      });
     }
     this.rows = rows;
     const service = s.service;
@@ -398,7 +427,13 @@ export class ClusterWindow implements DashboardSource {
           out.cacheHitRatio = hits + misses > 0 ? hits / (hits + misses) : Number.NaN;
           out.backpressure = seconds > 0 ? delta(prev.service, r.base.service, BACKPRESSURE) / seconds : Number.NaN;
         }
-        Object.assign(out, { rps: w ? w.rps : 0, p50: w?.p50 ?? Number.NaN, p95: w?.p95 ?? Number.NaN, p99: w?.p99 ?? Number.NaN, errorRate: w ? w.errorRate : 0 });
+        Object.assign(out, {
+          rps: w ? w.rps : 0,
+          p50: w?.p50 ?? Number.NaN,
+          p95: w?.p95 ?? Number.NaN,
+          p99: w?.p99 ?? Number.NaN,
+          errorRate: w ? w.errorRate : 0,
+        });
         for (const f of GAUGE_FIELDS) {
           out[f] = r.gaugeCounts[f] > 0 ? r.gaugeSums[f] / r.gaugeCounts[f] : Number.NaN;
           r.gaugeSums[f] = 0;
@@ -419,10 +454,17 @@ export class ClusterWindow implements DashboardSource {
     }
   }
 
-  private frame(s: ClusterSample, point: Record<DashboardField, number>, w: Interval | undefined, service: MergedPart | undefined): ClusterDashboardFrame {
+  private frame(
+    s: ClusterSample,
+    point: Record<DashboardField, number>,
+    w: Interval | undefined,
+    service: MergedPart | undefined,
+  ): ClusterDashboardFrame {
     const total = service?.counters[REQUESTS] ?? 0;
     const failed = service?.counters[ERRORS] ?? 0;
-    const [p50, p95, p99, p999] = service ? differenceQuantiles(service, undefined, QUANTILES) : [Number.NaN, Number.NaN, Number.NaN, Number.NaN];
+    const [p50, p95, p99, p999] = service
+      ? differenceQuantiles(service, undefined, QUANTILES)
+      : [Number.NaN, Number.NaN, Number.NaN, Number.NaN];
     const hits = service?.counters[CACHE_HITS] ?? 0;
     const looked = hits + (service?.counters[CACHE_MISSES] ?? 0);
     const summary: PerformanceSummary = {
@@ -448,7 +490,15 @@ export class ClusterWindow implements DashboardSource {
       const requests = r.part.counters[REQUESTS];
       if (requests === 0) continue;
       const labels = r.kind === undefined ? r.labels : { ...r.labels, kind: r.kind };
-      series.push({ labels, requests, rps: r.w.rps, p50: r.w.p50, p95: r.w.p95, p99: r.w.p99, errorRate: r.w.errorRate });
+      series.push({
+        labels,
+        requests,
+        rps: r.w.rps,
+        p50: r.w.p50,
+        p95: r.w.p95,
+        p99: r.w.p99,
+        errorRate: r.w.errorRate,
+      });
     }
     return {
       t: s.t,
@@ -468,7 +518,21 @@ export class ClusterWindow implements DashboardSource {
     // Before the first sample: a frame with nothing in it yet.
     const point = {} as Record<DashboardField, number>;
     for (const f of DASHBOARD_FIELDS) point[f] = Number.NaN;
-    return this.frame({ t: this.clock.now(), series: new Map(), service: undefined, activeConnections: 0, queueDepth: 0, memoryBytes: 0, workerUtilization: Number.NaN, workers: [] }, point, undefined, undefined);
+    return this.frame(
+      {
+        t: this.clock.now(),
+        series: new Map(),
+        service: undefined,
+        activeConnections: 0,
+        queueDepth: 0,
+        memoryBytes: 0,
+        workerUtilization: Number.NaN,
+        workers: [],
+      },
+      point,
+      undefined,
+      undefined,
+    );
   }
 
   /**
@@ -514,10 +578,27 @@ export class ClusterWindow implements DashboardSource {
     const s = this.intervalMs / 1000;
     const how = `over the last ${s} s, from the difference of the primary's last two samples of all workers`;
     return [
-      { name: 'request_duration_window_seconds', help: `Request latency quantiles ${how} (NaN when the interval is empty).`, type: 'summary', unit: 'seconds', metrics: summaries },
+      {
+        name: 'request_duration_window_seconds',
+        help: `Request latency quantiles ${how} (NaN when the interval is empty).`,
+        type: 'summary',
+        unit: 'seconds',
+        metrics: summaries,
+      },
       { name: 'requests_per_second', help: `Request rate ${how}.`, type: 'gauge', metrics: rates },
-      { name: 'error_ratio', help: `Share of requests that failed ${how}.`, type: 'gauge', unit: 'ratio', metrics: ratios },
-      { name: 'peak_requests_per_second', help: `Highest request rate of one ${s} s interval since the primary started sampling, all workers together.`, type: 'gauge', metrics: [{ labels: {}, value: this.peak }] },
+      {
+        name: 'error_ratio',
+        help: `Share of requests that failed ${how}.`,
+        type: 'gauge',
+        unit: 'ratio',
+        metrics: ratios,
+      },
+      {
+        name: 'peak_requests_per_second',
+        help: `Highest request rate of one ${s} s interval since the primary started sampling, all workers together.`,
+        type: 'gauge',
+        metrics: [{ labels: {}, value: this.peak }],
+      },
     ];
   }
 }

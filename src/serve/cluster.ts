@@ -453,7 +453,16 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
       }
       rows.push({ ...workerRow(id, state), state: state.at >= asked ? 'live' : 'late' });
     }
-    return { t: sampler.now(), series, service, activeConnections, queueDepth, memoryBytes, workerUtilization: utilized > 0 ? utilization / utilized : Number.NaN, workers: [...rows.sort((x, y) => x.id - y.id), ...exitedRows] };
+    return {
+      t: sampler.now(),
+      series,
+      service,
+      activeConnections,
+      queueDepth,
+      memoryBytes,
+      workerUtilization: utilized > 0 ? utilization / utilized : Number.NaN,
+      workers: [...rows.sort((x, y) => x.id - y.id), ...exitedRows],
+    };
   };
 
   const metrics = async (accept?: string | null): Promise<Rendered> => {
@@ -506,14 +515,25 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     };
 
   const servers = new Set<() => Promise<void>>();
-  const serve = async ({ port = 0, host = '127.0.0.1', dashboard = true }: { port?: number; host?: string; dashboard?: boolean | DashboardOptions } = {}): Promise<ClusterServed> => {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
+  const serve = async ({
+    port = 0,
+    host = '127.0.0.1',
+    dashboard = true,
+  }: {
+    port?: number;
+    host?: string;
+    dashboard?: boolean | DashboardOptions;
+  } = {}): Promise<ClusterServed> => {
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
     if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
     const handle = handler();
     const dash = dashboard ? dashboardHandler(dashboard === true ? {} : dashboard) : undefined;
     const server = createServer((req, res) => {
       if (handle(req, res) || dash?.(req, res)) return;
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`not found: try /metrics${dash ? ', /snapshot or /' : ' or /snapshot'}\n`);
+      res
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(`not found: try /metrics${dash ? ', /snapshot or /' : ' or /snapshot'}\n`);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -555,7 +575,13 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
 function workerRow(id: number, state: WorkerState): Omit<WorkerRow, 'state'> {
   const service = state.parts.get(SERVICE_KEY);
   const own = state.gauges.find((g) => Object.keys(g[0]).length === 0);
-  return { id, pid: state.pid, lastReportAt: state.at, requests: service?.counters[COUNTER_FIELDS.indexOf('requests')] ?? 0, activeConnections: own?.[1] ?? 0 };
+  return {
+    id,
+    pid: state.pid,
+    lastReportAt: state.at,
+    requests: service?.counters[COUNTER_FIELDS.indexOf('requests')] ?? 0,
+    activeConnections: own?.[1] ?? 0,
+  };
 }
 
 /** Anything counted in this series (the unlabelled one is always shown, as a monitor shows it). */
