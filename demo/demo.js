@@ -202,8 +202,12 @@ const finish = async () => {
   clearInterval(status);
   clearTimeout(warmUp);
   for (const t of incidentTimers) clearTimeout(t);
-  // Let the streams in flight finish (they are short), but never wait on them for long.
-  await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 5000))]);
+  clearTimeout(endTimer);
+  // Let the streams in flight finish (they are short), but never wait on them for long; the
+  // timer goes as soon as they have, so that it cannot hold the process open.
+  let giveUp;
+  await Promise.race([Promise.allSettled([...running]), new Promise((r) => (giveUp = setTimeout(r, 5000)))]);
+  clearTimeout(giveUp);
   poolTracker.stop();
   await pool.destroy();
   server.forceShutdown();
@@ -233,7 +237,7 @@ const finish = async () => {
 };
 process.once('SIGINT', finish);
 process.once('SIGTERM', finish);
-if (durationS !== Infinity) setTimeout(finish, durationS * 1000);
+const endTimer = durationS !== Infinity ? setTimeout(finish, durationS * 1000) : undefined;
 
 function clearLine(text) {
   if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');

@@ -444,8 +444,15 @@ test('SSE: one source subscription for many clients; past maxClients, 503', asyn
       assert.is(third.status, 503);
       assert.match(await third.text(), 'limit 2');
       a.close();
-      await new Promise((r) => setTimeout(r, 50));
-      assert.is(source.listenerCount, 1, 'still one client listening');
+      // Once the server has seen the first client go, its place is free again.
+      const c = await until('a place freed by the client that left', 5000, async () => {
+        const r = await fetchBounded(`${base}/events`);
+        if (r.status === 200) return r;
+        await r.text();
+        return undefined;
+      }, 20);
+      assert.is(source.listenerCount, 1, 'still one subscription, for the two clients now listening');
+      await c.body?.cancel();
     } finally {
       a.close();
       b.close();
