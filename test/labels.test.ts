@@ -10,6 +10,7 @@ import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.j
 import type { Labels } from '../src/types.js';
 import { type Decoded, decodeProtobuf, labelsOf, type Parsed, parseExposition, sampleValue } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0';
@@ -49,9 +50,8 @@ function protobufSamples(bytes: Uint8Array): { name: string; labels: Record<stri
   return decodeProtobuf(bytes).flatMap((f: Decoded) => (f.metric ?? []).map((m: Decoded) => ({ name: f.name, labels: labelsOf(m) })));
 }
 
-test('README: a label set is one series, and two label sets are never exposed as one', () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('README: a label set is one series, and two label sets are never exposed as one', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (m) => {
     m.recordLatency(5);
     for (let i = 0; i < 5; i++) m.series({ path: '' }).recordLatency(6); // an empty value is no label: the series {}
     assert.throws(() => m.series({ le: '1', exported_le: '2' }), (e: Error) => e instanceof RangeError && /exported_le is reserved/.test(e.message));
@@ -60,9 +60,7 @@ test('README: a label set is one series, and two label sets are never exposed as
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', {}), 6);
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', { exported_le: '1' }), 3);
     assertNoCoincidence(parsed.samples, 'text');
-  } finally {
-    m.close();
-  }
+  });
 });
 
 test('generated label sets: each accepted one is its own series in text, OpenMetrics, protobuf and prom-client; the rest are refused', async () => {
@@ -131,9 +129,8 @@ test('generated label sets: each accepted one is its own series in text, OpenMet
   }
 });
 
-test("invalidValues 'count': refused label sets, session ids and error types are counted, not thrown", () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false, invalidValues: 'count' });
-  try {
+test("invalidValues 'count': refused label sets, session ids and error types are counted, not thrown", async () => {
+  await withMonitor({ logger: false, autoStart: false, invalidValues: 'count' }, async (m) => {
     const bad = m.series({ exported_le: '1' });
     bad.recordLatency(1); // skipped and counted
     m.series(null as unknown as Labels);
@@ -146,22 +143,16 @@ test("invalidValues 'count': refused label sets, session ids and error types are
     assert.is(m.totals().requests, 0);
     assert.is(m.sessionStats().closed, 1);
     assert.is(m.sessionStats().failed, 0);
-  } finally {
-    m.close();
-  }
-  const strict = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+  });
+  await withMonitor({ logger: false, autoStart: false }, async (strict) => {
     assert.throws(() => strict.openSession(42 as unknown as string), /connectionId must be a non-empty string \(got number\)/);
     const s = strict.openSession('a');
     assert.throws(() => s.close(7 as unknown as string), /errorType must be a non-empty string/);
-  } finally {
-    strict.close();
-  }
+  });
 });
 
-test('too long: the message states the limit and what was measured in the same unit', () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('too long: the message states the limit and what was measured in the same unit', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (m) => {
     // 43 characters, 129 bytes of UTF-8.
     const type = '€'.repeat(43);
     assert.throws(() => m.recordError(type), /type is too long: at most 128 bytes of UTF-8 \(got 129 bytes\)/);
@@ -169,9 +160,7 @@ test('too long: the message states the limit and what was measured in the same u
     const bytes = JSON.stringify([['path', path]]).length;
     assert.throws(() => m.series({ path }), new RegExp(`as the JSON of the sorted pairs\\) is too long: at most 512 bytes of UTF-8 \\(got ${bytes} bytes\\)`));
     assert.throws(() => m.updateMemoryUsage(1e308), /bytes must be a whole number from 0 to 9007199254740991/);
-  } finally {
-    m.close();
-  }
+  });
 });
 
 test.run();

@@ -25,6 +25,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { until } from './fixtures/wait.js';
 import { instrumentHttpServer, openTelemetryProducer, relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const require = createRequire(import.meta.url);
 
@@ -279,16 +280,13 @@ test("a read that fails is a collection error: the SDK's own metrics still go ou
   }
 });
 
-test('bad options are refused, naming the option', () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('bad options are refused, naming the option', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     assert.throws(() => openTelemetryProducer(monitor, { prefix: 3 as unknown as string }), /options\.prefix/);
     assert.throws(() => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }), /options\.rpcNames must be 'grpc' or 'opentelemetry'/);
     assert.throws(() => openTelemetryProducer(monitor, { runtime: 'yes' as unknown as boolean }), /options\.runtime/);
     assert.throws(() => openTelemetryProducer({} as StreamPerformanceMonitor), /monitor must be a StreamPerformanceMonitor/);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 type Num = number | string; // OTLP/JSON may write 64-bit integers as strings

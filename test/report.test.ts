@@ -23,7 +23,7 @@ function capture(level = 'info') {
 }
 
 function simulated(extra: Record<string, unknown> = {}) {
-  const clock = { t: 1_700_000_000_000, now() { return this.t; } };
+  const clock = handClock(1_700_000_000_000);
   const { logger, lines } = capture((extra.level as string) ?? 'info');
   delete extra.level;
   const monitor = new StreamPerformanceMonitor({ clock, autoStart: false, logger, ...extra });

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_TARGETS, prometheusRules, StreamPerformanceMonitor } from '../src/index.js';
 import { jobsUp, query, ROOT, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 function checkRules(yaml: string): { status: number | null; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'streamgauge-rules-'));
@@ -23,9 +24,8 @@ function checkRules(yaml: string): { status: number | null; output: string } {
   }
 }
 
-test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } });
-  try {
+test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', async () => {
+  await withMonitor({ autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } }, async (monitor) => {
     for (const options of [
       {},
       { histograms: 'classic' as const },
@@ -44,9 +44,7 @@ test('promtool check rules accepts them: native and classic, with prefixes, a se
     assert.match(yaml, /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/);
     assert.match(monitor.prometheusRules({ histograms: 'classic' }), /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/);
     assert.match(monitor.prometheusRules({ selector: 'job="chat"' }), /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('the rules file in the package is the default configuration\'s', () => {

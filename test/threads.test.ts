@@ -14,6 +14,7 @@ import { LaneOwners, ownerOf, ownerWord } from '../src/lane-owners.js';
 import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/layout.js';
 import { currentThread, isRunning } from '../src/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
+import { handClock } from './fixtures/monitor.js';
 
 const N = 1_000_000;
 const WORKERS = 4;
@@ -194,7 +195,7 @@ test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: 
 });
 
 test('windows over lanes of several threads: what was recorded leaves the window once it has passed', async () => {
-  const clock = { t: 0, now: () => clock.t };
+  const clock = handClock(0);
   const m = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128, clock, collectionInterval: 1000, throughputWindow: 2000 });
   await plainWorkers(m, N / 20);
   const series = m.seriesList().filter((s) => m.totals(s.index).latencyCount > 0);
