@@ -138,8 +138,7 @@ function claimPage(h: u32, pi: u32): u32 {
 }
 
 // The window-state page table follows the page table.
-// @ts-ignore: decorator
-@inline function prevEntry(h: u32, pi: u32): u32 {
+function prevEntry(h: u32, pi: u32): u32 {
   return h + H_PAGES + ((pageCount(h) + pi) << 2);
 }
 
@@ -195,14 +194,12 @@ export function addLane(h: u32, lane: u32): bool {
 }
 
 // The lanes of h that readers must add: a slot counted but not yet pointed at reads as 0 (skip it).
-// @ts-ignore: decorator
-@inline function laneCount(h: u32): i32 {
+function laneCount(h: u32): i32 {
   const n = atomic.load<i32>(h + H_LANES);
   return n > MAX_LANES ? MAX_LANES : n;
 }
 
-// @ts-ignore: decorator
-@inline function lane(h: u32, j: i32): u32 {
+function lane(h: u32, j: i32): u32 {
   return atomic.load<u32>(h + H_LANE0 + (u32(j) << 2));
 }
 
@@ -294,8 +291,7 @@ export function exportedHi(): u32 {
 // the last float of the cell's lower bucket picks that bucket or the next (whose code the cell
 // holds as a step, 0 when the cell is all one bucket). Values outside the table are below the first
 // bucket or above the last. No multiply, no log, no loop; one well-predicted branch.
-// @ts-ignore: decorator
-@inline function bucketCode(h: u32, v: f64): u32 {
+function bucketCode(h: u32, v: f64): u32 {
   const bits = reinterpret<u64>(v);
   const k = u32(bits >> u64(load<u32>(h, H_CELLSHIFT))) - load<u32>(h, H_CELLBASE);
   if (k >= load<u32>(h, H_CELLCOUNT)) return outsideTable(h, bits);
@@ -506,8 +502,7 @@ function resetBlock(b: u32): void {
   }
 }
 
-// @ts-ignore: decorator
-@inline function pageCount(h: u32): u32 {
+function pageCount(h: u32): u32 {
   return (load<u32>(h, H_NBUCKETS) + PAGE_MASK) >> PAGE_SHIFT;
 }
 
@@ -627,8 +622,7 @@ export function histDelta(h: u32, out: u32): u32 {
   return n;
 }
 
-// @ts-ignore: decorator
-@inline function pair(out: u32, n: u32, code: u32, count: u32): u32 {
+function pair(out: u32, n: u32, code: u32, count: u32): u32 {
   store<u32>(out + (n << 3), code);
   store<u32>(out + (n << 3) + 4, count);
   return n + 1;
@@ -648,13 +642,11 @@ export function histAddLive(h: u32, dst: u32): f64 {
     const pi = s >> PAGE_SHIFT;
     const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
     const prev = load<u32>(prevEntry(h, pi));
-    {
-      for (; s < end; s++) {
-        const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - (prev != 0 ? load<u32>(prev + ((s & PAGE_MASK) << 2)) : 0);
-        if (d != 0) {
-          addToSlot(dst, s, i64(d));
-          t += i64(d);
-        }
+    for (; s < end; s++) {
+      const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - (prev != 0 ? load<u32>(prev + ((s & PAGE_MASK) << 2)) : 0);
+      if (d != 0) {
+        addToSlot(dst, s, i64(d));
+        t += i64(d);
       }
     }
     s = end;
@@ -805,8 +797,7 @@ function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
   return fillFrom(hi, k, n, dst);
 }
 
-// @ts-ignore: decorator
-@inline function rankOf(q: f64, total: f64): f64 {
+function rankOf(q: f64, total: f64): f64 {
   const rank = Math.ceil(q * total);
   return rank < 1 ? 1 : rank;
 }

@@ -167,7 +167,7 @@ function stubMonitor() {
 const variants = {
   bare: () => null,
   'grpc-js null interceptor': () => nullInterceptor(),
-  'streamgauge, recording stubbed': () => grpcServerInterceptor(stubMonitor(), {}),
+  'streamgauge, recording stubbed': () => grpcServerInterceptor(/** @type {import('../src/monitor.ts').StreamPerformanceMonitor} */ (/** @type {unknown} */ (stubMonitor())), {}),
   'streamgauge (defaults)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), {}),
   'streamgauge (echoLatency)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true }),
   'streamgauge (echo, 1 in 8)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true, echoSampleEvery: 8 }),

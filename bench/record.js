@@ -136,7 +136,7 @@ for (const name of names) {
   new Function(`${setup} var t0 = performance.now(); while (performance.now() - t0 < 250) { for (var j = 0; j < 1000; j++) { ${cases[name]} } } ${teardown}`)();
 }
 const wallHrtime = process.hrtime;
-if (args.clock === 'cpu') process.hrtime = Object.assign(cpuHrtime, { bigint: wallHrtime.bigint });
+if (args.clock === 'cpu') process.hrtime = /** @type {NodeJS.HRTime} */ (Object.assign(cpuHrtime, { bigint: wallHrtime.bigint }));
 const samples = Object.fromEntries(names.map((n) => [n, []]));
 // Each round's median too: how far the machine's speed moved during the run.
 const roundMedians = Object.fromEntries(names.map((n) => [n, []]));
@@ -178,7 +178,7 @@ const recorded = {
   perfHooks: perfHist.count,
   hdrWasm: hdrHist.totalCount,
   promHistogram: (await promHistogram.get()).values.find((v) => v.metricName === 'bench_latency_seconds_count')?.value ?? 0,
-  otelExponential: (await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value.count ?? 0,
+  otelExponential: /** @type {{ count: number } | undefined} */ ((await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value)?.count ?? 0,
 };
 for (const [name, n] of Object.entries(recorded)) {
   if (!(n > 0)) throw new Error(`${name} recorded nothing: the benchmark is broken`);

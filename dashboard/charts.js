@@ -115,6 +115,7 @@ class Chart {
     }).observe(this.body);
   }
 
+  /** @returns {import('uplot').Options} */
   options(width) {
     const def = this.def;
     const view = this.view;

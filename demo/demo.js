@@ -27,7 +27,7 @@ const port = Number(args.port);
 const threads = Number(args.threads);
 const incidentAtS = Number(args.incident);
 const failEvery = Number(args['fail-every']);
-for (const [name, v] of [['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS], ['--fail-every', failEvery]]) {
+for (const [name, v] of /** @type {[string, number][]} */ ([['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS], ['--fail-every', failEvery]])) {
   if (Number.isNaN(v) || v < 0) {
     console.error(`${name} must be a number ≥ 0`);
     process.exit(2);
@@ -218,6 +218,7 @@ const finish = async () => {
   const t = monitor.config.targets;
   clearLine('');
   console.log(bold('summary'));
+  /** @type {[string, string, string, number][]} */
   const rows = [
     ['throughput', `${fmt(summary.throughputRps)} rps`, `target ${t.targetRps} rps`, c.throughputAchievement],
     ['p95 latency', `${fmt(summary.p95LatencyMs)} ms`, `target ${t.targetP95LatencyMs} ms`, c.latencyAchievement],
