@@ -30,8 +30,19 @@ const jsons = []; // prom-client's worker answer, as JSON text
 for (let w = 0; w < WORKERS; w++) {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128 });
   const registry = new promClient.Registry();
-  const hist = new promClient.Histogram({ name: 'request_duration_seconds', help: 'Request latency.', labelNames: ['route'], buckets: [...DEFAULT_CLASSIC_BOUNDARIES_SECONDS], registers: [registry] });
-  const count = new promClient.Counter({ name: 'requests_total', help: 'Requests.', labelNames: ['route'], registers: [registry] });
+  const hist = new promClient.Histogram({
+    name: 'request_duration_seconds',
+    help: 'Request latency.',
+    labelNames: ['route'],
+    buckets: [...DEFAULT_CLASSIC_BOUNDARIES_SECONDS],
+    registers: [registry],
+  });
+  const count = new promClient.Counter({
+    name: 'requests_total',
+    help: 'Requests.',
+    labelNames: ['route'],
+    registers: [registry],
+  });
   for (let s = 0; s < SERIES; s++) {
     const route = `Service${s % 7}/Method${s}`;
     const rec = monitor.series({ route });
@@ -85,14 +96,20 @@ const figures = {
   workers: WORKERS,
   series: SERIES,
   msPerScrape: Object.fromEntries(names.map((n) => [n, median(perRound[n])])),
-  ratios: { clusterTextVsAggregatorRegistry: ratio('clusterText'), clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf') },
+  ratios: {
+    clusterTextVsAggregatorRegistry: ratio('clusterText'),
+    clusterProtobufVsAggregatorRegistry: ratio('clusterProtobuf'),
+  },
   reportBytes: reports[0].length,
   promClientBytes: jsons[0].length,
   sink,
 };
 if (args.json) console.log(JSON.stringify(figures));
 else {
-  printTable(['case', 'ms per scrape (median of rounds)'], names.map((n) => [n, figures.msPerScrape[n].toFixed(2)]));
+  printTable(
+    ['case', 'ms per scrape (median of rounds)'],
+    names.map((n) => [n, figures.msPerScrape[n].toFixed(2)]),
+  );
   printRatios(figures.ratios);
   printBars({ 'primary scrape ≤ 1.0× AggregatorRegistry (text)': figures.ratios.clusterTextVsAggregatorRegistry <= 1 });
 }

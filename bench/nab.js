@@ -30,7 +30,12 @@ import { QUIET_FAMILIES } from '../test/fixtures/generated.ts';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArgs(argv) {
-  const args = { data: resolve(root, '../shared/data/nab'), out: join(tmpdir(), 'streamgauge-nab'), score: false, loo: false };
+  const args = {
+    data: resolve(root, '../shared/data/nab'),
+    out: join(tmpdir(), 'streamgauge-nab'),
+    score: false,
+    loo: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data' || a === '--out') {
@@ -204,27 +209,41 @@ function leaveOneOut(series, args) {
   }
   const keys = Object.keys(results[0].files).sort();
   const fmt = (t) => JSON.stringify(t);
-  console.log(`${GRID.length} settings × ${keys.length} files run and scored in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  console.log('\nsetting                                                               in-sample  per-file mean / worst  generated: alarms/10k');
+  console.log(
+    `${GRID.length} settings × ${keys.length} files run and scored in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  console.log(
+    '\nsetting                                                               in-sample  per-file mean / worst  generated: alarms/10k',
+  );
   for (const r of results) {
     const per = keys.filter((k) => r.files[k].windows > 0).map((k) => normalised(r.files, [k]));
     const s = summary(per);
-    console.log(`${fmt(r.tuning).padEnd(70)} ${normalised(r.files, keys).toFixed(2).padStart(8)}  ${s.mean.toFixed(1).padStart(5)} / ${s.worst.toFixed(1).padStart(6)}  ${r.quiet.toFixed(2).padStart(6)}`);
+    console.log(
+      `${fmt(r.tuning).padEnd(70)} ${normalised(r.files, keys).toFixed(2).padStart(8)}  ${s.mean.toFixed(1).padStart(5)} / ${s.worst.toFixed(1).padStart(6)}  ${r.quiet.toFixed(2).padStart(6)}`,
+    );
   }
   for (const margin of ['point', 'se']) {
-    console.log(`\nrule: NAB scores within ${margin === 'se' ? 'one standard error' : 'one point'} of the best are equal`);
+    console.log(
+      `\nrule: NAB scores within ${margin === 'se' ? 'one standard error' : 'one point'} of the best are equal`,
+    );
     // Leave one file out.
     const leftOut = [];
     const windowless = [];
     const picks = new Map();
     for (const k of keys) {
-      const i = choose(results, keys.filter((x) => x !== k), margin);
+      const i = choose(
+        results,
+        keys.filter((x) => x !== k),
+        margin,
+      );
       picks.set(i, (picks.get(i) ?? 0) + 1);
       if (results[i].files[k].windows > 0) leftOut.push(normalised(results[i].files, [k]));
       else windowless.push(results[i].alarms[k]);
     }
     const s = summary(leftOut);
-    console.log(`leave one file out (${keys.length} folds): left-out files with windows (${s.n}): mean ${s.mean.toFixed(1)}, sd ${s.sd.toFixed(1)}, worst ${s.worst.toFixed(1)}, best ${s.best.toFixed(1)}`);
+    console.log(
+      `leave one file out (${keys.length} folds): left-out files with windows (${s.n}): mean ${s.mean.toFixed(1)}, sd ${s.sd.toFixed(1)}, worst ${s.worst.toFixed(1)}, best ${s.best.toFixed(1)}`,
+    );
     console.log(`  alarms on left-out files without windows: ${windowless.join(', ')}`);
     console.log(`  settings chosen: ${[...picks].map(([i, n]) => `${fmt(GRID[i])} ×${n}`).join('; ')}`);
     // Leave one category out.
@@ -235,11 +254,15 @@ function leaveOneOut(series, args) {
       const i = choose(results, rest, margin);
       const alarms = mine.reduce((a, k) => a + results[i].alarms[k], 0);
       const v = normalised(results[i].files, mine);
-      console.log(`leave out ${c}: chosen ${fmt(GRID[i])}, left-out score ${Number.isNaN(v) ? '(no windows)' : v.toFixed(2)}, alarms ${alarms}`);
+      console.log(
+        `leave out ${c}: chosen ${fmt(GRID[i])}, left-out score ${Number.isNaN(v) ? '(no windows)' : v.toFixed(2)}, alarms ${alarms}`,
+      );
     }
   }
   const all = choose(results, keys);
-  console.log(`\nchosen on all files (one-point rule): ${fmt(GRID[all])} (shipped: ${fmt(TUNING)}), in-sample ${normalised(results[all].files, keys).toFixed(2)}`);
+  console.log(
+    `\nchosen on all files (one-point rule): ${fmt(GRID[all])} (shipped: ${fmt(TUNING)}), in-sample ${normalised(results[all].files, keys).toFixed(2)}`,
+  );
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -252,7 +275,9 @@ if (args.loo) {
 const t0 = performance.now();
 const { rows, alarms } = runCorpus(series, args.out, undefined);
 const ms = performance.now() - t0;
-console.log(`${series.length} files, ${rows} rows, ${alarms} alarms in ${ms.toFixed(0)} ms (${((ms * 1e6) / rows).toFixed(0)} ns/row incl. I/O)`);
+console.log(
+  `${series.length} files, ${rows} rows, ${alarms} alarms in ${ms.toFixed(0)} ms (${((ms * 1e6) / rows).toFixed(0)} ns/row incl. I/O)`,
+);
 console.log(`results: ${args.out}`);
 console.log(`alarm threshold: ${ALARM_SCORE}`);
 
@@ -260,8 +285,12 @@ if (args.score) {
   const summary = score(args.data, args.out, false);
   for (const [profile, e] of Object.entries(summary.profiles)) {
     const c = e.counts;
-    console.log(`${profile.padEnd(20)} ${e.normalized_score.toFixed(2).padStart(7)}  (windows detected ${c.tp}, missed ${c.fn}, false-positive rows ${c.fp})`);
+    console.log(
+      `${profile.padEnd(20)} ${e.normalized_score.toFixed(2).padStart(7)}  (windows detected ${c.tp}, missed ${c.fn}, false-positive rows ${c.fp})`,
+    );
   }
 } else {
-  console.log(`score with: python3 ${scorer} --data ${args.data} --results ${args.out} --threshold ${ALARM_SCORE}   (or add --score)`);
+  console.log(
+    `score with: python3 ${scorer} --data ${args.data} --results ${args.out} --threshold ${ALARM_SCORE}   (or add --score)`,
+  );
 }

@@ -80,8 +80,28 @@ if (argv[0] === '--client') {
 const JSON_OUT = argv.includes('--json');
 const QUICK = argv.includes('--quick');
 const CFG = QUICK
-  ? { warmup: 3_000, messages: 20_000, pairs: 5, streams: 4, window: 8, size: 64, iterations: 300_000, reps: 5, calls: 20_000 }
-  : { warmup: 10_000, messages: 100_000, pairs: 6, streams: 4, window: 8, size: 64, iterations: 2_000_000, reps: 9, calls: 100_000 };
+  ? {
+      warmup: 3_000,
+      messages: 20_000,
+      pairs: 5,
+      streams: 4,
+      window: 8,
+      size: 64,
+      iterations: 300_000,
+      reps: 5,
+      calls: 20_000,
+    }
+  : {
+      warmup: 10_000,
+      messages: 100_000,
+      pairs: 6,
+      streams: 4,
+      window: 8,
+      size: 64,
+      iterations: 2_000_000,
+      reps: 9,
+      calls: 100_000,
+    };
 
 /** dist/ when it is built and not older than src/ (a stale build would measure old code), else src/ through tsx. */
 async function load() {
@@ -150,27 +170,54 @@ function fakeBaseCall() {
     getMetricsRecorder: () => null,
   };
 }
-const descriptor = { path: PATH, requestStream: true, responseStream: true, requestDeserialize: identity, responseSerialize: identity };
+const descriptor = {
+  path: PATH,
+  requestStream: true,
+  responseStream: true,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+};
 const appListener = { onReceiveMetadata() {}, onReceiveMessage() {}, onReceiveHalfClose() {}, onCancel() {} };
 const noop = () => {};
 
 function nullInterceptor() {
-  return (_d, call) => new grpc.ServerInterceptingCall(call, new grpc.ResponderBuilder().withStart((next) => next(new grpc.ServerListenerBuilder().build())).build());
+  return (_d, call) =>
+    new grpc.ServerInterceptingCall(
+      call,
+      new grpc.ResponderBuilder().withStart((next) => next(new grpc.ServerListenerBuilder().build())).build(),
+    );
 }
 
 /** A monitor whose recorders do nothing: what is left is the interceptor's own glue. */
 function stubMonitor() {
-  const rec = { recordLatency: noop, recordError: noop, recordMessages: noop, recordBackpressureEvent: noop, connectionOpened: noop, connectionClosed: noop, startTimer: () => noop };
+  const rec = {
+    recordLatency: noop,
+    recordError: noop,
+    recordMessages: noop,
+    recordBackpressureEvent: noop,
+    connectionOpened: noop,
+    connectionClosed: noop,
+    startTimer: () => noop,
+  };
   return { series: () => rec, openSession: (connectionId) => ({ connectionId, message: noop, close: noop }) };
 }
 
 const variants = {
   bare: () => null,
   'grpc-js null interceptor': () => nullInterceptor(),
-  'streamgauge, recording stubbed': () => grpcServerInterceptor(/** @type {import('../src/monitor.ts').StreamPerformanceMonitor} */ (/** @type {unknown} */ (stubMonitor())), {}),
+  'streamgauge, recording stubbed': () =>
+    grpcServerInterceptor(
+      /** @type {import('../src/monitor.ts').StreamPerformanceMonitor} */ (/** @type {unknown} */ (stubMonitor())),
+      {},
+    ),
   'streamgauge (defaults)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), {}),
-  'streamgauge (echoLatency)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true }),
-  'streamgauge (echo, 1 in 8)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true, echoSampleEvery: 8 }),
+  'streamgauge (echoLatency)': () =>
+    grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true }),
+  'streamgauge (echo, 1 in 8)': () =>
+    grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), {
+      echoLatency: true,
+      echoSampleEvery: 8,
+    }),
 };
 
 /** The core's record calls the default path makes per echoed message, alone: session.message + recordMessages(out). */
@@ -308,9 +355,13 @@ async function serverRun(withInterceptor) {
       call.on('end', () => call.end());
     },
   });
-  const port = await new Promise((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   try {
-    const child = spawn(process.execPath, [SELF, '--client', port, total, CFG.streams, CFG.window, CFG.size], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [SELF, '--client', port, total, CFG.streams, CFG.window, CFG.size], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -382,7 +433,14 @@ const result = {
   b_coreRecordCallsNsPerMessage: coreRecordCallsNsPerMessage,
   b_tickNsPerTick: tickNs,
   b_tickNsPerMessage: tickPerMessage,
-  c_overhead: { defaults: overhead, echoLatency: overheadEcho, echoLatencySampled8: overheadEcho8, grpcLayerOnly: inproc['grpc-js null interceptor'].addedNsPerMessage / a, bar: 0.01, specBar: 0.02 },
+  c_overhead: {
+    defaults: overhead,
+    echoLatency: overheadEcho,
+    echoLatencySampled8: overheadEcho8,
+    grpcLayerOnly: inproc['grpc-js null interceptor'].addedNsPerMessage / a,
+    bar: 0.01,
+    specBar: 0.02,
+  },
   d_pairs: {
     pairs,
     throughputWithout: tputWithout,

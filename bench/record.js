@@ -24,7 +24,9 @@ import { R } from '../dist/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
 const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
-const options = args.quick ? { maxTime: 0.25, minSamples: 5, initCount: 1000 } : { maxTime: 0.8, minSamples: 15, initCount: 1000 };
+const options = args.quick
+  ? { maxTime: 0.25, minSamples: 5, initCount: 1000 }
+  : { maxTime: 0.8, minSamples: 15, initCount: 1000 };
 const rounds = args.quick ? 1 : 5;
 
 // Latencies: lognormal around 2 ms (1 µs .. seconds), a power-of-two ring so the index is a mask.
@@ -62,7 +64,12 @@ sharedSeries.recordLatency(1);
 const perfHist = createHistogram();
 
 await hdr.initWebAssembly();
-const hdrHist = hdr.build({ useWebAssembly: true, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3 });
+const hdrHist = hdr.build({
+  useWebAssembly: true,
+  lowestDiscernibleValue: 1,
+  highestTrackableValue: 3_600_000_000_000,
+  numberOfSignificantValueDigits: 3,
+});
 
 const promHistogram = new promClient.Histogram({ name: 'bench_latency_seconds', help: 'bench', registers: [] });
 const promSummary = new promClient.Summary({ name: 'bench_latency_summary_seconds', help: 'bench', registers: [] });
@@ -88,7 +95,22 @@ const otelHist = meterProvider.getMeter('bench').createHistogram('latency_exp', 
 // iteration, which costs ~25 ns here and would drown the figures. So each test is a string
 // working on locals that `setup` takes from one global. Every test reads the next pre-generated
 // value the same way.
-globalThis.__recordBench = { monitor, series, thousandth, sharedSeries, perfHist, hdrHist, promHistogram, promSummary, otelHist, performance, ms, ns, seconds, sink: 0 };
+globalThis.__recordBench = {
+  monitor,
+  series,
+  thousandth,
+  sharedSeries,
+  perfHist,
+  hdrHist,
+  promHistogram,
+  promSummary,
+  otelHist,
+  performance,
+  ms,
+  ns,
+  seconds,
+  sink: 0,
+};
 const setup = `var c = globalThis.__recordBench, monitor = c.monitor, series = c.series, thousandth = c.thousandth, sharedSeries = c.sharedSeries, perfHist = c.perfHist, hdrHist = c.hdrHist,
   promHistogram = c.promHistogram, promSummary = c.promSummary, otelHist = c.otelHist, performance = c.performance,
   ms = c.ms, ns = c.ns, seconds = c.seconds, k = 0, sink = 0;`;
@@ -133,10 +155,13 @@ const names = Object.keys(cases);
 // compiling it (V8 runs a wasm function from its baseline compiler until the function is hot, and
 // optimises the JS around it the same way).
 for (const name of names) {
-  new Function(`${setup} var t0 = performance.now(); while (performance.now() - t0 < 250) { for (var j = 0; j < 1000; j++) { ${cases[name]} } } ${teardown}`)();
+  new Function(
+    `${setup} var t0 = performance.now(); while (performance.now() - t0 < 250) { for (var j = 0; j < 1000; j++) { ${cases[name]} } } ${teardown}`,
+  )();
 }
 const wallHrtime = process.hrtime;
-if (args.clock === 'cpu') process.hrtime = /** @type {NodeJS.HRTime} */ (Object.assign(cpuHrtime, { bigint: wallHrtime.bigint }));
+if (args.clock === 'cpu')
+  process.hrtime = /** @type {NodeJS.HRTime} */ (Object.assign(cpuHrtime, { bigint: wallHrtime.bigint }));
 const samples = Object.fromEntries(names.map((n) => [n, []]));
 // Each round's median too: how far the machine's speed moved during the run.
 const roundMedians = Object.fromEntries(names.map((n) => [n, []]));
@@ -177,8 +202,12 @@ const recorded = {
   streamgaugeShared: monitor.totals().latencyCount - monitor.totals(0).latencyCount,
   perfHooks: perfHist.count,
   hdrWasm: hdrHist.totalCount,
-  promHistogram: (await promHistogram.get()).values.find((v) => v.metricName === 'bench_latency_seconds_count')?.value ?? 0,
-  otelExponential: /** @type {{ count: number } | undefined} */ ((await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value)?.count ?? 0,
+  promHistogram:
+    (await promHistogram.get()).values.find((v) => v.metricName === 'bench_latency_seconds_count')?.value ?? 0,
+  otelExponential:
+    /** @type {{ count: number } | undefined} */ (
+      (await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value
+    )?.count ?? 0,
 };
 for (const [name, n] of Object.entries(recorded)) {
   if (!(n > 0)) throw new Error(`${name} recorded nothing: the benchmark is broken`);
@@ -207,7 +236,16 @@ const bars = {
   atLeast15xFasterThanPromHistogram: ratios.promHistogramOverStreamgauge >= 15,
 };
 
-const out = { suite: 'record', quick: Boolean(args.quick), clock: args.clock, rounds, machine: { ...machine(), loadAverage: os.loadavg() }, results, ratios, bars };
+const out = {
+  suite: 'record',
+  quick: Boolean(args.quick),
+  clock: args.clock,
+  rounds,
+  machine: { ...machine(), loadAverage: os.loadavg() },
+  results,
+  ratios,
+  bars,
+};
 if (args.json) {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
@@ -227,7 +265,9 @@ if (args.json) {
   console.log('');
   printBars(bars);
   const perRound = (name) => results[name].roundMediansNs.map((x) => x.toFixed(1)).join(' / ');
-  console.log(`\nmedian of each round, ns: streamgauge ${perRound('streamgauge')}; perf_hooks ${perRound('perfHooks')}`);
+  console.log(
+    `\nmedian of each round, ns: streamgauge ${perRound('streamgauge')}; perf_hooks ${perRound('perfHooks')}`,
+  );
   console.log(
     `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}, load ${out.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ` +
       `${args.clock === 'cpu' ? 'process CPU time' : 'wall-clock time'}${args.quick ? ' (quick run: rough figures)' : ''}`,

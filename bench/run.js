@@ -49,7 +49,11 @@ function runSuite(name) {
       if (!json) process.stderr.write(d);
     });
     child.on('close', (code, signal) => {
-      if (code !== 0) return resolve({ ok: false, error: `exited with ${signal ?? code}${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}` });
+      if (code !== 0)
+        return resolve({
+          ok: false,
+          error: `exited with ${signal ?? code}${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+        });
       const figures = lastJsonObject(out);
       if (figures === undefined) resolve({ ok: false, error: `did not print a JSON object: ${out.slice(0, 200)}` });
       else resolve({ ok: true, figures });
@@ -83,12 +87,18 @@ function flatten(value, prefix = '', out = []) {
 
 function show(v) {
   if (typeof v === 'boolean') return v ? 'PASS' : 'MISS';
-  if (typeof v === 'number') return Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(Number.isInteger(v) ? 0 : 1) : v.toPrecision(3);
+  if (typeof v === 'number')
+    return Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(Number.isInteger(v) ? 0 : 1) : v.toPrecision(3);
   return Array.isArray(v) ? JSON.stringify(v) : String(v);
 }
 
 const cpus = os.cpus();
-const machine = { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, date: new Date().toISOString() };
+const machine = {
+  cpu: cpus[0]?.model.trim() ?? 'unknown',
+  cores: cpus.length,
+  node: process.version,
+  date: new Date().toISOString(),
+};
 const results = {};
 let failed = 0;
 for (const name of suites) {
@@ -108,5 +118,8 @@ for (const name of suites) {
   }
 }
 if (json) process.stdout.write(`${JSON.stringify({ machine, quick, suites: results })}\n`);
-else console.log(`\n${machine.cpu}, ${machine.cores} cores, node ${machine.node}, ${machine.date}${failed ? `; ${failed} suite(s) failed` : ''}`);
+else
+  console.log(
+    `\n${machine.cpu}, ${machine.cores} cores, node ${machine.node}, ${machine.date}${failed ? `; ${failed} suite(s) failed` : ''}`,
+  );
 process.exitCode = failed > 0 ? 1 : 0;

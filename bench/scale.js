@@ -42,9 +42,16 @@ async function childMemory(lib, n, threads, scrape) {
   if (lib === 'prom') {
     const prom = (await import('prom-client')).default;
     const registry = new prom.Registry();
-    const h = new prom.Histogram({ name: 'latency_seconds', help: 'h', labelNames: ['method'], buckets: prom.exponentialBuckets(0.0005, 2, 16), registers: [registry] });
+    const h = new prom.Histogram({
+      name: 'latency_seconds',
+      help: 'h',
+      labelNames: ['method'],
+      buckets: prom.exponentialBuckets(0.0005, 2, 16),
+      registers: [registry],
+    });
     const children = Array.from({ length: n }, (_, i) => h.labels({ method: `m${i}` }));
-    for (let t = 0; t < TICKS; t++) for (const c of children) for (let j = 0; j < PER_TICK; j++) c.observe(vals[k++ & 16383] / 1000);
+    for (let t = 0; t < TICKS; t++)
+      for (const c of children) for (let j = 0; j < PER_TICK; j++) c.observe(vals[k++ & 16383] / 1000);
     if (scrape) await registry.metrics();
   } else {
     const { StreamPerformanceMonitor } = await import(DIST);
@@ -65,7 +72,10 @@ async function childMemory(lib, n, threads, scrape) {
           });
           parentPort.postMessage('ready');
         });`;
-      workers = Array.from({ length: threads - 1 }, () => new Worker(code, { eval: true, workerData: { dist: DIST, handle: m.handle(), n, perTick: PER_TICK } }));
+      workers = Array.from(
+        { length: threads - 1 },
+        () => new Worker(code, { eval: true, workerData: { dist: DIST, handle: m.handle(), n, perTick: PER_TICK } }),
+      );
       await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
     }
     for (let t = 0; t < TICKS; t++) {
@@ -86,9 +96,13 @@ async function childMemory(lib, n, threads, scrape) {
 }
 
 function memory(lib, n, threads = 1, scrape = false) {
-  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', lib, String(n), String(threads), scrape ? 'scrape' : ''], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', fileURLToPath(import.meta.url), '--child', lib, String(n), String(threads), scrape ? 'scrape' : ''],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`child ${lib} ${n}: ${r.stderr}`);
   return Number(r.stdout.trim().split('\n').at(-1));
 }
@@ -119,7 +133,13 @@ async function times(rounds) {
     mostlyQuiet.m.tick();
   }
   const registry = new prom.Registry();
-  const ph = new prom.Histogram({ name: 'latency_seconds', help: 'h', labelNames: ['method'], buckets: prom.exponentialBuckets(0.0005, 2, 16), registers: [registry] });
+  const ph = new prom.Histogram({
+    name: 'latency_seconds',
+    help: 'h',
+    labelNames: ['method'],
+    buckets: prom.exponentialBuckets(0.0005, 2, 16),
+    registers: [registry],
+  });
   const children = Array.from({ length: 1000 }, (_, i) => ph.labels({ method: `m${i}` }));
   const timed = (f) => {
     const t0 = performance.now();
@@ -152,7 +172,12 @@ async function times(rounds) {
 // ---- main -----------------------------------------------------------------------------------------
 
 if (process.argv[2] === '--child') {
-  const mb = await childMemory(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === 'scrape');
+  const mb = await childMemory(
+    process.argv[3],
+    Number(process.argv[4]),
+    Number(process.argv[5]),
+    process.argv[6] === 'scrape',
+  );
   console.log(String(mb));
   process.exit(0);
 }
@@ -185,7 +210,8 @@ const out = {
 const r = out.ratios;
 const bars = {
   '1,000 label sets: RSS growth ≤ 1.0× prom-client': r.memory1000 <= 1,
-  '10,000 label sets, two threads, scraped: RSS growth ≤ 10× prom-client at 1,000 (scraped)': r.memory10000vsProm1000 <= 10,
+  '10,000 label sets, two threads, scraped: RSS growth ≤ 10× prom-client at 1,000 (scraped)':
+    r.memory10000vsProm1000 <= 10,
   'tick, 1,000 active series ≤ 0.2× prom-client scrape': r.tick1000VsPromScrape <= 0.2,
   'tick, 10 of 1,000 active ≤ 2× tick of 10 series': r.tick10of1000VsTick10 <= 2,
   'scrape, text ≤ 1.0× prom-client': r.scrapeTextVsProm <= 1,
@@ -197,15 +223,47 @@ else {
     ['figure', 'streamgauge', 'prom-client', 'ratio'],
     [
       ['RSS growth, 1,000 label sets (MB)', m.sg1000.toFixed(1), m.prom1000.toFixed(1), r.memory1000.toFixed(2)],
-      ['RSS growth, 1,000 label sets, scraped (MB)', m.sg1000Scraped.toFixed(1), m.prom1000Scraped.toFixed(1), r.memory1000Scraped.toFixed(2)],
-      ['RSS growth, 10,000 label sets, 2 threads, scraped (MB)', m.sg10000.toFixed(1), `${m.prom1000Scraped.toFixed(1)} (1,000)`, r.memory10000vsProm1000.toFixed(2)],
-      ['tick, 1,000 active (ms) / prom-client scrape', t.tick1000.toFixed(2), t.promScrape.toFixed(2), r.tick1000VsPromScrape.toFixed(2)],
-      ['tick, 10 of 1,000 active / tick of 10 (ms)', t.tick10of1000.toFixed(3), t.tick10.toFixed(3), r.tick10of1000VsTick10.toFixed(2)],
-      ['scrape text, 1,000 series (ms)', t.scrapeText.toFixed(2), t.promScrape.toFixed(2), r.scrapeTextVsProm.toFixed(2)],
-      ['scrape protobuf, 1,000 series (ms)', t.scrapeProtobuf.toFixed(2), t.promScrape.toFixed(2), r.scrapeProtobufVsProm.toFixed(2)],
+      [
+        'RSS growth, 1,000 label sets, scraped (MB)',
+        m.sg1000Scraped.toFixed(1),
+        m.prom1000Scraped.toFixed(1),
+        r.memory1000Scraped.toFixed(2),
+      ],
+      [
+        'RSS growth, 10,000 label sets, 2 threads, scraped (MB)',
+        m.sg10000.toFixed(1),
+        `${m.prom1000Scraped.toFixed(1)} (1,000)`,
+        r.memory10000vsProm1000.toFixed(2),
+      ],
+      [
+        'tick, 1,000 active (ms) / prom-client scrape',
+        t.tick1000.toFixed(2),
+        t.promScrape.toFixed(2),
+        r.tick1000VsPromScrape.toFixed(2),
+      ],
+      [
+        'tick, 10 of 1,000 active / tick of 10 (ms)',
+        t.tick10of1000.toFixed(3),
+        t.tick10.toFixed(3),
+        r.tick10of1000VsTick10.toFixed(2),
+      ],
+      [
+        'scrape text, 1,000 series (ms)',
+        t.scrapeText.toFixed(2),
+        t.promScrape.toFixed(2),
+        r.scrapeTextVsProm.toFixed(2),
+      ],
+      [
+        'scrape protobuf, 1,000 series (ms)',
+        t.scrapeProtobuf.toFixed(2),
+        t.promScrape.toFixed(2),
+        r.scrapeProtobufVsProm.toFixed(2),
+      ],
     ],
   );
   console.log('');
   printBars(bars);
-  console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
+  console.log(
+    `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`,
+  );
 }

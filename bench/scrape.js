@@ -70,7 +70,11 @@ registerWithPromClient(monitor, bridged);
 
 const series = monitor.seriesList().filter((s) => monitor.totals(s.index).requests > 0);
 const nonEmpty = series.map((s) => monitor.nativeHistogram(s.index).buckets.length);
-const nonEmptyBuckets = { min: Math.min(...nonEmpty), mean: nonEmpty.reduce((a, b) => a + b, 0) / nonEmpty.length, max: Math.max(...nonEmpty) };
+const nonEmptyBuckets = {
+  min: Math.min(...nonEmpty),
+  mean: nonEmpty.reduce((a, b) => a + b, 0) / nonEmpty.length,
+  max: Math.max(...nonEmpty),
+};
 
 // ---- the cases ----------------------------------------------------------------------------------
 const state = { sink: 0 };
@@ -191,7 +195,8 @@ const sizes = {
 };
 const text = /** @type {string} */ (monitor.metrics(ACCEPT.text).body);
 for (const s of series.slice(0, 3)) {
-  if (!text.includes(`grpc_method="${s.labels.grpc_method}"`)) throw new Error(`series ${s.labels.grpc_method} missing: the benchmark is broken`);
+  if (!text.includes(`grpc_method="${s.labels.grpc_method}"`))
+    throw new Error(`series ${s.labels.grpc_method} missing: the benchmark is broken`);
 }
 monitor.close();
 
@@ -209,22 +214,45 @@ const bars = {
   protobufAtMost5ms: r('scrapeProtobuf') <= 5,
 };
 
-const out = { suite: 'scrape', quick: Boolean(args.quick), machine: machine(), series: SERIES, valuesPerSeries: PER_SERIES, nonEmptyBuckets, results, sizes, ratios, bars };
+const out = {
+  suite: 'scrape',
+  quick: Boolean(args.quick),
+  machine: machine(),
+  series: SERIES,
+  valuesPerSeries: PER_SERIES,
+  nonEmptyBuckets,
+  results,
+  sizes,
+  ratios,
+  bars,
+};
 if (args.json) {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   printTable(
     ['what (one scrape of 100 series)', 'median ms', 'mean ms', '± %', 'samples'],
-    Object.entries(results).map(([name, x]) => [labels[name], x.medianMs.toFixed(2), x.meanMs.toFixed(2), x.rmePercent.toFixed(1), String(x.samples)]),
+    Object.entries(results).map(([name, x]) => [
+      labels[name],
+      x.medianMs.toFixed(2),
+      x.meanMs.toFixed(2),
+      x.rmePercent.toFixed(1),
+      String(x.samples),
+    ]),
   );
   console.log('');
-  console.log(`non-empty native buckets per series: ${nonEmptyBuckets.min}..${nonEmptyBuckets.max} (mean ${nonEmptyBuckets.mean.toFixed(0)})`);
+  console.log(
+    `non-empty native buckets per series: ${nonEmptyBuckets.min}..${nonEmptyBuckets.max} (mean ${nonEmptyBuckets.mean.toFixed(0)})`,
+  );
   for (const [name, v] of Object.entries(sizes)) console.log(`${name.padEnd(34)} ${v}`);
   console.log('');
   printRatios(ratios);
   console.log('');
   printBars(bars);
   const rm = (name) => results[name].roundMediansMs.map((x) => x.toFixed(2)).join(' / ');
-  console.log(`\nmedian of each round, ms: protobuf ${rm('scrapeProtobuf')}; text ${rm('scrapeText')}; prom-client ${rm('promClientText')}`);
-  console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
+  console.log(
+    `\nmedian of each round, ms: protobuf ${rm('scrapeProtobuf')}; text ${rm('scrapeText')}; prom-client ${rm('promClientText')}`,
+  );
+  console.log(
+    `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`,
+  );
 }

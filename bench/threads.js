@@ -75,7 +75,16 @@ async function churn(monitor) {
   for (let g = 0; g < GENERATIONS; g++) {
     const w = new Worker(WORKER, {
       eval: true,
-      workerData: { mode: 'lanes', handle: monitor.handle(), lib: LIB, count: 0, warmup: 1000, gate: new SharedArrayBuffer(4), ends: new SharedArrayBuffer(8), index: 0 },
+      workerData: {
+        mode: 'lanes',
+        handle: monitor.handle(),
+        lib: LIB,
+        count: 0,
+        warmup: 1000,
+        gate: new SharedArrayBuffer(4),
+        ends: new SharedArrayBuffer(8),
+        index: 0,
+      },
     });
     await workerSaid(w, 'ready');
     await w.terminate();
@@ -94,7 +103,11 @@ async function measure(mode, threads) {
   const ends = new SharedArrayBuffer(8 * threads);
   const workers = Array.from(
     { length: threads },
-    (_, index) => new Worker(WORKER, { eval: true, workerData: { mode, handle: monitor?.handle(), lib: LIB, count: COUNT, warmup: WARMUP, gate, ends, index } }),
+    (_, index) =>
+      new Worker(WORKER, {
+        eval: true,
+        workerData: { mode, handle: monitor?.handle(), lib: LIB, count: COUNT, warmup: WARMUP, gate, ends, index },
+      }),
   );
   await Promise.all(workers.map((w) => workerSaid(w, 'ready')));
   const done = workers.map((w) => workerSaid(w, 'done'));
@@ -155,7 +168,17 @@ const bars = {
   lanesAfterChurnScaleWithThreads: ratios.lanesAfterChurnScalingOfReference >= 0.9,
 };
 
-const out = { suite: 'threads', quick: Boolean(args.quick), threads: THREADS, count: COUNT, rounds: ROUNDS, machine: { ...machine(), loadAverage: os.loadavg() }, results, ratios, bars };
+const out = {
+  suite: 'threads',
+  quick: Boolean(args.quick),
+  threads: THREADS,
+  count: COUNT,
+  rounds: ROUNDS,
+  machine: { ...machine(), loadAverage: os.loadavg() },
+  results,
+  ratios,
+  bars,
+};
 if (args.json) {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
@@ -170,10 +193,17 @@ if (args.json) {
     ['what', '1 thread M/s', `${THREADS} threads M/s`, 'scaling', 'by round', 'lanes'],
     MODES.map((k) => {
       const r = results[k];
-      return [labels[k], m(r.oneThreadPerSecond), m(r.allThreadsPerSecond), `${r.scaling.toFixed(2)}×`, r.scalingByRound.join(' / '), String(r.rootLanes ?? '-')];
+      return [
+        labels[k],
+        m(r.oneThreadPerSecond),
+        m(r.allThreadsPerSecond),
+        `${r.scaling.toFixed(2)}×`,
+        r.scalingByRound.join(' / '),
+        String(r.rootLanes ?? '-'),
+      ];
     }),
   );
-  console.log('\nlanes: lanes the series\' histogram had at the end of the first round\'s run\n');
+  console.log("\nlanes: lanes the series' histogram had at the end of the first round's run\n");
   printRatios(ratios);
   console.log('');
   printBars(bars);

@@ -26,7 +26,9 @@ const args = { ...parseArgs(), src: process.argv.includes('--src') };
 const DIST = new URL('../dist/index.js', import.meta.url);
 const SRC = new URL('../src/index.ts', import.meta.url);
 const source = !args.src && existsSync(fileURLToPath(DIST)) ? 'dist' : 'src';
-const { AnomalyDetector, StreamPerformanceMonitor, TrendModel } = await import(source === 'dist' ? DIST.href : SRC.href);
+const { AnomalyDetector, StreamPerformanceMonitor, TrendModel } = await import(
+  source === 'dist' ? DIST.href : SRC.href
+);
 
 const SERIES_COUNTS = [1, 10, 100];
 const TICKS = args.quick ? 300 : 3000;
@@ -48,7 +50,13 @@ function stats(samplesMs) {
   const s = Float64Array.from(samplesMs).sort();
   const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { medianUs: q(0.5) * 1000, p90Us: q(0.9) * 1000, p99Us: q(0.99) * 1000, meanUs: mean * 1000, samples: s.length };
+  return {
+    medianUs: q(0.5) * 1000,
+    p90Us: q(0.9) * 1000,
+    p99Us: q(0.99) * 1000,
+    meanUs: mean * 1000,
+    samples: s.length,
+  };
 }
 
 // ---- tick and summary cost by series count ---------------------------------------------------
@@ -215,7 +223,14 @@ async function measureVisibility() {
     return us;
   })();
   const s = stats(delaysMs);
-  return { trials: TRIALS, medianUs: s.medianUs, p99Us: s.p99Us, maxUs: Math.max(...delaysMs) * 1000, totalsReadUs: readCost, readsPerTrial: reads / TRIALS };
+  return {
+    trials: TRIALS,
+    medianUs: s.medianUs,
+    p99Us: s.p99Us,
+    maxUs: Math.max(...delaysMs) * 1000,
+    totalsReadUs: readCost,
+    readsPerTrial: reads / TRIALS,
+  };
 }
 
 // ---- run ---------------------------------------------------------------------------------------
@@ -224,12 +239,21 @@ const bySeries = [];
 for (const count of SERIES_COUNTS) {
   const r = measureSeries(count);
   bySeries.push(r);
-  if (!args.json) process.stderr.write(`  ${count} series: tick ${r.tick.medianUs.toFixed(1)} µs, summary ${r.summary.medianUs.toFixed(1)} µs\n`);
+  if (!args.json)
+    process.stderr.write(
+      `  ${count} series: tick ${r.tick.medianUs.toFixed(1)} µs, summary ${r.summary.medianUs.toFixed(1)} µs\n`,
+    );
 }
 const analysis = measureAnalysis();
-if (!args.json) process.stderr.write(`  analysis: ${analysis.earlyNsPerPoint.toFixed(0)} → ${analysis.lateNsPerPoint.toFixed(0)} ns/point\n`);
+if (!args.json)
+  process.stderr.write(
+    `  analysis: ${analysis.earlyNsPerPoint.toFixed(0)} → ${analysis.lateNsPerPoint.toFixed(0)} ns/point\n`,
+  );
 const visibility = await measureVisibility();
-if (!args.json) process.stderr.write(`  visibility: p50 ${visibility.medianUs.toFixed(1)} µs, p99 ${visibility.p99Us.toFixed(1)} µs\n`);
+if (!args.json)
+  process.stderr.write(
+    `  visibility: p50 ${visibility.medianUs.toFixed(1)} µs, p99 ${visibility.p99Us.toFixed(1)} µs\n`,
+  );
 
 const results = {
   source,
@@ -252,7 +276,13 @@ if (args.json) {
 } else {
   printTable(
     ['series', 'tick median µs', 'tick p99 µs', 'summary median µs', 'summary p99 µs'],
-    bySeries.map((r) => [String(r.series), r.tick.medianUs.toFixed(1), r.tick.p99Us.toFixed(1), r.summary.medianUs.toFixed(1), r.summary.p99Us.toFixed(1)]),
+    bySeries.map((r) => [
+      String(r.series),
+      r.tick.medianUs.toFixed(1),
+      r.tick.p99Us.toFixed(1),
+      r.summary.medianUs.toFixed(1),
+      r.summary.p99Us.toFixed(1),
+    ]),
   );
   console.log('');
   console.log(
@@ -264,5 +294,7 @@ if (args.json) {
   );
   console.log('');
   printBars(bars);
-  console.log(`\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${source}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`);
+  console.log(
+    `\n${out.machine.cpu}, ${out.machine.cores} cores, node ${out.machine.node}, ${source}, ${out.machine.date}${args.quick ? ' (quick run: rough figures)' : ''}`,
+  );
 }

@@ -87,9 +87,11 @@ function draw() {
   // axis then starts when the monitor did (or at the oldest point, for history restored from a file).
   if (RANGES[rangeKey].resolution === 'tick') {
     const uptime = view.frame?.summary?.uptimeSeconds;
-    const started = typeof uptime === 'number' && Number.isFinite(uptime) ? view.frame.t - uptime * 1000 : Number.POSITIVE_INFINITY;
+    const started =
+      typeof uptime === 'number' && Number.isFinite(uptime) ? view.frame.t - uptime * 1000 : Number.POSITIVE_INFINITY;
     const oldest = Math.min(started, columns.t[0] ?? Number.POSITIVE_INFINITY);
-    if (Number.isFinite(oldest)) view.windowStart = Math.min(view.windowEnd - MIN_SPAN_MS, Math.max(view.windowStart, oldest));
+    if (Number.isFinite(oldest))
+      view.windowStart = Math.min(view.windowEnd - MIN_SPAN_MS, Math.max(view.windowStart, oldest));
   }
   charts.setData(columns);
 }
@@ -132,7 +134,10 @@ async function load() {
     // A young monitor has no closed rollup yet: say when the first one will be there.
     if (range.bucketMs && columns.t.length === 0) {
       const complete = Math.ceil(view.frame.t / range.bucketMs) * range.bucketMs;
-      notice(`No ${range.resolution} rollups yet in this range: the current ${range.resolution} is complete at ${fmtTime(complete)}.`, 'info');
+      notice(
+        `No ${range.resolution} rollups yet in this range: the current ${range.resolution} is complete at ${fmtTime(complete)}.`,
+        'info',
+      );
     } else {
       notice('');
     }

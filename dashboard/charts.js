@@ -19,30 +19,76 @@ const C = {
 
 // `scale` turns the monitor's unit into the displayed one; `max` fixes the top of the y axis.
 export const CHARTS = [
-  { id: 'rps', title: 'Throughput', unit: '/s', wide: true, target: (f) => f.targets?.targetRps,
-    series: [{ field: 'rps', label: 'rps', color: C.blue }] },
-  { id: 'latency', title: 'Latency', unit: 'ms', wide: true, target: (f) => f.targets?.targetP95LatencyMs,
+  {
+    id: 'rps',
+    title: 'Throughput',
+    unit: '/s',
+    wide: true,
+    target: (f) => f.targets?.targetRps,
+    series: [{ field: 'rps', label: 'rps', color: C.blue }],
+  },
+  {
+    id: 'latency',
+    title: 'Latency',
+    unit: 'ms',
+    wide: true,
+    target: (f) => f.targets?.targetP95LatencyMs,
     series: [
       { field: 'p50', label: 'p50', color: C.green },
       { field: 'p95', label: 'p95', color: C.amber },
       { field: 'p99', label: 'p99', color: C.red },
-    ] },
-  { id: 'errors', title: 'Error rate', unit: '%', scale: 100,
-    series: [{ field: 'errorRate', label: 'errors', color: C.red }] },
-  { id: 'connections', title: 'Active connections', unit: '',
-    series: [{ field: 'activeConnections', label: 'open', color: C.teal }] },
-  { id: 'memory', title: 'Memory', unit: 'MB', scale: 1 / MB, target: (f) => f.targets?.targetMemoryMb,
-    series: [{ field: 'memoryBytes', label: 'memory', color: C.purple }] },
-  { id: 'eventloop', title: 'Event-loop delay', unit: 'ms',
-    series: [{ field: 'eventLoopDelayMs', label: 'delay', color: C.orange }] },
-  { id: 'workers', title: 'Worker utilisation', unit: '%', scale: 100, max: 100,
-    series: [{ field: 'workerUtilization', label: 'busy', color: C.green }] },
-  { id: 'queue', title: 'Queue depth', unit: '',
-    series: [{ field: 'queueDepth', label: 'queued', color: C.amber }] },
-  { id: 'cache', title: 'Cache hit ratio', unit: '%', scale: 100, max: 100,
-    series: [{ field: 'cacheHitRatio', label: 'hits', color: C.blue }] },
-  { id: 'backpressure', title: 'Backpressure', unit: '/s',
-    series: [{ field: 'backpressure', label: 'events', color: C.pink }] },
+    ],
+  },
+  {
+    id: 'errors',
+    title: 'Error rate',
+    unit: '%',
+    scale: 100,
+    series: [{ field: 'errorRate', label: 'errors', color: C.red }],
+  },
+  {
+    id: 'connections',
+    title: 'Active connections',
+    unit: '',
+    series: [{ field: 'activeConnections', label: 'open', color: C.teal }],
+  },
+  {
+    id: 'memory',
+    title: 'Memory',
+    unit: 'MB',
+    scale: 1 / MB,
+    target: (f) => f.targets?.targetMemoryMb,
+    series: [{ field: 'memoryBytes', label: 'memory', color: C.purple }],
+  },
+  {
+    id: 'eventloop',
+    title: 'Event-loop delay',
+    unit: 'ms',
+    series: [{ field: 'eventLoopDelayMs', label: 'delay', color: C.orange }],
+  },
+  {
+    id: 'workers',
+    title: 'Worker utilisation',
+    unit: '%',
+    scale: 100,
+    max: 100,
+    series: [{ field: 'workerUtilization', label: 'busy', color: C.green }],
+  },
+  { id: 'queue', title: 'Queue depth', unit: '', series: [{ field: 'queueDepth', label: 'queued', color: C.amber }] },
+  {
+    id: 'cache',
+    title: 'Cache hit ratio',
+    unit: '%',
+    scale: 100,
+    max: 100,
+    series: [{ field: 'cacheHitRatio', label: 'hits', color: C.blue }],
+  },
+  {
+    id: 'backpressure',
+    title: 'Backpressure',
+    unit: '/s',
+    series: [{ field: 'backpressure', label: 'events', color: C.pink }],
+  },
 ];
 
 const HEIGHT = 150;
@@ -63,11 +109,36 @@ const S = 1000;
 const M = 60 * S;
 const H = 60 * M;
 // uPlot's own steps jump from 1 to 5 minutes, which leaves a small 5-minute chart with one tick.
-const TIME_INCRS = [S, 2 * S, 5 * S, 10 * S, 15 * S, 30 * S, M, 2 * M, 5 * M, 10 * M, 15 * M, 20 * M, 30 * M,
-  H, 2 * H, 3 * H, 4 * H, 6 * H, 12 * H, 24 * H];
+const TIME_INCRS = [
+  S,
+  2 * S,
+  5 * S,
+  10 * S,
+  15 * S,
+  30 * S,
+  M,
+  2 * M,
+  5 * M,
+  10 * M,
+  15 * M,
+  20 * M,
+  30 * M,
+  H,
+  2 * H,
+  3 * H,
+  4 * H,
+  6 * H,
+  12 * H,
+  24 * H,
+];
 
 const CLOCK = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false });
-const CLOCK_S = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const CLOCK_S = new Intl.DateTimeFormat('en-GB', {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
 
 /** Axis times in 24-hour clock; seconds only when ticks are closer than a minute. */
 function fmtClock(ms, seconds) {
@@ -140,16 +211,29 @@ class Chart {
         },
       },
       axes: [
-        { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { stroke: C.grid, size: 4 },
-          font: '11px system-ui, sans-serif', size: 24, incrs: TIME_INCRS,
+        {
+          stroke: C.axis,
+          grid: { stroke: C.grid, width: 1 },
+          ticks: { stroke: C.grid, size: 4 },
+          font: '11px system-ui, sans-serif',
+          size: 24,
+          incrs: TIME_INCRS,
           // Wide charts get roomier ticks, so labels never need seconds at 5 minutes; a span short
           // enough for seconds (a young monitor) leaves room for the longer labels.
-          space: (_u, _axis, min, max, dim) => (dim > 400 ? 80 : (TIME_INCRS.find((i) => i >= ((max - min) * 44) / dim) ?? H) < M ? 64 : 44),
-          values: (_u, splits) => splits.map((v) => fmtClock(v, splits[1] - splits[0] < 60_000)) },
-        { stroke: C.axis, grid: { stroke: C.grid, width: 1 }, ticks: { show: false },
-          font: '11px system-ui, sans-serif', space: 28, gap: 4,
+          space: (_u, _axis, min, max, dim) =>
+            dim > 400 ? 80 : (TIME_INCRS.find((i) => i >= ((max - min) * 44) / dim) ?? H) < M ? 64 : 44,
+          values: (_u, splits) => splits.map((v) => fmtClock(v, splits[1] - splits[0] < 60_000)),
+        },
+        {
+          stroke: C.axis,
+          grid: { stroke: C.grid, width: 1 },
+          ticks: { show: false },
+          font: '11px system-ui, sans-serif',
+          space: 28,
+          gap: 4,
           values: (_u, splits) => splits.map((v) => withUnit(fmtCompact(v), unit)),
-          size: (_u, values) => (values ? Math.max(...values.map((v) => v.length)) * 6.5 + 12 : 40) },
+          size: (_u, values) => (values ? Math.max(...values.map((v) => v.length)) * 6.5 + 12 : 40),
+        },
       ],
       series: [
         {},
@@ -182,10 +266,7 @@ class Chart {
 
   setData(columns) {
     const def = this.def;
-    this.data = [
-      columns.t,
-      ...def.series.map((s) => (columns.fields[s.field] ?? []).map((v) => scaled(v, def))),
-    ];
+    this.data = [columns.t, ...def.series.map((s) => (columns.fields[s.field] ?? []).map((v) => scaled(v, def)))];
     this.plot.setData(this.data);
     this.card.dataset.points = String(columns.t.length);
     this.showValues(this.plot.cursor.idx);

@@ -42,12 +42,32 @@ export function renderSummary(frame) {
   const none = () => cell('', 'num');
   body('summary').replaceChildren(
     row(cell('Throughput'), num(s.throughputRps, '/s'), num(t.targetRps, '/s'), achievedCell(c.throughputAchievement)),
-    row(cell('Latency p95'), num(s.p95LatencyMs, 'ms'), num(t.targetP95LatencyMs, 'ms'), achievedCell(c.latencyAchievement)),
+    row(
+      cell('Latency p95'),
+      num(s.p95LatencyMs, 'ms'),
+      num(t.targetP95LatencyMs, 'ms'),
+      achievedCell(c.latencyAchievement),
+    ),
     row(cell('Memory'), num(s.memoryUsageMb, 'MB'), num(t.targetMemoryMb, 'MB'), achievedCell(c.memoryEfficiency)),
     // The comparison carries the success rate itself, not its ratio to the target.
-    row(cell('Success rate'), pct(s.successRate), pct(t.targetSuccessRate), achievedCell(ratio(s.successRate, t.targetSuccessRate))),
-    row(cell('Latency avg · p50'), cell(`${fmtNumber(s.avgLatencyMs)} · ${fmtNumber(s.p50LatencyMs)} ms`, 'num'), none(), none()),
-    row(cell('Latency p99 · p99.9'), cell(`${fmtNumber(s.p99LatencyMs)} · ${fmtNumber(s.p999LatencyMs)} ms`, 'num'), none(), none()),
+    row(
+      cell('Success rate'),
+      pct(s.successRate),
+      pct(t.targetSuccessRate),
+      achievedCell(ratio(s.successRate, t.targetSuccessRate)),
+    ),
+    row(
+      cell('Latency avg · p50'),
+      cell(`${fmtNumber(s.avgLatencyMs)} · ${fmtNumber(s.p50LatencyMs)} ms`, 'num'),
+      none(),
+      none(),
+    ),
+    row(
+      cell('Latency p99 · p99.9'),
+      cell(`${fmtNumber(s.p99LatencyMs)} · ${fmtNumber(s.p999LatencyMs)} ms`, 'num'),
+      none(),
+      none(),
+    ),
     row(cell('Connections'), num(s.activeConnections, ''), none(), none()),
     row(cell('Worker utilisation'), pct(s.workerUtilization), none(), none()),
     row(cell('Cache efficiency'), pct(s.cacheEfficiency), none(), none()),
@@ -63,9 +83,15 @@ export function renderSummary(frame) {
     [c.latencyAchievement, 'p95'],
     [c.memoryEfficiency, 'memory'],
     [ratio(s.successRate, t.targetSuccessRate), 'success rate'],
-  ].filter(([v]) => isValue(v) && v < 1).map(([, name]) => name);
+  ]
+    .filter(([v]) => isValue(v) && v < 1)
+    .map(([, name]) => name);
   verdict.textContent =
-    c.meetsTargets === true ? 'meets targets' : c.meetsTargets === false ? `misses ${missed.length ? missed.join(', ') : 'targets'}` : 'targets —';
+    c.meetsTargets === true
+      ? 'meets targets'
+      : c.meetsTargets === false
+        ? `misses ${missed.length ? missed.join(', ') : 'targets'}`
+        : 'targets —';
   verdict.title = isValue(c.overallScore) ? `overall score ${fmtPercent(c.overallScore)}` : '';
 }
 
@@ -119,7 +145,11 @@ export function renderErrors(frame) {
   if (entries.length === 0) return tbody.replaceChildren(emptyRow(3, 'no errors'));
   tbody.replaceChildren(
     ...entries.map(([type, count]) =>
-      row(cell(type, 'type'), cell(fmtNumber(count), 'num'), cell(fmtPercent(total > 0 ? count / total : Number.NaN), 'num')),
+      row(
+        cell(type, 'type'),
+        cell(fmtNumber(count), 'num'),
+        cell(fmtPercent(total > 0 ? count / total : Number.NaN), 'num'),
+      ),
     ),
   );
 }

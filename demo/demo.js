@@ -27,7 +27,13 @@ const port = Number(args.port);
 const threads = Number(args.threads);
 const incidentAtS = Number(args.incident);
 const failEvery = Number(args['fail-every']);
-for (const [name, v] of /** @type {[string, number][]} */ ([['--duration', durationS], ['--port', port], ['--threads', threads], ['--incident', incidentAtS], ['--fail-every', failEvery]])) {
+for (const [name, v] of /** @type {[string, number][]} */ ([
+  ['--duration', durationS],
+  ['--port', port],
+  ['--threads', threads],
+  ['--incident', incidentAtS],
+  ['--fail-every', failEvery],
+])) {
   if (Number.isNaN(v) || v < 0) {
     console.error(`${name} must be a number ≥ 0`);
     process.exit(2);
@@ -78,7 +84,11 @@ server.addService(echoService, {
     call.on('data', (msg) => {
       if (failed) return;
       // A little real work: a digest looked up in a small cache (about 90 % hits).
-      const key = createHash('sha1').update(msg).update(String(Math.floor(Math.random() * 400))).digest('hex').slice(0, 6);
+      const key = createHash('sha1')
+        .update(msg)
+        .update(String(Math.floor(Math.random() * 400)))
+        .digest('hex')
+        .slice(0, 6);
       if (cache.has(key)) monitor.recordCacheHit();
       else {
         monitor.recordCacheMiss();
@@ -92,11 +102,14 @@ server.addService(echoService, {
       }
       if (inIncident()) {
         delayed++;
-        setTimeout(() => {
-          delayed--;
-          if (!failed) call.write(msg);
-          if (clientDone && delayed === 0) call.end();
-        }, 40 + Math.random() * 20);
+        setTimeout(
+          () => {
+            delayed--;
+            if (!failed) call.write(msg);
+            if (clientDone && delayed === 0) call.end();
+          },
+          40 + Math.random() * 20,
+        );
       } else call.write(msg);
     });
     // End only once every delayed reply is out, or the client would wait for them forever.
@@ -110,7 +123,9 @@ server.addService(echoService, {
   },
 });
 const grpcPort = await new Promise((resolve, reject) =>
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+    err ? reject(err) : resolve(p),
+  ),
 );
 const address = `127.0.0.1:${grpcPort}`;
 
@@ -124,21 +139,32 @@ console.log(`  dashboard                ${served.url}/`);
 console.log(`  Prometheus metrics       ${served.url}/metrics`);
 console.log(`  debug detail             ${served.url}/debug`);
 console.log(`  structured logs          ${logFile}`);
-if (incidentAtS > 0) console.log(`  a latency incident is injected at ${incidentAtS} s for ${INCIDENT_S} s: watch for the anomaly`);
+if (incidentAtS > 0)
+  console.log(`  a latency incident is injected at ${incidentAtS} s for ${INCIDENT_S} s: watch for the anomaly`);
 console.log(durationS === Infinity ? '  Ctrl-C stops and prints the summary.\n' : `  running for ${durationS} s.\n`);
 
-monitor.on('anomaly', (a) => clearLine(`⚠ anomaly: ${a.series} ${fmt(a.value)} ${a.unit} (expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)})`));
+monitor.on('anomaly', (a) =>
+  clearLine(
+    `⚠ anomaly: ${a.series} ${fmt(a.value)} ${a.unit} (expected ${fmt(a.expectedLow)}..${fmt(a.expectedHigh)})`,
+  ),
+);
 monitor.on('recovered', (a) => clearLine(`✓ ${a.series} recovered after ${((a.end - a.start) / 1000).toFixed(1)} s`));
 monitor.on('report', (r) => {
   clearLine(
     `report ${((r.to - r.from) / 1000).toFixed(0)} s: ${fmtInt(r.period.requests)} requests, ${fmt(r.period.rps)} rps, ` +
       `${(r.period.errorRate * 100).toFixed(2)} % errors, score ${r.comparison.overallScore.toFixed(2)}` +
-      (r.trends.find((t) => t.series === 'memoryBytes') ? `, memory ${fmtSigned(r.trends.find((t) => t.series === 'memoryBytes').slopePerMinute / 2 ** 20)} MB/min` : ''),
+      (r.trends.find((t) => t.series === 'memoryBytes')
+        ? `, memory ${fmtSigned(r.trends.find((t) => t.series === 'memoryBytes').slopePerMinute / 2 ** 20)} MB/min`
+        : ''),
   );
 });
 
 // ---- the load -----------------------------------------------------------------------------------
-const pool = new Piscina({ filename: new URL('./load-worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads });
+const pool = new Piscina({
+  filename: new URL('./load-worker.js', import.meta.url).href,
+  minThreads: threads,
+  maxThreads: threads,
+});
 const poolTracker = trackPool(monitor, pool, { name: 'load' });
 const handle = monitor.handle();
 let stopping = false;
@@ -223,15 +249,29 @@ const finish = async () => {
     ['throughput', `${fmt(summary.throughputRps)} rps`, `target ${t.targetRps} rps`, c.throughputAchievement],
     ['p95 latency', `${fmt(summary.p95LatencyMs)} ms`, `target ${t.targetP95LatencyMs} ms`, c.latencyAchievement],
     ['memory', `${fmt(summary.memoryUsageMb)} MB`, `target ${t.targetMemoryMb} MB`, c.memoryEfficiency],
-    ['success rate', `${(summary.successRate * 100).toFixed(3)} %`, `target ${(t.targetSuccessRate * 100).toFixed(1)} %`, c.successRate],
+    [
+      'success rate',
+      `${(summary.successRate * 100).toFixed(3)} %`,
+      `target ${(t.targetSuccessRate * 100).toFixed(1)} %`,
+      c.successRate,
+    ],
   ];
-  for (const [name, value, target, score] of rows) console.log(`  ${name.padEnd(14)}${value.padStart(14)}   ${target.padEnd(18)} ${score.toFixed(2)}×`);
-  console.log(`  p50 / p99 / p99.9  ${fmt(summary.p50LatencyMs)} / ${fmt(summary.p99LatencyMs)} / ${fmt(summary.p999LatencyMs)} ms    uptime ${summary.uptimeSeconds.toFixed(0)} s`);
+  for (const [name, value, target, score] of rows)
+    console.log(`  ${name.padEnd(14)}${value.padStart(14)}   ${target.padEnd(18)} ${score.toFixed(2)}×`);
+  console.log(
+    `  p50 / p99 / p99.9  ${fmt(summary.p50LatencyMs)} / ${fmt(summary.p99LatencyMs)} / ${fmt(summary.p999LatencyMs)} ms    uptime ${summary.uptimeSeconds.toFixed(0)} s`,
+  );
   const errors = Object.entries(monitor.errorsByType()).map(([type, n]) => `${type} ${fmtInt(n)}`);
-  console.log(`  requests ${fmtInt(m.totalRequests)}, failed ${fmtInt(m.failedRequests)}${errors.length ? ` (${errors.join(', ')})` : ''}`);
-  console.log(`  overall score ${c.overallScore.toFixed(2)} — ${c.meetsTargets ? 'meets every target' : 'misses a target'}`);
+  console.log(
+    `  requests ${fmtInt(m.totalRequests)}, failed ${fmtInt(m.failedRequests)}${errors.length ? ` (${errors.join(', ')})` : ''}`,
+  );
+  console.log(
+    `  overall score ${c.overallScore.toFixed(2)} — ${c.meetsTargets ? 'meets every target' : 'misses a target'}`,
+  );
   const anomalies = monitor.recentAnomalies();
-  console.log(`  anomalies: ${anomalies.length ? anomalies.map((a) => `${a.series} ${a.direction} at ${new Date(a.start).toISOString().slice(11, 19)}`).join(', ') : 'none'}`);
+  console.log(
+    `  anomalies: ${anomalies.length ? anomalies.map((a) => `${a.series} ${a.direction} at ${new Date(a.start).toISOString().slice(11, 19)}`).join(', ') : 'none'}`,
+  );
   await served.close();
   monitor.close();
   process.exitCode = 0;

@@ -5,7 +5,15 @@
 // the zero and overflow buckets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundaryFractions, boundsBytes, bucketIndex, midpoint, rangeGeometry, upperBound, writeBounds } from '../src/buckets.js';
+import {
+  boundaryFractions,
+  boundsBytes,
+  bucketIndex,
+  midpoint,
+  rangeGeometry,
+  upperBound,
+  writeBounds,
+} from '../src/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
 import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/wasm.js';
@@ -28,7 +36,9 @@ const SAMPLES: Record<string, () => Float64Array> = {
   bimodal: () => {
     const r = seededRandom(2);
     const z = seededGaussians(3);
-    return Float64Array.from({ length: N }, () => (r() < 0.7 ? Math.exp(Math.log(2) + 0.25 * z()) : Math.exp(Math.log(150) + 0.3 * z())));
+    return Float64Array.from({ length: N }, () =>
+      r() < 0.7 ? Math.exp(Math.log(2) + 0.25 * z()) : Math.exp(Math.log(150) + 0.3 * z()),
+    );
   },
   // Heavy tail: Pareto, x_m = 0.5 ms, alpha = 1.5 (infinite variance).
   pareto: () => {
@@ -49,7 +59,14 @@ function sample(name: string) {
 }
 
 function monitor(config: UserConfig = {}): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({ autoStart: false, logger: false, historyRetention: 60_000, rollups: { minutes: 1, hours: 1, days: 1 }, maxSeries: 2, ...config });
+  return new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
+    historyRetention: 60_000,
+    rollups: { minutes: 1, hours: 1, days: 1 },
+    maxSeries: 2,
+    ...config,
+  });
 }
 
 /**
@@ -81,7 +98,13 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   const gatherPtr = Math.ceil((exportPtr + (nBuckets + 2) * 8) / 64) * 64;
   const pages = Math.ceil((gatherPtr + nBuckets * 8) / 65536) + 1;
   // A histogram with all its pages laid out after it (no arena: it never claims one).
-  const layout = { boundsPtr: { [scale]: tables }, runtimePtr: 0, gatherPtr, initialPages: pages, pages } as unknown as Layout;
+  const layout = {
+    boundsPtr: { [scale]: tables },
+    runtimePtr: 0,
+    gatherPtr,
+    initialPages: pages,
+    pages,
+  } as unknown as Layout;
   const memory = createMemory(layout);
   writeBounds(memory.buffer, tables, scale);
   writeRangeTable(memory.buffer, shape);
@@ -98,7 +121,11 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
       out[0] = all[0];
       out[1] = all[1];
       out.set(all.subarray(core.exportedLo() + 2, core.exportedHi() + 2), core.exportedLo() + 2);
-      assert.is(total, out.reduce((a, b) => a + b, 0), 'histExport returns the total it wrote');
+      assert.is(
+        total,
+        out.reduce((a, b) => a + b, 0),
+        'histExport returns the total it wrote',
+      );
       return out;
     },
     reset: () => initHistogram(memory.buffer, layout, h, shape, true),
@@ -123,7 +150,10 @@ for (const name of Object.keys(SAMPLES)) {
         const exact = sorted[Math.ceil(q * N) - 1];
         const got = m.quantileSinceStart(q);
         const err = Math.abs(got - exact) / exact;
-        assert.ok(err <= bound * (1 + 1e-12), `${name} scale ${scale} p${q * 100}: ${got} vs exact ${exact}: error ${err} > bound ${bound}`);
+        assert.ok(
+          err <= bound * (1 + 1e-12),
+          `${name} scale ${scale} p${q * 100}: ${got} vs exact ${exact}: error ${err} > bound ${bound}`,
+        );
       }
       const t = m.totals();
       assert.is(t.latencyCount, N);
@@ -134,7 +164,10 @@ for (const name of Object.keys(SAMPLES)) {
       // The sliding window holds everything recorded so far: same histogram, same figures.
       const metrics = m.getCurrentMetrics();
       const since = metrics.latencySinceStart;
-      assert.equal([metrics.latencyP50Ms, metrics.latencyP95Ms, metrics.latencyP99Ms, metrics.latencyP999Ms], [since.p50, since.p95, since.p99, since.p999]);
+      assert.equal(
+        [metrics.latencyP50Ms, metrics.latencyP95Ms, metrics.latencyP99Ms, metrics.latencyP999Ms],
+        [since.p50, since.p95, since.p99, since.p999],
+      );
       assert.is(since.p95, m.quantileSinceStart(0.95));
       m.close();
     }
@@ -144,7 +177,8 @@ for (const name of Object.keys(SAMPLES)) {
 test('a quantile is reported at its bucket log-midpoint, clamped to the observed min and max', () => {
   const m = monitor();
   m.recordLatency(7.3);
-  for (const q of [0, 0.5, 0.999, 1]) assert.is(m.quantileSinceStart(q), 7.3, 'one value: every quantile is that value');
+  for (const q of [0, 0.5, 0.999, 1])
+    assert.is(m.quantileSinceStart(q), 7.3, 'one value: every quantile is that value');
   m.recordLatency(0.01);
   m.recordLatency(2000);
   // Each rank's bucket midpoint (converted from the bucket unit, seconds, to ms), within [min, max].
@@ -166,7 +200,11 @@ test('every rank lands in the same bucket whether the walk goes bucket by bucket
   const withLane = m.series({ path: 'lane' });
   withLane.recordLatency(1); // its thread's lane is taken now
   // No lane left for the next series: its histogram is walked without lanes, four buckets at a time.
-  Atomics.store(new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64), R.LANES_CLAIMED, m.layout.lanePool.count);
+  Atomics.store(
+    new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64),
+    R.LANES_CLAIMED,
+    m.layout.lanePool.count,
+  );
   const noLane = m.series({ path: 'shared' });
   noLane.recordLatency(1);
   // Dense in the middle, sparse tails, and runs of one bucket: ranks fall at every place in a block.
@@ -182,7 +220,10 @@ test('every rank lands in the same bucket whether the walk goes bucket by bucket
   // q = (k - ½)/n asks for rank k exactly: every rank from the first to the last.
   for (let k = 1; k <= n; k++) {
     const q = (k - 0.5) / n;
-    if (m.quantileSinceStart(q, a) !== m.quantileSinceStart(q, b)) assert.unreachable(`rank ${k} of ${n}: ${m.quantileSinceStart(q, a)} with lanes, ${m.quantileSinceStart(q, b)} without`);
+    if (m.quantileSinceStart(q, a) !== m.quantileSinceStart(q, b))
+      assert.unreachable(
+        `rank ${k} of ${n}: ${m.quantileSinceStart(q, a)} with lanes, ${m.quantileSinceStart(q, b)} without`,
+      );
   }
   m.close();
 });
@@ -199,7 +240,10 @@ test('the stored boundaries are 2^(j/2^s) rounded down, exactly (integer check o
     for (let j = 1; j < n; j++) {
       const m = (1n << 52n) + fractions[j];
       const target = 1n << BigInt(52 * n + j); // (2^(52 + j/n))^n
-      assert.ok(m ** BigInt(n) < target && target < (m + 1n) ** BigInt(n), `scale ${scale} j ${j}: ${m} is not floor(2^(52 + ${j}/${n}))`);
+      assert.ok(
+        m ** BigInt(n) < target && target < (m + 1n) ** BigInt(n),
+        `scale ${scale} j ${j}: ${m} is not floor(2^(52 + ${j}/${n}))`,
+      );
       assert.is(upperBound(j, scale), Number(m) / 2 ** 52);
     }
   }
@@ -320,10 +364,16 @@ test('zero bucket and overflow: values below the range and above it still count,
     3,
   );
   assert.ok(h.zeroThreshold < 1e-6 && 1e-6 <= upperBound(h.buckets[0].index, h.schema), 'the first bucket holds 1 µs');
-  assert.ok(upperBound(h.buckets[2].index, h.schema) >= 3600 && (h.overflowThreshold ?? 0) >= 3600, 'the last bucket holds 1 h');
+  assert.ok(
+    upperBound(h.buckets[2].index, h.schema) >= 3600 && (h.overflowThreshold ?? 0) >= 3600,
+    'the last bucket holds 1 h',
+  );
   const t = m.totals();
   assert.is(t.latencyCount, 9);
-  assert.is(t.latencySumMs, (0 + 0 + 100 + 900 + 1000 + 5_000_000 + 3_600_000_000_000 + 3_636_000_000_000 + 1e16) / 1e6);
+  assert.is(
+    t.latencySumMs,
+    (0 + 0 + 100 + 900 + 1000 + 5_000_000 + 3_600_000_000_000 + 3_636_000_000_000 + 1e16) / 1e6,
+  );
   assert.is(t.latencyMinMs, 0);
   assert.is(t.latencyMaxMs, 1e10);
   // Ranks in the zero bucket report the minimum; ranks in the overflow the maximum.

@@ -105,7 +105,10 @@ test('stationary noise: no alarm after the learning period, and a ±2σ expected
   assert.equal(alarms, [], 'gaussian noise');
   for (const r of results) assert.ok(r.score >= 0 && r.score <= 1);
   const last = results[results.length - 1];
-  assert.ok(Math.abs(last.expectedLow - 98) < 0.25 && Math.abs(last.expectedHigh - 102) < 0.25, `${last.expectedLow}..${last.expectedHigh}`);
+  assert.ok(
+    Math.abs(last.expectedLow - 98) < 0.25 && Math.abs(last.expectedHigh - 102) < 0.25,
+    `${last.expectedLow}..${last.expectedHigh}`,
+  );
   const u = seededRandom(2);
   assert.equal(run(8000, () => u()).alarms, [], 'uniform noise');
   const p = seededRandom(3);
@@ -127,7 +130,11 @@ test('stationary noise: no alarm after the learning period, and a ±2σ expected
 });
 
 /** Alarms of a detector (default options, `tuning` constants) on `generate(10 000, seed)`. */
-function quietAlarms(generate: (n: number, seed: number) => Float64Array, seed: number, tuning?: Partial<DetectorTuning>): number {
+function quietAlarms(
+  generate: (n: number, seed: number) => Float64Array,
+  seed: number,
+  tuning?: Partial<DetectorTuning>,
+): number {
   const d = new AnomalyDetector({}, tuning);
   let alarms = 0;
   for (const v of generate(10_000, seed)) if (d.update(v).alarm) alarms++;
@@ -261,7 +268,10 @@ test('a flat stretch at an unusual level of a two-level series is found', () => 
     if (i >= 2600 && i < 2700) return 50;
     return (i % 200 < 100 ? 20 : 80) + g();
   });
-  assert.ok(alarms.some((i) => i >= 2600 && i < 2610), `alarms ${alarms}`);
+  assert.ok(
+    alarms.some((i) => i >= 2600 && i < 2610),
+    `alarms ${alarms}`,
+  );
 });
 
 test('scale-free: the same series in other units gives the same alarms', () => {
@@ -278,13 +288,23 @@ test('scale-free: the same series in other units gives the same alarms', () => {
 test('threshold: larger thresholds alarm on fewer, larger moves', () => {
   const make = (threshold: number) => {
     const g = seededGaussians(13);
-    return run(2000, (i) => 100 + g() + (i >= 1000 && i < 1100 ? 2.5 : 0) + (i >= 1500 ? 8 : 0), new AnomalyDetector({ threshold })).alarms;
+    return run(
+      2000,
+      (i) => 100 + g() + (i >= 1000 && i < 1100 ? 2.5 : 0) + (i >= 1500 ? 8 : 0),
+      new AnomalyDetector({ threshold }),
+    ).alarms;
   };
   const low = make(2);
   const high = make(5);
-  assert.ok(low.some((i) => i >= 1000 && i < 1100), `threshold 2 sees the 2.5σ shift: ${low}`);
+  assert.ok(
+    low.some((i) => i >= 1000 && i < 1100),
+    `threshold 2 sees the 2.5σ shift: ${low}`,
+  );
   assert.ok(!high.some((i) => i >= 1000 && i < 1100), `threshold 5 does not: ${high}`);
-  assert.ok(high.some((i) => i >= 1500 && i < 1505), `but still sees the 8σ step: ${high}`);
+  assert.ok(
+    high.some((i) => i >= 1500 && i < 1505),
+    `but still sees the 8σ step: ${high}`,
+  );
 });
 
 test('results are deterministic and reset forgets', () => {

@@ -10,10 +10,16 @@ import { decodeProtobuf, parseExposition, pick } from './fixtures/expo-helpers.j
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
 const BYTES = [0, 1, 63, 64, 65, 255, 256, 257, 1000, 1024, 4096, 65_536, 1_000_000, 5e8, 4 * 2 ** 30, 5 * 2 ** 30];
-const COUNTS = [1, 2, 3, 5, 6, 10, 11, 20, 49, 50, 51, 99, 100, 101, 1000, 1001, 4999, 5000, 999_999, 1_000_000, 2_000_000];
+const COUNTS = [
+  1, 2, 3, 5, 6, 10, 11, 20, 49, 50, 51, 99, 100, 101, 1000, 1001, 4999, 5000, 999_999, 1_000_000, 2_000_000,
+];
 
 function monitorWith(scale?: number): StreamPerformanceMonitor {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, ...(scale === undefined ? {} : { scale }) });
+  const monitor = new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
+    ...(scale === undefined ? {} : { scale }),
+  });
   // One session per byte size (with a message count from COUNTS), one batch per count.
   for (const [i, bytes] of BYTES.entries()) monitor.recordStreamSession(`s${i}`, COUNTS[i % COUNTS.length], 5, bytes);
   for (const n of COUNTS) monitor.recordBatchProcessing(n, 2);
@@ -36,19 +42,32 @@ for (const scale of [undefined, 0, 3]) {
     try {
       const text = parseExposition(monitor.metrics().body as string);
       const read = (name: string) =>
-        pick(text, `streamgauge_${name}_bucket`).map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }));
+        pick(text, `streamgauge_${name}_bucket`).map((s) => ({
+          le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le),
+          count: s.value,
+        }));
       const messages = BYTES.map((_, i) => COUNTS[i % COUNTS.length]);
       checkBuckets(read('session_bytes'), BYTES, 'session_bytes');
       checkBuckets(read('session_messages'), messages, 'session_messages');
       checkBuckets(read('batch_size'), COUNTS, 'batch_size');
 
       // Bytes: exactly the powers of 4 from 64 B (native boundaries at every schema).
-      assert.equal(read('session_bytes').map((b) => b.le).slice(0, -1), [...BYTES_CLASSIC_BOUNDARIES]);
+      assert.equal(
+        read('session_bytes')
+          .map((b) => b.le)
+          .slice(0, -1),
+        [...BYTES_CLASSIC_BOUNDARIES],
+      );
       // Counts: each bound at or just above its nominal value, so `le` 5 holds 5 itself.
-      const counts = read('batch_size').map((b) => b.le).slice(0, -1);
+      const counts = read('batch_size')
+        .map((b) => b.le)
+        .slice(0, -1);
       for (const le of counts) {
         const nominal = COUNT_CLASSIC_BOUNDARIES.filter((b) => b <= le).pop() as number;
-        assert.ok(le >= nominal && le < nominal * 2 ** (2 ** -(monitor.layout.shapes.batchSize.scale)) + 1e-9, `le ${le} next to ${nominal}`);
+        assert.ok(
+          le >= nominal && le < nominal * 2 ** (2 ** -monitor.layout.shapes.batchSize.scale) + 1e-9,
+          `le ${le} next to ${nominal}`,
+        );
       }
       // 300 sessions of 1 KiB .. 1 MiB: none in +Inf alone (the seconds ladder put all of them there).
       const more = new StreamPerformanceMonitor({ autoStart: false, logger: false });
@@ -66,7 +85,13 @@ for (const scale of [undefined, 0, 3]) {
         const h = fams.find((f) => f.name === name)?.metric[0].histogram;
         assert.ok(h, name);
         checkBuckets(
-          [...h.bucket.map((b: { upperBound: number; cumulativeCount?: number }) => ({ le: b.upperBound, count: b.cumulativeCount ?? 0 })), { le: Infinity, count: h.sampleCount }],
+          [
+            ...h.bucket.map((b: { upperBound: number; cumulativeCount?: number }) => ({
+              le: b.upperBound,
+              count: b.cumulativeCount ?? 0,
+            })),
+            { le: Infinity, count: h.sampleCount },
+          ],
           [...values],
           `${name} (protobuf)`,
         );

@@ -24,7 +24,12 @@ test('Prometheus scraping the primary: a worker killed and replaced, no reset, e
       await record(w, ops);
       recorded.push(...ops);
     };
-    const scraped = (n: number) => waitFor(prom, `Prometheus to scrape ${n} requests`, async () => (await query(prom.base, `streamgauge_service_requests_total == ${n}`)).length === 1);
+    const scraped = (n: number) =>
+      waitFor(
+        prom,
+        `Prometheus to scrape ${n} requests`,
+        async () => (await query(prom.base, `streamgauge_service_requests_total == ${n}`)).length === 1,
+      );
 
     await Promise.all([load(a, 11, 1500), load(b, 12, 1000)]);
     await scraped(recorded.length);
@@ -32,18 +37,34 @@ test('Prometheus scraping the primary: a worker killed and replaced, no reset, e
     await metrics.collect();
     a.process.kill('SIGKILL');
     await exited(a);
-    await waitFor(prom, 'a scrape after the kill', async () => (await query(prom.base, 'streamgauge_cluster_exited_workers_total == 1')).length === 1);
+    await waitFor(
+      prom,
+      'a scrape after the kill',
+      async () => (await query(prom.base, 'streamgauge_cluster_exited_workers_total == 1')).length === 1,
+    );
     const c = await fork();
     live.push(c);
-    await waitFor(prom, 'a scrape with the replacement', async () => (await query(prom.base, 'streamgauge_cluster_workers == 2')).length === 1);
+    await waitFor(
+      prom,
+      'a scrape with the replacement',
+      async () => (await query(prom.base, 'streamgauge_cluster_workers == 2')).length === 1,
+    );
     await Promise.all([load(b, 13, 700), load(c, 14, 800)]);
     await scraped(recorded.length);
 
     // No counter was ever seen going backwards: Prometheus counts no reset in any series.
-    for (const name of ['requests', 'failed_requests', 'errors', 'messages', 'service_requests', 'service_failed_requests']) {
+    for (const name of [
+      'requests',
+      'failed_requests',
+      'errors',
+      'messages',
+      'service_requests',
+      'service_failed_requests',
+    ]) {
       const seen = await query(prom.base, `resets(streamgauge_${name}_total[10m])`);
       assert.ok(seen.length > 0, name);
-      for (const s of seen) assert.is(Number(s.value?.[1]), 0, `resets of streamgauge_${name}_total ${JSON.stringify(s.metric)}`);
+      for (const s of seen)
+        assert.is(Number(s.value?.[1]), 0, `resets of streamgauge_${name}_total ${JSON.stringify(s.metric)}`);
     }
     for (const [i, route] of FLEET_ROUTES.entries()) {
       const n = recorded.filter((op) => op.route === i).length;
@@ -56,7 +77,10 @@ test('Prometheus scraping the primary: a worker killed and replaced, no reset, e
     );
     const i = bucketIndex(exact * 1e-3, 7);
     const p99 = await scalar(prom.base, 'histogram_quantile(0.99, sum(streamgauge_request_duration_seconds))');
-    assert.ok(p99 > upperBound(i - 1, 7) * (1 - 1e-12) && p99 <= upperBound(i, 7) * (1 + 1e-12), `PromQL p99 ${p99} s, exact ${exact * 1e-3} s`);
+    assert.ok(
+      p99 > upperBound(i - 1, 7) * (1 - 1e-12) && p99 <= upperBound(i, 7) * (1 + 1e-12),
+      `PromQL p99 ${p99} s, exact ${exact * 1e-3} s`,
+    );
   } finally {
     metrics.close();
     await served.close();

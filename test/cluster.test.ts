@@ -3,7 +3,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterMetrics, decodeSnapshot, snapshotQuantile, StreamPerformanceMonitor } from '../src/index.js';
-import { ERROR_TYPES, FLEET_ROUTES, type Op, parseExposition, pick, sampleValue, seededOps } from './fixtures/expo-helpers.js';
+import {
+  ERROR_TYPES,
+  FLEET_ROUTES,
+  type Op,
+  parseExposition,
+  pick,
+  sampleValue,
+  seededOps,
+} from './fixtures/expo-helpers.js';
 import { exited, fork, record, workers } from './fixtures/cluster.js';
 import { within } from './fixtures/wait.js';
 
@@ -24,7 +32,8 @@ async function scrape(url: string): Promise<ReturnType<typeof parseExposition>> 
   return parseExposition(await res.text());
 }
 
-const requests = (p: ReturnType<typeof parseExposition>) => pick(p, 'streamgauge_requests_total').reduce((n, s) => n + s.value, 0);
+const requests = (p: ReturnType<typeof parseExposition>) =>
+  pick(p, 'streamgauge_requests_total').reduce((n, s) => n + s.value, 0);
 
 test('the primary serves one exposition: counters summed, histograms merged bucket for bucket, ratios from their parts', async () => {
   const metrics = clusterMetrics();
@@ -33,13 +42,20 @@ test('the primary serves one exposition: counters summed, histograms merged buck
   const opsA = seededOps(1, 1500, FLEET_ROUTES.length, 4);
   const opsB = seededOps(2, 1000, FLEET_ROUTES.length, 40);
   try {
-    await Promise.all([record(a, opsA, { connections: 3, utilization: 0.2 }), record(b, opsB, { connections: 2, utilization: 0.6 })]);
+    await Promise.all([
+      record(a, opsA, { connections: 3, utilization: 0.2 }),
+      record(b, opsB, { connections: 2, utilization: 0.6 }),
+    ]);
     const parsed = await scrape(served.url);
     const all = [...opsA, ...opsB];
     for (const [i, route] of FLEET_ROUTES.entries()) {
       const mine = all.filter((op) => op.route === i);
       assert.is(sampleValue(parsed, 'streamgauge_requests_total', { route }), mine.length, route);
-      assert.is(sampleValue(parsed, 'streamgauge_failed_requests_total', { route }), mine.filter((op) => op.error).length, route);
+      assert.is(
+        sampleValue(parsed, 'streamgauge_failed_requests_total', { route }),
+        mine.filter((op) => op.error).length,
+        route,
+      );
       for (const type of ERROR_TYPES) {
         const n = mine.filter((op) => op.error === type).length;
         if (n > 0) assert.is(sampleValue(parsed, 'streamgauge_errors_total', { route, error_type: type }), n);
@@ -50,7 +66,10 @@ test('the primary serves one exposition: counters summed, histograms merged buck
     assert.is(sampleValue(parsed, 'streamgauge_cluster_workers', {}), 2);
     // The service totals the alert rules read: every request once.
     assert.is(sampleValue(parsed, 'streamgauge_service_requests_total', {}), all.length);
-    assert.is(sampleValue(parsed, 'streamgauge_service_failed_requests_total', {}), all.filter((op) => op.error).length);
+    assert.is(
+      sampleValue(parsed, 'streamgauge_service_failed_requests_total', {}),
+      all.filter((op) => op.error).length,
+    );
     assert.is(sampleValue(parsed, 'streamgauge_service_request_duration_seconds_count', {}), all.length);
 
     // The merged histogram is the one a single monitor recording every op would have.
@@ -67,7 +86,12 @@ test('the primary serves one exposition: counters summed, histograms merged buck
         const m = merged.series.find((s) => s.labels.route === route);
         const e = exact.series.find((s) => s.labels.route === route);
         assert.equal(m?.latency.buckets, e?.latency.buckets, route);
-        for (const q of [0.5, 0.99]) assert.is(snapshotQuantile(merged, q, { route }), snapshotQuantile(exact, q, { route }), `${route} p${q * 100}`);
+        for (const q of [0.5, 0.99])
+          assert.is(
+            snapshotQuantile(merged, q, { route }),
+            snapshotQuantile(exact, q, { route }),
+            `${route} p${q * 100}`,
+          );
       }
     } finally {
       ref.close();
@@ -93,7 +117,10 @@ test('a worker killed and replaced: its counts stay, no counter goes backwards, 
     return p;
   };
   try {
-    await Promise.all([record(a, seededOps(3, 800, 3, 4), { connections: 3 }), record(b, seededOps(4, 500, 3, 4), { connections: 2 })]);
+    await Promise.all([
+      record(a, seededOps(3, 800, 3, 4), { connections: 3 }),
+      record(b, seededOps(4, 500, 3, 4), { connections: 2 }),
+    ]);
     await check();
     assert.is(seen[0], 1300);
     // Killed mid-run (recording, between scrapes): what it reported stays in the totals.
@@ -115,7 +142,11 @@ test('a worker killed and replaced: its counts stay, no counter goes backwards, 
     assert.is(requests(p), seen[1] + 500);
     // A graceful stop sends its last counts before the worker leaves.
     await record(c, seededOps(8, 100, 3, 4));
-    const closed = within(new Promise<void>((resolve) => c.on('message', (m: { cmd: string }) => m.cmd === 'closed' && resolve())), 30_000, 'the worker to close');
+    const closed = within(
+      new Promise<void>((resolve) => c.on('message', (m: { cmd: string }) => m.cmd === 'closed' && resolve())),
+      30_000,
+      'the worker to close',
+    );
     c.send({ cmd: 'close' });
     await closed;
     await exited(c);
@@ -138,7 +169,12 @@ test('with intervalMs, a worker reports unasked: killed before any scrape, its c
     await record(a, seededOps(9, 250, 3, 4));
     // The next report it sends on its own carries what it recorded.
     await within(
-      new Promise<void>((resolve) => a.on('message', (m: { type?: string; id?: number }) => m.type === 'streamgauge:snapshot' && m.id === 0 && resolve())),
+      new Promise<void>((resolve) =>
+        a.on(
+          'message',
+          (m: { type?: string; id?: number }) => m.type === 'streamgauge:snapshot' && m.id === 0 && resolve(),
+        ),
+      ),
       30_000,
       'a report sent unasked',
     );

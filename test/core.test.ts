@@ -5,7 +5,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MAX_MS } from '../src/validate.js';
-import { attach, compareWithTargets, DEFAULT_TARGETS, type PerformanceSummary, type Recorder, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
+import {
+  attach,
+  compareWithTargets,
+  DEFAULT_TARGETS,
+  type PerformanceSummary,
+  type Recorder,
+  StreamPerformanceMonitor,
+  type UserConfig,
+} from '../src/index.js';
 import { nextUp } from './fixtures/floats.js';
 import { handClock } from './fixtures/monitor.js';
 
@@ -84,7 +92,10 @@ test('spec 2: ten sessions of ten successful messages give a success rate of 1.0
   clock.t += 1000;
   const s = m.getPerformanceSummary();
   assert.ok(s.throughputRps >= 0);
-  assert.ok(Math.abs(s.throughputRps - 100) < 1e-9, `throughput ${s.throughputRps} rps, want 100 (100 requests in 1 s)`);
+  assert.ok(
+    Math.abs(s.throughputRps - 100) < 1e-9,
+    `throughput ${s.throughputRps} rps, want 100 (100 requests in 1 s)`,
+  );
   assert.ok(s.avgLatencyMs > 0);
   assert.ok(Math.abs(s.avgLatencyMs - sum / 100) < 1e-9, `average ${s.avgLatencyMs}, want ${sum / 100}`);
   assert.is(s.successRate, 1);
@@ -122,15 +133,25 @@ test('compareWithTargets: zero, missing and extreme figures give finite scores, 
   const zeroMem = compareWithTargets(summary({ memoryUsageMb: 0 }));
   assert.is(zeroMem.memoryEfficiency, 2);
   finite(zeroMem);
-  const noRequests = compareWithTargets(summary({ p95LatencyMs: Number.NaN, throughputRps: 0, successRate: Number.NaN }));
+  const noRequests = compareWithTargets(
+    summary({ p95LatencyMs: Number.NaN, throughputRps: 0, successRate: Number.NaN }),
+  );
   assert.is(noRequests.latencyAchievement, 0);
   assert.is(noRequests.throughputAchievement, 0);
   finite(noRequests);
   assert.is(noRequests.meetsTargets, false);
-  const huge = compareWithTargets(summary({ throughputRps: 1e12, p95LatencyMs: 1e-9, memoryUsageMb: 1e-9, successRate: 1 }));
+  const huge = compareWithTargets(
+    summary({ throughputRps: 1e12, p95LatencyMs: 1e-9, memoryUsageMb: 1e-9, successRate: 1 }),
+  );
   assert.equal([huge.throughputAchievement, huge.latencyAchievement, huge.memoryEfficiency], [2, 2, 2]);
   assert.is(huge.overallScore, (2 + 2 + 2 + 1) / 4);
-  const infinite = compareWithTargets(summary({ throughputRps: Number.POSITIVE_INFINITY, p95LatencyMs: Number.POSITIVE_INFINITY, memoryUsageMb: Number.POSITIVE_INFINITY }));
+  const infinite = compareWithTargets(
+    summary({
+      throughputRps: Number.POSITIVE_INFINITY,
+      p95LatencyMs: Number.POSITIVE_INFINITY,
+      memoryUsageMb: Number.POSITIVE_INFINITY,
+    }),
+  );
   finite(infinite);
   assert.equal([infinite.throughputAchievement, infinite.latencyAchievement, infinite.memoryEfficiency], [2, 0, 0]);
   // A monitor that has recorded nothing compares without NaN or Infinity either.
@@ -148,9 +169,15 @@ test('compareWithTargets: targets can be overridden, and bad ones are refused by
   assert.is(m.compareWithTargets(summary(), { targetRps: 1250 }).throughputAchievement, 2);
   assert.throws(() => m.compareWithTargets(summary(), { targetRps: 0 }), /targets\.targetRps/);
   assert.throws(() => m.compareWithTargets(summary(), { targetSuccessRate: 1.5 }), /targets\.targetSuccessRate/);
-  assert.throws(() => m.compareWithTargets(summary(), { targetP95LatencyMs: Number.NaN }), /targets\.targetP95LatencyMs/);
+  assert.throws(
+    () => m.compareWithTargets(summary(), { targetP95LatencyMs: Number.NaN }),
+    /targets\.targetP95LatencyMs/,
+  );
   assert.throws(() => m.compareWithTargets(summary(), { targetMemoryMb: -1 }), /targets\.targetMemoryMb/);
-  assert.throws(() => m.compareWithTargets(summary(), { targetRPS: 10 } as never), /targets\.targetRPS is not a target/);
+  assert.throws(
+    () => m.compareWithTargets(summary(), { targetRPS: 10 } as never),
+    /targets\.targetRPS is not a target/,
+  );
   m.close();
 });
 
@@ -159,7 +186,11 @@ test('compareWithTargets: meetsTargets needs every target met', () => {
   assert.is(compareWithTargets(summary({ p95LatencyMs: 25.01 })).meetsTargets, false);
   assert.is(compareWithTargets(summary({ memoryUsageMb: 101 })).meetsTargets, false);
   assert.is(compareWithTargets(summary({ successRate: 0.98 })).meetsTargets, false);
-  assert.is(compareWithTargets(summary({ throughputRps: 2000, p95LatencyMs: 25, memoryUsageMb: 100, successRate: 0.99 })).meetsTargets, true);
+  assert.is(
+    compareWithTargets(summary({ throughputRps: 2000, p95LatencyMs: 25, memoryUsageMb: 100, successRate: 0.99 }))
+      .meetsTargets,
+    true,
+  );
 });
 
 // ---- bad input ----------------------------------------------------------------------------
@@ -167,7 +198,15 @@ test('compareWithTargets: meetsTargets needs every target met', () => {
 type Case = [label: string, argument: string, call: (r: Recorder) => void];
 
 const NOT_NUMBERS: unknown[] = ['5', null, undefined, {}, [], true, 5n, () => 5];
-const BAD_MS: unknown[] = [Number.NaN, -1, -1e-9, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e11, ...NOT_NUMBERS];
+const BAD_MS: unknown[] = [
+  Number.NaN,
+  -1,
+  -1e-9,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  1e11,
+  ...NOT_NUMBERS,
+];
 const BAD_COUNTS: unknown[] = [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 53, ...NOT_NUMBERS];
 const BAD_RATIOS: unknown[] = [Number.NaN, -0.01, 1.01, Number.POSITIVE_INFINITY, ...NOT_NUMBERS];
 const BAD_STRINGS: unknown[] = ['', 5, null, undefined, {}, ['a']];
@@ -209,7 +248,21 @@ function badCases(): Case[] {
   each(BAD_RATIOS, 'ratio', (r, v) => r.updateWorkerUtilization(v));
   each(BAD_COUNTS, 'depth', (r, v) => r.updateQueueDepth(v));
   cases.push(['more closes than opens', 'connectionClosed', (r) => r.connectionClosed()]);
-  each([null, 'grpc', ['a'], 5, { '1bad': 'v' }, { 'with-dash': 'v' }, { __reserved: 'v' }, { method: 5 }, { method: null }], 'labels', (r, v) => r.series(v));
+  each(
+    [
+      null,
+      'grpc',
+      ['a'],
+      5,
+      { '1bad': 'v' },
+      { 'with-dash': 'v' },
+      { __reserved: 'v' },
+      { method: 5 },
+      { method: null },
+    ],
+    'labels',
+    (r, v) => r.series(v),
+  );
   return cases;
 }
 
@@ -276,7 +329,11 @@ test('bad input: every case throws a TypeError or RangeError naming the argument
       }
       assert.ok(error instanceof TypeError || error instanceof RangeError, `${where}: threw ${String(error)}`);
       const message = (error as Error).message;
-      assert.match(message, new RegExp(`(^|[^A-Za-z])${argument}([^A-Za-z]|$)`), `${where}: message does not name ${argument}: ${message}`);
+      assert.match(
+        message,
+        new RegExp(`(^|[^A-Za-z])${argument}([^A-Za-z]|$)`),
+        `${where}: message does not name ${argument}: ${message}`,
+      );
       const after = state(m);
       assert.ok(before.memory.equals(after.memory), `${where}: shared memory changed`);
       assert.is(after.read, before.read, where);
@@ -295,13 +352,34 @@ test('bad input: a number out of range is a RangeError, anything else a TypeErro
     }
     return undefined;
   };
-  assert.is(kind(() => m.recordLatency(-1)), RangeError);
-  assert.is(kind(() => m.recordLatency(Number.NaN)), RangeError);
-  assert.is(kind(() => m.recordLatency('5' as never)), TypeError);
-  assert.is(kind(() => m.updateQueueDepth(1.5)), RangeError);
-  assert.is(kind(() => m.updateQueueDepth(null as never)), TypeError);
-  assert.is(kind(() => m.updateWorkerUtilization(2)), RangeError);
-  assert.is(kind(() => m.recordError(42 as never)), TypeError);
+  assert.is(
+    kind(() => m.recordLatency(-1)),
+    RangeError,
+  );
+  assert.is(
+    kind(() => m.recordLatency(Number.NaN)),
+    RangeError,
+  );
+  assert.is(
+    kind(() => m.recordLatency('5' as never)),
+    TypeError,
+  );
+  assert.is(
+    kind(() => m.updateQueueDepth(1.5)),
+    RangeError,
+  );
+  assert.is(
+    kind(() => m.updateQueueDepth(null as never)),
+    TypeError,
+  );
+  assert.is(
+    kind(() => m.updateWorkerUtilization(2)),
+    RangeError,
+  );
+  assert.is(
+    kind(() => m.recordError(42 as never)),
+    TypeError,
+  );
   m.close();
 });
 
@@ -313,10 +391,18 @@ test('bad input: the record fast path (a thread holding its lane) accepts exactl
     r.recordLatency(MAX_MS);
     r.recordLatency(0);
     for (const bad of [nextUp(MAX_MS), -Number.MIN_VALUE, Number.POSITIVE_INFINITY, Number.NaN]) {
-      assert.throws(() => r.recordLatency(bad), (e: Error) => e instanceof RangeError && /^ms must be/.test(e.message), String(bad));
+      assert.throws(
+        () => r.recordLatency(bad),
+        (e: Error) => e instanceof RangeError && /^ms must be/.test(e.message),
+        String(bad),
+      );
     }
     for (const bad of ['5', 5n, null, undefined, {}]) {
-      assert.throws(() => r.recordLatency(bad as never), (e: Error) => e instanceof TypeError && /^ms must be/.test(e.message), String(bad));
+      assert.throws(
+        () => r.recordLatency(bad as never),
+        (e: Error) => e instanceof TypeError && /^ms must be/.test(e.message),
+        String(bad),
+      );
     }
   }
   const t = m.getCurrentMetrics();
@@ -342,7 +428,11 @@ test("bad input with invalidValues: 'count': nothing thrown, each bad value coun
     }
     const after = m.totals();
     assert.is(m.totals(index).invalid - beforeSeries.invalid, cases.length, `${who}: counted invalid`);
-    assert.equal({ ...after, invalid: 0 }, { ...before, invalid: 0 }, `${who}: something besides the invalid count changed`);
+    assert.equal(
+      { ...after, invalid: 0 },
+      { ...before, invalid: 0 },
+      `${who}: something besides the invalid count changed`,
+    );
   }
   // A bad label set is counted in the default series (whichever recorder it was asked of), and what
   // is recorded through the recorder it gives is skipped and counted too.
@@ -359,7 +449,11 @@ test("bad input with invalidValues: 'count': nothing thrown, each bad value coun
     }
     r.series({ 'bad-name': 'x' }).recordLatency(1);
     assert.is(m.totals(0).invalid - invalidBefore, labelCases.length + 2, `${who}: bad label sets counted`);
-    assert.equal({ ...m.totals(), invalid: 0 }, { ...before, invalid: 0 }, `${who}: something besides the invalid count changed`);
+    assert.equal(
+      { ...m.totals(), invalid: 0 },
+      { ...before, invalid: 0 },
+      `${who}: something besides the invalid count changed`,
+    );
   }
   m.close();
 });
@@ -380,7 +474,8 @@ test('series: one per label set (in any key order), each with its own figures, a
   a.recordError('unavailable', 8);
   b.recordError('timeout');
   const list = m.seriesList();
-  const index = (labels: Record<string, string>) => list.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.index ?? -1;
+  const index = (labels: Record<string, string>) =>
+    list.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.index ?? -1;
   const ia = index({ grpc_method: 'Chat/Stream', kind: 'bidi' });
   const ib = index({ grpc_method: 'Feed/Watch' });
   assert.is(index({}), 0);
@@ -391,13 +486,19 @@ test('series: one per label set (in any key order), each with its own figures, a
   assert.is(m.seriesList().length, list.length);
   assert.is(m.totals(list[list.length - 1].index).latencySumMs, 16);
   const ta = m.totals(ia);
-  assert.equal([ta.requests, ta.successes, ta.errors, ta.latencyCount, ta.latencySumMs, ta.latencyMinMs, ta.latencyMaxMs], [3, 2, 1, 3, 14, 2, 8]);
+  assert.equal(
+    [ta.requests, ta.successes, ta.errors, ta.latencyCount, ta.latencySumMs, ta.latencyMinMs, ta.latencyMaxMs],
+    [3, 2, 1, 3, 14, 2, 8],
+  );
   const tb = m.totals(ib);
   assert.equal([tb.requests, tb.errors, tb.latencyCount], [1, 1, 0]);
   const t0 = m.totals(0);
   assert.equal([t0.requests, t0.latencySumMs], [1, 1]);
   const all = m.totals();
-  assert.equal([all.requests, all.successes, all.errors, all.latencyCount, all.latencySumMs, all.latencyMinMs, all.latencyMaxMs], [6, 4, 2, 5, 31, 1, 16]);
+  assert.equal(
+    [all.requests, all.successes, all.errors, all.latencyCount, all.latencySumMs, all.latencyMinMs, all.latencyMaxMs],
+    [6, 4, 2, 5, 31, 1, 16],
+  );
   assert.equal(m.errorsByType(ia), { unavailable: 1 });
   assert.equal(m.errorsByType(), { unavailable: 1, timeout: 1 });
   assert.is(m.quantileSinceStart(1, ia), 8);
@@ -431,7 +532,10 @@ test('series: past maxSeries label sets (the default one included), records go t
   // Every overflowing label set shares the one series; the memory's bound never moved, and the
   // pages in use are those of the buckets touched (10–59 ms spans 6 pages; each with a lane page).
   assert.ok(extra[0] === extra[49]);
-  assert.ok(m.series({ streamgauge_overflow: 'true' }) === extra[0], "the overflow series' labels name the overflow series");
+  assert.ok(
+    m.series({ streamgauge_overflow: 'true' }) === extra[0],
+    "the overflow series' labels name the overflow series",
+  );
   const fp = m.memoryFootprint();
   assert.is(fp.maxSharedBytes, bound);
   assert.ok(fp.bucketPages.usedBytes <= 12 * (768 + 512), `${fp.bucketPages.usedBytes} bytes of pages`);
@@ -602,7 +706,14 @@ test('configuration: the defaults are the specified ones', () => {
   const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
   const c = m.config;
   assert.equal(
-    [c.collectionInterval, c.historyRetention, c.throughputWindow, c.enableDetailedLogging, c.anomalyDetectionThreshold, c.scale],
+    [
+      c.collectionInterval,
+      c.historyRetention,
+      c.throughputWindow,
+      c.enableDetailedLogging,
+      c.anomalyDetectionThreshold,
+      c.scale,
+    ],
     [1000, 24 * 3_600_000, 10_000, false, 2, 7],
   );
   assert.equal(c.histogramRange, { minMs: 0.001, maxMs: 3_600_000 });
@@ -654,7 +765,10 @@ test('configuration: each bad setting is refused at construction with a message 
     }
   }
   for (const config of [null, 5, 'fast']) {
-    assert.throws(() => new StreamPerformanceMonitor(config as never), (e: Error) => e instanceof TypeError && /config must be an object/.test(e.message));
+    assert.throws(
+      () => new StreamPerformanceMonitor(config as never),
+      (e: Error) => e instanceof TypeError && /config must be an object/.test(e.message),
+    );
   }
 });
 

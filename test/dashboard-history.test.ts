@@ -13,7 +13,12 @@ const POINTS = 10_800; // three hours of one-second ticks
 
 async function setup(): Promise<{ monitor: StreamPerformanceMonitor; served: Served; clock: { t: number } }> {
   const clock = handClock(T0);
-  const monitor = new StreamPerformanceMonitor({ clock, autoStart: false, logger: false, historyRetention: POINTS * 1000 });
+  const monitor = new StreamPerformanceMonitor({
+    clock,
+    autoStart: false,
+    logger: false,
+    historyRetention: POINTS * 1000,
+  });
   for (let i = 0; i < POINTS; i++) {
     for (let j = 0; j < i % 7; j++) monitor.recordLatency(1 + ((i * 13 + j) % 50));
     if (i % 11 === 0) monitor.recordError('timeout');
@@ -55,7 +60,9 @@ test('a reduced run: requests summed, p99 its highest, rps averaged, error rate 
   try {
     const since = T0 + 1_000_001;
     const until = T0 + 1_000_000 + 700 * 1000;
-    const h = JSON.parse((await get(`${served.url}/api/history?resolution=tick&since=${since}&until=${until}&maxPoints=70`)).text);
+    const h = JSON.parse(
+      (await get(`${served.url}/api/history?resolution=tick&since=${since}&until=${until}&maxPoints=70`)).text,
+    );
     const full = monitor.getHistory({ resolution: 'tick', since, until });
     assert.is(full.t.length, 700);
     assert.is(h.pointsInRange, 700);
@@ -85,7 +92,10 @@ test('bad maxPoints, until and request targets are 400; getHistory checks maxPoi
     for (const q of ['maxPoints=0', 'maxPoints=10001', 'maxPoints=1.5', 'maxPoints=x', 'until=-1']) {
       const r = await get(`${served.url}/api/history?resolution=tick&${q}`);
       assert.is(r.status, 400, q);
-      assert.match(r.text, q.startsWith('until') ? /until must be a time/ : /maxPoints must be a whole number from 1 to 10000/);
+      assert.match(
+        r.text,
+        q.startsWith('until') ? /until must be a time/ : /maxPoints must be a whole number from 1 to 10000/,
+      );
     }
     // A target no URL parser takes is the client's mistake, not the server's.
     const { request } = await import('node:http');
@@ -98,7 +108,10 @@ test('bad maxPoints, until and request targets are 400; getHistory checks maxPoi
       req.end();
     });
     assert.is(status, 400);
-    assert.throws(() => monitor.getHistory({ maxPoints: 0 }), /maxPoints must be a whole number from 1 to 10000 \(got 0\)/);
+    assert.throws(
+      () => monitor.getHistory({ maxPoints: 0 }),
+      /maxPoints must be a whole number from 1 to 10000 \(got 0\)/,
+    );
   } finally {
     monitor.close();
   }

@@ -10,9 +10,23 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type AnomalyEvent, type PerformanceSummary, type Recorder, type Served, StreamPerformanceMonitor, type TickEvent } from '../src/index.js';
+import {
+  type AnomalyEvent,
+  type PerformanceSummary,
+  type Recorder,
+  type Served,
+  StreamPerformanceMonitor,
+  type TickEvent,
+} from '../src/index.js';
 import { type Browser, launchChromium } from './fixtures/browser.js';
-import { anomalyBandPixels, catchAlerts, injected, points, seriesPixels, watchPage } from './fixtures/dashboard-page.js';
+import {
+  anomalyBandPixels,
+  catchAlerts,
+  injected,
+  points,
+  seriesPixels,
+  watchPage,
+} from './fixtures/dashboard-page.js';
 import { lognormal, seededRandom } from './fixtures/random.js';
 import { until } from './fixtures/wait.js';
 
@@ -66,7 +80,9 @@ class Load {
     const s = ++this.step;
     for (const { rec, perStep, medianMs, slowdown } of this.methods) {
       for (let i = 0; i < perStep; i++) {
-        const latency = lognormal(this.random, this.incident ? medianMs * slowdown : medianMs, 0.35, { radius: 'floor' });
+        const latency = lognormal(this.random, this.incident ? medianMs * slowdown : medianMs, 0.35, {
+          radius: 'floor',
+        });
         const u = this.random();
         if (u < 0.004) rec.recordError(HOSTILE_ERROR, latency);
         else if (u < 0.006) rec.recordError('UNAVAILABLE', latency);
@@ -94,7 +110,9 @@ class Load {
     }
     const busy = this.incident ? 0.95 : 0.62 + 0.18 * Math.sin(s / 250) + 0.1 * (this.random() - 0.5);
     m.updateWorkerUtilization(Math.min(1, Math.max(0, busy)));
-    m.updateQueueDepth(Math.max(0, Math.round((this.incident ? 24 : 6 + 4 * Math.sin(s / 150)) + 4 * (this.random() - 0.5))));
+    m.updateQueueDepth(
+      Math.max(0, Math.round((this.incident ? 24 : 6 + 4 * Math.sin(s / 150)) + 4 * (this.random() - 0.5))),
+    );
   }
 }
 
@@ -161,7 +179,10 @@ function figure(text: string | null | undefined): { value: number; half: number 
 function shows(text: string | null | undefined, actual: number, what: string, slack = 0): void {
   const { value, half } = figure(text);
   assert.ok(Number.isFinite(actual), `${what}: the monitor has a value (${actual})`);
-  assert.ok(Math.abs(value - actual) <= half + slack + 1e-9 * Math.abs(actual), `${what}: the page shows ${JSON.stringify(text)}, the monitor ${actual}`);
+  assert.ok(
+    Math.abs(value - actual) <= half + slack + 1e-9 * Math.abs(actual),
+    `${what}: the page shows ${JSON.stringify(text)}, the monitor ${actual}`,
+  );
 }
 
 function clock(ms: number): string {
@@ -182,9 +203,11 @@ interface PageState {
 function readPage(page: Page): Promise<PageState> {
   return page.evaluate(() => {
     const w = window as unknown as { __frameT: number; __frames: number };
-    const table = (id: string) => Array.from(document.querySelectorAll<HTMLTableRowElement>(`#${id} tbody tr`)).map((tr) => Array.from(tr.cells));
+    const table = (id: string) =>
+      Array.from(document.querySelectorAll<HTMLTableRowElement>(`#${id} tbody tr`)).map((tr) => Array.from(tr.cells));
     const summary: Record<string, string[]> = {};
-    for (const [name, ...rest] of table('summary')) summary[name.textContent ?? ''] = rest.map((c) => c.textContent ?? '');
+    for (const [name, ...rest] of table('summary'))
+      summary[name.textContent ?? ''] = rest.map((c) => c.textContent ?? '');
     return {
       frameT: w.__frameT,
       frames: w.__frames,
@@ -192,9 +215,15 @@ function readPage(page: Page): Promise<PageState> {
       summary,
       series: table('series').map(([labels, requests]) => {
         const chips = Array.from(labels.querySelectorAll('.chip .v')).map((v) => v.textContent ?? '');
-        return { labels: chips.length ? chips.join(', ') : (labels.textContent ?? ''), requests: requests?.textContent ?? '' };
+        return {
+          labels: chips.length ? chips.join(', ') : (labels.textContent ?? ''),
+          requests: requests?.textContent ?? '',
+        };
       }),
-      errors: table('errors').map(([type, count]) => ({ type: type.textContent ?? '', count: count?.textContent ?? '' })),
+      errors: table('errors').map(([type, count]) => ({
+        type: type.textContent ?? '',
+        count: count?.textContent ?? '',
+      })),
       anomalies: table('anomalies').map((cells) => cells.map((c) => c.textContent ?? '')),
     };
   });
@@ -203,7 +232,11 @@ function readPage(page: Page): Promise<PageState> {
 /** Waits for `n` more SSE frames, then reads the page. */
 async function nextFrames(page: Page, n: number): Promise<PageState> {
   const before = await page.evaluate(() => (window as unknown as { __frames: number }).__frames);
-  await page.waitForFunction((count) => (window as unknown as { __frames: number }).__frames >= count, before + n, WAIT);
+  await page.waitForFunction(
+    (count) => (window as unknown as { __frames: number }).__frames >= count,
+    before + n,
+    WAIT,
+  );
   return readPage(page);
 }
 
@@ -255,7 +288,11 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
 
     // Values move with the SSE frames, and the chart's figure is the monitor's tick point.
     const first = await nextFrames(page, 1);
-    const later = await page.waitForFunction((before) => document.querySelector('[data-chart="rps"] .figure')?.textContent !== before, first.rpsFigure, WAIT);
+    const later = await page.waitForFunction(
+      (before) => document.querySelector('[data-chart="rps"] .figure')?.textContent !== before,
+      first.rpsFigure,
+      WAIT,
+    );
     await later.dispose();
     const live = await nextFrames(page, 2);
     assert.ok(live.frames > first.frames);
@@ -296,16 +333,26 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
 
     // Last hour and last day come from rollups, which a young monitor may not have yet: the page
     // says so, draws what there is and keeps going; then back to the five minutes.
-    for (const [range, resolution] of [['1h', 'minute'], ['1d', 'hour'], ['5m', 'tick']] as const) {
+    for (const [range, resolution] of [
+      ['1h', 'minute'],
+      ['1d', 'hour'],
+      ['5m', 'tick'],
+    ] as const) {
       await page.click(`.range button[data-range="${range}"]`);
       await page.waitForSelector(`body[data-loaded="${range}"]`, WAIT);
       assert.is(await page.getAttribute(`.range button[data-range="${range}"]`, 'aria-pressed'), 'true');
-      assert.ok(requests.some((u) => u.startsWith(`/api/history?resolution=${resolution}&since=`)), `${range} asked for ${resolution}`);
+      assert.ok(
+        requests.some((u) => u.startsWith(`/api/history?resolution=${resolution}&since=`)),
+        `${range} asked for ${resolution}`,
+      );
       const n = await points(page, 'rps');
       const held = monitor.getHistory({ resolution }).t.length;
       if (resolution === 'tick') assert.ok(n > 20, `5m: ${n} points`);
       else assert.ok(n <= held, `${range}: ${n} points of ${held} rollups`);
-      const notice = await page.$eval('#notice', (el) => ({ hidden: (el as HTMLElement).hidden, text: el.textContent ?? '' }));
+      const notice = await page.$eval('#notice', (el) => ({
+        hidden: (el as HTMLElement).hidden,
+        text: el.textContent ?? '',
+      }));
       if (n === 0) assert.match(notice.text, `No ${resolution} rollups yet`);
       else assert.ok(notice.hidden, `${range}: no notice (${notice.text})`);
       // Frames keep coming and the tables keep being filled meanwhile.
@@ -317,7 +364,10 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
     await until(
       'the latency incident to be detected',
       60_000,
-      () => seen.size > 0 && Number.isFinite(state.incidentEnd) && monitor.recentAnomalies().some((a) => isLatencyIncident(a, state)),
+      () =>
+        seen.size > 0 &&
+        Number.isFinite(state.incidentEnd) &&
+        monitor.recentAnomalies().some((a) => isLatencyIncident(a, state)),
       25,
     );
     await until('enough ticks after the incident', 60_000, () => state.ticks >= SCREENSHOT_TICK, 25);
@@ -325,7 +375,10 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
     const expected = seen.get(now.frameT);
     assert.ok(expected, 'the frame is one of the ticks');
     const anomalies = [...expected.anomalies].sort((a, b) => b.start - a.start);
-    assert.ok(anomalies.some((a) => isLatencyIncident(a, state)), 'the latency incident is in the frame');
+    assert.ok(
+      anomalies.some((a) => isLatencyIncident(a, state)),
+      'the latency incident is in the frame',
+    );
     assert.is(now.anomalies.length, anomalies.length, `one row per anomaly: ${JSON.stringify(now.anomalies)}`);
     anomalies.forEach((a, i) => {
       const [since, series, peak, , , status] = now.anomalies[i];
@@ -340,7 +393,8 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
     // Charts draw from real data: every canvas carries its series colour.
     const pixels = await seriesPixels(page);
     assert.is(Object.keys(pixels).length, 10, 'ten charts');
-    for (const [chart, count] of Object.entries(pixels)) assert.ok(count > 40, `${chart} chart drew its line (${count} px)`);
+    for (const [chart, count] of Object.entries(pixels))
+      assert.ok(count > 40, `${chart} chart drew its line (${count} px)`);
 
     // Hostile strings stayed text: nothing they spell exists as an element or ran.
     assert.equal(await injected(page), { imgs: 0, bolds: 0, scripts: 2, alerts: [] });
@@ -350,7 +404,9 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
 
     // The README's screenshot is refreshed on request (npm run docs:screenshot); otherwise it goes to a temporary directory.
     const docs = process.env.STREAMGAUGE_SCREENSHOT === 'docs';
-    const shot = docs ? fileURLToPath(new URL('../docs/dashboard.png', import.meta.url)) : join(browser.tmpRoot, 'dashboard.png');
+    const shot = docs
+      ? fileURLToPath(new URL('../docs/dashboard.png', import.meta.url))
+      : join(browser.tmpRoot, 'dashboard.png');
     if (docs) await mkdir(fileURLToPath(new URL('../docs/', import.meta.url)), { recursive: true });
     await page.mouse.move(0, 0);
     await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 });
@@ -365,7 +421,12 @@ test('the real monitor under load, in Chromium: charts, SSE, escaping, summary, 
 
 /** A latency anomaly (p95 or p99, upwards) that overlaps the incident. */
 function isLatencyIncident(a: AnomalyEvent, state: { incidentStart: number; incidentEnd: number }): boolean {
-  return (a.series === 'p99' || a.series === 'p95') && a.direction === 'up' && a.start <= state.incidentEnd && (a.end === undefined || a.end >= state.incidentStart);
+  return (
+    (a.series === 'p99' || a.series === 'p95') &&
+    a.direction === 'up' &&
+    a.start <= state.incidentEnd &&
+    (a.end === undefined || a.end >= state.incidentStart)
+  );
 }
 
 test.run();

@@ -43,7 +43,14 @@ interface DayRun {
   records: number;
   heapAfterHour1: number;
   heapAfterRun: number;
-  tick: { length: number; capacity: number; first: number; last: number; evenlySpaced: boolean; matchesRecorded: boolean };
+  tick: {
+    length: number;
+    capacity: number;
+    first: number;
+    last: number;
+    evenlySpaced: boolean;
+    matchesRecorded: boolean;
+  };
   minutes: RollupCheck[];
   hours: RollupCheck[];
   days: RollupCheck[];
@@ -161,7 +168,14 @@ function simulateDay(): DayRun {
     records: offset[ticks + 1],
     heapAfterHour1,
     heapAfterRun,
-    tick: { length: th.t.length, capacity: m.layout.history.capacity, first: th.t[0], last: th.t.at(-1)!, evenlySpaced, matchesRecorded },
+    tick: {
+      length: th.t.length,
+      capacity: m.layout.history.capacity,
+      first: th.t[0],
+      last: th.t.at(-1)!,
+      evenlySpaced,
+      matchesRecorded,
+    },
     minutes,
     hours,
     days,
@@ -179,7 +193,8 @@ function runDay(): DayRun {
     encoding: 'utf8',
     maxBuffer: 64 * 2 ** 20,
   });
-  if (child.status !== 0) throw new Error(`the 24-hour child run failed (${child.status ?? child.signal}): ${child.stderr}`);
+  if (child.status !== 0)
+    throw new Error(`the 24-hour child run failed (${child.status ?? child.signal}): ${child.stderr}`);
   const line = child.stdout.trim().split('\n').at(-1)!;
   return JSON.parse(line) as DayRun;
 }
@@ -200,7 +215,11 @@ test('a simulated 24-hour run: the history holds exactly the retention period, r
 
   // rollups: the ring sizes, and each period against its ticks and its values
   assert.is(run.minutes.length, 60);
-  assert.is(run.minutes.at(-1)!.end, T0 + DAY_TICKS * 1000, 'the last closed minute ends the day (the extra minute is still open)');
+  assert.is(
+    run.minutes.at(-1)!.end,
+    T0 + DAY_TICKS * 1000,
+    'the last closed minute ends the day (the extra minute is still open)',
+  );
   assert.is(run.hours.length, 24);
   assert.is(run.hours[0].end, T0 + 3_600_000);
   assert.is(run.days.length, 1);
@@ -221,7 +240,10 @@ test('a simulated 24-hour run: the history holds exactly the retention period, r
       }
       near(r.p99, r.exactP99, `${at}: p99`);
       near(r.p50, r.exactP50, `${at}: p50`);
-      assert.ok(Math.abs(r.meanLatency - r.exactMean) / r.exactMean < 1e-6, `${at}: mean ${r.meanLatency} vs ${r.exactMean}`);
+      assert.ok(
+        Math.abs(r.meanLatency - r.exactMean) / r.exactMean < 1e-6,
+        `${at}: mean ${r.meanLatency} vs ${r.exactMean}`,
+      );
     }
   }
   // all hours but the first are fully covered by tick points

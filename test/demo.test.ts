@@ -28,16 +28,26 @@ function rpsBefore(out: string, index: number): number {
 test('npm start: the demo serves /metrics under load and exits cleanly on SIGINT with a summary', async () => {
   const { child, io, exited } = startDemo(['--incident', '0']);
   try {
-    const url = await until('the metrics URL', 30_000, () => /Prometheus metrics\s+(http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(io.out)?.[1]);
+    const url = await until(
+      'the metrics URL',
+      30_000,
+      () => /Prometheus metrics\s+(http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(io.out)?.[1],
+    );
     // Both sides of the load show up: the server interceptor's gRPC families, and the clients' round
     // trips recorded in worker threads into the monitor's default series.
     const body = await until('requests from both sides', 30_000, async () => {
       const text = await (await fetch(`${url}/metrics`)).text();
-      const server = /grpc_server_msg_received_total\{grpc_method="Chat",grpc_service="demo\.Echo",grpc_type="bidi_stream"\} (\d+)/.exec(text);
+      const server =
+        /grpc_server_msg_received_total\{grpc_method="Chat",grpc_service="demo\.Echo",grpc_type="bidi_stream"\} (\d+)/.exec(
+          text,
+        );
       const client = /streamgauge_requests_total (\d+)/.exec(text);
       return server && client && Number(server[1]) > 0 && Number(client[1]) > 0 ? text : undefined;
     });
-    assert.match(body, /grpc_server_started_total\{grpc_method="Chat",grpc_service="demo\.Echo",grpc_type="bidi_stream"\} [1-9]/);
+    assert.match(
+      body,
+      /grpc_server_started_total\{grpc_method="Chat",grpc_service="demo\.Echo",grpc_type="bidi_stream"\} [1-9]/,
+    );
     assert.match(body, /streamgauge_request_duration_seconds_bucket\{/);
     assert.match(body, /streamgauge_cache_hits_total/);
     const page = await fetch(`${url}/`);

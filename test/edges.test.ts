@@ -55,7 +55,12 @@ test('attach() gives the same clear error for every malformed handle', () => {
     { ...h, kind: 'other' },
   ];
   for (const bad of malformed) {
-    assert.throws(() => attach(bad as MonitorHandle), (err: Error) => err instanceof TypeError && err.message === 'attach(handle) needs the object returned by monitor.handle()', JSON.stringify(bad) ?? String(bad));
+    assert.throws(
+      () => attach(bad as MonitorHandle),
+      (err: Error) =>
+        err instanceof TypeError && err.message === 'attach(handle) needs the object returned by monitor.handle()',
+      JSON.stringify(bad) ?? String(bad),
+    );
   }
   assert.ok(attach(h), 'the real handle attaches');
   monitor.close();

@@ -11,7 +11,13 @@ import * as assert from 'uvu/assert';
 import { render } from '../src/exposition.js';
 import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
-import { bucketList, checkNativeHistogram, type DenseBuckets, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
+import {
+  bucketList,
+  checkNativeHistogram,
+  type DenseBuckets,
+  type MetricFamily,
+  type NativeHistogram,
+} from '../src/metric-families.js';
 import { renderOpenMetrics, renderPrometheusText } from '../src/prometheus.js';
 import { renderProtobuf } from '../src/protobuf.js';
 import { metricsHandler } from '../src/serve.js';
@@ -137,9 +143,17 @@ test('text 0.0.4: every series, exact counters and histograms, hostile labels ro
       const failed = Object.values(e.errors).reduce((a, b) => a + b, 0);
       assert.is(sampleValue(parsed, 'streamgauge_failed_requests_total', labels), failed, `failed ${what}`);
       for (const [type, n] of Object.entries(e.errors)) {
-        assert.is(sampleValue(parsed, 'streamgauge_errors_total', { ...labels, error_type: type }), n, `errors ${what} ${type}`);
+        assert.is(
+          sampleValue(parsed, 'streamgauge_errors_total', { ...labels, error_type: type }),
+          n,
+          `errors ${what} ${type}`,
+        );
       }
-      assert.is(sampleValue(parsed, 'streamgauge_request_duration_seconds_count', labels), e.latencies, `count ${what}`);
+      assert.is(
+        sampleValue(parsed, 'streamgauge_request_duration_seconds_count', labels),
+        e.latencies,
+        `count ${what}`,
+      );
       checkClassicHistogram(parsed, 'streamgauge_request_duration_seconds', labels, e.latencies);
       assert.is(sampleValue(parsed, 'streamgauge_messages_total', { ...labels, direction: 'out' }), 3 * e.sets);
       assert.is(sampleValue(parsed, 'streamgauge_session_bytes_count', labels), e.sets);
@@ -147,7 +161,11 @@ test('text 0.0.4: every series, exact counters and histograms, hostile labels ro
       assert.is(sampleValue(parsed, 'streamgauge_backpressure_wait_seconds_count', labels), e.sets);
       assert.is(sampleValue(parsed, 'streamgauge_backpressure_events_total', labels), e.sets);
       assert.is(sampleValue(parsed, 'streamgauge_request_duration_window_seconds_count', labels), e.latencies);
-      assert.ok(Number.isFinite(sampleValue(parsed, 'streamgauge_request_duration_window_seconds', { ...labels, quantile: '0.99' })));
+      assert.ok(
+        Number.isFinite(
+          sampleValue(parsed, 'streamgauge_request_duration_window_seconds', { ...labels, quantile: '0.99' }),
+        ),
+      );
     }
     // Every series the monitor lists, and nothing else, under the label sets we recorded.
     const seen = new Set(pick(parsed, 'streamgauge_requests_total').map((s) => JSON.stringify(s.labels)));
@@ -164,7 +182,9 @@ test('text 0.0.4: every series, exact counters and histograms, hostile labels ro
 
 /** Cumulative buckets: ascending `le`, non-decreasing counts, `+Inf` = count, exact against the native buckets. */
 function checkClassicHistogram(parsed: Parsed, name: string, labels: Record<string, string>, count: number): void {
-  const buckets = pick(parsed, `${name}_bucket`, labels).filter((s) => Object.keys(s.labels).length === Object.keys(labels).length + 1);
+  const buckets = pick(parsed, `${name}_bucket`, labels).filter(
+    (s) => Object.keys(s.labels).length === Object.keys(labels).length + 1,
+  );
   assert.ok(buckets.length > 2, `${name}: classic buckets`);
   let prevLe = -Infinity;
   let prev = 0;
@@ -184,8 +204,13 @@ test('the overflow series past maxSeries is a labelled series of its own, and co
   try {
     const parsed = parseExposition(monitor.metrics().body as string);
     const overflow = expected.get(JSON.stringify(OVERFLOW)) as Expected;
-    assert.is(sampleValue(parsed, 'streamgauge_requests_total', OVERFLOW), overflow.requests, 'the extra label sets land in the overflow series');
-    for (const method of EXTRA) assert.is(pick(parsed, 'streamgauge_requests_total', { method }).length, 0, `${method} has no series of its own`);
+    assert.is(
+      sampleValue(parsed, 'streamgauge_requests_total', OVERFLOW),
+      overflow.requests,
+      'the extra label sets land in the overflow series',
+    );
+    for (const method of EXTRA)
+      assert.is(pick(parsed, 'streamgauge_requests_total', { method }).length, 0, `${method} has no series of its own`);
     assert.is(sampleValue(parsed, 'streamgauge_series', {}), HOSTILE.length + 2, 'default + labelled + overflow');
     assert.is(sampleValue(parsed, 'streamgauge_series_limit', {}), MAX_SERIES);
     assert.is(sampleValue(parsed, 'streamgauge_series_overflow', {}), 1);
@@ -213,7 +238,13 @@ test('series labels named le, quantile, direction or error_type are exposed as e
     rec.recordMessages(2, 20, 'out');
     const text = monitor.metrics().body as string;
     const parsed = parseExposition(text);
-    const exported = { exported_le: 'a', exported_quantile: 'b', exported_direction: 'c', exported_error_type: 'd', method: 'm' };
+    const exported = {
+      exported_le: 'a',
+      exported_quantile: 'b',
+      exported_direction: 'c',
+      exported_error_type: 'd',
+      method: 'm',
+    };
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', exported), 2);
     assert.is(sampleValue(parsed, 'streamgauge_errors_total', { ...exported, error_type: 'timeout' }), 1);
     assert.is(sampleValue(parsed, 'streamgauge_messages_total', { ...exported, direction: 'out' }), 2);
@@ -235,12 +266,20 @@ test('names and units follow Prometheus conventions (_total, _seconds, _bytes, U
     for (const [name, type] of text.types) {
       // Ours carry the prefix; the process and runtime keep prom-client's names (process_*, nodejs_*).
       const base = name.replace(/_total$/, '');
-      assert.ok(name.startsWith('streamgauge_') || UNPREFIXED_FAMILIES.has(base) || UNPREFIXED_FAMILIES.has(name), `${name}: prefix`);
+      assert.ok(
+        name.startsWith('streamgauge_') || UNPREFIXED_FAMILIES.has(base) || UNPREFIXED_FAMILIES.has(name),
+        `${name}: prefix`,
+      );
       assert.ok(text.help.has(name) && (text.help.get(name) ?? '').length > 0, `${name}: HELP`);
       if (type === 'counter') assert.ok(name.endsWith('_total'), `${name}: counters end in _total`);
-      else assert.ok(!name.endsWith('_total') || PROM_CLIENT_TOTAL_GAUGES.includes(name), `${name}: only counters end in _total`);
+      else
+        assert.ok(
+          !name.endsWith('_total') || PROM_CLIENT_TOTAL_GAUGES.includes(name),
+          `${name}: only counters end in _total`,
+        );
       assert.not.match(name, /_(ms|millis|milliseconds|us|ns|kb|mb|kib|mib|percent)(_|$)/, `${name}: base units only`);
-      if (/(duration|wait|delay|uptime|latency)/.test(name)) assert.match(name, /_seconds$/, `${name}: times in seconds`);
+      if (/(duration|wait|delay|uptime|latency)/.test(name))
+        assert.match(name, /_seconds$/, `${name}: times in seconds`);
       if (/(bytes|memory)/.test(name)) assert.match(name, /_bytes(_total)?$/, `${name}: sizes in bytes`);
       if (/(^|_)(ratio|utilization)(_|$)/.test(name)) assert.match(name, /_ratio$/, `${name}: ratios end in _ratio`);
     }
@@ -251,7 +290,8 @@ test('names and units follow Prometheus conventions (_total, _seconds, _bytes, U
     }
     // OpenMetrics: counters are typed by their base name, UNIT given where the name carries one.
     for (const [name, type] of om.types) {
-      if (type === 'counter') assert.ok(text.types.get(`${name}_total`) === 'counter', `${name}: OM counter family without _total`);
+      if (type === 'counter')
+        assert.ok(text.types.get(`${name}_total`) === 'counter', `${name}: OM counter family without _total`);
       const unit = om.units.get(name);
       if (unit !== undefined) assert.ok(name.endsWith(`_${unit}`), `${name}: UNIT ${unit} is its suffix`);
       for (const suffix of ['seconds', 'bytes']) {
@@ -309,7 +349,10 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
   try {
     const out = monitor.metrics(PROMETHEUS_ACCEPT);
     assert.is(out.format, 'protobuf');
-    assert.match(out.contentType, /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/);
+    assert.match(
+      out.contentType,
+      /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/,
+    );
     const families = new Map(decodeProtobuf(out.body as Uint8Array).map((f: Decoded) => [f.name, f]));
     const requests = families.get('streamgauge_requests_total');
     assert.is(requests.type, 'COUNTER');
@@ -335,11 +378,18 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
       // Prometheus (2.48 on) rejects a native histogram whose buckets do not add up to its count:
       // overflow observations sit in the first bucket above the range.
       const decoded = nativeBuckets(h);
-      assert.is(decoded.reduce((n, b) => n + b.count, h.zeroCount ?? 0), h.sampleCount, 'buckets add up to the count');
+      assert.is(
+        decoded.reduce((n, b) => n + b.count, h.zeroCount ?? 0),
+        h.sampleCount,
+        'buckets add up to the count',
+      );
       if (native.overflowCount > 0) {
         const top = decoded[decoded.length - 1];
         assert.equal(decoded.slice(0, -1), bucketList(native));
-        assert.equal(top, { index: Math.round(Math.log2(native.overflowThreshold ?? 0) * 2 ** h.schema) + 1, count: native.overflowCount });
+        assert.equal(top, {
+          index: Math.round(Math.log2(native.overflowThreshold ?? 0) * 2 ** h.schema) + 1,
+          count: native.overflowCount,
+        });
         sawOverflow = true;
       } else {
         assert.equal(decoded, bucketList(native));
@@ -363,11 +413,26 @@ test('a monitor histogram lists its buckets when read, as an own property that s
   assert.equal({ ...h }.buckets, expected, 'spread');
   assert.equal(JSON.parse(JSON.stringify({ ...h, dense: undefined })).buckets, expected, 'JSON');
   assert.is(h.buckets, h.buckets, 'made once');
-  assert.equal(Object.keys(h).sort(), ['buckets', 'count', 'dense', 'overflowCount', 'overflowThreshold', 'schema', 'sum', 'zeroCount', 'zeroThreshold']);
+  assert.equal(Object.keys(h).sort(), [
+    'buckets',
+    'count',
+    'dense',
+    'overflowCount',
+    'overflowThreshold',
+    'schema',
+    'sum',
+    'zeroCount',
+    'zeroThreshold',
+  ]);
   // A copy is anybody's histogram: its counts are checked one by one again, not only their total.
   const dense = h.dense as DenseBuckets;
-  const copy: NativeHistogram = { ...h, dense: { offset: dense.offset, counts: Float64Array.from(dense.counts, (c, k) => (k === 0 ? c - 0.5 : c)) } };
-  const family: MetricFamily[] = [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: copy }] }];
+  const copy: NativeHistogram = {
+    ...h,
+    dense: { offset: dense.offset, counts: Float64Array.from(dense.counts, (c, k) => (k === 0 ? c - 0.5 : c)) },
+  };
+  const family: MetricFamily[] = [
+    { name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: copy }] },
+  ];
   assert.throws(() => renderProtobuf(family), /counts\[0\] must be a non-negative integer/);
   m.close();
 });
@@ -389,7 +454,9 @@ test("a monitor's histograms, runs of buckets apart by 1 to 40 empty ones, rende
     const h = m.nativeHistogram(index);
     assert.ok(h.dense?.counts.includes(0), 'dense, with empty buckets inside');
     const list: NativeHistogram = { ...h, buckets: bucketList(h), dense: undefined };
-    const family = (hist: NativeHistogram): MetricFamily[] => [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: hist }] }];
+    const family = (hist: NativeHistogram): MetricFamily[] => [
+      { name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: {}, histogram: hist }] },
+    ];
     assert.equal(renderProtobuf(family(h)), renderProtobuf(family(list)), `series ${index}`);
   }
   m.close();
@@ -407,7 +474,17 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
   // Gaps around the length that starts a new span (12 empty buckets), at every alignment, and long ones.
   for (let lead = 0; lead < 5; lead++) {
     for (const gap of [10, 11, 12, 13, 15, 16, 19, 40]) {
-      const counts = [...new Array(lead).fill(0), 3, ...new Array(lead).fill(1), ...new Array(gap).fill(0), 2, ...new Array(gap + lead).fill(0), 1, 0, 0];
+      const counts = [
+        ...new Array(lead).fill(0),
+        3,
+        ...new Array(lead).fill(1),
+        ...new Array(gap).fill(0),
+        2,
+        ...new Array(gap + lead).fill(0),
+        1,
+        0,
+        0,
+      ];
       shapes.push({ offset: lead - 7, counts });
     }
   }
@@ -442,17 +519,41 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
       overflowThreshold: 3600,
     };
     const list: NativeHistogram = { ...base, buckets };
-    const dense: NativeHistogram = { ...base, buckets, dense: { offset: shape.offset, counts: Float64Array.from(shape.counts) } };
-    const family = (h: NativeHistogram): MetricFamily[] => [{ name: 'd_seconds', help: 'h', type: 'histogram', unit: 'seconds', metrics: [{ labels: { i: String(i) }, histogram: h }] }];
+    const dense: NativeHistogram = {
+      ...base,
+      buckets,
+      dense: { offset: shape.offset, counts: Float64Array.from(shape.counts) },
+    };
+    const family = (h: NativeHistogram): MetricFamily[] => [
+      {
+        name: 'd_seconds',
+        help: 'h',
+        type: 'histogram',
+        unit: 'seconds',
+        metrics: [{ labels: { i: String(i) }, histogram: h }],
+      },
+    ];
     assert.equal(renderProtobuf(family(dense)), renderProtobuf(family(list)), `protobuf, shape ${i}`);
     assert.is(renderPrometheusText(family(dense)), renderPrometheusText(family(list)), `text, shape ${i}`);
     assert.is(renderOpenMetrics(family(dense)), renderOpenMetrics(family(list)), `OpenMetrics, shape ${i}`);
     assert.equal(bucketList(dense), buckets);
   }
-  const good: NativeHistogram = { count: 3, sum: 1, schema: 3, zeroThreshold: 0, zeroCount: 0, overflowCount: 0, buckets: [], dense: { offset: 2, counts: Float64Array.from([1, 0, 2]) } };
+  const good: NativeHistogram = {
+    count: 3,
+    sum: 1,
+    schema: 3,
+    zeroThreshold: 0,
+    zeroCount: 0,
+    overflowCount: 0,
+    buckets: [],
+    dense: { offset: 2, counts: Float64Array.from([1, 0, 2]) },
+  };
   checkNativeHistogram(good);
   const bad = (dense: unknown, message: RegExp) =>
-    assert.throws(() => checkNativeHistogram({ ...good, dense } as NativeHistogram), (err: Error) => message.test(err.message));
+    assert.throws(
+      () => checkNativeHistogram({ ...good, dense } as NativeHistogram),
+      (err: Error) => message.test(err.message),
+    );
   bad({ offset: 2, counts: [1, 0, 2] }, /dense must be \{ offset, counts: Float64Array \}/);
   bad({ offset: 2.5, counts: Float64Array.from([1, 0, 2]) }, /offset must be an integer/);
   bad({ offset: 2, counts: Float64Array.from([1, -1, 3]) }, /counts\[1\] must be a non-negative integer/);
@@ -472,13 +573,16 @@ test('scrapes reuse their storage: each shows the records made before it, famili
   const keptText = renderPrometheusText(kept);
   const native = monitor.nativeHistogram(1);
   const nativeCounts = Float64Array.from(native.dense?.counts ?? []);
-  const countLine = (text: string) => sampleValue(parseExposition(text), 'streamgauge_request_duration_seconds_count', { route: 'api' });
+  const countLine = (text: string) =>
+    sampleValue(parseExposition(text), 'streamgauge_request_duration_seconds_count', { route: 'api' });
   for (let scrape = 1; scrape <= 4; scrape++) {
     recordSome(300);
     const text = monitor.metrics('text/plain;version=0.0.4').body as string;
     assert.is(countLine(text), 500 + 300 * scrape, `scrape ${scrape}`);
     // The protobuf scrape (same storage) agrees bucket for bucket with a fresh export.
-    const latency = decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array).find((f: Decoded) => f.name === 'streamgauge_request_duration_seconds');
+    const latency = decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array).find(
+      (f: Decoded) => f.name === 'streamgauge_request_duration_seconds',
+    );
     const metric = latency.metric.find((m: Decoded) => labelsOf(m).route === 'api');
     assert.equal(nativeBuckets(metric.histogram), bucketList(monitor.nativeHistogram(1)), `scrape ${scrape}, protobuf`);
   }
@@ -489,7 +593,10 @@ test('scrapes reuse their storage: each shows the records made before it, famili
   const h = monitor.nativeHistogram(1, 'latency', (n) => mine.subarray(100, 100 + n));
   assert.is(h.dense?.counts.buffer, mine.buffer);
   assert.equal(bucketList(h), bucketList(monitor.nativeHistogram(1)));
-  assert.throws(() => monitor.nativeHistogram(1, 'latency', () => new Float64Array(1)), /alloc\(\d+\) must return a Float64Array of \d+ elements/);
+  assert.throws(
+    () => monitor.nativeHistogram(1, 'latency', () => new Float64Array(1)),
+    /alloc\(\d+\) must return a Float64Array of \d+ elements/,
+  );
   monitor.close();
 });
 
@@ -504,12 +611,18 @@ interface Response {
 /** A raw request: no automatic decompression, so gzip can be seen. */
 function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 10 s`)));
     req.on('error', reject);
     req.end();
@@ -528,19 +641,29 @@ test('serve(): binds 127.0.0.1 by default; /metrics negotiates the format from A
     assert.is(plain.status, 200);
     assert.match(String(plain.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     const parsed = parseExposition(plain.body.toString('utf8'));
-    assert.is(sampleValue(parsed, 'streamgauge_requests_total', { method: HOSTILE[3] }), expected.get(JSON.stringify({ method: HOSTILE[3] }))?.requests);
+    assert.is(
+      sampleValue(parsed, 'streamgauge_requests_total', { method: HOSTILE[3] }),
+      expected.get(JSON.stringify({ method: HOSTILE[3] }))?.requests,
+    );
 
     const om = await request(`${served.url}/metrics`, { headers: { accept: OM_ACCEPT } });
     assert.match(String(om.headers['content-type']), /^application\/openmetrics-text; version=1\.0\.0/);
     assert.ok(om.body.toString('utf8').endsWith('# EOF\n'));
 
     const proto = await request(`${served.url}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT } });
-    assert.match(String(proto.headers['content-type']), /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/);
+    assert.match(
+      String(proto.headers['content-type']),
+      /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/,
+    );
     assert.ok(decodeProtobuf(proto.body).some((f: Decoded) => f.name === 'streamgauge_request_duration_seconds'));
     assert.match(String(proto.headers.vary), /accept/);
 
     const unknown = await request(`${served.url}/metrics`, { headers: { accept: 'application/json' } });
-    assert.match(String(unknown.headers['content-type']), /^text\/plain; version=0\.0\.4/, 'nothing acceptable: text 0.0.4');
+    assert.match(
+      String(unknown.headers['content-type']),
+      /^text\/plain; version=0\.0\.4/,
+      'nothing acceptable: text 0.0.4',
+    );
 
     const head = await request(`${served.url}/metrics`, { method: 'HEAD' });
     assert.is(head.status, 200);
@@ -566,9 +689,14 @@ test('serve(): gzip when asked (and only then), the same exposition inside', asy
     const inside = parseExposition(gunzipSync(gz.body).toString('utf8'));
     const direct = parseExposition(monitor.metrics().body as string);
     assert.equal(pick(inside, 'streamgauge_requests_total'), pick(direct, 'streamgauge_requests_total'));
-    assert.equal(pick(inside, 'streamgauge_request_duration_seconds_bucket'), pick(direct, 'streamgauge_request_duration_seconds_bucket'));
+    assert.equal(
+      pick(inside, 'streamgauge_request_duration_seconds_bucket'),
+      pick(direct, 'streamgauge_request_duration_seconds_bucket'),
+    );
 
-    const protoGz = await request(`${served.url}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' } });
+    const protoGz = await request(`${served.url}/metrics`, {
+      headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' },
+    });
     assert.is(protoGz.headers['content-encoding'], 'gzip');
     assert.ok(decodeProtobuf(gunzipSync(protoGz.body)).length > 10);
 
@@ -604,13 +732,27 @@ test('serve(): /debug is JSON with every series, its buckets and counters, safe 
       const native = monitor.nativeHistogram(info.index, 'latency');
       assert.equal(s.histograms.latency.buckets, bucketList(native), `series ${info.index}: every latency bucket`);
       assert.is(s.histograms.latency.count, native.count);
-      for (const name of ['sessionDuration', 'sessionMessages', 'sessionBytes', 'batchSize', 'batchDuration', 'backpressureWait']) {
-        assert.equal(s.histograms[name].buckets, bucketList(monitor.nativeHistogram(info.index, name as 'latency')), `${name} buckets`);
+      for (const name of [
+        'sessionDuration',
+        'sessionMessages',
+        'sessionBytes',
+        'batchSize',
+        'batchDuration',
+        'backpressureWait',
+      ]) {
+        assert.equal(
+          s.histograms[name].buckets,
+          bucketList(monitor.nativeHistogram(info.index, name as 'latency')),
+          `${name} buckets`,
+        );
       }
       assert.is(s.totals.requests, monitor.totals(info.index).requests);
       assert.equal(s.errorsByType, monitor.errorsByType(info.index));
     }
-    assert.ok(debug.series.some((s: Decoded) => s.labels.method === '<script>alert("x")</script>'), 'hostile labels survive JSON');
+    assert.ok(
+      debug.series.some((s: Decoded) => s.labels.method === '<script>alert("x")</script>'),
+      'hostile labels survive JSON',
+    );
     assert.is(debug.layout.seriesCount, monitor.layout.seriesCount);
     assert.ok(debug.memoryFootprint.sharedBytes > 0);
     assert.is(debug.config.maxSeries, MAX_SERIES);

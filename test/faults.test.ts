@@ -19,7 +19,12 @@ function uncaught(): { errors: unknown[]; stop: () => void } {
 test('a trap in the core during a timed tick is an error event, reported once; ticking goes on and close() closes', async () => {
   const watch = uncaught();
   const clock = handClock(1_000_000);
-  const monitor = new StreamPerformanceMonitor({ clock, logger: false, collectionInterval: 10, historyRetention: 60_000 });
+  const monitor = new StreamPerformanceMonitor({
+    clock,
+    logger: false,
+    collectionInterval: 10,
+    historyRetention: 60_000,
+  });
   const errors: Error[] = [];
   monitor.on('error', (e: Error) => errors.push(e));
   let ticks = 0;
@@ -73,7 +78,12 @@ test("without an 'error' listener: a 'tick' listener that throws is a process wa
   });
   try {
     await until('a tick after the failing one', 10_000, () => calls >= 3, 5);
-    await until('the warning', 10_000, () => warnings.some((w) => /tick failed \(TypeError: listener bug\)/.test(w.message)), 5);
+    await until(
+      'the warning',
+      10_000,
+      () => warnings.some((w) => /tick failed \(TypeError: listener bug\)/.test(w.message)),
+      5,
+    );
     assert.equal(watch.errors, []);
   } finally {
     monitor.close();

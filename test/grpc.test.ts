@@ -6,7 +6,14 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GRPC_KINDS, grpcClientInterceptor, grpcServerInterceptor, instrumentServerCall, splitMethodPath, statusName } from '../src/grpc.js';
+import {
+  GRPC_KINDS,
+  grpcClientInterceptor,
+  grpcServerInterceptor,
+  instrumentServerCall,
+  splitMethodPath,
+  statusName,
+} from '../src/grpc.js';
 import { dashboardSource, StreamPerformanceMonitor } from '../src/index.js';
 import type { Totals } from '../src/totals.js';
 import { decodeProtobuf, labelsOf, parseExposition, pick, promtool, sampleValue } from './fixtures/expo-helpers.js';
@@ -21,14 +28,23 @@ const payload = (i: number, size: number) => Buffer.alloc(size, i % 251);
 
 type Method = keyof typeof METHOD_LABELS;
 /** A method's server calls (started, in flight, messages, sessions, backpressure). */
-const calls = (monitor: StreamPerformanceMonitor, m: Method): Totals => monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], GRPC_KINDS.server));
+const calls = (monitor: StreamPerformanceMonitor, m: Method): Totals =>
+  monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], GRPC_KINDS.server));
 /** A method's server calls that ended with status `code`, and their durations. */
-const handledIndex = (monitor: StreamPerformanceMonitor, m: Method, code = 'OK', kind: string = GRPC_KINDS.serverHandled): number =>
-  seriesIndex(monitor, { ...METHOD_LABELS[m], grpc_code: code }, kind);
-const handled = (monitor: StreamPerformanceMonitor, m: Method, code = 'OK'): Totals => monitor.totals(handledIndex(monitor, m, code));
-const clientCalls = (monitor: StreamPerformanceMonitor, m: Method): Totals => monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], GRPC_KINDS.client));
-const clientHandledIndex = (monitor: StreamPerformanceMonitor, m: Method, code = 'OK'): number => handledIndex(monitor, m, code, GRPC_KINDS.clientHandled);
-const stage = (monitor: StreamPerformanceMonitor, m: Method, kind: string): Totals => monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], kind));
+const handledIndex = (
+  monitor: StreamPerformanceMonitor,
+  m: Method,
+  code = 'OK',
+  kind: string = GRPC_KINDS.serverHandled,
+): number => seriesIndex(monitor, { ...METHOD_LABELS[m], grpc_code: code }, kind);
+const handled = (monitor: StreamPerformanceMonitor, m: Method, code = 'OK'): Totals =>
+  monitor.totals(handledIndex(monitor, m, code));
+const clientCalls = (monitor: StreamPerformanceMonitor, m: Method): Totals =>
+  monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], GRPC_KINDS.client));
+const clientHandledIndex = (monitor: StreamPerformanceMonitor, m: Method, code = 'OK'): number =>
+  handledIndex(monitor, m, code, GRPC_KINDS.clientHandled);
+const stage = (monitor: StreamPerformanceMonitor, m: Method, kind: string): Totals =>
+  monitor.totals(seriesIndex(monitor, METHOD_LABELS[m], kind));
 const hasKind = (monitor: StreamPerformanceMonitor, kind: string) => monitor.seriesList().some((x) => x.kind === kind);
 
 /** A bidi call of `n` messages of `size` bytes, each sent once the one before has been echoed; resolves with the echoes. */
@@ -94,7 +110,9 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
   await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     await withService(monitor, echoImpl, { echoLatency: [PATHS.bidi] }, async (client) => {
       const reply = await within(
-        new Promise<Buffer>((res, rej) => client.Unary(payload(1, 100), (e: Error | null, r: Buffer) => (e ? rej(e) : res(r)))),
+        new Promise<Buffer>((res, rej) =>
+          client.Unary(payload(1, 100), (e: Error | null, r: Buffer) => (e ? rej(e) : res(r))),
+        ),
         5000,
         'unary',
       );
@@ -189,18 +207,30 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
     assert.equal(monitor.errorsByType(), {});
 
     // No family mixes server calls, client calls and stages: each holds one kind of series.
-    for (const name of ['grpc_server_started_total', 'grpc_server_handled_total', 'grpc_client_handled_total', 'streamgauge_grpc_server_first_response_seconds_count']) {
+    for (const name of [
+      'grpc_server_started_total',
+      'grpc_server_handled_total',
+      'grpc_client_handled_total',
+      'streamgauge_grpc_server_first_response_seconds_count',
+    ]) {
       assert.is(pick(text, name).length, 4, `${name}: one sample per method`);
     }
     assert.is(text.types.get('grpc_server_handled_total'), 'counter');
     assert.is(text.types.get('grpc_server_handling_seconds'), 'histogram');
-    assert.equal(pick(text, 'streamgauge_requests_total'), [{ name: 'streamgauge_requests_total', labels: {}, value: 0 }], 'the generic families hold no gRPC series');
-    for (const sample of text.samples) assert.not.ok('stage' in sample.labels || 'side' in sample.labels, `${sample.name}: no stage/side labels`);
+    assert.equal(
+      pick(text, 'streamgauge_requests_total'),
+      [{ name: 'streamgauge_requests_total', labels: {}, value: 0 }],
+      'the generic families hold no gRPC series',
+    );
+    for (const sample of text.samples)
+      assert.not.ok('stage' in sample.labels || 'side' in sample.labels, `${sample.name}: no stage/side labels`);
     // The summary counts each server call once (client calls are the service's dependencies).
     assert.is(monitor.getCurrentMetrics().totalRequests, 4);
     assert.is(sampleValue(text, 'streamgauge_service_requests_total', {}), 4, 'the summary family too');
     // The dashboard's series table tells a call series from its stages (they share their labels).
-    const rows = dashboardSource(monitor).current().series.filter((r) => r.labels.grpc_method === 'Bidi' && r.labels.grpc_code === undefined);
+    const rows = dashboardSource(monitor)
+      .current()
+      .series.filter((r) => r.labels.grpc_method === 'Bidi' && r.labels.grpc_code === undefined);
     assert.equal(rows.map((r) => r.labels.kind).sort(), [GRPC_KINDS.firstResponse, GRPC_KINDS.message]);
     assert.is(sampleValue(text, 'streamgauge_service_request_duration_seconds_count', {}), 4);
     assert.is(monitor.getCurrentMetrics().activeConnections, 0);
@@ -208,7 +238,10 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
     assert.is(lint.status, 0, lint.output);
 
     // Protobuf: the duration histograms are native histograms too.
-    const families = decodeProtobuf(monitor.metrics('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited').body as Uint8Array);
+    const families = decodeProtobuf(
+      monitor.metrics('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited')
+        .body as Uint8Array,
+    );
     const handling = families.find((f) => f.name === 'grpc_server_handling_seconds');
     assert.ok(handling, 'grpc_server_handling_seconds in protobuf');
     assert.is(handling.metric.length, 4);
@@ -222,11 +255,28 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
     const otel = parseExposition(monitor.metrics(undefined, { rpcNames: 'opentelemetry' }).body as string);
     assert.is(pick(otel, 'grpc_server_handled_total').length, 0);
     assert.is(
-      sampleValue(otel, 'rpc_server_call_duration_seconds_count', { rpc_system_name: 'grpc', rpc_method: 'streamgauge.test.Echo/Unary', rpc_response_status_code: 'OK' }),
+      sampleValue(otel, 'rpc_server_call_duration_seconds_count', {
+        rpc_system_name: 'grpc',
+        rpc_method: 'streamgauge.test.Echo/Unary',
+        rpc_response_status_code: 'OK',
+      }),
       1,
     );
-    assert.is(sampleValue(otel, 'rpc_client_call_duration_seconds_count', { rpc_system_name: 'grpc', rpc_method: 'streamgauge.test.Echo/Bidi', rpc_response_status_code: 'OK' }), 1);
-    assert.is(sampleValue(otel, 'streamgauge_rpc_server_msg_received_total', { rpc_system_name: 'grpc', rpc_method: 'streamgauge.test.Echo/Bidi' }), 9);
+    assert.is(
+      sampleValue(otel, 'rpc_client_call_duration_seconds_count', {
+        rpc_system_name: 'grpc',
+        rpc_method: 'streamgauge.test.Echo/Bidi',
+        rpc_response_status_code: 'OK',
+      }),
+      1,
+    );
+    assert.is(
+      sampleValue(otel, 'streamgauge_rpc_server_msg_received_total', {
+        rpc_system_name: 'grpc',
+        rpc_method: 'streamgauge.test.Echo/Bidi',
+      }),
+      9,
+    );
   });
 });
 
@@ -239,7 +289,10 @@ test('a method path splits into grpc_service and grpc_method, without the slash'
 
 test('a failing call counts its status as the error type, with its duration, on both sides', async () => {
   await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
-    const impl = { ...echoImpl, Unary: (_call: Any, cb: Any) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }) };
+    const impl = {
+      ...echoImpl,
+      Unary: (_call: Any, cb: Any) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }),
+    };
     await withService(monitor, impl, {}, async (client) => {
       const err = await within(
         new Promise<Any>((res) => client.Unary(payload(1, 4), (e: Any) => res(e))),
@@ -266,7 +319,8 @@ test('a failing call counts its status as the error type, with its duration, on 
     assert.is(monitor.getPerformanceSummary().successRate, 0, 'the summary counts the failed call once');
     assert.is(statusName(grpc.status.UNAVAILABLE), 'UNAVAILABLE');
     assert.is(statusName(99), 'STATUS_99');
-    for (const [name, code] of Object.entries(grpc.status)) if (typeof code === 'number') assert.is(statusName(code), name, `grpc-js's ${name}`);
+    for (const [name, code] of Object.entries(grpc.status))
+      if (typeof code === 'number') assert.is(statusName(code), name, `grpc-js's ${name}`);
   });
 });
 
@@ -302,7 +356,12 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
       assert.ok(monitor.sessionStats().active >= 1);
       call.cancel();
       assert.is(await within(clientStatus, 5000, 'client status'), grpc.status.CANCELLED);
-      await until('server to see the cancel', 5000, () => serverSawCancel && calls(monitor, 'bidi').activeConnections === 0, 5);
+      await until(
+        'server to see the cancel',
+        5000,
+        () => serverSawCancel && calls(monitor, 'bidi').activeConnections === 0,
+        5,
+      );
 
       const deadlineErr = await within(
         new Promise<Any>((res) => client.Unary(payload(1, 4), { deadline: Date.now() + 50 }, (e: Any) => res(e))),
@@ -310,14 +369,28 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
         'deadline',
       );
       assert.is(deadlineErr.code, grpc.status.DEADLINE_EXCEEDED);
-      await until('server to end the call', 5000, () => monitor.seriesList().some((x) => x.kind === GRPC_KINDS.serverHandled && x.labels.grpc_code === 'DEADLINE_EXCEEDED'), 5);
+      await until(
+        'server to end the call',
+        5000,
+        () =>
+          monitor
+            .seriesList()
+            .some((x) => x.kind === GRPC_KINDS.serverHandled && x.labels.grpc_code === 'DEADLINE_EXCEEDED'),
+        5,
+      );
     });
     assert.equal(monitor.errorsByType(handledIndex(monitor, 'bidi', 'CANCELLED')), { CANCELLED: 1 });
     assert.is(calls(monitor, 'bidi').activeConnections, 0);
     assert.equal(monitor.errorsByType(clientHandledIndex(monitor, 'bidi', 'CANCELLED')), { CANCELLED: 1 });
     assert.equal(monitor.errorsByType(handledIndex(monitor, 'unary', 'DEADLINE_EXCEEDED')), { DEADLINE_EXCEEDED: 1 });
-    assert.equal(monitor.errorsByType(clientHandledIndex(monitor, 'unary', 'DEADLINE_EXCEEDED')), { DEADLINE_EXCEEDED: 1 });
-    assert.equal(monitor.errorsByType(), { CANCELLED: 1, DEADLINE_EXCEEDED: 1 }, 'the summary: the server calls, once each');
+    assert.equal(monitor.errorsByType(clientHandledIndex(monitor, 'unary', 'DEADLINE_EXCEEDED')), {
+      DEADLINE_EXCEEDED: 1,
+    });
+    assert.equal(
+      monitor.errorsByType(),
+      { CANCELLED: 1, DEADLINE_EXCEEDED: 1 },
+      'the summary: the server calls, once each',
+    );
     assert.is(monitor.sessionStats().active, 0);
   });
 });
@@ -375,15 +448,25 @@ test('a slow client makes the server-streaming call.write() return false: counte
     assert.is(s.bytesOut, N * SIZE);
     assert.is(handled(monitor, 'serverStream').successes, 1);
     const text = parseExposition(monitor.metrics().body as string);
-    assert.is(sampleValue(text, 'streamgauge_grpc_server_backpressure_events_total', METHOD_LABELS.serverStream), writesRefused);
-    assert.is(sampleValue(text, 'streamgauge_grpc_server_backpressure_wait_seconds_count', METHOD_LABELS.serverStream), writesRefused);
-    assert.is(pick(text, 'streamgauge_backpressure_events_total').filter((x) => x.value > 0).length, 0, 'not in the generic family');
+    assert.is(
+      sampleValue(text, 'streamgauge_grpc_server_backpressure_events_total', METHOD_LABELS.serverStream),
+      writesRefused,
+    );
+    assert.is(
+      sampleValue(text, 'streamgauge_grpc_server_backpressure_wait_seconds_count', METHOD_LABELS.serverStream),
+      writesRefused,
+    );
+    assert.is(
+      pick(text, 'streamgauge_backpressure_events_total').filter((x) => x.value > 0).length,
+      0,
+      'not in the generic family',
+    );
   } finally {
     monitor.close();
   }
 });
 
-test('handler timers go to the method\'s message series; instrumentCall is idempotent', async () => {
+test("handler timers go to the method's message series; instrumentCall is idempotent", async () => {
   await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     let interceptorRef: ReturnType<typeof grpcServerInterceptor> | undefined;
     const impl = {
@@ -429,7 +512,13 @@ test('handler timers go to the method\'s message series; instrumentCall is idemp
 test('two servers on one monitor keep their calls apart; a call whose session is evicted as idle keeps counting', async () => {
   const clock = handClock(1_000_000);
   // invalidValues 'count': a connectionClosed() too many would show as an invalid value.
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64, sessionIdleTimeout: 1000, invalidValues: 'count', clock });
+  const monitor = new StreamPerformanceMonitor({
+    autoStart: false,
+    maxSeries: 64,
+    sessionIdleTimeout: 1000,
+    invalidValues: 'count',
+    clock,
+  });
   const first = grpcServerInterceptor(monitor);
   const second = grpcServerInterceptor(monitor);
   const a = await startServer(echoImpl, { interceptors: [first] });
@@ -553,7 +642,11 @@ test('options are checked', async () => {
 });
 
 test('the package loads @grpc/grpc-js only when an interceptor is made', () => {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/grpc-lazy.ts', import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./fixtures/grpc-lazy.ts', import.meta.url))],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.is(child.status, 0, child.stderr);
   assert.equal(JSON.parse(child.stdout), { afterImport: false, afterInterceptor: true });
 });

@@ -112,7 +112,9 @@ function withBytesChanged(file: Buffer, rand: () => number, targets: number[]): 
   const regions = 1 + Math.floor(rand() * 3);
   for (let r = 0; r < regions; r++) {
     const aimed = rand() < 0.5;
-    const start = aimed ? targets[Math.floor(rand() * targets.length)] + Math.floor(rand() * 200) : HEADER_BYTES + Math.floor(rand() * (binaryEnd - HEADER_BYTES));
+    const start = aimed
+      ? targets[Math.floor(rand() * targets.length)] + Math.floor(rand() * 200)
+      : HEADER_BYTES + Math.floor(rand() * (binaryEnd - HEADER_BYTES));
     const sizes = [1, 4, 8, 16, 64, 512, 4096];
     const n = sizes[Math.floor(rand() * sizes.length)];
     for (let i = start; i < Math.min(start + n, binaryEnd); i++) out[i] = Math.floor(rand() * 256);
@@ -148,7 +150,11 @@ test('history files with valid checksums and wrong contents: restored and workin
         const r = layout.rollups[region.name];
         for (let i = 0; i <= r.capacity; i++) {
           const ptr = i < r.capacity ? r.histPtr + i * layout.shapes.latency.bytes : r.openPtr;
-          targets.push(at + ptr - region.start, at + ptr - region.start + H.SUM, at + ptr - region.start + layout.shapes.latency.headerBytes);
+          targets.push(
+            at + ptr - region.start,
+            at + ptr - region.start + H.SUM,
+            at + ptr - region.start + layout.shapes.latency.headerBytes,
+          );
         }
       } else {
         targets.push(at + layout.history.columns.t - region.start);
@@ -218,7 +224,10 @@ test('a file whose rollup histogram has lanes linked is kept aside as inconsiste
     await settle();
     assert.is(again.errors.length, 1);
     assert.is(again.errors[0].problem, 'inconsistent');
-    assert.match(again.errors[0].message, /passes its checksums but its contents do not hold together \(the minute histogram of the open period: it has lanes linked\); kept it as .*corrupt-/);
+    assert.match(
+      again.errors[0].message,
+      /passes its checksums but its contents do not hold together \(the minute histogram of the open period: it has lanes linked\); kept it as .*corrupt-/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -51,7 +51,10 @@ test('getHistory: since/until select points by time (inclusive); bad arguments a
   }
   const h = m.getHistory({ since: T0 + 5000, until: T0 + 8000 });
   assert.equal(h.t, [T0 + 5000, T0 + 6000, T0 + 7000, T0 + 8000]);
-  assert.equal(h.fields.p50.map((v) => Math.round(v)), [5, 6, 7, 8]);
+  assert.equal(
+    h.fields.p50.map((v) => Math.round(v)),
+    [5, 6, 7, 8],
+  );
   assert.is(m.getHistory({ since: T0 + 19_500 }).t.length, 1);
   assert.is(m.getHistory({ until: T0 }).t.length, 0);
   assert.throws(() => m.getHistory({ resolution: 'week' as 'day' }), RangeError);
@@ -195,7 +198,10 @@ test('hour rollups merge their minutes: an hour p99 is the exact p99 of the hour
     hours.fields.requests[1],
   );
   const meanOfMinuteP99 = inLastHour.reduce((n, [, i]) => n + mins.fields.p99[i], 0) / 60;
-  assert.ok(Math.abs(meanOfMinuteP99 - hours.fields.p99[1]) / hours.fields.p99[1] > 0.5, 'the hour p99 is not the mean of minute p99s');
+  assert.ok(
+    Math.abs(meanOfMinuteP99 - hours.fields.p99[1]) / hours.fields.p99[1] > 0.5,
+    'the hour p99 is not the mean of minute p99s',
+  );
   m.close();
 });
 
@@ -263,7 +269,11 @@ test('history lives in shared memory: another thread reads the same points', asy
      });`,
     {
       eval: true,
-      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/history.ts')).href, handle: m.handle() },
+      workerData: {
+        tsx: import.meta.resolve('tsx/esm/api'),
+        src: pathToFileURL(join(ROOT, 'src/history.ts')).href,
+        handle: m.handle(),
+      },
     },
   );
   try {

@@ -12,7 +12,10 @@ import { until, within } from './fixtures/wait.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-async function withServer(handler: Handler, fn: (port: number, monitor: StreamPerformanceMonitor) => Promise<void>): Promise<StreamPerformanceMonitor> {
+async function withServer(
+  handler: Handler,
+  fn: (port: number, monitor: StreamPerformanceMonitor) => Promise<void>,
+): Promise<StreamPerformanceMonitor> {
   const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 64 });
   const server = http.createServer(handler);
   instrumentHttpServer(monitor, server, {
@@ -87,13 +90,20 @@ test('durations by method, route and status code; body bytes both ways; the summ
   try {
     const t = text(monitor);
     const count = (method: string, route: string, code: string) =>
-      sampleValue(t, 'http_server_request_duration_seconds_count', { ...L(method, route), http_response_status_code: code });
+      sampleValue(t, 'http_server_request_duration_seconds_count', {
+        ...L(method, route),
+        http_response_status_code: code,
+      });
     assert.is(count('GET', '/users/:id', '200'), 2);
     assert.is(count('POST', '/upload', '201'), 1);
     assert.is(count('GET', '/fail', '503'), 1);
     assert.is(count('GET', 'unmatched', '404'), 1, 'a path no route matched');
     for (const s of t.samples) {
-      if (s.labels.http_route !== undefined) assert.ok(['/users/:id', '/upload', '/fail', 'unmatched'].includes(s.labels.http_route), `route ${s.labels.http_route}`);
+      if (s.labels.http_route !== undefined)
+        assert.ok(
+          ['/users/:id', '/upload', '/fail', 'unmatched'].includes(s.labels.http_route),
+          `route ${s.labels.http_route}`,
+        );
     }
     assert.is(sampleValue(t, 'streamgauge_http_server_request_body_bytes_total', L('POST', '/upload')), 100_000);
     assert.is(sampleValue(t, 'streamgauge_http_server_response_body_bytes_total', L('GET', '/users/:id')), 10);
@@ -108,7 +118,11 @@ test('durations by method, route and status code; body bytes both ways; the summ
     assert.is(sampleValue(t, 'streamgauge_service_requests_total', {}), 5);
     assert.is(sampleValue(t, 'streamgauge_service_failed_requests_total', {}), 1);
     assert.is(sampleValue(t, 'streamgauge_service_request_duration_seconds_count', {}), 5);
-    assert.equal(pick(t, 'streamgauge_requests_total'), [{ name: 'streamgauge_requests_total', labels: {}, value: 0 }], 'HTTP requests are in their own families');
+    assert.equal(
+      pick(t, 'streamgauge_requests_total'),
+      [{ name: 'streamgauge_requests_total', labels: {}, value: 0 }],
+      'HTTP requests are in their own families',
+    );
     const lint = promtool(monitor.metrics().body as string);
     assert.is(lint.output, '', lint.output);
     assert.is(lint.status, 0);
@@ -179,12 +193,19 @@ test('Server-Sent Events: time to first byte within the stream, in flight while 
     const t = text(monitor);
     const sse = L('GET', '/events');
     const ttfb = sampleValue(t, 'streamgauge_http_server_time_to_first_byte_seconds_sum', sse);
-    const duration = sampleValue(t, 'http_server_request_duration_seconds_sum', { ...sse, http_response_status_code: '200' });
+    const duration = sampleValue(t, 'http_server_request_duration_seconds_sum', {
+      ...sse,
+      http_response_status_code: '200',
+    });
     assert.ok(ttfb < duration, `first byte (${ttfb} s) before the stream's end (${duration} s)`);
     assert.is(sampleValue(t, 'streamgauge_http_server_response_body_bytes_total', sse), 27, 'three events of 9 bytes');
     const big = L('GET', '/big');
     assert.ok(refused >= 1);
-    assert.is(sampleValue(t, 'streamgauge_http_server_write_backpressure_events_total', big), refused, 'one event per refused write');
+    assert.is(
+      sampleValue(t, 'streamgauge_http_server_write_backpressure_events_total', big),
+      refused,
+      'one event per refused write',
+    );
     assert.is(sampleValue(t, 'streamgauge_http_server_write_drain_wait_seconds_count', big), refused);
     assert.is(sampleValue(t, 'streamgauge_http_server_response_body_bytes_total', big), 128 * 65_536);
   } finally {
@@ -217,12 +238,21 @@ test('a request the client aborts mid-response is counted as aborted, not as han
       10_000,
       '/slow',
     );
-    await until('the server to see the close', 10_000, () => closed && sampleValue(text(m), 'http_server_active_requests', { http_request_method: 'GET' }) === 0, 5);
+    await until(
+      'the server to see the close',
+      10_000,
+      () => closed && sampleValue(text(m), 'http_server_active_requests', { http_request_method: 'GET' }) === 0,
+      5,
+    );
   });
   try {
     const t = text(monitor);
     assert.is(sampleValue(t, 'streamgauge_http_server_aborted_requests_total', L('GET', '/slow')), 1);
-    assert.is(pick(t, 'http_server_request_duration_seconds_count', { http_route: '/slow' }).length, 0, 'not a handled request');
+    assert.is(
+      pick(t, 'http_server_request_duration_seconds_count', { http_route: '/slow' }).length,
+      0,
+      'not a handled request',
+    );
     assert.is(monitor.getCurrentMetrics().totalRequests, 0);
   } finally {
     monitor.close();
@@ -256,7 +286,11 @@ test('under Express and Fastify: the route is the one their router matched', asy
     assert.equal(JSON.parse((await request(fport, 'GET', '/items/7')).body.toString()), { id: '7' });
     const t = text(monitor);
     const count = (framework: string, route: string, code: string) =>
-      sampleValue(t, 'http_server_request_duration_seconds_count', { framework, ...L('GET', route), http_response_status_code: code });
+      sampleValue(t, 'http_server_request_duration_seconds_count', {
+        framework,
+        ...L('GET', route),
+        http_response_status_code: code,
+      });
     assert.is(count('express', '/users/:id', '200'), 2);
     assert.is(count('express', 'unmatched', '404'), 1);
     assert.is(count('fastify', '/items/:id', '200'), 1);
@@ -273,7 +307,10 @@ test('options are checked', () => {
   const server = http.createServer();
   try {
     assert.throws(() => instrumentHttpServer(monitor, {} as http.Server), /node:http Server/);
-    assert.throws(() => instrumentHttpServer(monitor, server, { labels: { http_route: 'x' } }), /must not set "http_route"/);
+    assert.throws(
+      () => instrumentHttpServer(monitor, server, { labels: { http_route: 'x' } }),
+      /must not set "http_route"/,
+    );
     assert.throws(() => instrumentHttpServer(monitor, server, { route: '/x' as never }), /options\.route/);
     const instrument = instrumentHttpServer(monitor, server);
     assert.is(server.listenerCount('request'), 1);

@@ -8,7 +8,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.js';
 import type { Labels } from '../src/types.js';
-import { type Decoded, decodeProtobuf, labelsOf, type Parsed, parseExposition, sampleValue } from './fixtures/expo-helpers.js';
+import {
+  type Decoded,
+  decodeProtobuf,
+  labelsOf,
+  type Parsed,
+  parseExposition,
+  sampleValue,
+} from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
 import { withMonitor } from './fixtures/monitor.js';
 
@@ -47,14 +54,19 @@ function assertNoCoincidence(samples: { name: string; labels: Record<string, str
 }
 
 function protobufSamples(bytes: Uint8Array): { name: string; labels: Record<string, string> }[] {
-  return decodeProtobuf(bytes).flatMap((f: Decoded) => (f.metric ?? []).map((m: Decoded) => ({ name: f.name, labels: labelsOf(m) })));
+  return decodeProtobuf(bytes).flatMap((f: Decoded) =>
+    (f.metric ?? []).map((m: Decoded) => ({ name: f.name, labels: labelsOf(m) })),
+  );
 }
 
 test('README: a label set is one series, and two label sets are never exposed as one', async () => {
   await withMonitor({ logger: false, autoStart: false }, async (m) => {
     m.recordLatency(5);
     for (let i = 0; i < 5; i++) m.series({ path: '' }).recordLatency(6); // an empty value is no label: the series {}
-    assert.throws(() => m.series({ le: '1', exported_le: '2' }), (e: Error) => e instanceof RangeError && /exported_le is reserved/.test(e.message));
+    assert.throws(
+      () => m.series({ le: '1', exported_le: '2' }),
+      (e: Error) => e instanceof RangeError && /exported_le is reserved/.test(e.message),
+    );
     for (let i = 0; i < 3; i++) m.series({ le: '1' }).recordLatency(8); // exposed as exported_le="1"
     const parsed = parseExposition(m.metrics().body as string);
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', {}), 6);
@@ -83,7 +95,9 @@ test('generated label sets: each accepted one is its own series in text, OpenMet
           rec = monitor.series(labels as Labels);
         } catch (e) {
           assert.instance(e, RangeError, `${key(labels)}: ${(e as Error).message}`);
-          const reserved = Object.keys(labels).some((k) => k.startsWith('__') || /^exported_(le|quantile|direction|error_type)$/.test(k));
+          const reserved = Object.keys(labels).some(
+            (k) => k.startsWith('__') || /^exported_(le|quantile|direction|error_type)$/.test(k),
+          );
           assert.ok(reserved, `${key(labels)} refused: ${(e as Error).message}`);
           refused++;
           continue;
@@ -114,14 +128,23 @@ test('generated label sets: each accepted one is its own series in text, OpenMet
       assertNoCoincidence(proto, `seed ${seed} protobuf`);
       // Each accepted label set's requests are where its (renamed) labels say, in every format.
       const exposed = (labels: Record<string, string>) =>
-        Object.fromEntries(Object.entries(labels).map(([k, v]) => [/^(le|quantile|direction|error_type)$/.test(k) ? `exported_${k}` : k, v]));
+        Object.fromEntries(
+          Object.entries(labels).map(([k, v]) => [
+            /^(le|quantile|direction|error_type)$/.test(k) ? `exported_${k}` : k,
+            v,
+          ]),
+        );
       for (const { labels, requests } of expected.values()) {
         if (key(labels) === key({ streamgauge_overflow: 'true' })) continue; // the overflow series' own labels
         const at = exposed(labels);
         assert.is(sampleValue(text, 'streamgauge_requests_total', at), requests, `text ${key(at)}`);
         assert.is(sampleValue(om, 'streamgauge_requests_total', at), requests, `OpenMetrics ${key(at)}`);
         assert.is(sampleValue(bridged, 'streamgauge_requests_total', at), requests, `prom-client ${key(at)}`);
-        assert.is(proto.filter((s) => s.name === 'streamgauge_requests_total' && key(s.labels) === key(at)).length, 1, `protobuf ${key(at)}`);
+        assert.is(
+          proto.filter((s) => s.name === 'streamgauge_requests_total' && key(s.labels) === key(at)).length,
+          1,
+          `protobuf ${key(at)}`,
+        );
       }
     } finally {
       monitor.close();
@@ -145,7 +168,10 @@ test("invalidValues 'count': refused label sets, session ids and error types are
     assert.is(m.sessionStats().failed, 0);
   });
   await withMonitor({ logger: false, autoStart: false }, async (strict) => {
-    assert.throws(() => strict.openSession(42 as unknown as string), /connectionId must be a non-empty string \(got number\)/);
+    assert.throws(
+      () => strict.openSession(42 as unknown as string),
+      /connectionId must be a non-empty string \(got number\)/,
+    );
     const s = strict.openSession('a');
     assert.throws(() => s.close(7 as unknown as string), /errorType must be a non-empty string/);
   });
@@ -158,7 +184,10 @@ test('too long: the message states the limit and what was measured in the same u
     assert.throws(() => m.recordError(type), /type is too long: at most 128 bytes of UTF-8 \(got 129 bytes\)/);
     const path = 'x'.repeat(600);
     const bytes = JSON.stringify([['path', path]]).length;
-    assert.throws(() => m.series({ path }), new RegExp(`as the JSON of the sorted pairs\\) is too long: at most 512 bytes of UTF-8 \\(got ${bytes} bytes\\)`));
+    assert.throws(
+      () => m.series({ path }),
+      new RegExp(`as the JSON of the sorted pairs\\) is too long: at most 512 bytes of UTF-8 \\(got ${bytes} bytes\\)`),
+    );
     assert.throws(() => m.updateMemoryUsage(1e308), /bytes must be a whole number from 0 to 9007199254740991/);
   });
 });

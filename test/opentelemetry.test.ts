@@ -24,7 +24,12 @@ import {
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { until } from './fixtures/wait.js';
-import { instrumentHttpServer, openTelemetryProducer, relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import {
+  instrumentHttpServer,
+  openTelemetryProducer,
+  relativeErrorBound,
+  StreamPerformanceMonitor,
+} from '../src/index.js';
 import { withMonitor } from './fixtures/monitor.js';
 
 const require = createRequire(import.meta.url);
@@ -62,7 +67,11 @@ function setup(): { monitor: StreamPerformanceMonitor; values: Map<string, numbe
 
 function reader(exporter: PushMetricExporter, monitor: StreamPerformanceMonitor): PeriodicExportingMetricReader {
   // A long interval: the test exports by forceFlush(), never on a timer.
-  return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000, metricProducers: [openTelemetryProducer(monitor)] });
+  return new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: 3_600_000,
+    metricProducers: [openTelemetryProducer(monitor)],
+  });
 }
 
 /** OpenTelemetry bucket j of scale s holds (2^(j·2^-s), 2^((j+1)·2^-s)]: the counts of `seconds`, computed independently. */
@@ -76,7 +85,10 @@ function expectedBuckets(seconds: number[], scale: number): Map<number, number> 
 }
 
 /** The q-quantile of an exponential histogram, at its bucket's log-midpoint (as the monitor reports it). */
-function quantileOf(h: { scale: number; zeroCount: number; count: number; positive: { offset: number; bucketCounts: number[] } }, q: number): number {
+function quantileOf(
+  h: { scale: number; zeroCount: number; count: number; positive: { offset: number; bucketCounts: number[] } },
+  q: number,
+): number {
   const rank = q * h.count;
   let seen = h.zeroCount;
   if (seen >= rank) return 0;
@@ -147,7 +159,10 @@ test('a MeterProvider reader exports our histograms bucket for bucket, counters 
       for (const q of [0.5, 0.95, 0.99, 0.999]) {
         const exact = exactQuantile(sorted, q);
         const fromOtel = quantileOf(h, q);
-        assert.ok(Math.abs(fromOtel / exact - 1) <= relativeErrorBound(SCALE) + 1e-12, `p${q * 100} ${fromOtel} vs exact ${exact}`);
+        assert.ok(
+          Math.abs(fromOtel / exact - 1) <= relativeErrorBound(SCALE) + 1e-12,
+          `p${q * 100} ${fromOtel} vs exact ${exact}`,
+        );
       }
     }
 
@@ -156,15 +171,25 @@ test('a MeterProvider reader exports our histograms bucket for bucket, counters 
     assert.is(requests.aggregationTemporality, AggregationTemporality.CUMULATIVE);
     assert.ok(requests.dataPointType === DataPointType.SUM && requests.isMonotonic);
     for (const route of ROUTES) {
-      assert.is(requests.dataPoints.find((p) => p.attributes.route === route)?.value, monitor.totals(monitor.series({ route })).requests);
+      assert.is(
+        requests.dataPoints.find((p) => p.attributes.route === route)?.value,
+        monitor.totals(monitor.series({ route })).requests,
+      );
     }
     const errors = metric(ours, 'streamgauge.errors');
-    assert.is(errors.dataPoints.find((p) => p.attributes.route === 'Chat/Stream' && p.attributes['error.type'] === 'timeout')?.value, 10);
+    assert.is(
+      errors.dataPoints.find((p) => p.attributes.route === 'Chat/Stream' && p.attributes['error.type'] === 'timeout')
+        ?.value,
+      10,
+    );
     const ratio = metric(ours, 'streamgauge.cache.hit');
     assert.is(ratio.descriptor.unit, '1');
     assert.is(ratio.dataPointType, DataPointType.GAUGE);
     assert.is(ratio.dataPoints.find((p) => p.attributes.route === 'Quote/Get')?.value, 0.5);
-    assert.is(metric(ours, 'streamgauge.active.connections').dataPoints.find((p) => p.attributes.route === 'Quote/Get')?.value, 1);
+    assert.is(
+      metric(ours, 'streamgauge.active.connections').dataPoints.find((p) => p.attributes.route === 'Quote/Get')?.value,
+      1,
+    );
     const bytes = metric(ours, 'streamgauge.message');
     assert.is(bytes.descriptor.unit, 'By');
     // The window's quantiles, as a gauge by quantile.
@@ -186,7 +211,11 @@ test('a counter never goes down between exports, and its start time stays', asyn
     await r.forceFlush();
     monitor.series({ route: 'Chat/Stream' }).recordLatency(2);
     await r.forceFlush();
-    const [first, second] = exporter.getMetrics().map((rm) => metric(rm.scopeMetrics.find((s) => s.scope.name === 'streamgauge')?.metrics ?? [], 'streamgauge.requests'));
+    const [first, second] = exporter
+      .getMetrics()
+      .map((rm) =>
+        metric(rm.scopeMetrics.find((s) => s.scope.name === 'streamgauge')?.metrics ?? [], 'streamgauge.requests'),
+      );
     const at = (m: MetricData) => m.dataPoints.find((p) => p.attributes.route === 'Chat/Stream');
     assert.is((at(second)?.value as number) - (at(first)?.value as number), 1);
     assert.equal(at(second)?.startTime, at(first)?.startTime);
@@ -197,7 +226,11 @@ test('a counter never goes down between exports, and its start time stays', asyn
 });
 
 test('values below the range are the zero count, values above it the first bucket above the range: the buckets add up to the count', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, histogramRange: { minMs: 0.01, maxMs: 1000 } });
+  const monitor = new StreamPerformanceMonitor({
+    logger: false,
+    autoStart: false,
+    histogramRange: { minMs: 0.01, maxMs: 1000 },
+  });
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const r = reader(exporter, monitor);
   const provider = new MeterProvider({ readers: [r] });
@@ -236,7 +269,8 @@ test('HTTP requests go out under the semantic conventions: http.server.request.d
   const provider = new MeterProvider({ readers: [r] });
   try {
     const { port } = server.address() as AddressInfo;
-    for (const path of ['/items/1', '/items/2', '/missing']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+    for (const path of ['/items/1', '/items/2', '/missing'])
+      await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
     // The response is counted when it finishes on the server, which may be just after the client has it.
     await until('three requests counted', 5000, () => monitor.totals().requests === 3, 5);
     await r.forceFlush();
@@ -244,7 +278,11 @@ test('HTTP requests go out under the semantic conventions: http.server.request.d
     const duration = metric(ours, 'http.server.request.duration');
     assert.is(duration.descriptor.unit, 's');
     const ok = duration.dataPoints.find((p) => p.attributes['http.route'] === '/items/:id');
-    assert.equal(ok?.attributes, { 'http.request.method': 'GET', 'http.route': '/items/:id', 'http.response.status_code': '200' });
+    assert.equal(ok?.attributes, {
+      'http.request.method': 'GET',
+      'http.route': '/items/:id',
+      'http.response.status_code': '200',
+    });
     assert.is((ok?.value as ExponentialHistogram | undefined)?.count, 2);
     const missing = duration.dataPoints.find((p) => p.attributes['http.route'] === '/missing');
     assert.is(missing?.attributes['http.response.status_code'], '404');
@@ -258,7 +296,11 @@ test('HTTP requests go out under the semantic conventions: http.server.request.d
 
 test("a read that fails is a collection error: the SDK's own metrics still go out", async () => {
   const { monitor } = setup();
-  const r = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000, metricProducers: [openTelemetryProducer(monitor)] });
+  const r = new PeriodicExportingMetricReader({
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
+    metricProducers: [openTelemetryProducer(monitor)],
+  });
   const provider = new MeterProvider({ readers: [r] });
   provider.getMeter('app').createCounter('app.jobs').add(1);
   monitor.seriesList = () => {
@@ -283,9 +325,15 @@ test("a read that fails is a collection error: the SDK's own metrics still go ou
 test('bad options are refused, naming the option', async () => {
   await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     assert.throws(() => openTelemetryProducer(monitor, { prefix: 3 as unknown as string }), /options\.prefix/);
-    assert.throws(() => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }), /options\.rpcNames must be 'grpc' or 'opentelemetry'/);
+    assert.throws(
+      () => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }),
+      /options\.rpcNames must be 'grpc' or 'opentelemetry'/,
+    );
     assert.throws(() => openTelemetryProducer(monitor, { runtime: 'yes' as unknown as boolean }), /options\.runtime/);
-    assert.throws(() => openTelemetryProducer({} as StreamPerformanceMonitor), /monitor must be a StreamPerformanceMonitor/);
+    assert.throws(
+      () => openTelemetryProducer({} as StreamPerformanceMonitor),
+      /monitor must be a StreamPerformanceMonitor/,
+    );
   });
 });
 
@@ -317,8 +365,10 @@ interface DecodedRequest {
 }
 
 // The OTLP request message as OpenTelemetry's protobuf definitions generate it.
-const ExportMetricsServiceRequest = require('otlp-transformer-protobuf/build/src/generated/root.js').opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
-const decodeProtobuf = (body: Uint8Array): DecodedRequest => ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(body), { longs: Number, defaults: true });
+const ExportMetricsServiceRequest = require('otlp-transformer-protobuf/build/src/generated/root.js').opentelemetry.proto
+  .collector.metrics.v1.ExportMetricsServiceRequest;
+const decodeProtobuf = (body: Uint8Array): DecodedRequest =>
+  ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(body), { longs: Number, defaults: true });
 
 /** Exports once through `exporter` and checks what the receiver decoded against the monitor. */
 async function exportAndCompare(exporter: PushMetricExporter, received: DecodedRequest[]): Promise<void> {
@@ -366,7 +416,10 @@ async function exportAndCompare(exporter: PushMetricExporter, received: DecodedR
       const sorted = [...recorded].sort((a, b) => a - b);
       for (const q of [0.5, 0.99]) {
         const fromOtlp = quantileOf(h, q);
-        assert.ok(Math.abs(fromOtlp / exactQuantile(sorted, q) - 1) <= relativeErrorBound(SCALE) + 1e-12, `p${q * 100} of ${name}`);
+        assert.ok(
+          Math.abs(fromOtlp / exactQuantile(sorted, q) - 1) <= relativeErrorBound(SCALE) + 1e-12,
+          `p${q * 100} of ${name}`,
+        );
       }
     }
     // The service's histogram (both routes merged): its quantiles, read from the exported buckets
@@ -380,13 +433,19 @@ async function exportAndCompare(exporter: PushMetricExporter, received: DecodedR
       [0.99, summary.p99LatencyMs],
     ]) {
       const fromOtlp = Math.min(Math.max(quantileOf(merged, q), service.min as number), service.max as number);
-      assert.ok(Math.abs(fromOtlp / (ms / 1000) - 1) < 1e-9, `service p${q * 100}: ${fromOtlp} vs the summary's ${ms / 1000}`);
+      assert.ok(
+        Math.abs(fromOtlp / (ms / 1000) - 1) < 1e-9,
+        `service p${q * 100}: ${fromOtlp} vs the summary's ${ms / 1000}`,
+      );
     }
     const requests = find('streamgauge.requests');
     assert.is(requests.sum?.isMonotonic, true);
     assert.is(requests.sum?.aggregationTemporality, 2);
     for (const name of ROUTES) {
-      assert.is(Number(requests.sum?.dataPoints.find((x) => route(x) === name)?.asInt), monitor.totals(monitor.series({ route: name })).requests);
+      assert.is(
+        Number(requests.sum?.dataPoints.find((x) => route(x) === name)?.asInt),
+        monitor.totals(monitor.series({ route: name })).requests,
+      );
     }
     assert.is(find('streamgauge.cache.hit').gauge?.dataPoints.find((x) => route(x) === 'Chat/Stream')?.asDouble, 0.5);
   } finally {
@@ -465,7 +524,9 @@ test('through the OTLP/gRPC exporter to a MetricsService on 127.0.0.1: the same'
     },
   );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   try {
     await exportAndCompare(new OTLPGrpcMetricExporter({ url: `http://127.0.0.1:${port}` }), received);

@@ -13,7 +13,9 @@ import * as assert from 'uvu/assert';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-const typesNode = JSON.parse(readFileSync(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8')).version;
+const typesNode = JSON.parse(
+  readFileSync(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8'),
+).version;
 const RECORDS = 1000;
 
 const files = (dir: string, entries: Record<string, unknown>) => {
@@ -24,7 +26,15 @@ const files = (dir: string, entries: Record<string, unknown>) => {
 };
 
 const strictTs = (module: 'nodenext') => ({
-  compilerOptions: { strict: true, module, target: 'es2022', lib: ['es2022'], types: ['node'], outDir: 'out', rootDir: '.' },
+  compilerOptions: {
+    strict: true,
+    module,
+    target: 'es2022',
+    lib: ['es2022'],
+    types: ['node'],
+    outDir: 'out',
+    rootDir: '.',
+  },
   include: ['*.ts'],
 });
 
@@ -61,15 +71,24 @@ const workerBody = `for (let i = 1; i <= ${RECORDS}; i++) recorder.recordLatency
 test('the packed package installs without gRPC, OpenTelemetry or piscina, compiles under strict TypeScript without DOM, and runs from ESM and CommonJS', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'streamgauge-consumer-'));
   try {
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: root });
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], {
+      cwd: root,
+    });
     const tarball = join(dir, JSON.parse(stdout)[0].filename);
 
     // One install shared by three projects in its subfolders (each with its own module type).
     files(dir, { 'package.json': { name: 'consumers', private: true } });
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev', tarball, `@types/node@${typesNode}`], { cwd: dir });
+    await run(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev', tarball, `@types/node@${typesNode}`],
+      { cwd: dir },
+    );
     const installed = readdirSync(join(dir, 'node_modules'));
     assert.ok(installed.includes('streamgauge'), 'installed');
-    assert.not.ok(installed.includes('@grpc') || installed.includes('piscina') || installed.includes('@opentelemetry'), `optional peers are not installed: ${installed.join(' ')}`);
+    assert.not.ok(
+      installed.includes('@grpc') || installed.includes('piscina') || installed.includes('@opentelemetry'),
+      `optional peers are not installed: ${installed.join(' ')}`,
+    );
 
     // ESM TypeScript, strict, lib es2022 only, no skipLibCheck.
     files(join(dir, 'esm-ts'), {
@@ -105,8 +124,16 @@ test('the packed package installs without gRPC, OpenTelemetry or piscina, compil
       const result = JSON.parse(out);
       assert.is(result.requests, RECORDS, `${project}: the worker's records, scraped`);
       assert.equal(result.dashboard, [200, 200], `${project}: the dashboard and its assets`);
-      assert.match(result.grpcError, /npm install @grpc\/grpc-js/, `${project}: the gRPC interceptor without @grpc/grpc-js`);
-      assert.match(result.otelError, /npm install @opentelemetry\/sdk-metrics/, `${project}: the OpenTelemetry bridge without @opentelemetry/sdk-metrics`);
+      assert.match(
+        result.grpcError,
+        /npm install @grpc\/grpc-js/,
+        `${project}: the gRPC interceptor without @grpc/grpc-js`,
+      );
+      assert.match(
+        result.otelError,
+        /npm install @opentelemetry\/sdk-metrics/,
+        `${project}: the OpenTelemetry bridge without @opentelemetry/sdk-metrics`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,11 +30,16 @@ test('a range that grows while two worker threads and this one record: every cou
       parentPort.postMessage('done');
     });`;
   const entry = new URL('../dist/index.js', import.meta.url).href;
-  const workers = [0, 1].map(() => new Worker(code, { eval: true, workerData: { entry, handle, rounds: ROUNDS, ladder } }));
-  const done = workers.map((w) => new Promise((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
-  }));
+  const workers = [0, 1].map(
+    () => new Worker(code, { eval: true, workerData: { entry, handle, rounds: ROUNDS, ladder } }),
+  );
+  const done = workers.map(
+    (w) =>
+      new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      }),
+  );
   const own = m.series({ route: 'shared' });
   let finished = false;
   void Promise.all(done).then(() => {

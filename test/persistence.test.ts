@@ -2,14 +2,30 @@
 // atomic write surviving a crash at any point of a save, and every kind of unusable file —
 // reported as an error event, kept aside untouched, and the monitor starting with empty history.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Resolution, StreamPerformanceMonitor } from '../src/index.js';
-import { FILE_MAGIC, HEADER_BYTES, type HistoryFileError, historyFingerprint, persistenceHooks } from '../src/persistence.js';
+import {
+  FILE_MAGIC,
+  HEADER_BYTES,
+  type HistoryFileError,
+  historyFingerprint,
+  persistenceHooks,
+} from '../src/persistence.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
 import { within } from './fixtures/wait.js';
@@ -22,7 +38,10 @@ const RESOLUTIONS: Resolution[] = ['tick', 'minute', 'hour', 'day'];
 /** A configuration with a 1-hour tick ring: files of a few MB, runs of a few seconds. */
 const BASE = { autoStart: false, logger: false, historyRetention: 3_600_000 };
 
-type Options = ConstructorParameters<typeof StreamPerformanceMonitor>[0] & { historyFile?: string; historySaveInterval?: number };
+type Options = ConstructorParameters<typeof StreamPerformanceMonitor>[0] & {
+  historyFile?: string;
+  historySaveInterval?: number;
+};
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -73,7 +92,9 @@ function snapshot(m: StreamPerformanceMonitor) {
     const h = m.getHistory({ resolution });
     out[resolution] = h;
     if (resolution !== 'tick') {
-      out[`${resolution}Quantiles`] = h.t.map((end) => [0.5, 0.9, 0.99, 0.999].map((q) => m.rollupQuantile(resolution, end, q)));
+      out[`${resolution}Quantiles`] = h.t.map((end) =>
+        [0.5, 0.9, 0.99, 0.999].map((q) => m.rollupQuantile(resolution, end, q)),
+      );
     }
   }
   return out;
@@ -133,11 +154,7 @@ test('round trip: the history after a restart equals the history before, and ope
   a.m.close();
   assert.is(a.errors.length, 0);
   assert.ok(existsSync(file));
-  assert.equal(
-    readdirSync(dir),
-    ['history.sg'],
-    'no temporary file left behind',
-  );
+  assert.equal(readdirSync(dir), ['history.sg'], 'no temporary file left behind');
 
   const b = open(file, a.clock.t);
   assert.equal(snapshot(b.m), before);
@@ -159,7 +176,7 @@ test('round trip: the history after a restart equals the history before, and ope
   assert.is(b.errors.length, 0);
 });
 
-test('files saved by earlier builds stay readable: the default configuration\'s history fingerprint is pinned', () => {
+test("files saved by earlier builds stay readable: the default configuration's history fingerprint is pinned", () => {
   // The fingerprint covers what lays the history out, nothing else in the memory: a change to other
   // parts (lanes, tables) must not make saved history unreadable. If this value changes, files
   // saved before are refused: bump HISTORY_LAYOUT_VERSION only when the history regions change.
@@ -187,7 +204,11 @@ test('periodic saves every historySaveInterval, and not after close()', async ()
   const o = open(file, T0, { historySaveInterval: 20 });
   run(o, 30);
   // The save timer is unref()ed: the bounded wait also keeps this process alive until it fires.
-  const saved = await within(new Promise<{ file: string; bytes: number }>((resolve) => o.m.once('historySaved', resolve)), 10_000, 'a periodic save');
+  const saved = await within(
+    new Promise<{ file: string; bytes: number }>((resolve) => o.m.once('historySaved', resolve)),
+    10_000,
+    'a periodic save',
+  );
   assert.is(saved.file, file);
   assert.is(saved.bytes, statSync(file).size);
   const before = snapshot(o.m);
@@ -209,7 +230,10 @@ test('settings: historySaveInterval needs historyFile; bad values are refused wi
   assert.throws(make({ historyFile: 42 }), /config\.historyFile must be a file path/);
   assert.throws(make({ historyFile: '' }), /config\.historyFile/);
   assert.throws(make({ historyFile: join(tempDir(), 'x.sg'), historySaveInterval: 1 }), /config\.historySaveInterval/);
-  assert.throws(make({ historyFile: join(tempDir(), 'x.sg'), historySaveInterval: Number.NaN }), /config\.historySaveInterval/);
+  assert.throws(
+    make({ historyFile: join(tempDir(), 'x.sg'), historySaveInterval: Number.NaN }),
+    /config\.historySaveInterval/,
+  );
 });
 
 test('settings: monitor.config shows where the history is saved and how often', () => {
@@ -219,7 +243,11 @@ test('settings: monitor.config shows where the history is saved and how often', 
   assert.is(m.config.historyFile, join(dir, 'h.sg'), 'the file, made absolute');
   assert.is(m.config.historySaveInterval, 60_000, 'the default interval');
   m.close();
-  const n = new StreamPerformanceMonitor({ ...BASE, historyFile: join(dir, 'h.sg'), historySaveInterval: 5000 } as Options);
+  const n = new StreamPerformanceMonitor({
+    ...BASE,
+    historyFile: join(dir, 'h.sg'),
+    historySaveInterval: 5000,
+  } as Options);
   assert.is(n.config.historySaveInterval, 5000);
   n.close();
   const none = new StreamPerformanceMonitor({ ...BASE } as Options);
@@ -236,7 +264,12 @@ function relativeTo(dir: string): string {
 // ---- unusable files ------------------------------------------------------------------------
 
 /** Opens a monitor on a bad file and checks the whole contract; returns the error. */
-async function expectRejected(file: string, problem: string, message: RegExp, original: Buffer | 'directory'): Promise<HistoryFileError> {
+async function expectRejected(
+  file: string,
+  problem: string,
+  message: RegExp,
+  original: Buffer | 'directory',
+): Promise<HistoryFileError> {
   const o = open(file);
   // empty at once, before the report arrives
   assert.ok(isEmpty(o.m), 'starts with empty history');
@@ -310,7 +343,12 @@ test('a foreign file: another magic, or text', async () => {
 test('a file saved under another configuration: the message names what differs', async () => {
   const dir = tempDir();
   const { file, bytes } = validFile(dir, { historyRetention: 1_800_000 });
-  const err = await expectRejected(file, 'config', /another configuration \(historyRetention 1800000 there, 3600000 here\)/, bytes);
+  const err = await expectRejected(
+    file,
+    'config',
+    /another configuration \(historyRetention 1800000 there, 3600000 here\)/,
+    bytes,
+  );
   assert.ok(err.keptAs);
   const other = validFile(tempDir(), { scale: 6 });
   await expectRejected(other.file, 'config', /scale 6 there, 7 here/, other.bytes);
@@ -350,11 +388,19 @@ test('a file that cannot be read (no permission): the message says so, the file 
   chmodSync(file, 0o000);
   // root reads any file: the monitor then runs as an unprivileged user.
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/unreadable-child.ts'), file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, ...asNobody });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/unreadable-child.ts'), file], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    ...asNobody,
+  });
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.is(out.problem, 'unreadable');
-  assert.match(out.message, /cannot be read \(permission denied, EACCES\); left it in place, started with empty history and will not save over it/);
+  assert.match(
+    out.message,
+    /cannot be read \(permission denied, EACCES\); left it in place, started with empty history and will not save over it/,
+  );
   assert.is(out.keptAs, null);
   assert.ok(out.stillThere);
   chmodSync(file, 0o600);
@@ -463,7 +509,11 @@ for (const hook of ['midWrite', 'beforeRename'] as const) {
     assert.ok(existsSync(tmp), 'the interrupted temporary file is left');
     assert.is(dirname(tmp), dir, 'written in the same directory');
     const partial = statSync(tmp).size;
-    if (hook === 'midWrite') assert.ok(partial > 0 && partial < bytes.length - 100_000, `a partial temporary file (${partial} of ~${bytes.length} bytes)`);
+    if (hook === 'midWrite')
+      assert.ok(
+        partial > 0 && partial < bytes.length - 100_000,
+        `a partial temporary file (${partial} of ~${bytes.length} bytes)`,
+      );
     else assert.ok(partial > bytes.length - 10_000, `a complete temporary file (${partial} bytes)`);
     const o = open(file, end);
     assert.equal(snapshot(o.m), before, 'the previous history loads');

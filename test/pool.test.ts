@@ -43,7 +43,10 @@ test('utilisation of a 1-thread pool that is busy, then idle, lies between the b
     const last = tracker.sample();
     const window = last.t - first.t;
     const [low, high] = [truthBusyMs / window, outMs / window];
-    assert.ok(low <= last.utilization && last.utilization <= high, `measured ${last.utilization.toFixed(4)}, truth between ${low.toFixed(4)} and ${high.toFixed(4)}`);
+    assert.ok(
+      low <= last.utilization && last.utilization <= high,
+      `measured ${last.utilization.toFixed(4)}, truth between ${low.toFixed(4)} and ${high.toFixed(4)}`,
+    );
     assert.ok(high < 1, 'the idle time is part of the window');
     assert.ok(low <= last.utilizationSinceStart && last.utilizationSinceStart <= high);
     assert.is(last.mode, 'task-timing');
@@ -68,7 +71,11 @@ test('utilisation of a 1-thread pool that is busy, then idle, lies between the b
     assert.is(sampleValue(text, 'streamgauge_pool_task_run_seconds_count', { pool: 'busy' }), TASKS);
     assert.is(sampleValue(text, 'streamgauge_pool_task_wait_seconds_count', { pool: 'busy' }), TASKS);
     assert.is(sampleValue(text, 'streamgauge_pool_utilization_ratio', { pool: 'busy' }), last.utilization);
-    assert.is(pick(text, 'streamgauge_requests_total').filter((x) => 'pool' in x.labels || 'stage' in x.labels).length, 0, 'no pool series among the requests');
+    assert.is(
+      pick(text, 'streamgauge_requests_total').filter((x) => 'pool' in x.labels || 'stage' in x.labels).length,
+      0,
+      'no pool series among the requests',
+    );
     tracker.stop();
   } finally {
     await pool.destroy();
@@ -124,7 +131,11 @@ test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait ti
     assert.ok(wait.latencyMaxMs >= 4 * 30 * 0.9, 'the last of the burst waited for the four before it');
     assert.is(monitor.totals(seriesIndex(monitor, { pool: 'sat' }, POOL_KINDS.run)).requests, 6);
     assert.is(after.completed, 6);
-    assert.is(monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests, 5, 'recorded in the worker from a task-argument handle');
+    assert.is(
+      monitor.totals(seriesIndex(monitor, { job: 'burst' })).requests,
+      5,
+      'recorded in the worker from a task-argument handle',
+    );
   } finally {
     await pool.destroy();
     monitor.close();

@@ -8,13 +8,25 @@ import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from '../src/famil
 import { RUNTIME_FAMILIES } from '../src/runtime-families.js';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { registerWithPromClient } from '../src/prom-client-bridge.js';
-import { ERROR_TYPES, type Parsed, parseExposition, pick, promtool, seededOps, sampleValue } from './fixtures/expo-helpers.js';
+import {
+  ERROR_TYPES,
+  type Parsed,
+  parseExposition,
+  pick,
+  promtool,
+  seededOps,
+  sampleValue,
+} from './fixtures/expo-helpers.js';
 import { withMonitor } from './fixtures/monitor.js';
 
 const { Counter, Registry } = client;
 const ROUTES = ['Chat/Stream', 'quote " back\\slash', 'new\nline <script>'];
 
-function setup(): { monitor: StreamPerformanceMonitor; values: Map<string, number[]>; registry: client.Registry<client.RegistryContentType> } {
+function setup(): {
+  monitor: StreamPerformanceMonitor;
+  values: Map<string, number[]>;
+  registry: client.Registry<client.RegistryContentType>;
+} {
   const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
   const values = new Map<string, number[]>(ROUTES.map((r) => [r, []]));
   const series = ROUTES.map((route) => monitor.series({ route }));
@@ -52,10 +64,17 @@ test('one registry serves its own metrics and ours; our histogram buckets are ex
     }
     // The same buckets as the monitor's own exposition.
     const own = parseExposition(monitor.metrics().body as string);
-    assert.equal(pick(parsed, 'streamgauge_request_duration_seconds_bucket'), pick(own, 'streamgauge_request_duration_seconds_bucket'));
+    assert.equal(
+      pick(parsed, 'streamgauge_request_duration_seconds_bucket'),
+      pick(own, 'streamgauge_request_duration_seconds_bucket'),
+    );
     for (const type of ERROR_TYPES) {
       const n = pick(own, 'streamgauge_errors_total', { error_type: type }).reduce((a, s) => a + s.value, 0);
-      assert.is(pick(parsed, 'streamgauge_errors_total', { error_type: type }).reduce((a, s) => a + s.value, 0), n, type);
+      assert.is(
+        pick(parsed, 'streamgauge_errors_total', { error_type: type }).reduce((a, s) => a + s.value, 0),
+        n,
+        type,
+      );
     }
     // Every family collectFamilies() produces is registered (FAMILY_NAMES is complete).
     const known = new Set(FAMILY_NAMES.map(([n]) => n));
@@ -74,9 +93,13 @@ test('figures are read at each scrape, not cached across them', async () => {
   const { monitor, registry } = setup();
   try {
     registerWithPromClient(monitor, registry);
-    const before = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', { route: ROUTES[0] });
+    const before = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', {
+      route: ROUTES[0],
+    });
     monitor.series({ route: ROUTES[0] }).recordLatency(1);
-    const after = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', { route: ROUTES[0] });
+    const after = sampleValue(parseExposition(await registry.metrics()), 'streamgauge_requests_total', {
+      route: ROUTES[0],
+    });
     assert.is(after, before + 1);
     const json = await registry.getMetricsAsJSON();
     const requests = json.find((m) => m.name === 'streamgauge_requests_total');
@@ -95,7 +118,8 @@ function checkOpenMetrics(text: string): Parsed {
   assert.ok(pick(parsed, 'streamgauge_requests_total').length >= ROUTES.length);
   assert.is(sampleValue(parsed, 'app_jobs_total', {}), 3);
   for (const [name, type] of parsed.types) {
-    if (type === 'counter') assert.not.ok(name.endsWith('_total'), `${name}: OpenMetrics counter families are named without _total`);
+    if (type === 'counter')
+      assert.not.ok(name.endsWith('_total'), `${name}: OpenMetrics counter families are named without _total`);
   }
   return parsed;
 }
@@ -157,8 +181,14 @@ test('the returned function removes ours and leaves the registry as it was; a na
 
 test('registerWithPromClient checks its arguments', async () => {
   await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
-    assert.throws(() => registerWithPromClient(monitor, {} as client.Registry), /registry must be a prom-client Registry/);
-    assert.throws(() => registerWithPromClient(monitor, new Registry(), { cacheMs: -1 }), /cacheMs must be a number >= 0/);
+    assert.throws(
+      () => registerWithPromClient(monitor, {} as client.Registry),
+      /registry must be a prom-client Registry/,
+    );
+    assert.throws(
+      () => registerWithPromClient(monitor, new Registry(), { cacheMs: -1 }),
+      /cacheMs must be a number >= 0/,
+    );
   });
 });
 
@@ -205,7 +235,12 @@ test("under prom-client's AggregatorRegistry, counters and histograms add up and
     assert.is(pick(parsed, 'streamgauge_cache_hit_ratio').length, 0);
     assert.is(pick(parsed, 'streamgauge_request_duration_window_seconds').length, 0);
     // What stands in for them: the ratio from the summed counters (PromQL's sum(a) / sum(b)).
-    assert.is(sampleValue(parsed, 'streamgauge_cache_hits_total', {}) / (sampleValue(parsed, 'streamgauge_cache_hits_total', {}) + sampleValue(parsed, 'streamgauge_cache_misses_total', {})), 0.5);
+    assert.is(
+      sampleValue(parsed, 'streamgauge_cache_hits_total', {}) /
+        (sampleValue(parsed, 'streamgauge_cache_hits_total', {}) +
+          sampleValue(parsed, 'streamgauge_cache_misses_total', {})),
+      0.5,
+    );
   } finally {
     for (const m of monitors) m.close();
   }

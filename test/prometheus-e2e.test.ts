@@ -95,7 +95,9 @@ async function setup(): Promise<Env> {
   ]);
   children.push(prom.proc);
   cleanups.push(() => prom.stop());
-  await waitFor(prom, 'a first successful scrape of every target', () => jobsUp(prom.base, ['native', 'classic', 'fleet'], { fleet: 2 }));
+  await waitFor(prom, 'a first successful scrape of every target', () =>
+    jobsUp(prom.base, ['native', 'classic', 'fleet'], { fleet: 2 }),
+  );
   return { prom, monitor, served, fleet };
 }
 
@@ -177,7 +179,10 @@ test('native and classic histogram_quantile, counters and rate() agree with the 
   }
   const loadEnd = Date.now();
   const total = recorded.length;
-  assert.ok(loadEnd - loadStart >= LOAD_SECONDS * 1000, 'the seeded ops outlast the load (the rate check needs all of it)');
+  assert.ok(
+    loadEnd - loadStart >= LOAD_SECONDS * 1000,
+    'the seeded ops outlast the load (the rate check needs all of it)',
+  );
 
   // Until Prometheus holds the final state from both jobs.
   await waitFor(prom, 'the final counts in Prometheus', async () => {
@@ -198,7 +203,11 @@ test('native and classic histogram_quantile, counters and rate() agree with the 
         const [r, type] = key.split('|');
         if (Number(r) !== i) continue;
         const esel = `{job="${job}",route="${route.replace(/"/g, '\\"')}",error_type="${type.replace(/\n/g, '\\n').replace(/"/g, '\\"')}"}`;
-        assert.is(await scalar(base, `streamgauge_errors_total${esel}`), n, `${job} errors ${route} ${JSON.stringify(type)}`);
+        assert.is(
+          await scalar(base, `streamgauge_errors_total${esel}`),
+          n,
+          `${job} errors ${route} ${JSON.stringify(type)}`,
+        );
       }
     }
   }
@@ -221,7 +230,10 @@ test('native and classic histogram_quantile, counters and rate() agree with the 
 
   // Classic buckets (text format): +Inf = count, p99 inside the classic bucket holding the monitor's p99.
   const classicSel = 'streamgauge_request_duration_seconds_bucket{job="classic"}';
-  const les = [...new Set((await query(base, classicSel)).map((s) => s.metric.le))].filter((le) => le !== '+Inf').map(Number).sort((a, b) => a - b);
+  const les = [...new Set((await query(base, classicSel)).map((s) => s.metric.le))]
+    .filter((le) => le !== '+Inf')
+    .map(Number)
+    .sort((a, b) => a - b);
   assert.ok(les.length >= 10, `${les.length} classic boundaries`);
   assert.is(await scalar(base, `sum(${classicSel.replace('}', ',le="+Inf"}')})`), total);
   assert.is(await scalar(base, 'sum(streamgauge_request_duration_seconds_count{job="classic"})'), total);
@@ -254,7 +266,10 @@ test('native and classic histogram_quantile, counters and rate() agree with the 
   const factor = rateFactor(times, v1, v2, T, W);
   const lo = (countDone(batches, t2 * 1000 - early) - countStarted(batches, t1 * 1000 + late)) * factor;
   const hi = (countStarted(batches, t2 * 1000 + late) - countDone(batches, t1 * 1000 - early)) * factor;
-  assert.ok(promRate >= lo * (1 - 1e-9) && promRate <= hi * (1 + 1e-9), `rate() ${promRate}/s outside the recorded [${lo}, ${hi}]`);
+  assert.ok(
+    promRate >= lo * (1 - 1e-9) && promRate <= hi * (1 + 1e-9),
+    `rate() ${promRate}/s outside the recorded [${lo}, ${hi}]`,
+  );
   assert.ok(promRate > 0);
 });
 
@@ -295,7 +310,8 @@ test('two monitors in two processes: PromQL cross-instance p99 and totals match 
     assert.is(await scalar(base, `sum(streamgauge_requests_total${sel})`), want, `PromQL ${route}`);
   }
   const errorsByType = new Map<string, number>();
-  for (const s of merged.series) for (const [t, n] of Object.entries(s.errorsByType)) errorsByType.set(t, (errorsByType.get(t) ?? 0) + n);
+  for (const s of merged.series)
+    for (const [t, n] of Object.entries(s.errorsByType)) errorsByType.set(t, (errorsByType.get(t) ?? 0) + n);
   const promErrors = await query(base, 'sum by (error_type) (streamgauge_errors_total{job="fleet"})');
   assert.equal(new Map(promErrors.map((s) => [s.metric.error_type, Number(s.value?.[1])])), errorsByType);
   assert.is(
@@ -316,7 +332,10 @@ test('two monitors in two processes: PromQL cross-instance p99 and totals match 
   within(mergedP99, bucket, 'mergeSnapshots p99');
   const promP99 = await scalar(base, `histogram_quantile(0.99, sum(${fleetSel}))`);
   within(promP99, bucket, 'PromQL cross-instance p99');
-  assert.ok(Math.abs(promP99 / mergedP99 - 1) <= 2 ** (1 / 2 ** coarse) - 1, `PromQL ${promP99} vs merged ${mergedP99}`);
+  assert.ok(
+    Math.abs(promP99 / mergedP99 - 1) <= 2 ** (1 / 2 ** coarse) - 1,
+    `PromQL ${promP99} vs merged ${mergedP99}`,
+  );
   // And per route.
   const byRoute = await query(base, `histogram_quantile(0.99, sum by (route) (${fleetSel}))`);
   for (const route of FLEET_ROUTES) {

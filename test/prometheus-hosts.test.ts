@@ -67,7 +67,8 @@ async function startHost(seed: number, requests: number, scale: number): Promise
   const next = (what: string, ms: number) =>
     new Promise<Record<string, number>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`host ${seed}: no ${what} within ${ms} ms\n${stderr}`)), ms);
-      const onExit = (code: number | null) => reject(new Error(`host ${seed} exited (${code}) before ${what}\n${stderr}`));
+      const onExit = (code: number | null) =>
+        reject(new Error(`host ${seed} exited (${code}) before ${what}\n${stderr}`));
       child.once('exit', onExit);
       lines.once('line', (line) => {
         clearTimeout(timer);
@@ -132,7 +133,11 @@ test('three hosts, one Prometheus: cross-instance p99 and total rate from PromQL
   // Counters: exact at the end, per host and summed.
   assert.is(await scalar(prom.base, `sum(${C})`, T), total);
   for (const [i, inst] of instance.entries()) {
-    assert.is(await scalar(prom.base, `streamgauge_requests_total{job="hosts",instance="${inst}"}`, T), HOSTS[i].requests, inst);
+    assert.is(
+      await scalar(prom.base, `streamgauge_requests_total{job="hosts",instance="${inst}"}`, T),
+      HOSTS[i].requests,
+      inst,
+    );
   }
 
   // Total rate. Every record lies inside [T-1m, T], so the true rate over the range is total / 60 s.
@@ -159,7 +164,10 @@ test('three hosts, one Prometheus: cross-instance p99 and total rate from PromQL
   const promRate = await scalar(prom.base, `sum(rate(${C}[1m]))`, T);
   assert.ok(Math.abs(promRate / expected - 1) <= 1e-9, `sum(rate()) ${promRate}/s, expected ${expected}/s`);
   const trueRate = total / W;
-  assert.ok(promRate >= trueRate * (1 - 1e-9) && promRate <= trueRate * (1 + slack), `sum(rate()) ${promRate}/s vs the true ${trueRate}/s`);
+  assert.ok(
+    promRate >= trueRate * (1 - 1e-9) && promRate <= trueRate * (1 + slack),
+    `sum(rate()) ${promRate}/s vs the true ${trueRate}/s`,
+  );
   const promIncrease = await scalar(prom.base, `sum(increase(${C}[1m]))`, T);
   assert.ok(Math.abs(promIncrease / (expected * W) - 1) <= 1e-9, `sum(increase()) ${promIncrease}`);
 
@@ -177,10 +185,16 @@ test('three hosts, one Prometheus: cross-instance p99 and total rate from PromQL
 
   // The two scale-7 hosts alone keep scale 7 and its finer bound.
   const fine = `${H.slice(0, -1)},instance=~"${instance[0]}|${instance[1]}"}`;
-  const exactFine = exactQuantileOf([...ops[0], ...ops[1]].map((o) => o.ms * 1e-3), 0.99);
+  const exactFine = exactQuantileOf(
+    [...ops[0], ...ops[1]].map((o) => o.ms * 1e-3),
+    0.99,
+  );
   const p99Fine = await scalar(prom.base, `histogram_quantile(0.99, sum(rate(${fine}[1m])))`, T);
   inBucket(p99Fine, bucketOf(exactFine, 7), 'cross-instance p99, scales 7+7');
-  assert.ok(Math.abs(p99Fine / exactFine - 1) <= (1 + relativeErrorBound(7)) ** 2 - 1, `p99 ${p99Fine} vs exact ${exactFine}`);
+  assert.ok(
+    Math.abs(p99Fine / exactFine - 1) <= (1 + relativeErrorBound(7)) ** 2 - 1,
+    `p99 ${p99Fine} vs exact ${exactFine}`,
+  );
   assertScale((await query(prom.base, `sum(rate(${fine}[1m]))`, T))[0]?.histogram, 7, 'the sum over scales 7 and 7');
 
   // The summed histogram counts every record, as the counters do.
@@ -197,7 +211,10 @@ function assertScale(h: PromSample['histogram'], scale: number, what: string): v
   assert.ok(buckets.length > 10, `${what}: ${buckets.length} buckets`);
   for (const [, lo, hi] of buckets) {
     const ratio = Number(hi) / Number(lo);
-    assert.ok(Math.abs(ratio / 2 ** 2 ** -scale - 1) < 1e-9, `${what}: bucket (${lo}, ${hi}] is not of scale ${scale}`);
+    assert.ok(
+      Math.abs(ratio / 2 ** (2 ** -scale) - 1) < 1e-9,
+      `${what}: bucket (${lo}, ${hi}] is not of scale ${scale}`,
+    );
   }
 }
 

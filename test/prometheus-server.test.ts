@@ -208,9 +208,15 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
     // Negotiation: Prometheus asked for protobuf on /metrics and got it.
     const proto = seen.get('/metrics');
     assert.ok(proto, 'the proto job scraped /metrics');
-    assert.match(proto.accept, /^application\/vnd\.google\.protobuf;proto=io\.prometheus\.client\.MetricFamily;encoding=delimited,/);
+    assert.match(
+      proto.accept,
+      /^application\/vnd\.google\.protobuf;proto=io\.prometheus\.client\.MetricFamily;encoding=delimited,/,
+    );
     assert.is(negotiate(proto.accept).format, 'protobuf');
-    assert.match(proto.contentType, /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/);
+    assert.match(
+      proto.contentType,
+      /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/,
+    );
     assert.match(seen.get('/om')?.contentType ?? '', /^application\/openmetrics-text; version=1\.0\.0/);
     assert.match(seen.get('/text')?.contentType ?? '', /^text\/plain; version=0\.0\.4/);
 
@@ -224,7 +230,11 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
       }
       assert.is(await scalar(base, `streamgauge_e2e_big_total{job="${j}"}`), 2 ** 60, `${j}: big counter`);
       assert.is(await scalar(base, `streamgauge_e2e_memory_bytes{job="${j}"}`), 123_456_789, `${j}: gauge`);
-      assert.is(await scalar(base, `streamgauge_e2e_window_seconds{job="${j}",quantile="0.99"}`), 0.75, `${j}: summary`);
+      assert.is(
+        await scalar(base, `streamgauge_e2e_window_seconds{job="${j}",quantile="0.99"}`),
+        0.75,
+        `${j}: summary`,
+      );
       assert.is(await scalar(base, `streamgauge_e2e_window_seconds_count{job="${j}"}`), 10, `${j}: summary count`);
     }
 
@@ -278,7 +288,10 @@ test('a real Prometheus scrapes protobuf (native), OpenMetrics and text 0.0.4 ex
           classicP99 > (k === 0 ? 0 : bounds[k - 1]) && classicP99 <= bounds[k],
           `${j}/${method}: classic p99 ${classicP99} outside the classic bucket of the exact p99 ${exact}`,
         );
-        assert.is(await scalar(base, `streamgauge_e2e_latency_seconds_count{job="${j}",method="${method}"}`), values.length);
+        assert.is(
+          await scalar(base, `streamgauge_e2e_latency_seconds_count{job="${j}",method="${method}"}`),
+          values.length,
+        );
       }
     }
 

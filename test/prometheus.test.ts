@@ -64,13 +64,38 @@ const sample: MetricFamily[] = [
     type: 'histogram',
     unit: 'seconds',
     // schema 0: bucket i is (2^(i-1), 2^i]; zero bucket <= 0.001
-    metrics: [{ labels: { method: 'Get' }, histogram: native([[-3, 1], [-1, 2], [0, 3], [2, 1]], { zeroCount: 1, overflowCount: 1 }) }],
+    metrics: [
+      {
+        labels: { method: 'Get' },
+        histogram: native(
+          [
+            [-3, 1],
+            [-1, 2],
+            [0, 3],
+            [2, 1],
+          ],
+          { zeroCount: 1, overflowCount: 1 },
+        ),
+      },
+    ],
   },
   {
     name: 'window_seconds',
     help: 'Windowed quantiles.',
     type: 'summary',
-    metrics: [{ labels: {}, summary: { count: 4, sum: 1.5, quantiles: [{ quantile: 0.5, value: 0.25 }, { quantile: 1, value: 1 }] } }],
+    metrics: [
+      {
+        labels: {},
+        summary: {
+          count: 4,
+          sum: 1.5,
+          quantiles: [
+            { quantile: 0.5, value: 0.25 },
+            { quantile: 1, value: 1 },
+          ],
+        },
+      },
+    ],
   },
 ];
 const boundaries = [0.125, 0.5, 1, 4];
@@ -144,7 +169,10 @@ test('OpenMetrics UNIT only when the name ends with _<unit>', () => {
   ]);
   assert.not.match(out, '# UNIT streamgauge_ratio_thing');
   assert.match(out, '# UNIT streamgauge_cache_hit_ratio ratio\n');
-  assert.match(out, '# TYPE streamgauge_busy_seconds counter\n# UNIT streamgauge_busy_seconds seconds\nstreamgauge_busy_seconds_total 1\n');
+  assert.match(
+    out,
+    '# TYPE streamgauge_busy_seconds counter\n# UNIT streamgauge_busy_seconds seconds\nstreamgauge_busy_seconds_total 1\n',
+  );
   assert.ok(out.endsWith('\n# EOF\n'));
   assert.not.match(renderPrometheusText([sample[1]]), '# UNIT');
 });
@@ -214,13 +242,21 @@ test('duplicate and reserved labels are programming errors', () => {
   assert.throws(() => renderPrometheusText(counter({ 'a.b': '1', a_b: '2' })), /duplicate label a_b/);
   assert.throws(() => renderOpenMetrics(counter({ __name__: 'x' })), /reserved/);
   assert.throws(
-    () => renderPrometheusText([{ name: 'h', help: 'x', type: 'histogram', metrics: [{ labels: { le: '1' }, histogram: native([]) }] }]),
+    () =>
+      renderPrometheusText([
+        { name: 'h', help: 'x', type: 'histogram', metrics: [{ labels: { le: '1' }, histogram: native([]) }] },
+      ]),
     /label le is reserved/,
   );
   assert.throws(
     () =>
       renderPrometheusText([
-        { name: 's', help: 'x', type: 'summary', metrics: [{ labels: { quantile: '1' }, summary: { count: 0, sum: 0, quantiles: [] } }] },
+        {
+          name: 's',
+          help: 'x',
+          type: 'summary',
+          metrics: [{ labels: { quantile: '1' }, summary: { count: 0, sum: 0, quantiles: [] } }],
+        },
       ]),
     /label quantile is reserved/,
   );
@@ -228,17 +264,27 @@ test('duplicate and reserved labels are programming errors', () => {
 });
 
 test('bad arguments throw TypeError/RangeError naming the argument', () => {
-  const is = (type: new (message?: string) => Error, re: RegExp) => (e: Error) => e instanceof type && re.test(e.message);
+  const is = (type: new (message?: string) => Error, re: RegExp) => (e: Error) =>
+    e instanceof type && re.test(e.message);
   assert.throws(() => renderPrometheusText('x' as never), is(TypeError, /families/));
   assert.throws(() => renderPrometheusText([], { prefix: 5 as never }), is(TypeError, /prefix/));
-  assert.throws(() => renderPrometheusText([], { classicBoundariesSeconds: [1, 0.5] }), is(RangeError, /classicBoundariesSeconds/));
-  assert.throws(() => renderPrometheusText([], { classicBoundariesSeconds: [0, 1] }), is(RangeError, /classicBoundariesSeconds\[0\]/));
+  assert.throws(
+    () => renderPrometheusText([], { classicBoundariesSeconds: [1, 0.5] }),
+    is(RangeError, /classicBoundariesSeconds/),
+  );
+  assert.throws(
+    () => renderPrometheusText([], { classicBoundariesSeconds: [0, 1] }),
+    is(RangeError, /classicBoundariesSeconds\[0\]/),
+  );
   assert.throws(
     () => renderPrometheusText([{ name: 'x', help: 'h', type: 'meter' as never, metrics: [] }]),
     is(TypeError, /families\[0\]\.type/),
   );
   assert.throws(
-    () => renderPrometheusText([{ name: 'g', help: 'h', type: 'gauge', metrics: [{ labels: { a: 1 as never }, value: 1 }] }]),
+    () =>
+      renderPrometheusText([
+        { name: 'g', help: 'h', type: 'gauge', metrics: [{ labels: { a: 1 as never }, value: 1 }] },
+      ]),
     is(TypeError, /families\[0\]\.metrics\[0\]\.labels\.a/),
   );
   assert.throws(
@@ -246,17 +292,33 @@ test('bad arguments throw TypeError/RangeError naming the argument', () => {
     is(TypeError, /families\[0\]\.metrics\[0\]\.histogram/),
   );
   assert.throws(
-    () => renderOpenMetrics([{ name: 'h', help: 'h', type: 'histogram', metrics: [{ labels: {}, histogram: { ...native([[1, 1]]), count: 7 } }] }]),
+    () =>
+      renderOpenMetrics([
+        {
+          name: 'h',
+          help: 'h',
+          type: 'histogram',
+          metrics: [{ labels: {}, histogram: { ...native([[1, 1]]), count: 7 } }],
+        },
+      ]),
     is(RangeError, /families\[0\]\.metrics\[0\]\.histogram\.count/),
   );
   assert.throws(
-    () => renderOpenMetrics([{ name: 'g', help: 'h', type: 'gauge', metrics: [{ labels: {}, value: 1, timestampMs: 1.5 }] }]),
+    () =>
+      renderOpenMetrics([
+        { name: 'g', help: 'h', type: 'gauge', metrics: [{ labels: {}, value: 1, timestampMs: 1.5 }] },
+      ]),
     is(RangeError, /timestampMs/),
   );
   assert.throws(
     () =>
       renderOpenMetrics([
-        { name: 's', help: 'h', type: 'summary', metrics: [{ labels: {}, summary: { count: 1, sum: 1, quantiles: [{ quantile: 2, value: 1 }] } }] },
+        {
+          name: 's',
+          help: 'h',
+          type: 'summary',
+          metrics: [{ labels: {}, summary: { count: 1, sum: 1, quantiles: [{ quantile: 2, value: 1 }] } }],
+        },
       ]),
     is(RangeError, /quantiles\[0\]\.quantile/),
   );
@@ -309,7 +371,9 @@ test('classic buckets equal a direct count of the raw observations at every boun
       assert.is(cumulative[k], values.filter((v) => v <= b).length, `schema ${schema}: le=${b}`);
       if (k > 0) assert.ok(b > bounds[k - 1] && cumulative[k] >= cumulative[k - 1], 'ascending, cumulative');
     });
-    const text = renderPrometheusText([{ name: 'lat_seconds', help: 'h', type: 'histogram', metrics: [{ labels: {}, histogram: h }] }]);
+    const text = renderPrometheusText([
+      { name: 'lat_seconds', help: 'h', type: 'histogram', metrics: [{ labels: {}, histogram: h }] },
+    ]);
     assert.match(text, `streamgauge_lat_seconds_bucket{le="+Inf"} ${values.length}\n`);
     assert.match(text, `streamgauge_lat_seconds_count ${values.length}\n`);
   }
@@ -342,7 +406,10 @@ test('default ladder: 0.5 ms .. 60 s, and overflow only in +Inf', () => {
   assert.is(bounds.length, DEFAULT_CLASSIC_BOUNDARIES_SECONDS.length);
   assert.is(counts[counts.length - 1], 2);
   const capped = classicBuckets({ ...h, overflowThreshold: 10 }, new ClassicLadder());
-  assert.ok(capped.bounds.every((b) => b <= 10), 'boundaries above the resolved range are left out');
+  assert.ok(
+    capped.bounds.every((b) => b <= 10),
+    'boundaries above the resolved range are left out',
+  );
 });
 
 // --- negotiation ----------------------------------------------------------------------------------
@@ -350,7 +417,10 @@ test('default ladder: 0.5 ms .. 60 s, and overflow only in +Inf', () => {
 test('negotiation: Prometheus 2.42 headers, q values, fallbacks', () => {
   assert.equal(negotiate(ACCEPT_2_42_NATIVE), { format: 'protobuf', contentType: PROTOBUF_CONTENT_TYPE });
   assert.equal(negotiate(ACCEPT_2_42), { format: 'openmetrics', contentType: OPENMETRICS_CONTENT_TYPE });
-  assert.equal(negotiate('text/plain;version=0.0.4;q=0.5,*/*;q=0.1'), { format: 'text', contentType: PROMETHEUS_TEXT_CONTENT_TYPE });
+  assert.equal(negotiate('text/plain;version=0.0.4;q=0.5,*/*;q=0.1'), {
+    format: 'text',
+    contentType: PROMETHEUS_TEXT_CONTENT_TYPE,
+  });
   assert.is(negotiate(undefined).format, 'text');
   assert.is(negotiate('').format, 'text');
   assert.is(negotiate('application/json').format, 'text', 'nothing supported: text');
@@ -358,12 +428,16 @@ test('negotiation: Prometheus 2.42 headers, q values, fallbacks', () => {
   assert.is(negotiate('application/openmetrics-text').format, 'openmetrics');
   assert.match(negotiate('application/openmetrics-text; version=0.0.1').contentType, 'version=0.0.1');
   assert.is(negotiate('application/openmetrics-text;version=2.0.0,text/plain;q=0.2').format, 'text', 'unknown version');
-  assert.is(negotiate('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text').format, 'text');
+  assert.is(
+    negotiate('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text').format,
+    'text',
+  );
   assert.is(negotiate('application/vnd.google.protobuf;proto=other;encoding=delimited').format, 'text');
   assert.is(negotiate('text/plain;q=0.9, application/openmetrics-text;q=0.8').format, 'text', 'higher q wins');
   assert.is(negotiate('application/openmetrics-text;q=0, text/plain;q=0.1').format, 'text', 'q=0 is refused');
   assert.is(
-    negotiate('Application/Vnd.Google.Protobuf; Proto=io.prometheus.client.MetricFamily; Encoding=Delimited; q=1').format,
+    negotiate('Application/Vnd.Google.Protobuf; Proto=io.prometheus.client.MetricFamily; Encoding=Delimited; q=1')
+      .format,
     'protobuf',
     'media types and parameter names are case-insensitive',
   );

@@ -3,15 +3,9 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  ClassicLadder,
-  classicBuckets,
-  type MetricFamily,
-  type NativeHistogram,
-} from '../src/metric-families.js';
+import { ClassicLadder, classicBuckets, type MetricFamily, type NativeHistogram } from '../src/metric-families.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../src/protobuf.js';
 import { type Decoded, decodeProtobuf as decodeAll, nativeBuckets } from './fixtures/expo-helpers.js';
-
 
 function histogram(buckets: Array<[number, number]>, extra: Partial<NativeHistogram> = {}): NativeHistogram {
   const zeroCount = extra.zeroCount ?? 0;
@@ -60,7 +54,14 @@ test('counters, gauges and summaries decode to what was given', () => {
       metrics: [
         {
           labels: { x: 'y' },
-          summary: { count: 5_000_000_000, sum: 2.5, quantiles: [{ quantile: 0.5, value: 0.1 }, { quantile: 0.999, value: 0.9 }] },
+          summary: {
+            count: 5_000_000_000,
+            sum: 2.5,
+            quantiles: [
+              { quantile: 0.5, value: 0.1 },
+              { quantile: 0.999, value: 0.9 },
+            ],
+          },
         },
       ],
     },
@@ -123,7 +124,22 @@ test('a native histogram decodes to its schema, zero bucket, spans and deltas', 
     { offset: 12, length: 4 },
   ]);
   // -3:1 -2:4 (-1:0) 0:2 (1:0 2:0) 3:7 (4..14:0) 15:1 | 28:1 (29:0) 30:5e9 31:1
-  assert.equal(d.positiveDelta, [1, 3, -4, 2, -2, 0, 7, -7, ...new Array(10).fill(0), 1, 0, -1, 5_000_000_000, 1 - 5_000_000_000]);
+  assert.equal(d.positiveDelta, [
+    1,
+    3,
+    -4,
+    2,
+    -2,
+    0,
+    7,
+    -7,
+    ...new Array(10).fill(0),
+    1,
+    0,
+    -1,
+    5_000_000_000,
+    1 - 5_000_000_000,
+  ]);
   assert.equal(
     nativeBuckets(d),
     h.buckets.filter((b) => b.count > 0),
@@ -204,7 +220,15 @@ test('families are length-delimited one after another', () => {
   for (let i = 0; i < 50; i++) {
     // From i = 12 on, a metric's labels take 128 bytes or more: its length needs two bytes.
     const labels = { i: String(i), pad: 'p'.repeat(i * 10) };
-    families.push({ name: `g${i}`, help: 'h'.repeat(i * 7), type: i % 2 ? 'counter' : 'gauge', metrics: [{ labels, value: i }, { labels: {}, value: i + 0.5 }] });
+    families.push({
+      name: `g${i}`,
+      help: 'h'.repeat(i * 7),
+      type: i % 2 ? 'counter' : 'gauge',
+      metrics: [
+        { labels, value: i },
+        { labels: {}, value: i + 0.5 },
+      ],
+    });
   }
   const decoded = decodeAll(renderProtobuf(families, { prefix: 'app_' }));
   assert.is(decoded.length, 50);
@@ -219,10 +243,24 @@ test('families are length-delimited one after another', () => {
 
 test('bad input throws, naming what is wrong', () => {
   const good = histogram([[1, 2]]);
-  assert.throws(() => renderProtobuf([histogramFamily({ ...good, schema: 9 })]), (e: Error) => e instanceof RangeError && /schema/.test(e.message));
-  assert.throws(() => renderProtobuf([histogramFamily({ ...good, count: 5 })]), (e: Error) => e instanceof RangeError && /count/.test(e.message));
   assert.throws(
-    () => renderProtobuf([histogramFamily(histogram([[2, 1], [1, 1]]))]),
+    () => renderProtobuf([histogramFamily({ ...good, schema: 9 })]),
+    (e: Error) => e instanceof RangeError && /schema/.test(e.message),
+  );
+  assert.throws(
+    () => renderProtobuf([histogramFamily({ ...good, count: 5 })]),
+    (e: Error) => e instanceof RangeError && /count/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      renderProtobuf([
+        histogramFamily(
+          histogram([
+            [2, 1],
+            [1, 1],
+          ]),
+        ),
+      ]),
     (e: Error) => e instanceof RangeError && /buckets\[1\]\.index/.test(e.message),
   );
   assert.throws(
@@ -230,7 +268,10 @@ test('bad input throws, naming what is wrong', () => {
     (e: Error) => e instanceof RangeError && /le/.test(e.message),
   );
   assert.throws(
-    () => renderProtobuf([{ name: 'c', help: '', type: 'counter', metrics: [{ labels: { 'a-b': '1', a_b: '2' }, value: 1 }] }]),
+    () =>
+      renderProtobuf([
+        { name: 'c', help: '', type: 'counter', metrics: [{ labels: { 'a-b': '1', a_b: '2' }, value: 1 }] },
+      ]),
     (e: Error) => e instanceof RangeError && /duplicate label a_b/.test(e.message),
   );
   assert.throws(

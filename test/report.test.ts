@@ -57,7 +57,10 @@ test('a report covers the period since the previous one: requests, errors by typ
   assert.is(first.period.requests, 401);
   assert.is(first.period.errors, 1);
   assert.equal(first.period.errorsByType, { timeout: 1 });
-  assert.equal(first.topSeriesByLoad.map((s) => s.labels.grpc_method), ['Chat', 'Get']);
+  assert.equal(
+    first.topSeriesByLoad.map((s) => s.labels.grpc_method),
+    ['Chat', 'Get'],
+  );
   assert.equal(first.topSeriesByLatency[0].labels, { grpc_method: 'Get' });
   assert.ok(Math.abs(first.period.rps - 40.1) < 1e-9);
 
@@ -69,7 +72,10 @@ test('a report covers the period since the previous one: requests, errors by typ
   assert.is(second.period.requests, 52, 'only what came after the first report');
   assert.equal(second.period.errorsByType, { reset: 2 });
   assert.is(second.from, first.to);
-  assert.equal(second.topSeriesByLoad.map((s) => s.labels.grpc_method), ['Chat']);
+  assert.equal(
+    second.topSeriesByLoad.map((s) => s.labels.grpc_method),
+    ['Chat'],
+  );
   assert.ok(second.comparison.overallScore >= 0);
   monitor.close();
 });
@@ -110,7 +116,12 @@ test('the report file gets one JSON line per report and is rotated by size, keep
   const dir = mkdtempSync(join(tmpdir(), 'sg-report-'));
   try {
     const file = join(dir, 'reports.jsonl');
-    const { monitor, advance } = simulated({ reportInterval: 1000, reportFile: file, reportFileMaxBytes: 4096, reportFileKeep: 2 });
+    const { monitor, advance } = simulated({
+      reportInterval: 1000,
+      reportFile: file,
+      reportFileMaxBytes: 4096,
+      reportFileKeep: 2,
+    });
     for (let i = 0; i < 40; i++) {
       monitor.recordLatency(1 + i);
       advance(1000);
@@ -118,7 +129,10 @@ test('the report file gets one JSON line per report and is rotated by size, keep
     monitor.close();
     assert.ok(existsSync(file) && existsSync(`${file}.1`) && existsSync(`${file}.2`));
     assert.not.ok(existsSync(`${file}.3`), 'only reportFileKeep rotated files');
-    const last = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const last = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.ok(last.length >= 1);
     assert.is(typeof last.at(-1).period.requests, 'number');
     assert.ok('summary' in last.at(-1) && 'comparison' in last.at(-1));
@@ -161,7 +175,10 @@ test('a lasting level shift stays one open anomaly until the new level has been 
   phase(300, 10);
   phase(120, 40);
   assert.is(events.length, 1, `one open incident during the shift: ${events}`);
-  assert.ok(monitor.recentAnomalies().find((a) => a.series === 'p99' && a.end === undefined), 'still open two minutes into the shift');
+  assert.ok(
+    monitor.recentAnomalies().find((a) => a.series === 'p99' && a.end === undefined),
+    'still open two minutes into the shift',
+  );
   phase(600, 40);
   assert.is(events.length, 2, `accepted as the new level: ${events}`);
   assert.is(monitor.recentAnomalies().find((a) => a.series === 'p99')!.newLevel, true);
@@ -220,7 +237,10 @@ test('moving averages and the 1/5/15-minute meter follow the request rate', () =
   assert.ok(Math.abs(ma.rps.sma - 300) < 1e-6, `sma ${ma.rps.sma}`);
   assert.ok(ma.rps.ewma > 100 && ma.rps.ewma < 300);
   assert.ok(Math.abs(ma.latencyMs.sma - 4) < 1e-9);
-  assert.ok(ma.requestRate.m1 > ma.requestRate.m5 && ma.requestRate.m5 > ma.requestRate.m15, 'the short rate reacts first');
+  assert.ok(
+    ma.requestRate.m1 > ma.requestRate.m5 && ma.requestRate.m5 > ma.requestRate.m15,
+    'the short rate reacts first',
+  );
   assert.ok(ma.requestRate.m1 > 100 && ma.requestRate.m1 < 300);
   monitor.close();
 });
@@ -232,7 +252,13 @@ test('after close() no more reports or log lines come, and the timer is gone', (
   try {
     const clock = handClock(1_700_000_000_000);
     const { logger, lines } = capture();
-    const monitor = new StreamPerformanceMonitor({ clock, collectionInterval: 10, historyRetention: 60_000, reportInterval: 20, logger });
+    const monitor = new StreamPerformanceMonitor({
+      clock,
+      collectionInterval: 10,
+      historyRetention: 60_000,
+      reportInterval: 20,
+      logger,
+    });
     const later = (ms: number) => {
       for (let i = 0; i < ms / 10; i++) {
         clock.t += 10;

@@ -25,29 +25,44 @@ function checkRules(yaml: string): { status: number | null; output: string } {
 }
 
 test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', async () => {
-  await withMonitor({ autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } }, async (monitor) => {
-    for (const options of [
-      {},
-      { histograms: 'classic' as const },
-      { prefix: 'chat_', runtimePrefix: 'chat_', selector: 'job="chat",env=~"prod|staging"', by: ['job', 'cluster'] },
-      { histograms: 'classic' as const, stallSeconds: 0.5, for: '0s' },
-    ]) {
-      const yaml = monitor.prometheusRules(options);
-      const r = checkRules(yaml);
-      assert.is(r.status, 0, `${JSON.stringify(options)}: ${r.output}`);
-      assert.match(r.output, /SUCCESS: 12 rules found/);
-    }
-    const yaml = monitor.prometheusRules();
-    // The targets are in the thresholds: a 0.1 % error budget, a 40 ms p95.
-    assert.match(yaml, /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/);
-    assert.match(yaml, /streamgauge:service_request_duration_seconds:p95_5m > 0\.04"/);
-    assert.match(yaml, /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/);
-    assert.match(monitor.prometheusRules({ histograms: 'classic' }), /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/);
-    assert.match(monitor.prometheusRules({ selector: 'job="chat"' }), /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/);
-  });
+  await withMonitor(
+    { autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } },
+    async (monitor) => {
+      for (const options of [
+        {},
+        { histograms: 'classic' as const },
+        { prefix: 'chat_', runtimePrefix: 'chat_', selector: 'job="chat",env=~"prod|staging"', by: ['job', 'cluster'] },
+        { histograms: 'classic' as const, stallSeconds: 0.5, for: '0s' },
+      ]) {
+        const yaml = monitor.prometheusRules(options);
+        const r = checkRules(yaml);
+        assert.is(r.status, 0, `${JSON.stringify(options)}: ${r.output}`);
+        assert.match(r.output, /SUCCESS: 12 rules found/);
+      }
+      const yaml = monitor.prometheusRules();
+      // The targets are in the thresholds: a 0.1 % error budget, a 40 ms p95.
+      assert.match(
+        yaml,
+        /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/,
+      );
+      assert.match(yaml, /streamgauge:service_request_duration_seconds:p95_5m > 0\.04"/);
+      assert.match(
+        yaml,
+        /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/,
+      );
+      assert.match(
+        monitor.prometheusRules({ histograms: 'classic' }),
+        /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/,
+      );
+      assert.match(
+        monitor.prometheusRules({ selector: 'job="chat"' }),
+        /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/,
+      );
+    },
+  );
 });
 
-test('the rules file in the package is the default configuration\'s', () => {
+test("the rules file in the package is the default configuration's", () => {
   const shipped = readFileSync(join(ROOT, 'rules', 'streamgauge.rules.yml'), 'utf8');
   assert.is(shipped, prometheusRules(DEFAULT_TARGETS));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
@@ -73,7 +88,10 @@ test('a real Prometheus loads them and fires the error-budget alert on injected 
       monitor.recordError('unavailable', 3);
     }
   }, 50);
-  const prom = await startPrometheus([{ name: 'svc', targets: [new URL(served.url).host] }], monitor.prometheusRules({ for: '0s' }));
+  const prom = await startPrometheus(
+    [{ name: 'svc', targets: [new URL(served.url).host] }],
+    monitor.prometheusRules({ for: '0s' }),
+  );
   try {
     await waitFor(prom, 'a first scrape', () => jobsUp(prom.base, ['svc']));
     await waitFor(
@@ -81,8 +99,13 @@ test('a real Prometheus loads them and fires the error-budget alert on injected 
       'StreamgaugeErrorBudgetBurnFast firing',
       async () => {
         const res = await fetch(`${prom.base}/api/v1/alerts`);
-        const alerts = ((await res.json()) as { data: { alerts: { labels: { alertname: string; job: string }; state: string }[] } }).data.alerts;
-        return alerts.some((a) => a.labels.alertname === 'StreamgaugeErrorBudgetBurnFast' && a.labels.job === 'svc' && a.state === 'firing');
+        const alerts = (
+          (await res.json()) as { data: { alerts: { labels: { alertname: string; job: string }; state: string }[] } }
+        ).data.alerts;
+        return alerts.some(
+          (a) =>
+            a.labels.alertname === 'StreamgaugeErrorBudgetBurnFast' && a.labels.job === 'svc' && a.state === 'firing',
+        );
       },
       60_000,
     );

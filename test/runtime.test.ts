@@ -8,14 +8,23 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { upperBound } from '../src/buckets.js';
 import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.js';
-import { decodeProtobuf, labelsOf, nativeBuckets, type Parsed, parseExposition, pick, promtool } from './fixtures/expo-helpers.js';
+import {
+  decodeProtobuf,
+  labelsOf,
+  nativeBuckets,
+  type Parsed,
+  parseExposition,
+  pick,
+  promtool,
+} from './fixtures/expo-helpers.js';
 import { sleep, until } from './fixtures/wait.js';
 import { withMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
 /** prom-client's text, parsed (it prints NaN as `Nan`, e.g. the lag mean before any sample). */
-const promText = async (registry: client.Registry): Promise<Parsed> => parseExposition((await registry.metrics()).replace(/ Nan$/gm, ' NaN'));
+const promText = async (registry: client.Registry): Promise<Parsed> =>
+  parseExposition((await registry.metrics()).replace(/ Nan$/gm, ' NaN'));
 
 const one = (parsed: Parsed, name: string): number => {
   const samples = pick(parsed, name);
@@ -54,7 +63,12 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
     const stallEnd = performance.now();
     const ticksAtStall = monitor.getHistory().t.length;
     // Five seconds and several ticks later (condition waits, no fixed sleep).
-    await until('5 s after the stall, and ticks', 20_000, () => performance.now() - stallEnd >= 5000 && monitor.getHistory().t.length >= ticksAtStall + 5, 100);
+    await until(
+      '5 s after the stall, and ticks',
+      20_000,
+      () => performance.now() - stallEnd >= 5000 && monitor.getHistory().t.length >= ticksAtStall + 5,
+      100,
+    );
 
     const text = parseExposition(monitor.metrics().body as string);
     const prom = await promText(registry);
@@ -63,16 +77,30 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
     const count = one(text, 'nodejs_eventloop_delay_seconds_count');
     const atOrBelow1s = pick(text, 'nodejs_eventloop_delay_seconds_bucket', { le: '1' })[0].value;
     assert.ok(count - atOrBelow1s >= 1, `a delay above 1 s in the histogram (${count - atOrBelow1s})`);
-    assert.ok(one(text, 'nodejs_eventloop_lag_max_seconds') >= 2, `ours: lag max ${one(text, 'nodejs_eventloop_lag_max_seconds')}`);
-    assert.ok(one(prom, 'nodejs_eventloop_lag_max_seconds') >= 2, `prom-client: lag max ${one(prom, 'nodejs_eventloop_lag_max_seconds')}`);
+    assert.ok(
+      one(text, 'nodejs_eventloop_lag_max_seconds') >= 2,
+      `ours: lag max ${one(text, 'nodejs_eventloop_lag_max_seconds')}`,
+    );
+    assert.ok(
+      one(prom, 'nodejs_eventloop_lag_max_seconds') >= 2,
+      `prom-client: lag max ${one(prom, 'nodejs_eventloop_lag_max_seconds')}`,
+    );
     // Same meaning: the same stall, measured the same way (interval between timer callbacks).
-    assert.ok(Math.abs(one(text, 'nodejs_eventloop_lag_max_seconds') - one(prom, 'nodejs_eventloop_lag_max_seconds')) < 0.25);
+    assert.ok(
+      Math.abs(one(text, 'nodejs_eventloop_lag_max_seconds') - one(prom, 'nodejs_eventloop_lag_max_seconds')) < 0.25,
+    );
     const p50 = one(text, 'nodejs_eventloop_lag_p50_seconds');
     assert.ok(p50 >= 0.009 && p50 < 0.1, `p50 near the 10 ms resolution when the loop is free (${p50})`);
     // The per-tick view has moved on; the history kept the tick of the stall.
     const lastTick = monitor.lastTickEvent()?.system;
-    assert.ok(lastTick !== undefined && lastTick.eventLoopDelayMaxMs < 1000, `last tick max ${lastTick?.eventLoopDelayMaxMs}`);
-    assert.ok(Math.max(...monitor.getHistory().fields.eventLoopDelayMs) >= 1900, 'a tick in the history holds the stall');
+    assert.ok(
+      lastTick !== undefined && lastTick.eventLoopDelayMaxMs < 1000,
+      `last tick max ${lastTick?.eventLoopDelayMaxMs}`,
+    );
+    assert.ok(
+      Math.max(...monitor.getHistory().fields.eventLoopDelayMs) >= 1900,
+      'a tick in the history holds the stall',
+    );
 
     // Protobuf: the same histogram, native and classic.
     const fams = decodeProtobuf(monitor.metrics(PROTOBUF).body as Uint8Array);
@@ -89,29 +117,47 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
     assert.ok(gc?.metric.some((m: { label: unknown }) => labelsOf(m).kind === 'minor'));
 
     // CPU: counters of seconds, moving together (prom-client's count from its registration).
-    for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'process_cpu_seconds_total']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_cpu_system_seconds_total',
+      'process_cpu_seconds_total',
+    ]) {
       assert.is(text.types.get(name), 'counter', name);
       const ours = one(text, name) - one(before, name);
       const theirs = one(prom, name) - one(promBefore, name);
       assert.ok(Math.abs(ours - theirs) < 0.15, `${name}: ours +${ours}, prom-client +${theirs}`);
       assert.ok(one(text, name) >= one(prom, name), `${name}: ours since the process started`);
     }
-    assert.ok(one(text, 'process_cpu_user_seconds_total') - one(before, 'process_cpu_user_seconds_total') >= 0.2, 'the busy loop used CPU');
+    assert.ok(
+      one(text, 'process_cpu_user_seconds_total') - one(before, 'process_cpu_user_seconds_total') >= 0.2,
+      'the busy loop used CPU',
+    );
     assert.ok(Math.abs(one(text, 'process_start_time_seconds') - one(prom, 'process_start_time_seconds')) <= 1);
-    assert.ok(Math.abs(one(text, 'process_resident_memory_bytes') / one(prom, 'process_resident_memory_bytes') - 1) < 0.1);
-    assert.ok(Math.abs(one(text, 'nodejs_heap_size_total_bytes') / one(prom, 'nodejs_heap_size_total_bytes') - 1) < 0.2);
+    assert.ok(
+      Math.abs(one(text, 'process_resident_memory_bytes') / one(prom, 'process_resident_memory_bytes') - 1) < 0.1,
+    );
+    assert.ok(
+      Math.abs(one(text, 'nodejs_heap_size_total_bytes') / one(prom, 'nodejs_heap_size_total_bytes') - 1) < 0.2,
+    );
     assert.is(one(text, 'process_max_fds'), one(prom, 'process_max_fds'));
     assert.ok(Math.abs(one(text, 'process_open_fds') - one(prom, 'process_open_fds')) <= 3);
     assert.equal(pick(text, 'nodejs_version_info'), pick(prom, 'nodejs_version_info'));
-    const spaces = (p: Parsed) => pick(p, 'nodejs_heap_space_size_total_bytes').map((s) => s.labels.space).sort();
+    const spaces = (p: Parsed) =>
+      pick(p, 'nodejs_heap_space_size_total_bytes')
+        .map((s) => s.labels.space)
+        .sort();
     assert.equal(spaces(text), spaces(prom));
     // GC pauses by kind: every pause prom-client saw, we saw (it keeps the first of each batch only).
     const minor = (p: Parsed) => pick(p, 'nodejs_gc_duration_seconds_count', { kind: 'minor' })[0]?.value ?? 0;
-    assert.ok(minor(prom) >= 1 && minor(text) >= minor(prom), `minor GCs: ours ${minor(text)}, prom-client ${minor(prom)}`);
+    assert.ok(
+      minor(prom) >= 1 && minor(text) >= minor(prom),
+      `minor GCs: ours ${minor(text)}, prom-client ${minor(prom)}`,
+    );
     // prom-client's GC buckets, each at the first native boundary at or above it (exact counts).
     const gcBounds = pick(text, 'nodejs_gc_duration_seconds_bucket', { kind: 'minor' }).map((s) => Number(s.labels.le));
     assert.is(gcBounds.length, 7);
-    for (const [i, b] of [0.001, 0.01, 0.1, 1, 2, 5].entries()) assert.ok(gcBounds[i] >= b && gcBounds[i] < b * 1.006, `le ${gcBounds[i]} for ${b}`);
+    for (const [i, b] of [0.001, 0.01, 0.1, 1, 2, 5].entries())
+      assert.ok(gcBounds[i] >= b && gcBounds[i] < b * 1.006, `le ${gcBounds[i]} for ${b}`);
 
     // Every family prom-client's default metrics expose, we expose under the same name and type.
     for (const [name, type] of prom.types) {

@@ -25,7 +25,10 @@ test('a series created with inTotals: false keeps its own figures but stays out 
   assert.is(list.find((s) => s.labels.grpc_method === '/svc/Chat' && !s.labels.stage)!.inTotals, true);
   assert.is(monitor.totals(stage.index).requests, 11, 'its own figures are all there');
   assert.equal(monitor.errorsByType(stage.index), { late: 1 });
-  assert.match(String(monitor.metrics().body), /streamgauge_requests_total\{grpc_method="\/svc\/Chat",stage="first_response"\} 11/);
+  assert.match(
+    String(monitor.metrics().body),
+    /streamgauge_requests_total\{grpc_method="\/svc\/Chat",stage="first_response"\} 11/,
+  );
   monitor.close();
 });
 

@@ -47,7 +47,10 @@ test('openSession / message / close: per-session figures go to the session histo
   // a failed session counts as a failed request of its error type
   assert.equal(m.errorsByType(), { 'stream-reset': 1 });
   const s = m.sessionStats();
-  assert.equal({ ...s, longestLived: s.longestLived.length }, { active: 0, opened: 2, closed: 2, failed: 1, evictedIdle: 0, droppedOverBound: 0, longestLived: 0 });
+  assert.equal(
+    { ...s, longestLived: s.longestLived.length },
+    { active: 0, opened: 2, closed: 2, failed: 1, evictedIdle: 0, droppedOverBound: 0, longestLived: 0 },
+  );
   // closing twice is harmless; a message after close() is the caller's mistake
   a.close();
   assert.is(m.sessionStats().closed, 2);
@@ -169,8 +172,22 @@ test('sessionStats: longest-lived sessions with their age, messages, bytes and l
   const s = m.sessionStats(2);
   assert.is(s.longestLived.length, 2);
   // activity is stamped with the coarse time (the last tick or session start), not a clock read per message
-  assert.equal(s.longestLived[0], { connectionId: 'old', startedAt: T0 + 1000, ageMs: 9000, messages: 2, bytes: 150, lastActivity: T0 + 3000 });
-  assert.equal(s.longestLived[1], { connectionId: 'mid', startedAt: T0 + 2000, ageMs: 8000, messages: 1, bytes: 1, lastActivity: T0 + 10_000 });
+  assert.equal(s.longestLived[0], {
+    connectionId: 'old',
+    startedAt: T0 + 1000,
+    ageMs: 9000,
+    messages: 2,
+    bytes: 150,
+    lastActivity: T0 + 3000,
+  });
+  assert.equal(s.longestLived[1], {
+    connectionId: 'mid',
+    startedAt: T0 + 2000,
+    ageMs: 8000,
+    messages: 1,
+    bytes: 1,
+    lastActivity: T0 + 10_000,
+  });
   assert.is(m.sessionStats().longestLived.length, 3);
   // a session in a series records into that series
   const api = m.openSession('api-1', { route: 'api' });

@@ -120,7 +120,10 @@ test('merge is exact: counts, sums, errors by type and histograms equal one moni
     // Quantiles of the merge are the monitor's own (same buckets, same min/max).
     for (const q of QS) {
       assert.is(snapshotQuantile(merged, q), all.quantileSinceStart(q), `q=${q} over all series`);
-      assert.is(snapshotQuantile(merged, q, { route: ROUTES[1] }), all.quantileSinceStart(q, all.seriesList().find((s) => s.labels.route === ROUTES[1])?.index));
+      assert.is(
+        snapshotQuantile(merged, q, { route: ROUTES[1] }),
+        all.quantileSinceStart(q, all.seriesList().find((s) => s.labels.route === ROUTES[1])?.index),
+      );
     }
     // Bytes or decoded snapshots, in any grouping: the same result.
     const bytes = ms.map((m) => m.snapshot());
@@ -245,7 +248,10 @@ test('truncated bytes and trailing bytes are named as such', () => {
 test('foreign bytes, other versions and other types are refused clearly', () => {
   const bytes = good();
   fails(new TextEncoder().encode('{"series": []}'), /not a streamgauge snapshot/);
-  fails(Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /not a streamgauge snapshot/);
+  fails(
+    Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    /not a streamgauge snapshot/,
+  );
   fails(new Uint8Array(0), /not a streamgauge snapshot/);
   const v2 = new Uint8Array(bytes);
   new DataView(v2.buffer).setUint16(4, 2, true);
@@ -303,7 +309,8 @@ test("an integration's series keep their kind through snapshots: merged by label
   const b = make();
   try {
     const merged = mergeSnapshots([a.snapshot(), b.snapshot()]);
-    const of = (kind: string | undefined) => merged.series.filter((s) => s.kind === kind && s.labels.grpc_method === 'C');
+    const of = (kind: string | undefined) =>
+      merged.series.filter((s) => s.kind === kind && s.labels.grpc_method === 'C');
     assert.is(of(GRPC_KINDS.server).length, 1);
     assert.is(of(GRPC_KINDS.server)[0].counters.connectionsOpened, 2);
     assert.is(of(GRPC_KINDS.firstResponse)[0].latency.count, 2);

@@ -145,7 +145,11 @@ test('object mode counts one message per chunk; bytes from Buffers and strings o
     assert.is(w.write({ late: true }), false, 'a write after end is refused');
     await new Promise((res) => setImmediate(res));
     assert.is(monitor.totals(seriesIndex(monitor, { queue: 'jobs' })).messagesOut, 4, '... and not counted');
-    assert.is(monitor.totals(seriesIndex(monitor, { queue: 'jobs' })).backpressure, 0, '... nor taken for backpressure');
+    assert.is(
+      monitor.totals(seriesIndex(monitor, { queue: 'jobs' })).backpressure,
+      0,
+      '... nor taken for backpressure',
+    );
     assert.is(t.sessions, 1, 'closed at finish/close');
     assert.is(chunkBytes(new Uint16Array(4)), 8);
     assert.is(chunkBytes('68656c6c6f', 'hex'), 5);

@@ -115,7 +115,16 @@ function check(m: StreamPerformanceMonitor, expected: Map<string, Expected>) {
     const t = m.totals(s.index);
     const where = `series ${JSON.stringify(s.labels)}`;
     assert.equal(
-      [t.requests, t.successes, t.errors, t.latencyCount, t.messagesIn, t.bytesIn, t.activeConnections, t.connectionsOpened],
+      [
+        t.requests,
+        t.successes,
+        t.errors,
+        t.latencyCount,
+        t.messagesIn,
+        t.bytesIn,
+        t.activeConnections,
+        t.connectionsOpened,
+      ],
       [e.requests, e.successes, e.errors, e.latencyCount, e.messagesIn, e.bytesIn, e.active, e.opened],
       where,
     );
@@ -161,7 +170,10 @@ function attachedContexts(m: StreamPerformanceMonitor): number {
 /** WORKERS plain workers and the main thread record `count` items each, all at once. */
 async function plainWorkers(m: StreamPerformanceMonitor, count: number): Promise<void> {
   const gate = new SharedArrayBuffer(4);
-  const workers = Array.from({ length: WORKERS }, (_, w) => new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: w, count, gate } }));
+  const workers = Array.from(
+    { length: WORKERS },
+    (_, w) => new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: w, count, gate } }),
+  );
   const done = workers.map((w) => message(w, 'done'));
   const exits = workers.map(exited);
   await Promise.all(workers.map((w) => message(w, 'ready')));
@@ -180,7 +192,10 @@ function runtime(m: StreamPerformanceMonitor): Int32Array {
 
 /** Lanes linked to the root series' latency histogram. */
 function rootLanes(m: StreamPerformanceMonitor): number {
-  return Atomics.load(new Int32Array(m.handle().memory.buffer, m.layout.seriesPtr + m.layout.histOffset.latency + H.LANES, 1), 0);
+  return Atomics.load(
+    new Int32Array(m.handle().memory.buffer, m.layout.seriesPtr + m.layout.histOffset.latency + H.LANES, 1),
+    0,
+  );
 }
 
 // ---- tests --------------------------------------------------------------------------------
@@ -189,21 +204,35 @@ test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: 
   const m = monitor();
   await plainWorkers(m, N);
   assert.ok(Atomics.load(runtime(m), R.LANES_CLAIMED) > WORKERS, 'threads recorded into lanes of their own');
-  assert.is(Atomics.load(runtime(m), R.COUNTER_LANES_CLAIMED), WORKERS + 1, 'each thread counted messages in a counter lane of its own');
+  assert.is(
+    Atomics.load(runtime(m), R.COUNTER_LANES_CLAIMED),
+    WORKERS + 1,
+    'each thread counted messages in a counter lane of its own',
+  );
   check(m, expectedFor(WORKERS + 1, N));
   m.close();
 });
 
 test('windows over lanes of several threads: what was recorded leaves the window once it has passed', async () => {
   const clock = handClock(0);
-  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 128, clock, collectionInterval: 1000, throughputWindow: 2000 });
+  const m = new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
+    maxSeries: 128,
+    clock,
+    collectionInterval: 1000,
+    throughputWindow: 2000,
+  });
   await plainWorkers(m, N / 20);
   const series = m.seriesList().filter((s) => m.totals(s.index).latencyCount > 0);
   assert.ok(series.length > 1);
   clock.t += 1000;
   m.tick(); // snapshots every series, lanes of all five threads included
   const before = series.map((s) => m.windowFigures(s.index).requests);
-  assert.ok(before.every((n) => n > 0), 'the window holds the records');
+  assert.ok(
+    before.every((n) => n > 0),
+    'the window holds the records',
+  );
   for (let i = 0; i < 3; i++) {
     clock.t += 1000;
     m.tick();
@@ -255,18 +284,24 @@ test('a worker that exits right after recording loses nothing', async () => {
   const gate = new SharedArrayBuffer(4);
   Atomics.store(new Int32Array(gate), 0, 1);
   const count = 200_000;
-  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count, gate, mode: 'exit' } });
+  const w = new Worker(WORKER_URL, {
+    workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count, gate, mode: 'exit' },
+  });
   assert.is(await exited(w), 0);
   check(m, expectedFor(1, count));
   m.close();
 });
 
 /** A worker recording 1 ms latencies into m until terminated; `done` counts its finished records. */
-async function recordingForever(m: StreamPerformanceMonitor): Promise<{ w: Worker; exit: Promise<number>; done: Int32Array }> {
+async function recordingForever(
+  m: StreamPerformanceMonitor,
+): Promise<{ w: Worker; exit: Promise<number>; done: Int32Array }> {
   const gate = new SharedArrayBuffer(4);
   Atomics.store(new Int32Array(gate), 0, 1);
   const progress = new SharedArrayBuffer(4);
-  const w = new Worker(WORKER_URL, { workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress } });
+  const w = new Worker(WORKER_URL, {
+    workerData: { entry: ENTRY, handle: m.handle(), worker: 0, count: 0, gate, mode: 'forever', progress },
+  });
   const exit = exited(w);
   await message(w, 'ready');
   return { w, exit, done: new Int32Array(progress) };
@@ -281,7 +316,10 @@ test('a worker terminated in the middle of recording loses nothing it finished',
   const finished = Atomics.load(done, 0);
   const t = m.totals();
   // Each record is counted before its progress mark: at most one record more than the marks.
-  assert.ok(t.latencyCount >= finished && t.latencyCount <= finished + 1, `${t.latencyCount} recorded, ${finished} finished`);
+  assert.ok(
+    t.latencyCount >= finished && t.latencyCount <= finished + 1,
+    `${t.latencyCount} recorded, ${finished} finished`,
+  );
   assert.is(t.latencySumMs, t.latencyCount);
   assert.is(m.nativeHistogram(0).count, t.latencyCount);
   m.close();
@@ -293,7 +331,10 @@ test('thread identity: this thread runs; an ended thread, or its tid with anothe
   assert.is(self.tid, Number(readlinkSync('/proc/thread-self').split('/').pop()));
   assert.ok(isRunning(self));
   assert.not.ok(isRunning({ tid: self.tid, start: self.start + 1 }), 'a reused tid is another thread');
-  const w = new Worker("require('node:worker_threads').parentPort.postMessage(require('node:fs').readlinkSync('/proc/thread-self'))", { eval: true });
+  const w = new Worker(
+    "require('node:worker_threads').parentPort.postMessage(require('node:fs').readlinkSync('/proc/thread-self'))",
+    { eval: true },
+  );
   const path = await new Promise<string>((resolve) => w.once('message', resolve));
   await exited(w);
   const ended = { tid: Number(path.split('/').pop()), start: self.start };
@@ -302,7 +343,12 @@ test('thread identity: this thread runs; an ended thread, or its tid with anothe
 });
 
 test('lane owners: one 64-bit word per owner, swapped whole, so of two threads taking over one lane exactly one wins', () => {
-  for (const t of [{ tid: 1, start: 0 }, { tid: 4_194_304, start: 123_456 }, { tid: 77, start: -2 }, { tid: 2 ** 31, start: -(2 ** 31) }]) {
+  for (const t of [
+    { tid: 1, start: 0 },
+    { tid: 4_194_304, start: 123_456 },
+    { tid: 77, start: -2 },
+    { tid: 2 ** 31, start: -(2 ** 31) },
+  ]) {
     assert.equal(ownerOf(ownerWord(t)), t);
   }
   assert.is(ownerWord(null), 0n);
@@ -353,7 +399,11 @@ test('piscina workers that come and go: each takes over the lanes of one that ha
     await pool.destroy();
   }
   assert.is(new Set(results.map((r) => r.threadId)).size, workers, 'each task ran on a new thread');
-  for (const [i, r] of results.entries()) assert.ok(r.lanes.every((lane) => lane !== 0), `worker ${i} got lanes: ${r.lanes}`);
+  for (const [i, r] of results.entries())
+    assert.ok(
+      r.lanes.every((lane) => lane !== 0),
+      `worker ${i} got lanes: ${r.lanes}`,
+    );
   assert.is(new Set(results.map((r) => r.lanes[0])).size, 1, 'every worker took over the root lane of the one before');
   assert.is(rootLanes(m), 1, 'the root latency histogram has one lane');
   assert.is(Atomics.load(runtime(m), R.LANES_CLAIMED), 2, 'two lanes handed out in all');
@@ -361,7 +411,10 @@ test('piscina workers that come and go: each takes over the lanes of one that ha
   const run = m.seriesList().find((s) => s.labels.stage === 'run')?.index ?? Number.NaN;
   assert.ok(run >= 0, 'the run series');
   const t = m.totals(run);
-  assert.equal([t.requests, t.latencyCount, t.latencySumMs, t.messagesIn, t.bytesIn], [workers * count, workers * count, workers * count * 2, workers * count, workers * count * 100]);
+  assert.equal(
+    [t.requests, t.latencyCount, t.latencySumMs, t.messagesIn, t.bytesIn],
+    [workers * count, workers * count, workers * count * 2, workers * count, workers * count * 100],
+  );
   assert.is(m.nativeHistogram(run).count, workers * count);
   assert.is(m.totals().latencyCount, 2 * workers * count);
   assert.is(m.totals(0).latencySumMs, workers * (count / 5) * 15);
@@ -396,7 +449,10 @@ test('a running worker keeps its lanes: the next worker takes them over only onc
   const finished = workers.reduce((n, x) => n + Atomics.load(x.done, 0), 0);
   const t = m.totals();
   // Each record is counted before its progress mark: at most one more per worker than the marks.
-  assert.ok(t.latencyCount >= finished && t.latencyCount <= finished + 3, `${t.latencyCount} recorded, ${finished} finished`);
+  assert.ok(
+    t.latencyCount >= finished && t.latencyCount <= finished + 3,
+    `${t.latencyCount} recorded, ${finished} finished`,
+  );
   assert.is(t.latencySumMs, t.latencyCount);
   assert.is(m.nativeHistogram(0).count, t.latencyCount);
   m.close();
@@ -423,7 +479,10 @@ test('readSeries: totals and latency histogram read together agree while a worke
   }
   assert.ok(last > 0, 'the worker recorded meanwhile');
   const quiet = m.readSeries(0);
-  assert.equal([quiet.totals.latencyCount, quiet.latency.count], [m.totals(0).latencyCount, m.nativeHistogram(0).count]);
+  assert.equal(
+    [quiet.totals.latencyCount, quiet.latency.count],
+    [m.totals(0).latencyCount, m.nativeHistogram(0).count],
+  );
   m.close();
 });
 

@@ -226,7 +226,13 @@ test('per-series windows: each series has its own exact window figures', () => {
   assert.is(w.requests, wa.requests + wb.requests);
   near(w.p95, exactQuantile(all, 0.95), 'total p95');
   // Reading one counter per load (the path of hosts without single 64-bit accesses) gives the same.
-  const read = () => JSON.stringify([m.windowFigures(index('Chat/Stream')), m.windowFigures(), m.totals(), m.nativeHistogram(index('Feed/Subscribe')).buckets]);
+  const read = () =>
+    JSON.stringify([
+      m.windowFigures(index('Chat/Stream')),
+      m.windowFigures(),
+      m.totals(),
+      m.nativeHistogram(index('Feed/Subscribe')).buckets,
+    ]);
   const wide = read();
   (m as unknown as { ctx: { core: { setWideReads(on: number): void } } }).ctx.core.setWideReads(0);
   assert.is(read(), wide);
@@ -254,7 +260,11 @@ test('a record made in a worker thread is visible to getCurrentMetrics() at once
      });`,
     {
       eval: true,
-      workerData: { tsx: import.meta.resolve('tsx/esm/api'), src: pathToFileURL(join(ROOT, 'src/index.ts')).href, handle: m.handle() },
+      workerData: {
+        tsx: import.meta.resolve('tsx/esm/api'),
+        src: pathToFileURL(join(ROOT, 'src/index.ts')).href,
+        handle: m.handle(),
+      },
     },
   );
   const said = (what: string) =>
@@ -314,7 +324,10 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
   assert.ok(system.heapUsedBytes > 2 ** 20, `heap ${system.heapUsedBytes}`);
   assert.ok(system.heapTotalBytes >= system.heapUsedBytes);
   assert.ok(system.cpuPercent > 0 && Number.isFinite(system.cpuPercent), `cpu ${system.cpuPercent}`);
-  assert.ok(system.eventLoopDelayMaxMs > 30, `event-loop delay max ${system.eventLoopDelayMaxMs} ms after an 80 ms block`);
+  assert.ok(
+    system.eventLoopDelayMaxMs > 30,
+    `event-loop delay max ${system.eventLoopDelayMaxMs} ms after an 80 ms block`,
+  );
   assert.ok(system.eventLoopDelayP99Ms > 30, `event-loop delay p99 ${system.eventLoopDelayP99Ms}`);
   assert.ok(system.eventLoopUtilization > 0 && system.eventLoopUtilization <= 1);
   assert.ok(system.activeHandles >= 0);
@@ -371,7 +384,8 @@ test('series that go quiet for longer than the window and come back: every windo
   const index = (i: number) => m.seriesList().find((x) => x.labels.s === `s${i}`)?.index ?? -1;
   // Every series records once; then series 0 records 2 values a tick, series 1 stays quiet.
   for (const r of series) r.recordLatency(1);
-  const expect = (i: number, requests: number, where: string) => assert.is(m.windowFigures(index(i)).requests, requests, where);
+  const expect = (i: number, requests: number, where: string) =>
+    assert.is(m.windowFigures(index(i)).requests, requests, where);
   for (let t = 1; t <= 20; t++) {
     series[0].recordLatency(2);
     series[0].recordLatency(3);

@@ -274,7 +274,12 @@ test('TrendModel: a ramp is a trend, with slope, forecast and time-to-limit from
     // Ten minutes ahead: the line's error, within 12 rps (3 % of 700).
     close(m.forecast(10 * MINUTE), truth + 300, 12, 'forecast');
     close(m.forecast(10 * MINUTE), e.level + e.slopePerMs * 10 * MINUTE, 1e-9, 'forecast = level + slope·h');
-    close(m.timeToReach(1000) / MINUTE, (1000 - e.level) / (e.slopePerMs * MINUTE), 1e-9, 'time-to-limit on the same line');
+    close(
+      m.timeToReach(1000) / MINUTE,
+      (1000 - e.level) / (e.slopePerMs * MINUTE),
+      1e-9,
+      'time-to-limit on the same line',
+    );
   }
 });
 
