@@ -14,7 +14,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const E2E = [
   'cluster',
   'cluster-prometheus',
-  'dashboard',
+  'dashboard-browser',
   'dashboard-monitor',
   'day',
   'demo',
