@@ -9,6 +9,7 @@ import { addCounters, COUNTER_FIELDS, emptyTotals, writeCounters } from '../src/
 import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';
+import { until } from './fixtures/wait.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const T0 = Date.UTC(2025, 0, 1); // a day boundary: minute, hour and day periods start here
@@ -307,16 +308,17 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
   const m = quietMonitor(clock);
   clock.t += 1000;
   m.tick(); // starts the interval the next tick measures
-  // Block the event loop (the delay sampler ticks every 10 ms): the next sample must see it.
-  await new Promise<void>((resolve) => {
+  // Block the event loop (the delay sampler ticks every 10 ms): its first callback after the block
+  // measures an interval that holds the whole block, since none could run during it.
+  const samplesAtBlockEnd = await new Promise<number>((resolve) => {
     setTimeout(() => {
-      const until = performance.now() + 80;
+      const end = performance.now() + 80;
       let x = 0;
-      while (performance.now() < until) x += Math.sqrt(x + 1);
-      resolve();
+      while (performance.now() < end) x += Math.sqrt(x + 1);
+      resolve(m.runtimeHistogram(0).count);
     }, 20);
   });
-  await new Promise((r) => setTimeout(r, 30));
+  await until('the delay sampler to run after the block', 5000, () => m.runtimeHistogram(0).count > samplesAtBlockEnd, 1);
   clock.t += 1000;
   const { system, point } = m.tick();
   const mem = process.memoryUsage();
