@@ -13,6 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The end-to-end test files (names without `.test.ts`); every other `test/*.test.ts` is a unit test. */
 const E2E = [
   'cluster',
+  'cluster-dashboard',
   'cluster-prometheus',
   'dashboard-browser',
   'dashboard-monitor',
@@ -21,6 +22,7 @@ const E2E = [
   'grpc',
   'package',
   'prometheus-e2e',
+  'prometheus-exemplars',
   'prometheus-hosts',
   'prometheus-server',
   'promtool',
