@@ -318,7 +318,12 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
       resolve(m.runtimeHistogram(0).count);
     }, 20);
   });
-  await until('the delay sampler to run after the block', 5000, () => m.runtimeHistogram(0).count > samplesAtBlockEnd, 1);
+  await until(
+    'the delay sampler to run after the block',
+    5000,
+    () => m.runtimeHistogram(0).count > samplesAtBlockEnd,
+    1,
+  );
   clock.t += 1000;
   const { system, point } = m.tick();
   const mem = process.memoryUsage();
