@@ -138,8 +138,7 @@ function claimPage(h: u32, pi: u32): u32 {
 }
 
 // The window-state page table follows the page table.
-// @ts-ignore: decorator
-@inline function prevEntry(h: u32, pi: u32): u32 {
+function prevEntry(h: u32, pi: u32): u32 {
   return h + H_PAGES + ((pageCount(h) + pi) << 2);
 }
 
@@ -195,14 +194,12 @@ export function addLane(h: u32, lane: u32): bool {
 }
 
 // The lanes of h that readers must add: a slot counted but not yet pointed at reads as 0 (skip it).
-// @ts-ignore: decorator
-@inline function laneCount(h: u32): i32 {
+function laneCount(h: u32): i32 {
   const n = atomic.load<i32>(h + H_LANES);
   return n > MAX_LANES ? MAX_LANES : n;
 }
 
-// @ts-ignore: decorator
-@inline function lane(h: u32, j: i32): u32 {
+function lane(h: u32, j: i32): u32 {
   return atomic.load<u32>(h + H_LANE0 + (u32(j) << 2));
 }
 
@@ -294,8 +291,7 @@ export function exportedHi(): u32 {
 // the last float of the cell's lower bucket picks that bucket or the next (whose code the cell
 // holds as a step, 0 when the cell is all one bucket). Values outside the table are below the first
 // bucket or above the last. No multiply, no log, no loop; one well-predicted branch.
-// @ts-ignore: decorator
-@inline function bucketCode(h: u32, v: f64): u32 {
+function bucketCode(h: u32, v: f64): u32 {
   const bits = reinterpret<u64>(v);
   const k = u32(bits >> u64(load<u32>(h, H_CELLSHIFT))) - load<u32>(h, H_CELLBASE);
   if (k >= load<u32>(h, H_CELLCOUNT)) return outsideTable(h, bits);
@@ -459,7 +455,15 @@ function histStats(h: u32, count: f64, dst: u32): void {
  * A counter lane is its thread's own and written from JS: it holds whole numbers as f64 (exact, its
  * thread keeps them ≤ 2^52).
  */
-export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32, lane: u32, laneStride: u32, lanes: u32): void {
+export function readCounters(
+  p: u32,
+  nCounters: u32,
+  nAll: u32,
+  dst: u32,
+  lane: u32,
+  laneStride: u32,
+  lanes: u32,
+): void {
   for (let i: u32 = 0; i < nCounters; i++) {
     let v = atomic.load<i64>(p + (i << 3));
     for (let t: u32 = 0; t < lanes; t++) v += i64(reinterpret<f64>(atomic.load<i64>(lane + t * laneStride + (i << 3))));
@@ -473,7 +477,8 @@ export function readCounters(p: u32, nCounters: u32, nAll: u32, dst: u32, lane: 
  * each at dst: one call for a series. `firstCount` ≥ 0 is the first histogram's count when known.
  */
 export function seriesStats(base: u32, offsets: u32, nHists: u32, firstCount: f64, dst: u32): void {
-  for (let k: u32 = 0; k < nHists; k++) histStats(base + load<u32>(offsets + (k << 2)), k == 0 ? firstCount : -1, dst + (k << 5));
+  for (let k: u32 = 0; k < nHists; k++)
+    histStats(base + load<u32>(offsets + (k << 2)), k == 0 ? firstCount : -1, dst + (k << 5));
 }
 
 /** Smallest recorded value in the API unit, NaN when empty. */
@@ -506,8 +511,7 @@ function resetBlock(b: u32): void {
   }
 }
 
-// @ts-ignore: decorator
-@inline function pageCount(h: u32): u32 {
+function pageCount(h: u32): u32 {
   return (load<u32>(h, H_NBUCKETS) + PAGE_MASK) >> PAGE_SHIFT;
 }
 
@@ -541,7 +545,8 @@ function addRun(dst: u32, src: u32): void {
     if (pg != 0) {
       let d = pg + ((s & PAGE_MASK) << 3);
       let from = src + ((s - rangeLo) << 3);
-      if (wideReads) for (; s + 1 < end; s += 2, d += 16, from += 16) v128.store(d, i64x2.add(v128.load(d), v128.load(from)));
+      if (wideReads)
+        for (; s + 1 < end; s += 2, d += 16, from += 16) v128.store(d, i64x2.add(v128.load(d), v128.load(from)));
       for (; s < end; s++, d += 8, from += 8) store<i64>(d, load<i64>(d) + load<i64>(from));
     } else {
       store<i64>(dst + H_UNPLACED, load<i64>(dst + H_UNPLACED) + total(src + ((s - rangeLo) << 3), end - s));
@@ -627,8 +632,7 @@ export function histDelta(h: u32, out: u32): u32 {
   return n;
 }
 
-// @ts-ignore: decorator
-@inline function pair(out: u32, n: u32, code: u32, count: u32): u32 {
+function pair(out: u32, n: u32, code: u32, count: u32): u32 {
   store<u32>(out + (n << 3), code);
   store<u32>(out + (n << 3) + 4, count);
   return n + 1;
@@ -648,13 +652,12 @@ export function histAddLive(h: u32, dst: u32): f64 {
     const pi = s >> PAGE_SHIFT;
     const end = min(rangeHi, (pi + 1) << PAGE_SHIFT);
     const prev = load<u32>(prevEntry(h, pi));
-    {
-      for (; s < end; s++) {
-        const d = u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - (prev != 0 ? load<u32>(prev + ((s & PAGE_MASK) << 2)) : 0);
-        if (d != 0) {
-          addToSlot(dst, s, i64(d));
-          t += i64(d);
-        }
+    for (; s < end; s++) {
+      const d =
+        u32(load<i64>(gatherAt + ((s - rangeLo) << 3))) - (prev != 0 ? load<u32>(prev + ((s & PAGE_MASK) << 2)) : 0);
+      if (d != 0) {
+        addToSlot(dst, s, i64(d));
+        t += i64(d);
       }
     }
     s = end;
@@ -805,8 +808,7 @@ function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
   return fillFrom(hi, k, n, dst);
 }
 
-// @ts-ignore: decorator
-@inline function rankOf(q: f64, total: f64): f64 {
+function rankOf(q: f64, total: f64): f64 {
   const rank = Math.ceil(q * total);
   return rank < 1 ? 1 : rank;
 }
@@ -860,7 +862,8 @@ export function scanSeries(
     // The gauge-like figures mixed in, each by a multiply and a rotation of its own, so that no
     // two changes cancel short of a 64-bit coincidence: one word per series to compare.
     let fp = sum ^ rotl<i64>(atomic.load<i64>(b + (active << 3)) * 0x9e3779b97f4a7c15, 17);
-    for (let g: u32 = 0; g < nGauges; g++) fp ^= rotl<i64>(atomic.load<i64>(b + ((nCounters + g) << 3)) * (0xc2b2ae3d27d4eb4f + (i64(g) << 1)), 23 + g * 7);
+    for (let g: u32 = 0; g < nGauges; g++)
+      fp ^= rotl<i64>(atomic.load<i64>(b + ((nCounters + g) << 3)) * (0xc2b2ae3d27d4eb4f + (i64(g) << 1)), 23 + g * 7);
     const st = stamps + (s << 3);
     const differs = fp != load<i64>(st);
     if (differs) store<i64>(st, fp);

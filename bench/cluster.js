@@ -13,7 +13,8 @@
 import promClient from 'prom-client';
 import { ClusterWindow } from '../dist/serve/cluster-dashboard.js';
 import { clusterFamilies, fromWire, mergeAll, partsOf } from '../dist/serve/cluster.js';
-import { render, StreamPerformanceMonitor } from '../dist/index.js';
+import { render } from '../dist/export/exposition.js';
+import { StreamPerformanceMonitor } from '../dist/index.js';
 import { DEFAULT_CLASSIC_BOUNDARIES_SECONDS } from '../dist/core/family-model.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, xorshift } from './common.js';
 

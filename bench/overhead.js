@@ -106,7 +106,7 @@ const CFG = QUICK
 /** dist/ when it is built and not older than src/ (a stale build would measure old code), else src/ through tsx. */
 async function load() {
   const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-  const fresh = readdirSync(here('../src'), { recursive: true })
+  const fresh = readdirSync(here('../src'), { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('cjs'))
     .every((f) => {
       try {
@@ -205,7 +205,11 @@ function stubMonitor() {
 const variants = {
   bare: () => null,
   'grpc-js null interceptor': () => nullInterceptor(),
-  'streamgauge, recording stubbed': () => grpcServerInterceptor(stubMonitor(), {}),
+  'streamgauge, recording stubbed': () =>
+    grpcServerInterceptor(
+      /** @type {import('../src/monitor.ts').StreamPerformanceMonitor} */ (/** @type {unknown} */ (stubMonitor())),
+      {},
+    ),
   'streamgauge (defaults)': () => grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), {}),
   'streamgauge (echoLatency)': () =>
     grpcServerInterceptor(new StreamPerformanceMonitor({ autoStart: false }), { echoLatency: true }),

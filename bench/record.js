@@ -20,7 +20,7 @@ import Benchmark from 'benchmark';
 import * as hdr from 'hdr-histogram-js';
 import promClient from 'prom-client';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { R } from '../dist/core/layout.js';
+import { R } from '../dist/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
 const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
@@ -53,7 +53,7 @@ monitor.recordLatency(1); // each takes its thread's lane of its series now
 series.recordLatency(1);
 thousandth.recordLatency(1);
 // The path a thread takes when no private lane is left for it (atomics on the shared block): the
-// lane pool is marked used up (an internal slot, see src/core/layout.ts), then one more series made.
+// lane pool is marked used up (an internal slot, see src/layout.ts), then one more series made.
 {
   const { memory, layout } = monitor.handle();
   new Int32Array(memory.buffer, layout.runtimePtr, 64)[R.LANES_CLAIMED] = layout.lanePool.count;
@@ -160,7 +160,8 @@ for (const name of names) {
   )();
 }
 const wallHrtime = process.hrtime;
-if (args.clock === 'cpu') process.hrtime = Object.assign(cpuHrtime, { bigint: wallHrtime.bigint });
+if (args.clock === 'cpu')
+  process.hrtime = /** @type {NodeJS.HRTime} */ (Object.assign(cpuHrtime, { bigint: wallHrtime.bigint }));
 const samples = Object.fromEntries(names.map((n) => [n, []]));
 // Each round's median too: how far the machine's speed moved during the run.
 const roundMedians = Object.fromEntries(names.map((n) => [n, []]));
@@ -204,7 +205,9 @@ const recorded = {
   promHistogram:
     (await promHistogram.get()).values.find((v) => v.metricName === 'bench_latency_seconds_count')?.value ?? 0,
   otelExponential:
-    (await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value.count ?? 0,
+    /** @type {{ count: number } | undefined} */ (
+      (await otelReader.collect()).resourceMetrics.scopeMetrics[0]?.metrics[0]?.dataPoints[0]?.value
+    )?.count ?? 0,
 };
 for (const [name, n] of Object.entries(recorded)) {
   if (!(n > 0)) throw new Error(`${name} recorded nothing: the benchmark is broken`);

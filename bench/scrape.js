@@ -189,11 +189,11 @@ for (const name of names) {
 const sizes = {
   textBytes: Buffer.byteLength(monitor.metrics(ACCEPT.text).body),
   openMetricsBytes: Buffer.byteLength(monitor.metrics(ACCEPT.openmetrics).body),
-  protobufBytes: monitor.metrics(ACCEPT.protobuf).body.byteLength,
+  protobufBytes: /** @type {Uint8Array} */ (monitor.metrics(ACCEPT.protobuf).body).byteLength,
   textGzipBytes: gzipSync(textBody, { level: 1 }).length,
   promClientBytes: Buffer.byteLength(await anchor.metrics()),
 };
-const text = monitor.metrics(ACCEPT.text).body;
+const text = /** @type {string} */ (monitor.metrics(ACCEPT.text).body);
 for (const s of series.slice(0, 3)) {
   if (!text.includes(`grpc_method="${s.labels.grpc_method}"`))
     throw new Error(`series ${s.labels.grpc_method} missing: the benchmark is broken`);

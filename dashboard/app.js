@@ -211,7 +211,7 @@ function selectRange(key) {
   rangeKey = key;
   view.spanMs = RANGES[key].spanMs;
   document.body.dataset.range = key;
-  for (const button of document.querySelectorAll('.range button')) {
+  for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('.range button'))) {
     button.setAttribute('aria-pressed', String(button.dataset.range === key));
   }
   columns = emptyColumns();
@@ -221,7 +221,7 @@ function selectRange(key) {
   load();
 }
 
-for (const button of document.querySelectorAll('.range button')) {
+for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('.range button'))) {
   button.addEventListener('click', () => selectRange(button.dataset.range));
 }
 

@@ -186,6 +186,7 @@ class Chart {
     }).observe(this.body);
   }
 
+  /** @returns {import('uplot').Options} */
   options(width) {
     const def = this.def;
     const view = this.view;

@@ -23,7 +23,7 @@ function emptyRow(columns, text) {
 }
 
 function body(tableId) {
-  return document.getElementById(tableId).tBodies[0];
+  return /** @type {HTMLTableElement} */ (document.getElementById(tableId)).tBodies[0];
 }
 
 /** Achievement as a percentage, coloured by whether the target is met. */

@@ -27,13 +27,13 @@ const port = Number(args.port);
 const threads = Number(args.threads);
 const incidentAtS = Number(args.incident);
 const failEvery = Number(args['fail-every']);
-for (const [name, v] of [
+for (const [name, v] of /** @type {[string, number][]} */ ([
   ['--duration', durationS],
   ['--port', port],
   ['--threads', threads],
   ['--incident', incidentAtS],
   ['--fail-every', failEvery],
-]) {
+])) {
   if (Number.isNaN(v) || v < 0) {
     console.error(`${name} must be a number ≥ 0`);
     process.exit(2);
@@ -228,8 +228,12 @@ const finish = async () => {
   clearInterval(status);
   clearTimeout(warmUp);
   for (const t of incidentTimers) clearTimeout(t);
-  // Let the streams in flight finish (they are short), but never wait on them for long.
-  await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 5000))]);
+  clearTimeout(endTimer);
+  // Let the streams in flight finish (they are short), but never wait on them for long; the
+  // timer goes as soon as they have, so that it cannot hold the process open.
+  let giveUp;
+  await Promise.race([Promise.allSettled([...running]), new Promise((r) => (giveUp = setTimeout(r, 5000)))]);
+  clearTimeout(giveUp);
   poolTracker.stop();
   await pool.destroy();
   server.forceShutdown();
@@ -240,6 +244,7 @@ const finish = async () => {
   const t = monitor.config.targets;
   clearLine('');
   console.log(bold('summary'));
+  /** @type {[string, string, string, number][]} */
   const rows = [
     ['throughput', `${fmt(summary.throughputRps)} rps`, `target ${t.targetRps} rps`, c.throughputAchievement],
     ['p95 latency', `${fmt(summary.p95LatencyMs)} ms`, `target ${t.targetP95LatencyMs} ms`, c.latencyAchievement],
@@ -273,7 +278,7 @@ const finish = async () => {
 };
 process.once('SIGINT', finish);
 process.once('SIGTERM', finish);
-if (durationS !== Infinity) setTimeout(finish, durationS * 1000);
+const endTimer = durationS !== Infinity ? setTimeout(finish, durationS * 1000) : undefined;
 
 function clearLine(text) {
   if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');

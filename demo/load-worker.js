@@ -12,7 +12,7 @@ export default async function stream({ handle, address, messages, inFlight, payl
   // The monitor's default series: the round trips are the headline figures of the demo.
   const recorder = attach(handle);
   // Nothing is recorded while the load warms up (until the main thread sets recording[0]).
-  const on = () => Atomics.load(recording, 0) === 1;
+  const on = () => Atomics.load(/** @type {Int32Array} */ (recording), 0) === 1;
   let client = clients.get(address);
   if (!client) {
     client = new Client(address, grpc.credentials.createInsecure());

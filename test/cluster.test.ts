@@ -36,7 +36,9 @@ const requests = (p: ReturnType<typeof parseExposition>) =>
   pick(p, 'streamgauge_requests_total').reduce((n, s) => n + s.value, 0);
 
 test('the primary serves one exposition: counters summed, histograms merged bucket for bucket, ratios from their parts', async () => {
-  const metrics = clusterMetrics();
+  // Exact totals need every live worker's answer: wait for it (bounded) rather than the default
+  // 500 ms, which a loaded machine can miss.
+  const metrics = clusterMetrics({ timeoutMs: 30_000 });
   const served = await metrics.serve();
   const [a, b] = await Promise.all([fork(), fork()]);
   const opsA = seededOps(1, 1500, FLEET_ROUTES.length, 4);
@@ -105,7 +107,9 @@ test('the primary serves one exposition: counters summed, histograms merged buck
 });
 
 test('a worker killed and replaced: its counts stay, no counter goes backwards, its gauges leave', async () => {
-  const metrics = clusterMetrics();
+  // Exact totals need every live worker's answer: wait for it (bounded) rather than the default
+  // 500 ms, which a loaded machine can miss.
+  const metrics = clusterMetrics({ timeoutMs: 30_000 });
   const served = await metrics.serve();
   const [a, b] = await Promise.all([fork(), fork()]);
   const seen: number[] = [];

@@ -15,20 +15,10 @@ import {
   type UserConfig,
 } from '../src/index.js';
 import { nextUp } from './fixtures/floats.js';
+import { handClock } from './fixtures/monitor.js';
 
 const MB = 1_048_576;
 const T0 = Date.UTC(2025, 0, 1);
-
-/** A clock the test moves by hand. */
-function manualClock(start = T0) {
-  let t = start;
-  return {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
 
 /** A monitor that runs no timer and logs nothing, with a small memory (so whole-memory comparisons are cheap). */
 function small(config: UserConfig = {}): StreamPerformanceMonitor {
@@ -88,7 +78,7 @@ test('spec 1: a recorded stream session shows up in the totals (as a session, no
 });
 
 test('spec 2: ten sessions of ten successful messages give a success rate of 1.0', () => {
-  const clock = manualClock();
+  const clock = handClock(T0);
   const m = small({ clock });
   let sum = 0;
   for (let s = 0; s < 10; s++) {
@@ -99,7 +89,7 @@ test('spec 2: ten sessions of ten successful messages give a success rate of 1.0
     }
     m.recordStreamSession(`conn-${s}`, 10, 100 + s, 10 * 256);
   }
-  clock.advance(1000);
+  clock.t += 1000;
   const s = m.getPerformanceSummary();
   assert.ok(s.throughputRps >= 0);
   assert.ok(

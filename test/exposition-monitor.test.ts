@@ -35,6 +35,7 @@ import {
   sampleValue,
 } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const HOSTILE = [
   'plain',
@@ -198,7 +199,7 @@ function checkClassicHistogram(parsed: Parsed, name: string, labels: Record<stri
   assert.is(prev, count, `${name}: +Inf = count`);
 }
 
-test('the overflow series past maxSeries is a labelled series of its own, and counted', () => {
+test('the overflow series past maxSeries is a labelled series of its own, and counted', async () => {
   const { monitor, expected } = build();
   try {
     const parsed = parseExposition(monitor.metrics().body as string);
@@ -219,21 +220,17 @@ test('the overflow series past maxSeries is a labelled series of its own, and co
     monitor.close();
   }
   // Below the bound: no overflow series, and the flag says so.
-  const quiet = new StreamPerformanceMonitor({ logger: false, autoStart: false, maxSeries: 4 });
-  try {
+  await withMonitor({ logger: false, autoStart: false, maxSeries: 4 }, async (quiet) => {
     quiet.series({ method: 'a' }).recordLatency(1);
     const parsed = parseExposition(quiet.metrics().body as string);
     assert.is(pick(parsed, 'streamgauge_requests_total', OVERFLOW).length, 0);
     assert.is(sampleValue(parsed, 'streamgauge_series_overflow', {}), 0);
     assert.is(sampleValue(parsed, 'streamgauge_series', {}), 2);
-  } finally {
-    quiet.close();
-  }
+  });
 });
 
-test('series labels named le, quantile, direction or error_type are exposed as exported_<name>', () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('series labels named le, quantile, direction or error_type are exposed as exported_<name>', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     const labels = { le: 'a', quantile: 'b', direction: 'c', error_type: 'd', method: 'm' };
     const rec = monitor.series(labels);
     rec.recordLatency(3);
@@ -257,9 +254,7 @@ test('series labels named le, quantile, direction or error_type are exposed as e
     assert.is(output, '', output);
     assert.is(status, 0);
     assert.ok(decodeProtobuf(monitor.metrics(PROMETHEUS_ACCEPT).body as Uint8Array).length > 10);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('names and units follow Prometheus conventions (_total, _seconds, _bytes, UNIT, HELP)', () => {
@@ -823,8 +818,7 @@ async function rejects(fn: () => Promise<unknown>, message: RegExp): Promise<voi
 }
 
 test('serve(): host and port are checked; close() of the monitor closes the server', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+  await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     await rejects(() => monitor.serve({ port: -1 }), /port must be a whole number/);
     await rejects(() => monitor.serve({ port: 1.5 }), /port must be a whole number/);
     await rejects(() => monitor.serve({ host: '' }), /host must be a non-empty string/);
@@ -833,9 +827,7 @@ test('serve(): host and port are checked; close() of the monitor closes the serv
     monitor.close();
     await closed;
     assert.not.ok(served.server.listening);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('metricsHandler() serves /metrics on an existing node:http server and leaves other paths alone', async () => {

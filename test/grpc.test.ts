@@ -18,7 +18,7 @@ import { dashboardSource, StreamPerformanceMonitor } from '../src/index.js';
 import type { Totals } from '../src/time/totals.js';
 import { decodeProtobuf, labelsOf, parseExposition, pick, promtool, sampleValue } from './fixtures/expo-helpers.js';
 import { EchoClient, METHOD_LABELS, PATHS, startServer } from './fixtures/grpc-echo.js';
-import { seriesIndex } from './fixtures/monitor.js';
+import { handClock, seriesIndex, withMonitor } from './fixtures/monitor.js';
 import { until, within } from './fixtures/wait.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: grpc-js generic clients and call objects are untyped
@@ -107,8 +107,7 @@ const echoImpl: grpc.UntypedServiceImplementation = {
 };
 
 test('all four call kinds, per method: calls, durations, messages and bytes both ways, sessions, first response, echo latency', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
-  try {
+  await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     await withService(monitor, echoImpl, { echoLatency: [PATHS.bidi] }, async (client) => {
       const reply = await within(
         new Promise<Buffer>((res, rej) =>
@@ -278,9 +277,7 @@ test('all four call kinds, per method: calls, durations, messages and bytes both
       }),
       9,
     );
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('a method path splits into grpc_service and grpc_method, without the slash', () => {
@@ -291,8 +288,7 @@ test('a method path splits into grpc_service and grpc_method, without the slash'
 });
 
 test('a failing call counts its status as the error type, with its duration, on both sides', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
-  try {
+  await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     const impl = {
       ...echoImpl,
       Unary: (_call: Any, cb: Any) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }),
@@ -325,14 +321,11 @@ test('a failing call counts its status as the error type, with its duration, on 
     assert.is(statusName(99), 'STATUS_99');
     for (const [name, code] of Object.entries(grpc.status))
       if (typeof code === 'number') assert.is(statusName(code), name, `grpc-js's ${name}`);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE_EXCEEDED', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
-  try {
+  await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     let serverSawCancel = false;
     const impl = {
       ...echoImpl,
@@ -399,9 +392,7 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
       'the summary: the server calls, once each',
     );
     assert.is(monitor.sessionStats().active, 0);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('a slow client makes the server-streaming call.write() return false: counted as backpressure with the drain wait', async () => {
@@ -476,8 +467,7 @@ test('a slow client makes the server-streaming call.write() return false: counte
 });
 
 test("handler timers go to the method's message series; instrumentCall is idempotent", async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
-  try {
+  await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     let interceptorRef: ReturnType<typeof grpcServerInterceptor> | undefined;
     const impl = {
       ...echoImpl,
@@ -516,20 +506,18 @@ test("handler timers go to the method's message series; instrumentCall is idempo
     assert.is(s.connectionsOpened, 1, 'calls are still counted as started');
     assert.is(s.activeConnections, 0);
     assert.not.ok(hasKind(monitor, GRPC_KINDS.firstResponse), 'firstResponse: false');
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('two servers on one monitor keep their calls apart; a call whose session is evicted as idle keeps counting', async () => {
-  let now = 1_000_000;
+  const clock = handClock(1_000_000);
   // invalidValues 'count': a connectionClosed() too many would show as an invalid value.
   const monitor = new StreamPerformanceMonitor({
     autoStart: false,
     maxSeries: 64,
     sessionIdleTimeout: 1000,
     invalidValues: 'count',
-    clock: { now: () => now },
+    clock,
   });
   const first = grpcServerInterceptor(monitor);
   const second = grpcServerInterceptor(monitor);
@@ -564,7 +552,7 @@ test('two servers on one monitor keep their calls apart; a call whose session is
     assert.is(monitor.sessionStats().active, 2);
 
     // Both sessions idle past the timeout: the tick evicts them while the calls go on.
-    now += 5000;
+    clock.t += 5000;
     monitor.tick();
     assert.is(monitor.sessionStats().evictedIdle, 2);
     await x.echo(); // a message on an evicted session: counted on the series, no throw
@@ -587,16 +575,13 @@ test('two servers on one monitor keep their calls apart; a call whose session is
 });
 
 test('echoSampleEvery times one message in N', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
-  try {
+  await withMonitor({ autoStart: false, maxSeries: 64 }, async (monitor) => {
     await withService(monitor, echoImpl, { echoLatency: true, echoSampleEvery: 3 }, async (client) => {
       await bidiEcho(client, 10, 8);
     });
     assert.is(stage(monitor, 'bidi', GRPC_KINDS.message).requests, 4, 'messages 0, 3, 6, 9');
     assert.is(calls(monitor, 'bidi').messagesIn, 10);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('echoLatency matches in order across many requests in flight; past echoWindow the call stops matching', async () => {
@@ -642,9 +627,8 @@ test('echoLatency matches in order across many requests in flight; past echoWind
   assert.equal(await run(50), { timed: 0, overflows: 1 }, 'more than 50 in flight: given up, counted');
 });
 
-test('options are checked', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+test('options are checked', async () => {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     assert.throws(() => grpcServerInterceptor(monitor, { labels: { grpc_method: 'x' } }), /must not set "grpc_method"/);
     assert.throws(() => grpcServerInterceptor(monitor, { labels: { exported_le: 'x' } }), /exported_le is reserved/);
     assert.throws(() => grpcClientInterceptor(monitor, { labels: { 'bad-name': 'x' } }), /is not a label name/);
@@ -654,9 +638,7 @@ test('options are checked', () => {
     assert.throws(() => grpcServerInterceptor(monitor, { echoSampleEvery: 1.5 }), /echoSampleEvery/);
     assert.throws(() => grpcServerInterceptor(monitor, { echoLatency: 'yes' as Any }), /echoLatency/);
     assert.throws(() => grpcClientInterceptor(monitor, { messageBytes: 3 as Any }), /messageBytes/);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('the package loads @grpc/grpc-js only when an interceptor is made', () => {

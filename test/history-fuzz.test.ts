@@ -15,6 +15,7 @@ import { H } from '../src/core/layout.js';
 import { HEADER_BYTES, type HistoryFileError, historyRegions } from '../src/time/persistence.js';
 import { debugSnapshot } from '../src/serve/serve.js';
 import { seededRandom } from './fixtures/random.js';
+import { handClock } from './fixtures/monitor.js';
 
 const T0 = Date.UTC(2025, 0, 1, 23, 50); // ten minutes before a day (and an hour) ends
 const RESOLUTIONS: Resolution[] = ['tick', 'minute', 'hour', 'day'];
@@ -36,7 +37,7 @@ const settle = () => new Promise((r) => setImmediate(r));
 type Options = ConstructorParameters<typeof StreamPerformanceMonitor>[0] & { historyFile?: string };
 
 function open(file: string, t: number) {
-  const clock = { t, now: () => clock.t };
+  const clock = handClock(t);
   const m = new StreamPerformanceMonitor({ ...CONFIG, clock, historyFile: file } as Options);
   const errors: HistoryFileError[] = [];
   m.on('error', (e: HistoryFileError) => errors.push(e));

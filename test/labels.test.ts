@@ -17,6 +17,7 @@ import {
   sampleValue,
 } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0';
@@ -58,9 +59,8 @@ function protobufSamples(bytes: Uint8Array): { name: string; labels: Record<stri
   );
 }
 
-test('README: a label set is one series, and two label sets are never exposed as one', () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('README: a label set is one series, and two label sets are never exposed as one', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (m) => {
     m.recordLatency(5);
     for (let i = 0; i < 5; i++) m.series({ path: '' }).recordLatency(6); // an empty value is no label: the series {}
     assert.throws(
@@ -72,9 +72,7 @@ test('README: a label set is one series, and two label sets are never exposed as
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', {}), 6);
     assert.is(sampleValue(parsed, 'streamgauge_requests_total', { exported_le: '1' }), 3);
     assertNoCoincidence(parsed.samples, 'text');
-  } finally {
-    m.close();
-  }
+  });
 });
 
 test('generated label sets: each accepted one is its own series in text, OpenMetrics, protobuf and prom-client; the rest are refused', async () => {
@@ -154,9 +152,8 @@ test('generated label sets: each accepted one is its own series in text, OpenMet
   }
 });
 
-test("invalidValues 'count': refused label sets, session ids and error types are counted, not thrown", () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false, invalidValues: 'count' });
-  try {
+test("invalidValues 'count': refused label sets, session ids and error types are counted, not thrown", async () => {
+  await withMonitor({ logger: false, autoStart: false, invalidValues: 'count' }, async (m) => {
     const bad = m.series({ exported_le: '1' });
     bad.recordLatency(1); // skipped and counted
     m.series(null as unknown as Labels);
@@ -169,25 +166,19 @@ test("invalidValues 'count': refused label sets, session ids and error types are
     assert.is(m.totals().requests, 0);
     assert.is(m.sessionStats().closed, 1);
     assert.is(m.sessionStats().failed, 0);
-  } finally {
-    m.close();
-  }
-  const strict = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+  });
+  await withMonitor({ logger: false, autoStart: false }, async (strict) => {
     assert.throws(
       () => strict.openSession(42 as unknown as string),
       /connectionId must be a non-empty string \(got number\)/,
     );
     const s = strict.openSession('a');
     assert.throws(() => s.close(7 as unknown as string), /errorType must be a non-empty string/);
-  } finally {
-    strict.close();
-  }
+  });
 });
 
-test('too long: the message states the limit and what was measured in the same unit', () => {
-  const m = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('too long: the message states the limit and what was measured in the same unit', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (m) => {
     // 43 characters, 129 bytes of UTF-8.
     const type = '€'.repeat(43);
     assert.throws(() => m.recordError(type), /type is too long: at most 128 bytes of UTF-8 \(got 129 bytes\)/);
@@ -198,9 +189,7 @@ test('too long: the message states the limit and what was measured in the same u
       new RegExp(`as the JSON of the sorted pairs\\) is too long: at most 512 bytes of UTF-8 \\(got ${bytes} bytes\\)`),
     );
     assert.throws(() => m.updateMemoryUsage(1e308), /bytes must be a whole number from 0 to 9007199254740991/);
-  } finally {
-    m.close();
-  }
+  });
 });
 
 test.run();

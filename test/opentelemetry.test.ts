@@ -30,6 +30,7 @@ import {
   relativeErrorBound,
   StreamPerformanceMonitor,
 } from '../src/index.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const require = createRequire(import.meta.url);
 
@@ -321,9 +322,8 @@ test("a read that fails is a collection error: the SDK's own metrics still go ou
   }
 });
 
-test('bad options are refused, naming the option', () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('bad options are refused, naming the option', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     assert.throws(() => openTelemetryProducer(monitor, { prefix: 3 as unknown as string }), /options\.prefix/);
     assert.throws(
       () => openTelemetryProducer(monitor, { rpcNames: 'x' as 'grpc' }),
@@ -334,9 +334,7 @@ test('bad options are refused, naming the option', () => {
       () => openTelemetryProducer({} as StreamPerformanceMonitor),
       /monitor must be a StreamPerformanceMonitor/,
     );
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 type Num = number | string; // OTLP/JSON may write 64-bit integers as strings

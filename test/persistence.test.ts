@@ -29,6 +29,7 @@ import {
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
 import { within } from './fixtures/wait.js';
+import { handClock } from './fixtures/monitor.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHILD = join(ROOT, 'test/fixtures/persist-crash-child.ts');
@@ -57,7 +58,7 @@ interface Opened {
 
 /** A monitor on `file`, with an 'error' listener attached as a user would, right after construction. */
 function open(file: string, t = T0, extra: Record<string, unknown> = {}): Opened {
-  const clock = { t, now: () => clock.t };
+  const clock = handClock(t);
   const m = new StreamPerformanceMonitor({ ...BASE, ...extra, clock, historyFile: file } as Options);
   const errors: HistoryFileError[] = [];
   m.on('error', (e: HistoryFileError) => errors.push(e));
@@ -415,7 +416,7 @@ test('with no error listener, the problem is a process warning and the monitor c
   const onWarning = (w: Error) => warnings.push(w);
   process.on('warning', onWarning);
   try {
-    const clock = { t: T0, now: () => clock.t };
+    const clock = handClock(T0);
     const m = new StreamPerformanceMonitor({ ...BASE, clock, historyFile: file } as Options);
     await settle();
     await settle();

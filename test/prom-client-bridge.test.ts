@@ -17,6 +17,7 @@ import {
   seededOps,
   sampleValue,
 } from './fixtures/expo-helpers.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const { Counter, Registry } = client;
 const ROUTES = ['Chat/Stream', 'quote " back\\slash', 'new\nline <script>'];
@@ -178,9 +179,8 @@ test('the returned function removes ours and leaves the registry as it was; a na
   }
 });
 
-test('registerWithPromClient checks its arguments', () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
-  try {
+test('registerWithPromClient checks its arguments', async () => {
+  await withMonitor({ logger: false, autoStart: false }, async (monitor) => {
     assert.throws(
       () => registerWithPromClient(monitor, {} as client.Registry),
       /registry must be a prom-client Registry/,
@@ -189,9 +189,7 @@ test('registerWithPromClient checks its arguments', () => {
       () => registerWithPromClient(monitor, new Registry(), { cacheMs: -1 }),
       /cacheMs must be a number >= 0/,
     );
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test("under prom-client's AggregatorRegistry, counters and histograms add up and ratios, limits and quantiles are not summed", async () => {

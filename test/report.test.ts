@@ -1,10 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mock } from 'node:test';
 import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
+import { handClock } from './fixtures/monitor.js';
 import { seededRandom } from './fixtures/random.js';
 
 interface Line {
@@ -21,12 +23,7 @@ function capture(level = 'info') {
 }
 
 function simulated(extra: Record<string, unknown> = {}) {
-  const clock = {
-    t: 1_700_000_000_000,
-    now() {
-      return this.t;
-    },
-  };
+  const clock = handClock(1_700_000_000_000);
   const { logger, lines } = capture((extra.level as string) ?? 'info');
   delete extra.level;
   const monitor = new StreamPerformanceMonitor({ clock, autoStart: false, logger, ...extra });
@@ -248,30 +245,38 @@ test('moving averages and the 1/5/15-minute meter follow the request rate', () =
   monitor.close();
 });
 
-test('after close() no more reports or log lines come, and the timer is gone', async () => {
-  const { logger, lines } = capture();
-  const monitor = new StreamPerformanceMonitor({
-    collectionInterval: 10,
-    historyRetention: 60_000,
-    reportInterval: 20,
-    logger,
-  });
-  monitor.recordLatency(1);
-  // Reports come from the real timer: wait (bounded) for the first ones.
-  for (
-    let waited = 0;
-    waited < 10_000 && lines.filter((l) => l.msg === 'performance report').length < 2;
-    waited += 20
-  ) {
-    await new Promise((r) => setTimeout(r, 20));
+test('after close() no more reports or log lines come, and the timer is gone', () => {
+  // The monitor's own timer, on mocked timers and a hand clock moved together: what "later" means
+  // is exact, and nothing waits on the machine's speed.
+  mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+  try {
+    const clock = handClock(1_700_000_000_000);
+    const { logger, lines } = capture();
+    const monitor = new StreamPerformanceMonitor({
+      clock,
+      collectionInterval: 10,
+      historyRetention: 60_000,
+      reportInterval: 20,
+      logger,
+    });
+    const later = (ms: number) => {
+      for (let i = 0; i < ms / 10; i++) {
+        clock.t += 10;
+        mock.timers.tick(10);
+      }
+    };
+    monitor.recordLatency(1);
+    later(100);
+    const reports = lines.filter((l) => l.msg === 'performance report').length;
+    assert.ok(reports >= 2, `reports came from the timer while open (${reports})`);
+    monitor.close();
+    const count = lines.length;
+    later(1000); // a tick of a timer left running would log that the closed monitor failed to tick
+    assert.is(lines.length, count);
+    assert.throws(() => monitor.tick(), /closed/);
+  } finally {
+    mock.timers.reset();
   }
-  const before = lines.filter((l) => l.msg === 'performance report').length;
-  assert.ok(before > 0, 'reports came while open');
-  monitor.close();
-  const count = lines.length;
-  await new Promise((r) => setTimeout(r, 100));
-  assert.is(lines.length, count);
-  assert.throws(() => monitor.tick(), /closed/);
 });
 
 test.run();

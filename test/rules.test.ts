@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_TARGETS, prometheusRules, StreamPerformanceMonitor } from '../src/index.js';
 import { jobsUp, query, ROOT, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 function checkRules(yaml: string): { status: number | null; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'streamgauge-rules-'));
@@ -23,46 +24,42 @@ function checkRules(yaml: string): { status: number | null; output: string } {
   }
 }
 
-test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', () => {
-  const monitor = new StreamPerformanceMonitor({
-    autoStart: false,
-    logger: false,
-    targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 },
-  });
-  try {
-    for (const options of [
-      {},
-      { histograms: 'classic' as const },
-      { prefix: 'chat_', runtimePrefix: 'chat_', selector: 'job="chat",env=~"prod|staging"', by: ['job', 'cluster'] },
-      { histograms: 'classic' as const, stallSeconds: 0.5, for: '0s' },
-    ]) {
-      const yaml = monitor.prometheusRules(options);
-      const r = checkRules(yaml);
-      assert.is(r.status, 0, `${JSON.stringify(options)}: ${r.output}`);
-      assert.match(r.output, /SUCCESS: 12 rules found/);
-    }
-    const yaml = monitor.prometheusRules();
-    // The targets are in the thresholds: a 0.1 % error budget, a 40 ms p95.
-    assert.match(
-      yaml,
-      /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/,
-    );
-    assert.match(yaml, /streamgauge:service_request_duration_seconds:p95_5m > 0\.04"/);
-    assert.match(
-      yaml,
-      /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/,
-    );
-    assert.match(
-      monitor.prometheusRules({ histograms: 'classic' }),
-      /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/,
-    );
-    assert.match(
-      monitor.prometheusRules({ selector: 'job="chat"' }),
-      /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/,
-    );
-  } finally {
-    monitor.close();
-  }
+test('promtool check rules accepts them: native and classic, with prefixes, a selector and other labels to aggregate by', async () => {
+  await withMonitor(
+    { autoStart: false, logger: false, targets: { targetSuccessRate: 0.999, targetP95LatencyMs: 40 } },
+    async (monitor) => {
+      for (const options of [
+        {},
+        { histograms: 'classic' as const },
+        { prefix: 'chat_', runtimePrefix: 'chat_', selector: 'job="chat",env=~"prod|staging"', by: ['job', 'cluster'] },
+        { histograms: 'classic' as const, stallSeconds: 0.5, for: '0s' },
+      ]) {
+        const yaml = monitor.prometheusRules(options);
+        const r = checkRules(yaml);
+        assert.is(r.status, 0, `${JSON.stringify(options)}: ${r.output}`);
+        assert.match(r.output, /SUCCESS: 12 rules found/);
+      }
+      const yaml = monitor.prometheusRules();
+      // The targets are in the thresholds: a 0.1 % error budget, a 40 ms p95.
+      assert.match(
+        yaml,
+        /streamgauge:service_error_ratio:rate1h > 0\.0144 and streamgauge:service_error_ratio:rate5m > 0\.0144/,
+      );
+      assert.match(yaml, /streamgauge:service_request_duration_seconds:p95_5m > 0\.04"/);
+      assert.match(
+        yaml,
+        /histogram_quantile\(0\.95, sum by \(job\) \(rate\(streamgauge_service_request_duration_seconds\[5m\]\)\)\)/,
+      );
+      assert.match(
+        monitor.prometheusRules({ histograms: 'classic' }),
+        /sum by \(job, le\) \(rate\(streamgauge_service_request_duration_seconds_bucket\[5m\]\)\)/,
+      );
+      assert.match(
+        monitor.prometheusRules({ selector: 'job="chat"' }),
+        /streamgauge_service_failed_requests_total\{job=\\"chat\\"\}\[30m\]/,
+      );
+    },
+  );
 });
 
 test("the rules file in the package is the default configuration's", () => {

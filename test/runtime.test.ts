@@ -18,6 +18,7 @@ import {
   promtool,
 } from './fixtures/expo-helpers.js';
 import { sleep, until } from './fixtures/wait.js';
+import { withMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
@@ -174,16 +175,13 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
 });
 
 test('eventLoopResolution sets the delay timer: a free loop reads about that much delay', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, eventLoopResolution: 50 });
-  try {
+  await withMonitor({ logger: false, autoStart: false, eventLoopResolution: 50 }, async (monitor) => {
     monitor.metrics(); // the lag gauges start over here
     await until('delay samples', 10_000, () => monitor.runtimeHistogram(0).count >= 4, 20);
     const t = parseExposition(monitor.metrics().body as string);
     assert.ok(one(t, 'nodejs_eventloop_lag_min_seconds') >= 0.045, `min ${one(t, 'nodejs_eventloop_lag_min_seconds')}`);
     assert.match(t.help.get('nodejs_eventloop_delay_seconds') ?? '', /50 ms timer/);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('runtimePrefix keeps ours apart from prom-client default metrics in one registry', async () => {

@@ -4,9 +4,8 @@ import { Duplex, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
 import { chunkBytes, instrumentStream } from '../src/integrations/streams.js';
-import { seriesIndex } from './fixtures/monitor.js';
+import { handClock, seriesIndex, withMonitor } from './fixtures/monitor.js';
 import { within } from './fixtures/wait.js';
 
 /** Deterministic chunks of varying sizes (1..2000 bytes). */
@@ -23,8 +22,7 @@ function chunks(n: number): Buffer[] {
 }
 
 test('slow consumer through pipeline(): backpressure counted per drain episode, bytes unchanged, messages and bytes both ways', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     const input = chunks(300);
     const total = input.reduce((n, b) => n + b.length, 0);
     const received: Buffer[] = [];
@@ -94,14 +92,11 @@ test('slow consumer through pipeline(): backpressure counted per drain episode, 
     assert.is(src.sessionBytes, total, 'the source session carried every byte');
     assert.is(tr.sessionMessages, 600, 'the transform session counted its chunks both ways');
     assert.equal(monitor.errorsByType(), {});
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('a paused readable stays paused: no data listener, nothing consumed, counted when pushed', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     const r = new Readable({ read() {} });
     instrumentStream(monitor, r, { name: 'paused' });
     r.push(Buffer.from('hello'));
@@ -124,14 +119,11 @@ test('a paused readable stays paused: no data listener, nothing consumed, counte
     r2.destroy();
     await new Promise((res) => setImmediate(res));
     assert.is(monitor.sessionStats().active, 0);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('object mode counts one message per chunk; bytes from Buffers and strings only; end(chunk) counts', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     const seen: unknown[] = [];
     const w = new Writable({
       objectMode: true,
@@ -162,14 +154,11 @@ test('object mode counts one message per chunk; bytes from Buffers and strings o
     assert.is(chunkBytes(new Uint16Array(4)), 8);
     assert.is(chunkBytes('68656c6c6f', 'hex'), 5);
     assert.is(chunkBytes({}), 0);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('errors count by code (or name), end the session, and stay as fatal as before', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     const a = new Writable({ write: (_c, _e, cb) => cb() });
     instrumentStream(monitor, a, { name: 'a' });
     assert.is(a.listenerCount('error'), 0, 'no error listener added: an unhandled error still throws');
@@ -194,19 +183,12 @@ test('errors count by code (or name), end the session, and stay as fatal as befo
     instrumentStream(monitor, c, { name: 'c', session: false });
     assert.throws(() => c.emit('error', new Error('boom')), /boom/);
     assert.equal(monitor.errorsByType(seriesIndex(monitor, { stream: 'c' })), { Error: 1 });
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test('a Duplex (socket-like) receives what it pushes and sends what is written; an error after idle eviction still counts', async () => {
-  let now = 1_000_000;
-  const monitor = new StreamPerformanceMonitor({
-    autoStart: false,
-    sessionIdleTimeout: 1000,
-    clock: { now: () => now },
-  });
-  try {
+  const clock = handClock(1_000_000);
+  await withMonitor({ autoStart: false, sessionIdleTimeout: 1000, clock }, async (monitor) => {
     const d = new Duplex({
       read() {},
       write(_c, _e, cb) {
@@ -223,7 +205,7 @@ test('a Duplex (socket-like) receives what it pushes and sends what is written; 
     assert.is(t.bytesOut, 3);
 
     // Idle past the timeout: the tracker ends the session; the stream lives on and then fails.
-    now += 5000;
+    clock.t += 5000;
     monitor.tick();
     assert.is(monitor.sessionStats().evictedIdle, 1);
     d.push(Buffer.alloc(2)); // still counted
@@ -234,14 +216,11 @@ test('a Duplex (socket-like) receives what it pushes and sends what is written; 
     assert.equal(monitor.errorsByType(s), { ECONNRESET: 1 }, 'the error is not lost with the session');
     assert.is(monitor.totals(s).messagesIn, 2);
     assert.is(monitor.totals(s).activeConnections, 0);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
-test('arguments are checked; a stream is instrumented once', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
-  try {
+test('arguments are checked; a stream is instrumented once', async () => {
+  await withMonitor({ autoStart: false }, async (monitor) => {
     const w = new Writable({ write: (_c, _e, cb) => cb() });
     instrumentStream(monitor, w, { name: 'once', session: false });
     assert.throws(() => instrumentStream(monitor, w, { name: 'once' }), /already instrumented/);
@@ -250,9 +229,7 @@ test('arguments are checked; a stream is instrumented once', () => {
     const d = new Writable();
     d.destroy();
     assert.throws(() => instrumentStream(monitor, d, { name: 'gone' }), /destroyed/);
-  } finally {
-    monitor.close();
-  }
+  });
 });
 
 test.run();

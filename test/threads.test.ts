@@ -14,6 +14,7 @@ import { LaneOwners, ownerOf, ownerWord } from '../src/core/lane-owners.js';
 import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/core/layout.js';
 import { currentThread, isRunning } from '../src/core/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
+import { handClock } from './fixtures/monitor.js';
 
 const N = 1_000_000;
 const WORKERS = 4;
@@ -213,7 +214,7 @@ test(`${WORKERS} worker_threads and the main thread, 10^6 records each at once: 
 });
 
 test('windows over lanes of several threads: what was recorded leaves the window once it has passed', async () => {
-  const clock = { t: 0, now: () => clock.t };
+  const clock = handClock(0);
   const m = new StreamPerformanceMonitor({
     autoStart: false,
     logger: false,
