@@ -20,7 +20,7 @@ import Benchmark from 'benchmark';
 import * as hdr from 'hdr-histogram-js';
 import promClient from 'prom-client';
 import { StreamPerformanceMonitor } from '../dist/index.js';
-import { R } from '../dist/layout.js';
+import { R } from '../dist/core/layout.js';
 import { machine, median, parseArgs, printBars, printRatios, printTable, quantile, xorshift } from './common.js';
 
 const args = { ...parseArgs(), clock: process.argv.includes('--clock=wall') ? 'wall' : 'cpu' };
