@@ -6,7 +6,6 @@ import { EventEmitter } from 'node:events';
 import { describe, resolveConfig, resolveTargets, type UserConfig } from './core/config.js';
 import { type HistoryColumns, MAX_POINTS_LIMIT, type Resolution } from './time/history.js';
 import {
-  C,
   computeLayout,
   type HistName,
   initMemory,
@@ -14,7 +13,8 @@ import {
   type MemoryFootprint,
   memoryFootprint,
 } from './core/layout.js';
-import { MonitorCounts, type NativeHistogram, withLazyBuckets } from './core/family-model.js';
+import type { NativeHistogram } from './core/family-model.js';
+import { HistogramExporter } from './core/histogram-export.js';
 import {
   attach as attachToHandle,
   LOCAL_CONTEXT,
@@ -62,6 +62,7 @@ import {
   type CurrentMetrics,
   extremesWanted,
   type MonitorReader,
+  setInternals,
   type SeriesInfo,
   type TickEvent,
 } from './analysis/monitor-reader.js';
@@ -69,6 +70,7 @@ import { type MetricsOptions, renderMetrics, type ServeOptions, type Served, ser
 import { encodeSnapshot, takeSnapshot } from './export/snapshot.js';
 import { type PrometheusRulesOptions, prometheusRules } from './export/prometheus-rules.js';
 import { ExemplarStore } from './core/exemplars.js';
+import { setProblemSink } from './core/problems.js';
 
 // pino is loaded when a monitor first needs its own logger: a service that passes its logger, or
 // false, does not pay for loading a second one (about 6 MB of RSS).
@@ -84,7 +86,7 @@ const COUNT_FIGURES = COUNTER_FIELDS.filter((f) => !f.endsWith('SumMs'));
 export class StreamPerformanceMonitor extends EventEmitter implements Recorder, MonitorReader {
   /** The resolved configuration; with historyFile (absolute) and historySaveInterval when history is saved. */
   readonly config: MonitoringConfig & PersistenceOptions;
-  readonly layout: Layout;
+  readonly #layout: Layout;
   private readonly memory: WasmMemory;
   private readonly ctx: RecordingContext;
   private readonly root: SeriesRecorder;
@@ -94,8 +96,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   /** The core's recordOwned, held here: a call through this.core costs the record one more load and check. */
   private readonly recordOwned: Core['recordOwned'];
   private readonly reader: TotalsReader;
-  /** The export area, as nativeHistogram reads it: [zero, overflow, buckets...] (largest shape). */
-  private readonly exported: Float64Array;
+  private readonly histograms: HistogramExporter;
   /** Each series' labels and kind, parsed once (a series' slot keeps its label set for good). */
   private readonly labelsOfSeries: { labels: Labels; kind: string | undefined }[] = [];
   private readonly aggregator: Aggregator;
@@ -118,15 +119,21 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     const [settings, persistence] = splitPersistenceOptions(config);
     const saved = checkPersistenceOptions(persistence);
     this.config = saved === undefined ? resolveConfig(settings) : { ...resolveConfig(settings), ...saved };
-    this.layout = computeLayout(this.config);
-    this.memory = createMemory(this.layout);
-    initMemory(this.memory.buffer, this.layout);
+    this.#layout = computeLayout(this.config);
+    setInternals(this, {
+      layout: this.#layout,
+      readSeries: (series, alloc) => this.#readSeries(series, alloc),
+      emitProblem: (err) => this.#emitProblem(err),
+    });
+    setProblemSink(this, (err) => this.#emitProblem(err));
+    this.memory = createMemory(this.#layout);
+    initMemory(this.memory.buffer, this.#layout);
     const module = coreModule();
     this.ctx = new RecordingContext(
-      instantiate(module, this.memory, this.layout),
+      instantiate(module, this.memory, this.#layout),
       this.memory,
       module,
-      this.layout,
+      this.#layout,
       this.config.invalidValues === 'count',
     );
     this.ctx.tables.series.reserve(0, seriesKey({}));
@@ -140,11 +147,11 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     this.root = this.ctx.root;
     this.core = this.ctx.core;
     this.recordOwned = this.core.recordOwned;
-    this.reader = new TotalsReader(this.ctx.core, this.layout, this.memory.buffer);
-    this.exported = new Float64Array(this.memory.buffer, this.layout.exportPtr, this.layout.exportBuckets + 2);
+    this.reader = new TotalsReader(this.ctx.core, this.#layout, this.memory.buffer);
+    this.histograms = new HistogramExporter(this.ctx.core, this.#layout, this.memory.buffer);
     this.aggregator = new Aggregator(
       this.ctx.core,
-      this.layout,
+      this.#layout,
       this.reader,
       this.memory.buffer,
       () => this.activeSeries(),
@@ -169,7 +176,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     // historyFile: restore the saved history now, save it every historySaveInterval and on close().
     const target = {
       buffer: this.memory.buffer,
-      layout: this.layout,
+      layout: this.#layout,
       config: this.config,
       aggregator: this.aggregator,
     };
@@ -281,7 +288,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       kind: 'streamgauge-handle',
       memory: this.memory,
       module: this.ctx.module,
-      layout: this.layout,
+      layout: this.#layout,
       countInvalid: this.ctx.countInvalid,
       [LOCAL_CONTEXT]: this.ctx,
     };
@@ -322,7 +329,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
         },
       );
       try {
-        this.emitProblem(err);
+        this.#emitProblem(err);
       } catch (listenerError) {
         // An 'error' listener that throws: still nothing escapes the timer.
         process.emitWarning(`streamgauge: an 'error' listener threw: ${String(listenerError)}`, {
@@ -365,7 +372,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
           ),
           { code: 'ERR_STREAMGAUGE_INEXACT' },
         );
-        this.emitProblem(err);
+        this.#emitProblem(err);
       }
     }
   }
@@ -451,7 +458,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    */
   private seriesIndex(series: number | Recorder): number {
     if (typeof series === 'number') {
-      if (Number.isInteger(series) && series >= 0 && series < this.layout.seriesCount) return series;
+      if (Number.isInteger(series) && series >= 0 && series < this.#layout.seriesCount) return series;
     } else if (series instanceof SeriesRecorder && series.ctx === this.ctx) return series.index;
     throw new TypeError(
       `series must be a recorder from this monitor's series() or an index from seriesList() (got ${describe(series)})`,
@@ -468,7 +475,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * `latency.count`, even while threads record (and the histogram is walked once, not twice).
    * `alloc` as for nativeHistogram.
    */
-  readSeries(
+  #readSeries(
     series: number | Recorder,
     alloc?: (n: number) => Float64Array,
   ): { totals: Totals; latency: NativeHistogram } {
@@ -492,23 +499,8 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
 
   /** Failed requests by error type, all series together (or one). */
   errorsByType(series?: number | Recorder): Record<string, number> {
-    const out: Record<string, number> = {};
-    const table = this.ctx.tables.errors;
-    const used = table.used();
-    const add = (base: number, slot: number) => {
-      const n = this.ctx.core.getI64(base + slot * 8);
-      if (n > 0) {
-        const name = table.key(slot) ?? 'other';
-        out[name] = (out[name] ?? 0) + n;
-      }
-    };
-    for (const s of series === undefined ? this.totalSeries() : [this.seriesIndex(series)]) {
-      if (this.ctx.core.getI64(this.ctx.seriesPtr(s) + C.ERRORS * 8) === 0) continue; // no failed request: no type to list
-      const base = this.ctx.seriesPtr(s) + this.layout.errorTypesOffset;
-      for (let slot = 0; slot < used; slot++) add(base, slot);
-      add(base, table.overflowSlot);
-    }
-    return out;
+    const list = series === undefined ? this.totalSeries() : [this.seriesIndex(series)];
+    return this.reader.errorsByType(list, this.ctx.tables.errors);
   }
 
   /**
@@ -522,7 +514,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     alloc: (n: number) => Float64Array = newCounts,
   ): NativeHistogram {
     const index = this.seriesIndex(series);
-    const h = this.exportHistogram(this.reader.histPtr(index, name), name, alloc);
+    const h = this.histograms.read(this.reader.histPtr(index, name), name, alloc, extremesWanted());
     if (name === 'latency') {
       const exemplars = this.exemplars.of(index);
       if (exemplars !== undefined) h.exemplars = exemplars;
@@ -535,48 +527,10 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
    * summary, each request once. `alloc` as for nativeHistogram.
    */
   totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
-    const h = this.exportHistogram(this.aggregator.cumulativeTotal(), 'latency', alloc);
+    const h = this.histograms.read(this.aggregator.cumulativeTotal(), 'latency', alloc, extremesWanted());
     const exemplars = this.exemplars.merged(this.totalSeries());
     if (exemplars !== undefined) h.exemplars = exemplars;
     return h;
-  }
-
-  private exportHistogram(h: number, name: HistName, alloc: (n: number) => Float64Array): NativeHistogram {
-    const shape = this.layout.shapes[name];
-    const core = this.ctx.core;
-    // Values that found no page (bucketMemory used up) are left out: the buckets add up to the count,
-    // as Prometheus requires of a native histogram (they stay in the totals and the request counts).
-    const unplaced = core.histUnplaced(h);
-    const count = core.histExport(h, this.layout.exportPtr) - unplaced;
-    const all = this.exported;
-    // The non-zero run, as one Float64Array: no object per bucket (the writers read \`dense\`).
-    let first = core.exportedLo() + 2;
-    let last = core.exportedHi() + 1;
-    while (first <= last && all[first] === 0) first++;
-    while (last >= first && all[last] === 0) last--;
-    const n = Math.max(last + 1 - first, 0);
-    const counts = alloc(n);
-    if (!(counts instanceof Float64Array) || counts.length !== n)
-      throw new TypeError(`alloc(${n}) must return a Float64Array of ${n} elements`);
-    counts.set(all.subarray(first, first + n));
-    const out = withLazyBuckets({
-      count,
-      sum: (unplaced > 0 ? core.histSum(h) - core.histUnplacedSum(h) : core.histSum(h)) * shape.idxMul,
-      schema: shape.scale,
-      zeroThreshold: shape.zeroMax,
-      zeroCount: all[0],
-      dense: new MonitorCounts(shape.idxMin + first - 2, counts),
-      overflowCount: all[1],
-      overflowThreshold: shape.topMax,
-    });
-    if (extremesWanted()) {
-      const min = core.histMin(h); // NaN: nothing recorded, and min and max stay absent
-      if (!Number.isNaN(min)) {
-        out.min = min * shape.idxMul;
-        out.max = core.histMax(h) * shape.idxMul;
-      }
-    }
-    return out;
   }
 
   /**
@@ -725,7 +679,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   }
 
   memoryFootprint(): MemoryFootprint {
-    return memoryFootprint(this.layout, this.memory.buffer);
+    return memoryFootprint(this.#layout, this.memory.buffer);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
@@ -751,7 +705,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   }
 
   /** A problem outside the record path (a file that could not be written or read): an 'error' event if anyone listens, else a process warning. */
-  emitProblem(err: Error): void {
+  #emitProblem(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else process.emitWarning(err.message, { code: 'STREAMGAUGE' });
   }
@@ -771,7 +725,7 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       for (const r of Object.values(this.aggregator.rollups)) r.close();
     } catch (e) {
       // The fault the timed tick already reported (see timedTick): close still stops everything.
-      this.emitProblem(
+      this.#emitProblem(
         new Error(`streamgauge: closing the open rollup periods failed (${(e as Error)?.message ?? String(e)})`, {
           cause: e,
         }),

@@ -19,6 +19,7 @@ import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable
 import { coreModule, createMemory, instantiate } from '../src/core/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const N = 1_000_000;
 const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -201,9 +202,9 @@ test('every rank lands in the same bucket whether the walk goes bucket by bucket
   withLane.recordLatency(1); // its thread's lane is taken now
   // No lane left for the next series: its histogram is walked without lanes, four buckets at a time.
   Atomics.store(
-    new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64),
+    new Int32Array(m.handle().memory.buffer, internalsOf(m).layout.runtimePtr, 64),
     R.LANES_CLAIMED,
-    m.layout.lanePool.count,
+    internalsOf(m).layout.lanePool.count,
   );
   const noLane = m.series({ path: 'shared' });
   noLane.recordLatency(1);

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES } from '../src/core/family-model.js';
 import { decodeProtobuf, parseExposition, pick } from './fixtures/expo-helpers.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
@@ -65,7 +66,7 @@ for (const scale of [undefined, 0, 3]) {
       for (const le of counts) {
         const nominal = COUNT_CLASSIC_BOUNDARIES.filter((b) => b <= le).pop() as number;
         assert.ok(
-          le >= nominal && le < nominal * 2 ** (2 ** -monitor.layout.shapes.batchSize.scale) + 1e-9,
+          le >= nominal && le < nominal * 2 ** (2 ** -internalsOf(monitor).layout.shapes.batchSize.scale) + 1e-9,
           `le ${le} next to ${nominal}`,
         );
       }

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const T0 = Date.UTC(2025, 0, 1); // a day boundary: minute, hour and day periods start here
@@ -170,7 +171,7 @@ function simulateDay(): DayRun {
     heapAfterRun,
     tick: {
       length: th.t.length,
-      capacity: m.layout.history.capacity,
+      capacity: internalsOf(m).layout.history.capacity,
       first: th.t[0],
       last: th.t.at(-1)!,
       evenlySpaced,

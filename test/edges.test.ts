@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attach, type MonitorHandle, StreamPerformanceMonitor } from '../src/index.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const make = () => new StreamPerformanceMonitor({ autoStart: false, logger: false });
 
@@ -78,7 +79,7 @@ test('totals(), readSeries() and the other per-series reads take what series() r
   const index = monitor.seriesList().find((s) => s.labels.grpc_method === '/chat.Chat/Stream')!.index;
   assert.is(monitor.totals(chat).requests, 3);
   assert.equal(monitor.totals(chat), monitor.totals(index));
-  const read = monitor.readSeries(chat);
+  const read = internalsOf(monitor).readSeries(chat);
   assert.is(read.totals.latencyCount, 2);
   assert.is(read.latency.count, 2);
   assert.equal(monitor.errorsByType(chat), { timeout: 1 });
@@ -89,7 +90,7 @@ test('totals(), readSeries() and the other per-series reads take what series() r
   for (const series of wrong) {
     const message = /series must be a recorder from this monitor's series\(\) or an index from seriesList\(\)/;
     assert.throws(() => monitor.totals(series as number), message, `totals(${String(series)})`);
-    assert.throws(() => monitor.readSeries(series as number), message, `readSeries(${String(series)})`);
+    assert.throws(() => internalsOf(monitor).readSeries(series as number), message, `readSeries(${String(series)})`);
   }
   monitor.close();
   other.close();

@@ -16,6 +16,7 @@ import { HEADER_BYTES, type HistoryFileError, historyRegions } from '../src/time
 import { debugSnapshot } from '../src/serve/serve.js';
 import { seededRandom } from './fixtures/random.js';
 import { handClock } from './fixtures/monitor.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const T0 = Date.UTC(2025, 0, 1, 23, 50); // ten minutes before a day (and an hour) ends
 const RESOLUTIONS: Resolution[] = ['tick', 'minute', 'hour', 'day'];
@@ -142,7 +143,7 @@ test('history files with valid checksums and wrong contents: restored and workin
     const end = o.clock.t;
 
     // Where histogram headers and the start of their counts lie in the file, to aim some changes there.
-    const layout = o.m.layout;
+    const layout = internalsOf(o.m).layout;
     const targets: number[] = [];
     let at = HEADER_BYTES;
     for (const region of historyRegions(layout)) {
@@ -203,7 +204,7 @@ test('a file whose rollup histogram has lanes linked is kept aside as inconsiste
       o.m.tick();
     }
     o.m.close();
-    const layout = o.m.layout;
+    const layout = internalsOf(o.m).layout;
     const bytes = readFileSync(file);
     const region = historyRegions(layout).find((r) => r.name === 'minute');
     const before = historyRegions(layout)

@@ -10,6 +10,7 @@ import { HISTORY_FIELDS } from '../src/index.js';
 import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const T0 = Date.UTC(2025, 0, 1);
@@ -21,7 +22,7 @@ function setup(extra: Record<string, unknown> = {}, t0 = T0) {
 
 test('the tick ring holds exactly its capacity (retention / interval), oldest dropped, in time order', () => {
   const { m, clock } = setup({ historyRetention: 10_000 });
-  assert.is(m.layout.history.capacity, 10);
+  assert.is(internalsOf(m).layout.history.capacity, 10);
   for (let i = 1; i <= 25; i++) {
     for (let j = 0; j < i; j++) m.recordLatency(1);
     clock.t = T0 + i * 1000;

@@ -31,6 +31,7 @@ import {
   StreamPerformanceMonitor,
 } from '../src/index.js';
 import { withMonitor } from './fixtures/monitor.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const require = createRequire(import.meta.url);
 
@@ -397,7 +398,7 @@ async function exportAndCompare(exporter: PushMetricExporter, received: DecodedR
       const p = duration.exponentialHistogram?.dataPoints.find((x) => route(x) === name) as DecodedPoint;
       const series = monitor.series({ route: name });
       const native = monitor.nativeHistogram(series);
-      const totals = monitor.readSeries(series).totals;
+      const totals = internalsOf(monitor).readSeries(series).totals;
       const recorded = (values.get(name) as number[]).map((ms) => ms / 1000);
       const h = histogramOf(p);
       assert.is(h.count, native.count);

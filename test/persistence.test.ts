@@ -1,6 +1,7 @@
 // Persistence of the history (historyFile): a round trip through a restart, periodic saves, the
 // atomic write surviving a crash at any point of a save, and every kind of unusable file —
 // reported as an error event, kept aside untouched, and the monitor starting with empty history.
+import { createHook } from 'node:async_hooks';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -28,8 +29,9 @@ import {
 } from '../src/time/persistence.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
-import { within } from './fixtures/wait.js';
+import { until, within } from './fixtures/wait.js';
 import { handClock } from './fixtures/monitor.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHILD = join(ROOT, 'test/fixtures/persist-crash-child.ts');
@@ -181,7 +183,10 @@ test("files saved by earlier builds stay readable: the default configuration's h
   // parts (lanes, tables) must not make saved history unreadable. If this value changes, files
   // saved before are refused: bump HISTORY_LAYOUT_VERSION only when the history regions change.
   const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
-  assert.is(historyFingerprint(m.layout, m.config).hash.toString('hex'), 'c2cd9d4a54d59e886dca07cd61513768');
+  assert.is(
+    historyFingerprint(internalsOf(m).layout, m.config).hash.toString('hex'),
+    'c2cd9d4a54d59e886dca07cd61513768',
+  );
   m.close();
 });
 
@@ -201,7 +206,22 @@ test('no file yet: the monitor starts empty, without an error, and creates the f
 test('periodic saves every historySaveInterval, and not after close()', async () => {
   const dir = tempDir();
   const file = join(dir, 'periodic.sg');
+  // The timers the monitor starts (its save timer among them), to see close() clear them: a
+  // cleared timer is destroyed, and the destroy hook says so.
+  const started = new Set<number>();
+  const destroyed = new Set<number>();
+  let opening = true;
+  const hook = createHook({
+    init: (id, type) => {
+      if (opening && type === 'Timeout') started.add(id);
+    },
+    destroy: (id) => {
+      destroyed.add(id);
+    },
+  }).enable();
   const o = open(file, T0, { historySaveInterval: 20 });
+  opening = false;
+  assert.ok(started.size >= 1, 'the save timer is started');
   run(o, 30);
   // The save timer is unref()ed: the bounded wait also keeps this process alive until it fires.
   const saved = await within(
@@ -215,11 +235,24 @@ test('periodic saves every historySaveInterval, and not after close()', async ()
   // a monitor that never closed (a crash after a periodic save) still finds its history
   const other = open(file, o.clock.t);
   assert.equal(snapshot(other.m), before);
-  o.m.close();
+  assert.not.ok(
+    [...started].every((id) => destroyed.has(id)),
+    'the save timer runs until close()',
+  );
+  o.m.close(); // saves once more, as it returns
   let after = 0;
   o.m.on('historySaved', () => after++);
-  await new Promise((r) => setTimeout(r, 80));
-  assert.is(after, 0, 'the save timer stops with close()');
+  try {
+    await until(
+      "close() to clear the monitor's timers",
+      10_000,
+      () => [...started].every((id) => destroyed.has(id)),
+      5,
+    );
+  } finally {
+    hook.disable();
+  }
+  assert.is(after, 0, 'no save after close()');
   assert.is(o.errors.length + other.errors.length, 0);
   other.m.close();
 });

@@ -15,6 +15,7 @@ import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/core/layout.js
 import { currentThread, isRunning } from '../src/core/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
 import { handClock } from './fixtures/monitor.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const N = 1_000_000;
 const WORKERS = 4;
@@ -187,13 +188,17 @@ async function plainWorkers(m: StreamPerformanceMonitor, count: number): Promise
 }
 
 function runtime(m: StreamPerformanceMonitor): Int32Array {
-  return new Int32Array(m.handle().memory.buffer, m.layout.runtimePtr, 64);
+  return new Int32Array(m.handle().memory.buffer, internalsOf(m).layout.runtimePtr, 64);
 }
 
 /** Lanes linked to the root series' latency histogram. */
 function rootLanes(m: StreamPerformanceMonitor): number {
   return Atomics.load(
-    new Int32Array(m.handle().memory.buffer, m.layout.seriesPtr + m.layout.histOffset.latency + H.LANES, 1),
+    new Int32Array(
+      m.handle().memory.buffer,
+      internalsOf(m).layout.seriesPtr + internalsOf(m).layout.histOffset.latency + H.LANES,
+      1,
+    ),
     0,
   );
 }
@@ -247,8 +252,8 @@ test('windows over lanes of several threads: what was recorded leaves the window
 
 test('the same with every lane and counter lane taken: all threads record through the shared atomic path, still exact', async () => {
   const m = monitor();
-  Atomics.store(runtime(m), R.LANES_CLAIMED, m.layout.lanePool.count);
-  Atomics.store(runtime(m), R.COUNTER_LANES_CLAIMED, m.layout.counterLanes.count);
+  Atomics.store(runtime(m), R.LANES_CLAIMED, internalsOf(m).layout.lanePool.count);
+  Atomics.store(runtime(m), R.COUNTER_LANES_CLAIMED, internalsOf(m).layout.counterLanes.count);
   await plainWorkers(m, N / 4);
   check(m, expectedFor(WORKERS + 1, N / 4));
   m.close();
@@ -380,7 +385,7 @@ test('piscina workers that come and go: each takes over the lanes of one that ha
   // there are counter lanes: without taking over, the later ones would have no lane left.
   if (currentThread() === null) return; // (Linux only, see thread-identity.ts)
   const m = monitor();
-  const workers = Math.max(MAX_LANES, m.layout.counterLanes.count) + 2;
+  const workers = Math.max(MAX_LANES, internalsOf(m).layout.counterLanes.count) + 2;
   const count = 1000;
   const pool = new Piscina({ filename: LANE_TASK_URL.href, minThreads: 0, maxThreads: 1, idleTimeout: 0 });
   const results: { threadId: number; tid: number; lanes: number[] }[] = [];
@@ -465,7 +470,7 @@ test('readSeries: totals and latency histogram read together agree while a worke
   let last = -1;
   try {
     while (reads < 200 || Atomics.load(done, 0) < 10_000) {
-      const { totals, latency } = m.readSeries(0);
+      const { totals, latency } = internalsOf(m).readSeries(0);
       assert.is(totals.latencyCount, latency.count, `read ${reads}`);
       assert.is(totals.requests, latency.count, 'every record a success');
       assert.ok(latency.count >= last, 'counts only grow');
@@ -478,7 +483,7 @@ test('readSeries: totals and latency histogram read together agree while a worke
     await exit;
   }
   assert.ok(last > 0, 'the worker recorded meanwhile');
-  const quiet = m.readSeries(0);
+  const quiet = internalsOf(m).readSeries(0);
   assert.equal(
     [quiet.totals.latencyCount, quiet.latency.count],
     [m.totals(0).latencyCount, m.nativeHistogram(0).count],

@@ -10,6 +10,7 @@ import { handClock, quietMonitor } from './fixtures/monitor.js';
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { lognormal, seededRandom } from './fixtures/random.js';
 import { until } from './fixtures/wait.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const T0 = Date.UTC(2025, 0, 1); // a day boundary: minute, hour and day periods start here
@@ -360,7 +361,7 @@ test('memoryFootprint() states the shared memory in use and its bound; bucket pa
   const before = m.memoryFootprint();
   const buffer = () => m.handle().memory.buffer;
   assert.is(buffer().byteLength, before.sharedBytes, 'the memory is exactly the stated size');
-  assert.ok(m.layout.bytes <= before.maxSharedBytes, 'the layout fits its bound');
+  assert.ok(internalsOf(m).layout.bytes <= before.maxSharedBytes, 'the layout fits its bound');
   const fixed = Object.entries(before.parts).reduce((a, [k, v]) => a + (k === 'bucketPages' ? 0 : v), 0);
   assert.ok(fixed <= before.sharedBytes, `parts ${fixed} within ${before.sharedBytes}`);
   // 24 h of 1 s points (time and two counts as f64, 18 figures as f32) is most of the fixed part

@@ -52,12 +52,10 @@ type SeriesRef = number | Recorder;
 
 export interface MonitorReader {
   readonly config: MonitoringConfig & PersistenceOptions;
-  readonly layout: Layout;
   readonly startedAt: number;
   readonly isClosed: boolean;
   seriesList(): SeriesInfo[];
   totals(series?: SeriesRef): Totals;
-  readSeries(series: SeriesRef, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram };
   windowFigures(series?: SeriesRef, totals?: Totals): IntervalFigures;
   errorsByType(series?: SeriesRef): Record<string, number>;
   nativeHistogram(series: SeriesRef, name?: HistName, alloc?: (n: number) => Float64Array): NativeHistogram;
@@ -77,13 +75,40 @@ export interface MonitorReader {
   memoryFootprint(): MemoryFootprint;
   /** The cumulative state as compact bytes (see export/snapshot). */
   snapshot(): Uint8Array;
-  /** A problem outside the record path: an 'error' event if anyone listens, else a process warning. */
-  emitProblem(err: Error): void;
   on(event: 'tick', listener: (tick: TickEvent) => void): unknown;
   on(event: 'close', listener: () => void): unknown;
   once(event: 'close', listener: () => void): unknown;
   off(event: 'tick', listener: (tick: TickEvent) => void): unknown;
   off(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * What outputs and tests read of a monitor that is not the user's API, so not a member of the
+ * monitor's class: reached through internalsOf(), which src/index.ts does not export.
+ */
+export interface MonitorInternals {
+  readonly layout: Layout;
+  /**
+   * One series' totals and latency histogram read together: `totals.latencyCount` is
+   * `latency.count`, even while threads record. `alloc` as for nativeHistogram.
+   */
+  readSeries(series: SeriesRef, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram };
+  /** A problem outside the record path: an 'error' event if anyone listens, else a process warning. */
+  emitProblem(err: Error): void;
+}
+
+const internals = new WeakMap<MonitorReader, MonitorInternals>();
+
+/** Registers a monitor's internals (its constructor does, once). */
+export function setInternals(monitor: MonitorReader, of: MonitorInternals): void {
+  internals.set(monitor, of);
+}
+
+/** A monitor's internals; a TypeError for anything but a StreamPerformanceMonitor. */
+export function internalsOf(monitor: MonitorReader): MonitorInternals {
+  const found = internals.get(monitor);
+  if (found === undefined) throw new TypeError('monitor must be a StreamPerformanceMonitor');
+  return found;
 }
 
 // Set while a reader that exports min and max (the OpenTelemetry bridge) collects: two more core

@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, renameSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AnomalyEvent, TrendReport } from './analysis.js';
-import type { MonitorReader, TickEvent } from './monitor-reader.js';
+import { internalsOf, type MonitorReader, type TickEvent } from './monitor-reader.js';
 import type { SessionStats } from '../record/sessions.js';
 import type { Labels, PerformanceSummary, PerformanceTargets, TargetComparison } from '../core/types.js';
 
@@ -164,7 +164,7 @@ export class Reporter {
       appendFileSync(file, `${JSON.stringify(report, finiteOrNull)}\n`);
     } catch (err) {
       this.logger?.error({ err, file }, 'report file could not be written');
-      this.monitor.emitProblem(err as Error);
+      internalsOf(this.monitor).emitProblem(err as Error);
     }
   }
 }

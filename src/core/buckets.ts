@@ -443,3 +443,35 @@ export function upperBound(index: number, scale: number): number {
 export function midpoint(index: number, scale: number): number {
   return Math.sqrt(upperBound(index, scale) * upperBound(index - 1, scale));
 }
+
+/** Histogram counts in buckets of seconds, as a quantile walk reads them (k = 0..n-1, ascending index). */
+export interface BucketCounts {
+  /** All values: the zero bucket's and the buckets'. */
+  total: number;
+  zeroCount: number;
+  scale: number;
+  n: number;
+  indexAt(k: number): number;
+  countAt(k: number): number;
+  /** The recorded extremes (ms): a quantile is clamped to them, and the zero bucket reports minMs. */
+  minMs: number;
+  maxMs: number;
+}
+
+/**
+ * Latency quantile q (ms) of counts outside the core: nearest rank, reported at the bucket's
+ * log-midpoint and clamped to the recorded min and max, the core's rule (assembly/index.ts), so
+ * the TypeScript readers (snapshots, the cluster's intervals) agree with the monitor. NaN for none.
+ */
+export function quantileOfBuckets(h: BucketCounts, q: number): number {
+  if (h.total === 0) return Number.NaN;
+  const rank = Math.max(1, Math.ceil(q * h.total));
+  let seen = h.zeroCount;
+  if (seen >= rank) return h.minMs;
+  for (let k = 0; k < h.n; k++) {
+    seen += h.countAt(k);
+    // Seconds to ms divided by 1e-3, as the monitor does, so the quantiles agree to the bit.
+    if (seen >= rank) return Math.min(h.maxMs, Math.max(h.minMs, midpoint(h.indexAt(k), h.scale) / 1e-3));
+  }
+  return h.maxMs;
+}

@@ -9,7 +9,7 @@ import {
   type MetricFamily,
   type NativeHistogram,
 } from '../core/family-model.js';
-import type { SeriesInfo, MonitorReader } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader, type SeriesInfo } from '../analysis/monitor-reader.js';
 import type { IntervalFigures } from '../time/tick.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
@@ -276,7 +276,7 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
-    const read = monitor.readSeries(s.index, arena?.takeForPacking);
+    const read = internalsOf(monitor).readSeries(s.index, arena?.takeForPacking);
     if (arena !== undefined) arena.pack(read.latency);
     const t = read.totals;
     if (s.kind !== undefined) {

@@ -2,7 +2,7 @@
 // an exact merge of many (node:cluster workers, batch jobs, several machines). Histograms merge
 // bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
 import { crc32 } from 'node:zlib';
-import { midpoint, upperBound } from '../core/buckets.js';
+import { quantileOfBuckets, upperBound } from '../core/buckets.js';
 import { bucketList, checkNativeHistogram, type NativeHistogram } from '../core/family-model.js';
 import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
@@ -12,9 +12,7 @@ import type { Labels } from '../core/types.js';
 const MAGIC = 0x4e534753; // "SGSN" little-endian
 /** The encoding of snapshot bytes, shared by every process of a cluster: README, "Version numbers". */
 const VERSION = 1;
-const HEADER = 16;
-/** Seconds (the bucket unit) per ms, divided by exactly as the monitor does, so quantiles agree to the bit. */
-const SECONDS_PER_MS = 1e-3; // magic u32, version u16, reserved u16, payload length u32, crc32 u32
+const HEADER = 16; // magic u32, version u16, reserved u16, payload length u32, crc32 u32
 
 export interface SnapshotSeries {
   labels: Labels;
@@ -391,14 +389,17 @@ export function snapshotQuantile(snapshot: Snapshot, q: number, labels?: Labels)
       : picked[0];
   if (!merged || merged.latency.count === 0) return Number.NaN;
   const h = merged.latency;
-  const lo = h.minMs;
-  const hi = h.maxMs;
-  const rank = Math.max(1, Math.ceil(q * h.count));
-  let seen = h.zeroCount;
-  if (seen >= rank) return lo;
-  for (const b of h.buckets) {
-    seen += b.count;
-    if (seen >= rank) return Math.min(hi, Math.max(lo, midpoint(b.index, h.schema) / SECONDS_PER_MS));
-  }
-  return hi;
+  return quantileOfBuckets(
+    {
+      total: h.count,
+      zeroCount: h.zeroCount,
+      scale: h.schema,
+      n: h.buckets.length,
+      indexAt: (k) => h.buckets[k].index,
+      countAt: (k) => h.buckets[k].count,
+      minMs: h.minMs,
+      maxMs: h.maxMs,
+    },
+    q,
+  );
 }

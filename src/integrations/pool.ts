@@ -24,6 +24,7 @@ import { type KindedSeriesOptions, SERIES_KIND } from '../record/recorder.js';
 import type { MonitorLike } from './streams.js';
 import { MAX_MS } from '../core/config.js';
 import type { Labels, Recorder } from '../core/types.js';
+import { reportProblem } from '../core/problems.js';
 
 /** The series kinds of a tracked pool: the pool itself, its tasks' run times, their wait times. */
 export const POOL_KINDS = Object.freeze({ pool: 'pool', run: 'pool_run', wait: 'pool_wait' });
@@ -174,9 +175,7 @@ class Tracker implements PoolTracker {
           const message = `streamgauge: sampling pool ${JSON.stringify(name)} failed: ${(e as Error)?.message ?? String(e)}`;
           if (message === problem) return;
           problem = message;
-          const report = (monitor as { emitProblem?: (err: Error) => void }).emitProblem;
-          if (typeof report === 'function') report.call(monitor, new Error(message, { cause: e }));
-          else process.emitWarning(message, { code: 'STREAMGAUGE' });
+          reportProblem(monitor, new Error(message, { cause: e }));
         }
       }, sampleIntervalMs);
       this.timer.unref();

@@ -3,7 +3,7 @@
 // error ratio, quantiles of the last interval — as differences between two successive samples.
 // Merged counts never go backwards (an exited worker's last counts stay in them), so every
 // difference is >= 0 and a quantile of the difference is the quantile of that interval's records.
-import { midpoint } from '../core/buckets.js';
+import { quantileOfBuckets } from '../core/buckets.js';
 import { resolveTargets } from '../core/config.js';
 import {
   DASHBOARD_FIELDS,
@@ -201,19 +201,17 @@ export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefine
     if (counts[k] < 0) counts[k] = 0; // a zero threshold that grew moved counts out of a bucket
     n += counts[k];
   }
-  const min = cur.minMs ?? Number.NaN;
-  const max = cur.maxMs ?? Number.NaN;
-  return qs.map((q) => {
-    if (n === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil(q * n));
-    let seen = zero;
-    if (seen >= rank) return min;
-    for (let k = 0; k < counts.length; k++) {
-      seen += counts[k];
-      if (seen >= rank) return Math.min(max, Math.max(min, midpoint(lo + k, schema) / 1e-3));
-    }
-    return max;
-  });
+  const walk = {
+    total: n,
+    zeroCount: zero,
+    scale: schema,
+    n: counts.length,
+    indexAt: (k: number) => lo + k,
+    countAt: (k: number) => counts[k],
+    minMs: cur.minMs ?? Number.NaN,
+    maxMs: cur.maxMs ?? Number.NaN,
+  };
+  return qs.map((q) => quantileOfBuckets(walk, q));
 }
 
 /** Adds `sign` × the part's bucket counts into `counts` (index `lo` first) at `schema` (<= the part's). */

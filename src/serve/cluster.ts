@@ -17,7 +17,7 @@ import {
   type NativeHistogram,
   withLazyBuckets,
 } from '../core/family-model.js';
-import type { MonitorReader } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { encodeSnapshot, type Snapshot, type SnapshotSeries } from '../export/snapshot.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from '../time/totals.js';
@@ -158,7 +158,7 @@ export function partsOf(monitor: MonitorReader): WirePart[] {
   };
   const out: WirePart[] = [];
   for (const s of monitor.seriesList()) {
-    const read = monitor.readSeries(s.index);
+    const read = internalsOf(monitor).readSeries(s.index);
     out.push(part(seriesKey(s.labels, s.kind), read.totals, monitor.errorsByType(s.index), read.latency));
   }
   out.push(part(SERVICE_KEY, monitor.totals(), monitor.errorsByType(), monitor.totalLatencyHistogram()));

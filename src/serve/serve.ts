@@ -9,7 +9,7 @@ import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export
 import { HISTOGRAMS } from '../core/layout.js';
 import { bucketList } from '../core/family-model.js';
 import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
-import type { MonitorReader } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
 
@@ -91,7 +91,7 @@ export function debugSnapshot(monitor: MonitorReader): unknown {
     sessions: monitor.sessionStats(20),
     lastTick: monitor.lastTickEvent(),
     memoryFootprint: monitor.memoryFootprint(),
-    layout: monitor.layout,
+    layout: internalsOf(monitor).layout,
     series,
   };
 }

@@ -10,6 +10,7 @@ import {
   READ_AREA,
 } from '../core/layout.js';
 
+import type { StringTable } from '../core/string-table.js';
 import type { Core } from '../core/wasm.js';
 
 /** Slots before the first f64 gauge are i64 counters. */
@@ -302,6 +303,28 @@ export class TotalsReader {
   /** Threads that hold a counter lane (some may have ended: their counts stay). */
   counterLanesClaimed(): number {
     return Math.min(Atomics.load(this.rt, R.COUNTER_LANES_CLAIMED), this.layout.counterLanes.count);
+  }
+
+  /** Failed requests by error type (`table`: the error-type strings), over the given series together. */
+  errorsByType(series: readonly number[], table: StringTable): Record<string, number> {
+    const { core, layout } = this;
+    const out: Record<string, number> = {};
+    const used = table.used();
+    const add = (base: number, slot: number) => {
+      const n = core.getI64(base + slot * 8);
+      if (n > 0) {
+        const name = table.key(slot) ?? 'other';
+        out[name] = (out[name] ?? 0) + n;
+      }
+    };
+    for (const s of series) {
+      const block = layout.seriesPtr + s * layout.seriesStride;
+      if (core.getI64(block + C.ERRORS * 8) === 0) continue; // no failed request: no type to list
+      const base = block + layout.errorTypesOffset;
+      for (let slot = 0; slot < used; slot++) add(base, slot);
+      add(base, table.overflowSlot);
+    }
+    return out;
   }
 
   histPtr(series: number, name: HistName): number {
