@@ -18,6 +18,7 @@ import {
 import { exposedLabels } from '../export/collect-families.js';
 import type { Metric, MetricFamily } from '../core/family-model.js';
 import { compareWithTargets } from '../analysis/targets.js';
+import type { IntervalFigures } from '../time/tick.js';
 import { labelsFromKey } from '../record/recorder.js';
 import { COUNTER_FIELDS } from '../time/totals.js';
 import type { Clock, Labels, PerformanceSummary, PerformanceTargets } from '../core/types.js';
@@ -227,17 +228,11 @@ function addInto(counts: Float64Array, lo: number, schema: number, p: MergedPart
   for (let k = 0; k < n; k++) if (c[k] !== 0) counts[Math.ceil((p.offset + k) / div) - lo] += sign * c[k];
 }
 
-interface Interval {
-  seconds: number;
-  requests: number;
-  errors: number;
-  rps: number;
-  errorRate: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  p999: number;
-}
+/** The part of a monitor's interval figures the primary can compute from merged samples. */
+type Interval = Pick<
+  IntervalFigures,
+  'seconds' | 'requests' | 'errors' | 'rps' | 'errorRate' | 'p50' | 'p95' | 'p99' | 'p999'
+>;
 
 function interval(cur: MergedPart, prev: MergedPart | undefined, seconds: number): Interval {
   const requests = Math.max(0, cur.counters[REQUESTS] - (prev?.counters[REQUESTS] ?? 0));
