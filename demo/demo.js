@@ -208,9 +208,13 @@ const incidentTimers =
     : [];
 
 // ---- the status line ----------------------------------------------------------------------------
+/** The last tick's process figures (event-loop utilisation), as each 'tick' event brings them. */
+let sys;
+monitor.on('tick', (tick) => {
+  sys = tick.system;
+});
 const status = setInterval(() => {
   const m = monitor.getCurrentMetrics();
-  const sys = monitor.lastTickEvent()?.system;
   const line =
     `${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s  ` +
     `rps ${fmtInt(m.currentRps).padStart(7)}  p50 ${fmt(m.latencyP50Ms)} ms  p95 ${fmt(m.latencyP95Ms)} ms  p99 ${fmt(m.latencyP99Ms)} ms  ` +

@@ -27,7 +27,7 @@ import {
   seriesKey,
 } from './record/recorder.js';
 import { type SessionStats, SessionTracker, UNTRACKED_SESSION } from './record/sessions.js';
-import { type DelayStats, RUNTIME_SERIES, SystemSampler } from './time/system.js';
+import { RUNTIME_SERIES, SystemSampler } from './time/system.js';
 import { Aggregator, type IntervalFigures } from './time/tick.js';
 import {
   checkPersistenceOptions,
@@ -103,13 +103,13 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   private readonly system: SystemSampler;
   private readonly sessions: SessionTracker;
   /** When the monitor was created (its clock, ms). */
-  readonly startedAt: number;
+  private readonly startedAt: number;
   private timer: NodeJS.Timeout | undefined;
   private lastTick: TickEvent | undefined;
   private closed = false;
   private readonly analysis: Analysis;
   private readonly reporter: Reporter;
-  readonly logger: Logger | undefined;
+  private readonly logger: Logger | undefined;
 
   private readonly persistence: HistoryPersistence | undefined;
   private readonly exemplars: ExemplarStore;
@@ -120,10 +120,19 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     const saved = checkPersistenceOptions(persistence);
     this.config = saved === undefined ? resolveConfig(settings) : { ...resolveConfig(settings), ...saved };
     this.#layout = computeLayout(this.config);
+    this.startedAt = this.config.clock.now();
     setInternals(this, {
       layout: this.#layout,
+      startedAt: this.startedAt,
+      isClosed: () => this.closed,
       readSeries: (series, alloc) => this.#readSeries(series, alloc),
       emitProblem: (err) => this.#emitProblem(err),
+      totalLatencyHistogram: (alloc) => this.#totalLatencyHistogram(alloc),
+      runtimeHistogram: (i, alloc) => this.#runtimeHistogram(i, alloc),
+      eventLoopDelaysSinceLastCollect: () => this.system.delaysSinceLastCollect(),
+      lastEventLoopDelayMs: () => this.system.lastDelayMs,
+      peakRps: () => this.aggregator.peakRps,
+      lastTickEvent: () => this.lastTick,
     });
     setProblemSink(this, (err) => this.#emitProblem(err));
     this.memory = createMemory(this.#layout);
@@ -166,7 +175,6 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
       },
       this.config.eventLoopResolution,
     );
-    this.startedAt = this.config.clock.now();
     this.sessions = new SessionTracker(
       () => this.config.clock.now(),
       this.config.sessionIdleTimeout,
@@ -522,40 +530,19 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     return h;
   }
 
-  /**
-   * The latency histogram of all the series in the totals, merged: the distribution behind the
-   * summary, each request once. `alloc` as for nativeHistogram.
-   */
-  totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
+  /** See MonitorInternals.totalLatencyHistogram. */
+  #totalLatencyHistogram(alloc: (n: number) => Float64Array = newCounts): NativeHistogram {
     const h = this.histograms.read(this.aggregator.cumulativeTotal(), 'latency', alloc, extremesWanted());
     const exemplars = this.exemplars.merged(this.totalSeries());
     if (exemplars !== undefined) h.exemplars = exemplars;
     return h;
   }
 
-  /**
-   * A runtime histogram (RUNTIME_SERIES order: event-loop delay, then GC pauses by kind), kept in
-   * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
-   */
-  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
+  /** See MonitorInternals.runtimeHistogram. */
+  #runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram {
     if (!Number.isInteger(i) || i < 0 || i >= RUNTIME_SERIES.length)
       throw new RangeError(`i must be an integer from 0 to ${RUNTIME_SERIES.length - 1}`);
     return this.nativeHistogram(this.config.maxSeries + i, 'latency', alloc);
-  }
-
-  /** Event-loop delays recorded since the previous call (what prom-client's lag gauges report), or undefined for none. */
-  eventLoopDelaysSinceLastCollect(): DelayStats | undefined {
-    return this.system.delaysSinceLastCollect();
-  }
-
-  /** The last event-loop delay measured (ms). */
-  lastEventLoopDelayMs(): number {
-    return this.system.lastDelayMs;
-  }
-
-  /** Highest one-tick request rate since start. */
-  peakRps(): number {
-    return this.aggregator.peakRps;
   }
 
   /** Latency quantile since start (all series, or one), in ms. */
@@ -674,10 +661,6 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
     return this.sessions.stats(this.config.clock.now(), top);
   }
 
-  lastTickEvent(): TickEvent | undefined {
-    return this.lastTick;
-  }
-
   memoryFootprint(): MemoryFootprint {
     return memoryFootprint(this.#layout, this.memory.buffer);
   }
@@ -708,10 +691,6 @@ export class StreamPerformanceMonitor extends EventEmitter implements Recorder, 
   #emitProblem(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else process.emitWarning(err.message, { code: 'STREAMGAUGE' });
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   /** Stops the timer and samplers and ends live sessions; the process can exit. Idempotent. */

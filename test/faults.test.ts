@@ -57,7 +57,7 @@ test('a trap in the core during a timed tick is an error event, reported once; t
     assert.is(errors.length, before, 'the same fault is reported once');
     assert.is(ticks, failed, 'no tick event from a failed tick');
     monitor.close();
-    assert.ok(monitor.isClosed);
+    assert.throws(() => monitor.tick(), /after monitor.close/, 'closed');
     assert.equal(watch.errors, []);
   } finally {
     monitor.close();

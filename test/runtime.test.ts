@@ -19,6 +19,7 @@ import {
 } from './fixtures/expo-helpers.js';
 import { sleep, until } from './fixtures/wait.js';
 import { withMonitor } from './fixtures/monitor.js';
+import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
@@ -49,7 +50,7 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
     let keep = 0;
     for (let i = 0; i < 200; i++) keep += new Array(50_000).fill(i).length;
     assert.ok(keep > 0);
-    await until('a minor GC recorded', 10_000, () => monitor.runtimeHistogram(1).count > 0, 20);
+    await until('a minor GC recorded', 10_000, () => internalsOf(monitor).runtimeHistogram(1).count > 0, 20);
 
     // Scrape both: prom-client's lag gauges start over from here, ours too.
     const before = parseExposition(monitor.metrics().body as string);
@@ -57,8 +58,13 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
 
     // A few timer callbacks first: Node's delay histogram, once reset by prom-client's collect,
     // measures nothing until its timer has fired again (a stall right after a collect is lost there).
-    const samples = monitor.runtimeHistogram(0).count;
-    await until('event-loop timer callbacks', 5000, () => monitor.runtimeHistogram(0).count >= samples + 5, 10);
+    const samples = internalsOf(monitor).runtimeHistogram(0).count;
+    await until(
+      'event-loop timer callbacks',
+      5000,
+      () => internalsOf(monitor).runtimeHistogram(0).count >= samples + 5,
+      10,
+    );
     busyWait(2000);
     const stallEnd = performance.now();
     const ticksAtStall = monitor.getHistory().t.length;
@@ -92,7 +98,7 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
     const p50 = one(text, 'nodejs_eventloop_lag_p50_seconds');
     assert.ok(p50 >= 0.009 && p50 < 0.1, `p50 near the 10 ms resolution when the loop is free (${p50})`);
     // The per-tick view has moved on; the history kept the tick of the stall.
-    const lastTick = monitor.lastTickEvent()?.system;
+    const lastTick = internalsOf(monitor).lastTickEvent()?.system;
     assert.ok(
       lastTick !== undefined && lastTick.eventLoopDelayMaxMs < 1000,
       `last tick max ${lastTick?.eventLoopDelayMaxMs}`,
@@ -177,7 +183,7 @@ test('same names, same meaning as prom-client; a 2 s stall shows in a scrape 5 s
 test('eventLoopResolution sets the delay timer: a free loop reads about that much delay', async () => {
   await withMonitor({ logger: false, autoStart: false, eventLoopResolution: 50 }, async (monitor) => {
     monitor.metrics(); // the lag gauges start over here
-    await until('delay samples', 10_000, () => monitor.runtimeHistogram(0).count >= 4, 20);
+    await until('delay samples', 10_000, () => internalsOf(monitor).runtimeHistogram(0).count >= 4, 20);
     const t = parseExposition(monitor.metrics().body as string);
     assert.ok(one(t, 'nodejs_eventloop_lag_min_seconds') >= 0.045, `min ${one(t, 'nodejs_eventloop_lag_min_seconds')}`);
     assert.match(t.help.get('nodejs_eventloop_delay_seconds') ?? '', /50 ms timer/);

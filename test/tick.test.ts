@@ -164,7 +164,7 @@ test('cache hit ratio, backpressure, messages and bytes per second over the wind
   assert.is(w.backpressurePerSec, 2);
   assert.is(w.messagesPerSec, 75);
   assert.is(w.bytesPerSec, 6000);
-  const p = m.lastTickEvent()!.point;
+  const p = internalsOf(m).lastTickEvent()!.point;
   assert.is(p.cacheHitRatio, 0.75);
   assert.is(p.backpressure, 2);
   assert.is(p.messagesPerSec, 75);
@@ -316,13 +316,13 @@ test('system metrics appear in tick points without any user call: rss, heap, cpu
       const end = performance.now() + 80;
       let x = 0;
       while (performance.now() < end) x += Math.sqrt(x + 1);
-      resolve(m.runtimeHistogram(0).count);
+      resolve(internalsOf(m).runtimeHistogram(0).count);
     }, 20);
   });
   await until(
     'the delay sampler to run after the block',
     5000,
-    () => m.runtimeHistogram(0).count > samplesAtBlockEnd,
+    () => internalsOf(m).runtimeHistogram(0).count > samplesAtBlockEnd,
     1,
   );
   clock.t += 1000;

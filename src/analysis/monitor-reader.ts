@@ -52,26 +52,18 @@ type SeriesRef = number | Recorder;
 
 export interface MonitorReader {
   readonly config: MonitoringConfig & PersistenceOptions;
-  readonly startedAt: number;
-  readonly isClosed: boolean;
   seriesList(): SeriesInfo[];
   totals(series?: SeriesRef): Totals;
   windowFigures(series?: SeriesRef, totals?: Totals): IntervalFigures;
   errorsByType(series?: SeriesRef): Record<string, number>;
   nativeHistogram(series: SeriesRef, name?: HistName, alloc?: (n: number) => Float64Array): NativeHistogram;
-  totalLatencyHistogram(alloc?: (n: number) => Float64Array): NativeHistogram;
-  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram;
   inexactCounters(): readonly string[];
-  eventLoopDelaysSinceLastCollect(): DelayStats | undefined;
-  lastEventLoopDelayMs(): number;
-  peakRps(): number;
   recentAnomalies(): AnomalyEvent[];
   getCurrentMetrics(): CurrentMetrics;
   getPerformanceSummary(): PerformanceSummary;
   compareWithTargets(summary?: PerformanceSummary, targets?: Partial<PerformanceTargets>): TargetComparison;
   getHistory(options?: { resolution?: Resolution; since?: number; until?: number; maxPoints?: number }): HistoryColumns;
   sessionStats(top?: number): SessionStats;
-  lastTickEvent(): TickEvent | undefined;
   memoryFootprint(): MemoryFootprint;
   /** The cumulative state as compact bytes (see export/snapshot). */
   snapshot(): Uint8Array;
@@ -88,6 +80,10 @@ export interface MonitorReader {
  */
 export interface MonitorInternals {
   readonly layout: Layout;
+  /** When the monitor was created (its clock, ms). */
+  readonly startedAt: number;
+  /** Whether close() has run. */
+  isClosed(): boolean;
   /**
    * One series' totals and latency histogram read together: `totals.latencyCount` is
    * `latency.count`, even while threads record. `alloc` as for nativeHistogram.
@@ -95,6 +91,24 @@ export interface MonitorInternals {
   readSeries(series: SeriesRef, alloc?: (n: number) => Float64Array): { totals: Totals; latency: NativeHistogram };
   /** A problem outside the record path: an 'error' event if anyone listens, else a process warning. */
   emitProblem(err: Error): void;
+  /**
+   * The latency histogram of all the series in the totals, merged: the distribution behind the
+   * summary, each request once. `alloc` as for nativeHistogram.
+   */
+  totalLatencyHistogram(alloc?: (n: number) => Float64Array): NativeHistogram;
+  /**
+   * A runtime histogram (RUNTIME_SERIES order: event-loop delay, then GC pauses by kind), kept in
+   * the monitor's reserved series: cumulative, in seconds. `alloc` as for nativeHistogram.
+   */
+  runtimeHistogram(i: number, alloc?: (n: number) => Float64Array): NativeHistogram;
+  /** Event-loop delays recorded since the previous call (what prom-client's lag gauges report), or undefined for none. */
+  eventLoopDelaysSinceLastCollect(): DelayStats | undefined;
+  /** The last event-loop delay measured (ms). */
+  lastEventLoopDelayMs(): number;
+  /** Highest one-tick request rate since start. */
+  peakRps(): number;
+  /** The last tick's event (what 'tick' listeners got), undefined before the first tick. */
+  lastTickEvent(): TickEvent | undefined;
 }
 
 const internals = new WeakMap<MonitorReader, MonitorInternals>();

@@ -267,6 +267,7 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
   const runtimePrefix = options.runtimePrefix ?? '';
   if (typeof runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
+  const internals = internalsOf(monitor);
   // The series in use (the default one always), their totals and latency histograms, read once.
   // The integrations' series (gRPC calls and their stages) go to families of their own.
   const used: SeriesInfo[] = [];
@@ -276,7 +277,7 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
-    const read = internalsOf(monitor).readSeries(s.index, arena?.takeForPacking);
+    const read = internals.readSeries(s.index, arena?.takeForPacking);
     if (arena !== undefined) arena.pack(read.latency);
     const t = read.totals;
     if (s.kind !== undefined) {
@@ -418,7 +419,7 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
 
   const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
     fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
-  single('peak_requests_per_second', 'Highest one-tick request rate since start.', monitor.peakRps());
+  single('peak_requests_per_second', 'Highest one-tick request rate since start.', internals.peakRps());
   single(
     'bucket_pages_refused',
     'Bucket page claims refused because bucketMemory was used up: the value was counted (requests, sums) in no bucket, so native histograms leave it out.',
@@ -429,7 +430,7 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   single(
     'uptime_seconds',
     'Seconds since the monitor started.',
-    (monitor.config.clock.now() - monitor.startedAt) / 1000,
+    (monitor.config.clock.now() - internals.startedAt) / 1000,
     'seconds',
   );
 
@@ -449,13 +450,13 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
     help: 'Latency of the requests the summary counts, all series in the totals merged.',
     type: 'histogram',
     unit: 'seconds',
-    metrics: [{ labels: {}, histogram: monitor.totalLatencyHistogram(arena?.take) }],
+    metrics: [{ labels: {}, histogram: internals.totalLatencyHistogram(arena?.take) }],
   });
 
   // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
   // has none there, as ours.
   if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
-  const sys = monitor.lastTickEvent()?.system;
+  const sys = internals.lastTickEvent()?.system;
   if (sys)
     single(
       'event_loop_utilization_ratio',

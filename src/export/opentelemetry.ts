@@ -8,7 +8,7 @@ import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { CollectionResult, DataPoint, ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { type CollectOptions, collectFamilies } from './collect-families.js';
 import { firstIndexAbove, type MetricFamily, type NativeHistogram } from '../core/family-model.js';
-import { type MonitorReader, withExtremes } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader, withExtremes } from '../analysis/monitor-reader.js';
 import { distUrl } from '../core/module-url.js';
 
 export interface OpenTelemetryProducerOptions {
@@ -145,7 +145,7 @@ export function openTelemetryProducer(
   return {
     async collect(): Promise<CollectionResult> {
       const clock = monitor.config.clock;
-      const startTime = hrTime(monitor.startedAt);
+      const startTime = hrTime(internalsOf(monitor).startedAt);
       const endTime = hrTime(clock.now());
       const metrics: MetricData[] = [];
       const errors: unknown[] = [];

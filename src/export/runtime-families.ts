@@ -4,7 +4,7 @@
 // since start, so nothing between two scrapes is lost. `runtimePrefix` puts them apart.
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Metric, MetricFamily } from '../core/family-model.js';
-import type { MonitorReader } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 import { countBy, GC_KINDS, maxFds, openFds, PROCESS_START_SECONDS, procStatus } from '../time/system.js';
 
 type Type = MetricFamily['type'];
@@ -73,6 +73,7 @@ export function runtimeFamilies(
   prefix: string,
   take?: (n: number) => Float64Array,
 ): MetricFamily[] {
+  const internals = internalsOf(monitor);
   const fams: MetricFamily[] = [];
   const one = (name: string, help: string, type: Type, value: number | undefined, unit?: string) => {
     if (value !== undefined && !Number.isNaN(value))
@@ -167,9 +168,9 @@ export function runtimeFamilies(
   // Event-loop delay: prom-client's gauges (the delays since the previous collect), then the
   // histogram of every delay since start.
   const resolution = monitor.config.eventLoopResolution;
-  const lag = Math.max(monitor.lastEventLoopDelayMs() - resolution, 0) / 1000;
+  const lag = Math.max(internals.lastEventLoopDelayMs() - resolution, 0) / 1000;
   one('nodejs_eventloop_lag_seconds', 'Lag of event loop in seconds.', 'gauge', lag, 'seconds');
-  const d = monitor.eventLoopDelaysSinceLastCollect();
+  const d = internals.eventLoopDelaysSinceLastCollect();
   if (d !== undefined) {
     const values: Record<(typeof LAG_GAUGES)[number], [number, string]> = {
       min: [d.minMs, 'The minimum recorded event loop delay.'],
@@ -189,11 +190,11 @@ export function runtimeFamilies(
     help: `Event-loop delays since start: the interval between callbacks of a ${resolution} ms timer (about ${resolution / 1000} s when the loop is free).`,
     type: 'histogram',
     unit: 'seconds',
-    metrics: [{ labels: NO_LABELS, histogram: monitor.runtimeHistogram(0, take) }],
+    metrics: [{ labels: NO_LABELS, histogram: internals.runtimeHistogram(0, take) }],
   });
   const gc: Metric[] = [];
   for (let k = 0; k < GC_KINDS.length; k++) {
-    const h = monitor.runtimeHistogram(k + 1, take);
+    const h = internals.runtimeHistogram(k + 1, take);
     if (h.count > 0) gc.push({ labels: gcLabels[k], histogram: h });
   }
   if (gc.length > 0) {

@@ -86,15 +86,14 @@ export interface ReportToPrimaryOptions {
  * once at once, and a last time when the monitor closes. Returns a function that stops reporting.
  */
 export function reportToPrimary(monitor: MonitorReader, options: ReportToPrimaryOptions = {}): () => void {
-  if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function')
-    throw new TypeError('monitor must be a StreamPerformanceMonitor');
+  const internals = internalsOf(monitor); // a TypeError for anything but a monitor
   if (typeof process.send !== 'function')
     throw new Error('reportToPrimary() needs an IPC channel to the primary: call it in a node:cluster worker');
   const intervalMs = options.intervalMs ?? 0;
   if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs))
     throw new RangeError(`options.intervalMs must be a finite number >= 0 (got ${String(intervalMs)})`);
   const send = (id: number, final = false) => {
-    if ((monitor.isClosed && !final) || !process.connected) return;
+    if ((internals.isClosed() && !final) || !process.connected) return;
     const gauges: GaugeRow[] = [];
     for (const s of monitor.seriesList()) {
       if (s.kind !== undefined) continue;
@@ -161,7 +160,7 @@ export function partsOf(monitor: MonitorReader): WirePart[] {
     const read = internalsOf(monitor).readSeries(s.index);
     out.push(part(seriesKey(s.labels, s.kind), read.totals, monitor.errorsByType(s.index), read.latency));
   }
-  out.push(part(SERVICE_KEY, monitor.totals(), monitor.errorsByType(), monitor.totalLatencyHistogram()));
+  out.push(part(SERVICE_KEY, monitor.totals(), monitor.errorsByType(), internalsOf(monitor).totalLatencyHistogram()));
   return out;
 }
 

@@ -11,9 +11,10 @@ import {
   type Resolution,
 } from './dashboard-handler.js';
 import type { HistoryPoint } from '../time/history.js';
-import type { MonitorReader, TickEvent } from '../analysis/monitor-reader.js';
+import { internalsOf, type MonitorReader, type TickEvent } from '../analysis/monitor-reader.js';
 
 export function dashboardSource(monitor: MonitorReader): DashboardSource {
+  const internals = internalsOf(monitor);
   const anomalies = () =>
     monitor.recentAnomalies().map((a) => anomalyMark(a, monitor.config.anomalyDetectionThreshold));
   const frame = (tick: TickEvent | undefined): DashboardFrame => {
@@ -39,7 +40,7 @@ export function dashboardSource(monitor: MonitorReader): DashboardSource {
     };
   };
   return {
-    current: () => frame(monitor.lastTickEvent()),
+    current: () => frame(internals.lastTickEvent()),
     history(resolution: Resolution, sinceMs?: number, query?: HistoryQuery): HistoryColumns {
       const h = monitor.getHistory({ resolution, since: sinceMs, until: query?.untilMs, maxPoints: query?.maxPoints });
       const fields = {} as Record<DashboardField, number[]>;

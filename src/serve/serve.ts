@@ -89,7 +89,7 @@ export function debugSnapshot(monitor: MonitorReader): unknown {
     summary: monitor.getPerformanceSummary(),
     comparison: monitor.compareWithTargets(),
     sessions: monitor.sessionStats(20),
-    lastTick: monitor.lastTickEvent(),
+    lastTick: internalsOf(monitor).lastTickEvent(),
     memoryFootprint: monitor.memoryFootprint(),
     layout: internalsOf(monitor).layout,
     series,
@@ -114,7 +114,7 @@ export interface Served {
 
 /** Starts an HTTP server with /metrics, /debug, /snapshot (for mergeSnapshots) and the dashboard. */
 export async function serve(monitor: MonitorReader, options: ServeOptions = {}): Promise<Served> {
-  if (monitor.isClosed) throw new Error('serve() after monitor.close(): the monitor is closed');
+  if (internalsOf(monitor).isClosed()) throw new Error('serve() after monitor.close(): the monitor is closed');
   const { port = 0, host = '127.0.0.1', dashboard = true, ...metricsOptions } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new RangeError(`port must be a whole number from 0 to 65535 (got ${port})`);
