@@ -49,7 +49,8 @@ import {
   type RingSpec,
   writeHistogramHeader,
 } from '../core/layout.js';
-import type { Aggregator, AggregatorState, RollupState } from './tick.js';
+import type { RollupState } from './rollup.js';
+import type { Aggregator, AggregatorState } from './tick.js';
 import type { MonitoringConfig } from '../core/types.js';
 
 /**
