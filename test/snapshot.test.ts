@@ -12,9 +12,11 @@ import {
   type Snapshot,
   SnapshotError,
   type SnapshotSeries,
+  seriesOfPart,
   snapshotQuantile,
   takeSnapshot,
 } from '../src/export/snapshot.js';
+import { fromWire, mergeAll, partsOf } from '../src/serve/cluster.js';
 import { GRPC_KINDS } from '../src/integrations/grpc.js';
 import { SERIES_KIND } from '../src/record/recorder.js';
 import { COUNTER_FIELDS } from '../src/time/totals.js';
@@ -319,6 +321,63 @@ test("an integration's series keep their kind through snapshots: merged by label
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('a snapshot built by hand merges as the monitor would: buckets in any order or repeated, below the zero threshold', () => {
+  const counters = Object.fromEntries(COUNTER_FIELDS.map((f) => [f, 0])) as SnapshotSeries['counters'];
+  const series = (buckets: { index: number; count: number }[], zeroThreshold: number): SnapshotSeries => ({
+    labels: { route: 'r' },
+    counters: { ...counters, requests: 5, latencyCount: 5 },
+    errorsByType: { timeout: 1 },
+    latency: {
+      schema: 3,
+      count: 5,
+      sum: 1,
+      zeroThreshold,
+      zeroCount: 1,
+      overflowCount: 0,
+      buckets,
+      minMs: 1,
+      maxMs: 400,
+    },
+  });
+  // Bucket -8 at scale 3 ends at 2^-1 s, under a zero threshold of 0.5 s: it joins the zero bucket.
+  const one = series(
+    [
+      { index: 4, count: 1 },
+      { index: -8, count: 1 },
+      { index: 4, count: 2 },
+    ],
+    0.5,
+  );
+  const merged = mergeSnapshots([{ takenAt: 1, sources: 1, series: [one] }]).series[0];
+  assert.equal(merged.latency.buckets, [{ index: 4, count: 3 }]);
+  assert.is(merged.latency.zeroCount, 2);
+  const two = mergeSnapshots([
+    { takenAt: 1, sources: 1, series: [one] },
+    { takenAt: 2, sources: 1, series: [one] },
+  ]);
+  assert.equal(two.series[0].latency.buckets, [{ index: 4, count: 6 }]);
+  assert.is(two.series[0].latency.zeroCount, 4);
+  assert.equal(two.series[0].errorsByType, { timeout: 2 });
+  assert.is(two.series[0].counters.requests, 10);
+  assert.equal(one.latency.buckets.length, 3, 'the inputs are left as they were');
+  assert.equal(one.errorsByType, { timeout: 1 });
+});
+
+test("the cluster primary's merge of workers' reports is mergeSnapshots' merge of their snapshots", () => {
+  const workers = [monitor(7), monitor(5), monitor(7)];
+  try {
+    workers.forEach((m, i) => {
+      play(m, load(40 + i, 600), i === 1 ? 'only-in-one' : undefined);
+    });
+    const primary = mergeAll(workers.map((m) => new Map(partsOf(m).map((w) => [w.key, fromWire(w)]))));
+    primary.delete('service');
+    const fromSnapshots = mergeSnapshots(workers.map((m) => m.snapshot()));
+    assert.equal([...primary.values()].map(seriesOfPart), fromSnapshots.series);
+  } finally {
+    for (const m of workers) m.close();
   }
 });
 

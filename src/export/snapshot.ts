@@ -2,12 +2,13 @@
 // an exact merge of many (node:cluster workers, batch jobs, several machines). Histograms merge
 // bucket by bucket — never by averaging quantiles — after bringing them to a common scale.
 import { crc32 } from 'node:zlib';
-import { quantileOfBuckets, upperBound } from '../core/buckets.js';
+import { quantileOfBuckets } from '../core/buckets.js';
 import { bucketList, checkNativeHistogram, type NativeHistogram } from '../core/family-model.js';
 import type { MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
 import { COUNTER_FIELDS, type CounterField } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
+import { histogramOf, mergeByKey, partOf, type SeriesPart } from './merge.js';
 
 const MAGIC = 0x4e534753; // "SGSN" little-endian
 /** The encoding of snapshot bytes, shared by every process of a cluster: README, "Version numbers". */
@@ -279,11 +280,6 @@ function describe(v: unknown): string {
 
 // ---- merging ----------------------------------------------------------------------------------
 
-/** Bucket i at `from` lies inside bucket ceil(i / 2^(from - to)) at the coarser scale `to`. */
-function coarser(index: number, shift: number): number {
-  return shift === 0 ? index : Math.ceil(index / 2 ** shift);
-}
-
 /** Exact combined totals and histograms of many snapshots (bytes or decoded), by label set. */
 export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>): Snapshot {
   if (!Array.isArray(snapshots) || snapshots.length === 0)
@@ -297,83 +293,36 @@ export function mergeSnapshots(snapshots: ReadonlyArray<Uint8Array | Snapshot>):
     }
     return s;
   });
-  const byKey = new Map<string, SnapshotSeries[]>();
-  for (const snap of decoded) {
-    for (const s of snap.series) {
-      const key = seriesKey(s.labels, s.kind);
-      const group = byKey.get(key);
-      if (group) group.push(s);
-      else byKey.set(key, [s]);
-    }
-  }
-  const series: SnapshotSeries[] = [];
-  for (const group of byKey.values()) {
-    const schema = Math.min(...group.map((s) => s.latency.schema));
-    const counters = {} as Record<CounterField, number>;
-    for (const f of COUNTER_FIELDS) counters[f] = group.reduce((n, s) => n + s.counters[f], 0);
-    const errorsByType: Record<string, number> = {};
-    // The buckets added up in one run of counts from the lowest (coarsened) index to the highest.
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = Number.NEGATIVE_INFINITY;
-    for (const s of group) {
-      for (const [t, n] of Object.entries(s.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
-      // Every bucket, not just the ends: a decoded snapshot built by hand may list them in any order.
-      const shift = s.latency.schema - schema;
-      for (const b of s.latency.buckets) {
-        const j = coarser(b.index, shift);
-        if (j < lo) lo = j;
-        if (j > hi) hi = j;
-      }
-    }
-    const run = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
-    for (const s of group) {
-      const shift = s.latency.schema - schema;
-      for (const b of s.latency.buckets) run[coarser(b.index, shift) - lo] += b.count;
-    }
-    const lat = group.map((s) => s.latency);
-    // NaN (nothing recorded) unless some part recorded something, as the monitor reports it.
-    const mins = lat.map((h) => h.minMs).filter((x) => !Number.isNaN(x));
-    const maxs = lat.map((h) => h.maxMs).filter((x) => !Number.isNaN(x));
-    // Every zero bucket holds values <= its own threshold, so <= the largest; a (downscaled) bucket
-    // wholly below that largest threshold joins the zero bucket too.
-    const zeroThreshold = Math.max(...lat.map((h) => h.zeroThreshold));
-    let zeroCount = lat.reduce((n, h) => n + h.zeroCount, 0);
-    const merged: { index: number; count: number }[] = [];
-    let belowZero = true; // ascending: once a bucket ends above the threshold, all later ones do
-    for (let k = 0; k < run.length; k++) {
-      const count = run[k];
-      if (count === 0) continue;
-      const index = lo + k;
-      if (belowZero && upperBound(index, schema) <= zeroThreshold) zeroCount += count;
-      else {
-        belowZero = false;
-        merged.push({ index, count });
-      }
-    }
-    series.push({
-      labels: group[0].labels,
-      ...(group[0].kind === undefined ? {} : { kind: group[0].kind }),
-      counters,
-      errorsByType,
-      latency: {
-        schema,
-        count: lat.reduce((n, h) => n + h.count, 0),
-        sum: lat.reduce((n, h) => n + h.sum, 0),
-        zeroThreshold,
-        zeroCount,
-        overflowCount: lat.reduce((n, h) => n + h.overflowCount, 0),
-        overflowThreshold: Math.min(...lat.map((h) => h.overflowThreshold ?? Number.POSITIVE_INFINITY)),
-        buckets: merged,
-        minMs: mins.length > 0 ? Math.min(...mins) : Number.NaN,
-        maxMs: maxs.length > 0 ? Math.max(...maxs) : Number.NaN,
-      },
-    });
-  }
+  const merged = mergeByKey(decoded.flatMap((d) => d.series.map(partOfSeries)));
   return {
     takenAt: Math.max(...decoded.map((d) => d.takenAt)),
     sources: decoded.reduce((n, d) => n + d.sources, 0),
-    series,
+    series: Array.from(merged.values(), seriesOfPart),
   };
+}
+
+/** A snapshot's series as the merge takes it. */
+function partOfSeries(s: SnapshotSeries): SeriesPart {
+  const counters = COUNTER_FIELDS.map((f) => s.counters[f]);
+  return partOf(
+    seriesKey(s.labels, s.kind),
+    counters,
+    { ...s.errorsByType },
+    s.latency,
+    s.latency.minMs,
+    s.latency.maxMs,
+  );
+}
+
+/** A merged series as a snapshot's. */
+export function seriesOfPart(p: SeriesPart): SnapshotSeries {
+  const { labels, kind } = labelsFromKey(p.key);
+  const counters = {} as Record<CounterField, number>;
+  COUNTER_FIELDS.forEach((f, i) => {
+    counters[f] = p.counters[i];
+  });
+  const latency = { ...plain(histogramOf(p)), minMs: p.minMs, maxMs: p.maxMs };
+  return { labels, ...(kind === undefined ? {} : { kind }), counters, errorsByType: p.errorsByType, latency };
 }
 
 /**

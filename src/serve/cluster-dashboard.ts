@@ -16,26 +16,13 @@ import {
   type SeriesRow,
 } from './dashboard-handler.js';
 import { exposedLabels } from '../export/collect-families.js';
+import { addCounts, type SeriesPart, spanAt } from '../export/merge.js';
 import type { Metric, MetricFamily } from '../core/family-model.js';
 import { compareWithTargets } from '../analysis/targets.js';
 import type { IntervalFigures } from '../time/tick.js';
 import { labelsFromKey } from '../record/recorder.js';
 import { COUNTER_FIELDS } from '../time/totals.js';
 import type { Clock, Labels, PerformanceSummary, PerformanceTargets } from '../core/types.js';
-
-/** One series' merged counts as the primary holds them (cluster.ts builds these from the reports). */
-export interface MergedPart {
-  counters: number[];
-  errorsByType: Record<string, number>;
-  schema: number;
-  count: number;
-  sum: number;
-  zeroCount: number;
-  minMs: number | null;
-  maxMs: number | null;
-  offset: number;
-  counts: Float64Array;
-}
 
 /** A worker as the dashboard lists it. */
 export interface WorkerRow {
@@ -54,8 +41,8 @@ export interface WorkerRow {
 export interface ClusterSample {
   t: number;
   /** Series by key (seriesKey(labels, kind)), the service totals not among them. */
-  series: ReadonlyMap<string, MergedPart>;
-  service: MergedPart | undefined;
+  series: ReadonlyMap<string, SeriesPart>;
+  service: SeriesPart | undefined;
   /** Gauges of live workers, for the service (the unlabelled series). */
   activeConnections: number;
   queueDepth: number;
@@ -177,23 +164,15 @@ const QUANTILES = [0.5, 0.95, 0.99, 0.999];
  * at the bucket's log-midpoint and clamped to the recorded min/max, as snapshotQuantile does.
  * NaN when the interval holds no record.
  */
-export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefined, qs: readonly number[]): number[] {
+export function differenceQuantiles(cur: SeriesPart, prev: SeriesPart | undefined, qs: readonly number[]): number[] {
   // A series nothing was recorded into since the last sample costs nothing more.
   if (cur.count === 0 || (prev !== undefined && prev.count === cur.count)) return qs.map(() => Number.NaN);
   const schema = prev ? Math.min(cur.schema, prev.schema) : cur.schema;
-  const coarser = (index: number, s: number) => (s === schema ? index : Math.ceil(index / 2 ** (s - schema)));
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  for (const p of prev ? [cur, prev] : [cur]) {
-    if (p.counts.length === 0) continue;
-    lo = Math.min(lo, coarser(p.offset, p.schema));
-    hi = Math.max(hi, coarser(p.offset + p.counts.length - 1, p.schema));
-  }
-  const counts = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
-  addInto(counts, lo, schema, cur, 1);
+  const { lo, counts } = spanAt(prev ? [cur, prev] : [cur], schema);
+  addCounts(counts, lo, schema, cur, 1);
   let zero = cur.zeroCount;
   if (prev) {
-    addInto(counts, lo, schema, prev, -1);
+    addCounts(counts, lo, schema, prev, -1);
     zero -= prev.zeroCount;
   }
   zero = Math.max(0, zero);
@@ -209,23 +188,10 @@ export function differenceQuantiles(cur: MergedPart, prev: MergedPart | undefine
     n: counts.length,
     indexAt: (k: number) => lo + k,
     countAt: (k: number) => counts[k],
-    minMs: cur.minMs ?? Number.NaN,
-    maxMs: cur.maxMs ?? Number.NaN,
+    minMs: cur.minMs,
+    maxMs: cur.maxMs,
   };
   return qs.map((q) => quantileOfBuckets(walk, q));
-}
-
-/** Adds `sign` × the part's bucket counts into `counts` (index `lo` first) at `schema` (<= the part's). */
-function addInto(counts: Float64Array, lo: number, schema: number, p: MergedPart, sign: number): void {
-  const c = p.counts;
-  const n = c.length;
-  if (p.schema === schema) {
-    const at = p.offset - lo;
-    for (let k = 0; k < n; k++) counts[at + k] += sign * c[k];
-    return;
-  }
-  const div = 2 ** (p.schema - schema);
-  for (let k = 0; k < n; k++) if (c[k] !== 0) counts[Math.ceil((p.offset + k) / div) - lo] += sign * c[k];
 }
 
 /** The part of a monitor's interval figures the primary can compute from merged samples. */
@@ -234,7 +200,7 @@ type Interval = Pick<
   'seconds' | 'requests' | 'errors' | 'rps' | 'errorRate' | 'p50' | 'p95' | 'p99' | 'p999'
 >;
 
-function interval(cur: MergedPart, prev: MergedPart | undefined, seconds: number): Interval {
+function interval(cur: SeriesPart, prev: SeriesPart | undefined, seconds: number): Interval {
   const requests = Math.max(0, cur.counters[REQUESTS] - (prev?.counters[REQUESTS] ?? 0));
   const errors = Math.max(0, cur.counters[ERRORS] - (prev?.counters[ERRORS] ?? 0));
   const [p50, p95, p99, p999] = differenceQuantiles(cur, prev, QUANTILES);
@@ -251,7 +217,7 @@ function interval(cur: MergedPart, prev: MergedPart | undefined, seconds: number
   };
 }
 
-const delta = (cur: MergedPart, prev: MergedPart | undefined, field: number) =>
+const delta = (cur: SeriesPart, prev: SeriesPart | undefined, field: number) =>
   Math.max(0, cur.counters[field] - (prev?.counters[field] ?? 0));
 
 /**
@@ -269,7 +235,7 @@ export class ClusterWindow implements DashboardSource {
   private last: ClusterDashboardFrame | undefined;
   private rows = new Map<
     string,
-    { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }
+    { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: SeriesPart }
   >();
   private peak = 0;
   private readonly startedAt: number;
@@ -356,7 +322,7 @@ export class ClusterWindow implements DashboardSource {
     const seconds = prev ? (s.t - prev.t) / 1000 : 0;
     const rows = new Map<
       string,
-      { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: MergedPart }
+      { labels: Labels; exposed: Labels; kind: string | undefined; w: Interval; part: SeriesPart }
     >();
     for (const [key, part] of s.series) {
       const { labels, kind } = this.rows.get(key) ?? labelsFromKey(key);
@@ -451,7 +417,7 @@ export class ClusterWindow implements DashboardSource {
     s: ClusterSample,
     point: Record<DashboardField, number>,
     w: Interval | undefined,
-    service: MergedPart | undefined,
+    service: SeriesPart | undefined,
   ): ClusterDashboardFrame {
     const total = service?.counters[REQUESTS] ?? 0;
     const failed = service?.counters[ERRORS] ?? 0;

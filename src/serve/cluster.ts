@@ -1,6 +1,6 @@
 // node:cluster: each worker keeps its own monitor and answers the primary's requests for its
-// counts over the cluster's IPC channel; the primary merges them (counters summed, histograms
-// bucket by bucket, as mergeSnapshots does) and serves one exposition for all workers.
+// counts over the cluster's IPC channel; the primary merges them (export/merge.ts, the merge of
+// mergeSnapshots too) and serves one exposition for all workers.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,17 +9,11 @@ import { type ClusterSample, ClusterWindow, type ClusterWindowOptions, type Work
 import { createDashboardHandler, type DashboardOptions } from './dashboard-handler.js';
 import { COUNTERS, exposedLabels } from '../export/collect-families.js';
 import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
-import { upperBound } from '../core/buckets.js';
-import {
-  bucketList,
-  type Metric,
-  type MetricFamily,
-  type NativeHistogram,
-  withLazyBuckets,
-} from '../core/family-model.js';
+import type { Metric, MetricFamily, NativeHistogram } from '../core/family-model.js';
 import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 import { labelsFromKey, seriesKey } from '../record/recorder.js';
-import { encodeSnapshot, type Snapshot, type SnapshotSeries } from '../export/snapshot.js';
+import { encodeSnapshot, type Snapshot, type SnapshotSeries, seriesOfPart } from '../export/snapshot.js';
+import { histogramOf, mergeByKey, partOf, type SeriesPart } from '../export/merge.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 
@@ -38,32 +32,15 @@ type GaugeRow = [
 ];
 
 /**
- * One series as a worker reports it: its counters, errors and latency histogram with the buckets
- * as one run of counts (no object per bucket: a primary merges thousands of them per scrape).
+ * One series as a worker reports it (a SeriesPart, what the primary merges) on the channel: the
+ * counts as base64 of their bytes, min and max null when nothing was recorded (NaN does not
+ * survive JSON).
  */
-interface Part {
-  /** seriesKey(labels, kind) */
-  key: string;
-  /** COUNTER_FIELDS order. */
-  counters: number[];
-  errorsByType: Record<string, number>;
-  schema: number;
-  count: number;
-  sum: number;
-  zeroThreshold: number;
-  zeroCount: number;
-  overflowCount: number;
-  overflowThreshold: number;
-  /** null: nothing recorded (NaN does not survive JSON). */
+type WirePart = Omit<SeriesPart, 'counts' | 'minMs' | 'maxMs'> & {
+  counts: string;
   minMs: number | null;
   maxMs: number | null;
-  /** Index of counts[0]. */
-  offset: number;
-  counts: Float64Array;
-}
-
-/** A Part on the channel: the counts as base64 of their bytes. */
-type WirePart = Omit<Part, 'counts'> & { counts: string };
+};
 
 interface ReportMessage {
   type: typeof REPORT;
@@ -137,22 +114,20 @@ export function reportToPrimary(monitor: MonitorReader, options: ReportToPrimary
  */
 export function partsOf(monitor: MonitorReader): WirePart[] {
   const part = (key: string, t: Totals, errorsByType: Record<string, number>, h: NativeHistogram): WirePart => {
-    const dense = h.dense ?? { offset: 0, counts: new Float64Array(0) };
-    return {
+    const p = partOf(
       key,
-      counters: COUNTER_FIELDS.map((f) => t[f]),
+      COUNTER_FIELDS.map((f) => t[f]),
       errorsByType,
-      schema: h.schema,
-      count: h.count,
-      sum: h.sum,
-      zeroThreshold: h.zeroThreshold,
-      zeroCount: h.zeroCount,
-      overflowCount: h.overflowCount,
-      overflowThreshold: h.overflowThreshold ?? Number.MAX_VALUE,
-      minMs: Number.isNaN(t.latencyMinMs) ? null : t.latencyMinMs,
-      maxMs: Number.isNaN(t.latencyMaxMs) ? null : t.latencyMaxMs,
-      offset: dense.offset,
-      counts: Buffer.from(dense.counts.buffer, dense.counts.byteOffset, dense.counts.byteLength).toString('base64'),
+      h,
+      t.latencyMinMs,
+      t.latencyMaxMs,
+    );
+    return {
+      ...p,
+      overflowThreshold: Math.min(p.overflowThreshold, Number.MAX_VALUE), // JSON has no Infinity
+      minMs: Number.isNaN(p.minMs) ? null : p.minMs,
+      maxMs: Number.isNaN(p.maxMs) ? null : p.maxMs,
+      counts: Buffer.from(p.counts.buffer, p.counts.byteOffset, p.counts.byteLength).toString('base64'),
     };
   };
   const out: WirePart[] = [];
@@ -164,125 +139,28 @@ export function partsOf(monitor: MonitorReader): WirePart[] {
   return out;
 }
 
-export function fromWire(w: WirePart): Part {
+export function fromWire(w: WirePart): SeriesPart {
   const bytes = Buffer.from(w.counts, 'base64');
   if (bytes.length % 8 !== 0 || !Array.isArray(w.counters) || w.counters.length !== COUNTER_FIELDS.length)
     throw new RangeError('malformed report');
-  // Copied into a buffer of its own: a decoded Buffer may sit at an offset that is no multiple of 8.
-  return { ...w, counts: new Float64Array(new Uint8Array(bytes).buffer) };
-}
-
-/** Exact combined figures of parts with the same key: counters summed, buckets added at the coarsest scale. */
-function mergeParts(group: readonly Part[]): Part {
-  if (group.length === 1) return group[0];
-  const schema = Math.min(...group.map((p) => p.schema));
-  const coarser = (index: number, shift: number) => (shift === 0 ? index : Math.ceil(index / 2 ** shift));
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  for (const p of group) {
-    if (p.counts.length === 0) continue;
-    const shift = p.schema - schema;
-    lo = Math.min(lo, coarser(p.offset, shift));
-    hi = Math.max(hi, coarser(p.offset + p.counts.length - 1, shift));
-  }
-  const counts = new Float64Array(hi >= lo ? hi - lo + 1 : 0);
-  for (const p of group) {
-    const shift = p.schema - schema;
-    const c = p.counts;
-    if (shift === 0) {
-      const at = p.offset - lo;
-      for (let k = 0; k < c.length; k++) counts[at + k] += c[k];
-    } else for (let k = 0; k < c.length; k++) if (c[k] !== 0) counts[coarser(p.offset + k, shift) - lo] += c[k];
-  }
-  // Every zero bucket holds values <= its own threshold, so <= the largest; a bucket wholly below
-  // that largest threshold joins the zero bucket too (ascending: stop at the first one above it).
-  const zeroThreshold = Math.max(...group.map((p) => p.zeroThreshold));
-  let zeroCount = group.reduce((n, p) => n + p.zeroCount, 0);
-  for (let k = 0; k < counts.length && upperBound(lo + k, schema) <= zeroThreshold; k++) {
-    zeroCount += counts[k];
-    counts[k] = 0;
-  }
-  const errorsByType: Record<string, number> = {};
-  for (const p of group)
-    for (const [t, n] of Object.entries(p.errorsByType)) errorsByType[t] = (errorsByType[t] ?? 0) + n;
-  const mins = group.map((p) => p.minMs).filter((x): x is number => x !== null);
-  const maxs = group.map((p) => p.maxMs).filter((x): x is number => x !== null);
   return {
-    key: group[0].key,
-    counters: group[0].counters.map((_, f) => group.reduce((n, p) => n + p.counters[f], 0)),
-    errorsByType,
-    schema,
-    count: group.reduce((n, p) => n + p.count, 0),
-    sum: group.reduce((n, p) => n + p.sum, 0),
-    zeroThreshold,
-    zeroCount,
-    overflowCount: group.reduce((n, p) => n + p.overflowCount, 0),
-    overflowThreshold: Math.min(...group.map((p) => p.overflowThreshold)),
-    minMs: mins.length > 0 ? Math.min(...mins) : null,
-    maxMs: maxs.length > 0 ? Math.max(...maxs) : null,
-    offset: Number.isFinite(lo) ? lo : 0,
-    counts,
+    ...w,
+    minMs: w.minMs ?? Number.NaN,
+    maxMs: w.maxMs ?? Number.NaN,
+    // Copied into a buffer of its own: a decoded Buffer may sit at an offset that is no multiple of 8.
+    counts: new Float64Array(new Uint8Array(bytes).buffer),
   };
 }
 
-/** Parts of many sources merged by key. */
-export function mergeAll(sources: ReadonlyArray<ReadonlyMap<string, Part>>): Map<string, Part> {
-  const groups = new Map<string, Part[]>();
-  for (const src of sources) {
-    for (const [key, p] of src) {
-      const g = groups.get(key);
-      if (g) g.push(p);
-      else groups.set(key, [p]);
-    }
-  }
-  const out = new Map<string, Part>();
-  for (const [key, g] of groups) out.set(key, mergeParts(g));
-  return out;
-}
-
-function histogramOf(p: Part): NativeHistogram {
-  return withLazyBuckets({
-    schema: p.schema,
-    count: p.count,
-    sum: p.sum,
-    zeroThreshold: p.zeroThreshold,
-    zeroCount: p.zeroCount,
-    overflowCount: p.overflowCount,
-    overflowThreshold: p.overflowThreshold,
-    dense: { offset: p.offset, counts: p.counts },
-  });
+/** The parts of many sources (workers, and those that exited) merged by key. */
+export function mergeAll(sources: ReadonlyArray<ReadonlyMap<string, SeriesPart>>): Map<string, SeriesPart> {
+  return mergeByKey(sources.flatMap((src) => [...src.values()]));
 }
 
 /** The merged parts as a Snapshot (for mergeSnapshots, snapshotQuantile, /snapshot). */
-function toSnapshot(parts: ReadonlyMap<string, Part>, sources: number): Snapshot {
+function toSnapshot(parts: ReadonlyMap<string, SeriesPart>, sources: number): Snapshot {
   const series: SnapshotSeries[] = [];
-  for (const p of parts.values()) {
-    if (p.key === SERVICE_KEY) continue;
-    const { labels, kind } = labelsFromKey(p.key);
-    const counters = {} as Record<CounterField, number>;
-    COUNTER_FIELDS.forEach((f, i) => {
-      counters[f] = p.counters[i];
-    });
-    const h = histogramOf(p);
-    series.push({
-      labels,
-      ...(kind === undefined ? {} : { kind }),
-      counters,
-      errorsByType: p.errorsByType,
-      latency: {
-        schema: h.schema,
-        count: h.count,
-        sum: h.sum,
-        zeroThreshold: h.zeroThreshold,
-        zeroCount: h.zeroCount,
-        overflowCount: h.overflowCount,
-        overflowThreshold: h.overflowThreshold,
-        buckets: bucketList(h),
-        minMs: p.minMs ?? Number.NaN,
-        maxMs: p.maxMs ?? Number.NaN,
-      },
-    });
-  }
+  for (const p of parts.values()) if (p.key !== SERVICE_KEY) series.push(seriesOfPart(p));
   return { takenAt: Date.now(), sources, series };
 }
 
@@ -323,7 +201,7 @@ export interface ClusterMetrics {
 }
 
 interface WorkerState {
-  parts: Map<string, Part>;
+  parts: Map<string, SeriesPart>;
   gauges: GaugeRow[];
   /** When its last report arrived (ms since the epoch). */
   at: number;
@@ -354,7 +232,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   const exitedRows: WorkerRow[] = [];
   const workers = new Map<number, WorkerState>();
   /** Everything the workers that exited had reported last. */
-  let retired = new Map<string, Part>();
+  let retired = new Map<string, SeriesPart>();
   let exited = 0;
   let nextId = 1;
   const waiting = new Map<number, Map<number, () => void>>(); // worker id -> request id -> resolve
@@ -367,7 +245,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     if (m === null || typeof m !== 'object' || m.type !== REPORT || !Array.isArray(m.parts) || !Array.isArray(m.gauges))
       return;
     if (gone.has(worker.id)) return;
-    let parts: Map<string, Part>;
+    let parts: Map<string, SeriesPart>;
     try {
       parts = new Map(m.parts.map((w) => [w.key, fromWire(w)]));
     } catch {
@@ -414,7 +292,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     });
 
   /** Fresh reports from every live worker, merged with the retired counts. */
-  const gather = async (): Promise<Map<string, Part>> => {
+  const gather = async (): Promise<Map<string, SeriesPart>> => {
     if (closed) throw new Error('collect() after close()');
     const live = Object.values(cluster.workers ?? {}).filter(
       (w): w is Worker => w !== undefined && workers.has(w.id) && w.isConnected(),
@@ -584,7 +462,7 @@ function workerRow(id: number, state: WorkerState): Omit<WorkerRow, 'state'> {
 }
 
 /** Anything counted in this series (the unlabelled one is always shown, as a monitor shows it). */
-function counted(p: Part, labels: Labels): boolean {
+function counted(p: SeriesPart, labels: Labels): boolean {
   if (Object.keys(labels).length === 0) return true;
   for (const v of p.counters) if (v > 0) return true;
   return false;
@@ -604,11 +482,11 @@ function keyLabels(key: string): { labels: Labels; kind: string | undefined } {
  * not carry (windowed figures, the other histograms, the runtime) is left out.
  */
 export function clusterFamilies(
-  merged: ReadonlyMap<string, Part>,
+  merged: ReadonlyMap<string, SeriesPart>,
   gaugeReports: ReadonlyArray<ReadonlyArray<GaugeRow>>,
   exitedWorkers: number,
 ): MetricFamily[] {
-  const series: { labels: Labels; c: Totals; part: Part }[] = [];
+  const series: { labels: Labels; c: Totals; part: SeriesPart }[] = [];
   for (const [key, part] of merged) {
     if (key === SERVICE_KEY) continue;
     const { labels, kind } = keyLabels(key);
