@@ -24,6 +24,11 @@ export interface RollupInterval {
   bytesPerSec: number;
 }
 
+/** A period's sums, before its first tick. */
+function emptyAcc() {
+  return { seconds: 0, requests: 0, errors: 0, latencySum: 0, latencyCount: 0, backpressure: 0, messages: 0, bytes: 0 };
+}
+
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 /**
@@ -39,16 +44,7 @@ export class Rollup {
   private open = false;
   /** Set when a finer rollup feeds this one's open histogram with its closed periods. */
   private fed = false;
-  private readonly acc = {
-    seconds: 0,
-    requests: 0,
-    errors: 0,
-    latencySum: 0,
-    latencyCount: 0,
-    backpressure: 0,
-    messages: 0,
-    bytes: 0,
-  };
+  private readonly acc = emptyAcc();
   private readonly sums: Record<string, number> = {};
   private readonly counts: Record<string, number> = {};
   private readonly lastTotals = { latencySumMs: 0, latencyCount: 0 };
@@ -160,16 +156,7 @@ export class Rollup {
   }
 
   private resetAcc(): void {
-    Object.assign(this.acc, {
-      seconds: 0,
-      requests: 0,
-      errors: 0,
-      latencySum: 0,
-      latencyCount: 0,
-      backpressure: 0,
-      messages: 0,
-      bytes: 0,
-    });
+    Object.assign(this.acc, emptyAcc());
     for (const f of MEAN_FIELDS) {
       this.sums[f] = 0;
       this.counts[f] = 0;
