@@ -3,10 +3,11 @@
 // range land in the right buckets, in the text format and in protobuf's classic buckets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import type { StreamPerformanceMonitor } from '../src/index.js';
 import { BYTES_CLASSIC_BOUNDARIES, COUNT_CLASSIC_BOUNDARIES } from '../src/core/family-model.js';
 import { decodeProtobuf, parseExposition, pick } from './fixtures/expo-helpers.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 
@@ -16,9 +17,7 @@ const COUNTS = [
 ];
 
 function monitorWith(scale?: number): StreamPerformanceMonitor {
-  const monitor = new StreamPerformanceMonitor({
-    autoStart: false,
-    logger: false,
+  const monitor = testMonitor({
     ...(scale === undefined ? {} : { scale }),
   });
   // One session per byte size (with a message count from COUNTS), one batch per count.
@@ -71,7 +70,7 @@ for (const scale of [undefined, 0, 3]) {
         );
       }
       // 300 sessions of 1 KiB .. 1 MiB: none in +Inf alone (the seconds ladder put all of them there).
-      const more = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+      const more = testMonitor();
       for (let i = 0; i < 300; i++) more.recordStreamSession(`m${i}`, 10 + i, 5, 1024 + i * 3000);
       const inf = pick(parseExposition(more.metrics().body as string), 'streamgauge_session_bytes_bucket');
       assert.is(inf[inf.length - 1].value - inf[inf.length - 2].value, 0, 'nothing above the last finite bound');

@@ -7,13 +7,14 @@ import {
   clusterMetrics,
   decodeSnapshot,
   snapshotQuantile,
-  StreamPerformanceMonitor,
+  type StreamPerformanceMonitor,
 } from '../src/index.js';
 import { launchChromium } from './fixtures/browser.js';
 import { exited, fork, record, workers } from './fixtures/cluster.js';
 import { points, watchPage } from './fixtures/dashboard-page.js';
 import { ERROR_TYPES, FLEET_ROUTES, type Op, parseExposition, pick, seededOps } from './fixtures/expo-helpers.js';
 import { until } from './fixtures/wait.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const INTERVAL_MS = 200;
 
@@ -25,7 +26,7 @@ interface HistoryColumns {
 
 /** The same ops recorded into one monitor here: what the merge must equal. */
 function reference(ops: Op[]): StreamPerformanceMonitor {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const routes = FLEET_ROUTES.map((route) => monitor.series({ route }));
   for (const op of ops) {
     if (op.error) routes[op.route].recordError(op.error, op.ms);

@@ -2,7 +2,7 @@
 // one exposition in the primary for all of them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clusterMetrics, decodeSnapshot, snapshotQuantile, StreamPerformanceMonitor } from '../src/index.js';
+import { clusterMetrics, decodeSnapshot, snapshotQuantile, type StreamPerformanceMonitor } from '../src/index.js';
 import {
   ERROR_TYPES,
   FLEET_ROUTES,
@@ -14,10 +14,11 @@ import {
 } from './fixtures/expo-helpers.js';
 import { exited, fork, record, workers } from './fixtures/cluster.js';
 import { within } from './fixtures/wait.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 /** The same ops recorded into one monitor here: what the merge must equal. */
 function reference(ops: Op[]): StreamPerformanceMonitor {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const routes = FLEET_ROUTES.map((route) => monitor.series({ route }));
   for (const op of ops) {
     if (op.error) routes[op.route].recordError(op.error, op.ms);

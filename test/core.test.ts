@@ -15,16 +15,14 @@ import {
   type UserConfig,
 } from '../src/index.js';
 import { nextUp } from './fixtures/floats.js';
-import { handClock } from './fixtures/monitor.js';
+import { handClock, testMonitor } from './fixtures/monitor.js';
 
 const MB = 1_048_576;
 const T0 = Date.UTC(2025, 0, 1);
 
 /** A monitor that runs no timer and logs nothing, with a small memory (so whole-memory comparisons are cheap). */
 function small(config: UserConfig = {}): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({
-    autoStart: false,
-    logger: false,
+  return testMonitor({
     historyRetention: 60_000,
     rollups: { minutes: 2, hours: 1, days: 1 },
     maxSeries: 4,
@@ -703,7 +701,7 @@ test("message counts stay exact at any size: a thread's own copy holds up to 2^5
 // ---- configuration ------------------------------------------------------------------------
 
 test('configuration: the defaults are the specified ones', () => {
-  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const m = testMonitor();
   const c = m.config;
   assert.equal(
     [

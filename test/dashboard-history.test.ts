@@ -5,18 +5,16 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Served, StreamPerformanceMonitor } from '../src/index.js';
-import { handClock } from './fixtures/monitor.js';
+import type { Served, StreamPerformanceMonitor } from '../src/index.js';
+import { handClock, testMonitor } from './fixtures/monitor.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 const POINTS = 10_800; // three hours of one-second ticks
 
 async function setup(): Promise<{ monitor: StreamPerformanceMonitor; served: Served; clock: { t: number } }> {
   const clock = handClock(T0);
-  const monitor = new StreamPerformanceMonitor({
+  const monitor = testMonitor({
     clock,
-    autoStart: false,
-    logger: false,
     historyRetention: POINTS * 1000,
   });
   for (let i = 0; i < POINTS; i++) {

@@ -2,13 +2,12 @@
 // summary's counts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attach, type MonitorHandle, StreamPerformanceMonitor } from '../src/index.js';
+import { attach, type MonitorHandle } from '../src/index.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
-
-const make = () => new StreamPerformanceMonitor({ autoStart: false, logger: false });
+import { testMonitor } from './fixtures/monitor.js';
 
 test('after close(): recording never throws, tick(), start() and serve() say the monitor is closed, reads return the final state', async () => {
-  const monitor = make();
+  const monitor = testMonitor();
   const chat = monitor.series({ grpc_method: '/chat.Chat/Stream' });
   const worker = attach(monitor.handle());
   monitor.recordLatency(5);
@@ -40,7 +39,7 @@ test('after close(): recording never throws, tick(), start() and serve() say the
 });
 
 test('attach() gives the same clear error for every malformed handle', () => {
-  const monitor = make();
+  const monitor = testMonitor();
   const h = monitor.handle();
   const malformed: unknown[] = [
     undefined,
@@ -68,8 +67,8 @@ test('attach() gives the same clear error for every malformed handle', () => {
 });
 
 test('totals(), readSeries() and the other per-series reads take what series() returns, or an index, and nothing else', () => {
-  const monitor = make();
-  const other = make();
+  const monitor = testMonitor();
+  const other = testMonitor();
   const chat = monitor.series({ grpc_method: '/chat.Chat/Stream' });
   chat.recordLatency(2);
   chat.recordLatency(4);
@@ -97,8 +96,8 @@ test('totals(), readSeries() and the other per-series reads take what series() r
 });
 
 test('serve() on a port in use names the port and says that port: 0 picks a free one', async () => {
-  const a = make();
-  const b = make();
+  const a = testMonitor();
+  const b = testMonitor();
   const first = await a.serve({ port: 0 });
   try {
     await b.serve({ port: first.port });
@@ -114,7 +113,7 @@ test('serve() on a port in use names the port and says that port: 0 picks a free
 });
 
 test('getPerformanceSummary() has the counts: requests, successful, failed, and errors by type', () => {
-  const monitor = make();
+  const monitor = testMonitor();
   monitor.recordLatency(5);
   monitor.recordLatency(7);
   monitor.recordLatency(9);

@@ -14,22 +14,19 @@ import {
   grpcServerInterceptor,
   instrumentHttpServer,
   type MetricFamily,
-  StreamPerformanceMonitor,
+  type StreamPerformanceMonitor,
 } from '../src/index.js';
 import { type Decoded, decodeProtobuf, labelsOf } from './fixtures/expo-helpers.js';
 import { EchoClient, startServer } from './fixtures/grpc-echo.js';
 import { inSpan } from './fixtures/otel-context.js';
 import { within } from './fixtures/wait.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const OPENMETRICS = 'application/openmetrics-text; version=1.0.0';
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 const A = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' };
 const B = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
 const C = { traceId: 'a3ce929d0e0e47364bf92f3577b34da6', spanId: '0ba902b700f067aa' };
-
-function newMonitor(options: ConstructorParameters<typeof StreamPerformanceMonitor>[0] = {}): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({ autoStart: false, logger: false, ...options });
-}
 
 interface ExemplarLine {
   sample: string;
@@ -70,7 +67,7 @@ function openMetrics(monitor: StreamPerformanceMonitor): string {
 
 test('an exemplar is written after the classic bucket its value falls in, with its value in seconds and its timestamp', () => {
   let now = 1_700_000_000_000;
-  const monitor = newMonitor({ clock: { now: () => now } });
+  const monitor = testMonitor({ clock: { now: () => now } });
   const api = monitor.series({ route: 'api' });
   for (let i = 0; i < 20; i++) api.recordLatency(3);
   api.recordLatencyWithExemplar(180, A); // 0.1 s < 0.18 s <= 0.25 s
@@ -92,7 +89,7 @@ test('an exemplar is written after the classic bucket its value falls in, with i
 
 test('the merged service histogram shows the latest exemplar of each range over all series', () => {
   let now = 1_000_000;
-  const monitor = newMonitor({ clock: { now: () => now } });
+  const monitor = testMonitor({ clock: { now: () => now } });
   monitor.series({ route: 'a' }).recordLatencyWithExemplar(180, A);
   now += 10;
   monitor.series({ route: 'b' }).recordLatencyWithExemplar(190, B); // same power of two as 180 ms, later
@@ -118,7 +115,7 @@ test('the merged service histogram shows the latest exemplar of each range over 
 });
 
 test('protobuf: the exemplar on its classic Bucket and every exemplar on the native histogram, with timestamps', () => {
-  const monitor = newMonitor({ clock: { now: () => 1_700_000_000_250 } });
+  const monitor = testMonitor({ clock: { now: () => 1_700_000_000_250 } });
   const api = monitor.series({ route: 'api' });
   api.recordLatency(1);
   api.recordLatencyWithExemplar(180, A);
@@ -161,7 +158,7 @@ test('protobuf: the exemplar on its classic Bucket and every exemplar on the nat
 });
 
 test('malformed ids are refused with a TypeError naming the argument, and nothing is recorded', () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const bad: Array<[unknown, RegExp]> = [
     [{ traceId: 'abc', spanId: A.spanId }, /^exemplar\.traceId must be 32 lowercase hex digits/],
     [{ traceId: A.traceId.toUpperCase(), spanId: A.spanId }, /^exemplar\.traceId/],
@@ -196,7 +193,7 @@ test('malformed ids are refused with a TypeError naming the argument, and nothin
   monitor.close();
 
   // With invalidValues 'count', a refused call is counted as invalid instead.
-  const counting = newMonitor({ invalidValues: 'count' });
+  const counting = testMonitor({ invalidValues: 'count' });
   counting.recordLatencyWithExemplar(5, { traceId: 'nope', spanId: A.spanId });
   assert.is(counting.totals().invalid, 1);
   assert.is(counting.totals().latencyCount, 0);
@@ -254,7 +251,7 @@ test('render(): exemplars given in the model are checked before anything is writ
 });
 
 test('a failed request keeps its exemplar too', () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   monitor.series({ route: 'pay' }).recordErrorWithExemplar('timeout', 1200, A);
   assert.is(monitor.totals().errors, 1);
   const lines = exemplarLines(openMetrics(monitor), 'streamgauge_request_duration_seconds');
@@ -267,7 +264,7 @@ test('a failed request keeps its exemplar too', () => {
 
 test('retention: the latest exemplar per power of two of the value, at most 44 per series with the default range', () => {
   let now = 0;
-  const monitor = newMonitor({ clock: { now: () => now } });
+  const monitor = testMonitor({ clock: { now: () => now } });
   const s = monitor.series({ route: 'churn' });
   // 20,000 records spread over the whole accepted range (0 .. 1e10 ms), each with its own ids.
   const ids = (i: number) => ({
@@ -307,7 +304,7 @@ test('retention: the latest exemplar per power of two of the value, at most 44 p
 });
 
 test('without ids: the active sampled OpenTelemetry span, if any', () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const s = monitor.series({ route: 'otel' });
   inSpan(A.traceId, A.spanId, () => s.recordLatencyWithExemplar(40));
   inSpan(B.traceId, B.spanId, () => s.recordLatencyWithExemplar(400), false); // not sampled: no trace to link to
@@ -322,7 +319,7 @@ test('without ids: the active sampled OpenTelemetry span, if any', () => {
 });
 
 test('a recorder attached in a worker thread records the latency but keeps no exemplar (exemplars live in the monitor thread)', async () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
     workerData: {
       entry: new URL('./fixtures/exemplar-worker.ts', import.meta.url).href,
@@ -346,7 +343,7 @@ test('a recorder attached in a worker thread records the latency but keeps no ex
 });
 
 test('gRPC: the server records each call with the span active when it answered; the client with the caller span', async () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const { server, port } = await startServer(
     {
       Unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
@@ -397,7 +394,7 @@ test('gRPC: the server records each call with the span active when it answered; 
 });
 
 test('gRPC and HTTP: exemplars: false records plain latencies', async () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const server = http.createServer((_req, res) => inSpan(A.traceId, A.spanId, () => res.end('ok')));
   instrumentHttpServer(monitor, server, { exemplars: false, route: () => '/x' });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -417,7 +414,7 @@ test('gRPC and HTTP: exemplars: false records plain latencies', async () => {
 });
 
 test('HTTP: each request is linked to the span active when its response ended', async () => {
-  const monitor = newMonitor();
+  const monitor = testMonitor();
   const server = http.createServer((req, res) => {
     const ids = req.url === '/slow' ? A : B;
     setTimeout(() => inSpan(ids.traceId, ids.spanId, () => res.end('ok')), req.url === '/slow' ? 30 : 0);

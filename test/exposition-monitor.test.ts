@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { render } from '../src/export/exposition.js';
 import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import type { StreamPerformanceMonitor } from '../src/index.js';
 import {
   bucketList,
   checkNativeHistogram,
@@ -35,7 +35,7 @@ import {
   sampleValue,
 } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
-import { withMonitor } from './fixtures/monitor.js';
+import { testMonitor, withMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const HOSTILE = [
@@ -68,7 +68,7 @@ interface Expected {
 
 /** A monitor with known contents in every kind of family; `expected` by label set. */
 function build(): { monitor: StreamPerformanceMonitor; expected: Map<string, Expected> } {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, maxSeries: MAX_SERIES });
+  const monitor = testMonitor({ maxSeries: MAX_SERIES });
   const expected = new Map<string, Expected>();
   const add = (labels: Record<string, string>, requests: number, errors: Record<string, number>) => {
     const key = JSON.stringify(labels);
@@ -406,7 +406,7 @@ test('protobuf: native histograms carry exactly the monitor buckets; counters an
 // --- the dense bucket form -------------------------------------------------------------------
 
 test('a monitor histogram lists its buckets when read, as an own property that spread and JSON carry', () => {
-  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const m = testMonitor();
   for (const ms of [1, 1, 2, 5]) m.recordLatency(ms);
   const h = m.nativeHistogram(0);
   const expected = bucketList(h);
@@ -439,7 +439,7 @@ test('a monitor histogram lists its buckets when read, as an own property that s
 });
 
 test("a monitor's histograms, runs of buckets apart by 1 to 40 empty ones, render byte for byte like the same buckets as a list", () => {
-  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const m = testMonitor();
   const series = m.series({ route: 'gaps' });
   // Runs of buckets separated by 1 to 40 empty buckets (scale 7: bucket i holds 2^((i - 0.5)/128) s).
   let index = -900;
@@ -563,7 +563,7 @@ test('dense buckets (a monitor export) render byte for byte like the same bucket
 });
 
 test('scrapes reuse their storage: each shows the records made before it, families collected earlier stay as they were', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const monitor = testMonitor();
   const api = monitor.series({ route: 'api' });
   const rnd = seededRandom(5);
   const recordSome = (n: number) => {
@@ -789,7 +789,7 @@ test('serve(): /snapshot decodes to the monitor state', async () => {
 });
 
 test('serve(): 404 for unknown paths, 405 for other methods', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const served = await monitor.serve({ dashboard: false });
   try {
     const missing = await request(`${served.url}/nope`);
@@ -853,7 +853,7 @@ test('metricsHandler() serves /metrics on an existing node:http server and leave
 });
 
 test("a scrape holds every series' counts packed until it writes them: counts past one, two and four bytes come out exact", () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const monitor = testMonitor();
   // Each series a different largest count per bucket: under 2^8, under 2^16, and past 2^16.
   const sizes = [200, 300, 70_000];
   const series = sizes.map((n, i) => {

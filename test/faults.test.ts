@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamPerformanceMonitor } from '../src/index.js';
 import { H } from '../src/core/layout.js';
-import { handClock } from './fixtures/monitor.js';
+import { handClock, testMonitor } from './fixtures/monitor.js';
 import { until } from './fixtures/wait.js';
 
 function uncaught(): { errors: unknown[]; stop: () => void } {
@@ -93,7 +93,7 @@ test("without an 'error' listener: a 'tick' listener that throws is a process wa
 });
 
 test('counts are exact up to 2^53 - 1; a total past it is reported once and counted in inexact_counters', () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const errors: Error[] = [];
   monitor.on('error', (e: Error) => errors.push(e));
   try {

@@ -14,11 +14,11 @@ import {
   splitMethodPath,
   statusName,
 } from '../src/integrations/grpc.js';
-import { dashboardSource, StreamPerformanceMonitor } from '../src/index.js';
+import { dashboardSource, type StreamPerformanceMonitor } from '../src/index.js';
 import type { Totals } from '../src/time/totals.js';
 import { decodeProtobuf, labelsOf, parseExposition, pick, promtool, sampleValue } from './fixtures/expo-helpers.js';
 import { EchoClient, METHOD_LABELS, PATHS, startServer } from './fixtures/grpc-echo.js';
-import { handClock, seriesIndex, withMonitor } from './fixtures/monitor.js';
+import { handClock, seriesIndex, testMonitor, withMonitor } from './fixtures/monitor.js';
 import { until, within } from './fixtures/wait.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: grpc-js generic clients and call objects are untyped
@@ -396,7 +396,7 @@ test('a call the client cancels ends as CANCELLED; a passed deadline as DEADLINE
 });
 
 test('a slow client makes the server-streaming call.write() return false: counted as backpressure with the drain wait', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
+  const monitor = testMonitor({ maxSeries: 64 });
   const N = 400;
   const SIZE = 1024;
   let writesRefused = 0;
@@ -511,8 +511,7 @@ test("handler timers go to the method's message series; instrumentCall is idempo
 test('two servers on one monitor keep their calls apart; a call whose session is evicted as idle keeps counting', async () => {
   const clock = handClock(1_000_000);
   // invalidValues 'count': a connectionClosed() too many would show as an invalid value.
-  const monitor = new StreamPerformanceMonitor({
-    autoStart: false,
+  const monitor = testMonitor({
     maxSeries: 64,
     sessionIdleTimeout: 1000,
     invalidValues: 'count',
@@ -597,7 +596,7 @@ test('echoLatency matches in order across many requests in flight; past echoWind
     },
   };
   const run = async (echoWindow: number) => {
-    const monitor = new StreamPerformanceMonitor({ autoStart: false, maxSeries: 64 });
+    const monitor = testMonitor({ maxSeries: 64 });
     try {
       let overflows = -1;
       await withService(monitor, batchImpl, { echoLatency: true, echoWindow }, async (client, interceptor) => {

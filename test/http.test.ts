@@ -6,9 +6,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { instrumentHttpServer, setHttpRoute, StreamPerformanceMonitor } from '../src/index.js';
+import { instrumentHttpServer, setHttpRoute, type StreamPerformanceMonitor } from '../src/index.js';
 import { type Parsed, parseExposition, pick, promtool, sampleValue } from './fixtures/expo-helpers.js';
 import { until, within } from './fixtures/wait.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -16,7 +17,7 @@ async function withServer(
   handler: Handler,
   fn: (port: number, monitor: StreamPerformanceMonitor) => Promise<void>,
 ): Promise<StreamPerformanceMonitor> {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 64 });
+  const monitor = testMonitor({ maxSeries: 64 });
   const server = http.createServer(handler);
   instrumentHttpServer(monitor, server, {
     // The route from the path's shape: ids become :id, never the raw URL.
@@ -260,7 +261,7 @@ test('a request the client aborts mid-response is counted as aborted, not as han
 });
 
 test('under Express and Fastify: the route is the one their router matched', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries: 64 });
+  const monitor = testMonitor({ maxSeries: 64 });
   const express = (await import('express')).default;
   const { default: Fastify } = await import('fastify');
   // Express: its matched route (with the router's mount path) is read when the response ends.
@@ -303,7 +304,7 @@ test('under Express and Fastify: the route is the one their router matched', asy
 });
 
 test('options are checked', () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const monitor = testMonitor();
   const server = http.createServer();
   try {
     assert.throws(() => instrumentHttpServer(monitor, {} as http.Server), /node:http Server/);

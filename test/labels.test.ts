@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { registerWithPromClient, StreamPerformanceMonitor } from '../src/index.js';
+import { registerWithPromClient } from '../src/index.js';
 import type { Labels } from '../src/core/types.js';
 import {
   type Decoded,
@@ -17,7 +17,7 @@ import {
   sampleValue,
 } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
-import { withMonitor } from './fixtures/monitor.js';
+import { testMonitor, withMonitor } from './fixtures/monitor.js';
 
 const PROTOBUF_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0';
@@ -79,7 +79,7 @@ test('generated label sets: each accepted one is its own series in text, OpenMet
   for (const seed of [1, 2, 3, 4, 5]) {
     const rnd = seededRandom(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-    const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, maxSeries: 200 });
+    const monitor = testMonitor({ maxSeries: 200 });
     const registry = new Registry();
     registerWithPromClient(monitor, registry);
     try {

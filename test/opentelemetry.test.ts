@@ -28,9 +28,9 @@ import {
   instrumentHttpServer,
   openTelemetryProducer,
   relativeErrorBound,
-  StreamPerformanceMonitor,
+  type StreamPerformanceMonitor,
 } from '../src/index.js';
-import { withMonitor } from './fixtures/monitor.js';
+import { testMonitor, withMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const require = createRequire(import.meta.url);
@@ -40,7 +40,7 @@ const SCALE = 7;
 
 /** A monitor with two routes of lognormal-like latencies (whole microseconds), a few errors, cache use. */
 function setup(): { monitor: StreamPerformanceMonitor; values: Map<string, number[]> } {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, scale: SCALE });
+  const monitor = testMonitor({ scale: SCALE });
   const values = new Map<string, number[]>();
   let seed = 7;
   const random = () => {
@@ -227,9 +227,7 @@ test('a counter never goes down between exports, and its start time stays', asyn
 });
 
 test('values below the range are the zero count, values above it the first bucket above the range: the buckets add up to the count', async () => {
-  const monitor = new StreamPerformanceMonitor({
-    logger: false,
-    autoStart: false,
+  const monitor = testMonitor({
     histogramRange: { minMs: 0.01, maxMs: 1000 },
   });
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
@@ -257,7 +255,7 @@ test('values below the range are the zero count, values above it the first bucke
 });
 
 test('HTTP requests go out under the semantic conventions: http.server.request.duration with http.request.method, http.route, http.response.status_code', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const server = createServer((req, res) => {
     res.statusCode = req.url === '/missing' ? 404 : 200;
     res.end('ok');

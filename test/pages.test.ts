@@ -3,10 +3,9 @@
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import type { StreamPerformanceMonitor } from '../src/index.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
-
-const quiet = (config = {}) => new StreamPerformanceMonitor({ autoStart: false, logger: false, ...config });
+import { testMonitor } from './fixtures/monitor.js';
 
 /** Values from 1 µs to 40 min on a ratio of 1.07: each lands in another page as the range grows. */
 const ladder = Array.from({ length: 320 }, (_, i) => 0.001 * 1.07 ** i);
@@ -19,8 +18,8 @@ function bucketsOf(m: StreamPerformanceMonitor, series: number) {
 }
 
 test('a range that grows while two worker threads and this one record: every count lands where one thread alone puts it', async () => {
-  const m = quiet();
-  const reference = quiet();
+  const m = testMonitor();
+  const reference = testMonitor();
   const ROUNDS = 40;
   const handle = m.handle();
   const code = `
@@ -69,7 +68,7 @@ test('a range that grows while two worker threads and this one record: every cou
 });
 
 test('bucketMemory used up: values past it are counted (count, sum, min, max) in no bucket, never in a wrong one, and the refusals are counted', () => {
-  const m = quiet({ bucketMemory: 65_536 });
+  const m = testMonitor({ bucketMemory: 65_536 });
   const series = Array.from({ length: 8 }, (_, i) => m.series({ route: `r${i}` }));
   let n = 0;
   let sum = 0;
@@ -88,7 +87,7 @@ test('bucketMemory used up: values past it are counted (count, sum, min, max) in
   assert.ok(Math.abs(t.latencySumMs - sum) <= 1e-6 * sum, 'and summed');
   assert.is(t.latencyMinMs, series.length > 0 ? Math.round(ladder[0] * 1e6) / 1e6 : Number.NaN);
   // A reference with room for every page: each bucket holds what it holds there, or nothing.
-  const roomy = quiet();
+  const roomy = testMonitor();
   let unplaced = 0;
   for (const [i, r] of series.entries()) {
     const index = m.seriesList().find((s) => s.labels.route === `r${i}`)?.index ?? -1;
@@ -118,7 +117,7 @@ test('bucketMemory used up: values past it are counted (count, sum, min, max) in
 });
 
 test('a handle from a build with another memory layout is refused with a clear error in the thread that attaches it', async () => {
-  const m = quiet();
+  const m = testMonitor();
   const handle = m.handle();
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');

@@ -30,7 +30,7 @@ import {
 import { exactQuantile, near } from './fixtures/quantiles.js';
 import { seededRandom } from './fixtures/random.js';
 import { until, within } from './fixtures/wait.js';
-import { handClock } from './fixtures/monitor.js';
+import { handClock, testMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -182,7 +182,7 @@ test("files saved by earlier builds stay readable: the default configuration's h
   // The fingerprint covers what lays the history out, nothing else in the memory: a change to other
   // parts (lanes, tables) must not make saved history unreadable. If this value changes, files
   // saved before are refused: bump HISTORY_LAYOUT_VERSION only when the history regions change.
-  const m = new StreamPerformanceMonitor({ autoStart: false, logger: false });
+  const m = testMonitor();
   assert.is(
     historyFingerprint(internalsOf(m).layout, m.config).hash.toString('hex'),
     'c2cd9d4a54d59e886dca07cd61513768',

@@ -5,10 +5,9 @@
 import { Piscina } from 'piscina';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
 import { POOL_KINDS, trackPool } from '../src/integrations/pool.js';
 import { parseExposition, pick, sampleValue } from './fixtures/expo-helpers.js';
-import { seriesIndex } from './fixtures/monitor.js';
+import { seriesIndex, testMonitor } from './fixtures/monitor.js';
 import { holdGate, release } from './fixtures/pool-worker.js';
 import { sleep, until, within } from './fixtures/wait.js';
 
@@ -19,7 +18,7 @@ function onePool(extra: Record<string, unknown> = {}): Piscina {
 }
 
 test('utilisation of a 1-thread pool that is busy, then idle, lies between the busy time the worker measured and the time each task was out; tasks record through attach()', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const monitor = testMonitor();
   // The monitor's handle goes to the workers once, in workerData.
   const pool = onePool({ workerData: { handle: monitor.handle() } });
   try {
@@ -84,7 +83,7 @@ test('utilisation of a 1-thread pool that is busy, then idle, lies between the b
 });
 
 test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait times, a task in flight counts as it runs', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const monitor = testMonitor();
   const pool = onePool();
   try {
     await within(pool.run({ busyMs: 1 }), 30_000, 'worker start');
@@ -143,7 +142,7 @@ test('a saturated pool: queue depth, needsDrain→drain as backpressure, wait ti
 });
 
 test('stop() restores the pool; without recordTiming the tracker samples busy threads instead', async () => {
-  const monitor = new StreamPerformanceMonitor({ autoStart: false });
+  const monitor = testMonitor();
   const pool = onePool();
   const plain = onePool({ recordTiming: false });
   try {

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { collectFamilies, FAMILY_NAMES, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
 import { RUNTIME_FAMILIES } from '../src/export/runtime-families.js';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import type { StreamPerformanceMonitor } from '../src/index.js';
 import { registerWithPromClient } from '../src/export/prom-client-bridge.js';
 import {
   ERROR_TYPES,
@@ -17,7 +17,7 @@ import {
   seededOps,
   sampleValue,
 } from './fixtures/expo-helpers.js';
-import { withMonitor } from './fixtures/monitor.js';
+import { testMonitor, withMonitor } from './fixtures/monitor.js';
 
 const { Counter, Registry } = client;
 const ROUTES = ['Chat/Stream', 'quote " back\\slash', 'new\nline <script>'];
@@ -27,7 +27,7 @@ function setup(): {
   values: Map<string, number[]>;
   registry: client.Registry<client.RegistryContentType>;
 } {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const values = new Map<string, number[]>(ROUTES.map((r) => [r, []]));
   const series = ROUTES.map((route) => monitor.series({ route }));
   for (const op of seededOps(99, 3000, ROUTES.length, 4)) {
@@ -202,7 +202,7 @@ test("under prom-client's AggregatorRegistry, counters and histograms add up and
   try {
     const json = [];
     for (const w of workers) {
-      const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, maxSeries: 32 });
+      const monitor = testMonitor({ maxSeries: 32 });
       monitors.push(monitor);
       for (let i = 0; i < 10; i++) {
         if (i < w.errors) monitor.recordError('timeout', 5);

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bucketIndex, upperBound } from '../src/core/buckets.js';
-import { StreamPerformanceMonitor } from '../src/index.js';
+import type { StreamPerformanceMonitor } from '../src/index.js';
 import type { Served } from '../src/serve/serve.js';
 import { mergeSnapshots, snapshotQuantile } from '../src/export/snapshot.js';
 import {
@@ -34,6 +34,7 @@ import {
   waitFor,
 } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const SCALE = 7;
 const LOAD_SECONDS = 7;
@@ -66,7 +67,7 @@ function env(): Promise<Env> {
 
 async function setup(): Promise<Env> {
   requirePrometheus(); // fails with "apt-get install prometheus" when missing
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, scale: SCALE });
+  const monitor = testMonitor({ scale: SCALE });
   cleanups.push(async () => monitor.close());
   const served = await monitor.serve({ dashboard: false });
   cleanups.push(() => served.close());

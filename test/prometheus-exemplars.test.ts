@@ -10,9 +10,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
 import { jobsUp, type PrometheusServer, requirePrometheus, startPrometheus, waitFor } from './fixtures/expo-helpers.js';
 import { inSpan } from './fixtures/otel-context.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const EXPLICIT = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' };
 const ACTIVE = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
@@ -38,7 +38,7 @@ test.after(async () => {
 test('a real Prometheus 2.42 with exemplar-storage returns the exemplars of both exposition formats', async () => {
   requirePrometheus();
   const startSeconds = Date.now() / 1000 - 60;
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   cleanups.push(async () => monitor.close());
   const checkout = monitor.series({ route: 'checkout' });
   for (let i = 0; i < 50; i++) checkout.recordLatency(2 + (i % 7));

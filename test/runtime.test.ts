@@ -18,7 +18,7 @@ import {
   promtool,
 } from './fixtures/expo-helpers.js';
 import { sleep, until } from './fixtures/wait.js';
-import { withMonitor } from './fixtures/monitor.js';
+import { testMonitor, withMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const PROTOBUF = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
@@ -191,7 +191,7 @@ test('eventLoopResolution sets the delay timer: a free loop reads about that muc
 });
 
 test('runtimePrefix keeps ours apart from prom-client default metrics in one registry', async () => {
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false });
+  const monitor = testMonitor();
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   try {

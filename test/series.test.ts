@@ -1,12 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamPerformanceMonitor } from '../src/index.js';
-
-const quiet = () => new StreamPerformanceMonitor({ logger: false, autoStart: false });
+import { testMonitor } from './fixtures/monitor.js';
 
 test('a series created with inTotals: false keeps its own figures but stays out of the monitor-wide ones', () => {
-  const monitor = quiet();
+  const monitor = testMonitor();
   const calls = monitor.series({ grpc_method: '/svc/Chat' });
   const firstResponse = monitor.series({ grpc_method: '/svc/Chat', stage: 'first_response' }, { inTotals: false });
   for (let i = 0; i < 10; i++) calls.recordLatency(20);
@@ -33,7 +31,7 @@ test('a series created with inTotals: false keeps its own figures but stays out 
 });
 
 test('the flag is fixed by whoever creates the series first, in any thread', async () => {
-  const monitor = quiet();
+  const monitor = testMonitor();
   const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
     workerData: { handle: monitor.handle(), entry: new URL('./fixtures/series-worker.ts', import.meta.url).href },
   });
@@ -49,7 +47,7 @@ test('the flag is fixed by whoever creates the series first, in any thread', asy
 });
 
 test('series options are checked', () => {
-  const monitor = quiet();
+  const monitor = testMonitor();
   assert.throws(() => monitor.series({ a: 'b' }, 5 as never), /options must be an object/);
   monitor.close();
 });

@@ -4,7 +4,7 @@
 import { crc32 } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { relativeErrorBound, StreamPerformanceMonitor } from '../src/index.js';
+import { relativeErrorBound, type StreamPerformanceMonitor } from '../src/index.js';
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -22,12 +22,13 @@ import { SERIES_KIND } from '../src/record/recorder.js';
 import { COUNTER_FIELDS } from '../src/time/totals.js';
 import { ERROR_TYPES, type Op, seededOps } from './fixtures/expo-helpers.js';
 import { exactQuantileOf } from './fixtures/quantiles.js';
+import { testMonitor } from './fixtures/monitor.js';
 
 const ROUTES = ['Chat/Stream', 'quote " and \\ back', 'ünïcødé ✓'];
 const QS = [0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
 
 function monitor(scale = 7): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({ logger: false, autoStart: false, scale });
+  return testMonitor({ scale });
 }
 
 /** Records `ops` into `m` (route -1: the default series), with a few extra counters. */

@@ -14,7 +14,7 @@ import { LaneOwners, ownerOf, ownerWord } from '../src/core/lane-owners.js';
 import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/core/layout.js';
 import { currentThread, isRunning } from '../src/core/thread-identity.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
-import { handClock } from './fixtures/monitor.js';
+import { handClock, testMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const N = 1_000_000;
@@ -26,9 +26,7 @@ const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
 const LANE_TASK_URL = new URL('./fixtures/lane-task.mjs', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
-  return new StreamPerformanceMonitor({
-    autoStart: false,
-    logger: false,
+  return testMonitor({
     maxSeries: 128,
     throughputWindow: 2000,
     historyRetention: 60_000,
