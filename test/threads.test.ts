@@ -3,7 +3,8 @@
 // thread records too. Every total is compared with an exact replay of the same workload; series
 // that several threads create at the same moment get one slot each; a worker that exits, or is
 // terminated in the middle of its work, loses nothing it recorded; a worker that has ended hands
-// its lanes to the next one, and a running one keeps them.
+// its lanes to the next one, and a running one keeps them. The workers load the built package
+// (dist/, see fixtures/built.ts) as a user's do; `npm test` builds it first.
 import { existsSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -381,9 +382,7 @@ test('piscina workers that come and go: each takes over the lanes of one that ha
   // minThreads 0 and idleTimeout 0: piscina terminates each worker as soon as it is idle, the way
   // a pool shrinks after a burst. More workers than a histogram has lanes (MAX_LANES) and than
   // there are counter lanes: without taking over, the later ones would have no lane left. The task
-  // is plain JavaScript over the built package (dist/), started without the TypeScript loader
-  // (execArgv: []), as a user's pool starts its threads, in a fraction of the time. `npm test`
-  // builds dist/ first.
+  // is plain JavaScript, started without the TypeScript loader at all (execArgv: []).
   if (currentThread() === null) return; // (Linux only, see thread-identity.ts)
   const m = monitor();
   const workers = Math.max(MAX_LANES, internalsOf(m).layout.counterLanes.count) + 2;
