@@ -14,13 +14,12 @@ import {
   upperBound,
   writeBounds,
 } from '../src/core/buckets.js';
-import { relativeErrorBound, type StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
+import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
 import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/core/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/core/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
-import { testMonitor } from './fixtures/monitor.js';
 
 const N = 1_000_000;
 const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -61,7 +60,9 @@ function sample(name: string) {
 }
 
 function monitor(config: UserConfig = {}): StreamPerformanceMonitor {
-  return testMonitor({
+  return new StreamPerformanceMonitor({
+    autoStart: false,
+    logger: false,
     historyRetention: 60_000,
     rollups: { minutes: 1, hours: 1, days: 1 },
     maxSeries: 2,
