@@ -3,8 +3,7 @@
 // thread records too. Every total is compared with an exact replay of the same workload; series
 // that several threads create at the same moment get one slot each; a worker that exits, or is
 // terminated in the middle of its work, loses nothing it recorded; a worker that has ended hands
-// its lanes to the next one, and a running one keeps them. The workers load the built package
-// (dist/, see fixtures/built.ts) as a user's do; `npm test` builds it first.
+// its lanes to the next one, and a running one keeps them.
 import { existsSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -24,7 +23,7 @@ const WORKERS = 4;
 const WORKER_URL = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
 const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
-const LANE_TASK_URL = new URL('./fixtures/lane-task.mjs', import.meta.url);
+const LANE_TASK_URL = new URL('./fixtures/lane-task.ts', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
   return testMonitor({
@@ -381,19 +380,12 @@ test('lane owners: one 64-bit word per owner, swapped whole, so of two threads t
 test('piscina workers that come and go: each takes over the lanes of one that has ended, and nothing is lost', async () => {
   // minThreads 0 and idleTimeout 0: piscina terminates each worker as soon as it is idle, the way
   // a pool shrinks after a burst. More workers than a histogram has lanes (MAX_LANES) and than
-  // there are counter lanes: without taking over, the later ones would have no lane left. The task
-  // is plain JavaScript, started without the TypeScript loader at all (execArgv: []).
+  // there are counter lanes: without taking over, the later ones would have no lane left.
   if (currentThread() === null) return; // (Linux only, see thread-identity.ts)
   const m = monitor();
   const workers = Math.max(MAX_LANES, internalsOf(m).layout.counterLanes.count) + 2;
   const count = 1000;
-  const pool = new Piscina({
-    filename: LANE_TASK_URL.href,
-    minThreads: 0,
-    maxThreads: 1,
-    idleTimeout: 0,
-    execArgv: [],
-  });
+  const pool = new Piscina({ filename: LANE_TASK_URL.href, minThreads: 0, maxThreads: 1, idleTimeout: 0 });
   const results: { threadId: number; tid: number; lanes: number[] }[] = [];
   try {
     for (let i = 0; i < workers; i++) {
