@@ -50,11 +50,19 @@ built =
   step('wasm core', ['assembly', 'asconfig.json', 'package.json'], 'build/.stamp-wasm', () =>
     exec(bin('asc'), ['assembly/index.ts', '--config', 'asconfig.json', '--target', 'release']),
   ) || built;
-built = step('ESM', ['src', ...common], 'dist/.stamp-esm', () => exec(bin('tsc'), ['-p', 'tsconfig.json'])) || built;
+// Each output folder is emptied before it is rebuilt: a module moved or deleted in src/ must not
+// live on in dist/, where a stale import of it would still resolve. (Emptying dist/ takes the
+// CommonJS build's stamp with it, so that build follows.)
+built =
+  step('ESM', ['src', ...common], 'dist/.stamp-esm', () => {
+    rmSync(join(root, 'dist'), { recursive: true, force: true });
+    exec(bin('tsc'), ['-p', 'tsconfig.json']);
+  }) || built;
 built =
   step('CommonJS', ['src', ...common, 'tsconfig.cjs.json'], 'dist/cjs/.stamp-cjs', () => {
     const copy = join(root, 'build', 'cjs-src');
     rmSync(copy, { recursive: true, force: true });
+    rmSync(join(root, 'dist', 'cjs'), { recursive: true, force: true });
     cpSync(join(root, 'src'), copy, { recursive: true, filter: (p) => !p.startsWith(join(root, 'src', 'cjs')) });
     cpSync(join(root, 'src', 'cjs'), copy, { recursive: true });
     writeFileSync(join(copy, 'package.json'), '{ "type": "commonjs" }\n');
