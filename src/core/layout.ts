@@ -300,6 +300,8 @@ export const R = {
   LANES_CLAIMED: 11,
   /** Counter lanes handed out so far (may count past counterLanes.count: those claims got none). */
   COUNTER_LANES_CLAIMED: 12,
+  /** Ticks so far: recorders read it to tell a series hot on their thread (see recorder.ts HOT_RECORDS). */
+  TICKS: 13,
 } as const;
 export const MAGIC = 0x53474147; // "SGAG"
 
