@@ -15,7 +15,16 @@ import {
   writeBounds,
 } from '../src/core/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/core/layout.js';
+import {
+  type HistShape,
+  H,
+  initHistogram,
+  type Layout,
+  PAGE,
+  R,
+  writeRangeTable,
+  writeShapeRecord,
+} from '../src/core/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/core/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
@@ -81,7 +90,8 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   const idxMax = bucketIndex(maxX, scale);
   const nBuckets = idxMax - idxMin + 1;
   const cells = { ptr: Math.ceil((tables + boundsBytes(scale)) / 64) * 64, ...rangeGeometry(scale, 1, idxMin, idxMax) };
-  const h = Math.ceil((cells.ptr + cells.count * 16) / 64) * 64; // 16 bytes a cell
+  const shapePtr = Math.ceil((cells.ptr + cells.count * 16) / 64) * 64; // 16 bytes a cell
+  const h = shapePtr + 64; // after the shape's record
   const shape: HistShape = {
     scale,
     idxMul: 1,
@@ -94,6 +104,7 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
     headerBytes: Math.ceil((H.PAGES + Math.ceil(nBuckets / PAGE.SLOTS) * 4) / 64) * 64,
     bytes: 0,
     cells,
+    ptr: shapePtr,
   };
   shape.bytes = shape.headerBytes + shape.pages * PAGE.BYTES;
   const exportPtr = Math.ceil((h + shape.bytes) / 64) * 64;
@@ -110,6 +121,7 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   const memory = createMemory(layout);
   writeBounds(memory.buffer, tables, scale);
   writeRangeTable(memory.buffer, shape);
+  writeShapeRecord(memory.buffer, layout, shape);
   initHistogram(memory.buffer, layout, h, shape, true);
   const core = instantiate(coreModule(), memory, layout);
   return {

@@ -216,7 +216,7 @@ export class RecordingContext {
     const bytes = this.layout.shapes.latency.headerBytes;
     const linked = Math.min(Atomics.load(this.i32, (h + H.LANES) >> 2), MAX_LANES);
     for (let j = 0; j < linked; j++) {
-      const lane = Atomics.load(this.i32, ((h + H.LANE0) >> 2) + j);
+      const lane = Atomics.load(this.i32, ((h + this.layout.seriesHeaders.latency.laneAt) >> 2) + j);
       if (lane !== 0 && this.owners.takeOver((lane - pool.ptr) / bytes)) return lane;
     }
     if (linked === MAX_LANES) return 0;
@@ -307,7 +307,7 @@ export class SeriesRecorder implements Recorder {
     this.recordOwned = ctx.core.recordOwned;
     this.base = ctx.seriesPtr(index);
     this.latency = ctx.histPtr(index, 'latency');
-    this.errorTypes = this.base + ctx.layout.errorTypesOffset;
+    this.errorTypes = ctx.layout.errorTypes.ptr + index * ctx.layout.errorTypes.stride;
     this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
   }
 
