@@ -474,10 +474,11 @@ export function computeLayout(config: MonitoringConfig): Layout {
     hour: rollup(config.rollups.hours, 3_600_000),
     day: rollup(config.rollups.days, 86_400_000),
   };
-  // Private lanes: one per (thread, series) that records latencies, while they last. A lane is a
-  // header until values arrive (its pages come from the arena), so two per series cost little;
-  // past the pool, records take the atomic path (exact, a few ns slower). Sized by the users'
-  // series: the reserved runtime series record through atomics, never a lane.
+  // Private lanes: one per (thread, series) where the series is hot on that thread (see
+  // recorder.ts HOT_RECORDS), while they last. A lane is a header until values arrive (its pages
+  // come from the arena), so two per series cost little; past the pool, records take the atomic
+  // path (exact, a few ns slower). Sized by the users' series: the reserved runtime series record
+  // through atomics, never a lane.
   const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
   p = align(p + lanePool.count * shapes.latency.headerBytes);
   const counterLanes = {
