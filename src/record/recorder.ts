@@ -199,17 +199,17 @@ export class RecordingContext {
     return slot;
   }
 
+  /** Ticks so far (the tick's thread counts them in the runtime header): the clock by which a series is hot. */
+  ticks(): number {
+    return Atomics.load(this.rt, R.TICKS);
+  }
+
   /**
    * A lane of latency histogram `h` for this thread alone (its byte address), or 0 when there is
    * none to have: the pool is used up, the histogram has all its lanes, or the host cannot have lanes.
    * A lane of h whose thread has ended is taken over first, so h keeps about as many lanes as
    * threads that record into it at once, however many come and go.
    */
-  /** Ticks so far (the tick's thread counts them in the runtime header): the clock by which a series is hot. */
-  ticks(): number {
-    return Atomics.load(this.rt, R.TICKS);
-  }
-
   claimLane(h: number): number {
     const pool = this.layout.lanePool;
     if (pool.count === 0) return 0;
@@ -334,7 +334,7 @@ export class SeriesRecorder implements Recorder {
     else this.ctx.reject(this.index, invalid('ms', ms, MS));
   }
 
-  /** Records a validated latency: into this thread's lane (claimed on first use) or, without one, the shared block. */
+  /** Records a validated latency: into this thread's lane (claimed once the series is hot here) or, without one, the shared block. */
   private latencyValue(ms: number): void {
     if (this.lane === 0 && !this.laneTried && ++this.coldRecords >= HOT_RECORDS) this.heated();
     if (this.lane !== 0) this.core.recordOwned(this.lane, ms);
