@@ -75,6 +75,8 @@ export interface RollupState {
 
 export class Aggregator {
   readonly history: HistoryRing;
+  /** The runtime header (i32 slots, see R): the tick counts itself there. */
+  private readonly runtime: Int32Array;
   readonly rollups: Record<Exclude<Resolution, 'tick'>, Rollup>;
   private readonly slots: number;
   private readonly times: Float64Array;
@@ -143,6 +145,7 @@ export class Aggregator {
     this.pairs = new Uint32Array(buffer, layout.pairsPtr, 2 * (layout.shapes.latency.nBuckets + 2));
     this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
+    this.runtime = new Int32Array(buffer, layout.runtimePtr, R.TICKS + 1);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
     // feeds the next resolution's open one, so a tick merges into one histogram, not three.
     const day = new Rollup(
@@ -394,6 +397,8 @@ export class Aggregator {
    * changed since the last tick; the others' snapshots carry over. Returns the point and the totals.
    */
   tick(now: number, system: SystemSample): { point: HistoryPoint; interval: IntervalFigures; totals: Totals } {
+    // Counted for the recorders of every thread: a series hot on a thread takes a lane there.
+    Atomics.add(this.runtime, R.TICKS, 1);
     // Which series changed; each is read where its latency delta is taken (which counts it too).
     this.refresh(false);
     const slot = (this.head + 1) % this.slots;

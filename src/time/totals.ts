@@ -320,7 +320,7 @@ export class TotalsReader {
     for (const s of series) {
       const block = layout.seriesPtr + s * layout.seriesStride;
       if (core.getI64(block + C.ERRORS * 8) === 0) continue; // no failed request: no type to list
-      const base = block + layout.errorTypesOffset;
+      const base = layout.errorTypes.ptr + s * layout.errorTypes.stride;
       for (let slot = 0; slot < used; slot++) add(base, slot);
       add(base, table.overflowSlot);
     }
