@@ -1,24 +1,27 @@
 // Writes the generated, labelled development set (test/fixtures/labelled.ts) in NAB's layout, so
 // that bench/nab.js and the NAB scorer run over it as over the open subset:
 //
-//   node --import tsx bench/nab-generated.js [--out <dir>]     (default <os tmpdir>/streamgauge-nab-generated)
+//   node --import tsx bench/nab-generated.js [--out <dir>] [--seed <n>]   (default <os tmpdir>/streamgauge-nab-generated)
 //   npm run nab -- --data <dir> --score
 //
 // <dir>/data/<category>/<file>.csv (timestamp,value; 5-minute steps from Monday 2026-01-05) and
 // <dir>/windows.json (NAB's combined_windows.json shape: windows by NAB's own rule, around each
-// labelled anomaly).
+// labelled anomaly). --seed draws the same kinds of series afresh: a replicate of the set, to tell
+// a change's gain from the luck of one draw (the development set is the default seed).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LABELLED, labelled, nabWindows } from '../test/fixtures/labelled.ts';
+import { LABELLED, labelled, nabWindows, SEED } from '../test/fixtures/labelled.ts';
 
 const argv = process.argv.slice(2);
 let out = join(tmpdir(), 'streamgauge-nab-generated');
+let seed = SEED;
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--out' && argv[i + 1]) out = resolve(argv[++i]);
+  else if (argv[i] === '--seed' && Number.isSafeInteger(Number(argv[i + 1]))) seed = Number(argv[++i]);
   else {
-    console.error('usage: node --import tsx bench/nab-generated.js [--out <dir>]');
+    console.error('usage: node --import tsx bench/nab-generated.js [--out <dir>] [--seed <n>]');
     process.exit(2);
   }
 }
@@ -33,7 +36,7 @@ let rows = 0;
 for (const [category, makers] of Object.entries(LABELLED)) {
   mkdirSync(join(out, 'data', category), { recursive: true });
   for (const name of Object.keys(makers)) {
-    const { values, anomalies } = labelled(category, name);
+    const { values, anomalies } = labelled(category, name, seed);
     const lines = ['timestamp,value'];
     // Six significant digits are plenty and keep the files small.
     for (let i = 0; i < values.length; i++) lines.push(`${stamp(i)},${Number(values[i].toPrecision(6))}`);
