@@ -104,8 +104,11 @@ export function familyLadder(family: MetricFamily, ladder: ClassicLadder): Class
 }
 
 /** The argument checks every writer makes before it renders anything. */
-export function checkRenderArgs(families: ReadonlyArray<MetricFamily>, options: object): void {
-  if (!Array.isArray(families as unknown)) throw new TypeError('families must be an array');
+export function checkRenderArgs(families: Iterable<MetricFamily>, options: object): void {
+  // An array, or the families of a monitor made one at a time as they are written (collectFamiliesInto).
+  const f = families as unknown as { [Symbol.iterator]?: unknown } | null;
+  if (!Array.isArray(f) && (f === null || typeof f !== 'object' || typeof f[Symbol.iterator] !== 'function'))
+    throw new TypeError('families must be an array');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
 }
 
@@ -234,24 +237,24 @@ function formatCanonical(v: number): string {
 // Writers
 
 /** Renders text format 0.0.4 (`text/plain; version=0.0.4`). */
-export function renderPrometheusText(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions = {}): string {
+export function renderPrometheusText(families: Iterable<MetricFamily>, options: TextRenderOptions = {}): string {
   return renderTextFormat(families, options, false);
 }
 
 /** Renders OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`), ending in `# EOF`. */
-export function renderOpenMetrics(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions = {}): string {
+export function renderOpenMetrics(families: Iterable<MetricFamily>, options: TextRenderOptions = {}): string {
   return renderTextFormat(families, options, true);
 }
 
-function renderTextFormat(families: ReadonlyArray<MetricFamily>, options: TextRenderOptions, om: boolean): string {
+function renderTextFormat(families: Iterable<MetricFamily>, options: TextRenderOptions, om: boolean): string {
   checkRenderArgs(families, options);
   const prefix = resolvePrefix(options.prefix);
   const ladder = ladderFor(options.classicBoundariesSeconds);
   const seen = new Set<string>();
   let out = '';
-  for (let f = 0; f < families.length; f++) {
-    const family = families[f];
-    const where = `families[${f}]`;
+  let f = 0;
+  for (const family of families) {
+    const where = `families[${f++}]`;
     const base = checkedFamilyBase(prefix, family, where, seen);
     // Text 0.0.4 names a counter family by its sample (`x_total`); OpenMetrics by its base (`x`).
     const described = family.type === 'counter' && !om ? base + '_total' : base;
