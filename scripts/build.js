@@ -78,4 +78,19 @@ built =
     exec(bin('tsc'), ['-p', 'tsconfig.cjs.json']);
     writeFileSync(join(root, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
   }) || built;
+// The same for `require('streamgauge')`: 52 CommonJS modules took 12.9 MB of RSS to load, one file
+// 8.3 MB. Two levels below dist/cjs/, like dist/cjs/core/, for its module-url.
+built =
+  step('CommonJS bundle', ['src', ...common, 'tsconfig.cjs.json'], 'dist/cjs/bundle/.stamp-bundle', () =>
+    exec(bin('esbuild'), [
+      'dist/cjs/index.js',
+      '--bundle',
+      '--format=cjs',
+      '--platform=node',
+      '--target=node20',
+      '--packages=external',
+      '--log-level=warning',
+      '--outfile=dist/cjs/bundle/streamgauge.js',
+    ]),
+  ) || built;
 if (!built) console.log('build: up to date');
