@@ -166,9 +166,11 @@ export class TotalsTable {
   private readonly quiet: Uint8Array;
 
   constructor(count: number) {
+    // A row is written when its series is first read, and sum() reads only rows written since
+    // (changed or quiet series): the rows of series never recorded into stay untouched (zero
+    // pages the process never maps in), 2.6 MB at 10,000 series.
     this.rows = new Float64Array(count * TotalsTable.WIDTH);
     this.quiet = new Uint8Array(count);
-    for (let s = 0; s < count; s++) this.set(s, EMPTY);
   }
 
   set(s: number, t: Totals): void {
@@ -394,8 +396,6 @@ export class TotalsReader {
     return into;
   }
 }
-
-const EMPTY = Object.freeze(emptyTotals());
 
 function addGauge(a: number, b: number): number {
   if (Number.isNaN(b)) return a;
