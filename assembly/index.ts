@@ -4,14 +4,17 @@
 // through the pointers it is handed. The facade (src/layout.ts) lays the memory out once and
 // writes every header; this module keeps no state besides a few per-instance pointers.
 //
-// Histogram header (bytes, 8-aligned; src/layout.ts H mirrors these and src/wasm.ts checks the two
-// agree at every instantiation, through the exported H_* globals below):
+// Histogram header (bytes, 8-aligned; src/core/layout.ts H and S mirror these and src/core/wasm.ts
+// checks they agree at every instantiation, through the exported H_* and S_* globals below):
+//   shape u32 | lanes i32 | laneAt u32 | prevAt u32 | sum i64 | zero i64 | overflow i64 | min i64
+//   | max i64 | unplaced i64 | unplacedSum i64 | prevZero u32 | prevOver u32 | page table u32 × P
+//   [| window-state page table u32 × P] [| lane pointers u32 × MAX_LANES]
+// (P = ceil(nBuckets / PAGE_SLOTS)). The two optional tables are where laneAt and prevAt say (bytes
+// from the header; 0: none): only a series' latency histogram keeps windows and takes lanes, so the
+// other histograms, the lanes themselves and the rollups' histograms carry neither.
+// `shape` points at the shape's record, written once for every histogram of that shape:
 //   scale i32 | idxMin i32 | nBuckets i32 | boundsPtr i32 | idxMul f64 | sumMul f64
-//   cells u32 | cellShift u32 | cellBase u32 | cellCount u32 | sum i64 | zero i64 | overflow i64
-//   min i64 | max i64 | lanes i32 | lane pointers i32 × MAX_LANES | (4 unused) | prevZero u32
-//   prevOver u32 | (4 unused) | unplaced i64 | unplacedSum i64 | page table u32 × P
-//   | window-state page table u32 × P
-// (P = ceil(nBuckets / PAGE_SLOTS))
+//   | cells u32 | cellShift u32 | cellBase u32 | cellCount u32
 // Bucket index i (Prometheus native convention) covers (2^((i-1)/2^scale), 2^(i/2^scale)] in the
 // bucket unit (value × idxMul, e.g. ms → seconds); slot i - idxMin holds its count. Values below the
 // first bucket count in `zero`, values above the last in `overflow`. sum, min and max are integers
@@ -33,32 +36,36 @@
 // pages take records from any thread with atomics. Lanes are only used where an aligned 64-bit store
 // is a single store (64-bit hosts), so a reader's load never sees half of one.
 
-export const LAYOUT_VERSION: i32 = 7;
+export const LAYOUT_VERSION: i32 = 8;
 
-export const H_SCALE: u32 = 0;
-export const H_IDXMIN: u32 = 4;
-export const H_NBUCKETS: u32 = 8;
-export const H_BOUNDS: u32 = 12;
-export const H_IDXMUL: u32 = 16;
-export const H_SUMMUL: u32 = 24;
-export const H_CELLS: u32 = 32;
-const H_CELLSHIFT: u32 = 36;
-const H_CELLBASE: u32 = 40;
-const H_CELLCOUNT: u32 = 44;
-// sum and zero share a cache line: the tick's scan of a series reads those two alone.
-export const H_SUM: u32 = 48;
-export const H_ZERO: u32 = 56;
-export const H_OVER: u32 = 64;
-export const H_MIN: u32 = 72;
-export const H_MAX: u32 = 80;
-export const H_LANES: u32 = 88;
-export const H_LANE0: u32 = 92;
+export const S_SCALE: u32 = 0;
+export const S_IDXMIN: u32 = 4;
+export const S_NBUCKETS: u32 = 8;
+export const S_BOUNDS: u32 = 12;
+export const S_IDXMUL: u32 = 16;
+export const S_SUMMUL: u32 = 24;
+export const S_CELLS: u32 = 32;
+export const S_CELLSHIFT: u32 = 36;
+export const S_CELLBASE: u32 = 40;
+export const S_CELLCOUNT: u32 = 44;
+
+export const H_SHAPE: u32 = 0;
+export const H_LANES: u32 = 4;
+export const H_LANEAT: u32 = 8;
+export const H_PREVAT: u32 = 12;
+// sum and zero share a cache line (a series' latency header starts 16 bytes into one): the tick's
+// scan of a series reads those two alone.
+export const H_SUM: u32 = 16;
+export const H_ZERO: u32 = 24;
+export const H_OVER: u32 = 32;
+export const H_MIN: u32 = 40;
+export const H_MAX: u32 = 48;
+export const H_UNPLACED: u32 = 56;
+export const H_UNPLACEDSUM: u32 = 64;
+export const H_PREVZERO: u32 = 72;
+export const H_PREVOVER: u32 = 76;
+export const H_PAGES: u32 = 80;
 export const MAX_LANES: i32 = 15;
-const H_PREVZERO: u32 = 156;
-const H_PREVOVER: u32 = 160;
-export const H_UNPLACED: u32 = 168;
-export const H_UNPLACEDSUM: u32 = 176;
-export const H_PAGES: u32 = 184;
 
 export const PAGE_SHIFT: u32 = 6;
 export const PAGE_SLOTS: u32 = 1 << PAGE_SHIFT;
@@ -87,11 +94,12 @@ export function setAreas(arenaPtr: u32, gatherPtr: u32): void {
 
 /** Records one value (in the API unit, already validated: finite, ≥ 0, in range), from any thread. */
 export function record(h: u32, v: f64): void {
-  const s = i64(v * load<f64>(h, H_SUMMUL) + 0.5);
+  const sh = load<u32>(h, H_SHAPE);
+  const s = i64(v * load<f64>(sh, S_SUMMUL) + 0.5);
   atomic.add<i64>(h + H_SUM, s);
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
-  const code = bucketCode(h, v);
+  const code = bucketCode(sh, v);
   if (code >= 2) {
     const slot = code - 2;
     let pg = load<u32>(h + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
@@ -106,11 +114,12 @@ export function record(h: u32, v: f64): void {
  * stores (single aligned 64-bit ones), about half the cost of `record`.
  */
 export function recordOwned(lane: u32, v: f64): void {
-  const s = i64(v * load<f64>(lane, H_SUMMUL) + 0.5);
+  const sh = load<u32>(lane, H_SHAPE);
+  const s = i64(v * load<f64>(sh, S_SUMMUL) + 0.5);
   store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
   if (s < load<i64>(lane + H_MIN)) store<i64>(lane + H_MIN, s);
   if (s > load<i64>(lane + H_MAX)) store<i64>(lane + H_MAX, s);
-  const code = bucketCode(lane, v);
+  const code = bucketCode(sh, v);
   let p = lane + H_ZERO + (code << 3);
   if (code >= 2) {
     const slot = code - 2;
@@ -137,9 +146,14 @@ function claimPage(h: u32, pi: u32): u32 {
   return claimEntry(h + H_PAGES + (pi << 2), PAGE_BYTES);
 }
 
-// The window-state page table follows the page table.
+// Entry pi of h's window-state page table (h must have one: a series' latency histogram).
 function prevEntry(h: u32, pi: u32): u32 {
-  return h + H_PAGES + ((pageCount(h) + pi) << 2);
+  return h + load<u32>(h, H_PREVAT) + (pi << 2);
+}
+
+// The shape record of h.
+function shapeOf(h: u32): u32 {
+  return load<u32>(h, H_SHAPE);
 }
 
 // The page a table entry points at, claimed (`bytes` of it) if there is none yet.
@@ -184,12 +198,14 @@ function allocate(bytes: u32): u32 {
  * room left (the caller then records into h itself). The facade hands each lane to one thread.
  */
 export function addLane(h: u32, lane: u32): bool {
+  const at = load<u32>(h, H_LANEAT);
+  if (at == 0) return false; // a histogram that takes no lanes
   const slot = atomic.add<i32>(h + H_LANES, 1);
   if (slot >= MAX_LANES) {
     atomic.sub<i32>(h + H_LANES, 1);
     return false;
   }
-  atomic.store<u32>(h + H_LANE0 + (u32(slot) << 2), lane);
+  atomic.store<u32>(h + at + (u32(slot) << 2), lane);
   return true;
 }
 
@@ -200,7 +216,7 @@ function laneCount(h: u32): i32 {
 }
 
 function lane(h: u32, j: i32): u32 {
-  return atomic.load<u32>(h + H_LANE0 + (u32(j) << 2));
+  return atomic.load<u32>(h + load<u32>(h, H_LANEAT) + (u32(j) << 2));
 }
 
 /** An i64 field (sum, zero, overflow, unplaced, by offset) over h and its lanes. */
@@ -263,16 +279,17 @@ function findRange(h: u32): void {
     rangeHi = 0;
     return;
   }
-  const sumMul = load<f64>(h, H_SUMMUL);
+  const sumMul = load<f64>(shapeOf(h), S_SUMMUL);
   rangeLo = slotOf(h, (f64(mergedMin(h)) - 1) / sumMul);
   rangeHi = slotOf(h, (f64(mx) + 1) / sumMul) + 1;
 }
 
 // The bucket slot of x (API unit), with the zero bucket and overflow mapped to the first and last slot.
 function slotOf(h: u32, x: f64): u32 {
-  const code = bucketCode(h, x > 0 ? x : 0);
+  const sh = shapeOf(h);
+  const code = bucketCode(sh, x > 0 ? x : 0);
   if (code == 0) return 0;
-  if (code == 1) return load<u32>(h, H_NBUCKETS) - 1;
+  if (code == 1) return load<u32>(sh, S_NBUCKETS) - 1;
   return code - 2;
 }
 
@@ -291,18 +308,18 @@ export function exportedHi(): u32 {
 // the last float of the cell's lower bucket picks that bucket or the next (whose code the cell
 // holds as a step, 0 when the cell is all one bucket). Values outside the table are below the first
 // bucket or above the last. No multiply, no log, no loop; one well-predicted branch.
-function bucketCode(h: u32, v: f64): u32 {
+function bucketCode(sh: u32, v: f64): u32 {
   const bits = reinterpret<u64>(v);
-  const k = u32(bits >> u64(load<u32>(h, H_CELLSHIFT))) - load<u32>(h, H_CELLBASE);
-  if (k >= load<u32>(h, H_CELLCOUNT)) return outsideTable(h, bits);
-  const cell = load<u32>(h, H_CELLS) + (k << 4);
+  const k = u32(bits >> u64(load<u32>(sh, S_CELLSHIFT))) - load<u32>(sh, S_CELLBASE);
+  if (k >= load<u32>(sh, S_CELLCOUNT)) return outsideTable(sh, bits);
+  const cell = load<u32>(sh, S_CELLS) + (k << 4);
   return load<u32>(cell, 8) + ((u32(0) - u32(bits > load<u64>(cell))) & load<u32>(cell, 12));
 }
 
 // Zero bucket or overflow for a value whose cell is outside the table (-0 is 0).
-function outsideTable(h: u32, bits: u64): u32 {
-  const key = u32((bits & ABS_MASK) >> u64(load<u32>(h, H_CELLSHIFT)));
-  return key < load<u32>(h, H_CELLBASE) ? 0 : 1;
+function outsideTable(sh: u32, bits: u64): u32 {
+  const key = u32((bits & ABS_MASK) >> u64(load<u32>(sh, S_CELLSHIFT)));
+  return key < load<u32>(sh, S_CELLBASE) ? 0 : 1;
 }
 
 function lowerMin(h: u32, s: i64): void {
@@ -431,11 +448,11 @@ export function histUnplaced(h: u32): f64 {
 
 /** The sum of the unplaced values, in the API unit. */
 export function histUnplacedSum(h: u32): f64 {
-  return f64(merged(h, H_UNPLACEDSUM)) / load<f64>(h, H_SUMMUL);
+  return f64(merged(h, H_UNPLACEDSUM)) / load<f64>(shapeOf(h), S_SUMMUL);
 }
 
 export function histSum(h: u32): f64 {
-  return f64(merged(h, H_SUM)) / load<f64>(h, H_SUMMUL);
+  return f64(merged(h, H_SUM)) / load<f64>(shapeOf(h), S_SUMMUL);
 }
 
 /**
@@ -484,12 +501,12 @@ export function seriesStats(base: u32, offsets: u32, nHists: u32, firstCount: f6
 /** Smallest recorded value in the API unit, NaN when empty. */
 export function histMin(h: u32): f64 {
   const m = mergedMin(h);
-  return m == i64.MAX_VALUE ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
+  return m == i64.MAX_VALUE ? NaN : f64(m) / load<f64>(shapeOf(h), S_SUMMUL);
 }
 
 export function histMax(h: u32): f64 {
   const m = mergedMax(h);
-  return m < 0 ? NaN : f64(m) / load<f64>(h, H_SUMMUL);
+  return m < 0 ? NaN : f64(m) / load<f64>(shapeOf(h), S_SUMMUL);
 }
 
 function resetBlock(b: u32): void {
@@ -503,16 +520,17 @@ function resetBlock(b: u32): void {
   store<u32>(b + H_PREVZERO, 0);
   store<u32>(b + H_PREVOVER, 0);
   const pages = pageCount(b);
+  const windowed = load<u32>(b, H_PREVAT) != 0;
   for (let pi: u32 = 0; pi < pages; pi++) {
     const pg = load<u32>(b + H_PAGES + (pi << 2));
     if (pg != 0) memory.fill(pg, 0, PAGE_BYTES);
-    const prev = load<u32>(prevEntry(b, pi));
+    const prev = windowed ? load<u32>(prevEntry(b, pi)) : 0;
     if (prev != 0) memory.fill(prev, 0, PREV_PAGE_BYTES);
   }
 }
 
 function pageCount(h: u32): u32 {
-  return (load<u32>(h, H_NBUCKETS) + PAGE_MASK) >> PAGE_SHIFT;
+  return (load<u32>(shapeOf(h), S_NBUCKETS) + PAGE_MASK) >> PAGE_SHIFT;
 }
 
 /** Empties a histogram and its lanes (their configuration, pages and links stay). Not for one being recorded into. */
@@ -708,7 +726,7 @@ export function histPairs(h: u32, out: u32): u32 {
  * reads walk no buckets outside them.
  */
 export function histSetClamps(dst: u32, minV: f64, maxV: f64): void {
-  const mul = load<f64>(dst, H_SUMMUL);
+  const mul = load<f64>(shapeOf(dst), S_SUMMUL);
   store<i64>(dst + H_MIN, minV == minV ? i64(minV * mul + 0.5) : i64.MAX_VALUE);
   store<i64>(dst + H_MAX, maxV == maxV ? i64(maxV * mul + 0.5) : -1);
 }
@@ -742,7 +760,7 @@ export function histExport(h: u32, dst: u32): f64 {
 function upperBound(h: u32, scale: i32, idx: i32): f64 {
   const e = idx >> scale;
   const j = u32(idx - (e << scale));
-  const fraction = load<u64>(load<u32>(h, H_BOUNDS) + (j << 3));
+  const fraction = load<u64>(load<u32>(shapeOf(h), S_BOUNDS) + (j << 3));
   return reinterpret<f64>((u64(1023 + e) << 52) | fraction);
 }
 
@@ -764,7 +782,7 @@ export function histQuantiles(h: u32, qs: u32, n: u32, dst: u32): void {
 function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
   const all = f64(placed(h)); // gathers h's range at gatherAt
   if (all == 0) return fillFrom(NaN, 0, n, dst);
-  const sumMul = load<f64>(h, H_SUMMUL);
+  const sumMul = load<f64>(shapeOf(h), S_SUMMUL);
   const lo = f64(mergedMin(h)) / sumMul;
   const hi = f64(mergedMax(h)) / sumMul;
   let k: u32 = 0;
@@ -776,8 +794,8 @@ function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
     if (++k == n) return 0;
     rank = rankOf(load<f64>(qs + (k << 3)), all);
   }
-  const scale = load<i32>(h, H_SCALE);
-  const idxMin = load<i32>(h, H_IDXMIN);
+  const scale = load<i32>(shapeOf(h), S_SCALE);
+  const idxMin = load<i32>(shapeOf(h), S_IDXMIN);
   const width = rangeHi - rangeLo;
   for (let i: u32 = 0; i < width; i++) {
     // Four buckets at a time are skipped while no rank falls among them: the walk's cost is its
@@ -796,7 +814,7 @@ function quantiles(h: u32, q: f64, qs: u32, n: u32, dst: u32): f64 {
     if (seen < rank) continue;
     const idx = i32(rangeLo + i) + idxMin;
     // log-midpoint: the geometric mean of the bucket's bounds (sqrt is an instruction; no libm)
-    let mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(h, H_IDXMUL);
+    let mid = Math.sqrt(upperBound(h, scale, idx) * upperBound(h, scale, idx - 1)) / load<f64>(shapeOf(h), S_IDXMUL);
     mid = mid < lo ? lo : mid > hi ? hi : mid;
     while (seen >= rank) {
       if (n == 0) return mid;

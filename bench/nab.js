@@ -1,7 +1,7 @@
 // Runs the shipped anomaly detector, with its defaults, over a NAB-format corpus and writes
 // NAB-format results for the scorer.
 //
-//   node --import tsx bench/nab.js [--data <dir>] [--out <dir>] [--score]
+//   node --import tsx bench/nab.js [--data <dir>] [--out <dir>] [--score] [--tuning <json>]
 //   node --import tsx bench/nab.js --loo [--data <dir>] [--out <dir>]
 //
 // Defaults: --data ../shared/data/nab (next to the project), --out <os tmpdir>/streamgauge-nab.
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     out: join(tmpdir(), 'streamgauge-nab'),
     score: false,
     loo: false,
+    tuning: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -46,6 +47,9 @@ function parseArgs(argv) {
       args.score = true;
     } else if (a === '--loo') {
       args.loo = true;
+    } else if (a === '--tuning') {
+      // Design constants other than the shipped ones, as JSON (to measure one setting of the grid).
+      args.tuning = JSON.parse(argv[++i] ?? 'null');
     } else if (a === '--help' || a === '-h') {
       console.log('usage: node --import tsx bench/nab.js [--data <dir>] [--out <dir>] [--score | --loo]');
       process.exit(0);
@@ -273,7 +277,7 @@ if (args.loo) {
   process.exit(0);
 }
 const t0 = performance.now();
-const { rows, alarms } = runCorpus(series, args.out, undefined);
+const { rows, alarms } = runCorpus(series, args.out, args.tuning);
 const ms = performance.now() - t0;
 console.log(
   `${series.length} files, ${rows} rows, ${alarms} alarms in ${ms.toFixed(0)} ms (${((ms * 1e6) / rows).toFixed(0)} ns/row incl. I/O)`,

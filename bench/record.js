@@ -49,9 +49,12 @@ const series = monitor.series({ grpc_method: 'Chat/Stream' });
 // A real service's size: the 1,000th label set, with 998 others recorded into before it.
 for (let i = 0; i < 998; i++) monitor.series({ grpc_method: `Other/${i}` }).recordLatency(1);
 const thousandth = monitor.series({ grpc_method: 'Chat/Thousandth' });
-monitor.recordLatency(1); // each takes its thread's lane of its series now
-series.recordLatency(1);
-thousandth.recordLatency(1);
+// Each takes its thread's lane of its series now: a series takes one once it is hot on its thread.
+for (let i = 0; i < 1000; i++) {
+  monitor.recordLatency(1);
+  series.recordLatency(1);
+  thousandth.recordLatency(1);
+}
 // The path a thread takes when no private lane is left for it (atomics on the shared block): the
 // lane pool is marked used up (an internal slot, see src/layout.ts), then one more series made.
 {

@@ -15,11 +15,21 @@ import {
   writeBounds,
 } from '../src/core/buckets.js';
 import { relativeErrorBound, StreamPerformanceMonitor, type UserConfig } from '../src/index.js';
-import { type HistShape, H, initHistogram, type Layout, PAGE, R, writeRangeTable } from '../src/core/layout.js';
+import {
+  type HistShape,
+  H,
+  initHistogram,
+  type Layout,
+  PAGE,
+  R,
+  writeRangeTable,
+  writeShapeRecord,
+} from '../src/core/layout.js';
 import { coreModule, createMemory, instantiate } from '../src/core/wasm.js';
 import { seededGaussians, seededRandom } from './fixtures/random.js';
 import { nextDown, nextUp } from './fixtures/floats.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
+import { HOT_RECORDS } from '../src/record/recorder.js';
 
 const N = 1_000_000;
 const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -80,7 +90,8 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   const idxMax = bucketIndex(maxX, scale);
   const nBuckets = idxMax - idxMin + 1;
   const cells = { ptr: Math.ceil((tables + boundsBytes(scale)) / 64) * 64, ...rangeGeometry(scale, 1, idxMin, idxMax) };
-  const h = Math.ceil((cells.ptr + cells.count * 16) / 64) * 64; // 16 bytes a cell
+  const shapePtr = Math.ceil((cells.ptr + cells.count * 16) / 64) * 64; // 16 bytes a cell
+  const h = shapePtr + 64; // after the shape's record
   const shape: HistShape = {
     scale,
     idxMul: 1,
@@ -93,6 +104,7 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
     headerBytes: Math.ceil((H.PAGES + Math.ceil(nBuckets / PAGE.SLOTS) * 4) / 64) * 64,
     bytes: 0,
     cells,
+    ptr: shapePtr,
   };
   shape.bytes = shape.headerBytes + shape.pages * PAGE.BYTES;
   const exportPtr = Math.ceil((h + shape.bytes) / 64) * 64;
@@ -109,6 +121,7 @@ function rawHistogram(scale: number, minX: number, maxX: number) {
   const memory = createMemory(layout);
   writeBounds(memory.buffer, tables, scale);
   writeRangeTable(memory.buffer, shape);
+  writeShapeRecord(memory.buffer, layout, shape);
   initHistogram(memory.buffer, layout, h, shape, true);
   const core = instantiate(coreModule(), memory, layout);
   return {
@@ -199,7 +212,10 @@ test('a quantile is reported at its bucket log-midpoint, clamped to the observed
 test('every rank lands in the same bucket whether the walk goes bucket by bucket (with lanes) or four at a time (without)', () => {
   const m = monitor({ maxSeries: 4 });
   const withLane = m.series({ path: 'lane' });
-  withLane.recordLatency(1); // its thread's lane is taken now
+  // A series takes its thread's lane once it is hot there: after these, it has one.
+  const warm = 4 * HOT_RECORDS;
+  for (let i = 0; i < warm; i++) withLane.recordLatency(3);
+  assert.ok((withLane as unknown as { latencyLane: number }).latencyLane !== 0, 'the first series has a lane');
   // No lane left for the next series: its histogram is walked without lanes, four buckets at a time.
   Atomics.store(
     new Int32Array(m.handle().memory.buffer, internalsOf(m).layout.runtimePtr, 64),
@@ -207,7 +223,8 @@ test('every rank lands in the same bucket whether the walk goes bucket by bucket
     internalsOf(m).layout.lanePool.count,
   );
   const noLane = m.series({ path: 'shared' });
-  noLane.recordLatency(1);
+  for (let i = 0; i < warm; i++) noLane.recordLatency(3);
+  assert.is((noLane as unknown as { latencyLane: number }).latencyLane, 0, 'the second has none');
   // Dense in the middle, sparse tails, and runs of one bucket: ranks fall at every place in a block.
   const r = seededRandom(11);
   for (let i = 0; i < 3000; i++) {

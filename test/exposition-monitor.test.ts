@@ -9,7 +9,12 @@ import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { render } from '../src/export/exposition.js';
-import { collectFamilies, UNPREFIXED_FAMILIES } from '../src/export/collect-families.js';
+import {
+  CountsArena,
+  collectFamilies,
+  collectFamiliesInto,
+  UNPREFIXED_FAMILIES,
+} from '../src/export/collect-families.js';
 import type { StreamPerformanceMonitor } from '../src/index.js';
 import {
   bucketList,
@@ -35,7 +40,7 @@ import {
   sampleValue,
 } from './fixtures/expo-helpers.js';
 import { seededRandom } from './fixtures/random.js';
-import { testMonitor, withMonitor } from './fixtures/monitor.js';
+import { handClock, quietMonitor, testMonitor, withMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
 const HOSTILE = [
@@ -199,6 +204,32 @@ function checkClassicHistogram(parsed: Parsed, name: string, labels: Record<stri
   assert.is(buckets[buckets.length - 1].labels.le, '+Inf');
   assert.is(prev, count, `${name}: +Inf = count`);
 }
+
+test("a scrape makes the monitor's families one at a time as it writes them, byte for byte the collected ones", () => {
+  const clock = handClock(Date.UTC(2025, 0, 1)); // the same uptime in every render
+  const monitor = quietMonitor(clock);
+  for (const [i, method] of HOSTILE.entries()) {
+    const s = monitor.series({ method });
+    for (let k = 0; k < 10 + i; k++) s.recordLatency(0.1 * 1.5 ** k);
+    s.recordError(ERROR_TYPES[i % ERROR_TYPES.length]);
+    s.recordBatchProcessing(3 + i, 2);
+  }
+  clock.t += 1000;
+  monitor.tick();
+  const arena = new CountsArena();
+  const made = collectFamiliesInto(monitor, arena, { runtime: false });
+  assert.not.ok(Array.isArray(made), 'an iterable made as it is read, not an array of every family');
+  const collected = collectFamilies(monitor, { runtime: false });
+  assert.is(renderPrometheusText(made), renderPrometheusText(collected));
+  for (const [write, accept] of [
+    [renderOpenMetrics, OM_ACCEPT],
+    [renderProtobuf, PROMETHEUS_ACCEPT],
+  ] as const) {
+    assert.equal(write(collectFamiliesInto(monitor, arena, { runtime: false })), write(collected), accept);
+    assert.equal(monitor.metrics(accept, { runtime: false }).body, write(collected), `metrics(${accept})`);
+  }
+  monitor.close();
+});
 
 test('the overflow series past maxSeries is a labelled series of its own, and counted', async () => {
   const { monitor, expected } = build();

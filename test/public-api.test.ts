@@ -175,14 +175,21 @@ const MONITOR_MEMBERS = [
 const dist = (path: string) => fileURLToPath(new URL(`../dist/${path}`, import.meta.url));
 const sorted = (names: Iterable<string>) => [...names].sort();
 
-test('the ESM build exports exactly the listed values', async () => {
+// The builds as tsc made them, and the entries the package's exports name (each build in one file).
+test('the ESM build and its entry export exactly the listed values', async () => {
   const esm = await import(dist('index.js'));
   assert.equal(sorted(Object.keys(esm)), sorted(VALUES));
+  const entry = import.meta.resolve('streamgauge');
+  assert.is(entry, new URL('../dist/bundle/streamgauge.js', import.meta.url).href);
+  assert.equal(sorted(Object.keys(await import(entry))), sorted(VALUES));
 });
 
-test('the CommonJS build exports the same values', () => {
-  const cjs = createRequire(import.meta.url)(dist('cjs/index.js')) as Record<string, unknown>;
+test('the CommonJS build and its entry export the same values', () => {
+  const require = createRequire(import.meta.url);
+  const cjs = require(dist('cjs/index.js')) as Record<string, unknown>;
   assert.equal(sorted(Object.keys(cjs)), sorted(VALUES));
+  assert.is(require.resolve('streamgauge'), dist('cjs/bundle/streamgauge.js'));
+  assert.equal(sorted(Object.keys(require('streamgauge') as Record<string, unknown>)), sorted(VALUES));
 });
 
 /** The type checker over one built declaration file, and that file's module symbol. */

@@ -423,4 +423,50 @@ test('series that go quiet for longer than the window and come back: every windo
   m.close();
 });
 
+test('window state follows the series recorded into, not maxSeries, and a series made late has an exact window', () => {
+  const clock = handClock(T0);
+  const windowBytes = (m: ReturnType<typeof quietMonitor>) =>
+    (m as unknown as { aggregator: { windowBytes(): number } }).aggregator.windowBytes();
+  const small = quietMonitor(clock, { maxSeries: 100, throughputWindow: 5000 });
+  const large = quietMonitor(clock, { maxSeries: 10_000, throughputWindow: 5000 });
+  for (const m of [small, large]) {
+    const few = [0, 1, 2].map((i) => m.series({ s: `s${i}` }));
+    for (let t = 0; t < 10; t++) {
+      for (const r of few) r.recordLatency(2);
+      m.tick();
+    }
+  }
+  // A table of 10,000 series (6 slots × 11 counters × 8 bytes each) would be 5 MB; per series
+  // in use, a few KB.
+  assert.ok(
+    windowBytes(large) - windowBytes(small) < 64 * 1024,
+    `10,000 allowed: ${windowBytes(large)} B; 100 allowed: ${windowBytes(small)} B`,
+  );
+  // Series made one after another over the ticks, past the first blocks of window rows: each
+  // window counts exactly its own values of the last 5 ticks.
+  const m = quietMonitor(clock, { maxSeries: 1000, throughputWindow: 5000 });
+  const made: { r: ReturnType<typeof m.series>; perTick: number[] }[] = [];
+  const before = windowBytes(m);
+  for (let t = 0; t < 12; t++) {
+    for (let k = 0; k < 20; k++) made.push({ r: m.series({ s: `t${t}k${k}` }), perTick: [] });
+    made.forEach(({ r, perTick }, i) => {
+      const n = (i + t) % 3; // some series skip ticks: their snapshots carry over
+      for (let j = 0; j < n; j++) r.recordLatency(1 + j);
+      perTick.push(n);
+    });
+    clock.t += 1000;
+    m.tick();
+  }
+  for (const [i, { r, perTick }] of made.entries()) {
+    const expected = perTick.slice(-5).reduce((a, b) => a + b, 0);
+    assert.is(m.windowFigures(r).requests, expected, `series ${i}`);
+  }
+  assert.is(
+    m.totals().requests,
+    made.reduce((n, { perTick }) => n + perTick.reduce((a, b) => a + b, 0), 0),
+  );
+  assert.ok(windowBytes(m) > before, 'the window grew as series were recorded into');
+  for (const x of [small, large, m]) x.close();
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // Streaming anomaly detection for one scalar series.
 //
-// The detector is an ensemble of three tests against a sliding reference window, each giving a
+// The detector is an ensemble of four tests against a sliding reference window, each giving a
 // tail probability ("how often would normal behaviour look at least this unusual"):
 //
 //  - spike: the tails beyond the window's 98th / 2nd percentiles are fitted with generalised
@@ -10,7 +10,10 @@
 //    density estimate); the surprise, averaged over 10 points, is compared with its own history
 //    as in Numenta's anomaly likelihood — catches moves to rarely visited levels;
 //  - level novelty: the same for 3-point moving averages, which see shifts too small for any
-//    single noisy point to stand out.
+//    single noisy point to stand out;
+//  - context: for a series that repeats itself within the window (a daily cycle), the value
+//    minus the same point of the last three cycles, as a median over 10 points, against the
+//    tails of its own history — a usual value at an unusual time (a missing peak, a flat day).
 //
 // The smallest probability p gives the score, -log10(p) / 10 (0.5 is p = 1e-5, the alarm level).
 // A run of unusual points (p ≤ 1e-3, until 30 calm points) is one episode, and it alarms once: at
@@ -26,8 +29,9 @@
 // and comes back, so a novelty that did not begin with a jump must stay improbable for about as
 // many points as the series remembers, (σ / step noise)², before it may alarm.
 //
-// State is O(window); work per point is O(log window): five order-statistic treaps and a few
-// fixed-size rings, nothing allocated after construction.
+// State is O(window); work per point is O(log window): six order-statistic treaps and a few
+// fixed-size rings, nothing allocated after construction; plus, once per window length, a search
+// for the cycle's length (O(window²/4) then, O(window / 4) per point amortised).
 
 /** Score at and above which a point is an alarm (tail probability ≤ 1e-5). */
 export const ALARM_SCORE = 0.5;
@@ -494,6 +498,47 @@ class RollingMean {
   }
 }
 
+/** Median of the last `n` values (n small): O(n) per point, nothing allocated. */
+class RollingMedian {
+  private readonly ring: Float64Array;
+  private readonly sorted: Float64Array;
+  private at = 0;
+  private held = 0;
+  constructor(n: number) {
+    this.ring = new Float64Array(n);
+    this.sorted = new Float64Array(n);
+  }
+  update(x: number): number {
+    const n = this.ring.length;
+    const old = this.ring[this.at];
+    this.ring[this.at] = x;
+    this.at = this.at + 1 === n ? 0 : this.at + 1;
+    const s = this.sorted;
+    // Remove the evicted value from the sorted prefix, then insert x in order.
+    let m = this.held;
+    if (m === n) {
+      let i = 0;
+      while (s[i] !== old) i++;
+      for (; i + 1 < m; i++) s[i] = s[i + 1];
+      m--;
+    } else {
+      this.held++;
+    }
+    let j = m;
+    while (j > 0 && s[j - 1] > x) {
+      s[j] = s[j - 1];
+      j--;
+    }
+    s[j] = x;
+    m++;
+    return m & 1 ? s[m >> 1] : 0.5 * (s[(m >> 1) - 1] + s[m >> 1]);
+  }
+  clear(): void {
+    this.at = 0;
+    this.held = 0;
+  }
+}
+
 /**
  * Novelty of a stream against its own recent past. The surprise of x is -log of the share of the
  * window within ±h of it (a kernel density estimate, scaled to [0, 1]); it feeds a likelihood,
@@ -554,6 +599,144 @@ class NoveltyTest {
   }
 }
 
+/**
+ * Contextual test for series that repeat themselves (a daily cycle at the window's scale): a
+ * value usual for the series but not for this point of its cycle — a missing peak, daytime
+ * demand at night, a weekday that looks like a holiday. The period is the lag whose mean
+ * absolute difference is smallest and at most half the largest at shorter lags (re-estimated
+ * once per window length over the full window; none for series that do not repeat). The
+ * residual is the value minus the median of the same point in the last three cycles (so one
+ * anomalous cycle does not echo), averaged over LIKELIHOOD_AVERAGE points, and its tails are
+ * fitted as the spike test's are. O(log window) per point, plus the period search amortised.
+ */
+class SeasonalTest {
+  private readonly ring: Float64Array;
+  private at = 0;
+  private held = 0;
+  private period = 0;
+  private sinceCheck = 0;
+  private readonly residuals: OrderStatisticWindow;
+  private readonly recent = new RollingMedian(LIKELIHOOD_AVERAGE);
+  private readonly tail = new Float64Array(2);
+  private readonly band = new Float64Array(4);
+  private readonly levels = new Float64Array(4);
+  private readonly ratios: Float64Array; // D(lag) / max D(shorter lags), by lag
+  /** Set by update(): the smoothed residual is outside the central share of recent ones. */
+  rare = false;
+
+  constructor(
+    capacity: number,
+    private readonly tailFraction: number,
+  ) {
+    this.ring = new Float64Array(capacity);
+    this.residuals = new OrderStatisticWindow(capacity, true);
+    this.ratios = new Float64Array(Math.floor(capacity / 4) + 1); // three cycles back, and some to compare
+  }
+
+  /** Two-sided tail probability of x's smoothed residual; then learns x. */
+  update(x: number, ready: boolean, outsideShare: number): number {
+    let p = 1;
+    this.rare = false;
+    const period = this.period;
+    if (period > 0) {
+      const a = this.back(period);
+      const b = this.back(2 * period);
+      const c = this.back(3 * period);
+      const usual = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+      const r = this.recent.update(x - usual);
+      const w = this.residuals;
+      const n = w.length;
+      if (n >= MIN_POINTS_FOR_TAIL && ready) {
+        const lv = this.levels;
+        lv[0] = 0.25;
+        lv[1] = 0.75;
+        lv[2] = outsideShare / 2;
+        lv[3] = 1 - outsideShare / 2;
+        w.quantiles(lv, this.band);
+        this.rare = r < this.band[2] || r > this.band[3];
+        const k = Math.max(MIN_TAIL_POINTS, Math.round(this.tailFraction * n));
+        const hi = w.kth(n - 1 - k);
+        const lo = w.kth(k);
+        if (r > hi || r < lo) {
+          const sigma = (this.band[1] - this.band[0]) * IQR_TO_SIGMA;
+          const floor = Math.max(0.1 * sigma, 1e-9 * Math.abs(usual), 1e-12);
+          const upper = r > hi;
+          w.tailExcess(k, upper ? hi : lo, upper, this.tail);
+          p = Math.min(1, 2 * (k / n) * paretoTail(upper ? r - hi : lo - r, k, this.tail[0], this.tail[1], floor));
+        }
+      }
+      w.push(r);
+    }
+    const cap = this.ring.length;
+    this.ring[this.at] = x;
+    this.at = this.at + 1 === cap ? 0 : this.at + 1;
+    if (this.held < cap) this.held++;
+    if (++this.sinceCheck >= cap && this.held === cap) {
+      this.sinceCheck = 0;
+      const found = this.findPeriod();
+      if (found !== this.period) {
+        this.period = found;
+        this.residuals.clear();
+        this.recent.clear();
+      }
+    }
+    return p;
+  }
+
+  clear(): void {
+    this.at = 0;
+    this.held = 0;
+    this.period = 0;
+    this.sinceCheck = 0;
+    this.residuals.clear();
+    this.recent.clear();
+    this.rare = false;
+  }
+
+  /** The value k points back (k = 1: the latest learnt). */
+  private back(k: number): number {
+    const i = this.at - k;
+    return this.ring[i < 0 ? i + this.ring.length : i];
+  }
+
+  /**
+   * The repeating period of the window, or 0: the lag at which the series comes back closest to
+   * itself after having moved away, D(lag) / max D(shorter lags) ≤ SEASON_RATIO, with D the mean
+   * absolute difference at that lag. The current period is kept while it is nearly as good, so
+   * that noise in the estimate does not restart the residuals' history.
+   */
+  private findPeriod(): number {
+    const ring = this.ring;
+    const cap = ring.length;
+    const ratios = this.ratios;
+    const maxLag = ratios.length - 1;
+    let hump = 0;
+    let best = 0;
+    for (let lag = MIN_PERIOD; lag <= maxLag; lag++) {
+      // Mean |x_t − x_{t−lag}| over the window, in time order from the oldest slot.
+      let sum = 0;
+      let i = this.at + lag;
+      if (i >= cap) i -= cap;
+      let j = this.at;
+      for (let t = lag; t < cap; t++) {
+        sum += Math.abs(ring[i] - ring[j]);
+        if (++i === cap) i = 0;
+        if (++j === cap) j = 0;
+      }
+      const d = sum / (cap - lag);
+      if (d > hump) hump = d;
+      ratios[lag] = hump > 0 ? d / hump : 1;
+      if (best === 0 || ratios[lag] < ratios[best]) best = lag;
+    }
+    if (ratios[best] > SEASON_RATIO) return 0;
+    const current = this.period;
+    return current > 0 && ratios[current] <= Math.min(SEASON_RATIO, 1.1 * ratios[best]) ? current : best;
+  }
+}
+
+const MIN_PERIOD = 12;
+const SEASON_RATIO = 0.5;
+
 // ---------------------------------------------------------------------------------------------
 // The detector
 
@@ -565,7 +748,7 @@ interface AnomalyDetectorOptions {
    */
   threshold?: number;
   /**
-   * Points in the reference window. Default 1500. State is about 136 bytes per point (≈ 200 KB
+   * Points in the reference window. Default 1500. State is about 186 bytes per point (≈ 270 KB
    * at the default).
    */
   window?: number;
@@ -612,6 +795,8 @@ export interface DetectorTuning {
    * 5–95 % range widened by (c − 1) times its width.
    */
   levelClip: number;
+  /** 0: off (the detector before the context test). 1: the context test for repeating series. */
+  seasonal: number;
 }
 
 /** @internal */
@@ -620,6 +805,7 @@ export const TUNING: Readonly<DetectorTuning> = {
   spikeTailFraction: 0.02,
   noveltyPersistence: 2,
   levelClip: 0,
+  seasonal: 1,
 };
 const MIN_TAIL_POINTS = 10;
 const RECOVER_POINTS = 30; // calm points that end an episode (as AnomalyTracker's default)
@@ -647,6 +833,7 @@ export class AnomalyDetector {
   private readonly valueTest: NoveltyTest;
   private readonly meanTest: NoveltyTest; // on 3-point moving averages
   private readonly steps: OrderStatisticWindow; // |x_t − x_{t−1}|, for the noise scale
+  private readonly seasonal: SeasonalTest | null;
   private readonly shortMean = new RollingMean(SHORT_MEAN);
   private readonly clippedMean = new RollingMean(SHORT_MEAN);
   private readonly tail = new Float64Array(2);
@@ -697,6 +884,7 @@ export class AnomalyDetector {
     this.valueTest = new NoveltyTest(window, true, this.tuning.minSurpriseSd); // its sums serve the spike test
     this.meanTest = new NoveltyTest(window, false, this.tuning.minSurpriseSd);
     this.steps = new OrderStatisticWindow(window, false);
+    this.seasonal = this.tuning.seasonal > 0 ? new SeasonalTest(window, this.tuning.spikeTailFraction) : null;
   }
 
   /** Points seen so far. */
@@ -774,12 +962,14 @@ export class AnomalyDetector {
       persistence = Math.max(persistence, Math.min(RECOVER_POINTS, memory));
     }
     if (spike > ALARM_P && p <= ALARM_P && this.improbableRun < persistence) p = UNUSUAL_P;
+    const contextual = this.seasonal ? this.seasonal.update(value, ready, this.outsideShare) : 1;
+    p = Math.min(p, contextual);
 
     // An episode is a run of unusual points, ended by RECOVER_POINTS calm ones. It alarms once:
     // at its first improbable point, provided one of its points so far lay outside the usual
     // region (the statistics often become conclusive a few points after the largest move).
     // Its other points report "unusual".
-    let outside = this.valueTest.rare || this.meanTest.rare;
+    let outside = this.valueTest.rare || this.meanTest.rare || (this.seasonal?.rare ?? false);
     if (this.beyondResolution && outside) {
       // The window cannot resolve so small a share: fall back to median ± threshold·σ.
       const limit = this.threshold * iqrSigma;
@@ -816,6 +1006,7 @@ export class AnomalyDetector {
     this.valueTest.clear();
     this.meanTest.clear();
     this.steps.clear();
+    this.seasonal?.clear();
     this.shortMean.clear();
     this.clippedMean.clear();
     this.previous = Number.NaN;

@@ -9,12 +9,12 @@ import type { MonitoringConfig } from './types.js';
  * handle from a memory of another version is refused. Bump it (in both) when any offset changes.
  * The four version numbers and when to bump which: README, "Version numbers".
  */
-export const LAYOUT_VERSION = 7;
+export const LAYOUT_VERSION = 8;
 /**
  * The version of the history regions' layout (rings and rollups), which saved history files
  * depend on: bump it when those change, not for other parts of the memory (README, "Version numbers").
  */
-export const HISTORY_LAYOUT_VERSION = 5;
+export const HISTORY_LAYOUT_VERSION = 6;
 /** Bytes of a WebAssembly memory page. */
 const WASM_PAGE = 65536;
 /** The wasm module's declared maximum (asconfig.json maximumMemory). */
@@ -23,6 +23,31 @@ const MAX_PAGES = 16384;
 // Histogram header (bytes): assembly/index.ts exports the same offsets as H_* globals, and
 // src/core/wasm.ts refuses a core whose offsets differ from these.
 export const H = {
+  /** u32: the shape's record (see S), shared by every histogram of the shape. */
+  SHAPE: 0,
+  /** i32: lanes linked (see assembly/index.ts). */
+  LANES: 4,
+  /** u32: where the MAX_LANES u32 lane pointers are, in bytes from the header; 0: it takes no lanes. */
+  LANEAT: 8,
+  /** u32: where the window-state page table is, in bytes from the header; 0: it keeps no windows. */
+  PREVAT: 12,
+  SUM: 16,
+  ZERO: 24,
+  OVER: 32,
+  MIN: 40,
+  MAX: 48,
+  /** i64: values counted in no bucket, for want of a page; then their sum (sum unit). */
+  UNPLACED: 56,
+  UNPLACEDSUM: 64,
+  /** u32 ×2: the zero and overflow counts as of the last tick (window state). */
+  PREVZERO: 72,
+  PREVOVER: 76,
+  /** u32 × pages: the page table (0: no page yet), then the optional tables. */
+  PAGES: 80,
+} as const;
+
+// A shape's record (bytes): its constants, written once per shape; assembly/index.ts S_* mirror these.
+export const S = {
   SCALE: 0,
   IDXMIN: 4,
   NBUCKETS: 8,
@@ -31,19 +56,10 @@ export const H = {
   SUMMUL: 24,
   /** u32 ×4: the shape's range table (address, then the cell shift, first cell key and cell count; see buckets.ts rangeCells). */
   CELLS: 32,
-  SUM: 48,
-  ZERO: 56,
-  OVER: 64,
-  MIN: 72,
-  MAX: 80,
-  /** i32: lanes linked (see assembly/index.ts), then MAX_LANES i32 lane pointers. */
-  LANES: 88,
-  LANE0: 92,
-  /** i64: values counted in no bucket, for want of a page; then their sum (sum unit). */
-  UNPLACED: 168,
-  UNPLACEDSUM: 176,
-  /** u32 × pages: the page table (0: no page yet), then the window-state page table. */
-  PAGES: 184,
+  CELLSHIFT: 36,
+  CELLBASE: 40,
+  CELLCOUNT: 44,
+  BYTES: 48,
 } as const;
 
 /** Bucket slots per page, the bytes of a page of counts (a series' or a lane's), and of a window-state page (a series' counts as of the last tick). */
@@ -72,12 +88,31 @@ export interface HistShape {
   topMax: number;
   /** Bucket pages (PAGE.SLOTS slots each). */
   pages: number;
-  /** Bytes of the header with its page table: what a series or a lane holds until values arrive. */
+  /** Bytes of the header with its page table and no optional table: a lane's, a rollup's. */
   headerBytes: number;
   /** Bytes of a histogram laid out with all its pages (a reader's scratch, a rollup period). */
   bytes: number;
   /** The range table the core looks values up in (ptr is set by the layout; shapes alike share one). */
   cells: { ptr: number; shift: number; base: number; count: number };
+  /** Where the shape's record is (S; set by the layout). */
+  ptr: number;
+}
+
+/** A series histogram's header: where its optional tables are (bytes from it; 0: none), and its bytes with them. */
+export interface SeriesHeader {
+  prevAt: number;
+  laneAt: number;
+  bytes: number;
+}
+
+/** The header of a histogram with a window-state table (`windowed`) and lane pointers (`laned`) or without. */
+function seriesHeader(shape: HistShape, windowed: boolean, laned: boolean): SeriesHeader {
+  let at = H.PAGES + shape.pages * 4;
+  const prevAt = windowed ? at : 0;
+  if (windowed) at += shape.pages * 4;
+  const laneAt = laned ? at : 0;
+  if (laned) at += MAX_LANES * 4;
+  return { prevAt, laneAt, bytes: align(at, 8) };
 }
 
 /** Bytes of one range-table cell: the boundary's bits (u64), the lower bucket's offset in the block (u32), the step to the upper one (u32). */
@@ -88,8 +123,7 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
   const idxMax = bucketIndex(maxValue * idxMul, scale);
   const nBuckets = idxMax - idxMin + 1;
   const pages = Math.ceil(nBuckets / PAGE.SLOTS);
-  // The page table, then the window-state page table.
-  const headerBytes = align(H.PAGES + 2 * pages * 4);
+  const headerBytes = align(H.PAGES + pages * 4);
   return {
     scale,
     idxMul,
@@ -102,7 +136,26 @@ function histShape(scale: number, idxMul: number, sumMul: number, minValue: numb
     headerBytes,
     bytes: headerBytes + pages * PAGE.BYTES,
     cells: { ptr: 0, ...rangeGeometry(scale, idxMul, idxMin, idxMax) },
+    ptr: 0,
   };
+}
+
+/** Writes a shape's record at shape.ptr (its range table is written apart, see writeRangeTable). */
+export function writeShapeRecord(buffer: ArrayBufferLike, layout: Pick<Layout, 'boundsPtr'>, shape: HistShape): void {
+  const { i32, u32, f64 } = views(buffer);
+  const at = shape.ptr / 4;
+  i32[at] = shape.scale;
+  i32[at + 1] = shape.idxMin;
+  i32[at + 2] = shape.nBuckets;
+  i32[at + 3] = layout.boundsPtr[shape.scale];
+  f64[(shape.ptr + S.IDXMUL) / 8] = shape.idxMul;
+  f64[(shape.ptr + S.SUMMUL) / 8] = shape.sumMul;
+  const { cells } = shape;
+  const c = (shape.ptr + S.CELLS) / 4;
+  u32[c] = cells.ptr;
+  u32[c + 1] = cells.shift;
+  u32[c + 2] = cells.base;
+  u32[c + 3] = cells.count;
 }
 
 /** One shape for each range table of the layout (shapes alike share a table). */
@@ -239,8 +292,13 @@ export interface Layout {
   seriesStride: number;
   seriesCount: number;
   histOffset: Record<HistName, number>;
-  /** Errors by type: per series, (maxErrorTypes + 1) i64 counters (the last is the overflow type). */
-  errorTypesOffset: number;
+  /** Each series histogram's header: its latency keeps windows and takes lanes, the others neither. */
+  seriesHeaders: Record<HistName, SeriesHeader>;
+  /**
+   * Errors by type: per series, (maxErrorTypes + 1) i64 counters (the last is the overflow type) at
+   * ptr + series × stride, apart from the series blocks so that only series with typed errors touch theirs.
+   */
+  errorTypes: { ptr: number; stride: number };
   /** Per series, one i64: the fingerprint the tick's scan saw last (see assembly/index.ts scanSeries). */
   stampsPtr: number;
   /** u32 per series: where the scan lists the series that changed. */
@@ -300,6 +358,8 @@ export const R = {
   LANES_CLAIMED: 11,
   /** Counter lanes handed out so far (may count past counterLanes.count: those claims got none). */
   COUNTER_LANES_CLAIMED: 12,
+  /** Ticks so far: recorders read it to tell a series hot on their thread (see recorder.ts HOT_RECORDS). */
+  TICKS: 13,
 } as const;
 export const MAGIC = 0x53474147; // "SGAG"
 
@@ -348,17 +408,27 @@ export function computeLayout(config: MonitoringConfig): Layout {
   const seriesCount = config.maxSeries + RESERVED_SERIES + 1;
   const seriesTable = table(seriesCount, 512);
   const errorTable = table(config.maxErrorTypes + 1, 128);
+  // One record per shape, read by every histogram of it.
+  for (const shape of Object.values(shapes)) {
+    shape.ptr = p;
+    p += S.BYTES;
+  }
+  p = align(p);
 
+  // A series block: its counters, then its histograms' headers packed (8-aligned), the latency's first.
   const histOffset = {} as Record<HistName, number>;
+  const seriesHeaders = {} as Record<HistName, SeriesHeader>;
   let stride = COUNTER_SLOTS * 8;
   for (const name of HISTOGRAMS) {
+    seriesHeaders[name] = seriesHeader(shapes[name], name === 'latency', name === 'latency');
     histOffset[name] = stride;
-    stride = align(stride + shapes[name].headerBytes);
+    stride += seriesHeaders[name].bytes;
   }
-  const errorTypesOffset = stride;
-  stride = align(stride + (config.maxErrorTypes + 1) * 8);
+  stride = align(stride);
   const seriesPtr = p;
   p = align(p + seriesCount * stride);
+  const errorTypes = { ptr: p, stride: (config.maxErrorTypes + 1) * 8 };
+  p = align(p + seriesCount * errorTypes.stride);
 
   const stampsPtr = p;
   p = align(p + seriesCount * 8);
@@ -404,10 +474,11 @@ export function computeLayout(config: MonitoringConfig): Layout {
     hour: rollup(config.rollups.hours, 3_600_000),
     day: rollup(config.rollups.days, 86_400_000),
   };
-  // Private lanes: one per (thread, series) that records latencies, while they last. A lane is a
-  // header until values arrive (its pages come from the arena), so two per series cost little;
-  // past the pool, records take the atomic path (exact, a few ns slower). Sized by the users'
-  // series: the reserved runtime series record through atomics, never a lane.
+  // Private lanes: one per (thread, series) where the series is hot on that thread (see
+  // recorder.ts HOT_RECORDS), while they last. A lane is a header until values arrive (its pages
+  // come from the arena), so two per series cost little; past the pool, records take the atomic
+  // path (exact, a few ns slower). Sized by the users' series: the reserved runtime series record
+  // through atomics, never a lane.
   const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
   p = align(p + lanePool.count * shapes.latency.headerBytes);
   const counterLanes = {
@@ -451,7 +522,8 @@ export function computeLayout(config: MonitoringConfig): Layout {
     seriesStride: stride,
     seriesCount,
     histOffset,
-    errorTypesOffset,
+    seriesHeaders,
+    errorTypes,
     stampsPtr,
     changedPtr,
     windowSlots,
@@ -493,9 +565,13 @@ function views(buffer: ArrayBufferLike) {
   return v;
 }
 
+/** A header with no optional table (a lane's, a rollup's, a reader's scratch). */
+const BARE = { prevAt: 0, laneAt: 0 } as const;
+
 /**
  * Writes a histogram's header (its configuration) and empties it. `paged`: its pages follow the
- * header (a reader's scratch, a rollup period), else it has none until values arrive.
+ * header (a reader's scratch, a rollup period), else it has none until values arrive. `header`:
+ * a series histogram's optional tables (see Layout.seriesHeaders).
  */
 export function initHistogram(
   buffer: ArrayBufferLike,
@@ -504,11 +580,13 @@ export function initHistogram(
   shape: HistShape,
   paged = false,
   fresh = false,
+  header: Omit<SeriesHeader, 'bytes'> & { bytes?: number } = BARE,
 ): void {
   const v = views(buffer);
   // A fresh memory is all zeros already: its pages stay untouched until values arrive.
-  v.u8.fill(0, ptr + H.LANES, ptr + (paged && !fresh ? shape.bytes : shape.headerBytes));
-  writeHistogramHeader(buffer, layout, ptr, shape, paged);
+  const end = paged && !fresh ? shape.bytes : (header.bytes ?? shape.headerBytes);
+  v.u8.fill(0, ptr + H.LANES, ptr + end);
+  writeHistogramHeader(buffer, layout, ptr, shape, paged, header);
   v.i64[(ptr + H.SUM) / 8] = 0n;
   v.i64[(ptr + H.MIN) / 8] = 0x7fffffffffffffffn;
   v.i64[(ptr + H.MAX) / 8] = -1n;
@@ -522,30 +600,23 @@ export function initHistogram(
  */
 export function writeHistogramHeader(
   buffer: ArrayBufferLike,
-  layout: Layout,
+  _layout: Layout,
   ptr: number,
   shape: HistShape,
   paged = false,
+  header: Omit<SeriesHeader, 'bytes'> = BARE,
 ): void {
-  const { i32, u32, f64 } = views(buffer);
+  const { u32 } = views(buffer);
   const at = ptr / 4;
-  i32[at] = shape.scale;
-  i32[at + 1] = shape.idxMin;
-  i32[at + 2] = shape.nBuckets;
-  i32[at + 3] = layout.boundsPtr[shape.scale];
-  f64[(ptr + H.IDXMUL) / 8] = shape.idxMul;
-  f64[(ptr + H.SUMMUL) / 8] = shape.sumMul;
-  const { cells } = shape;
-  const c = (ptr + H.CELLS) / 4;
-  u32[c] = cells.ptr;
-  u32[c + 1] = cells.shift;
-  u32[c + 2] = cells.base;
-  u32[c + 3] = cells.count;
+  u32[at + H.SHAPE / 4] = shape.ptr;
+  u32[at + H.LANEAT / 4] = header.laneAt;
+  u32[at + H.PREVAT / 4] = header.prevAt;
   if (paged) {
-    u32.fill(0, (ptr + H.LANES) / 4, (ptr + H.UNPLACED) / 4);
+    u32[at + H.LANES / 4] = 0;
+    u32[at + H.PREVZERO / 4] = 0;
+    u32[at + H.PREVOVER / 4] = 0;
     const table = (ptr + H.PAGES) / 4;
     for (let i = 0; i < shape.pages; i++) u32[table + i] = ptr + shape.headerBytes + i * PAGE.BYTES;
-    u32.fill(0, table + shape.pages, table + 2 * shape.pages);
   }
 }
 
@@ -557,7 +628,16 @@ export function writeHistogramHeader(
  */
 export function initSeries(buffer: ArrayBufferLike, layout: Layout, s: number): void {
   const base = layout.seriesPtr + s * layout.seriesStride;
-  for (const name of HISTOGRAMS) initHistogram(buffer, layout, base + layout.histOffset[name], layout.shapes[name]);
+  for (const name of HISTOGRAMS)
+    initHistogram(
+      buffer,
+      layout,
+      base + layout.histOffset[name],
+      layout.shapes[name],
+      false,
+      false,
+      layout.seriesHeaders[name],
+    );
   const { i64 } = views(buffer);
   const nan = new BigInt64Array(new Float64Array([Number.NaN]).buffer)[0];
   for (const g of GAUGE_SLOTS) Atomics.store(i64, base / 8 + g, nan);
@@ -567,6 +647,7 @@ export function initSeries(buffer: ArrayBufferLike, layout: Layout, s: number): 
 export function initMemory(buffer: ArrayBufferLike, layout: Layout): void {
   for (const [scale, ptr] of Object.entries(layout.boundsPtr)) writeBounds(buffer, ptr, Number(scale));
   for (const shape of tableShapes(layout)) writeRangeTable(buffer, shape);
+  for (const shape of Object.values(layout.shapes)) writeShapeRecord(buffer, layout, shape);
   const lat = layout.shapes.latency;
   for (let i = 0; i < layout.scratchCount; i++)
     initHistogram(buffer, layout, layout.scratchPtr + i * lat.bytes, lat, true, true);
@@ -608,6 +689,7 @@ export function memoryFootprint(L: Layout, buffer: ArrayBufferLike): MemoryFootp
     },
     parts: {
       series: L.seriesCount * L.seriesStride,
+      errorTypes: L.seriesCount * L.errorTypes.stride,
       windowState: L.seriesCount * 8 + (L.shapes.latency.nBuckets + 2) * 8,
       history: ringBytes(L.history),
       rollups: Object.values(L.rollups).reduce(

@@ -1,6 +1,6 @@
 // Loading the compiled core and binding it to a shared memory. The glue only; no logic here.
 import { readFileSync } from 'node:fs';
-import { H, LANES_SUPPORTED, LAYOUT_VERSION, type Layout, MAX_LANES, PAGE, R } from './layout.js';
+import { H, LANES_SUPPORTED, LAYOUT_VERSION, type Layout, MAX_LANES, PAGE, R, S } from './layout.js';
 import { distUrl } from './module-url.js';
 
 // The package's declarations name these two rather than WebAssembly.Memory / WebAssembly.Module,
@@ -102,6 +102,9 @@ export function createMemory(layout: Layout): WasmMemory {
 const CORE_CONSTANTS: [string, number][] = [
   ['LAYOUT_VERSION', LAYOUT_VERSION],
   ...Object.entries(H).map(([k, v]): [string, number] => [`H_${k}`, v]),
+  ...Object.entries(S)
+    .filter(([k]) => k !== 'BYTES')
+    .map(([k, v]): [string, number] => [`S_${k}`, v]),
   ['MAX_LANES', MAX_LANES],
   ['PAGE_SLOTS', PAGE.SLOTS],
   ['PAGE_BYTES', PAGE.BYTES],

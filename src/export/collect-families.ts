@@ -10,7 +10,6 @@ import {
   type NativeHistogram,
 } from '../core/family-model.js';
 import { internalsOf, type MonitorReader, type SeriesInfo } from '../analysis/monitor-reader.js';
-import type { IntervalFigures } from '../time/tick.js';
 import type { Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
 import { PackedCountsStore } from '../core/packed-counts.js';
@@ -242,23 +241,26 @@ export class CountsArena {
 
 /** Every metric family of `monitor`, read now. */
 export function collectFamilies(monitor: MonitorReader, options: CollectOptions = {}): MetricFamily[] {
-  return collectWith(monitor, options);
+  return [...collectWith(monitor, options)];
 }
 
 /**
- * collectFamilies for a caller that renders at once: the histograms' counts live in `arena` (reset
- * here) and stay valid until its next collect.
+ * collectFamilies for a caller that renders at once, one family at a time: every series is read
+ * here, before the first family (so the families agree with each other), and each family is made
+ * when the writer asks for it, so that only one family's metrics are alive at a time (about 1 KB
+ * of objects per series when all were made first). The histograms' counts live in `arena` (reset
+ * here) and stay valid until its next collect; the families must be written before then.
  */
 export function collectFamiliesInto(
   monitor: MonitorReader,
   arena: CountsArena,
   options: CollectOptions = {},
-): MetricFamily[] {
+): Iterable<MetricFamily> {
   arena.reset();
   return collectWith(monitor, options, arena);
 }
 
-function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: CountsArena): MetricFamily[] {
+function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: CountsArena): Iterable<MetricFamily> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const rpcNames = options.rpcNames ?? 'grpc';
   if (rpcNames !== 'grpc' && rpcNames !== 'opentelemetry')
@@ -267,17 +269,16 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   if (typeof runtime !== 'boolean') throw new TypeError('options.runtime must be a boolean');
   const runtimePrefix = options.runtimePrefix ?? '';
   if (typeof runtimePrefix !== 'string') throw new TypeError('options.runtimePrefix must be a string');
-  const internals = internalsOf(monitor);
   // The series in use (the default one always), their totals and latency histograms, read once.
   // The integrations' series (gRPC calls and their stages) go to families of their own.
   const used: SeriesInfo[] = [];
   const totals: Totals[] = [];
   const latency: NativeHistogram[] = [];
-  const windows: IntervalFigures[] = [];
+  const windows: WindowColumns = { p50: [], p95: [], p99: [], p999: [], rps: [], errorRate: [] };
   const kinded: KindedSeries[] = [];
   let overflowUsed = false;
   for (const s of monitor.seriesList()) {
-    const read = internals.readSeries(s.index, arena?.takeForPacking);
+    const read = internalsOf(monitor).readSeries(s.index, arena?.takeForPacking);
     if (arena !== undefined) arena.pack(read.latency);
     const t = read.totals;
     if (s.kind !== undefined) {
@@ -292,142 +293,110 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
       continue;
     }
     if (s.index !== 0 && !inUse(t)) continue;
-    used.push({ ...s, labels: exposedLabels(s.labels) });
+    const labels = exposedLabels(s.labels);
+    used.push(labels === s.labels ? s : { ...s, labels });
     totals.push(t);
     latency.push(read.latency);
     // Right after the export: the window walks the same buckets while they are still in cache.
-    windows.push(monitor.windowFigures(s.index, t));
+    const w = monitor.windowFigures(s.index, t);
+    windows.p50.push(w.p50);
+    windows.p95.push(w.p95);
+    windows.p99.push(w.p99);
+    windows.p999.push(w.p999);
+    windows.rps.push(w.rps);
+    windows.errorRate.push(w.errorRate);
     if (s.overflow) overflowUsed = true;
   }
-  const n = used.length;
-  const fams: MetricFamily[] = [];
-  const per = (get: CounterOf): Metric[] => {
-    const out: Metric[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = { labels: used[i].labels, value: get(totals[i]) };
-    return out;
-  };
+  return familiesOf(
+    monitor,
+    { used, totals, latency, windows, kinded, overflowUsed },
+    rpcNames,
+    runtime,
+    runtimePrefix,
+    arena,
+  );
+}
 
-  for (const [name, help, get] of COUNTERS) fams.push({ name, help, type: 'counter', metrics: per(get) });
+/**
+ * The window figures the families use, a column each: arrays of doubles hold them unboxed, where
+ * an IntervalFigures object per series kept about 250 bytes alive until the scrape ended.
+ */
+interface WindowColumns {
+  p50: number[];
+  p95: number[];
+  p99: number[];
+  p999: number[];
+  rps: number[];
+  errorRate: number[];
+}
 
-  const msgs: Metric[] = [];
-  const bytes: Metric[] = [];
-  for (let i = 0; i < n; i++) {
-    const labels = used[i].labels;
-    const t = totals[i];
-    const inLabels = withLabel(labels, 'direction', 'in');
-    const outLabels = withLabel(labels, 'direction', 'out');
-    msgs.push({ labels: inLabels, value: t.messagesIn }, { labels: outLabels, value: t.messagesOut });
-    bytes.push({ labels: inLabels, value: t.bytesIn }, { labels: outLabels, value: t.bytesOut });
-  }
-  fams.push({ name: 'messages', help: 'Stream messages, by direction.', type: 'counter', metrics: msgs });
-  fams.push({
-    name: 'message_bytes',
-    help: 'Bytes of stream messages, by direction.',
-    type: 'counter',
-    unit: 'bytes',
-    metrics: bytes,
-  });
+/** What collectWith read of every series, before any family is made. */
+interface SeriesRead {
+  used: SeriesInfo[];
+  totals: Totals[];
+  latency: NativeHistogram[];
+  windows: WindowColumns;
+  kinded: KindedSeries[];
+  overflowUsed: boolean;
+}
 
-  const errors: Metric[] = [];
-  for (let i = 0; i < n; i++) {
-    if (totals[i].errors === 0) continue; // no failed request, no error type to list
-    for (const [type, count] of Object.entries(monitor.errorsByType(used[i].index))) {
-      errors.push({ labels: withLabel(used[i].labels, 'error_type', type), value: count });
-    }
-  }
-  fams.push({ name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics: errors });
-
-  for (const [name, help, hist, unit, gate, classicBoundaries] of HISTOGRAMS) {
-    const metrics: Metric[] = [];
-    for (let i = 0; i < n; i++) {
-      if (gate !== undefined && gate(totals[i]) === 0) continue;
-      const h =
-        hist === 'latency'
-          ? latency[i]
-          : arena === undefined
-            ? monitor.nativeHistogram(used[i].index, hist)
-            : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
-      if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
-    }
-    if (metrics.length) fams.push({ name, help, type: 'histogram', unit, classicBoundaries, metrics });
-  }
-
-  // Windowed figures: the summary of the last throughputWindow, per series.
-  const summaries: Metric[] = [];
-  const rates: Metric[] = [];
-  const errorRatios: Metric[] = [];
-  for (let i = 0; i < n; i++) {
-    const labels = used[i].labels;
-    const w = windows[i];
-    const t = totals[i];
-    summaries.push({
-      labels,
-      summary: {
-        count: t.latencyCount,
-        sum: t.latencySumMs / 1000,
-        quantiles: [
-          { quantile: 0.5, value: w.p50 / 1000 },
-          { quantile: 0.95, value: w.p95 / 1000 },
-          { quantile: 0.99, value: w.p99 / 1000 },
-          { quantile: 0.999, value: w.p999 / 1000 },
-        ],
-      },
-    });
-    rates.push({ labels, value: w.rps });
-    errorRatios.push({ labels, value: w.errorRate });
+// Each family is made by a function of its own and yielded at once, so that nothing of it stays
+// referenced from the generator once the writer has moved on.
+function* familiesOf(
+  monitor: MonitorReader,
+  read: SeriesRead,
+  rpcNames: RpcNames,
+  runtime: boolean,
+  runtimePrefix: string,
+  arena: CountsArena | undefined,
+): Generator<MetricFamily> {
+  const internals = internalsOf(monitor);
+  for (const [name, help, get] of COUNTERS) yield counterFamily(read, name, help, get);
+  yield directionFamily(
+    read,
+    'messages',
+    (t) => t.messagesIn,
+    (t) => t.messagesOut,
+  );
+  yield directionFamily(
+    read,
+    'message_bytes',
+    (t) => t.bytesIn,
+    (t) => t.bytesOut,
+  );
+  yield errorFamily(monitor, read);
+  for (const spec of HISTOGRAMS) {
+    const f = histogramFamily(monitor, read, spec, arena);
+    if (f !== undefined) yield f;
   }
   const windowSeconds = monitor.config.throughputWindow / 1000;
-  fams.push({
-    name: 'request_duration_window_seconds',
-    help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`,
-    type: 'summary',
-    unit: 'seconds',
-    metrics: summaries,
-  });
-  fams.push({
+  yield windowSummaryFamily(read, windowSeconds);
+  yield {
     name: 'requests_per_second',
     help: `Request rate over the last ${windowSeconds} s.`,
     type: 'gauge',
-    metrics: rates,
-  });
-  fams.push({
+    metrics: read.windows.rps.map((value, i) => ({ labels: read.used[i].labels, value })),
+  };
+  yield {
     name: 'error_ratio',
     help: `Share of requests that failed over the last ${windowSeconds} s.`,
     type: 'gauge',
     unit: 'ratio',
-    metrics: errorRatios,
-  });
-
-  const gauge = (name: string, help: string, get: (t: Totals) => number, unit?: string) => {
-    const metrics: Metric[] = [];
-    for (let i = 0; i < n; i++) {
-      const value = get(totals[i]);
-      if (!Number.isNaN(value)) metrics.push({ labels: used[i].labels, value });
-    }
-    if (metrics.length) fams.push({ name, help, type: 'gauge', unit, metrics });
+    metrics: read.windows.errorRate.map((value, i) => ({ labels: read.used[i].labels, value })),
   };
-  gauge('active_connections', 'Connections (streams, sessions) open now.', (t) => t.activeConnections);
-  gauge('worker_utilization_ratio', 'Reported worker utilisation, 0..1.', (t) => t.workerUtilization, 'ratio');
-  gauge('queue_depth', 'Reported queue depth.', (t) => t.queueDepth);
-  gauge('reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes');
-  gauge(
-    'cache_hit_ratio',
-    'Cache hits / (hits + misses) since start, or the reported ratio.',
-    (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio),
-    'ratio',
-  );
-
-  const single = (name: string, help: string, value: number, unit?: string, type: 'gauge' | 'counter' = 'gauge') =>
-    fams.push({ name, help, type, unit, metrics: [{ labels: {}, value }] });
-  single('peak_requests_per_second', 'Highest one-tick request rate since start.', internals.peakRps());
-  single(
+  for (const [name, help, get, unit] of GAUGES) {
+    const f = gaugeFamily(read, name, help, get, unit);
+    if (f !== undefined) yield f;
+  }
+  yield single('peak_requests_per_second', 'Highest one-tick request rate since start.', internals.peakRps());
+  yield single(
     'bucket_pages_refused',
     'Bucket page claims refused because bucketMemory was used up: the value was counted (requests, sums) in no bucket, so native histograms leave it out.',
     monitor.memoryFootprint().bucketPages.refusedClaims,
     undefined,
     'counter',
   );
-  single(
+  yield single(
     'uptime_seconds',
     'Seconds since the monitor started.',
     (monitor.config.clock.now() - internals.startedAt) / 1000,
@@ -437,28 +406,28 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
   // The summary's own counts: every request in the totals once, whichever family its series is in
   // (generic, gRPC, HTTP), so alert rules can read one family for the whole service.
   const all = monitor.totals();
-  single(
+  yield single(
     'service_requests',
     'Requests the summary counts (each once: the series in the totals, whatever their family).',
     all.requests,
     undefined,
     'counter',
   );
-  single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
-  fams.push({
+  yield single('service_failed_requests', 'Failed requests the summary counts.', all.errors, undefined, 'counter');
+  yield {
     name: 'service_request_duration_seconds',
     help: 'Latency of the requests the summary counts, all series in the totals merged.',
     type: 'histogram',
     unit: 'seconds',
     metrics: [{ labels: {}, histogram: internals.totalLatencyHistogram(arena?.take) }],
-  });
+  };
 
   // The runtime under prom-client's names (process_*, nodejs_*); event-loop utilisation, which
   // has none there, as ours.
-  if (runtime) for (const f of runtimeFamilies(monitor, runtimePrefix, arena?.take)) fams.push(f);
+  if (runtime) yield* runtimeFamilies(monitor, runtimePrefix, arena?.take);
   const sys = internals.lastTickEvent()?.system;
   if (sys)
-    single(
+    yield single(
       'event_loop_utilization_ratio',
       'Share of the last tick the event loop was busy.',
       sys.eventLoopUtilization,
@@ -466,33 +435,161 @@ function collectWith(monitor: MonitorReader, options: CollectOptions, arena?: Co
     );
 
   const sessions = monitor.sessionStats(0);
-  single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
-  single(
+  yield single('sessions_active', 'Tracked stream sessions open now.', sessions.active);
+  yield single(
     'sessions_evicted',
     'Tracked sessions evicted after the idle timeout.',
     sessions.evictedIdle,
     undefined,
     'counter',
   );
-  single(
+  yield single(
     'sessions_dropped',
     'Tracked sessions dropped past the maxSessions bound.',
     sessions.droppedOverBound,
     undefined,
     'counter',
   );
-  for (const f of rpcFamilies(monitor, kinded, rpcNames, arena?.take)) fams.push(f);
-  single('series', 'Label sets in use (the overflow series counts once used).', n + kinded.length);
-  single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
-  single(
+  yield* rpcFamilies(monitor, read.kinded, rpcNames, arena?.take);
+  yield single(
+    'series',
+    'Label sets in use (the overflow series counts once used).',
+    read.used.length + read.kinded.length,
+  );
+  yield single('series_limit', 'Bound on label sets (maxSeries).', monitor.config.maxSeries);
+  yield single(
     'series_overflow',
     '1 once records of label sets past maxSeries went to the overflow series (label streamgauge_overflow), else 0.',
-    overflowUsed ? 1 : 0,
+    read.overflowUsed ? 1 : 0,
   );
-  single(
+  yield single(
     'inexact_counters',
     'Count figures whose monitor-wide total passed 2^53 - 1, from where they are rounded to the nearest double.',
     monitor.inexactCounters().length,
   );
-  return fams;
+}
+
+function counterFamily({ used, totals }: SeriesRead, name: string, help: string, get: CounterOf): MetricFamily {
+  const metrics: Metric[] = new Array(used.length);
+  for (let i = 0; i < used.length; i++) metrics[i] = { labels: used[i].labels, value: get(totals[i]) };
+  return { name, help, type: 'counter', metrics };
+}
+
+/** messages or message_bytes: two samples per series, direction="in" and "out". */
+function directionFamily(
+  { used, totals }: SeriesRead,
+  name: 'messages' | 'message_bytes',
+  getIn: CounterOf,
+  getOut: CounterOf,
+): MetricFamily {
+  const metrics: Metric[] = [];
+  for (let i = 0; i < used.length; i++) {
+    const labels = used[i].labels;
+    const t = totals[i];
+    metrics.push(
+      { labels: withLabel(labels, 'direction', 'in'), value: getIn(t) },
+      { labels: withLabel(labels, 'direction', 'out'), value: getOut(t) },
+    );
+  }
+  return name === 'messages'
+    ? { name, help: 'Stream messages, by direction.', type: 'counter', metrics }
+    : { name, help: 'Bytes of stream messages, by direction.', type: 'counter', unit: 'bytes', metrics };
+}
+
+function errorFamily(monitor: MonitorReader, { used, totals }: SeriesRead): MetricFamily {
+  const metrics: Metric[] = [];
+  for (let i = 0; i < used.length; i++) {
+    if (totals[i].errors === 0) continue; // no failed request, no error type to list
+    for (const [type, count] of Object.entries(monitor.errorsByType(used[i].index))) {
+      metrics.push({ labels: withLabel(used[i].labels, 'error_type', type), value: count });
+    }
+  }
+  return { name: 'errors', help: 'Failed requests by error type.', type: 'counter', metrics };
+}
+
+function histogramFamily(
+  monitor: MonitorReader,
+  { used, totals, latency }: SeriesRead,
+  [name, help, hist, unit, gate, classicBoundaries]: (typeof HISTOGRAMS)[number],
+  arena: CountsArena | undefined,
+): MetricFamily | undefined {
+  const metrics: Metric[] = [];
+  for (let i = 0; i < used.length; i++) {
+    if (gate !== undefined && gate(totals[i]) === 0) continue;
+    const h =
+      hist === 'latency'
+        ? latency[i]
+        : arena === undefined
+          ? monitor.nativeHistogram(used[i].index, hist)
+          : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
+    if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
+  }
+  return metrics.length ? { name, help, type: 'histogram', unit, classicBoundaries, metrics } : undefined;
+}
+
+/** The summary of the last throughputWindow, per series. */
+function windowSummaryFamily({ used, totals, windows }: SeriesRead, windowSeconds: number): MetricFamily {
+  const metrics: Metric[] = new Array(used.length);
+  for (let i = 0; i < used.length; i++) {
+    const t = totals[i];
+    metrics[i] = {
+      labels: used[i].labels,
+      summary: {
+        count: t.latencyCount,
+        sum: t.latencySumMs / 1000,
+        quantiles: [
+          { quantile: 0.5, value: windows.p50[i] / 1000 },
+          { quantile: 0.95, value: windows.p95[i] / 1000 },
+          { quantile: 0.99, value: windows.p99[i] / 1000 },
+          { quantile: 0.999, value: windows.p999[i] / 1000 },
+        ],
+      },
+    };
+  }
+  return {
+    name: 'request_duration_window_seconds',
+    help: `Request latency quantiles over the last ${windowSeconds} s (NaN when the window is empty).`,
+    type: 'summary',
+    unit: 'seconds',
+    metrics,
+  };
+}
+
+const GAUGES: [name: string, help: string, get: (t: Totals) => number, unit?: string][] = [
+  ['active_connections', 'Connections (streams, sessions) open now.', (t) => t.activeConnections],
+  ['worker_utilization_ratio', 'Reported worker utilisation, 0..1.', (t) => t.workerUtilization, 'ratio'],
+  ['queue_depth', 'Reported queue depth.', (t) => t.queueDepth],
+  ['reported_memory_bytes', 'Memory use reported by the application.', (t) => t.memoryBytes, 'bytes'],
+  [
+    'cache_hit_ratio',
+    'Cache hits / (hits + misses) since start, or the reported ratio.',
+    (t) => (t.cacheHits + t.cacheMisses > 0 ? t.cacheHits / (t.cacheHits + t.cacheMisses) : t.cacheRatio),
+    'ratio',
+  ],
+];
+
+/** A gauge per series that has a value (undefined: none has). */
+function gaugeFamily(
+  { used, totals }: SeriesRead,
+  name: string,
+  help: string,
+  get: (t: Totals) => number,
+  unit: string | undefined,
+): MetricFamily | undefined {
+  const metrics: Metric[] = [];
+  for (let i = 0; i < used.length; i++) {
+    const value = get(totals[i]);
+    if (!Number.isNaN(value)) metrics.push({ labels: used[i].labels, value });
+  }
+  return metrics.length ? { name, help, type: 'gauge', unit, metrics } : undefined;
+}
+
+function single(
+  name: string,
+  help: string,
+  value: number,
+  unit?: string,
+  type: 'gauge' | 'counter' = 'gauge',
+): MetricFamily {
+  return { name, help, type, unit, metrics: [{ labels: {}, value }] };
 }

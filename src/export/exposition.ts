@@ -119,7 +119,7 @@ function unquote(s: string): string {
 }
 
 /** Renders `families` in the format the Accept header asks for. */
-export function render(families: ReadonlyArray<MetricFamily>, options: RenderOptions = {}): Rendered {
+export function render(families: Iterable<MetricFamily>, options: RenderOptions = {}): Rendered {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const { format, contentType } = negotiate(options.accept);
   const textOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };

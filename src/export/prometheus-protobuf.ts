@@ -109,15 +109,15 @@ const MAX_GAP_IN_SPAN = 11;
 let capacityHint = 64 * 1024;
 
 /** Renders the families as length-delimited `MetricFamily` messages. */
-export function renderProtobuf(families: ReadonlyArray<MetricFamily>, options: ProtobufRenderOptions = {}): Uint8Array {
+export function renderProtobuf(families: Iterable<MetricFamily>, options: ProtobufRenderOptions = {}): Uint8Array {
   checkRenderArgs(families, options);
   const prefix = resolvePrefix(options.prefix);
   const ladder = ladderFor(options.classicBoundariesSeconds);
   const w = new Writer(capacityHint);
   const seen = new Set<string>();
-  for (let f = 0; f < families.length; f++) {
-    const family = families[f];
-    const where = `families[${f}]`;
+  let f = 0;
+  for (const family of families) {
+    const where = `families[${f++}]`;
     const base = checkedFamilyBase(prefix, family, where, seen);
     const start = w.beginLength(); // the delimiter: a varint length before each message
     w.string(F.FamilyName, family.type === 'counter' ? base + '_total' : base);

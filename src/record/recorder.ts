@@ -2,9 +2,12 @@
 // the wasm core at precomputed addresses. No allocation, no clock read, no message passing.
 //
 // Latencies, the hottest figure, go into a lane of the series' latency histogram that this thread
-// owns (claimed on the first record, from a thread that has ended or else from the pool while it
-// lasts; see assembly/index.ts and lane-owners.ts): plain stores, no atomic read-modify-write, so
-// no lock on the hot path and no cache line bouncing between threads.
+// owns once the series is hot on this thread (HOT_RECORDS records within about a tick; claimed from
+// a thread that has ended or else from the pool while it lasts; see assembly/index.ts and
+// lane-owners.ts): plain stores, no atomic read-modify-write, so no lock on the hot path and no
+// cache line bouncing between threads. Until then its records take the atomic path into the
+// series' own pages: a lane has pages of its own, which a series a thread records into now and
+// then would pay for twice.
 // Message counts, the integrations' per-message figure, go into this thread's counter lane (its own
 // f64 copy of the counters) with plain stores from JS, no call at all. Everything else, and both
 // once their lanes run out, uses atomics on the shared block.
@@ -33,6 +36,12 @@ import { COUNT, invalid, isCount, isMs, isRatio, MS, RATIO } from '../core/valid
 import { type Core, instantiate, type WasmMemory, type WasmModule } from '../core/wasm.js';
 
 const DEFAULT_SERIES = 0;
+/**
+ * Latencies a thread records into a series within about a tick (this many, then as many again
+ * before the next tick ends) before it takes a lane of its own for that series: below that rate the
+ * atomic path costs under a microsecond a second, and a lane's pages would double the series'.
+ */
+export const HOT_RECORDS = 64;
 /** Series table flag: the series stays out of the monitor-wide totals. */
 export const SERIES_NOT_IN_TOTALS = 1;
 export const OVERFLOW_LABELS: Labels = Object.freeze({ streamgauge_overflow: 'true' });
@@ -190,6 +199,11 @@ export class RecordingContext {
     return slot;
   }
 
+  /** Ticks so far (the tick's thread counts them in the runtime header): the clock by which a series is hot. */
+  ticks(): number {
+    return Atomics.load(this.rt, R.TICKS);
+  }
+
   /**
    * A lane of latency histogram `h` for this thread alone (its byte address), or 0 when there is
    * none to have: the pool is used up, the histogram has all its lanes, or the host cannot have lanes.
@@ -202,7 +216,7 @@ export class RecordingContext {
     const bytes = this.layout.shapes.latency.headerBytes;
     const linked = Math.min(Atomics.load(this.i32, (h + H.LANES) >> 2), MAX_LANES);
     for (let j = 0; j < linked; j++) {
-      const lane = Atomics.load(this.i32, ((h + H.LANE0) >> 2) + j);
+      const lane = Atomics.load(this.i32, ((h + this.layout.seriesHeaders.latency.laneAt) >> 2) + j);
       if (lane !== 0 && this.owners.takeOver((lane - pool.ptr) / bytes)) return lane;
     }
     if (linked === MAX_LANES) return 0;
@@ -275,6 +289,9 @@ export class SeriesRecorder implements Recorder {
   /** This thread's own lane of the latency histogram (byte address), 0 while it has none. */
   private lane = 0;
   private laneTried = false;
+  /** Latencies this thread recorded through atomics since it last read the tick count, and that count. */
+  private coldRecords = 0;
+  private coldTick = -2;
   /** This thread's counter lane (see RecordingContext.counterLane): null for none, undefined until looked up. */
   private counters: Float64Array | null | undefined;
   /** Where this series' counters start in a counter lane (an f64 index). */
@@ -290,7 +307,7 @@ export class SeriesRecorder implements Recorder {
     this.recordOwned = ctx.core.recordOwned;
     this.base = ctx.seriesPtr(index);
     this.latency = ctx.histPtr(index, 'latency');
-    this.errorTypes = this.base + ctx.layout.errorTypesOffset;
+    this.errorTypes = ctx.layout.errorTypes.ptr + index * ctx.layout.errorTypes.stride;
     this.countersAt = (index * COUNTER_LANE_BYTES) / 8;
   }
 
@@ -317,14 +334,22 @@ export class SeriesRecorder implements Recorder {
     else this.ctx.reject(this.index, invalid('ms', ms, MS));
   }
 
-  /** Records a validated latency: into this thread's lane (claimed on first use) or, without one, the shared block. */
+  /** Records a validated latency: into this thread's lane (claimed once the series is hot here) or, without one, the shared block. */
   private latencyValue(ms: number): void {
-    if (this.lane === 0 && !this.laneTried) {
-      this.laneTried = true;
-      this.lane = this.ctx.claimLane(this.latency);
-    }
+    if (this.lane === 0 && !this.laneTried && ++this.coldRecords >= HOT_RECORDS) this.heated();
     if (this.lane !== 0) this.core.recordOwned(this.lane, ms);
     else this.core.record(this.latency, ms);
+  }
+
+  // HOT_RECORDS more records: the series is hot on this thread if the last HOT_RECORDS came within
+  // the same tick or the next (or before any tick), and then takes a lane; else counting starts over.
+  private heated(): void {
+    const tick = this.ctx.ticks();
+    this.coldRecords = 0;
+    if (tick - this.coldTick <= 1) {
+      this.laneTried = true;
+      this.lane = this.ctx.claimLane(this.latency);
+    } else this.coldTick = tick;
   }
 
   recordLatencyWithExemplar(ms: number, exemplar?: ExemplarIds): void {

@@ -335,11 +335,13 @@ function freshBlock(layout: Layout, shape: HistShape): Uint8Array {
  */
 function histogramProblem(bytes: Uint8Array, at: number, layout: Layout, shape: HistShape): string | undefined {
   const fresh = freshBlock(layout, shape);
-  const pointer = (o: number) => (o >= H.BOUNDS && o < H.BOUNDS + 4) || (o >= H.CELLS && o < H.CELLS + 4);
-  for (let o = 0; o < H.SUM; o++) {
-    if (!pointer(o) && bytes[at + o] !== fresh[o]) return `its header differs from the layout's at byte ${o}`;
+  // The shape's record is stamped again for this memory; the rest of the header must be a fresh one's.
+  for (let o = H.SHAPE + 4; o < H.SUM; o++) {
+    if (bytes[at + o] !== fresh[o])
+      return o < H.LANES + 4 ? 'it has lanes linked' : `its header differs from the layout's at byte ${o}`;
   }
-  for (let o = H.LANES; o < H.UNPLACED; o++) if (bytes[at + o] !== fresh[o]) return 'it has lanes linked';
+  for (let o = H.PREVZERO; o < H.PAGES; o++)
+    if (bytes[at + o] !== fresh[o]) return `its header differs from the layout's at byte ${o}`;
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, shape.bytes);
   const i64 = (o: number) => view.getBigInt64(o, true);
   const LIMIT = BigInt(Number.MAX_SAFE_INTEGER);

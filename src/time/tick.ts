@@ -58,6 +58,23 @@ function writeWindowCounters(out: Float64Array, at: number, t: Totals): void {
   out[at + F.bytesOut] = t.bytesOut;
 }
 
+/**
+ * The window state of ROWS_PER_BLOCK ring rows: each row's counters at every snapshot (NF per slot)
+ * and where its latency delta of each slot is kept. Blocks are made as series are first ticked, so
+ * the window costs the series in use, not maxSeries; rows never move (no copy as they grow).
+ */
+const ROWS_PER_BLOCK = 64;
+class RowBlock {
+  readonly counters: Float64Array;
+  readonly deltaStart: Int32Array;
+  readonly deltaLength: Int32Array;
+  constructor(slots: number) {
+    this.counters = new Float64Array(ROWS_PER_BLOCK * slots * NF);
+    this.deltaStart = new Int32Array(ROWS_PER_BLOCK * slots);
+    this.deltaLength = new Int32Array(ROWS_PER_BLOCK * slots);
+  }
+}
+
 /** What the tick keeps besides shared memory, for persistence: enough to continue where it stopped. */
 export interface AggregatorState {
   peakRps: number;
@@ -67,25 +84,33 @@ export interface AggregatorState {
 
 export class Aggregator {
   readonly history: HistoryRing;
+  /** The runtime header (i32 slots, see R): the tick counts itself there. */
+  private readonly runtime: Int32Array;
   readonly rollups: Record<Exclude<Resolution, 'tick'>, Rollup>;
   private readonly slots: number;
   private readonly times: Float64Array;
-  /** Per ring row (series…, total) and slot: the cumulative counters at that snapshot. */
-  private readonly counters: Float64Array;
+  /**
+   * Per ring row (series…, total) and slot: the cumulative counters at that snapshot, and where the
+   * latency delta of that slot's tick is kept, in blocks of rows (RowBlock). A series has a row
+   * from the first tick that finds it changed; before that every snapshot of it is zero, which row
+   * 0 of block 0 (never written) stands for.
+   */
+  private readonly blocks: RowBlock[] = [];
+  /** Per series (and the total row, last): its row number, 0 for none yet. */
+  private readonly rowOf: Int32Array;
+  private rows = 1;
   /**
    * Per slot, the latency counts each ring row took in that slot's tick, as (code, count) pairs:
    * all rows' pairs in one array per slot (reused from tick to tick), each row's at its start, for
    * its length (0: none). A few arrays, not an object per series and tick.
    */
   private readonly deltaData: Uint32Array[];
-  private readonly deltaStart: Int32Array;
-  private readonly deltaLength: Int32Array;
   private head = 0;
   private filled = 0;
   private readonly totalRow: number;
   private readonly scratch: (i: number) => number;
-  /** Each series' totals as last read: the tick rereads only the series that changed since. */
-  private readonly cached: Totals[] = [];
+  /** A series' totals as just read, on their way into the table (which keeps every series' last read). */
+  private readonly current = emptyTotals();
   private readonly table: TotalsTable;
   /** Per series: 0 not looked up yet, 1 in the totals, 2 not (a series' flag never changes). */
   private readonly inTotalsFlag: Uint8Array;
@@ -122,10 +147,9 @@ export class Aggregator {
     this.slots = layout.windowSlots;
     this.totalRow = layout.seriesCount;
     this.times = new Float64Array(this.slots);
-    this.counters = new Float64Array((layout.seriesCount + 1) * this.slots * NF);
+    this.blocks.push(new RowBlock(this.slots));
+    this.rowOf = new Int32Array(layout.seriesCount + 1);
     this.deltaData = Array.from({ length: this.slots }, () => new Uint32Array(64));
-    this.deltaStart = new Int32Array((layout.seriesCount + 1) * this.slots);
-    this.deltaLength = new Int32Array((layout.seriesCount + 1) * this.slots);
     this.dirty = new Uint8Array(layout.seriesCount);
     this.quietFor = new Uint16Array(layout.seriesCount);
     this.inWarm = new Uint8Array(layout.seriesCount);
@@ -135,6 +159,7 @@ export class Aggregator {
     this.pairs = new Uint32Array(buffer, layout.pairsPtr, 2 * (layout.shapes.latency.nBuckets + 2));
     this.scratch = (i) => layout.scratchPtr + i * layout.shapes.latency.bytes;
     this.history = new HistoryRing(buffer, layout.history, layout.runtimePtr, R.HISTORY_HEAD);
+    this.runtime = new Int32Array(buffer, layout.runtimePtr, R.TICKS + 1);
     // Periods nest (a day is whole hours, an hour whole minutes): each closed period's histogram
     // feeds the next resolution's open one, so a tick merges into one histogram, not three.
     const day = new Rollup(
@@ -228,11 +253,6 @@ export class Aggregator {
     }
   }
 
-  /** A series' totals as last read (empty before its first record). */
-  private totalsOf(s: number): Totals {
-    return (this.cached[s] ??= emptyTotals());
-  }
-
   /** The monitor-wide totals, read now (only the series that changed are read again). */
   totals(into: Totals = emptyTotals()): Totals {
     this.refresh();
@@ -243,14 +263,40 @@ export class Aggregator {
     return this.table.sum(this.activeSeries(), this.warm, this.counted, into);
   }
 
-  /** Reads a series into its cached totals and its row of the table. */
+  /** Reads a series into its row of the table. */
   private readSeries(s: number, countLatency?: (h: number) => number): void {
-    this.table.set(s, this.reader.read(s, this.totalsOf(s), countLatency));
+    this.table.set(s, this.reader.read(s, this.current, countLatency));
   }
 
-  /** Where ring row `row`'s entry of `slot` is (counters × NF, deltas × 1). */
-  private ringIndex(row: number, slot: number): number {
-    return row * this.slots + slot;
+  /**
+   * Where ring row `row`'s entry of `slot` is: its row number × slots + slot (see blockOf and
+   * local). With `make`, a row that has none yet is given one (row 0 reads as zeros).
+   */
+  private ringIndex(row: number, slot: number, make = false): number {
+    let r = this.rowOf[row];
+    if (r === 0 && make) {
+      r = this.rows++;
+      if (r % ROWS_PER_BLOCK === 0) this.blocks.push(new RowBlock(this.slots));
+      this.rowOf[row] = r;
+    }
+    return r * this.slots + slot;
+  }
+
+  private blockOf(at: number): RowBlock {
+    return this.blocks[Math.floor(at / (ROWS_PER_BLOCK * this.slots))];
+  }
+
+  /** An entry's place in its block's arrays (counters × NF, deltas × 1). */
+  private local(at: number): number {
+    return at % (ROWS_PER_BLOCK * this.slots);
+  }
+
+  /** Bytes of JavaScript memory the windows hold: blocks of rows for the series ticked so far, the kept deltas. */
+  windowBytes(): number {
+    let n = this.rowOf.byteLength + this.times.byteLength;
+    for (const b of this.blocks) n += b.counters.byteLength + b.deltaStart.byteLength + b.deltaLength.byteLength;
+    for (const d of this.deltaData) n += d.byteLength;
+    return n;
   }
 
   /** Merges every series' cumulative latency histogram that adds into the totals into the CUMULATIVE_TOTAL scratch. */
@@ -267,7 +313,8 @@ export class Aggregator {
   }
 
   private storeCounters(row: number, slot: number, t: Totals): void {
-    writeWindowCounters(this.counters, this.ringIndex(row, slot) * NF, t);
+    const at = this.ringIndex(row, slot, true);
+    writeWindowCounters(this.blockOf(at).counters, this.local(at) * NF, t);
   }
 
   /** The oldest snapshot still in the ring: the start of the sliding window. */
@@ -277,7 +324,9 @@ export class Aggregator {
 
   /** The first snapshot (memory starts empty: every series' window state is at zero). */
   baseline(now: number): void {
-    for (let row = 0; row <= this.totalRow; row++) this.storeCounters(row, 0, emptyTotals());
+    const zero = emptyTotals();
+    // Rows not made yet read as zeros already.
+    for (let row = 0; row <= this.totalRow; row++) if (this.rowOf[row] !== 0) this.storeCounters(row, 0, zero);
     this.times[0] = now;
     this.head = 0;
     this.filled = 1;
@@ -301,9 +350,11 @@ export class Aggregator {
 
   /** Adds ring entry `at` of `slot` into dst. */
   private addKept(slot: number, at: number, dst: number): number {
-    const length = this.deltaLength[at];
+    const block = this.blockOf(at);
+    const i = this.local(at);
+    const length = block.deltaLength[i];
     if (length === 0) return 0;
-    const start = this.deltaStart[at];
+    const start = block.deltaStart[i];
     const data = this.deltaData[slot];
     const pairs = this.pairs;
     for (let i = 0; i < length; i++) pairs[i] = data[start + i];
@@ -312,8 +363,10 @@ export class Aggregator {
 
   /** Keeps the n pairs just written to the pairs area as ring entry `at` of `slot`. */
   private keepDelta(slot: number, at: number, n: number): void {
+    const block = this.blockOf(at);
+    const i = this.local(at);
     const length = 2 * n;
-    this.deltaLength[at] = length;
+    block.deltaLength[i] = length;
     if (length === 0) return;
     let data = this.deltaData[slot];
     if (this.deltaEnd + length > data.length) {
@@ -324,14 +377,15 @@ export class Aggregator {
     const pairs = this.pairs;
     const start = this.deltaEnd;
     for (let i = 0; i < length; i++) data[start + i] = pairs[i];
-    this.deltaStart[at] = start;
+    block.deltaStart[i] = start;
     this.deltaEnd = start + length;
   }
 
   /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
   private figures(now: number, row: number, slot: number, live: Totals, dst: number): IntervalFigures {
-    const at = this.ringIndex(row, slot) * NF;
-    const then = this.counters;
+    const entry = this.ringIndex(row, slot);
+    const at = this.local(entry) * NF;
+    const then = this.blockOf(entry).counters;
     const seconds = Math.max((now - this.times[slot]) / 1000, 1e-9);
     const requests = live.requests - then[at + F.requests];
     const errors = live.errors - then[at + F.errors];
@@ -386,6 +440,8 @@ export class Aggregator {
    * changed since the last tick; the others' snapshots carry over. Returns the point and the totals.
    */
   tick(now: number, system: SystemSample): { point: HistoryPoint; interval: IntervalFigures; totals: Totals } {
+    // Counted for the recorders of every thread: a series hot on a thread takes a lane there.
+    Atomics.add(this.runtime, R.TICKS, 1);
     // Which series changed; each is read where its latency delta is taken (which counts it too).
     this.refresh(false);
     const slot = (this.head + 1) % this.slots;
@@ -394,8 +450,9 @@ export class Aggregator {
     this.deltaEnd = 0;
     for (const s of this.dirtyList) {
       const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
-      this.keepDelta(slot, this.ringIndex(s, slot), n);
+      this.keepDelta(slot, this.ringIndex(s, slot, true), n);
       this.readSeries(s, this.lastDeltaCount);
+      this.storeCounters(s, slot, this.current);
     }
     this.dirtyList.length = 0;
     const totals = this.sumTotals(this.live);
@@ -407,16 +464,19 @@ export class Aggregator {
     let kept = 0;
     for (let i = 0; i < this.warm.length; i++) {
       const s = this.warm[i];
-      const at = this.ringIndex(s, slot);
+      const at = this.ringIndex(s, slot, true);
       if (this.dirty[s] === 1) {
+        // Its counters were stored where its delta was taken, above.
         this.dirty[s] = 0;
         this.quietFor[s] = 0;
         if (this.counted(s)) this.addKept(slot, at, ih);
-        this.storeCounters(s, slot, this.totalsOf(s));
       } else {
-        // Unchanged: its snapshot carries over.
-        this.deltaLength[at] = 0;
-        this.counters.copyWithin(at * NF, this.ringIndex(s, prev) * NF, (this.ringIndex(s, prev) + 1) * NF);
+        // Unchanged: its snapshot carries over (both entries are in its row, in one block).
+        const block = this.blockOf(at);
+        const i = this.local(at);
+        const from = this.local(this.ringIndex(s, prev));
+        block.deltaLength[i] = 0;
+        block.counters.copyWithin(i * NF, from * NF, (from + 1) * NF);
         if (++this.quietFor[s] === this.slots) {
           this.table.markQuiet(s);
           this.inWarm[s] = 0;
@@ -427,7 +487,7 @@ export class Aggregator {
     }
     this.warm.length = kept;
     const interval = this.figures(now, this.totalRow, prev, totals, ih);
-    this.keepDelta(slot, this.ringIndex(this.totalRow, slot), this.core.histPairs(ih, pairsPtr));
+    this.keepDelta(slot, this.ringIndex(this.totalRow, slot, true), this.core.histPairs(ih, pairsPtr));
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {
       requests: interval.requests,
