@@ -10,7 +10,7 @@ import { H, HISTOGRAMS, type HistName, PAGE, R, RESERVED_SERIES } from '../src/c
 import { HOT_RECORDS } from '../src/record/recorder.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
 
-const LANE_TASK_URL = new URL('./fixtures/lane-task.ts', import.meta.url);
+const LANE_TASK_URL = new URL('./fixtures/lane-task.mjs', import.meta.url);
 
 function monitor(maxSeries = 1000): StreamPerformanceMonitor {
   return new StreamPerformanceMonitor({ autoStart: false, logger: false, maxSeries });

@@ -3,7 +3,8 @@
 // thread records too. Every total is compared with an exact replay of the same workload; series
 // that several threads create at the same moment get one slot each; a worker that exits, or is
 // terminated in the middle of its work, loses nothing it recorded; a worker that has ended hands
-// its lanes to the next one, and a running one keeps them.
+// its lanes to the next one, and a running one keeps them. The workers load the built package
+// (dist/, see fixtures/built.ts) as a user's do; `npm test` builds it first.
 import { existsSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -13,6 +14,7 @@ import { type Labels, type Recorder, StreamPerformanceMonitor } from '../src/ind
 import { LaneOwners, ownerOf, ownerWord } from '../src/core/lane-owners.js';
 import { H, type Layout, MAX_LANES, OWNER_BYTES, R } from '../src/core/layout.js';
 import { currentThread, isRunning } from '../src/core/thread-identity.js';
+import { HOT_RECORDS } from '../src/record/recorder.js';
 import { run, SHARED_LABELS, seriesOf, type Target } from './fixtures/workload.js';
 import { handClock, testMonitor } from './fixtures/monitor.js';
 import { internalsOf } from '../src/analysis/monitor-reader.js';
@@ -23,7 +25,7 @@ const WORKERS = 4;
 const WORKER_URL = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
 const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
-const LANE_TASK_URL = new URL('./fixtures/lane-task.ts', import.meta.url);
+const LANE_TASK_URL = new URL('./fixtures/lane-task.mjs', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
   return testMonitor({
@@ -380,12 +382,19 @@ test('lane owners: one 64-bit word per owner, swapped whole, so of two threads t
 test('piscina workers that come and go: each takes over the lanes of one that has ended, and nothing is lost', async () => {
   // minThreads 0 and idleTimeout 0: piscina terminates each worker as soon as it is idle, the way
   // a pool shrinks after a burst. More workers than a histogram has lanes (MAX_LANES) and than
-  // there are counter lanes: without taking over, the later ones would have no lane left.
+  // there are counter lanes: without taking over, the later ones would have no lane left. The task
+  // is plain JavaScript, started without the TypeScript loader at all (execArgv: []).
   if (currentThread() === null) return; // (Linux only, see thread-identity.ts)
   const m = monitor();
   const workers = Math.max(MAX_LANES, internalsOf(m).layout.counterLanes.count) + 2;
   const count = 1000;
-  const pool = new Piscina({ filename: LANE_TASK_URL.href, minThreads: 0, maxThreads: 1, idleTimeout: 0 });
+  const pool = new Piscina({
+    filename: LANE_TASK_URL.href,
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: 0,
+    execArgv: [],
+  });
   const results: { threadId: number; tid: number; lanes: number[] }[] = [];
   try {
     for (let i = 0; i < workers; i++) {
@@ -431,7 +440,9 @@ test('a running worker keeps its lanes: the next worker takes them over only onc
   const start = async () => {
     const x = await recordingForever(m);
     workers.push(x);
-    while (Atomics.load(x.done, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    // A series takes its thread's lane once hot there: HOT_RECORDS records set the tick they are
+    // counted from, the next HOT_RECORDS within it take the lane.
+    while (Atomics.load(x.done, 0) < 2 * HOT_RECORDS) await new Promise((r) => setTimeout(r, 1));
     return x;
   };
   const stop = async (x: (typeof workers)[number]) => {
