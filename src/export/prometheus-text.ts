@@ -250,7 +250,18 @@ export function renderOpenMetrics(families: Iterable<MetricFamily>, options: Tex
 // One writer for every render: a render runs to its end without yielding, so none overlaps another.
 const writer = new TextWriter();
 
+/** Text 0.0.4 or OpenMetrics as UTF-8 bytes: what a response sends, without a string between. */
+export function renderTextBytes(families: Iterable<MetricFamily>, options: TextRenderOptions, om: boolean): Buffer {
+  writeTextFormat(families, options, om);
+  return writer.takeBytes();
+}
+
 function renderTextFormat(families: Iterable<MetricFamily>, options: TextRenderOptions, om: boolean): string {
+  writeTextFormat(families, options, om);
+  return writer.take();
+}
+
+function writeTextFormat(families: Iterable<MetricFamily>, options: TextRenderOptions, om: boolean): void {
   checkRenderArgs(families, options);
   const prefix = resolvePrefix(options.prefix);
   const ladder = ladderFor(options.classicBoundariesSeconds);
@@ -289,7 +300,6 @@ function renderTextFormat(families: Iterable<MetricFamily>, options: TextRenderO
     w.reset();
     throw err;
   }
-  return w.take();
 }
 
 function writeMetrics(

@@ -58,10 +58,15 @@ export class TextWriter {
   take(): string {
     const b = this.buf;
     const text = b.toString(this.ascii ? 'latin1' : 'utf8', 0, this.pos);
-    if (b.length > KEEP_BYTES) this.buf = Buffer.allocUnsafeSlow(64 << 10);
-    this.pos = 0;
-    this.ascii = true;
+    this.reset();
     return text;
+  }
+
+  /** The bytes written since the last call, a copy of their own; the writer starts over empty. */
+  takeBytes(): Buffer {
+    const bytes = Buffer.from(this.buf.subarray(0, this.pos));
+    this.reset();
+    return bytes;
   }
 
   /** Forgets what was written (a render that threw). */
