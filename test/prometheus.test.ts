@@ -227,6 +227,9 @@ test('text beyond ASCII and counts of every size come out as written', () => {
         { labels: { city: 'plain' }, value: 1e21 },
         { labels: { city: 'neg' }, value: -12 },
         { labels: { city: 'frac' }, value: 0.1 + 0.2 },
+        { labels: { city: 'i31' }, value: 2_147_483_647 },
+        { labels: { city: 'i32' }, value: 2_147_483_648 },
+        { labels: { city: 'ten' }, value: 10 },
       ],
     },
   ];
@@ -236,7 +239,9 @@ test('text beyond ASCII and counts of every size come out as written', () => {
     '# HELP streamgauge_c_total Zürich – 東京 🚀\n# TYPE streamgauge_c_total counter\n' +
       'streamgauge_c_total{city="Zürich"} 0\nstreamgauge_c_total{city="東京 🚀"} 9007199254740991\n' +
       'streamgauge_c_total{city="plain"} 1e+21\nstreamgauge_c_total{city="neg"} -12\n' +
-      'streamgauge_c_total{city="frac"} 0.30000000000000004\n',
+      'streamgauge_c_total{city="frac"} 0.30000000000000004\n' +
+      'streamgauge_c_total{city="i31"} 2147483647\nstreamgauge_c_total{city="i32"} 2147483648\n' +
+      'streamgauge_c_total{city="ten"} 10\n',
   );
   // The next render, ASCII only, is not spelled as the one before it was.
   assert.is(renderPrometheusText([sample[1]]).includes('ü'), false);

@@ -41,9 +41,23 @@ export class TextWriter {
       return;
     }
     if (this.pos + 16 > this.buf.length) this.grow(16);
+    const b = this.buf;
+    if (v < 0x80000000) {
+      // Counts fit 31 bits: int32 division by 10, which the compiler makes a multiplication.
+      let digits = 1;
+      for (let x = v | 0; x >= 10; x = (x / 10) | 0) digits++;
+      let o = this.pos + digits;
+      this.pos = o;
+      let x = v | 0;
+      do {
+        const q = (x / 10) | 0;
+        b[--o] = 48 + x - q * 10;
+        x = q;
+      } while (x > 0);
+      return;
+    }
     let digits = 1;
     for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-    const b = this.buf;
     let o = this.pos + digits;
     this.pos = o;
     let x = v;
