@@ -709,6 +709,35 @@ test('serve(): binds 127.0.0.1 by default; /metrics negotiates the format from A
   }
 });
 
+test('serve(): the text sent is metrics().body as UTF-8, labels beyond ASCII included', async () => {
+  // A clock of its own: rates and ages are the same in both scrapes.
+  const clock = { t: 0, now: () => clock.t };
+  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, clock });
+  const cafe = monitor.series({ route: 'café/東京' });
+  for (let i = 0; i < 50; i++) cafe.recordLatency(0.2 + i);
+  monitor.series({ route: 'plain' }).recordLatency(3);
+  clock.t += 1000;
+  monitor.tick();
+  const served = await monitor.serve({ runtime: false, dashboard: false });
+  try {
+    for (const accept of ['text/plain; version=0.0.4', 'application/openmetrics-text; version=1.0.0']) {
+      const res = await request(`${served.url}/metrics`, { headers: { accept } });
+      assert.is(res.status, 200);
+      const body = monitor.metrics(accept, { runtime: false }).body as string;
+      assert.ok(body.includes('route="café/東京"'));
+      // The series' lines (the process's own figures move between two scrapes).
+      const routes = (text: string) => text.split('\n').filter((line) => line.includes('route="'));
+      assert.ok(routes(body).length > 20);
+      assert.equal(routes(res.body.toString('utf8')), routes(body), accept);
+      assert.ok(res.body.includes(Buffer.from('route="café/東京"', 'utf8')));
+      assert.is(Number(res.headers['content-length']), res.body.length);
+    }
+  } finally {
+    await served.close();
+    monitor.close();
+  }
+});
+
 test('serve(): gzip when asked (and only then), the same exposition inside', async () => {
   const { monitor } = build();
   const served = await monitor.serve();

@@ -215,6 +215,55 @@ test('label values and HELP are escaped per format', () => {
   }
 });
 
+test('text beyond ASCII and counts of every size come out as written', () => {
+  const fams: MetricFamily[] = [
+    {
+      name: 'c',
+      help: 'Zürich – 東京 🚀',
+      type: 'counter',
+      metrics: [
+        { labels: { city: 'Zürich' }, value: 0 },
+        { labels: { city: '東京 🚀' }, value: 9_007_199_254_740_991 },
+        { labels: { city: 'plain' }, value: 1e21 },
+        { labels: { city: 'neg' }, value: -12 },
+        { labels: { city: 'frac' }, value: 0.1 + 0.2 },
+        { labels: { city: 'i31' }, value: 2_147_483_647 },
+        { labels: { city: 'i32' }, value: 2_147_483_648 },
+        { labels: { city: 'ten' }, value: 10 },
+      ],
+    },
+  ];
+  const text = renderPrometheusText(fams);
+  assert.is(
+    text,
+    '# HELP streamgauge_c_total Zürich – 東京 🚀\n# TYPE streamgauge_c_total counter\n' +
+      'streamgauge_c_total{city="Zürich"} 0\nstreamgauge_c_total{city="東京 🚀"} 9007199254740991\n' +
+      'streamgauge_c_total{city="plain"} 1e+21\nstreamgauge_c_total{city="neg"} -12\n' +
+      'streamgauge_c_total{city="frac"} 0.30000000000000004\n' +
+      'streamgauge_c_total{city="i31"} 2147483647\nstreamgauge_c_total{city="i32"} 2147483648\n' +
+      'streamgauge_c_total{city="ten"} 10\n',
+  );
+  // The next render, ASCII only, is not spelled as the one before it was.
+  assert.is(renderPrometheusText([sample[1]]).includes('ü'), false);
+  assert.match(renderOpenMetrics(fams), 'streamgauge_c_total{city="東京 🚀"} 9007199254740991\n');
+});
+
+test('a render that fails leaves nothing behind for the next one', () => {
+  const good: MetricFamily = { name: 'ok', help: 'x', type: 'gauge', metrics: [{ labels: {}, value: 1 }] };
+  const bad = { name: 'bad', help: 'x', type: 'gauge', metrics: [{ labels: {}, value: 'x' }] } as never;
+  assert.throws(() => renderPrometheusText([good, bad]), /value must be a number/);
+  assert.is(renderPrometheusText([good]), '# HELP streamgauge_ok x\n# TYPE streamgauge_ok gauge\nstreamgauge_ok 1\n');
+});
+
+test('a large render is whole', () => {
+  const metrics = Array.from({ length: 50_000 }, (_, i) => ({ labels: { n: `s${i}` }, value: i }));
+  const text = renderPrometheusText([{ name: 'big', help: 'x', type: 'gauge', metrics }]);
+  const lines = text.split('\n');
+  assert.is(lines.length, 50_000 + 3);
+  assert.is(lines[2], 'streamgauge_big{n="s0"} 0');
+  assert.is(lines[50_001], 'streamgauge_big{n="s49999"} 49999');
+});
+
 test('names and label names are sanitised; the prefix is configurable', () => {
   assert.is(sanitizeMetricName('http.requests-total:rate'), 'http_requests_total:rate');
   assert.is(sanitizeMetricName('5xx_errors'), '_5xx_errors');

@@ -12,6 +12,7 @@ import {
   PROMETHEUS_TEXT_CONTENT_TYPE,
   renderOpenMetrics,
   renderPrometheusText,
+  renderTextBytes,
 } from './prometheus-text.js';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from './prometheus-protobuf.js';
 
@@ -120,14 +121,25 @@ function unquote(s: string): string {
 
 /** Renders `families` in the format the Accept header asks for. */
 export function render(families: Iterable<MetricFamily>, options: RenderOptions = {}): Rendered {
+  return renderAs(families, options, false);
+}
+
+/** As render, with a text format's body as UTF-8 bytes: what an HTTP response sends. */
+export function renderBytes(families: Iterable<MetricFamily>, options: RenderOptions = {}): Rendered {
+  return renderAs(families, options, true);
+}
+
+function renderAs(families: Iterable<MetricFamily>, options: RenderOptions, bytes: boolean): Rendered {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const { format, contentType } = negotiate(options.accept);
   const textOptions = { prefix: options.prefix, classicBoundariesSeconds: options.classicBoundariesSeconds };
   const body =
     format === 'protobuf'
       ? renderProtobuf(families, textOptions)
-      : format === 'openmetrics'
-        ? renderOpenMetrics(families, textOptions)
-        : renderPrometheusText(families, textOptions);
+      : bytes
+        ? renderTextBytes(families, textOptions, format === 'openmetrics')
+        : format === 'openmetrics'
+          ? renderOpenMetrics(families, textOptions)
+          : renderPrometheusText(families, textOptions);
   return { format, contentType, body };
 }

@@ -8,7 +8,7 @@ import { dashboardSource } from './dashboard-source.js';
 import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export/collect-families.js';
 import { HISTOGRAMS } from '../core/layout.js';
 import { bucketList } from '../core/family-model.js';
-import { type Rendered, type RenderOptions, render } from '../export/exposition.js';
+import { type Rendered, type RenderOptions, render, renderBytes } from '../export/exposition.js';
 import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
@@ -18,10 +18,20 @@ const arenas = new WeakMap<MonitorReader, CountsArena>();
 
 /** The monitor's metrics in the format an Accept header asks for (text 0.0.4 by default). */
 export function renderMetrics(monitor: MonitorReader, accept?: string | null, options: MetricsOptions = {}): Rendered {
+  return renderWith(render, monitor, accept, options);
+}
+
+// The handler sends bytes: a text body is not made a string only to be encoded again.
+function renderWith(
+  renderer: typeof render,
+  monitor: MonitorReader,
+  accept: string | null | undefined,
+  options: MetricsOptions,
+): Rendered {
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
   const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
-  return render(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), {
+  return renderer(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), {
     ...renderOptions,
     accept,
   });
@@ -41,7 +51,7 @@ export function metricsHandler(
     }
     let out: Rendered;
     try {
-      out = renderMetrics(monitor, req.headers.accept, options);
+      out = renderWith(renderBytes, monitor, req.headers.accept, options);
     } catch (err) {
       res
         .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
