@@ -144,9 +144,9 @@ function quietAlarms(
 test('hard series without anomalies: false alarms per 10 000 points stay within the measured bound', () => {
   // Random walk, AR(1) φ 0.9 and 0.95, Pareto noise (tail index 1.5), Student's t (3 degrees of
   // freedom), lognormal (σ 1.2), daily cycle with Gaussian and with Pareto noise; three seeds of
-  // 10 000 points each. Measured per 10 000 points: 1.3, 5.0, 4.0, 6.0, 4.7, 5.7, 0.3, 1.0; 3.5 on
-  // average, at most 8 in one run (before gradual moves had to outlast the series' memory: 5.1 on
-  // average, 11 in one run). The bound: at most 9 in any one run, 4 on average.
+  // 10 000 points each. Measured per 10 000 points: 1.3, 5.0, 4.0, 6.0, 4.7, 5.7, 1.0, 1.3; 3.63 on
+  // average, at most 8 in one run (bench/RESULTS.md). The bound: at most 9 in any one run, 4 on
+  // average.
   let total = 0;
   for (const [family, generate] of Object.entries(QUIET_FAMILIES)) {
     for (let seed = 1; seed <= 3; seed++) {

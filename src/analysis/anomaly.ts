@@ -606,7 +606,8 @@ class NoveltyTest {
  * absolute difference is smallest and at most half the largest at shorter lags (re-estimated
  * once per window length over the full window; none for series that do not repeat). The
  * residual is the value minus the median of the same point in the last three cycles (so one
- * anomalous cycle does not echo), averaged over LIKELIHOOD_AVERAGE points, and its tails are
+ * anomalous cycle does not echo), smoothed by a median of LIKELIHOOD_AVERAGE points (one
+ * heavy-tailed outlier does not move it), and its tails are
  * fitted as the spike test's are. O(log window) per point, plus the period search amortised.
  */
 class SeasonalTest {
