@@ -711,8 +711,8 @@ test('serve(): binds 127.0.0.1 by default; /metrics negotiates the format from A
 
 test('serve(): the text sent is metrics().body as UTF-8, labels beyond ASCII included', async () => {
   // A clock of its own: rates and ages are the same in both scrapes.
-  const clock = { t: 0, now: () => clock.t };
-  const monitor = new StreamPerformanceMonitor({ logger: false, autoStart: false, clock });
+  const clock = handClock(0);
+  const monitor = quietMonitor(clock);
   const cafe = monitor.series({ route: 'café/東京' });
   for (let i = 0; i < 50; i++) cafe.recordLatency(0.2 + i);
   monitor.series({ route: 'plain' }).recordLatency(3);
