@@ -433,7 +433,10 @@ test('HTTP: each request is linked to the span active when its response ended', 
   const byRoute = Object.fromEntries(lines.map((l) => [/http_route="([^"]+)"/.exec(l.sample)?.[1], l.traceId]));
   assert.equal(byRoute, { '/slow': A.traceId, '/fast': B.traceId });
   const slow = lines.find((l) => l.sample.includes('/slow'));
-  assert.ok(slow !== undefined && slow.value >= 0.03, 'the slow request took its 30 ms at least');
+  // Its value is the slow request's own duration. A 30 ms timer may fire up to a millisecond early
+  // by the high-resolution clock (libuv counts in whole milliseconds of its cached loop time), and
+  // is never bounded above on a loaded host: only a lower bound with that margin holds.
+  assert.ok(slow !== undefined && slow.value >= 0.028, `the slow request took about 30 ms at least: ${slow?.value}`);
   monitor.close();
 });
 
