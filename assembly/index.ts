@@ -96,7 +96,6 @@ export function setAreas(arenaPtr: u32, gatherPtr: u32): void {
 export function record(h: u32, v: f64): void {
   const sh = load<u32>(h, H_SHAPE);
   const s = i64(v * load<f64>(sh, S_SUMMUL) + 0.5);
-  atomic.add<i64>(h + H_SUM, s);
   if (s < atomic.load<i64>(h + H_MIN)) lowerMin(h, s);
   if (s > atomic.load<i64>(h + H_MAX)) raiseMax(h, s);
   const code = bucketCode(sh, v);
@@ -107,6 +106,10 @@ export function record(h: u32, v: f64): void {
     if (pg != 0) atomic.add<i64>(pg + ((slot & PAGE_MASK) << 3), 1);
     else unplaced(h, s);
   } else atomic.add<i64>(h + H_ZERO + (code << 3), 1);
+  // The sum last: the tick's scan (scanSeries) takes a changed sum as the sign of a new record and
+  // then reads the counts, so they must be in place before the sum moves. Added first, a scan
+  // between the two would read the old count and, the sum being seen already, never look again.
+  atomic.add<i64>(h + H_SUM, s);
 }
 
 /**
@@ -116,7 +119,6 @@ export function record(h: u32, v: f64): void {
 export function recordOwned(lane: u32, v: f64): void {
   const sh = load<u32>(lane, H_SHAPE);
   const s = i64(v * load<f64>(sh, S_SUMMUL) + 0.5);
-  store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
   if (s < load<i64>(lane + H_MIN)) store<i64>(lane + H_MIN, s);
   if (s > load<i64>(lane + H_MAX)) store<i64>(lane + H_MAX, s);
   const code = bucketCode(sh, v);
@@ -125,10 +127,14 @@ export function recordOwned(lane: u32, v: f64): void {
     const slot = code - 2;
     let pg = load<u32>(lane + H_PAGES + ((slot >> PAGE_SHIFT) << 2));
     if (pg == 0) pg = claimPage(lane, slot >> PAGE_SHIFT);
-    if (pg == 0) return unplaced(lane, s);
-    p = pg + ((slot & PAGE_MASK) << 3);
+    if (pg == 0) p = 0;
+    else p = pg + ((slot & PAGE_MASK) << 3);
   }
-  store<i64>(p, load<i64>(p) + 1);
+  if (p != 0) store<i64>(p, load<i64>(p) + 1);
+  else unplaced(lane, s);
+  // The sum last, as in record(): plain stores are seen in program order on the hosts that have
+  // lanes (x86-64; see LANE_HISTOGRAMS in src/core/layout.ts).
+  store<i64>(lane + H_SUM, load<i64>(lane + H_SUM) + s);
 }
 
 // A value whose page could not be had (the arena is used up): counted, and its sum kept apart, so

@@ -26,6 +26,7 @@ const WORKER_URL = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const ENTRY = new URL('./fixtures/recorder-worker.ts', import.meta.url).href;
 const TASK_URL = new URL('./fixtures/piscina-recorder.ts', import.meta.url);
 const LANE_TASK_URL = new URL('./fixtures/lane-task.mjs', import.meta.url);
+const STEP_WORKER_URL = new URL('./fixtures/step-recorder.mjs', import.meta.url);
 
 function monitor(): StreamPerformanceMonitor {
   return testMonitor({
@@ -497,6 +498,34 @@ test('readSeries: totals and latency histogram read together agree while a worke
     [quiet.totals.latencyCount, quiet.latency.count],
     [m.totals(0).latencyCount, m.nativeHistogram(0).count],
   );
+  m.close();
+});
+
+test('a record from a worker read while it is being made still shows once it has returned', async () => {
+  // The main thread reads the totals over and over while the worker records, so that some reads fall
+  // inside a record; once the worker says its record returned, the next read must show it. A
+  // record's counts must be in place before the sum a reader takes as the sign of a change: the
+  // other way round, a read between the two saw the sum, took the old count, and never looked
+  // again (about once in 20,000 records under load).
+  const m = testMonitor();
+  const ctl = new SharedArrayBuffer(12);
+  const c = new Int32Array(ctl);
+  const w = new Worker(STEP_WORKER_URL, { workerData: { handle: m.handle(), ctl } });
+  const exit = exited(w);
+  const steps = 20_000;
+  let stale = 0;
+  for (let step = 1; step <= steps; step++) {
+    Atomics.store(c, 0, step);
+    Atomics.notify(c, 0);
+    while (Atomics.load(c, 1) < step) m.totals();
+    if (m.totals().requests !== step) stale++;
+  }
+  Atomics.store(c, 2, 1);
+  Atomics.store(c, 0, steps + 1);
+  Atomics.notify(c, 0);
+  assert.is(await exit, 0);
+  assert.is(stale, 0, `records not seen after they returned: ${stale} of ${steps}`);
+  assert.is(m.totals().requests, steps);
   m.close();
 });
 

@@ -69,11 +69,19 @@ export const PAGE = { SLOTS: 64, BYTES: 64 * 8, PREV_BYTES: 64 * 4 } as const;
 export const MAX_LANES = 15;
 
 /**
- * Whether this host stores an aligned 64-bit value in one store, so that a thread may own a
- * histogram lane and write it without atomics while others read it: true on 64-bit hosts. Elsewhere
- * every record takes the atomic path.
+ * Whether this host stores an aligned 64-bit value in one store, so that a thread may own a lane
+ * (its counter lane; a histogram lane too where LANE_HISTOGRAMS) and write it without atomics while
+ * others read it: true on 64-bit hosts. Elsewhere every record takes the atomic path.
  */
 export const LANES_SUPPORTED = !['arm', 'ia32', 'mips', 'mipsel', 'ppc', 's390'].includes(process.arch);
+
+/**
+ * Whether threads may have histogram lanes, written with plain stores: x86-64 only. A reader takes
+ * a lane's changed sum as the sign of a new record and then reads its counts, so the count's store
+ * must be seen before the sum's; x86-64 keeps stores in order, weaker hosts (arm64) may not. There
+ * every latency takes the atomic path (exact, a few ns slower).
+ */
+export const LANE_HISTOGRAMS = LANES_SUPPORTED && process.arch === 'x64';
 
 /** How one kind of histogram is shaped: its unit conversions and resolved range. */
 export interface HistShape {
@@ -479,7 +487,7 @@ export function computeLayout(config: MonitoringConfig): Layout {
   // come from the arena), so two per series cost little; past the pool, records take the atomic
   // path (exact, a few ns slower). Sized by the users' series: the reserved runtime series record
   // through atomics, never a lane.
-  const lanePool = { ptr: p, count: LANES_SUPPORTED ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
+  const lanePool = { ptr: p, count: LANE_HISTOGRAMS ? Math.min(Math.max(2 * (config.maxSeries + 1), 8), 4096) : 0 };
   p = align(p + lanePool.count * shapes.latency.headerBytes);
   const counterLanes = {
     ptr: p,
