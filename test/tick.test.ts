@@ -469,4 +469,30 @@ test('window state follows the series recorded into, not maxSeries, and a series
   for (const x of [small, large, m]) x.close();
 });
 
+test('a bucket that takes over a million values in one tick keeps its exact count in the window', () => {
+  // A tick's count per bucket is kept in the bits its bucket index leaves free (about 2^20 at the
+  // default scale); a larger count takes a word of its own. Both must give the same window.
+  const clock = handClock(T0);
+  const m = quietMonitor(clock);
+  const r = m.series({ route: 'hot' });
+  for (let i = 0; i < 1_100_000; i++) r.recordLatency(5);
+  for (let i = 0; i < 20_000; i++) r.recordLatency(100);
+  clock.t += 1000;
+  m.tick();
+  r.recordLatency(100); // one more tick's delta, small, beside the large one
+  clock.t += 1000;
+  m.tick();
+  for (const [where, w] of [
+    ['the series', m.windowFigures(r)],
+    ['the total', m.windowFigures()],
+  ] as const) {
+    // 1,100,000 of 1,120,001 values are 5 ms: p95 falls among them, p99 among the 100 ms ones. A
+    // count cut to its low 20 bits (51,424) would put p95 at 100 ms.
+    near(w.p95, 5, `${where}: p95`);
+    near(w.p99, 100, `${where}: p99`);
+    assert.is(w.requests, 1_120_001, where);
+  }
+  m.close();
+});
+
 test.run();

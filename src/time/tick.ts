@@ -100,11 +100,16 @@ export class Aggregator {
   private readonly rowOf: Int32Array;
   private rows = 1;
   /**
-   * Per slot, the latency counts each ring row took in that slot's tick, as (code, count) pairs:
-   * all rows' pairs in one array per slot (reused from tick to tick), each row's at its start, for
-   * its length (0: none). A few arrays, not an object per series and tick.
+   * Per slot, the latency counts each ring row took in that slot's tick, packed (see keepDelta):
+   * all rows' words in one array per slot, each row's at its start, for its length (0: none). A
+   * few arrays, not an object per series and tick; each sized to its tick (see commitDeltas).
    */
   private readonly deltaData: Uint32Array[];
+  /** Where the tick in progress writes its deltas, grown as needed and kept for the next tick. */
+  private deltaScratch = new Uint32Array(1024);
+  /** A packed delta word holds its bucket's code in this many low bits, its count above them. */
+  private readonly codeBits: number;
+  private readonly countLimit: number;
   private head = 0;
   private filled = 0;
   private readonly totalRow: number;
@@ -149,7 +154,9 @@ export class Aggregator {
     this.times = new Float64Array(this.slots);
     this.blocks.push(new RowBlock(this.slots));
     this.rowOf = new Int32Array(layout.seriesCount + 1);
-    this.deltaData = Array.from({ length: this.slots }, () => new Uint32Array(64));
+    this.deltaData = Array.from({ length: this.slots }, () => new Uint32Array(0));
+    this.codeBits = 32 - Math.clz32(layout.shapes.latency.nBuckets + 1);
+    this.countLimit = 2 ** (32 - this.codeBits);
     this.dirty = new Uint8Array(layout.seriesCount);
     this.quietFor = new Uint16Array(layout.seriesCount);
     this.inWarm = new Uint8Array(layout.seriesCount);
@@ -295,8 +302,8 @@ export class Aggregator {
   windowBytes(): number {
     let n = this.rowOf.byteLength + this.times.byteLength;
     for (const b of this.blocks) n += b.counters.byteLength + b.deltaStart.byteLength + b.deltaLength.byteLength;
-    for (const d of this.deltaData) n += d.byteLength;
-    return n;
+    for (const d of this.deltaData) if (d !== this.deltaScratch) n += d.byteLength;
+    return n + this.deltaScratch.byteLength;
   }
 
   /** Merges every series' cumulative latency histogram that adds into the totals into the CUMULATIVE_TOTAL scratch. */
@@ -357,28 +364,64 @@ export class Aggregator {
     const start = block.deltaStart[i];
     const data = this.deltaData[slot];
     const pairs = this.pairs;
-    for (let i = 0; i < length; i++) pairs[i] = data[start + i];
-    return this.core.histAddPairs(dst, this.layout.pairsPtr, length / 2);
+    const bits = this.codeBits;
+    const mask = (1 << bits) - 1;
+    let n = 0;
+    for (let k = start, end = start + length; k < end; k++) {
+      const w = data[k];
+      const count = w >>> bits;
+      pairs[n++] = w & mask;
+      pairs[n++] = count !== 0 ? count : data[++k];
+    }
+    return this.core.histAddPairs(dst, this.layout.pairsPtr, n / 2);
   }
 
-  /** Keeps the n pairs just written to the pairs area as ring entry `at` of `slot`. */
+  /**
+   * Keeps the n pairs just written to the pairs area as ring entry `at` of the tick's slot. A pair
+   * is one word, code | count << codeBits, while its count fits (a tick's count per bucket is
+   * nearly always small); otherwise the code alone (count bits 0, a count a delta never has) and
+   * the count in the next word. Half the memory of the pairs as they come.
+   */
   private keepDelta(slot: number, at: number, n: number): void {
     const block = this.blockOf(at);
     const i = this.local(at);
-    const length = 2 * n;
-    block.deltaLength[i] = length;
-    if (length === 0) return;
-    let data = this.deltaData[slot];
-    if (this.deltaEnd + length > data.length) {
-      const grown = new Uint32Array(Math.max(2 * data.length, this.deltaEnd + length));
-      grown.set(data.subarray(0, this.deltaEnd));
-      this.deltaData[slot] = data = grown;
+    if (n === 0) {
+      block.deltaLength[i] = 0;
+      return;
+    }
+    let data = this.deltaScratch;
+    const start = this.deltaEnd;
+    if (start + 2 * n > data.length) {
+      const grown = new Uint32Array(Math.max(2 * data.length, start + 2 * n));
+      grown.set(data.subarray(0, start));
+      this.deltaScratch = this.deltaData[slot] = data = grown;
     }
     const pairs = this.pairs;
-    const start = this.deltaEnd;
-    for (let i = 0; i < length; i++) data[start + i] = pairs[i];
+    const bits = this.codeBits;
+    const limit = this.countLimit;
+    let o = start;
+    for (let k = 0; k < 2 * n; k += 2) {
+      const count = pairs[k + 1];
+      if (count < limit) data[o++] = (pairs[k] | (count << bits)) >>> 0;
+      else {
+        data[o++] = pairs[k];
+        data[o++] = count;
+      }
+    }
     block.deltaStart[i] = start;
-    this.deltaEnd = start + length;
+    block.deltaLength[i] = o - start;
+    this.deltaEnd = o;
+  }
+
+  /**
+   * Moves the tick's deltas from the scratch into its slot's own array, which keeps its memory when
+   * it fits and is not much larger: the ring holds what its ticks took, not the largest tick's room.
+   */
+  private commitDeltas(slot: number, old: Uint32Array): void {
+    const n = this.deltaEnd;
+    const data = old.length >= n && old.length <= n + (n >> 2) + 64 ? old : new Uint32Array(n);
+    data.set(this.deltaScratch.subarray(0, n));
+    this.deltaData[slot] = data;
   }
 
   /** Figures from snapshot `slot` to `live`, for ring row `row`, whose latency histogram over that time has `count` values in `dst`. */
@@ -448,6 +491,9 @@ export class Aggregator {
     const prev = this.head;
     const pairsPtr = this.layout.pairsPtr;
     this.deltaEnd = 0;
+    // The slot's entries are rewritten now: until the commit below, they are read from the scratch.
+    const recycled = this.deltaData[slot];
+    this.deltaData[slot] = this.deltaScratch;
     for (const s of this.dirtyList) {
       const n = this.core.histDelta(this.reader.histPtr(s, 'latency'), pairsPtr);
       this.keepDelta(slot, this.ringIndex(s, slot, true), n);
@@ -488,6 +534,7 @@ export class Aggregator {
     this.warm.length = kept;
     const interval = this.figures(now, this.totalRow, prev, totals, ih);
     this.keepDelta(slot, this.ringIndex(this.totalRow, slot, true), this.core.histPairs(ih, pairsPtr));
+    this.commitDeltas(slot, recycled);
     this.peakRps = Math.max(this.peakRps, interval.rps);
     const point: HistoryPoint = {
       requests: interval.requests,
