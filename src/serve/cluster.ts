@@ -1,8 +1,8 @@
 // node:cluster: each worker keeps its own monitor and answers the primary's requests for its
 // counts over the cluster's IPC channel; the primary merges them (export/merge.ts, the merge of
 // mergeSnapshots too) and serves one exposition for all workers.
-import cluster, { type Worker } from 'node:cluster';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Worker } from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { type ClusterSample, ClusterWindow, type ClusterWindowOptions, type WorkerRow } from './cluster-dashboard.js';
@@ -16,6 +16,7 @@ import { encodeSnapshot, type Snapshot, type SnapshotSeries, seriesOfPart } from
 import { histogramOf, mergeByKey, partOf, type SeriesPart } from '../export/merge.js';
 import { COUNTER_FIELDS, type CounterField, type Totals } from '../time/totals.js';
 import type { Labels } from '../core/types.js';
+import { nodeCluster, nodeHttp } from '../core/builtins.js';
 
 const REQUEST = 'streamgauge:snapshot-request';
 const REPORT = 'streamgauge:snapshot';
@@ -219,6 +220,7 @@ const EXITED_ROWS = 16;
  * live workers only: connections, queue depth and memory summed, utilisation averaged.
  */
 export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetrics {
+  const cluster = nodeCluster();
   if (!cluster.isPrimary)
     throw new Error('clusterMetrics() runs in the cluster primary; workers call reportToPrimary(monitor)');
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -406,7 +408,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
     if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
     const handle = handler();
     const dash = dashboard ? dashboardHandler(dashboard === true ? {} : dashboard) : undefined;
-    const server = createServer((req, res) => {
+    const server = nodeHttp().createServer((req, res) => {
       if (handle(req, res) || dash?.(req, res)) return;
       res
         .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })

@@ -1,12 +1,13 @@
 // Serving the outputs over HTTP: /metrics (negotiated format), /debug (every detail as JSON) and
 // the dashboard. Binds 127.0.0.1 unless told otherwise.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createDashboardHandler, type DashboardOptions, toSafeJson } from './dashboard-handler.js';
 import { dashboardSource } from './dashboard-source.js';
 import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export/collect-families.js';
 import { HISTOGRAMS } from '../core/layout.js';
+import { nodeHttp } from '../core/builtins.js';
 import { bucketList } from '../core/family-model.js';
 import { type Rendered, type RenderOptions, render, renderBytes } from '../export/exposition.js';
 import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
@@ -133,7 +134,7 @@ export async function serve(monitor: MonitorReader, options: ServeOptions = {}):
   const dash = dashboard
     ? createDashboardHandler(dashboardSource(monitor), dashboard === true ? {} : dashboard)
     : undefined;
-  const server = createServer((req, res) => {
+  const server = nodeHttp().createServer((req, res) => {
     try {
       if (metrics(req, res)) return;
       const path = pathOf(req);

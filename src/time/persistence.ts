@@ -21,7 +21,6 @@
 // new one, never a mix. A file that cannot be used (empty, truncated, damaged, not ours, saved
 // under another configuration, a directory) is reported, renamed aside to
 // `<file>.corrupt-<time>` (never overwritten, never deleted) and the monitor starts empty.
-import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import {
   closeSync,
@@ -38,6 +37,7 @@ import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { fieldBytes, HISTORY_FIELDS } from '../core/fields.js';
+import { nodeCrypto } from '../core/builtins.js';
 import type { HistoryRing } from './history.js';
 import {
   H,
@@ -207,7 +207,7 @@ export function historyFingerprint(
       ]),
     ),
   };
-  const hash = createHash('sha256').update(JSON.stringify({ settings, shape })).digest().subarray(0, 16);
+  const hash = nodeCrypto().createHash('sha256').update(JSON.stringify({ settings, shape })).digest().subarray(0, 16);
   return { hash, settings };
 }
 
