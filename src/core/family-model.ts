@@ -443,6 +443,7 @@ export function checkedClassicBuckets(
     checkNativeHistogram(h, argName);
     return classicBuckets(h, ladder);
   }
+  if (h.dense instanceof ClassicOnly) return keptClassic(h, h.dense, ladder, argName);
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
@@ -489,6 +490,53 @@ function denseClassic(
   }
   sum += add(dense, j, dense.length, where);
   return { classic: { bounds, counts }, total: sum };
+}
+
+/**
+ * Dense buckets of which only the cumulative counts at one ladder's bounds were kept: what a text
+ * render of a monitor reads (see keepClassicOnly), where every native bucket would be read, kept and
+ * added up again for a few classic ones. Its native counts are not there: `counts` throws.
+ */
+export class ClassicOnly implements DenseBuckets {
+  readonly offset: number;
+  readonly ladder: ClassicLadder;
+  readonly classic: ClassicBuckets;
+  /** All the dense counts added up (for the check against the histogram's count). */
+  readonly total: number;
+
+  constructor(offset: number, ladder: ClassicLadder, classic: ClassicBuckets, total: number) {
+    this.offset = offset;
+    this.ladder = ladder;
+    this.classic = classic;
+    this.total = total;
+  }
+
+  get counts(): Float64Array {
+    throw new Error('streamgauge: only the classic buckets of this histogram were read (a text render)');
+  }
+}
+
+/**
+ * `h`, whose dense counts a monitor exported, with only its classic buckets at `ladder` kept in
+ * place of them (for a render in a text format; the counts' array may be reused after this).
+ */
+export function keepClassicOnly(h: NativeHistogram, ladder: ClassicLadder): NativeHistogram {
+  const d = h.dense;
+  if (d === undefined) return h;
+  const { classic, total } = denseClassic(h, d, ladder, sumCounts, '');
+  h.dense = new ClassicOnly(d.offset, ladder, classic, total);
+  return h;
+}
+
+function keptClassic(h: NativeHistogram, kept: ClassicOnly, ladder: ClassicLadder, argName: string): ClassicBuckets {
+  checkHeader(h, argName);
+  // The collect and the render take their ladders from the same options.
+  const same = kept.ladder;
+  if (same !== ladder && (same.snap !== ladder.snap || !sameNumbers(same.boundaries, ladder.boundaries))) {
+    throw new Error('streamgauge: the classic buckets kept for a text render are of another ladder');
+  }
+  checkTotal(h, kept.total, argName);
+  return kept.classic;
 }
 
 /** OpenMetrics' bound on an exemplar's label names and values together (UTF-8 characters). */

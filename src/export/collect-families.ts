@@ -4,7 +4,10 @@ import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
 import type { HistName } from '../core/layout.js';
 import {
   BYTES_CLASSIC_BOUNDARIES,
+  type ClassicLadder,
   COUNT_CLASSIC_BOUNDARIES,
+  keepClassicOnly,
+  ladderFor,
   type Metric,
   type MetricFamily,
   type NativeHistogram,
@@ -211,11 +214,17 @@ export class CountsArena {
   private buf = new Float64Array(1 << 12);
   private used = 0;
   private readonly packed = new PackedCountsStore();
+  private classic: ClassicLadder | undefined;
 
-  /** Starts over: counts handed out before may be overwritten from now on. */
-  reset(): void {
+  /**
+   * Starts over: counts handed out before may be overwritten from now on. With `classic` (the
+   * seconds ladder of a render in a text format), the series' histograms keep only their classic
+   * buckets (see keepClassicOnly): all that such a render prints of them.
+   */
+  reset(classic?: ClassicLadder): void {
     this.used = 0;
     this.packed.reset();
+    this.classic = classic;
   }
 
   readonly take = (n: number): Float64Array => {
@@ -232,8 +241,13 @@ export class CountsArena {
   /** Where a histogram that goes to pack() next is exported to: one reused array. */
   readonly takeForPacking = this.packed.take;
 
-  /** `h` (exported through takeForPacking) with its counts packed, readable until the next reset(). */
-  pack(h: NativeHistogram): NativeHistogram {
+  /**
+   * `h` (exported through takeForPacking) with its counts packed, readable until the next reset();
+   * or only its classic buckets, at its family's `boundaries` (the seconds ladder when absent).
+   */
+  pack(h: NativeHistogram, boundaries?: readonly number[]): NativeHistogram {
+    if (this.classic !== undefined)
+      return keepClassicOnly(h, boundaries === undefined ? this.classic : ladderFor(boundaries, 'up'));
     if (h.dense !== undefined) h.dense = this.packed.pack(h.dense.offset, h.dense.counts);
     return h;
   }
@@ -249,14 +263,17 @@ export function collectFamilies(monitor: MonitorReader, options: CollectOptions 
  * here, before the first family (so the families agree with each other), and each family is made
  * when the writer asks for it, so that only one family's metrics are alive at a time (about 1 KB
  * of objects per series when all were made first). The histograms' counts live in `arena` (reset
- * here) and stay valid until its next collect; the families must be written before then.
+ * here) and stay valid until its next collect; the families must be written before then. With
+ * `classic` (for a text format, whose render takes the same seconds ladder), the series'
+ * histograms carry only their classic buckets.
  */
 export function collectFamiliesInto(
   monitor: MonitorReader,
   arena: CountsArena,
   options: CollectOptions = {},
+  classic?: ClassicLadder,
 ): Iterable<MetricFamily> {
-  arena.reset();
+  arena.reset(classic);
   return collectWith(monitor, options, arena);
 }
 
@@ -521,7 +538,7 @@ function histogramFamily(
         ? latency[i]
         : arena === undefined
           ? monitor.nativeHistogram(used[i].index, hist)
-          : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
+          : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking), classicBoundaries);
     if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
   }
   return metrics.length ? { name, help, type: 'histogram', unit, classicBoundaries, metrics } : undefined;
