@@ -524,9 +524,34 @@ export function keepClassicOnly(h: NativeHistogram, ladder: ClassicLadder): Nati
   const d = h.dense;
   if (d === undefined) return h;
   const { classic, total } = denseClassic(h, d, ladder, sumCounts, '');
+  // The bounds depend on the ladder and the histogram's shape alone: the series of one family
+  // share one array (and a writer its text), where each would keep a copy until the render.
+  const last = lastKept;
+  if (
+    last !== undefined &&
+    last.ladder === ladder &&
+    last.schema === h.schema &&
+    last.zeroThreshold === h.zeroThreshold &&
+    last.top === h.overflowThreshold &&
+    sameNumbers(last.bounds, classic.bounds)
+  ) {
+    classic.bounds = last.bounds;
+  } else {
+    lastKept = {
+      ladder,
+      schema: h.schema,
+      zeroThreshold: h.zeroThreshold,
+      top: h.overflowThreshold,
+      bounds: classic.bounds,
+    };
+  }
   h.dense = new ClassicOnly(d.offset, ladder, classic, total);
   return h;
 }
+
+let lastKept:
+  | { ladder: ClassicLadder; schema: number; zeroThreshold: number; top: number | undefined; bounds: number[] }
+  | undefined;
 
 function keptClassic(h: NativeHistogram, kept: ClassicOnly, ladder: ClassicLadder, argName: string): ClassicBuckets {
   checkHeader(h, argName);

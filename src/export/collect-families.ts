@@ -204,6 +204,19 @@ function withLabel(labels: Labels, name: string, value: string): Labels {
   return out;
 }
 
+// Both directions of a series' labels, looked up once for the two families that use them.
+const directionsOf = new WeakMap<Labels, readonly [Labels, Labels]>();
+
+/** `labels` with direction="in" and with direction="out" (withLabel's objects). */
+function directions(labels: Labels): readonly [Labels, Labels] {
+  let pair = directionsOf.get(labels);
+  if (pair === undefined) {
+    pair = [withLabel(labels, 'direction', 'in'), withLabel(labels, 'direction', 'out')];
+    directionsOf.set(labels, pair);
+  }
+  return pair;
+}
+
 /**
  * Storage for the bucket counts of one collect, handed out again by the next: for a caller that
  * renders the families at once and keeps nothing (a scrape), so that scrapes allocate no counts.
@@ -499,14 +512,12 @@ function directionFamily(
   getIn: CounterOf,
   getOut: CounterOf,
 ): MetricFamily {
-  const metrics: Metric[] = [];
+  const metrics: Metric[] = new Array(2 * used.length);
   for (let i = 0; i < used.length; i++) {
-    const labels = used[i].labels;
+    const [labelsIn, labelsOut] = directions(used[i].labels);
     const t = totals[i];
-    metrics.push(
-      { labels: withLabel(labels, 'direction', 'in'), value: getIn(t) },
-      { labels: withLabel(labels, 'direction', 'out'), value: getOut(t) },
-    );
+    metrics[2 * i] = { labels: labelsIn, value: getIn(t) };
+    metrics[2 * i + 1] = { labels: labelsOut, value: getOut(t) };
   }
   return name === 'messages'
     ? { name, help: 'Stream messages, by direction.', type: 'counter', metrics }

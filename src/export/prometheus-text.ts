@@ -473,6 +473,24 @@ function reservedText(kept: Map<number, Text>, label: string, v: number, om: boo
 
 const LE_INF = piece('le="+Inf"} ');
 
+// The `le` texts of the last bounds written: the series of a family mostly share one bounds array.
+let lastBounds: readonly number[] = [];
+let lastOm = false;
+let lastLe: Text[] = [LE_INF];
+
+/** The `le` text of each bound, then of `+Inf`. */
+function leTexts(bounds: readonly number[], om: boolean): Text[] {
+  if (bounds === lastBounds && om === lastOm) return lastLe;
+  const kept = om ? leOpenMetrics : leText004;
+  const texts: Text[] = [];
+  for (let k = 0; k < bounds.length; k++) texts.push(reservedText(kept, 'le', bounds[k], om));
+  texts.push(LE_INF);
+  lastBounds = bounds;
+  lastOm = om;
+  lastLe = texts;
+  return texts;
+}
+
 function writeHistogram(
   w: TextWriter,
   metric: Metric,
@@ -492,14 +510,14 @@ function writeHistogram(
     checkExemplars(h.exemplars, `${at}.histogram.exemplars`);
     picks = exemplarsByBucket(h.exemplars, bounds);
   }
-  const leText = om ? leOpenMetrics : leText004;
+  const le = leTexts(bounds, om);
   for (let k = 0; k <= bounds.length; k++) {
     put(w, names.bucket);
     if (labels.length > 0) {
       put(w, labels);
       w.byte(44); // ','
     }
-    put(w, k < bounds.length ? reservedText(leText, 'le', bounds[k], om) : LE_INF);
+    put(w, le[k]);
     w.num(k < bounds.length ? counts[k] : h.count);
     if (ts.length > 0) w.str(ts);
     if (picks !== undefined) w.str(exemplarText(picks[k], at));
