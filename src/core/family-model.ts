@@ -523,35 +523,47 @@ export class ClassicOnly implements DenseBuckets {
 export function keepClassicOnly(h: NativeHistogram, ladder: ClassicLadder): NativeHistogram {
   const d = h.dense;
   if (d === undefined) return h;
-  const { classic, total } = denseClassic(h, d, ladder, sumCounts, '');
-  // The bounds depend on the ladder and the histogram's shape alone: the series of one family
-  // share one array (and a writer its text), where each would keep a copy until the render.
-  const last = lastKept;
-  if (
-    last !== undefined &&
-    last.ladder === ladder &&
-    last.schema === h.schema &&
-    last.zeroThreshold === h.zeroThreshold &&
-    last.top === h.overflowThreshold &&
-    sameNumbers(last.bounds, classic.bounds)
-  ) {
-    classic.bounds = last.bounds;
-  } else {
-    lastKept = {
-      ladder,
-      schema: h.schema,
-      zeroThreshold: h.zeroThreshold,
-      top: h.overflowThreshold,
-      bounds: classic.bounds,
-    };
+  // denseClassic's walk, for a scrape's every series: no array but the counts made per histogram.
+  const snapped = ladder.forSchema(h.schema);
+  const indices = snapped.indices;
+  const allBounds = snapped.bounds;
+  const top = h.overflowThreshold ?? Infinity;
+  let first = 0;
+  while (first < indices.length && allBounds[first] < h.zeroThreshold) first++;
+  let end = first;
+  while (end < indices.length && !(allBounds[end] > top)) end++;
+  const { offset, counts: dense } = d;
+  const counts: number[] = [];
+  let sum = 0; // of dense[0..j)
+  let j = 0;
+  for (let k = first; k < end; k++) {
+    const to = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
+    sum += sumCounts(dense, j, to, '');
+    j = to;
+    counts.push(h.zeroCount + sum);
   }
-  h.dense = new ClassicOnly(d.offset, ladder, classic, total);
+  sum += sumCounts(dense, j, dense.length, '');
+  h.dense = new ClassicOnly(offset, ladder, { bounds: boundsOf(snapped, first, end), counts }, sum);
   return h;
 }
 
-let lastKept:
-  | { ladder: ClassicLadder; schema: number; zeroThreshold: number; top: number | undefined; bounds: number[] }
-  | undefined;
+// The bounds depend on the ladder and the histogram's shape alone: the series of one family share
+// one array (and a writer its text), never changed once made.
+let lastSnapped: SnappedBoundaries | undefined;
+let lastFirst = 0;
+let lastEnd = 0;
+let lastBounds: number[] = [];
+
+/** bounds[first..end) of `snapped`, the same array while they are the same. */
+function boundsOf(snapped: SnappedBoundaries, first: number, end: number): number[] {
+  if (snapped !== lastSnapped || first !== lastFirst || end !== lastEnd) {
+    lastSnapped = snapped;
+    lastFirst = first;
+    lastEnd = end;
+    lastBounds = snapped.bounds.slice(first, end);
+  }
+  return lastBounds;
+}
 
 function keptClassic(h: NativeHistogram, kept: ClassicOnly, ladder: ClassicLadder, argName: string): ClassicBuckets {
   checkHeader(h, argName);
