@@ -7,8 +7,8 @@ import { createDashboardHandler, type DashboardOptions, toSafeJson } from './das
 import { dashboardSource } from './dashboard-source.js';
 import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export/collect-families.js';
 import { HISTOGRAMS } from '../core/layout.js';
-import { bucketList, type ClassicLadder, ladderFor } from '../core/family-model.js';
-import { negotiate, type Rendered, type RenderOptions, render, renderBytes } from '../export/exposition.js';
+import { bucketList } from '../core/family-model.js';
+import { type Rendered, type RenderOptions, render, renderBytes, textLadder } from '../export/exposition.js';
 import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
@@ -31,26 +31,12 @@ function renderWith(
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
   const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
-  const classic = classicLadder(accept, renderOptions.classicBoundariesSeconds);
+  // A text format prints only classic buckets: the series' histograms are read for those alone.
+  const classic = textLadder(accept, renderOptions.classicBoundariesSeconds);
   return renderer(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }, classic), {
     ...renderOptions,
     accept,
   });
-}
-
-/**
- * The seconds ladder of a scrape in a text format, which prints only classic buckets (the series'
- * histograms are read for those alone); undefined for protobuf, or options the render will refuse.
- */
-function classicLadder(
-  accept: string | null | undefined,
-  boundaries: readonly number[] | undefined,
-): ClassicLadder | undefined {
-  try {
-    return negotiate(accept).format === 'protobuf' ? undefined : ladderFor(boundaries);
-  } catch {
-    return undefined; // the render reports the bad option (or Accept header) in its own words
-  }
 }
 
 /** A `node:http` request handler for `/metrics` (or `path`); returns false for other paths. */
