@@ -5,6 +5,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -946,6 +947,77 @@ test("a scrape holds every series' counts packed until it writes them: counts pa
     );
   });
   monitor.close();
+});
+
+test('a text scrape, which reads only the classic buckets, prints what every native bucket gives, recorded from two threads', async () => {
+  const clock = handClock(Date.UTC(2025, 0, 1)); // the same uptime in every render
+  const monitor = quietMonitor(clock, { maxSeries: 8 });
+  const methods = ['a', 'b', 'c'];
+  const until = new SharedArrayBuffer(4);
+  const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: {
+      handle: monitor.handle(),
+      entry: new URL('./fixtures/classic-worker.ts', import.meta.url).href,
+      methods,
+      rounds: 500,
+      seed: 7,
+      until,
+    },
+  });
+  try {
+    const done = new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    // The same series from this thread, at the same time.
+    const random = seededRandom(11);
+    const mine = methods.map((method) => monitor.series({ method }));
+    for (let r = 0; r < 500; r++) {
+      for (const s of mine) {
+        s.recordLatency(0.05 + random() * 400);
+        if (r % 10 === 0) {
+          s.recordStreamSession(`m${r}`, 1 + Math.floor(random() * 3000), random() * 5000, Math.floor(random() * 1e7));
+          s.recordBatchProcessing(1 + Math.floor(random() * 500), random() * 30);
+        }
+      }
+    }
+    await done;
+    // While the worker goes on recording: each series' buckets agree with its count in every scrape.
+    for (let k = 0; k < 5; k++) {
+      const parsed = parseExposition(monitor.metrics(TEXT_ACCEPT).body as string);
+      for (const method of methods) {
+        const count = sampleValue(parsed, 'streamgauge_request_duration_seconds_count', { method });
+        assert.ok(count >= 1000, `${method}: both threads' latencies`);
+        checkClassicHistogram(parsed, 'streamgauge_request_duration_seconds', { method }, count);
+        assert.is(sampleValue(parsed, 'streamgauge_requests_total', { method }), count, `${method}: requests`);
+      }
+    }
+    Atomics.store(new Int32Array(until), 0, 1);
+    await new Promise((resolve) => worker.once('message', resolve));
+    clock.t += 1000;
+    monitor.tick();
+    // At rest: byte for byte the text of the full native histograms, with the default ladder and
+    // with one given anew to each call, for the latency, session and batch histograms.
+    const seconds = () => [0.001, 0.01, 0.1, 1, 10];
+    for (const [accept, write] of [
+      [TEXT_ACCEPT, renderPrometheusText],
+      [OM_ACCEPT, renderOpenMetrics],
+    ] as const) {
+      for (const ladder of [undefined, seconds]) {
+        const full = write(collectFamilies(monitor, { runtime: false }), { classicBoundariesSeconds: ladder?.() });
+        const scraped = monitor.metrics(accept, { runtime: false, classicBoundariesSeconds: ladder?.() }).body;
+        assert.is(scraped, full, `${accept}, ${ladder === undefined ? 'default' : 'given'} ladder`);
+      }
+    }
+    const parsed = parseExposition(monitor.metrics(TEXT_ACCEPT).body as string);
+    for (const method of methods) {
+      checkClassicHistogram(parsed, 'streamgauge_session_bytes', { method }, 100);
+      checkClassicHistogram(parsed, 'streamgauge_batch_size', { method }, 100);
+    }
+  } finally {
+    await worker.terminate();
+    monitor.close();
+  }
 });
 
 test.run();

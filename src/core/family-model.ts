@@ -443,6 +443,7 @@ export function checkedClassicBuckets(
     checkNativeHistogram(h, argName);
     return classicBuckets(h, ladder);
   }
+  if (h.dense instanceof ClassicOnly) return keptClassic(h, h.dense, ladder, argName);
   checkHeader(h, argName);
   const where = `${argName}.dense`;
   checkDenseShape(h.dense, where);
@@ -489,6 +490,90 @@ function denseClassic(
   }
   sum += add(dense, j, dense.length, where);
   return { classic: { bounds, counts }, total: sum };
+}
+
+/**
+ * Dense buckets of which only the cumulative counts at one ladder's bounds were kept: what a text
+ * render of a monitor reads (see keepClassicOnly), where every native bucket would be read, kept and
+ * added up again for a few classic ones. Its native counts are not there: `counts` throws.
+ */
+export class ClassicOnly implements DenseBuckets {
+  readonly offset: number;
+  readonly ladder: ClassicLadder;
+  readonly classic: ClassicBuckets;
+  /** All the dense counts added up (for the check against the histogram's count). */
+  readonly total: number;
+
+  constructor(offset: number, ladder: ClassicLadder, classic: ClassicBuckets, total: number) {
+    this.offset = offset;
+    this.ladder = ladder;
+    this.classic = classic;
+    this.total = total;
+  }
+
+  get counts(): Float64Array {
+    throw new Error('streamgauge: only the classic buckets of this histogram were read (a text render)');
+  }
+}
+
+/**
+ * `h`, whose dense counts a monitor exported, with only its classic buckets at `ladder` kept in
+ * place of them (for a render in a text format; the counts' array may be reused after this).
+ */
+export function keepClassicOnly(h: NativeHistogram, ladder: ClassicLadder): NativeHistogram {
+  const d = h.dense;
+  if (d === undefined) return h;
+  // denseClassic's walk, for a scrape's every series: no array but the counts made per histogram.
+  const snapped = ladder.forSchema(h.schema);
+  const indices = snapped.indices;
+  const allBounds = snapped.bounds;
+  const top = h.overflowThreshold ?? Infinity;
+  let first = 0;
+  while (first < indices.length && allBounds[first] < h.zeroThreshold) first++;
+  let end = first;
+  while (end < indices.length && !(allBounds[end] > top)) end++;
+  const { offset, counts: dense } = d;
+  const counts: number[] = [];
+  let sum = 0; // of dense[0..j)
+  let j = 0;
+  for (let k = first; k < end; k++) {
+    const to = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
+    sum += sumCounts(dense, j, to, '');
+    j = to;
+    counts.push(h.zeroCount + sum);
+  }
+  sum += sumCounts(dense, j, dense.length, '');
+  h.dense = new ClassicOnly(offset, ladder, { bounds: boundsOf(snapped, first, end), counts }, sum);
+  return h;
+}
+
+// The bounds depend on the ladder and the histogram's shape alone: the series of one family share
+// one array (and a writer its text), never changed once made.
+let lastSnapped: SnappedBoundaries | undefined;
+let lastFirst = 0;
+let lastEnd = 0;
+let lastBounds: number[] = [];
+
+/** bounds[first..end) of `snapped`, the same array while they are the same. */
+function boundsOf(snapped: SnappedBoundaries, first: number, end: number): number[] {
+  if (snapped !== lastSnapped || first !== lastFirst || end !== lastEnd) {
+    lastSnapped = snapped;
+    lastFirst = first;
+    lastEnd = end;
+    lastBounds = snapped.bounds.slice(first, end);
+  }
+  return lastBounds;
+}
+
+function keptClassic(h: NativeHistogram, kept: ClassicOnly, ladder: ClassicLadder, argName: string): ClassicBuckets {
+  checkHeader(h, argName);
+  // The collect and the render take their ladders from the same options.
+  const same = kept.ladder;
+  if (same !== ladder && (same.snap !== ladder.snap || !sameNumbers(same.boundaries, ladder.boundaries))) {
+    throw new Error('streamgauge: the classic buckets kept for a text render are of another ladder');
+  }
+  checkTotal(h, kept.total, argName);
+  return kept.classic;
 }
 
 /** OpenMetrics' bound on an exemplar's label names and values together (UTF-8 characters). */

@@ -4,7 +4,10 @@ import { EXPOSITION_LABELS, exposedName } from '../record/labels.js';
 import type { HistName } from '../core/layout.js';
 import {
   BYTES_CLASSIC_BOUNDARIES,
+  type ClassicLadder,
   COUNT_CLASSIC_BOUNDARIES,
+  keepClassicOnly,
+  ladderFor,
   type Metric,
   type MetricFamily,
   type NativeHistogram,
@@ -201,6 +204,19 @@ function withLabel(labels: Labels, name: string, value: string): Labels {
   return out;
 }
 
+// Both directions of a series' labels, looked up once for the two families that use them.
+const directionsOf = new WeakMap<Labels, readonly [Labels, Labels]>();
+
+/** `labels` with direction="in" and with direction="out" (withLabel's objects). */
+function directions(labels: Labels): readonly [Labels, Labels] {
+  let pair = directionsOf.get(labels);
+  if (pair === undefined) {
+    pair = [withLabel(labels, 'direction', 'in'), withLabel(labels, 'direction', 'out')];
+    directionsOf.set(labels, pair);
+  }
+  return pair;
+}
+
 /**
  * Storage for the bucket counts of one collect, handed out again by the next: for a caller that
  * renders the families at once and keeps nothing (a scrape), so that scrapes allocate no counts.
@@ -211,11 +227,17 @@ export class CountsArena {
   private buf = new Float64Array(1 << 12);
   private used = 0;
   private readonly packed = new PackedCountsStore();
+  private classic: ClassicLadder | undefined;
 
-  /** Starts over: counts handed out before may be overwritten from now on. */
-  reset(): void {
+  /**
+   * Starts over: counts handed out before may be overwritten from now on. With `classic` (the
+   * seconds ladder of a render in a text format), the series' histograms keep only their classic
+   * buckets (see keepClassicOnly): all that such a render prints of them.
+   */
+  reset(classic?: ClassicLadder): void {
     this.used = 0;
     this.packed.reset();
+    this.classic = classic;
   }
 
   readonly take = (n: number): Float64Array => {
@@ -232,8 +254,13 @@ export class CountsArena {
   /** Where a histogram that goes to pack() next is exported to: one reused array. */
   readonly takeForPacking = this.packed.take;
 
-  /** `h` (exported through takeForPacking) with its counts packed, readable until the next reset(). */
-  pack(h: NativeHistogram): NativeHistogram {
+  /**
+   * `h` (exported through takeForPacking) with its counts packed, readable until the next reset();
+   * or only its classic buckets, at its family's `boundaries` (the seconds ladder when absent).
+   */
+  pack(h: NativeHistogram, boundaries?: readonly number[]): NativeHistogram {
+    if (this.classic !== undefined)
+      return keepClassicOnly(h, boundaries === undefined ? this.classic : ladderFor(boundaries, 'up'));
     if (h.dense !== undefined) h.dense = this.packed.pack(h.dense.offset, h.dense.counts);
     return h;
   }
@@ -249,14 +276,17 @@ export function collectFamilies(monitor: MonitorReader, options: CollectOptions 
  * here, before the first family (so the families agree with each other), and each family is made
  * when the writer asks for it, so that only one family's metrics are alive at a time (about 1 KB
  * of objects per series when all were made first). The histograms' counts live in `arena` (reset
- * here) and stay valid until its next collect; the families must be written before then.
+ * here) and stay valid until its next collect; the families must be written before then. With
+ * `classic` (for a text format, whose render takes the same seconds ladder), the series'
+ * histograms carry only their classic buckets.
  */
 export function collectFamiliesInto(
   monitor: MonitorReader,
   arena: CountsArena,
   options: CollectOptions = {},
+  classic?: ClassicLadder,
 ): Iterable<MetricFamily> {
-  arena.reset();
+  arena.reset(classic);
   return collectWith(monitor, options, arena);
 }
 
@@ -482,14 +512,12 @@ function directionFamily(
   getIn: CounterOf,
   getOut: CounterOf,
 ): MetricFamily {
-  const metrics: Metric[] = [];
+  const metrics: Metric[] = new Array(2 * used.length);
   for (let i = 0; i < used.length; i++) {
-    const labels = used[i].labels;
+    const [labelsIn, labelsOut] = directions(used[i].labels);
     const t = totals[i];
-    metrics.push(
-      { labels: withLabel(labels, 'direction', 'in'), value: getIn(t) },
-      { labels: withLabel(labels, 'direction', 'out'), value: getOut(t) },
-    );
+    metrics[2 * i] = { labels: labelsIn, value: getIn(t) };
+    metrics[2 * i + 1] = { labels: labelsOut, value: getOut(t) };
   }
   return name === 'messages'
     ? { name, help: 'Stream messages, by direction.', type: 'counter', metrics }
@@ -521,7 +549,7 @@ function histogramFamily(
         ? latency[i]
         : arena === undefined
           ? monitor.nativeHistogram(used[i].index, hist)
-          : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking));
+          : arena.pack(monitor.nativeHistogram(used[i].index, hist, arena.takeForPacking), classicBoundaries);
     if (h.count > 0 || hist === 'latency') metrics.push({ labels: used[i].labels, histogram: h });
   }
   return metrics.length ? { name, help, type: 'histogram', unit, classicBoundaries, metrics } : undefined;

@@ -6,7 +6,7 @@
 //   text/plain;version=0.0.4;q=0.5,*/*;q=0.1
 // and without it the same list minus the protobuf entry (OpenMetrics 1.0.0 then has q=1).
 
-import type { MetricFamily } from '../core/family-model.js';
+import { type ClassicLadder, ladderFor, type MetricFamily } from '../core/family-model.js';
 import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_TEXT_CONTENT_TYPE,
@@ -117,6 +117,21 @@ function match(
 
 function unquote(s: string): string {
   return s.length >= 2 && s.charCodeAt(0) === 34 && s.charCodeAt(s.length - 1) === 34 ? s.slice(1, -1) : s;
+}
+
+/**
+ * The seconds ladder of a render in a text format for this Accept header (what its histograms
+ * print); undefined for protobuf, or for options the render will refuse in its own words.
+ */
+export function textLadder(
+  accept: string | null | undefined,
+  boundaries: readonly number[] | undefined,
+): ClassicLadder | undefined {
+  try {
+    return negotiate(accept).format === 'protobuf' ? undefined : ladderFor(boundaries);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Renders `families` in the format the Accept header asks for. */

@@ -13,7 +13,7 @@ import {
 } from '../core/family-model.js';
 import type { Labels } from '../core/types.js';
 import type { Exemplar } from '../core/exemplars.js';
-import { TextWriter } from './text-writer.js';
+import { asciiBytes, TextWriter } from './text-writer.js';
 
 export const DEFAULT_PREFIX = 'streamgauge_';
 export const PROMETHEUS_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -312,50 +312,98 @@ function writeMetrics(
 ): void {
   const metrics = family.metrics;
   const reserved = reservedLabel(family);
-  const name = family.type === 'counter' ? base + '_total' : base;
+  const names = lineNames(family.type === 'counter' ? base + '_total' : base, family.type, base);
   for (let m = 0; m < metrics.length; m++) {
     const metric = metrics[m];
     if (metric === null || typeof metric !== 'object') throw new TypeError(`${metricAt(where, m)} must be an object`);
-    const labels = labelText(metric.labels, where, m, reserved);
+    const labels = lineLabels(metric.labels, where, m, reserved);
     const ts = metric.timestampMs === undefined ? '' : timestampSuffix(metric, metricAt(where, m), om);
     switch (family.type) {
       case 'counter':
       case 'gauge': {
         const value = typeof metric.value === 'number' ? metric.value : checkValue(metric, metricAt(where, m));
-        w.str(name);
-        plain(w, labels);
+        head(w, names.open, names.bare, labels);
         sample(w, value);
-        w.str(ts);
-        w.str('\n');
+        end(w, ts);
         break;
       }
       case 'histogram':
-        writeHistogram(w, metric, metricAt(where, m), base, labels, ts, ladder, om);
+        writeHistogram(w, metric, metricAt(where, m), names, labels, ts, ladder, om);
         break;
       case 'summary':
-        writeSummary(w, metric, metricAt(where, m), base, labels, ts, om);
+        writeSummary(w, metric, metricAt(where, m), names, labels, ts, om);
         break;
     }
   }
 }
 
-/** `{labels} ` after a sample's name, or a space when there are none. */
-function plain(w: TextWriter, labels: string): void {
-  if (labels.length === 0) {
-    w.str(' ');
-    return;
-  }
-  w.str('{');
-  w.str(labels);
-  w.str('} ');
+/**
+ * The encoded names that start a family's lines: `name{` (before labels) and `name ` (none), and for
+ * histograms and summaries those of `_sum` and `_count` too (and `_bucket{` of a histogram).
+ */
+interface LineNames {
+  open: Text;
+  bare: Text;
+  bucket: Text;
+  sumOpen: Text;
+  sumBare: Text;
+  countOpen: Text;
+  countBare: Text;
 }
 
-/** `{labels,` before a reserved label (`le`, `quantile`), or `{` when there are none. */
-function open(w: TextWriter, labels: string): void {
-  w.str('{');
-  if (labels.length === 0) return;
-  w.str(labels);
-  w.str(',');
+/** Encoded ASCII (a kept piece of text), or a string where it is not all ASCII (label values). */
+type Text = Uint8Array | string;
+
+function put(w: TextWriter, t: Text): void {
+  if (typeof t === 'string') w.str(t);
+  else w.bytes(t);
+}
+
+// The names and boundaries printed on every line of a family, the same from one render to the next:
+// encoded once and kept (a few dozen families; bounded all the same, as renders may name anything).
+const pieces = new Map<string, Text>();
+
+function piece(s: string): Text {
+  let t = pieces.get(s);
+  if (t === undefined) {
+    if (pieces.size >= 4096) pieces.clear();
+    t = asciiBytes(s) ?? s;
+    pieces.set(s, t);
+  }
+  return t;
+}
+
+const NO_TEXT: Text = '';
+
+function lineNames(name: string, type: MetricFamily['type'], base: string): LineNames {
+  const split = type === 'histogram' || type === 'summary';
+  return {
+    open: piece(name + '{'),
+    bare: piece(name + ' '),
+    bucket: type === 'histogram' ? piece(base + '_bucket{') : NO_TEXT,
+    sumOpen: split ? piece(base + '_sum{') : NO_TEXT,
+    sumBare: split ? piece(base + '_sum ') : NO_TEXT,
+    countOpen: split ? piece(base + '_count{') : NO_TEXT,
+    countBare: split ? piece(base + '_count ') : NO_TEXT,
+  };
+}
+
+const CLOSE = piece('} ');
+
+/** `name{labels} ` of a sample, or `name ` when there are no labels. */
+function head(w: TextWriter, open: Text, bare: Text, labels: Text): void {
+  if (labels.length === 0) put(w, bare);
+  else {
+    put(w, open);
+    put(w, labels);
+    put(w, CLOSE);
+  }
+}
+
+/** A line's end: its timestamp, if any, and the newline. */
+function end(w: TextWriter, ts: string): void {
+  if (ts.length > 0) w.str(ts);
+  w.byte(10);
 }
 
 /** A sample value as formatValue spells it. */
@@ -367,26 +415,88 @@ function sample(w: TextWriter, v: number): void {
 }
 
 /** `name="value",...` of a metric's labels (checked, sanitised, escaped), '' for none. */
-const labelText = labelCache((pairs) => {
+function joinLabels(pairs: string[]): string {
   // Joined, not appended: a cached text is kept flat, not as a rope of its pieces.
   const parts: string[] = [];
   for (let p = 0; p < pairs.length; p += 2) {
     parts.push((p === 0 ? '' : ',') + pairs[p] + '="' + escapeText(pairs[p + 1], true) + '"');
   }
   return parts.join('');
-});
+}
 
-// The same few boundaries are printed for every series on every scrape: keep their text (with the
-// `"} ` that follows it).
-const leText004 = new Map<number, string>();
-const leOpenMetrics = new Map<number, string>();
+/** labelCache's text of a label set, for exemplars (whose labels are rarely kept objects). */
+const labelText = labelCache(joinLabels);
+
+// A frozen label set (a monitor's series) is written on several lines of many families in every
+// render: its text is kept encoded, one copy shared by the family types, each of which checks it
+// once against the label it reserves (`le`, `quantile`). One lookup a metric when it is kept.
+const keptPlain = new WeakMap<Labels, Text>();
+const keptLe = new WeakMap<Labels, Text>();
+const keptQuantile = new WeakMap<Labels, Text>();
+
+/** A metric's labels as written on its lines (checked, sanitised, escaped); empty for none. */
+function lineLabels(labels: Labels, where: string, m: number, reserved: '' | 'le' | 'quantile'): Text {
+  // Picked by comparison: an object looked up by a string variable is the slow generic path.
+  const kept = reserved === '' ? keptPlain : reserved === 'le' ? keptLe : keptQuantile;
+  let text = kept.get(labels);
+  if (text !== undefined) return text;
+  const at = `${metricAt(where, m)}.labels`;
+  const joined = joinLabels(labelPairs(labels, at, reserved || undefined));
+  // Only a frozen label set cannot change before the next render.
+  if (labels === null || typeof labels !== 'object' || !Object.isFrozen(labels)) return joined;
+  text = keptPlain.get(labels);
+  if (text === undefined) {
+    text = joined.length === 0 ? NO_TEXT : (asciiBytes(joined) ?? joined);
+    keptPlain.set(labels, text);
+  }
+  kept.set(labels, text);
+  return text;
+}
+
+// The same few boundaries and quantiles are printed for every series on every scrape: keep their
+// text, encoded, from `le="` to the `"} ` that follows it.
+const leText004 = new Map<number, Text>();
+const leOpenMetrics = new Map<number, Text>();
+const quantileText004 = new Map<number, Text>();
+const quantileOpenMetrics = new Map<number, Text>();
+
+function reservedText(kept: Map<number, Text>, label: string, v: number, om: boolean): Text {
+  let t = kept.get(v);
+  if (t === undefined) {
+    if (kept.size >= 4096) kept.clear();
+    const text = label + '="' + (om ? formatCanonical(v) : formatValue(v)) + '"} ';
+    t = asciiBytes(text) ?? text;
+    kept.set(v, t);
+  }
+  return t;
+}
+
+const LE_INF = piece('le="+Inf"} ');
+
+// The `le` texts of the last bounds written: the series of a family mostly share one bounds array.
+let lastBounds: readonly number[] = [];
+let lastOm = false;
+let lastLe: Text[] = [LE_INF];
+
+/** The `le` text of each bound, then of `+Inf`. */
+function leTexts(bounds: readonly number[], om: boolean): Text[] {
+  if (bounds === lastBounds && om === lastOm) return lastLe;
+  const kept = om ? leOpenMetrics : leText004;
+  const texts: Text[] = [];
+  for (let k = 0; k < bounds.length; k++) texts.push(reservedText(kept, 'le', bounds[k], om));
+  texts.push(LE_INF);
+  lastBounds = bounds;
+  lastOm = om;
+  lastLe = texts;
+  return texts;
+}
 
 function writeHistogram(
   w: TextWriter,
   metric: Metric,
   at: string,
-  base: string,
-  labels: string,
+  names: LineNames,
+  labels: Text,
   ts: string,
   ladder: ClassicLadder,
   om: boolean,
@@ -400,40 +510,25 @@ function writeHistogram(
     checkExemplars(h.exemplars, `${at}.histogram.exemplars`);
     picks = exemplarsByBucket(h.exemplars, bounds);
   }
-  // Written per bucket line: the head (name, labels, `le="`) made once per series, the boundary's
-  // text and what follows it once per boundary.
-  const head = base + (labels.length === 0 ? '_bucket{le="' : '_bucket{' + labels + ',le="');
-  const leText = om ? leOpenMetrics : leText004;
+  const le = leTexts(bounds, om);
   for (let k = 0; k <= bounds.length; k++) {
-    let le = '+Inf"} ';
-    if (k < bounds.length) {
-      const bound = bounds[k];
-      const known = leText.get(bound);
-      if (known === undefined) {
-        if (leText.size >= 4096) leText.clear();
-        le = (om ? formatCanonical(bound) : formatValue(bound)) + '"} ';
-        leText.set(bound, le);
-      } else le = known;
+    put(w, names.bucket);
+    if (labels.length > 0) {
+      put(w, labels);
+      w.byte(44); // ','
     }
-    w.str(head);
-    w.str(le);
+    put(w, le[k]);
     w.num(k < bounds.length ? counts[k] : h.count);
-    w.str(ts);
+    if (ts.length > 0) w.str(ts);
     if (picks !== undefined) w.str(exemplarText(picks[k], at));
-    w.str('\n');
+    w.byte(10);
   }
-  w.str(base);
-  w.str('_sum');
-  plain(w, labels);
+  head(w, names.sumOpen, names.sumBare, labels);
   sample(w, h.sum);
-  w.str(ts);
-  w.str('\n');
-  w.str(base);
-  w.str('_count');
-  plain(w, labels);
+  end(w, ts);
+  head(w, names.countOpen, names.countBare, labels);
   w.num(h.count);
-  w.str(ts);
-  w.str('\n');
+  end(w, ts);
 }
 
 /** ` # {labels} value timestamp` (OpenMetrics' exemplar after a bucket's sample), '' for none. */
@@ -447,8 +542,8 @@ function writeSummary(
   w: TextWriter,
   metric: Metric,
   at: string,
-  base: string,
-  labels: string,
+  names: LineNames,
+  labels: Text,
   ts: string,
   om: boolean,
 ): void {
@@ -457,29 +552,24 @@ function writeSummary(
     throw new TypeError(`${at}.summary is required in a summary family`);
   }
   checkSummary(s, `${at}.summary`);
+  const quantileText = om ? quantileOpenMetrics : quantileText004;
   for (let q = 0; q < s.quantiles.length; q++) {
     const { quantile: phi, value: v } = s.quantiles[q];
-    w.str(base);
-    open(w, labels);
-    w.str('quantile="');
-    w.str(om ? formatCanonical(phi) : formatValue(phi));
-    w.str('"} ');
+    put(w, names.open);
+    if (labels.length > 0) {
+      put(w, labels);
+      w.byte(44); // ','
+    }
+    put(w, reservedText(quantileText, 'quantile', phi, om));
     sample(w, v);
-    w.str(ts);
-    w.str('\n');
+    end(w, ts);
   }
-  w.str(base);
-  w.str('_sum');
-  plain(w, labels);
+  head(w, names.sumOpen, names.sumBare, labels);
   sample(w, s.sum);
-  w.str(ts);
-  w.str('\n');
-  w.str(base);
-  w.str('_count');
-  plain(w, labels);
+  end(w, ts);
+  head(w, names.countOpen, names.countBare, labels);
   w.num(s.count);
-  w.str(ts);
-  w.str('\n');
+  end(w, ts);
 }
 
 export function checkSummary(s: Summary, argName: string): void {

@@ -34,6 +34,30 @@ export class TextWriter {
     this.pos = o;
   }
 
+  /**
+   * Appends bytes encoded before (see asciiBytes): a label set or a name, the same on every line
+   * that carries it. Long ones are one block copy; a few bytes are cheaper copied one by one.
+   */
+  bytes(u: Uint8Array): void {
+    const n = u.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    if (n > 12) {
+      this.buf.set(u, this.pos);
+      this.pos += n;
+      return;
+    }
+    const b = this.buf;
+    let o = this.pos;
+    for (let i = 0; i < n; i++) b[o++] = u[i];
+    this.pos = o;
+  }
+
+  /** Appends one ASCII character, by its code. */
+  byte(c: number): void {
+    if (this.pos >= this.buf.length) this.grow(1);
+    this.buf[this.pos++] = c;
+  }
+
   /** Appends `v` as `String(v)` spells it; integers (counts) without making a string. */
   num(v: number): void {
     if (!(v >= 0 && v < 1e15) || v !== Math.floor(v)) {
@@ -102,4 +126,28 @@ export class TextWriter {
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
+}
+
+// Encoded text kept between renders is cut from shared slabs: a Uint8Array of its own per label
+// set would carry an ArrayBuffer's bookkeeping for a few dozen bytes.
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+/** `s` as bytes to keep (for TextWriter.bytes), or undefined when it is not all ASCII. */
+export function asciiBytes(s: string): Uint8Array | undefined {
+  const n = s.length;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 128) return undefined;
+  let out: Uint8Array;
+  if (n > SLAB_BYTES >>> 4) out = new Uint8Array(n);
+  else {
+    if (slabUsed + n > SLAB_BYTES) {
+      slab = new Uint8Array(SLAB_BYTES);
+      slabUsed = 0;
+    }
+    out = slab.subarray(slabUsed, slabUsed + n);
+    slabUsed += n;
+  }
+  for (let i = 0; i < n; i++) out[i] = s.charCodeAt(i);
+  return out;
 }

@@ -9,7 +9,7 @@ import { type CollectOptions, CountsArena, collectFamiliesInto } from '../export
 import { HISTOGRAMS } from '../core/layout.js';
 import { nodeHttp } from '../core/builtins.js';
 import { bucketList } from '../core/family-model.js';
-import { type Rendered, type RenderOptions, render, renderBytes } from '../export/exposition.js';
+import { type Rendered, type RenderOptions, render, renderBytes, textLadder } from '../export/exposition.js';
 import { internalsOf, type MonitorReader } from '../analysis/monitor-reader.js';
 
 export type MetricsOptions = Omit<RenderOptions, 'accept'> & CollectOptions;
@@ -32,7 +32,9 @@ function renderWith(
   let arena = arenas.get(monitor);
   if (arena === undefined) arenas.set(monitor, (arena = new CountsArena()));
   const { rpcNames, runtime, runtimePrefix, ...renderOptions } = options ?? {};
-  return renderer(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }), {
+  // A text format prints only classic buckets: the series' histograms are read for those alone.
+  const classic = textLadder(accept, renderOptions.classicBoundariesSeconds);
+  return renderer(collectFamiliesInto(monitor, arena, { rpcNames, runtime, runtimePrefix }, classic), {
     ...renderOptions,
     accept,
   });
