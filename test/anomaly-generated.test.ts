@@ -157,4 +157,22 @@ test('overdispersed daily counts: a break of the pattern is judged against today
   assert.ok(quiet <= 2, `${quiet} alarms on 8 unbroken series of 12 days`);
 });
 
+test('a repeating series judged on a log scale that then falls below zero is judged on its own', () => {
+  // Never negative for a week (so modelled on a log scale), then 40 lower: the fall is an alarm,
+  // and every score after it is a number.
+  const r = seededRandom(3);
+  const d = new AnomalyDetector();
+  const found: number[] = [];
+  for (let i = 0; i < 12 * DAY; i++) {
+    const v = 20 + 15 * Math.sin((2 * Math.PI * i) / DAY) + gaussian(r);
+    const result = d.update(i < 8 * DAY ? Math.max(0, v) : v - 40);
+    assert.ok(result.score >= 0 && result.score <= 1, `point ${i}: score ${result.score}`);
+    if (result.alarm) found.push(i);
+  }
+  assert.ok(
+    found.some((i) => i >= 8 * DAY && i < 8 * DAY + 12),
+    `alarms ${found.join(', ')}`,
+  );
+});
+
 test.run();

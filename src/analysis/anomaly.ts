@@ -664,6 +664,9 @@ class SeasonalTest {
     let p = 1;
     this.rare = false;
     this.usualForPhase = false;
+    // A series taken for never negative that falls to the log's offset or below: its own scale
+    // from here (a log there would be NaN or -Infinity).
+    if (this.logScale && !(x + this.offset > 0)) this.restart(false);
     const tx = this.logScale ? Math.log(x + this.offset) : x;
     const period = this.period;
     if (period > 0) {
@@ -735,8 +738,11 @@ class SeasonalTest {
     this.restart();
   }
 
-  /** A new period: the model's scale fitted afresh, its histories forgotten. O(window). */
-  private restart(): void {
+  /**
+   * A new period (or a value the log scale cannot take, `logScale: false`): the model's scale
+   * fitted afresh, its histories forgotten. O(window).
+   */
+  private restart(logScale = true): void {
     const ring = this.ring;
     const n = this.held;
     let min = Number.POSITIVE_INFINITY;
@@ -745,7 +751,7 @@ class SeasonalTest {
       min = Math.min(min, ring[i]);
       sum += ring[i];
     }
-    this.logScale = n > 0 && min >= 0;
+    this.logScale = logScale && n > 0 && min >= 0;
     this.offset = Math.max(LOG_OFFSET * (sum / Math.max(1, n)), 1e-12);
     for (let i = 0; i < n; i++) this.scaled[i] = this.logScale ? Math.log(ring[i] + this.offset) : ring[i];
     this.level = 0;
