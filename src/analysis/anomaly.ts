@@ -11,9 +11,12 @@
 //    as in Numenta's anomaly likelihood — catches moves to rarely visited levels;
 //  - level novelty: the same for 3-point moving averages, which see shifts too small for any
 //    single noisy point to stand out;
-//  - context: for a series that repeats itself within the window (a daily cycle), the value
-//    minus the same point of the last three cycles, as a median over 10 points, against the
-//    tails of its own history — a usual value at an unusual time (a missing peak, a flat day).
+//  - context: for a series that repeats itself within the window (a daily cycle), a model
+//    value ≈ today's level × the same point of the last three cycles (on a log scale for counts
+//    and rates, whose spread grows with their level); its residual, as a median over 10 points,
+//    against the tails of its own history — a usual value at an unusual time (a missing peak, a
+//    flat day). On such a series a point usual for its phase at today's level does not alarm
+//    however new its value is to the window (a busy day's peak).
 //
 // The smallest probability p gives the score, -log10(p) / 10 (0.5 is p = 1e-5, the alarm level).
 // A run of unusual points (p ≤ 1e-3, until 30 calm points) is one episode, and it alarms once: at
@@ -29,7 +32,7 @@
 // and comes back, so a novelty that did not begin with a jump must stay improbable for about as
 // many points as the series remembers, (σ / step noise)², before it may alarm.
 //
-// State is O(window); work per point is O(log window): six order-statistic treaps and a few
+// State is O(window); work per point is O(log window): seven order-statistic treaps and a few
 // fixed-size rings, nothing allocated after construction; plus, once per window length, a search
 // for the cycle's length (O(window²/4) then, O(window / 4) per point amortised).
 
@@ -604,50 +607,87 @@ class NoveltyTest {
  * value usual for the series but not for this point of its cycle — a missing peak, daytime
  * demand at night, a weekday that looks like a holiday. The period is the lag whose mean
  * absolute difference is smallest and at most half the largest at shorter lags (re-estimated
- * once per window length over the full window; none for series that do not repeat). The
- * residual is the value minus the median of the same point in the last three cycles (so one
- * anomalous cycle does not echo), smoothed by a median of LIKELIHOOD_AVERAGE points (one
- * heavy-tailed outlier does not move it), and its tails are
- * fitted as the spike test's are. O(log window) per point, plus the period search amortised.
+ * once per window length over the full window; none for series that do not repeat).
+ *
+ * The model: value ≈ level × profile(phase). The profile at a point is the median of the same
+ * point in the last three cycles (so one anomalous cycle does not echo); the level is today's
+ * ratio to the profile, the median of the last LEVEL_POINTS ratios, so that the wander of a rate
+ * from day to day (±20 % for web traffic) is not taken for a break, and a break is judged against
+ * today's level. A series that is never negative (counts, rates) is modelled on a log scale,
+ * log(x + a tenth of its mean), where the spread of a count grows with its mean and a ratio is a
+ * difference (the offset keeps zeros and small, Poisson-like counts finite); any other series
+ * on its own scale, with differences for ratios. The residual, value against level × profile,
+ * is judged two ways, each against its own recent history:
+ *  - smoothed by a median of LIKELIHOOD_AVERAGE points (one heavy-tailed outlier does not move
+ *    it), its tails fitted as the spike test's are: the probability of a break of the pattern;
+ *  - the point's own residual, ranked among recent ones (`usualForPhase`): a point of a repeating
+ *    series that is usual for its phase and today's level is no anomaly of the window's tests
+ *    (a busy day's peak is not a new level).
+ * O(log window) per point, plus the period search amortised.
  */
 class SeasonalTest {
-  private readonly ring: Float64Array;
+  private readonly ring: Float64Array; // values, for the period search
+  private readonly scaled: Float64Array; // the same on the model's scale
   private at = 0;
   private held = 0;
   private period = 0;
   private sinceCheck = 0;
-  private readonly residuals: OrderStatisticWindow;
+  private logScale = false;
+  private offset = 0;
+  private level = 0; // today's log-ratio (or difference) to the profile
+  private readonly ratios = new RollingMedian(LEVEL_POINTS);
+  private readonly residuals: OrderStatisticWindow; // smoothed
+  private readonly pointResiduals: OrderStatisticWindow; // this point's own, for ranks
   private readonly recent = new RollingMedian(LIKELIHOOD_AVERAGE);
   private readonly tail = new Float64Array(2);
   private readonly band = new Float64Array(4);
   private readonly levels = new Float64Array(4);
-  private readonly ratios: Float64Array; // D(lag) / max D(shorter lags), by lag
+  private readonly lagRatios: Float64Array; // D(lag) / max D(shorter lags), by lag
   /** Set by update(): the smoothed residual is outside the central share of recent ones. */
   rare = false;
+  /** Set by update(): the point's own residual is inside the central share of recent ones. */
+  usualForPhase = false;
 
   constructor(
     capacity: number,
     private readonly tailFraction: number,
   ) {
     this.ring = new Float64Array(capacity);
+    this.scaled = new Float64Array(capacity);
     this.residuals = new OrderStatisticWindow(capacity, true);
-    this.ratios = new Float64Array(Math.floor(capacity / 4) + 1); // three cycles back, and some to compare
+    this.pointResiduals = new OrderStatisticWindow(capacity, false);
+    this.lagRatios = new Float64Array(Math.floor(capacity / 4) + 1); // three cycles back, and some to compare
   }
 
   /** Two-sided tail probability of x's smoothed residual; then learns x. */
   update(x: number, ready: boolean, outsideShare: number): number {
     let p = 1;
     this.rare = false;
+    this.usualForPhase = false;
+    // A series taken for never negative that falls to the log's offset or below: its own scale
+    // from here (a log there would be NaN or -Infinity).
+    if (this.logScale && !(x + this.offset > 0)) this.restart(false);
+    const tx = this.logScale ? Math.log(x + this.offset) : x;
     const period = this.period;
     if (period > 0) {
       const a = this.back(period);
       const b = this.back(2 * period);
       const c = this.back(3 * period);
-      const usual = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
-      const r = this.recent.update(x - usual);
+      const ratio = tx - Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+      const own = ratio - this.level;
+      this.level = this.ratios.update(ratio);
+      const pr = this.pointResiduals;
+      const m = pr.length;
+      if (m >= MIN_POINTS_FOR_TAIL && ready) {
+        const q = Math.max(outsideShare / 2, 1 / (m + 1));
+        this.usualForPhase = pr.rank(own, true) / m > q && (m - pr.rank(own)) / m > q;
+      }
+      pr.push(own);
+      const r = this.recent.update(own);
       const w = this.residuals;
       const n = w.length;
-      if (n >= MIN_POINTS_FOR_TAIL && ready) {
+      // Smoothed residuals are autocorrelated: their tails mean something once they span a cycle.
+      if (n >= Math.max(MIN_POINTS_FOR_TAIL, period) && ready) {
         const lv = this.levels;
         lv[0] = 0.25;
         lv[1] = 0.75;
@@ -660,16 +700,21 @@ class SeasonalTest {
         const lo = w.kth(k);
         if (r > hi || r < lo) {
           const sigma = (this.band[1] - this.band[0]) * IQR_TO_SIGMA;
-          const floor = Math.max(0.1 * sigma, 1e-9 * Math.abs(usual), 1e-12);
+          const floor = Math.max(0.1 * sigma, 1e-9 * Math.abs(tx), 1e-12);
           const upper = r > hi;
           w.tailExcess(k, upper ? hi : lo, upper, this.tail);
-          p = Math.min(1, 2 * (k / n) * paretoTail(upper ? r - hi : lo - r, k, this.tail[0], this.tail[1], floor));
+          // Never a bounded tail: a median of neighbours' residuals looks light-tailed by chance.
+          p = Math.min(
+            1,
+            2 * (k / n) * paretoTail(upper ? r - hi : lo - r, k, this.tail[0], this.tail[1], floor, false),
+          );
         }
       }
       w.push(r);
     }
     const cap = this.ring.length;
     this.ring[this.at] = x;
+    this.scaled[this.at] = tx;
     this.at = this.at + 1 === cap ? 0 : this.at + 1;
     if (this.held < cap) this.held++;
     if (++this.sinceCheck >= cap && this.held === cap) {
@@ -677,8 +722,7 @@ class SeasonalTest {
       const found = this.findPeriod();
       if (found !== this.period) {
         this.period = found;
-        this.residuals.clear();
-        this.recent.clear();
+        this.restart();
       }
     }
     return p;
@@ -689,15 +733,40 @@ class SeasonalTest {
     this.held = 0;
     this.period = 0;
     this.sinceCheck = 0;
-    this.residuals.clear();
-    this.recent.clear();
-    this.rare = false;
+    this.logScale = false;
+    this.offset = 0;
+    this.restart();
   }
 
-  /** The value k points back (k = 1: the latest learnt). */
+  /**
+   * A new period (or a value the log scale cannot take, `logScale: false`): the model's scale
+   * fitted afresh, its histories forgotten. O(window).
+   */
+  private restart(logScale = true): void {
+    const ring = this.ring;
+    const n = this.held;
+    let min = Number.POSITIVE_INFINITY;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      min = Math.min(min, ring[i]);
+      sum += ring[i];
+    }
+    this.logScale = logScale && n > 0 && min >= 0;
+    this.offset = Math.max(LOG_OFFSET * (sum / Math.max(1, n)), 1e-12);
+    for (let i = 0; i < n; i++) this.scaled[i] = this.logScale ? Math.log(ring[i] + this.offset) : ring[i];
+    this.level = 0;
+    this.ratios.clear();
+    this.residuals.clear();
+    this.pointResiduals.clear();
+    this.recent.clear();
+    this.rare = false;
+    this.usualForPhase = false;
+  }
+
+  /** The model-scale value k points back (k = 1: the latest learnt). */
   private back(k: number): number {
     const i = this.at - k;
-    return this.ring[i < 0 ? i + this.ring.length : i];
+    return this.scaled[i < 0 ? i + this.scaled.length : i];
   }
 
   /**
@@ -709,7 +778,7 @@ class SeasonalTest {
   private findPeriod(): number {
     const ring = this.ring;
     const cap = ring.length;
-    const ratios = this.ratios;
+    const ratios = this.lagRatios;
     const maxLag = ratios.length - 1;
     let hump = 0;
     let best = 0;
@@ -737,6 +806,8 @@ class SeasonalTest {
 
 const MIN_PERIOD = 12;
 const SEASON_RATIO = 0.5;
+const LEVEL_POINTS = 24; // ratios whose median is today's level (two hours at a 5-minute step)
+const LOG_OFFSET = 0.1; // share of the mean added before the log of a series never negative
 
 // ---------------------------------------------------------------------------------------------
 // The detector
@@ -749,7 +820,7 @@ interface AnomalyDetectorOptions {
    */
   threshold?: number;
   /**
-   * Points in the reference window. Default 1500. State is about 186 bytes per point (≈ 270 KB
+   * Points in the reference window. Default 1500. State is about 219 bytes per point (≈ 320 KB
    * at the default).
    */
   window?: number;
@@ -964,6 +1035,9 @@ export class AnomalyDetector {
     }
     if (spike > ALARM_P && p <= ALARM_P && this.improbableRun < persistence) p = UNUSUAL_P;
     const contextual = this.seasonal ? this.seasonal.update(value, ready, this.outsideShare) : 1;
+    // A repeating series: a value new to the window but usual for its phase at today's level is
+    // the cycle's, not an anomaly (a busy day's peak, the first weekday after a weekend).
+    if (this.seasonal?.usualForPhase && p < UNUSUAL_P) p = UNUSUAL_P;
     p = Math.min(p, contextual);
 
     // An episode is a run of unusual points, ended by RECOVER_POINTS calm ones. It alarms once:
@@ -1054,16 +1128,17 @@ export class AnomalyDetector {
  * bounded (shape < 0), which would make every new extreme seem impossible; so a bounded tail is
  * used only when the upper one-sided 99 % bound on the shape (estimate + 2.326 standard errors,
  * 1/√k at shape 0, Hosking & Wallis 1987) is below zero. Otherwise the shape is the estimate
- * floored at 0: tails at least as heavy as exponential.
+ * floored at 0: tails at least as heavy as exponential. `bounded: false` never uses a bounded
+ * tail (for excesses that are not independent, where the bound 1/√k is too tight).
  */
-function paretoTail(y: number, k: number, mean: number, variance: number, scaleFloor: number): number {
+function paretoTail(y: number, k: number, mean: number, variance: number, scaleFloor: number, bounded = true): number {
   let shape = 0;
   let scale = Math.max(mean, scaleFloor);
   if (variance > 0 && mean > 0) {
     const r = (mean * mean) / variance;
     const estimate = 0.5 * (1 - r);
     const upper = estimate + 2.3263478740408408 / Math.sqrt(k);
-    shape = upper < 0 ? Math.max(-0.5, upper) : Math.min(1, Math.max(0, estimate));
+    shape = upper < 0 && bounded ? Math.max(-0.5, upper) : Math.min(1, Math.max(0, estimate));
     scale = Math.max(0.5 * mean * (1 + r), scaleFloor);
   }
   if (Math.abs(shape) < 1e-9) return Math.exp(-y / scale);
