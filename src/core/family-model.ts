@@ -460,7 +460,8 @@ export function checkedClassicBuckets(
 
 /**
  * The classic buckets of dense counts, in one pass that adds them up with `add` (which may check
- * them too), and the total of all the counts.
+ * them too), and the total of all the counts. With `shareBounds`, the bounds are boundsOf's array,
+ * shared by every histogram of the same shape and ladder (for a scrape's own use only).
  */
 function denseClassic(
   h: NativeHistogram,
@@ -468,27 +469,29 @@ function denseClassic(
   ladder: ClassicLadder,
   add: (counts: Float64Array, from: number, to: number, argName: string) => number,
   where: string,
+  shareBounds = false,
 ): { classic: ClassicBuckets; total: number } {
   const { offset, counts: dense } = d;
   const snapped = ladder.forSchema(h.schema);
   const indices = snapped.indices;
   const allBounds = snapped.bounds;
   const top = h.overflowThreshold ?? Infinity;
-  const bounds: number[] = [];
+  // The bounds are ascending: those printed are a run of them, from the zero bucket to the overflow.
+  let first = 0;
+  while (first < indices.length && allBounds[first] < h.zeroThreshold) first++;
+  let last = first;
+  while (last < indices.length && !(allBounds[last] > top)) last++;
   const counts: number[] = [];
   let sum = 0; // of dense[0..j)
   let j = 0;
-  for (let k = 0; k < indices.length; k++) {
-    const bound = allBounds[k];
-    if (bound < h.zeroThreshold) continue;
-    if (bound > top) break;
+  for (let k = first; k < last; k++) {
     const end = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
     sum += add(dense, j, end, where);
     j = end;
-    bounds.push(bound);
     counts.push(h.zeroCount + sum);
   }
   sum += add(dense, j, dense.length, where);
+  const bounds = shareBounds ? boundsOf(snapped, first, last) : allBounds.slice(first, last);
   return { classic: { bounds, counts }, total: sum };
 }
 
@@ -523,27 +526,8 @@ export class ClassicOnly implements DenseBuckets {
 export function keepClassicOnly(h: NativeHistogram, ladder: ClassicLadder): NativeHistogram {
   const d = h.dense;
   if (d === undefined) return h;
-  // denseClassic's walk, for a scrape's every series: no array but the counts made per histogram.
-  const snapped = ladder.forSchema(h.schema);
-  const indices = snapped.indices;
-  const allBounds = snapped.bounds;
-  const top = h.overflowThreshold ?? Infinity;
-  let first = 0;
-  while (first < indices.length && allBounds[first] < h.zeroThreshold) first++;
-  let end = first;
-  while (end < indices.length && !(allBounds[end] > top)) end++;
-  const { offset, counts: dense } = d;
-  const counts: number[] = [];
-  let sum = 0; // of dense[0..j)
-  let j = 0;
-  for (let k = first; k < end; k++) {
-    const to = Math.min(Math.max(indices[k] - offset + 1, j), dense.length);
-    sum += sumCounts(dense, j, to, '');
-    j = to;
-    counts.push(h.zeroCount + sum);
-  }
-  sum += sumCounts(dense, j, dense.length, '');
-  h.dense = new ClassicOnly(offset, ladder, { bounds: boundsOf(snapped, first, end), counts }, sum);
+  const { classic, total } = denseClassic(h, d, ladder, sumCounts, '', true);
+  h.dense = new ClassicOnly(d.offset, ladder, classic, total);
   return h;
 }
 
