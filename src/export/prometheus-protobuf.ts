@@ -21,6 +21,7 @@ import {
   type NativeHistogram,
 } from '../core/family-model.js';
 import type { Exemplar } from '../core/exemplars.js';
+import { keptBytes } from './slabs.js';
 import {
   checkedFamilyBase,
   familyLadder,
@@ -132,11 +133,6 @@ export function renderProtobuf(families: Iterable<MetricFamily>, options: Protob
   return out;
 }
 
-// The encoded label sets are kept for as long as their label set lives: cut from shared slabs, not
-// each in an ArrayBuffer of its own (whose bookkeeping outweighs the few bytes it holds).
-const LABEL_SLAB_BYTES = 64 * 1024;
-let labelSlab = new Uint8Array(LABEL_SLAB_BYTES);
-let labelSlabUsed = 0;
 let labelScratch: Writer | undefined;
 
 /** A metric's labels (checked, sanitised) as encoded Metric.label fields. */
@@ -150,15 +146,10 @@ const encodedLabels = labelCache((pairs) => {
     w.string(F.LabelValue, pairs[p + 1]);
     w.endLength(s);
   }
+  // Kept for as long as the label set lives (see slabs.ts).
   const bytes = w.finish();
-  if (bytes.length > LABEL_SLAB_BYTES >>> 4) return bytes.slice(); // a large one alone
-  if (labelSlabUsed + bytes.length > LABEL_SLAB_BYTES) {
-    labelSlab = new Uint8Array(LABEL_SLAB_BYTES);
-    labelSlabUsed = 0;
-  }
-  const kept = labelSlab.subarray(labelSlabUsed, labelSlabUsed + bytes.length);
+  const kept = keptBytes(bytes.length);
   kept.set(bytes);
-  labelSlabUsed += bytes.length;
   return kept;
 });
 

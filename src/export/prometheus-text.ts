@@ -400,6 +400,16 @@ function head(w: TextWriter, open: Text, bare: Text, labels: Text): void {
   }
 }
 
+/** `name{labels,le="…"} ` (or `quantile`): `open` is the name with its `{`, `reserved` the rest. */
+function reservedHead(w: TextWriter, open: Text, labels: Text, reserved: Text): void {
+  put(w, open);
+  if (labels.length > 0) {
+    put(w, labels);
+    w.byte(44); // ','
+  }
+  put(w, reserved);
+}
+
 /** A line's end: its timestamp, if any, and the newline. */
 function end(w: TextWriter, ts: string): void {
   if (ts.length > 0) w.str(ts);
@@ -512,12 +522,7 @@ function writeHistogram(
   }
   const le = leTexts(bounds, om);
   for (let k = 0; k <= bounds.length; k++) {
-    put(w, names.bucket);
-    if (labels.length > 0) {
-      put(w, labels);
-      w.byte(44); // ','
-    }
-    put(w, le[k]);
+    reservedHead(w, names.bucket, labels, le[k]);
     w.num(k < bounds.length ? counts[k] : h.count);
     if (ts.length > 0) w.str(ts);
     if (picks !== undefined) w.str(exemplarText(picks[k], at));
@@ -555,12 +560,7 @@ function writeSummary(
   const quantileText = om ? quantileOpenMetrics : quantileText004;
   for (let q = 0; q < s.quantiles.length; q++) {
     const { quantile: phi, value: v } = s.quantiles[q];
-    put(w, names.open);
-    if (labels.length > 0) {
-      put(w, labels);
-      w.byte(44); // ','
-    }
-    put(w, reservedText(quantileText, 'quantile', phi, om));
+    reservedHead(w, names.open, labels, reservedText(quantileText, 'quantile', phi, om));
     sample(w, v);
     end(w, ts);
   }

@@ -5,6 +5,7 @@
 // host about as much as making the text. Here the text goes into a buffer kept from one render to
 // the next (ASCII, the usual case, a byte per character with no encoder call) and becomes a string
 // with one copy at the end.
+import { keptBytes } from './slabs.js';
 
 // Kept between renders up to this size; a larger render's buffer is let go, so that a rare large
 // scrape (10,000 series: about 28 MB) does not hold its memory for the life of the process.
@@ -128,26 +129,11 @@ export class TextWriter {
   }
 }
 
-// Encoded text kept between renders is cut from shared slabs: a Uint8Array of its own per label
-// set would carry an ArrayBuffer's bookkeeping for a few dozen bytes.
-const SLAB_BYTES = 64 * 1024;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
 /** `s` as bytes to keep (for TextWriter.bytes), or undefined when it is not all ASCII. */
 export function asciiBytes(s: string): Uint8Array | undefined {
   const n = s.length;
   for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 128) return undefined;
-  let out: Uint8Array;
-  if (n > SLAB_BYTES >>> 4) out = new Uint8Array(n);
-  else {
-    if (slabUsed + n > SLAB_BYTES) {
-      slab = new Uint8Array(SLAB_BYTES);
-      slabUsed = 0;
-    }
-    out = slab.subarray(slabUsed, slabUsed + n);
-    slabUsed += n;
-  }
+  const out = keptBytes(n);
   for (let i = 0; i < n; i++) out[i] = s.charCodeAt(i);
   return out;
 }
