@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Scripts in bench/ that are not suites: tools (they take other arguments) and the suites' shared module. */
-const NOT_SUITES = new Set(['run.js', 'nab.js', 'common.js', 'harness.js']);
+const NOT_SUITES = new Set(['run.js', 'nab.js', 'nab-generated.js', 'common.js', 'harness.js']);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
